@@ -1,0 +1,261 @@
+#include "cli/commands.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "core/errors.h"
+#include "core/log.h"
+#include "data/prepare.h"
+#include "data/text.h"
+#include "distributed/communicator.h"
+#include "eval/bleu.h"
+#include "eval/evaluate.h"
+#include "trainer/checkpoint.h"
+#include "trainer/trainer.h"
+
+namespace tern {
+namespace {
+
+// CPU threads per rank: the given number, or the cores shared evenly by the ranks on this node.
+void set_threads(int64_t requested) {
+  int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  if (!local) local = std::getenv("SLURM_NTASKS_PER_NODE");
+  int64_t ranks_here = local ? std::max(1, std::atoi(local)) : 1;
+  int64_t n = requested > 0 ? requested : std::max<int64_t>(1, cores / ranks_here);
+  torch::set_num_threads(static_cast<int>(n));
+  torch::set_num_interop_threads(1);
+}
+
+void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
+  auto o = std::make_shared<PrepareOptions>();
+  auto* c = app.add_subcommand("prepare", "Tokenize raw text into an HDF5 corpus (trains SentencePiece unless given)");
+  c->add_option("--train-src", o->train_src, "Training source text, one sentence per line");
+  c->add_option("--train-tgt", o->train_tgt, "Training target text, line-aligned with --train-src");
+  c->add_option("--train-text", o->train_text, "Monolingual training text (language model)");
+  c->add_option("--valid-src", o->valid_src);
+  c->add_option("--valid-tgt", o->valid_tgt);
+  c->add_option("--valid-text", o->valid_text);
+  c->add_option("--test-src", o->test_src);
+  c->add_option("--test-tgt", o->test_tgt);
+  c->add_option("--test-text", o->test_text);
+  c->add_option("--valid-fraction", o->valid_fraction, "Without valid files: share of training lines held out");
+  c->add_option("--test-fraction", o->test_fraction, "Without test files: share of training lines held out");
+  c->add_option("--seed", o->seed, "Seed of the held-out split and of SentencePiece sampling");
+  c->add_option("--vocab-size", o->tokenizer.vocab_size, "SentencePiece vocabulary size per model");
+  c->add_option("--spm-type", o->tokenizer.model_type, "unigram or bpe");
+  c->add_option("--character-coverage", o->tokenizer.character_coverage);
+  c->add_option("--spm-sample", o->tokenizer.sample_sentences, "Sentences sampled to train SentencePiece");
+  c->add_flag("--joint-vocab", o->joint_vocab, "One vocabulary for source and target");
+  c->add_option("--spm-src", o->spm_src, "Reuse this source SentencePiece model");
+  c->add_option("--spm-tgt", o->spm_tgt, "Reuse this target SentencePiece model");
+  c->add_option("--spm-model", o->spm_model, "Reuse this model (joint or monolingual)");
+  c->add_option("--max-tokens", o->max_tokens, "Longer sentences (subword tokens) follow --long-policy");
+  c->add_option("--long-policy", o->long_policy, "drop | truncate | error");
+  c->add_option("--empty-policy", o->empty_policy, "drop | error");
+  c->add_option("--out", o->out, "Output corpus (.h5)")->required();
+  c->add_flag("--overwrite", o->overwrite, "Replace an existing output file");
+  c->callback([o, &run] {
+    run = [o] {
+      o->progress = true;
+      PrepareResult r = prepare_corpus(*o);
+      for (const auto& [split, s] : r.splits)
+        logf("{}: {} lines, {} kept, {} empty dropped, {} too long {}, tokens src {} tgt {}", split, s.lines, s.kept,
+             s.dropped_empty, o->long_policy == "truncate" ? s.truncated : s.dropped_long,
+             o->long_policy == "truncate" ? "truncated" : "dropped", s.tokens_src, s.tokens_tgt);
+      logf("wrote {} in {:.1f} s ({:.2f} MB/s of input text)", o->out, r.seconds, r.input_bytes / 1e6 / r.seconds);
+    };
+  });
+}
+
+void add_train(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
+  struct Args {
+    std::string config, resume;
+    std::vector<std::string> set;
+    bool no_progress = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* c = app.add_subcommand("train", "Train a model from a YAML config (alone, under mpirun or srun)");
+  c->add_option("config", a->config, "YAML config")->required();
+  c->add_option("--set", a->set, "Override a config key: section.key=value (repeatable)");
+  c->add_option("--resume", a->resume, "auto (latest checkpoint of train.run_dir) or a checkpoint path")
+      ->expected(0, 1)
+      ->default_str("auto");
+  c->add_flag("--no-progress", a->no_progress, "Log lines instead of a progress bar");
+  c->callback([a, &ctx, &run, c] {
+    run = [a, &ctx, c] {
+      Config cfg = load_config(a->config, a->set);  // before MPI: a bad config writes nothing
+      set_threads(cfg.train.threads);
+      bool cuda = cfg.train.device == "cuda" || (cfg.train.device == "auto" && torch::cuda::is_available());
+      ctx.comm = make_communicator(cfg.distributed, cuda);
+      install_preemption_handlers();
+      TrainOptions opt;
+      opt.resume = c->count("--resume") ? (a->resume.empty() ? "auto" : a->resume) : "";
+      opt.progress = !a->no_progress;
+      TrainResult r = train(cfg, *ctx.comm, opt);
+      if (ctx.comm->rank() == 0) {
+        logf("trained {} steps in {:.1f} min, {:.0f} tokens/s; best valid loss {:.4f} (ppl {:.2f}); last checkpoint {}",
+             r.steps, r.seconds / 60, r.tokens_per_s, r.best_valid_loss, std::exp(r.best_valid_loss), r.last_checkpoint);
+      }
+      if (r.preempted) ctx.exit_code = kExitPreempted;
+    };
+  });
+}
+
+void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
+  auto o = std::make_shared<EvaluateOptions>();
+  auto* c = app.add_subcommand("evaluate", "Perplexity, translation and BLEU of a checkpoint on a corpus split");
+  c->add_option("--checkpoint", o->checkpoint, "Checkpoint file (.tern)")->required();
+  c->add_option("--data", o->corpus, "HDF5 corpus")->required();
+  c->add_option("--split", o->split, "train | valid | test");
+  c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)");
+  c->add_option("--length-penalty", o->decode.length_penalty, "GNMT length penalty alpha");
+  c->add_option("--max-len-ratio", o->decode.max_len_ratio);
+  c->add_option("--batch", o->batch_sentences, "Sentences decoded together");
+  c->add_option("--limit", o->limit, "Only the first N sentences");
+  c->add_option("--ref", o->reference, "Raw reference file (default: corpus targets, detokenized)");
+  c->add_option("--hyp-out", o->hypotheses_out, "Write detokenized hypotheses here");
+  c->add_option("--json", o->json_out, "Write the JSON result here");
+  c->add_flag("!--no-translate", o->translate, "Perplexity only");
+  c->callback([o, &run] {
+    run = [o] {
+      set_threads(0);
+      nlohmann::json r = evaluate(*o);
+      std::string text = r.dump(2);
+      if (!o->json_out.empty()) write_file_atomic(o->json_out, text + "\n");
+      std::cout << text << std::endl;
+    };
+  });
+}
+
+void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
+  struct Args {
+    std::string checkpoint;
+    DecodeOptions decode;
+    int64_t batch = 32;
+  };
+  auto a = std::make_shared<Args>();
+  auto* c = app.add_subcommand("translate", "Translate stdin to stdout, one sentence per line");
+  c->add_option("--checkpoint", a->checkpoint, "Checkpoint file (.tern)")->required();
+  c->add_option("--beam", a->decode.beam, "Beam size (1: greedy)");
+  c->add_option("--length-penalty", a->decode.length_penalty, "GNMT length penalty alpha");
+  c->add_option("--nbest", a->decode.nbest, "Print the N best, tab-separated with scores");
+  c->add_option("--batch", a->batch, "Lines translated together");
+  c->callback([a, &run] {
+    run = [a] {
+      set_threads(0);
+      a->decode.validate();
+      InferenceModel im = load_inference_model(a->checkpoint);
+      if (!im.src) throw ConfigError(a->checkpoint + " is a language model; translate needs a seq2seq checkpoint");
+      std::vector<std::string> lines;
+      int64_t line_no = 0;
+      auto flush = [&] {
+        if (lines.empty()) return;
+        const int64_t B = static_cast<int64_t>(lines.size());
+        std::vector<std::vector<int32_t>> ids;
+        int64_t S = 1;
+        for (auto& l : lines) ids.push_back(im.src->encode(squeeze_spaces(l))), S = std::max<int64_t>(S, ids.back().size());
+        auto src = torch::zeros({B, S}, torch::kInt64);
+        auto len = torch::zeros({B}, torch::kInt64);
+        for (int64_t b = 0; b < B; ++b) {
+          for (size_t s = 0; s < ids[b].size(); ++s) src[b][static_cast<int64_t>(s)] = ids[b][s];
+          len[b] = static_cast<int64_t>(ids[b].size());
+        }
+        auto res = decode(*im.model, src.to(im.device), len.to(im.device), a->decode);
+        for (int64_t b = 0; b < B; ++b) {
+          if (ids[b].empty()) {
+            std::cout << "\n";
+            continue;
+          }
+          for (size_t k = 0; k < res[b].size(); ++k) {
+            std::cout << im.tgt->decode(res[b][k].tokens);
+            if (a->decode.nbest > 1) std::cout << "\t" << res[b][k].score << (k + 1 < res[b].size() ? "\t" : "");
+          }
+          std::cout << "\n";
+        }
+        std::cout.flush();
+        lines.clear();
+      };
+      std::string line;
+      while (read_line(std::cin, line)) {
+        ++line_no;
+        if (invalid_utf8_at(line) >= 0) throw DataError(fmt::format("stdin:{}: invalid UTF-8", line_no));
+        lines.push_back(line);
+        if (static_cast<int64_t>(lines.size()) >= a->batch) flush();
+      }
+      flush();
+    };
+  });
+}
+
+void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
+  struct Args {
+    std::vector<std::string> refs;
+    std::string input;
+    BleuOptions bleu;
+    int width = 1;
+    std::string format = "text";
+  };
+  auto a = std::make_shared<Args>();
+  auto* c = app.add_subcommand("score", "BLEU exactly as sacreBLEU computes it (references, hypotheses)");
+  c->add_option("refs", a->refs, "Reference files")->required();
+  c->add_option("-i,--input", a->input, "Hypotheses (default: stdin)");
+  c->add_option("--tokenize", a->bleu.tokenize, "13a | none");
+  c->add_flag("--lowercase", a->bleu.lowercase);
+  c->add_option("-s,--smooth-method", a->bleu.smooth, "exp | none | floor | add-k");
+  c->add_option("-w,--width", a->width, "Decimals in the text output");
+  c->add_option("-f,--format", a->format, "text | json");
+  c->callback([a, &run] {
+    run = [a] {
+      auto read_all = [](std::istream& in, const std::string& name) {
+        std::vector<std::string> out;
+        std::string line;
+        int64_t n = 0;
+        while (read_line(in, line)) {
+          ++n;
+          if (invalid_utf8_at(line) >= 0) throw DataError(fmt::format("{}:{}: invalid UTF-8", name, n));
+          out.push_back(line);
+        }
+        return out;
+      };
+      std::vector<std::string> hyps;
+      if (a->input.empty() || a->input == "-") {
+        hyps = read_all(std::cin, "stdin");
+      } else {
+        std::ifstream in(a->input);
+        if (!in) throw DataError(a->input + ": cannot open hypotheses");
+        hyps = read_all(in, a->input);
+      }
+      std::vector<std::vector<std::string>> refs;
+      for (const auto& r : a->refs) {
+        std::ifstream in(r);
+        if (!in) throw DataError(r + ": cannot open reference file");
+        refs.push_back(read_all(in, r));
+      }
+      BleuScore s = corpus_bleu(hyps, refs, a->bleu);
+      if (a->format == "json") {
+        nlohmann::json j = {{"name", "BLEU"}, {"score", std::round(s.score * std::pow(10, a->width)) / std::pow(10, a->width)},
+                            {"signature", s.signature}, {"verbose_score", s.format(a->width).substr(7)}};
+        std::cout << j.dump(1) << std::endl;
+      } else {
+        std::cout << "BLEU|" << s.signature << " = " << s.format(a->width).substr(7) << std::endl;
+      }
+    };
+  });
+}
+
+}  // namespace
+
+void register_commands(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
+  add_prepare(app, ctx, run);
+  add_train(app, ctx, run);
+  add_evaluate(app, ctx, run);
+  add_translate(app, ctx, run);
+  add_score(app, ctx, run);
+}
+
+}  // namespace tern

@@ -1,0 +1,34 @@
+#include "core/log.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace tern {
+namespace {
+int g_rank = 0, g_world = 1;
+std::FILE* g_file = nullptr;
+}  // namespace
+
+void set_log_file(const std::string& path) {
+  if (g_file) std::fclose(g_file);
+  g_file = path.empty() ? nullptr : std::fopen(path.c_str(), "a");
+}
+
+void set_log_rank(int rank, int world) { g_rank = rank, g_world = world; }
+
+std::string rank_prefix() { return g_world > 1 ? fmt::format("[rank {}/{}] ", g_rank, g_world) : std::string(); }
+
+void log_line(const std::string& line) {
+  std::time_t t = std::time(nullptr);
+  char ts[32];
+  std::strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", std::localtime(&t));
+  std::fprintf(stderr, "%s %s%s\n", ts, rank_prefix().c_str(), line.c_str());
+  std::fflush(stderr);
+  if (g_file) {
+    std::fprintf(g_file, "%s %s%s\n", ts, rank_prefix().c_str(), line.c_str());
+    std::fflush(g_file);
+  }
+}
+
+}  // namespace tern

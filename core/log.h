@@ -1,0 +1,21 @@
+// Logging to stderr with an optional "[rank r/W]" prefix; rank 0 alone prints progress by convention.
+#pragma once
+#include <fmt/format.h>
+
+#include <string>
+
+namespace tern {
+
+// Set once at start-up by the distributed layer; world <= 1 prints no prefix.
+void set_log_rank(int rank, int world);
+std::string rank_prefix();  // "[rank 3/8] " or ""
+void log_line(const std::string& line);  // timestamped, to stderr (and the log file, if set)
+// Also append log lines to `path` ("" stops).
+void set_log_file(const std::string& path);
+
+template <typename... Args>
+void logf(fmt::format_string<Args...> f, Args&&... args) {
+  log_line(fmt::format(f, std::forward<Args>(args)...));
+}
+
+}  // namespace tern

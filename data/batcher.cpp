@@ -1,0 +1,108 @@
+#include "data/batcher.h"
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "core/errors.h"
+#include "data/tokenizer.h"
+
+namespace tern {
+
+std::pair<int64_t, int64_t> shard_range(int64_t n, int64_t shard, int64_t num_shards) {
+  return {n * shard / num_shards, n * (shard + 1) / num_shards};
+}
+
+ShardData::ShardData(const CorpusReader& corpus, const std::string& split, int64_t shard, int64_t num_shards)
+    : parallel_(corpus.kind() == "parallel") {
+  auto [b, e] = shard_range(corpus.num_sentences(split), shard, num_shards);
+  if (e <= b)
+    throw DataError(fmt::format("{}: shard {} of {} of split '{}' is empty ({} sentences in the split)", corpus.path(),
+                                shard, num_shards, split, corpus.num_sentences(split)));
+  if (parallel_) {
+    src_ = corpus.read(split, "src", b, e);
+    tgt_ = corpus.read(split, "tgt", b, e);
+  } else {
+    tgt_ = corpus.read(split, "text", b, e);
+  }
+}
+
+std::vector<std::vector<int64_t>> ShardData::make_batches(const BatchingOptions& opt, int64_t epoch) const {
+  const int64_t n = size();
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(opt.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+  if (opt.shuffle) std::shuffle(order.begin(), order.end(), rng);
+  auto cost = [&](int64_t i) {
+    int64_t t = tgt_.length(static_cast<size_t>(i)) + 1;
+    return parallel_ ? std::max<int64_t>(src_.length(static_cast<size_t>(i)), t) : t;
+  };
+  // Average cost estimates how many sentences a pool of `pool_batches` batches holds.
+  double avg = 0;
+  for (int64_t i = 0; i < n; ++i) avg += cost(i);
+  avg = std::max(1.0, avg / std::max<int64_t>(1, n));
+  int64_t pool = opt.shuffle ? std::max<int64_t>(1, static_cast<int64_t>(opt.pool_batches * opt.batch_tokens / avg)) : n;
+
+  std::vector<std::vector<int64_t>> batches;
+  for (int64_t p0 = 0; p0 < n; p0 += pool) {
+    auto first = order.begin() + p0, last = order.begin() + std::min(n, p0 + pool);
+    std::stable_sort(first, last, [&](int64_t a, int64_t b) { return cost(a) < cost(b); });
+    std::vector<int64_t> cur;
+    int64_t cur_max = 0;
+    for (auto it = first; it != last; ++it) {
+      int64_t c = cost(*it), m = std::max(cur_max, c);
+      bool full = !cur.empty() && (m * static_cast<int64_t>(cur.size() + 1) > opt.batch_tokens ||
+                                   (opt.max_sentences > 0 && static_cast<int64_t>(cur.size()) >= opt.max_sentences));
+      if (full) {
+        batches.push_back(std::move(cur));
+        cur.clear();
+        m = c;
+      }
+      cur.push_back(*it);
+      cur_max = m;
+    }
+    if (!cur.empty()) batches.push_back(std::move(cur));
+  }
+  if (opt.shuffle) std::shuffle(batches.begin(), batches.end(), rng);
+  return batches;
+}
+
+Batch ShardData::collate(const std::vector<int64_t>& ids) const {
+  Batch b;
+  const int64_t B = static_cast<int64_t>(ids.size());
+  int64_t S = 0, T = 0;
+  for (int64_t i : ids) {
+    T = std::max(T, tgt_.length(static_cast<size_t>(i)) + 1);
+    if (parallel_) S = std::max(S, src_.length(static_cast<size_t>(i)));
+  }
+  auto opts = torch::TensorOptions().dtype(torch::kInt64);
+  b.tgt_in = torch::full({B, T}, kPadId, opts);   // (B, T)
+  b.tgt_out = torch::full({B, T}, kPadId, opts);  // (B, T)
+  b.src_len = torch::zeros({B}, opts);            // (B)
+  auto tin = b.tgt_in.accessor<int64_t, 2>(), tout = b.tgt_out.accessor<int64_t, 2>();
+  auto slen = b.src_len.accessor<int64_t, 1>();
+  if (parallel_) b.src = torch::full({B, std::max<int64_t>(S, 1)}, kPadId, opts);  // (B, S)
+  for (int64_t r = 0; r < B; ++r) {
+    size_t i = static_cast<size_t>(ids[static_cast<size_t>(r)]);
+    const int32_t* y = tgt_.data(i);
+    int64_t n = tgt_.length(i);
+    tin[r][0] = kBosId;
+    for (int64_t t = 0; t < n; ++t) tin[r][t + 1] = tout[r][t] = y[t];
+    tout[r][n] = kEosId;
+    b.target_tokens += n + 1;
+    if (parallel_) {
+      auto src = b.src.accessor<int64_t, 2>();
+      const int32_t* x = src_.data(i);
+      int64_t m = src_.length(i);
+      for (int64_t s = 0; s < m; ++s) src[r][s] = x[s];
+      slen[r] = m;
+      b.source_tokens += m;
+    }
+    b.sentence_ids.push_back(first_sentence() + static_cast<int64_t>(i));
+  }
+  return b;
+}
+
+}  // namespace tern

@@ -1,0 +1,78 @@
+// The tokenized corpus file (HDF5, layout in docs/corpus_format.md): writer used by `tern prepare`, reader used by
+// training and evaluation. A reader fetches any range of sentences without loading the rest; every chunk carries a
+// Fletcher-32 checksum that HDF5 verifies on read.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tern {
+
+constexpr int kCorpusFormatVersion = 1;
+constexpr const char* kCorpusFormat = "tern-corpus";
+
+// Sentences [begin, end) of one side of one split: flat ids plus offsets rebased to 0.
+struct TokenBlock {
+  std::vector<int64_t> offsets;  // (N+1), offsets[0] == 0
+  std::vector<int32_t> tokens;   // (offsets[N])
+  int64_t first_sentence = 0;    // index of sentence 0 in the split
+  size_t size() const { return offsets.empty() ? 0 : offsets.size() - 1; }
+  int64_t length(size_t i) const { return offsets[i + 1] - offsets[i]; }
+  const int32_t* data(size_t i) const { return tokens.data() + offsets[i]; }
+  std::vector<int32_t> sentence(size_t i) const { return {data(i), data(i) + length(i)}; }
+};
+
+struct VocabInfo {
+  std::string side;         // "src", "tgt" or "text"
+  int64_t size = 0;         // number of subword ids
+  std::string hash;         // hex XXH64 of the SentencePiece model proto
+  std::string model_proto;  // serialized SentencePiece model
+};
+
+class CorpusWriter {
+ public:
+  // Creates `path` (fails if it exists). kind: "parallel" (sides src,tgt) or "monolingual" (side text).
+  CorpusWriter(const std::string& path, const std::string& kind);
+  ~CorpusWriter();
+  void set_vocab(const VocabInfo& v);
+  // Appends one sentence to every side of `split`, in sides() order.
+  void append(const std::string& split, const std::vector<std::vector<int32_t>>& per_side);
+  void set_attr(const std::string& name, const std::string& value);
+  void close();  // flushes and finalizes counts; the destructor does it too, without throwing
+  const std::vector<std::string>& sides() const { return sides_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::vector<std::string> sides_;
+};
+
+class CorpusReader {
+ public:
+  // Opens and validates the format, version and vocabularies; throws DataError naming the file.
+  explicit CorpusReader(const std::string& path);
+  ~CorpusReader();
+  const std::string& path() const { return path_; }
+  const std::string& kind() const { return kind_; }
+  const std::vector<std::string>& sides() const { return sides_; }
+  std::vector<std::string> splits() const;
+  bool has_split(const std::string& split) const;
+  const VocabInfo& vocab(const std::string& side) const;
+  std::string attr(const std::string& name) const;  // "" when absent
+  int64_t num_sentences(const std::string& split) const;
+  int64_t num_tokens(const std::string& split, const std::string& side) const;
+  // Sentences [begin, end); checks offsets and token ids against the vocabulary.
+  TokenBlock read(const std::string& split, const std::string& side, int64_t begin, int64_t end) const;
+  // A content identity for cross-rank agreement: vocab hashes and split sizes.
+  std::string identity() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string path_, kind_;
+  std::vector<std::string> sides_;
+  std::vector<VocabInfo> vocabs_;
+};
+
+}  // namespace tern

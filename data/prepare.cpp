@@ -1,0 +1,289 @@
+#include "data/prepare.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "core/errors.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "data/corpus.h"
+#include "data/text.h"
+
+namespace fs = std::filesystem;
+
+namespace tern {
+namespace {
+
+// One split's input: one file per side (parallel: src, tgt; monolingual: text).
+struct SplitInput {
+  std::string split;
+  std::vector<std::string> files;
+};
+
+bool is_one_of(const std::string& v, std::initializer_list<const char*> allowed) {
+  for (const char* a : allowed)
+    if (v == a) return true;
+  return false;
+}
+
+// Which split line `i` of the training file goes to, when splitting by fraction.
+std::string assign_split(const PrepareOptions& o, int64_t i) {
+  if (o.valid_fraction <= 0 && o.test_fraction <= 0) return "train";
+  uint64_t h = hash_bytes(&i, sizeof i, o.seed);
+  double u = static_cast<double>(h >> 11) / static_cast<double>(1ULL << 53);
+  if (u < o.valid_fraction) return "valid";
+  if (u < o.valid_fraction + o.test_fraction) return "test";
+  return "train";
+}
+
+struct FileScan {
+  int64_t lines = 0, bytes = 0;
+  std::string xxh64;
+};
+
+// Counts lines and checks UTF-8 in one streaming pass.
+FileScan scan_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError(path + ": cannot open input file");
+  FileScan s;
+  std::string line;
+  while (read_line(in, line)) {
+    ++s.lines;
+    s.bytes += static_cast<int64_t>(line.size()) + 1;
+    int64_t bad = invalid_utf8_at(line);
+    if (bad >= 0)
+      throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {} of the line (byte value 0x{:02x}); HINT: convert "
+                                  "the file with iconv -f <encoding> -t UTF-8",
+                                  path, s.lines, bad + 1, static_cast<unsigned char>(line[bad])));
+  }
+  s.xxh64 = hex64(hash_file(path));
+  return s;
+}
+
+// Lines of the given files, in order, skipping training lines that were assigned to valid/test.
+class TrainLines : public LineSource {
+ public:
+  TrainLines(const PrepareOptions& o, std::vector<std::string> files, bool filter)
+      : o_(o), files_(std::move(files)), filter_(filter) {}
+  bool next(std::string& line) override {
+    while (true) {
+      if (!in_) {
+        if (k_ >= files_.size()) return false;
+        in_ = std::make_unique<std::ifstream>(files_[k_++], std::ios::binary);
+        i_ = 0;
+      }
+      if (!read_line(*in_, line)) {
+        in_.reset();
+        continue;
+      }
+      int64_t i = i_++;
+      if (filter_ && assign_split(o_, i) != "train") continue;
+      line = squeeze_spaces(line);
+      return true;
+    }
+  }
+
+ private:
+  const PrepareOptions& o_;
+  std::vector<std::string> files_;
+  bool filter_;
+  size_t k_ = 0;
+  int64_t i_ = 0;
+  std::unique_ptr<std::ifstream> in_;
+};
+
+}  // namespace
+
+void PrepareOptions::validate() const {
+  auto need = [](bool ok, const std::string& msg) {
+    if (!ok) throw ConfigError(msg);
+  };
+  if (parallel()) {
+    need(!train_src.empty() && !train_tgt.empty(),
+         "prepare needs --train-src and --train-tgt (parallel) or --train-text (monolingual)");
+    need(valid_text.empty() && test_text.empty(),
+         "--valid-text/--test-text are for monolingual corpora (use --valid-src/--valid-tgt)");
+    need(spm_model.empty() || joint_vocab, "--spm-model with a parallel corpus needs --joint-vocab (or give --spm-src/--spm-tgt)");
+    need(valid_src.empty() == valid_tgt.empty(), "--valid-src and --valid-tgt must be given together");
+    need(test_src.empty() == test_tgt.empty(), "--test-src and --test-tgt must be given together");
+    need(spm_src.empty() == spm_tgt.empty(), "--spm-src and --spm-tgt must be given together");
+    need(!(joint_vocab && !spm_src.empty()), "--joint-vocab takes one model: use --spm-model, not --spm-src/--spm-tgt");
+  } else {
+    need(train_src.empty() && train_tgt.empty() && valid_src.empty() && test_src.empty(),
+         "--train-text (monolingual) cannot be combined with --*-src/--*-tgt files");
+    need(spm_src.empty() && spm_tgt.empty(), "monolingual corpora take one model: --spm-model");
+  }
+  need(valid_fraction >= 0 && valid_fraction < 0.5, fmt::format("--valid-fraction must be in [0, 0.5) (got {})", valid_fraction));
+  need(test_fraction >= 0 && test_fraction < 0.5, fmt::format("--test-fraction must be in [0, 0.5) (got {})", test_fraction));
+  bool has_valid = !valid_src.empty() || !valid_text.empty(), has_test = !test_src.empty() || !test_text.empty();
+  need(!(has_valid && valid_fraction > 0), "give either a valid file or --valid-fraction, not both");
+  need(!(has_test && test_fraction > 0), "give either a test file or --test-fraction, not both");
+  need(max_tokens >= 1, fmt::format("--max-tokens must be >= 1 (got {})", max_tokens));
+  need(is_one_of(long_policy, {"drop", "truncate", "error"}),
+       "--long-policy must be drop, truncate or error (got '" + long_policy + "')");
+  need(is_one_of(empty_policy, {"drop", "error"}), "--empty-policy must be drop or error (got '" + empty_policy + "')");
+  need(!out.empty(), "--out is required");
+  tokenizer.validate();
+}
+
+PrepareResult prepare_corpus(const PrepareOptions& o) {
+  o.validate();
+  PrepareResult result;
+  auto t0 = std::chrono::steady_clock::now();
+  const bool par = o.parallel();
+  if (fs::exists(o.out) && !o.overwrite)
+    throw IoError(o.out + ": output exists; pass --overwrite to replace it (nothing was written)");
+  fs::path out_dir = fs::absolute(o.out).parent_path();
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (access(out_dir.c_str(), W_OK) != 0) throw IoError(out_dir.string() + ": output directory is not writable");
+
+  // 1. Inputs: per split, one file per side; check line counts and UTF-8.
+  std::vector<SplitInput> inputs;
+  auto add = [&](const std::string& split, const std::string& a, const std::string& b) {
+    if (par && !a.empty()) inputs.push_back({split, {a, b}});
+    if (!par && !a.empty()) inputs.push_back({split, {a}});
+  };
+  add("train", par ? o.train_src : o.train_text, o.train_tgt);
+  add("valid", par ? o.valid_src : o.valid_text, o.valid_tgt);
+  add("test", par ? o.test_src : o.test_text, o.test_tgt);
+  nlohmann::json inputs_json = nlohmann::json::array();
+  for (const auto& in : inputs) {
+    std::vector<FileScan> scans;
+    for (const auto& f : in.files) {
+      scans.push_back(scan_file(f));
+      result.input_bytes += scans.back().bytes;
+      inputs_json.push_back({{"split", in.split}, {"path", f}, {"lines", scans.back().lines}, {"xxh64", scans.back().xxh64}});
+    }
+    if (par && scans[0].lines != scans[1].lines)
+      throw DataError(fmt::format("{} has {} lines but {} has {} lines: parallel files must have one line per sentence pair",
+                                  in.files[0], scans[0].lines, in.files[1], scans[1].lines));
+    if (scans[0].lines == 0) throw DataError(in.files[0] + ": input file is empty");
+  }
+  const bool by_fraction = o.valid_fraction > 0 || o.test_fraction > 0;
+
+  // 2. Tokenizers: reuse the given models or train on the training lines only.
+  std::vector<std::string> sides = par ? std::vector<std::string>{"src", "tgt"} : std::vector<std::string>{"text"};
+  std::vector<std::unique_ptr<Tokenizer>> toks;
+  if (!o.spm_model.empty()) {
+    auto t = Tokenizer::from_file(o.spm_model);
+    toks.push_back(std::make_unique<Tokenizer>(t.model_proto(), o.spm_model));
+    if (par) toks.push_back(std::make_unique<Tokenizer>(t.model_proto(), o.spm_model));
+  } else if (!o.spm_src.empty()) {
+    for (const auto& p : {o.spm_src, o.spm_tgt}) {
+      auto t = Tokenizer::from_file(p);
+      toks.push_back(std::make_unique<Tokenizer>(t.model_proto(), p));
+    }
+  } else if (!par || o.joint_vocab) {
+    logf("training a {} SentencePiece {} model, vocab {} on the training split", par ? "joint" : "monolingual",
+         o.tokenizer.model_type, o.tokenizer.vocab_size);
+    TrainLines lines(o, inputs[0].files, by_fraction);
+    std::string proto = train_tokenizer(o.tokenizer, lines);
+    for (size_t k = 0; k < sides.size(); ++k) toks.push_back(std::make_unique<Tokenizer>(proto, "trained model"));
+  } else {
+    for (size_t k = 0; k < 2; ++k) {
+      logf("training the {} SentencePiece {} model, vocab {} on {}", sides[k], o.tokenizer.model_type,
+           o.tokenizer.vocab_size, inputs[0].files[k]);
+      TrainLines lines(o, {inputs[0].files[k]}, by_fraction);
+      toks.push_back(std::make_unique<Tokenizer>(train_tokenizer(o.tokenizer, lines), "trained model"));
+    }
+  }
+
+  // 3. Encode and write, under a temporary name renamed at the end.
+  std::string tmp = o.out + fmt::format(".tmp-{}", getpid());
+  std::remove(tmp.c_str());
+  try {
+    CorpusWriter w(tmp, par ? "parallel" : "monolingual");
+    for (size_t k = 0; k < sides.size(); ++k)
+      w.set_vocab({sides[k], toks[k]->vocab_size(), toks[k]->hash(), toks[k]->model_proto()});
+    int64_t total_lines = 0;
+    for (const auto& j : inputs_json) total_lines += j["lines"].get<int64_t>();
+    total_lines /= static_cast<int64_t>(sides.size());
+    Progress bar("prepare", static_cast<uint64_t>(total_lines), "lines", 10.0, o.progress);
+    int64_t done = 0;
+    for (const auto& in : inputs) {
+      std::vector<std::unique_ptr<std::ifstream>> files;
+      for (const auto& f : in.files) files.push_back(std::make_unique<std::ifstream>(f, std::ios::binary));
+      std::vector<std::string> lines(sides.size());
+      std::vector<std::vector<int32_t>> ids(sides.size());
+      for (int64_t i = 0;; ++i) {
+        bool ok = true;
+        for (size_t k = 0; k < sides.size(); ++k) ok = read_line(*files[k], lines[k]) && ok;
+        if (!ok) break;
+        bar.update(static_cast<uint64_t>(++done));
+        std::string split = in.split == "train" && by_fraction ? assign_split(o, i) : in.split;
+        SplitStats& st = result.splits[split];
+        ++st.lines;
+        bool empty = false, too_long = false;
+        for (size_t k = 0; k < sides.size(); ++k) {
+          lines[k] = squeeze_spaces(lines[k]);
+          if (lines[k].empty()) empty = true;
+        }
+        if (empty) {
+          if (o.empty_policy == "error")
+            throw DataError(fmt::format("{}:{}: empty line (empty_policy is error; use --empty-policy drop to skip it)",
+                                        in.files[lines[0].empty() ? 0 : sides.size() - 1], i + 1));
+          ++st.dropped_empty;
+          continue;
+        }
+        for (size_t k = 0; k < sides.size(); ++k) {
+          ids[k] = toks[k]->encode(lines[k]);
+          if (static_cast<int64_t>(ids[k].size()) > o.max_tokens) too_long = true;
+        }
+        if (too_long) {
+          if (o.long_policy == "error") {
+            size_t k = static_cast<int64_t>(ids[0].size()) > o.max_tokens ? 0 : sides.size() - 1;
+            throw DataError(fmt::format("{}:{}: sentence has {} subword tokens, more than max_tokens {} (long_policy "
+                                        "is error; use --long-policy drop or truncate)",
+                                        in.files[k], i + 1, ids[k].size(), o.max_tokens));
+          }
+          if (o.long_policy == "drop") {
+            ++st.dropped_long;
+            continue;
+          }
+          for (auto& v : ids)
+            if (static_cast<int64_t>(v.size()) > o.max_tokens) v.resize(static_cast<size_t>(o.max_tokens));
+          ++st.truncated;
+        }
+        w.append(split, ids);
+        ++st.kept;
+        st.tokens_src += static_cast<int64_t>(ids[0].size());
+        st.tokens_tgt += static_cast<int64_t>(ids.back().size());
+      }
+    }
+    bar.finish();
+    for (const auto& [split, st] : result.splits)
+      if (st.kept == 0) throw DataError(fmt::format("split '{}' is empty after filtering ({} lines read)", split, st.lines));
+    nlohmann::json stats;
+    for (const auto& [split, st] : result.splits)
+      stats[split] = {{"lines", st.lines},           {"kept", st.kept},
+                      {"dropped_empty", st.dropped_empty}, {"dropped_long", st.dropped_long},
+                      {"truncated", st.truncated},   {"tokens_src", st.tokens_src},
+                      {"tokens_tgt", st.tokens_tgt}};
+    w.set_attr("inputs", inputs_json.dump());
+    w.set_attr("filter_stats", stats.dump());
+    w.set_attr("policy", nlohmann::json{{"max_tokens", o.max_tokens},
+                                        {"long_policy", o.long_policy},
+                                        {"empty_policy", o.empty_policy},
+                                        {"valid_fraction", o.valid_fraction},
+                                        {"test_fraction", o.test_fraction},
+                                        {"seed", o.seed}}
+                             .dump());
+    w.close();
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
+  fs::rename(tmp, o.out);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return result;
+}
+
+}  // namespace tern

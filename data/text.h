@@ -1,0 +1,20 @@
+// Text helpers shared by corpus preparation and evaluation: UTF-8 checks, whitespace trimming, line reading.
+#pragma once
+#include <cstdint>
+#include <istream>
+#include <string>
+#include <vector>
+
+namespace tern {
+
+// Byte offset of the first invalid UTF-8 sequence, or -1 when `s` is valid.
+int64_t invalid_utf8_at(const std::string& s);
+// Decodes valid UTF-8 into code points (call invalid_utf8_at first for untrusted text).
+std::u32string utf8_decode(const std::string& s);
+std::string utf8_encode(const std::u32string& s);
+// ASCII whitespace trim and collapse of inner runs to one space.
+std::string squeeze_spaces(const std::string& s);
+// getline that also strips a trailing '\r'.
+bool read_line(std::istream& in, std::string& line);
+
+}  // namespace tern

@@ -1,0 +1,97 @@
+#include "data/tokenizer.h"
+
+#include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/errors.h"
+#include "core/hash.h"
+#include "fmt/format.h"
+
+namespace tern {
+
+void TokenizerTrainOptions::validate() const {
+  if (vocab_size < 16) throw ConfigError(fmt::format("vocab_size must be >= 16 (got {})", vocab_size));
+  if (model_type != "unigram" && model_type != "bpe")
+    throw ConfigError("tokenizer model_type must be unigram or bpe (got '" + model_type + "')");
+  if (!(character_coverage > 0.9 && character_coverage <= 1.0))
+    throw ConfigError(fmt::format("character_coverage must be in (0.9, 1] (got {})", character_coverage));
+  if (sample_sentences < 100) throw ConfigError(fmt::format("sample_sentences must be >= 100 (got {})", sample_sentences));
+}
+
+Tokenizer::Tokenizer(const std::string& model_proto, const std::string& origin)
+    : proto_(model_proto), sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
+  auto st = sp_->LoadFromSerializedProto(proto_);
+  if (!st.ok()) throw DataError(origin + ": not a valid SentencePiece model (" + st.ToString() + ")");
+  if (sp_->pad_id() != kPadId || sp_->unk_id() != kUnkId || sp_->bos_id() != kBosId || sp_->eos_id() != kEosId)
+    throw DataError(fmt::format(
+        "{}: SentencePiece model must use pad=0 unk=1 bos=2 eos=3 (got pad={} unk={} bos={} eos={}); HINT: train it "
+        "with `tern prepare` or spm_train --pad_id=0 --unk_id=1 --bos_id=2 --eos_id=3",
+        origin, sp_->pad_id(), sp_->unk_id(), sp_->bos_id(), sp_->eos_id()));
+}
+
+Tokenizer::~Tokenizer() = default;
+
+Tokenizer Tokenizer::from_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError(path + ": cannot open SentencePiece model");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return Tokenizer(ss.str(), path);
+}
+
+std::vector<int32_t> Tokenizer::encode(const std::string& text) const {
+  std::vector<int> ids;
+  sp_->Encode(text, &ids);
+  return {ids.begin(), ids.end()};
+}
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
+  std::vector<int> keep;
+  for (int32_t id : ids)
+    if (id != kPadId && id != kBosId && id != kEosId) keep.push_back(id);
+  std::string out;
+  sp_->Decode(keep, &out);
+  return out;
+}
+
+std::string Tokenizer::piece(int32_t id) const { return sp_->IdToPiece(id); }
+int64_t Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
+std::string Tokenizer::hash() const { return hex64(hash_string(proto_)); }
+
+namespace {
+struct Iter : sentencepiece::SentenceIterator {
+  explicit Iter(LineSource& s) : src(s) { advance(); }
+  bool done() const override { return done_; }
+  void Next() override { advance(); }
+  const std::string& value() const override { return line; }
+  sentencepiece::util::Status status() const override { return {}; }
+  void advance() {
+    do {
+      done_ = !src.next(line);
+    } while (!done_ && line.empty());
+  }
+  LineSource& src;
+  std::string line;
+  bool done_ = false;
+};
+}  // namespace
+
+std::string train_tokenizer(const TokenizerTrainOptions& opt, LineSource& source) {
+  opt.validate();
+  std::string args = fmt::format(
+      "--vocab_size={} --model_type={} --character_coverage={} --input_sentence_size={} "
+      "--shuffle_input_sentence=true --pad_id=0 --unk_id=1 --bos_id=2 --eos_id=3 --hard_vocab_limit=false "
+      "--minloglevel=2 --num_threads=2",
+      opt.vocab_size, opt.model_type, opt.character_coverage, opt.sample_sentences);
+  sentencepiece::SetRandomGeneratorSeed(static_cast<unsigned>(opt.seed));
+  Iter it(source);
+  std::string proto;
+  auto st = sentencepiece::SentencePieceTrainer::Train(args, &it, &proto);
+  if (!st.ok()) throw DataError("SentencePiece training failed: " + st.ToString());
+  return proto;
+}
+
+}  // namespace tern

@@ -1,0 +1,64 @@
+// SentencePiece subword tokenizer with tern's fixed special ids: pad 0, unk 1, bos 2, eos 3.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sentencepiece {
+class SentencePieceProcessor;
+}
+
+namespace tern {
+
+constexpr int32_t kPadId = 0, kUnkId = 1, kBosId = 2, kEosId = 3;
+
+struct TokenizerTrainOptions {
+  int vocab_size = 8000;          // Subword vocabulary size, specials included (>= 16).
+  std::string model_type = "unigram";  // unigram | bpe
+  double character_coverage = 1.0;     // Share of characters covered by the vocabulary.
+  int64_t sample_sentences = 2000000;  // Sentences sampled for training (bounds memory).
+  uint64_t seed = 1;
+  void validate() const;
+};
+
+class Tokenizer {
+ public:
+  // Takes a serialized SentencePiece ModelProto; throws DataError naming `origin` when invalid.
+  Tokenizer(const std::string& model_proto, const std::string& origin);
+  ~Tokenizer();
+  static Tokenizer from_file(const std::string& path);
+  // Trains on the lines produced by `next_line` (returns false when exhausted).
+  template <typename F>
+  static std::string train(const TokenizerTrainOptions& opt, F next_line);
+
+  std::vector<int32_t> encode(const std::string& text) const;
+  std::string decode(const std::vector<int32_t>& ids) const;  // ids may contain bos/eos/pad: they are skipped
+  std::string piece(int32_t id) const;
+  int64_t vocab_size() const;
+  const std::string& model_proto() const { return proto_; }
+  std::string hash() const;  // hex XXH64 of the model proto
+
+ private:
+  std::string proto_;
+  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+};
+
+// Non-template core of Tokenizer::train.
+struct LineSource {
+  virtual ~LineSource() = default;
+  virtual bool next(std::string& line) = 0;
+};
+std::string train_tokenizer(const TokenizerTrainOptions& opt, LineSource& source);
+
+template <typename F>
+std::string Tokenizer::train(const TokenizerTrainOptions& opt, F next_line) {
+  struct Src : LineSource {
+    F f;
+    explicit Src(F g) : f(std::move(g)) {}
+    bool next(std::string& line) override { return f(line); }
+  } src(std::move(next_line));
+  return train_tokenizer(opt, src);
+}
+
+}  // namespace tern

@@ -1,0 +1,47 @@
+// Collectives behind one interface: single process, MPI (CPU tensors), NCCL (CUDA tensors, id broadcast over MPI).
+// Rank, local rank and world size come from MPI under mpirun/srun; a process started alone is rank 0 of 1.
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tern {
+
+struct DistributedConfig {
+  std::string backend = "auto";  // auto (nccl for CUDA, mpi for CPU, single when alone) | mpi | nccl | single
+  double timeout_s = 300;        // A collective that takes longer aborts the whole job (0 disables).
+  int64_t bucket_mb = 25;        // Gradient all-reduce bucket size in MiB.
+  void validate() const;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  int rank() const { return rank_; }
+  int world() const { return world_; }
+  int local_rank() const { return local_rank_; }
+  virtual std::string backend() const = 0;
+  // In place, across ranks; every rank calls with the same shapes, dtypes and order.
+  virtual void allreduce_sum(torch::Tensor& t) = 0;
+  virtual void broadcast(torch::Tensor& t, int root) = 0;
+  // Host values (always over MPI, or trivial when alone).
+  virtual std::vector<std::string> allgather(const std::string& s) = 0;
+  virtual double allreduce_max(double v) = 0;
+  virtual double allreduce_sum(double v) = 0;
+  virtual void barrier() = 0;
+  // Ends every rank of the job (MPI_Abort); used when one rank fails so that none hangs.
+  [[noreturn]] virtual void abort(int code) = 0;
+
+ protected:
+  int rank_ = 0, world_ = 1, local_rank_ = 0;
+};
+
+// Initialises MPI when the process was started by a launcher (mpirun, srun), otherwise returns a single-process
+// communicator. `device_is_cuda` selects NCCL for the auto backend.
+std::unique_ptr<Communicator> make_communicator(const DistributedConfig& cfg, bool device_is_cuda);
+// True when a launcher (Open MPI, PMIx, SLURM with several tasks) started this process.
+bool launched_by_mpi();
+
+}  // namespace tern

@@ -1,0 +1,76 @@
+// NCCL for CUDA tensors, on LibTorch's current stream; the unique id and host values travel over MPI.
+#include <c10/cuda/CUDAStream.h>
+#include <nccl.h>
+
+#include "core/errors.h"
+#include "distributed/communicator.h"
+
+namespace tern {
+namespace {
+
+void check(ncclResult_t r, const char* what) {
+  if (r != ncclSuccess) throw DistributedError(std::string(what) + " failed: " + ncclGetErrorString(r));
+}
+
+ncclDataType_t nccl_type(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32: return ncclFloat32;
+    case torch::kFloat16: return ncclFloat16;
+    case torch::kBFloat16: return ncclBfloat16;
+    case torch::kFloat64: return ncclFloat64;
+    case torch::kInt64: return ncclInt64;
+    case torch::kInt32: return ncclInt32;
+    case torch::kUInt8: return ncclUint8;
+    default: throw DistributedError(std::string("NCCL cannot reduce dtype ") + c10::toString(t));
+  }
+}
+
+class NcclCommunicator : public Communicator {
+ public:
+  explicit NcclCommunicator(std::unique_ptr<Communicator> host) : host_(std::move(host)) {
+    rank_ = host_->rank(), world_ = host_->world(), local_rank_ = host_->local_rank();
+    ncclUniqueId id;
+    if (rank_ == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    auto bytes = torch::from_blob(&id, {static_cast<int64_t>(sizeof id)}, torch::kUInt8);
+    host_->broadcast(bytes, 0);
+    check(ncclCommInitRank(&comm_, world_, id, rank_), "ncclCommInitRank");
+  }
+  ~NcclCommunicator() override {
+    if (comm_) ncclCommDestroy(comm_);
+  }
+  std::string backend() const override { return "nccl"; }
+  void allreduce_sum(torch::Tensor& t) override {
+    if (!t.is_cuda()) return host_->allreduce_sum(t);
+    auto stream = c10::cuda::getCurrentCUDAStream(t.device().index());
+    check(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t.scalar_type()), ncclSum,
+                        comm_, stream.stream()),
+          "ncclAllReduce");
+  }
+  void broadcast(torch::Tensor& t, int root) override {
+    if (!t.is_cuda()) return host_->broadcast(t, root);
+    auto stream = c10::cuda::getCurrentCUDAStream(t.device().index());
+    check(ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t.scalar_type()), root,
+                        comm_, stream.stream()),
+          "ncclBroadcast");
+  }
+  std::vector<std::string> allgather(const std::string& s) override { return host_->allgather(s); }
+  double allreduce_max(double v) override { return host_->allreduce_max(v); }
+  double allreduce_sum(double v) override { return host_->allreduce_sum(v); }
+  void barrier() override { host_->barrier(); }
+  [[noreturn]] void abort(int code) override {
+    if (comm_) ncclCommAbort(comm_), comm_ = nullptr;
+    host_->abort(code);
+  }
+
+ private:
+  std::unique_ptr<Communicator> host_;
+  ncclComm_t comm_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicator> mpi, double) {
+  return std::make_unique<NcclCommunicator>(std::move(mpi));
+}
+
+}  // namespace tern

@@ -1,0 +1,233 @@
+#include "eval/bleu.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cwctype>
+#include <map>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "core/errors.h"
+#include "data/text.h"
+
+namespace tern {
+namespace {
+
+// Python's str.isspace() code points, which str.split() and str.rstrip() use.
+bool py_space(char32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+bool is_digit(char32_t c) { return c >= '0' && c <= '9'; }
+
+// [\{-\~\[-\` -\&\(-\+\:-\@\/]
+bool punct_13a(char32_t c) {
+  return (c >= 0x7B && c <= 0x7E) || (c >= 0x5B && c <= 0x60) || (c >= 0x20 && c <= 0x26) || (c >= 0x28 && c <= 0x2B) ||
+         (c >= 0x3A && c <= 0x40) || c == 0x2F;
+}
+
+std::u32string replace_all(std::u32string s, const std::u32string& from, const std::u32string& to) {
+  size_t pos = 0;
+  while ((pos = s.find(from, pos)) != std::u32string::npos) {
+    s.replace(pos, from.size(), to);
+    pos += to.size();
+  }
+  return s;
+}
+
+// Python's re.sub for a two-character pattern (a)(b) -> repl, scanning left to right without overlap.
+template <typename A, typename B, typename R>
+std::u32string sub2(const std::u32string& s, A a, B b, R repl) {
+  std::u32string out;
+  out.reserve(s.size() + 16);
+  size_t i = 0;
+  while (i < s.size()) {
+    if (i + 1 < s.size() && a(s[i]) && b(s[i + 1])) {
+      repl(out, s[i], s[i + 1]);
+      i += 2;
+    } else {
+      out += s[i++];
+    }
+  }
+  return out;
+}
+
+std::vector<std::u32string> py_split(const std::u32string& s) {
+  std::vector<std::u32string> out;
+  std::u32string cur;
+  for (char32_t c : s) {
+    if (py_space(c)) {
+      if (!cur.empty()) out.push_back(cur), cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+std::u32string py_rstrip(std::u32string s) {
+  while (!s.empty() && py_space(s.back())) s.pop_back();
+  return s;
+}
+
+std::u32string lower(std::u32string s) {
+  for (auto& c : s) c = static_cast<char32_t>(std::towlower(static_cast<wint_t>(c)));
+  return s;
+}
+
+std::u32string tokenize_13a_u32(std::u32string line) {
+  line = replace_all(line, U"<skipped>", U"");
+  line = replace_all(line, U"-\n", U"");
+  line = replace_all(line, U"\n", U" ");
+  if (line.find(U'&') != std::u32string::npos) {
+    line = replace_all(line, U"&quot;", U"\"");
+    line = replace_all(line, U"&amp;", U"&");
+    line = replace_all(line, U"&lt;", U"<");
+    line = replace_all(line, U"&gt;", U">");
+  }
+  line = U" " + line + U" ";
+  std::u32string t;
+  for (char32_t c : line) {
+    if (punct_13a(c)) {
+      t += U' ';
+      t += c;
+      t += U' ';
+    } else {
+      t += c;
+    }
+  }
+  auto dot_comma = [](char32_t c) { return c == '.' || c == ','; };
+  auto not_digit = [](char32_t c) { return !is_digit(c); };
+  t = sub2(t, not_digit, dot_comma, [](std::u32string& o, char32_t x, char32_t y) { o += x, o += U' ', o += y, o += U' '; });
+  t = sub2(t, dot_comma, not_digit, [](std::u32string& o, char32_t x, char32_t y) { o += U' ', o += x, o += U' ', o += y; });
+  t = sub2(t, is_digit, [](char32_t c) { return c == '-'; },
+           [](std::u32string& o, char32_t x, char32_t y) { o += x, o += U' ', o += y, o += U' '; });
+  std::u32string out;
+  for (const auto& w : py_split(t)) {
+    if (!out.empty()) out += U' ';
+    out += w;
+  }
+  return out;
+}
+
+using Ngrams = std::unordered_map<std::u32string, int64_t>;
+
+// n-grams of orders 1..max, keyed by the tokens joined with U+0001.
+Ngrams extract(const std::vector<std::u32string>& toks, int max_order) {
+  Ngrams g;
+  for (int n = 1; n <= max_order; ++n)
+    for (size_t i = 0; i + n <= toks.size(); ++i) {
+      std::u32string key;
+      for (int k = 0; k < n; ++k) {
+        if (k) key += U'\x01';
+        key += toks[i + k];
+      }
+      key += static_cast<char32_t>(0x110000 + n);  // order tag
+      ++g[key];
+    }
+  return g;
+}
+
+double my_log(double x) { return x == 0.0 ? -9999999999.0 : std::log(x); }
+
+}  // namespace
+
+std::string tokenize_13a(const std::string& line) { return utf8_encode(tokenize_13a_u32(utf8_decode(line))); }
+
+BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
+                      const BleuOptions& opt) {
+  if (opt.tokenize != "13a" && opt.tokenize != "none")
+    throw ConfigError("BLEU tokenizer must be 13a or none (got " + opt.tokenize + ")");
+  if (opt.smooth != "exp" && opt.smooth != "none" && opt.smooth != "floor" && opt.smooth != "add-k")
+    throw ConfigError("BLEU smoothing must be exp, none, floor or add-k (got " + opt.smooth + ")");
+  if (refs.empty()) throw DataError("BLEU needs at least one reference stream");
+  for (size_t r = 0; r < refs.size(); ++r)
+    if (refs[r].size() != hyps.size())
+      throw DataError(fmt::format("reference stream {} has {} lines but there are {} hypotheses", r + 1, refs[r].size(),
+                                  hyps.size()));
+  const int N = opt.max_order;
+  auto prep = [&](const std::string& s) {
+    std::u32string u = utf8_decode(s);
+    if (opt.lowercase) u = lower(u);
+    u = py_rstrip(u);
+    if (opt.tokenize == "13a") u = tokenize_13a_u32(u);
+    return py_split(u);
+  };
+  BleuScore b;
+  b.counts.assign(N, 0);
+  b.totals.assign(N, 0);
+  b.precisions.assign(N, 0.0);
+  for (size_t i = 0; i < hyps.size(); ++i) {
+    Ngrams ref_max;
+    std::vector<int64_t> ref_lens;
+    for (const auto& stream : refs) {
+      auto toks = prep(stream[i]);
+      ref_lens.push_back(static_cast<int64_t>(toks.size()));
+      for (const auto& [g, c] : extract(toks, N)) ref_max[g] = std::max(ref_max[g], c);
+    }
+    auto htoks = prep(hyps[i]);
+    int64_t hlen = static_cast<int64_t>(htoks.size());
+    // Closest reference length, the shorter one on ties.
+    int64_t best = -1, best_diff = -1;
+    for (int64_t rl : ref_lens) {
+      int64_t d = std::llabs(hlen - rl);
+      if (best_diff == -1 || d < best_diff) best_diff = d, best = rl;
+      else if (d == best_diff && rl < best) best = rl;
+    }
+    b.sys_len += hlen;
+    b.ref_len += best;
+    for (const auto& [g, c] : extract(htoks, N)) {
+      int n = static_cast<int>(g.back() - 0x110000) - 1;
+      b.totals[n] += c;
+      auto it = ref_max.find(g);
+      if (it != ref_max.end()) b.counts[n] += std::min(c, it->second);
+    }
+  }
+  // sacrebleu.metrics.bleu.BLEU.compute_bleu
+  if (b.sys_len < b.ref_len) b.bp = b.sys_len > 0 ? std::exp(1.0 - static_cast<double>(b.ref_len) / b.sys_len) : 0.0;
+  double smooth_value = opt.smooth_value >= 0 ? opt.smooth_value : (opt.smooth == "floor" ? 0.1 : 1.0);
+  bool any = false;
+  for (auto c : b.counts) any = any || c > 0;
+  if (any) {
+    std::vector<double> correct(b.counts.begin(), b.counts.end()), total(b.totals.begin(), b.totals.end());
+    double smooth_mteval = 1.0;
+    int eff_order = N;
+    for (int n = 1; n <= N; ++n) {
+      if (opt.smooth == "add-k" && n > 1) correct[n - 1] += smooth_value, total[n - 1] += smooth_value;
+      if (total[n - 1] == 0) break;
+      if (opt.effective_order) eff_order = n;
+      if (correct[n - 1] == 0) {
+        if (opt.smooth == "exp") {
+          smooth_mteval *= 2;
+          b.precisions[n - 1] = 100.0 / (smooth_mteval * total[n - 1]);
+        } else if (opt.smooth == "floor") {
+          b.precisions[n - 1] = 100.0 * smooth_value / total[n - 1];
+        }
+      } else {
+        b.precisions[n - 1] = 100.0 * correct[n - 1] / total[n - 1];
+      }
+    }
+    double s = 0;
+    for (int n = 0; n < eff_order; ++n) s += my_log(b.precisions[n]);
+    b.score = b.bp * std::exp(s / eff_order);
+  }
+  std::string smooth = opt.smooth;
+  if (opt.smooth == "floor" || opt.smooth == "add-k") smooth += fmt::format("[{:.2f}]", smooth_value);
+  b.signature = fmt::format("nrefs:{}|case:{}|eff:{}|tok:{}|smooth:{}|version:{}", refs.size(),
+                            opt.lowercase ? "lc" : "mixed", opt.effective_order ? "yes" : "no", opt.tokenize, smooth,
+                            kSacreBleuVersion);
+  return b;
+}
+
+std::string BleuScore::format(int width) const {
+  std::string prec;
+  for (size_t i = 0; i < precisions.size(); ++i) prec += (i ? "/" : "") + fmt::format("{:.1f}", precisions[i]);
+  double ratio = ref_len ? static_cast<double>(sys_len) / ref_len : 0.0;
+  return fmt::format("BLEU = {:.{}f} {} (BP = {:.3f} ratio = {:.3f} hyp_len = {} ref_len = {})", score, width, prec, bp,
+                     ratio, sys_len, ref_len);
+}
+
+}  // namespace tern

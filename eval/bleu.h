@@ -1,0 +1,37 @@
+// Corpus BLEU exactly as sacreBLEU 2.x computes it (13a tokenizer, exp smoothing by default), with its signature.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tern {
+
+struct BleuOptions {
+  std::string tokenize = "13a";   // 13a | none
+  bool lowercase = false;
+  std::string smooth = "exp";     // exp | none | floor | add-k
+  double smooth_value = -1;       // floor: 0.1, add-k: 1 when < 0
+  int max_order = 4;
+  bool effective_order = false;
+};
+
+struct BleuScore {
+  double score = 0;                      // 0..100
+  std::vector<int64_t> counts, totals;   // matched and total n-grams, n = 1..max_order
+  std::vector<double> precisions;        // percent
+  double bp = 1;
+  int64_t sys_len = 0, ref_len = 0;
+  std::string signature;                 // nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0
+  std::string format(int width = 2) const;  // "BLEU = 12.34 45.6/20.1/10.2/5.1 (BP = ...)"
+};
+
+// mteval-v13a tokenization as sacreBLEU implements it.
+std::string tokenize_13a(const std::string& line);
+// references[r][i]: reference r of segment i (every stream has as many lines as hypotheses).
+BleuScore corpus_bleu(const std::vector<std::string>& hypotheses,
+                      const std::vector<std::vector<std::string>>& references, const BleuOptions& opt = {});
+
+// The sacreBLEU version whose behaviour and signature this implementation reproduces.
+constexpr const char* kSacreBleuVersion = "2.6.0";
+
+}  // namespace tern

@@ -1,0 +1,30 @@
+// Batched greedy and beam search for seq2seq models (GNMT length penalty, max length ratio, n-best).
+#pragma once
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "models/model.h"
+
+namespace tern {
+
+struct DecodeOptions {
+  int64_t beam = 5;               // 1 = greedy
+  double length_penalty = 0.6;    // GNMT alpha: score = logprob / ((5 + len) / 6)^alpha (0 disables)
+  double max_len_ratio = 2.0;     // Hypotheses stop at max_len_ratio * source length + max_len_extra tokens.
+  int64_t max_len_extra = 10;
+  int64_t nbest = 1;              // Hypotheses returned per sentence (<= beam).
+  void validate() const;
+};
+
+struct Hypothesis {
+  std::vector<int32_t> tokens;  // without bos/eos
+  double logprob = 0;           // sum of token log-probabilities, eos included
+  double score = 0;             // length-normalised logprob
+};
+
+// src (B, S), src_len (B) on the model's device -> per sentence, `nbest` hypotheses, best first.
+std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torch::Tensor& src,
+                                            const torch::Tensor& src_len, const DecodeOptions& opt);
+
+}  // namespace tern

@@ -1,0 +1,168 @@
+#include "eval/evaluate.h"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "core/errors.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "data/batcher.h"
+#include "data/corpus.h"
+#include "data/text.h"
+#include "eval/bleu.h"
+#include "models/loss.h"
+#include "trainer/checkpoint.h"
+
+namespace tern {
+
+InferenceModel load_inference_model(const std::string& path, const std::string& device) {
+  CheckpointData d = read_checkpoint(path);
+  InferenceModel m;
+  m.config = parse_config(d.meta.value("config_yaml", ""), path + " (stored config)");
+  bool lm = m.config.model.is_lm();
+  m.step = d.meta.value("step", 0);
+  if (device == "cuda" || (device == "auto" && torch::cuda::is_available())) m.device = torch::Device(torch::kCUDA, 0);
+  torch::serialize::InputArchive ar, model_ar;
+  std::istringstream in(d.archive);
+  try {
+    ar.load_from(in, torch::kCPU);
+    auto proto = [&](const std::string& side) {
+      torch::Tensor t;
+      ar.read("vocab_" + side, t);
+      return std::string(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.numel()));
+    };
+    m.tgt = std::make_unique<Tokenizer>(proto(lm ? "text" : "tgt"), path + " (target vocabulary)");
+    if (!lm) m.src = std::make_unique<Tokenizer>(proto("src"), path + " (source vocabulary)");
+    m.config.model.tgt_vocab = m.tgt->vocab_size();
+    m.config.model.src_vocab = lm ? 0 : m.src->vocab_size();
+    m.model = build_model(m.config.model);
+    ar.read("model", model_ar);
+    m.model->load(model_ar);
+  } catch (const c10::Error& e) {
+    throw CheckpointError(path + ": cannot load the model: " + e.msg());
+  }
+  m.model->to(m.device);
+  m.model->eval();
+  return m;
+}
+
+namespace {
+size_t count_words(const std::string& s) {
+  std::istringstream in(s);
+  size_t n = 0;
+  std::string w;
+  while (in >> w) ++n;
+  return n;
+}
+}  // namespace
+
+nlohmann::json evaluate(const EvaluateOptions& opt) {
+  opt.decode.validate();
+  InferenceModel im = load_inference_model(opt.checkpoint);
+  CorpusReader corpus(opt.corpus);
+  const bool lm = im.config.model.is_lm();
+  const std::string tgt_side = lm ? "text" : "tgt";
+  if (corpus.vocab(tgt_side).hash != im.tgt->hash() || (!lm && corpus.vocab("src").hash != im.src->hash()))
+    throw DataError(opt.corpus + ": its vocabulary differs from the one " + opt.checkpoint +
+                    " was trained with; HINT: evaluate on a corpus prepared with the same SentencePiece models");
+  ShardData data(corpus, opt.split);
+  int64_t n = opt.limit > 0 ? std::min(opt.limit, data.size()) : data.size();
+  nlohmann::json out = {{"checkpoint", opt.checkpoint}, {"step", im.step}, {"corpus", opt.corpus},
+                        {"split", opt.split},           {"sentences", n}};
+  torch::NoGradGuard ng;
+
+  // Perplexity: nats summed over target tokens (eos included), batched by length.
+  BatchingOptions bo;
+  bo.shuffle = false;
+  bo.batch_tokens = 4096;
+  double nll = 0, tokens = 0, words = 0;
+  std::vector<std::string> refs_detok(static_cast<size_t>(n));
+  for (const auto& ids : data.make_batches(bo, 0)) {
+    std::vector<int64_t> keep;
+    for (int64_t i : ids)
+      if (i < n) keep.push_back(i);
+    if (keep.empty()) continue;
+    Batch b = data.collate(keep);
+    auto logits = im.model->forward(b.src.defined() ? b.src.to(im.device) : b.src, b.src_len.to(im.device),
+                                    b.tgt_in.to(im.device));
+    nll += sequence_loss(logits, b.tgt_out.to(im.device), 0.0).nll.item<double>();
+    tokens += static_cast<double>(b.target_tokens);
+    auto tout = b.tgt_out.accessor<int64_t, 2>();
+    for (size_t r = 0; r < keep.size(); ++r) {
+      std::vector<int32_t> y;
+      for (int64_t t = 0; t < b.tgt_out.size(1) && tout[r][t] != kEosId; ++t) y.push_back(static_cast<int32_t>(tout[r][t]));
+      refs_detok[static_cast<size_t>(keep[r])] = im.tgt->decode(y);
+      words += static_cast<double>(count_words(refs_detok[static_cast<size_t>(keep[r])]) + 1);
+    }
+  }
+  const double H = nll / tokens;
+  out["perplexity"] = {
+      {"convention", "PPL = 2^H, H = cross-entropy in bits; end-of-sentence tokens are counted (one per sentence)"},
+      {"target_tokens", tokens},
+      {"cross_entropy_nats_per_token", H},
+      {"cross_entropy_bits_per_token", H / std::log(2.0)},
+      {"ppl_per_token", std::pow(2.0, H / std::log(2.0))},
+      {"words", words},
+      {"cross_entropy_bits_per_word", nll / words / std::log(2.0)},
+      {"ppl_per_word", std::pow(2.0, nll / words / std::log(2.0))}};
+  logf("perplexity on {} ({} sentences): {:.3f} per subword token ({:.4f} bits), {:.3f} per word", opt.split, n,
+       out["perplexity"]["ppl_per_token"].get<double>(), H / std::log(2.0), out["perplexity"]["ppl_per_word"].get<double>());
+  if (lm || !opt.translate) return out;
+
+  // Translation, batched by source length, written back in corpus order.
+  std::vector<std::string> refs = refs_detok;
+  if (!opt.reference.empty()) {
+    std::ifstream in(opt.reference);
+    if (!in) throw DataError(opt.reference + ": cannot open reference file");
+    std::vector<std::string> lines;
+    std::string line;
+    while (read_line(in, line)) lines.push_back(line);
+    if (static_cast<int64_t>(lines.size()) < n)
+      throw DataError(fmt::format("{} has {} lines but split '{}' has {} sentences", opt.reference, lines.size(),
+                                  opt.split, n));
+    lines.resize(static_cast<size_t>(n));
+    refs = lines;
+  }
+  std::vector<std::string> hyps(static_cast<size_t>(n));
+  BatchingOptions db;
+  db.shuffle = false;
+  db.batch_tokens = 1 << 30;
+  db.max_sentences = opt.batch_sentences;
+  Progress bar("translate", static_cast<uint64_t>(n), "sentences", 10.0, opt.progress);
+  auto t0 = std::chrono::steady_clock::now();
+  int64_t done = 0;
+  for (const auto& ids : data.make_batches(db, 0)) {
+    std::vector<int64_t> keep;
+    for (int64_t i : ids)
+      if (i < n) keep.push_back(i);
+    if (keep.empty()) continue;
+    Batch b = data.collate(keep);
+    auto res = decode(*im.model, b.src.to(im.device), b.src_len.to(im.device), opt.decode);
+    for (size_t r = 0; r < keep.size(); ++r) hyps[static_cast<size_t>(keep[r])] = im.tgt->decode(res[r][0].tokens);
+    done += static_cast<int64_t>(keep.size());
+    bar.update(static_cast<uint64_t>(done));
+  }
+  bar.finish();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  BleuScore bleu = corpus_bleu(hyps, {refs});
+  out["translation"] = {{"beam", opt.decode.beam},
+                        {"length_penalty", opt.decode.length_penalty},
+                        {"sentences_per_s", static_cast<double>(n) / secs},
+                        {"seconds", secs},
+                        {"reference", opt.reference.empty() ? "corpus targets, detokenized" : opt.reference}};
+  out["bleu"] = {{"score", bleu.score},         {"signature", bleu.signature}, {"text", bleu.format()},
+                 {"precisions", bleu.precisions}, {"bp", bleu.bp},            {"sys_len", bleu.sys_len},
+                 {"ref_len", bleu.ref_len}};
+  if (!opt.hypotheses_out.empty()) {
+    std::ofstream h(opt.hypotheses_out);
+    if (!h) throw IoError(opt.hypotheses_out + ": cannot write hypotheses");
+    for (const auto& s : hyps) h << s << "\n";
+    out["hypotheses_file"] = opt.hypotheses_out;
+  }
+  logf("{} ({}) on {} sentences, beam {}: {:.1f} sentences/s", bleu.format(), bleu.signature, n, opt.decode.beam,
+       static_cast<double>(n) / secs);
+  return out;
+}
+
+}  // namespace tern

@@ -1,0 +1,43 @@
+// Offline evaluation of a checkpoint: perplexity (per token and per word), translation of a split with greedy or
+// beam search, sacreBLEU-exact BLEU, and a JSON result; plus the model loader `tern translate` uses.
+#pragma once
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "data/tokenizer.h"
+#include "eval/decode.h"
+#include "models/model.h"
+#include "trainer/config.h"
+
+namespace tern {
+
+struct InferenceModel {
+  Config config;
+  SequenceModel model;
+  std::unique_ptr<Tokenizer> src, tgt;  // src is null for a language model
+  torch::Device device{torch::kCPU};
+  int64_t step = 0;
+};
+
+// Loads a checkpoint for inference (eval mode); device "auto" picks CUDA when present.
+InferenceModel load_inference_model(const std::string& checkpoint, const std::string& device = "auto");
+
+struct EvaluateOptions {
+  std::string checkpoint;
+  std::string corpus;             // HDF5 corpus; its vocabularies must match the checkpoint's
+  std::string split = "test";
+  DecodeOptions decode;
+  int64_t batch_sentences = 64;   // Sentences decoded together.
+  int64_t limit = 0;              // Evaluate only the first N sentences (0: all).
+  std::string reference;          // Raw reference file (one line per sentence of the split); default: the corpus
+                                  // targets, detokenized
+  std::string hypotheses_out;     // Where detokenized hypotheses go ("" : next to json_out or not written)
+  std::string json_out;           // JSON result file ("" : not written)
+  bool translate = true;          // Decode and score BLEU (seq2seq only)
+  bool progress = true;
+};
+
+nlohmann::json evaluate(const EvaluateOptions& opt);
+
+}  // namespace tern

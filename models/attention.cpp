@@ -1,0 +1,31 @@
+#include "models/attention.h"
+
+namespace tern {
+
+AttentionImpl::AttentionImpl(std::string kind, int64_t hidden) : kind_(std::move(kind)) {
+  if (kind_ != "dot") w_key_ = register_module("w_key", torch::nn::Linear(torch::nn::LinearOptions(hidden, hidden).bias(false)));
+  if (kind_ == "additive") {
+    w_query_ = register_module("w_query", torch::nn::Linear(torch::nn::LinearOptions(hidden, hidden).bias(false)));
+    v_ = register_module("v", torch::nn::Linear(torch::nn::LinearOptions(hidden, 1).bias(false)));
+  }
+}
+
+torch::Tensor AttentionImpl::keys(const torch::Tensor& memory) { return kind_ == "dot" ? memory : w_key_(memory); }
+
+std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward(const torch::Tensor& query, const torch::Tensor& keys,
+                                                               const torch::Tensor& memory, const torch::Tensor& mask) {
+  torch::Tensor scores;  // (B, T, S)
+  if (kind_ == "additive") {
+    // (B, T, 1, H) + (B, 1, S, H) -> tanh -> v -> (B, T, S)
+    scores = v_(torch::tanh(w_query_(query).unsqueeze(2) + keys.unsqueeze(1))).squeeze(-1);
+  } else {
+    scores = torch::bmm(query, keys.transpose(1, 2));
+  }
+  // Softmax in fp32 whatever the compute precision.
+  scores = scores.to(torch::kFloat32).masked_fill(~mask.unsqueeze(1), -std::numeric_limits<float>::infinity());
+  torch::Tensor weights = torch::softmax(scores, -1);  // (B, T, S)
+  torch::Tensor context = torch::bmm(weights.to(memory.scalar_type()), memory);  // (B, T, H)
+  return {context, weights};
+}
+
+}  // namespace tern

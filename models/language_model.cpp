@@ -1,0 +1,45 @@
+#include "models/language_model.h"
+
+#include "core/errors.h"
+#include "models/seq2seq.h"
+
+namespace tern {
+
+LanguageModelImpl::LanguageModelImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
+  emb_ = register_module("emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.tgt_vocab, cfg.embedding).padding_idx(0)));
+  rnn_ = register_module("rnn", RnnStack(cfg.cell, cfg.embedding, cfg.hidden, cfg.layers, cfg.dropout, false));
+  out_ = register_module("out", torch::nn::Linear(cfg.hidden, cfg.tgt_vocab));
+  if (cfg.tie_embeddings) out_->weight = emb_->weight;
+  drop_ = register_module("drop", torch::nn::Dropout(cfg.dropout));
+}
+
+torch::Tensor LanguageModelImpl::forward(const torch::Tensor&, const torch::Tensor&, const torch::Tensor& tgt_in) {
+  auto [out, h, c] = rnn_(drop_(emb_(tgt_in)), torch::Tensor(), torch::Tensor());  // (B, T, H)
+  return out_(drop_(out));                                                        // (B, T, V)
+}
+
+DecoderState SequenceModelImpl::encode(const torch::Tensor&, const torch::Tensor&) {
+  throw ConfigError("model.type " + cfg_.type + " has no encoder: translation needs model.type seq2seq");
+}
+
+torch::Tensor SequenceModelImpl::step(const torch::Tensor&, DecoderState&) {
+  throw ConfigError("model.type " + cfg_.type + " does not support incremental decoding");
+}
+
+DecoderState DecoderState::select(const torch::Tensor& idx) const {
+  auto rows = [&](const torch::Tensor& t, int64_t dim) { return t.defined() ? t.index_select(dim, idx) : t; };
+  DecoderState s;
+  s.h = rows(h, 1), s.c = rows(c, 1), s.feed = rows(feed, 0), s.memory = rows(memory, 0);
+  s.keys = rows(keys, 0), s.mask = rows(mask, 0), s.attn = rows(attn, 0);
+  return s;
+}
+
+SequenceModel build_model(const ModelConfig& cfg) {
+  cfg.validate();
+  if (cfg.tgt_vocab <= 4 || (!cfg.is_lm() && cfg.src_vocab <= 4))
+    throw ConfigError("model vocabulary sizes are not set (they come from the corpus)");
+  if (cfg.is_lm()) return std::make_shared<LanguageModelImpl>(cfg);
+  return std::make_shared<Seq2SeqImpl>(cfg);
+}
+
+}  // namespace tern

@@ -1,0 +1,19 @@
+// LSTM/GRU language model (decoder only): embedding, recurrent stack, output projection.
+#pragma once
+#include "models/model.h"
+#include "models/seq2seq.h"
+
+namespace tern {
+
+struct LanguageModelImpl : SequenceModelImpl {
+  explicit LanguageModelImpl(const ModelConfig& cfg);
+  // tgt_in (B, T) -> logits (B, T, V); src and src_len are ignored.
+  torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in) override;
+
+  torch::nn::Embedding emb_{nullptr};  // (V, E)
+  RnnStack rnn_{nullptr};
+  torch::nn::Linear out_{nullptr};  // (V, H)
+  torch::nn::Dropout drop_{nullptr};
+};
+
+}  // namespace tern

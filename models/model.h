@@ -1,0 +1,43 @@
+// The interface the trainer and evaluators use: teacher-forced logits, plus incremental decoding for seq2seq.
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "models/config.h"
+
+namespace tern {
+
+// Decoder state for incremental decoding; every tensor's first dimension (or second, for h/c) is the batch.
+struct DecoderState {
+  torch::Tensor h, c;    // (L, B, H); c undefined for GRU
+  torch::Tensor feed;    // (B, H) previous attentional state (input feeding), zeros at t = 0
+  torch::Tensor memory;  // (B, S, H) encoder outputs
+  torch::Tensor keys;    // (B, S, H) attention keys projected from memory
+  torch::Tensor mask;    // (B, S) bool, true on real source tokens
+  torch::Tensor attn;    // (B, S) attention weights of the last step
+  // Rows `idx` (K) of every tensor: beam search reorders and expands with it.
+  DecoderState select(const torch::Tensor& idx) const;
+};
+
+struct SequenceModelImpl : torch::nn::Module {
+  explicit SequenceModelImpl(ModelConfig cfg) : cfg_(std::move(cfg)) {}
+  // Teacher forcing. src (B, S), src_len (B), tgt_in (B, T) -> logits (B, T, V_tgt).
+  // A language model ignores src and src_len (pass undefined tensors).
+  virtual torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in) = 0;
+  // Incremental decoding (seq2seq): encode once, then one step per target token.
+  virtual DecoderState encode(const torch::Tensor& src, const torch::Tensor& src_len);
+  // prev (B) previous tokens -> log-probabilities (B, V_tgt); updates `state`.
+  virtual torch::Tensor step(const torch::Tensor& prev, DecoderState& state);
+  const ModelConfig& config() const { return cfg_; }
+
+ protected:
+  ModelConfig cfg_;
+};
+using SequenceModel = std::shared_ptr<SequenceModelImpl>;
+
+// Builds the model described by `cfg` (validated first).
+SequenceModel build_model(const ModelConfig& cfg);
+
+}  // namespace tern

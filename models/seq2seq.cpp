@@ -1,0 +1,163 @@
+#include "models/seq2seq.h"
+
+namespace tern {
+namespace rnn = torch::nn::utils::rnn;
+
+// ---------------------------------------------------------------------------------------------- RnnStack
+
+RnnStackImpl::RnnStackImpl(const std::string& cell, int64_t input, int64_t hidden, int64_t layers, double dropout,
+                           bool bidirectional) {
+  double between = layers > 1 ? dropout : 0.0;
+  if (cell == "lstm") {
+    lstm_ = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(input, hidden)
+                                                        .num_layers(layers)
+                                                        .dropout(between)
+                                                        .bidirectional(bidirectional)
+                                                        .batch_first(true)));
+  } else {
+    gru_ = register_module("gru", torch::nn::GRU(torch::nn::GRUOptions(input, hidden)
+                                                     .num_layers(layers)
+                                                     .dropout(between)
+                                                     .bidirectional(bidirectional)
+                                                     .batch_first(true)));
+  }
+}
+
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> RnnStackImpl::forward(const torch::Tensor& x,
+                                                                              const torch::Tensor& h,
+                                                                              const torch::Tensor& c) {
+  if (lstm()) {
+    auto [out, hc] = h.defined() ? lstm_->forward(x, std::make_tuple(h, c)) : lstm_->forward(x);
+    return {out, std::get<0>(hc), std::get<1>(hc)};
+  }
+  auto [out, hn] = gru_->forward(x, h);
+  return {out, hn, torch::Tensor()};
+}
+
+rnn::PackedSequence RnnStackImpl::forward_packed(const rnn::PackedSequence& x, torch::Tensor& h, torch::Tensor& c) {
+  if (lstm()) {
+    auto [out, hc] = lstm_->forward_with_packed_input(x);
+    h = std::get<0>(hc), c = std::get<1>(hc);
+    return out;
+  }
+  auto [out, hn] = gru_->forward_with_packed_input(x);
+  h = hn;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------- Seq2Seq
+
+Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
+  const int64_t E = cfg.embedding, H = cfg.hidden, L = cfg.layers;
+  src_emb_ = register_module("src_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.src_vocab, E).padding_idx(0)));
+  tgt_emb_ = register_module("tgt_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.tgt_vocab, E).padding_idx(0)));
+  encoder_ = register_module(
+      "encoder", RnnStack(cfg.cell, E, cfg.bidirectional ? H / 2 : H, L, cfg.dropout, cfg.bidirectional));
+  if (cfg.input_feeding) {
+    for (int64_t l = 0; l < L; ++l) {
+      int64_t in = l == 0 ? E + H : H;
+      if (cfg.cell == "lstm")
+        lstm_cells_.push_back(register_module("dec_cell" + std::to_string(l), torch::nn::LSTMCell(in, H)));
+      else
+        gru_cells_.push_back(register_module("dec_cell" + std::to_string(l), torch::nn::GRUCell(in, H)));
+    }
+  } else {
+    decoder_ = register_module("decoder", RnnStack(cfg.cell, E, H, L, cfg.dropout, false));
+  }
+  attention_ = register_module("attention", Attention(cfg.attention, H));
+  combine_ = register_module("combine", torch::nn::Linear(torch::nn::LinearOptions(2 * H, H).bias(false)));
+  out_ = register_module("out", torch::nn::Linear(H, cfg.tgt_vocab));
+  if (cfg.tie_embeddings) out_->weight = tgt_emb_->weight;
+  drop_ = register_module("drop", torch::nn::Dropout(cfg.dropout));
+}
+
+DecoderState Seq2SeqImpl::encode(const torch::Tensor& src, const torch::Tensor& src_len) {
+  const int64_t B = src.size(0), S = src.size(1), L = cfg_.layers, H = cfg_.hidden;
+  torch::Tensor emb = drop_(src_emb_(src));  // (B, S, E)
+  torch::Tensor lengths = src_len.clamp_min(1).to(torch::kCPU);
+  auto packed = rnn::pack_padded_sequence(emb, lengths, /*batch_first=*/true, /*enforce_sorted=*/false);
+  DecoderState s;
+  torch::Tensor h, c;  // (L*dirs, B, Hd)
+  auto out = encoder_->forward_packed(packed, h, c);
+  s.memory = std::get<0>(rnn::pad_packed_sequence(out, /*batch_first=*/true, /*padding_value=*/0.0, S));  // (B, S, H)
+  auto merge = [&](const torch::Tensor& t) {  // (L*dirs, B, Hd) -> (L, B, H)
+    if (!t.defined() || !cfg_.bidirectional) return t;
+    auto v = t.view({L, 2, B, H / 2});
+    return torch::cat({v.select(1, 0), v.select(1, 1)}, -1);
+  };
+  s.h = merge(h);
+  s.c = merge(c);
+  s.mask = torch::arange(S, src.options()).unsqueeze(0) < src_len.unsqueeze(1);  // (B, S)
+  s.keys = attention_->keys(s.memory);                                            // (B, S, H)
+  s.feed = torch::zeros({B, H}, s.memory.options());                              // (B, H)
+  return s;
+}
+
+torch::Tensor Seq2SeqImpl::cell_step(const torch::Tensor& emb, DecoderState& s) {
+  // emb (B, E) -> top hidden (B, H); updates s.h / s.c
+  torch::Tensor x = torch::cat({emb, s.feed}, -1);  // (B, E + H)
+  std::vector<torch::Tensor> hs, cs;
+  const int64_t L = cfg_.layers;
+  for (int64_t l = 0; l < L; ++l) {
+    if (l > 0) x = drop_(x);
+    if (!lstm_cells_.empty()) {
+      auto [h, c] = lstm_cells_[l]->forward(x, std::make_tuple(s.h[l], s.c[l]));
+      hs.push_back(h), cs.push_back(c);
+      x = h;
+    } else {
+      x = gru_cells_[l]->forward(x, s.h[l]);
+      hs.push_back(x);
+    }
+  }
+  s.h = torch::stack(hs);
+  if (!cs.empty()) s.c = torch::stack(cs);
+  return x;
+}
+
+std::pair<torch::Tensor, torch::Tensor> Seq2SeqImpl::attend(const torch::Tensor& h, const DecoderState& s,
+                                                            torch::Tensor* htilde) {
+  auto [context, weights] = attention_(h, s.keys, s.memory, s.mask);   // (B, T, H), (B, T, S)
+  *htilde = torch::tanh(combine_(torch::cat({context, h}, -1)));      // (B, T, H)
+  return {*htilde, weights};
+}
+
+torch::Tensor Seq2SeqImpl::project(const torch::Tensor& htilde) { return out_(drop_(htilde)); }
+
+torch::Tensor Seq2SeqImpl::forward(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in) {
+  DecoderState s = encode(src, src_len);
+  torch::Tensor emb = drop_(tgt_emb_(tgt_in));  // (B, T, E)
+  torch::Tensor htilde;                          // (B, T, H)
+  if (cfg_.input_feeding) {
+    std::vector<torch::Tensor> steps;
+    for (int64_t t = 0; t < tgt_in.size(1); ++t) {
+      torch::Tensor top = cell_step(emb.select(1, t), s);  // (B, H)
+      torch::Tensor ht;
+      attend(top.unsqueeze(1), s, &ht);
+      s.feed = ht.squeeze(1);
+      steps.push_back(s.feed);
+    }
+    htilde = torch::stack(steps, 1);
+  } else {
+    auto [out, h, c] = decoder_(emb, s.h, s.c);  // (B, T, H)
+    attend(out, s, &htilde);
+  }
+  return project(htilde);  // (B, T, V)
+}
+
+torch::Tensor Seq2SeqImpl::step(const torch::Tensor& prev, DecoderState& s) {
+  torch::Tensor emb = drop_(tgt_emb_(prev));  // (B, E)
+  torch::Tensor top;                          // (B, 1, H)
+  if (cfg_.input_feeding) {
+    top = cell_step(emb, s).unsqueeze(1);
+  } else {
+    auto [out, h, c] = decoder_(emb.unsqueeze(1), s.h, s.c);
+    s.h = h, s.c = c, top = out;
+  }
+  torch::Tensor ht;
+  auto [unused, weights] = attend(top, s, &ht);
+  s.feed = ht.squeeze(1);
+  s.attn = weights.squeeze(1);                                             // (B, S)
+  return torch::log_softmax(project(ht).squeeze(1).to(torch::kFloat32), -1);  // (B, V)
+}
+
+}  // namespace tern

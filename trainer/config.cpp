@@ -1,0 +1,243 @@
+#include "trainer/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include "core/errors.h"
+
+namespace tern {
+namespace {
+
+// Binds "section.key" names to struct fields: one table drives parsing, overrides and emitting.
+class Schema {
+ public:
+  explicit Schema(Config& c) {
+    auto& m = c.model;
+    bind("model.type", m.type), bind("model.cell", m.cell), bind("model.layers", m.layers);
+    bind("model.embedding", m.embedding), bind("model.hidden", m.hidden), bind("model.bidirectional", m.bidirectional);
+    bind("model.attention", m.attention), bind("model.input_feeding", m.input_feeding), bind("model.dropout", m.dropout);
+    bind("model.tie_embeddings", m.tie_embeddings);
+    auto& d = c.data;
+    bind("data.corpus", d.corpus), bind("data.train_split", d.train_split), bind("data.valid_split", d.valid_split);
+    bind("data.batch_tokens", d.batch_tokens), bind("data.max_sentences", d.max_sentences);
+    bind("data.pool_batches", d.pool_batches), bind("data.shards", d.shards);
+    auto& o = c.optim;
+    bind("optim.optimizer", o.optimizer), bind("optim.lr", o.lr), bind("optim.beta1", o.beta1), bind("optim.beta2", o.beta2);
+    bind("optim.eps", o.eps), bind("optim.momentum", o.momentum), bind("optim.weight_decay", o.weight_decay);
+    bind("optim.clip_norm", o.clip_norm), bind("optim.label_smoothing", o.label_smoothing);
+    bind("optim.schedule", o.schedule), bind("optim.warmup_steps", o.warmup_steps);
+    bind("optim.plateau_factor", o.plateau_factor), bind("optim.plateau_patience", o.plateau_patience);
+    bind("optim.min_lr", o.min_lr);
+    auto& t = c.train;
+    bind("train.run_dir", t.run_dir), bind("train.max_steps", t.max_steps), bind("train.max_epochs", t.max_epochs);
+    bind("train.max_minutes", t.max_minutes), bind("train.log_every", t.log_every), bind("train.valid_every", t.valid_every);
+    bind("train.save_every", t.save_every), bind("train.keep_last", t.keep_last);
+    bind("train.early_stopping", t.early_stopping), bind("train.seed", t.seed), bind("train.device", t.device);
+    bind("train.precision", t.precision), bind("train.threads", t.threads), bind("train.max_bad_steps", t.max_bad_steps);
+    bind("train.check_sync_every", t.check_sync_every);
+    auto& x = c.distributed;
+    bind("distributed.backend", x.backend), bind("distributed.timeout_s", x.timeout_s);
+    bind("distributed.bucket_mb", x.bucket_mb);
+  }
+
+  bool has(const std::string& key) const { return set_.count(key) > 0; }
+  void set(const std::string& key, const YAML::Node& v, const std::string& where) { set_.at(key)(v, where); }
+  std::vector<std::string> keys(const std::string& prefix = "") const {
+    std::vector<std::string> out;
+    for (const auto& k : order_)
+      if (k.rfind(prefix, 0) == 0) out.push_back(k);
+    return out;
+  }
+  std::vector<std::string> sections() const {
+    std::vector<std::string> out;
+    for (const auto& k : order_) {
+      std::string s = k.substr(0, k.find('.'));
+      if (out.empty() || out.back() != s) out.push_back(s);
+    }
+    return out;
+  }
+  void emit(YAML::Emitter& e) const {
+    std::string section;
+    for (const auto& k : order_) {
+      std::string s = k.substr(0, k.find('.'));
+      if (s != section) {
+        if (!section.empty()) e << YAML::EndMap;
+        e << YAML::Key << s << YAML::Value << YAML::BeginMap;
+        section = s;
+      }
+      e << YAML::Key << k.substr(k.find('.') + 1) << YAML::Value;
+      get_.at(k)(e);
+    }
+    if (!section.empty()) e << YAML::EndMap;
+  }
+
+ private:
+  template <typename T>
+  static const char* type_name() {
+    if constexpr (std::is_same_v<T, bool>) return "true or false";
+    else if constexpr (std::is_integral_v<T>) return "an integer";
+    else if constexpr (std::is_floating_point_v<T>) return "a number";
+    else return "a string";
+  }
+  template <typename T>
+  void bind(const std::string& key, T& field) {
+    order_.push_back(key);
+    set_[key] = [&field, key](const YAML::Node& v, const std::string& where) {
+      if (!v.IsScalar())
+        throw ConfigError(fmt::format("{}: {} must be {} (got a {})", where, key, type_name<T>(),
+                                      v.IsMap() ? "mapping" : v.IsSequence() ? "list" : "null"));
+      try {
+        if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+          // yaml-cpp accepts "1.5" for integers by truncation in some versions: refuse it.
+          const std::string& s = v.Scalar();
+          if (s.find_first_of(".eE") != std::string::npos && s.rfind("0x", 0) != 0) throw YAML::BadConversion(v.Mark());
+        }
+        field = v.as<T>();
+      } catch (const YAML::BadConversion&) {
+        throw ConfigError(fmt::format("{}: {} must be {} (got '{}')", where, key, type_name<T>(), v.Scalar()));
+      }
+    };
+    get_[key] = [&field](YAML::Emitter& e) { e << field; };
+  }
+  std::vector<std::string> order_;
+  std::map<std::string, std::function<void(const YAML::Node&, const std::string&)>> set_;
+  std::map<std::string, std::function<void(YAML::Emitter&)>> get_;
+};
+
+std::string unknown(const std::string& where, const std::string& key, const std::vector<std::string>& valid) {
+  std::string near = nearest(key, valid);
+  return fmt::format("{}: unknown key '{}'{}", where, key, near.empty() ? "" : " (did you mean '" + near + "'?)");
+}
+
+}  // namespace
+
+void DataConfig::validate() const {
+  if (corpus.empty()) throw ConfigError("data.corpus must name an HDF5 corpus (got an empty string)");
+  if (batch_tokens < 8) throw ConfigError(fmt::format("data.batch_tokens must be >= 8 (got {})", batch_tokens));
+  if (max_sentences < 0) throw ConfigError(fmt::format("data.max_sentences must be >= 0 (got {})", max_sentences));
+  if (pool_batches < 1) throw ConfigError(fmt::format("data.pool_batches must be >= 1 (got {})", pool_batches));
+  if (shards < 0) throw ConfigError(fmt::format("data.shards must be >= 0 (got {})", shards));
+}
+
+void OptimConfig::validate() const {
+  auto fail = [](const std::string& k, const std::string& rule, const std::string& got) {
+    throw ConfigError(fmt::format("optim.{} {} (got {})", k, rule, got));
+  };
+  if (optimizer != "adam" && optimizer != "sgd") fail("optimizer", "must be adam or sgd", optimizer);
+  if (!(lr > 0)) fail("lr", "must be > 0", fmt::format("{}", lr));
+  if (!(beta1 >= 0 && beta1 < 1)) fail("beta1", "must be in [0, 1)", fmt::format("{}", beta1));
+  if (!(beta2 >= 0 && beta2 < 1)) fail("beta2", "must be in [0, 1)", fmt::format("{}", beta2));
+  if (!(eps > 0)) fail("eps", "must be > 0", fmt::format("{}", eps));
+  if (!(momentum >= 0 && momentum < 1)) fail("momentum", "must be in [0, 1)", fmt::format("{}", momentum));
+  if (!(weight_decay >= 0)) fail("weight_decay", "must be >= 0", fmt::format("{}", weight_decay));
+  if (!(clip_norm >= 0)) fail("clip_norm", "must be >= 0", fmt::format("{}", clip_norm));
+  if (!(label_smoothing >= 0 && label_smoothing < 1)) fail("label_smoothing", "must be in [0, 1)", fmt::format("{}", label_smoothing));
+  if (schedule != "constant" && schedule != "inverse_sqrt" && schedule != "plateau")
+    fail("schedule", "must be constant, inverse_sqrt or plateau", schedule);
+  if (warmup_steps < 0) fail("warmup_steps", "must be >= 0", std::to_string(warmup_steps));
+  if (schedule == "inverse_sqrt" && warmup_steps < 1) fail("warmup_steps", "must be >= 1 with schedule inverse_sqrt", std::to_string(warmup_steps));
+  if (!(plateau_factor > 0 && plateau_factor < 1)) fail("plateau_factor", "must be in (0, 1)", fmt::format("{}", plateau_factor));
+  if (plateau_patience < 1) fail("plateau_patience", "must be >= 1", std::to_string(plateau_patience));
+  if (!(min_lr >= 0 && min_lr <= lr)) fail("min_lr", "must be in [0, optim.lr]", fmt::format("{}", min_lr));
+}
+
+void TrainLoopConfig::validate() const {
+  auto fail = [](const std::string& k, const std::string& rule, const std::string& got) {
+    throw ConfigError(fmt::format("train.{} {} (got {})", k, rule, got));
+  };
+  if (run_dir.empty()) fail("run_dir", "must not be empty", "''");
+  if (max_steps < 0) fail("max_steps", "must be >= 0", std::to_string(max_steps));
+  if (max_epochs < 0) fail("max_epochs", "must be >= 0", std::to_string(max_epochs));
+  if (!(max_minutes >= 0)) fail("max_minutes", "must be >= 0", fmt::format("{}", max_minutes));
+  if (max_steps == 0 && max_epochs == 0 && max_minutes == 0 && early_stopping == 0)
+    fail("max_steps", "or max_epochs, max_minutes or early_stopping must be set so that training ends", "0");
+  if (log_every < 1) fail("log_every", "must be >= 1", std::to_string(log_every));
+  if (valid_every < 0) fail("valid_every", "must be >= 0", std::to_string(valid_every));
+  if (save_every < 0) fail("save_every", "must be >= 0", std::to_string(save_every));
+  if (keep_last < 1) fail("keep_last", "must be >= 1", std::to_string(keep_last));
+  if (early_stopping < 0) fail("early_stopping", "must be >= 0", std::to_string(early_stopping));
+  if (device != "auto" && device != "cpu" && device != "cuda") fail("device", "must be auto, cpu or cuda", device);
+  if (precision != "fp32" && precision != "fp16" && precision != "bf16") fail("precision", "must be fp32, fp16 or bf16", precision);
+  if (threads < 0) fail("threads", "must be >= 0", std::to_string(threads));
+  if (max_bad_steps < 0) fail("max_bad_steps", "must be >= 0", std::to_string(max_bad_steps));
+  if (check_sync_every < 0) fail("check_sync_every", "must be >= 0", std::to_string(check_sync_every));
+}
+
+void Config::validate() const {
+  try {
+    model.validate();
+    data.validate();
+    optim.validate();
+    train.validate();
+    distributed.validate();
+  } catch (const ConfigError& e) {
+    throw ConfigError(source + ": " + e.what());
+  }
+}
+
+Config parse_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
+  Config cfg;
+  cfg.source = source;
+  Schema schema(cfg);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(fmt::format("{}:{}:{}: YAML does not parse: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+  if (root.IsDefined() && !root.IsNull()) {
+    if (!root.IsMap()) throw ConfigError(source + ": the top level must be a mapping of sections (" +
+                                         fmt::format("{}", fmt::join(schema.sections(), ", ")) + ")");
+    for (const auto& sec : root) {
+      std::string s = sec.first.as<std::string>();
+      if (schema.keys(s + ".").empty()) throw ConfigError(unknown(source, s, schema.sections()));
+      if (sec.second.IsNull()) continue;
+      if (!sec.second.IsMap()) throw ConfigError(fmt::format("{}: section '{}' must be a mapping", source, s));
+      for (const auto& kv : sec.second) {
+        std::string key = s + "." + kv.first.as<std::string>();
+        if (!schema.has(key)) throw ConfigError(unknown(source, key, schema.keys()));
+        schema.set(key, kv.second, source);
+      }
+    }
+  }
+  for (const auto& o : overrides) {
+    auto eq = o.find('=');
+    if (eq == std::string::npos) throw ConfigError("--set " + o + ": expected section.key=value");
+    std::string key = o.substr(0, eq);
+    if (!schema.has(key)) throw ConfigError(unknown("--set", key, schema.keys()));
+    YAML::Node v;
+    try {
+      v = YAML::Load(o.substr(eq + 1));
+    } catch (const YAML::Exception& e) {
+      throw ConfigError("--set " + o + ": value does not parse: " + e.msg);
+    }
+    if (v.IsNull()) v = YAML::Node(o.substr(eq + 1));
+    schema.set(key, v, "--set");
+  }
+  cfg.validate();
+  return cfg;
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot open config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path, overrides);
+}
+
+std::string to_yaml(const Config& cfg) {
+  Config copy = cfg;
+  Schema schema(copy);
+  YAML::Emitter e;
+  e << YAML::BeginMap;
+  schema.emit(e);
+  e << YAML::EndMap;
+  return std::string(e.c_str()) + "\n";
+}
+
+}  // namespace tern

@@ -1,0 +1,503 @@
+#include "trainer/trainer.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "core/errors.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "data/batcher.h"
+#include "data/corpus.h"
+#include "distributed/reducer.h"
+#include "models/loss.h"
+#include "models/model.h"
+#include "trainer/checkpoint.h"
+
+namespace fs = std::filesystem;
+
+namespace tern {
+namespace {
+
+std::atomic<int> g_signal{0};
+void on_signal(int sig) { g_signal.store(sig); }
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string tensor_bytes(const torch::Tensor& t) {
+  auto c = t.contiguous().to(torch::kCPU);
+  return std::string(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+}
+torch::Tensor bytes_tensor(const std::string& s) {
+  return torch::from_blob(const_cast<char*>(s.data()), {static_cast<int64_t>(s.size())}, torch::kUInt8).clone();
+}
+
+// Learning-rate schedule; its state (the plateau multiplier) is checkpointed.
+struct Schedule {
+  const OptimConfig& o;
+  double plateau_scale = 1.0;
+  int64_t bad_validations = 0;
+  double lr(int64_t step) const {  // step counts from 1
+    double base = o.lr;
+    if (o.warmup_steps > 0 && step < o.warmup_steps) base *= static_cast<double>(step) / o.warmup_steps;
+    if (o.schedule == "inverse_sqrt" && step >= o.warmup_steps)
+      base = o.lr * std::sqrt(static_cast<double>(o.warmup_steps) / static_cast<double>(step));
+    return std::max(o.min_lr, base * plateau_scale);
+  }
+};
+
+class Trainer {
+ public:
+  Trainer(const Config& cfg, Communicator& comm, const TrainOptions& opt)
+      : cfg_(cfg), comm_(comm), opt_(opt), sched_{cfg_.optim}, corpus_(cfg.data.corpus) {}
+
+  TrainResult run();
+
+ private:
+  void setup();
+  void check_agreement();
+  double validate();
+  void save(bool is_best, int64_t next_epoch, int64_t next_batch);
+  void restore(const std::string& path);
+  void log_metrics(const nlohmann::json& j);
+  void set_lr(double lr);
+  bool is_root() const { return comm_.rank() == 0; }
+
+  Config cfg_;
+  Communicator& comm_;
+  TrainOptions opt_;
+  Schedule sched_;
+  CorpusReader corpus_;
+  torch::Device device_{torch::kCPU};
+  SequenceModel model_;
+  std::unique_ptr<torch::optim::Optimizer> optim_;
+  std::unique_ptr<GradientReducer> reducer_;
+  std::vector<torch::Tensor> params_;
+  int64_t num_shards_ = 1;
+  std::vector<std::unique_ptr<ShardData>> train_shards_, valid_shards_;
+  BatchingOptions batching_;
+  // Position, saved in checkpoints.
+  int64_t step_ = 0, epoch_ = 0, batch_in_epoch_ = 0;
+  double best_valid_ = std::numeric_limits<double>::infinity();
+  int64_t validations_without_improvement_ = 0, bad_steps_ = 0;
+  std::string last_ckpt_, best_ckpt_;
+  std::ofstream metrics_;
+};
+
+void Trainer::setup() {
+  const auto& t = cfg_.train;
+  if (t.precision != "fp32")
+    throw ConfigError(cfg_.source + ": train.precision " + t.precision +
+                      " is not available in this version (fp32 only); set train.precision: fp32");
+  bool cuda = torch::cuda::is_available();
+  if (t.device == "cuda" && !cuda) throw ConfigError(cfg_.source + ": train.device is cuda but no CUDA GPU is visible");
+  if (t.device == "cuda" || (t.device == "auto" && cuda)) {
+    int n = static_cast<int>(torch::cuda::device_count());
+    device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(n > 1 ? comm_.local_rank() % n : 0));
+  }
+  // Model sizes come from the corpus vocabularies.
+  Config& c = cfg_;
+  if (c.model.is_lm() != (corpus_.kind() == "monolingual"))
+    throw ConfigError(fmt::format("{}: model.type {} needs a {} corpus, but {} is {}", c.source, c.model.type,
+                                  c.model.is_lm() ? "monolingual" : "parallel", corpus_.path(), corpus_.kind()));
+  if (c.model.is_lm()) {
+    c.model.tgt_vocab = corpus_.vocab("text").size;
+  } else {
+    c.model.src_vocab = corpus_.vocab("src").size;
+    c.model.tgt_vocab = corpus_.vocab("tgt").size;
+  }
+  num_shards_ = c.data.shards > 0 ? c.data.shards : comm_.world();
+  if (num_shards_ % comm_.world() != 0)
+    throw ConfigError(fmt::format("{}: data.shards ({}) must be a multiple of the number of ranks ({})", c.source,
+                                  num_shards_, comm_.world()));
+  const int64_t per_rank = num_shards_ / comm_.world();
+  for (int64_t k = 0; k < per_rank; ++k) {
+    int64_t shard = comm_.rank() * per_rank + k;
+    train_shards_.push_back(std::make_unique<ShardData>(corpus_, c.data.train_split, shard, num_shards_));
+    if (!c.data.valid_split.empty())
+      valid_shards_.push_back(std::make_unique<ShardData>(corpus_, c.data.valid_split, shard, num_shards_));
+  }
+  batching_.batch_tokens = c.data.batch_tokens;
+  batching_.max_sentences = c.data.max_sentences;
+  batching_.pool_batches = c.data.pool_batches;
+  batching_.seed = t.seed;
+
+  torch::manual_seed(t.seed);
+  model_ = build_model(c.model);
+  model_->to(device_);
+  params_ = model_->parameters();
+  if (c.optim.optimizer == "adam") {
+    optim_ = std::make_unique<torch::optim::Adam>(
+        params_, torch::optim::AdamOptions(c.optim.lr)
+                     .betas({c.optim.beta1, c.optim.beta2})
+                     .eps(c.optim.eps)
+                     .weight_decay(c.optim.weight_decay));
+  } else {
+    optim_ = std::make_unique<torch::optim::SGD>(
+        params_, torch::optim::SGDOptions(c.optim.lr).momentum(c.optim.momentum).weight_decay(c.optim.weight_decay));
+  }
+  reducer_ = std::make_unique<GradientReducer>(comm_, params_, c.distributed.bucket_mb);
+  // Dropout differs per rank; the initial parameters come from rank 0.
+  torch::manual_seed(t.seed + 7919 * static_cast<uint64_t>(comm_.rank()));
+  reducer_->broadcast_parameters();
+}
+
+// All ranks must train the same config on the same corpus: compare hashes, name the ranks that differ.
+void Trainer::check_agreement() {
+  if (comm_.world() == 1) return;
+  std::string mine = hex64(hash_string(to_yaml(cfg_))) + "/" + hex64(hash_string(corpus_.identity()));
+  auto all = comm_.allgather(mine);
+  std::vector<int> differ;
+  for (int r = 0; r < comm_.world(); ++r)
+    if (all[r] != all[0]) differ.push_back(r);
+  if (!differ.empty())
+    throw DistributedError(fmt::format("ranks {} have a different config or corpus than rank 0 (config/corpus hash {} vs "
+                                       "{}); HINT: every rank must read the same config file and corpus",
+                                       fmt::join(differ, ", "), all[differ[0]], all[0]));
+}
+
+void Trainer::set_lr(double lr) {
+  for (auto& g : optim_->param_groups()) g.options().set_lr(lr);
+}
+
+double Trainer::validate() {
+  if (valid_shards_.empty()) return 0;
+  torch::NoGradGuard ng;
+  model_->eval();
+  double nll = 0, tokens = 0;
+  BatchingOptions b = batching_;
+  b.shuffle = false;
+  for (auto& shard : valid_shards_) {
+    for (const auto& ids : shard->make_batches(b, 0)) {
+      Batch batch = shard->collate(ids);
+      auto logits = model_->forward(batch.src.defined() ? batch.src.to(device_) : batch.src, batch.src_len.to(device_),
+                                    batch.tgt_in.to(device_));
+      nll += sequence_loss(logits, batch.tgt_out.to(device_), 0.0).nll.item<double>();
+      tokens += static_cast<double>(batch.target_tokens);
+    }
+  }
+  model_->train();
+  nll = comm_.allreduce_sum(nll);
+  tokens = comm_.allreduce_sum(tokens);
+  return nll / std::max(1.0, tokens);
+}
+
+void Trainer::log_metrics(const nlohmann::json& j) {
+  if (!is_root()) return;
+  metrics_ << j.dump() << "\n";
+  metrics_.flush();
+}
+
+void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
+  // RNG states of every rank travel to rank 0, which writes the file.
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::string rng;
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    rng = tensor_bytes(gen.get_state());
+  }
+  auto all_rng = comm_.allgather(rng);
+  const std::string name = fmt::format("ckpt_step{:08d}.tern", step_);
+  const fs::path dir(cfg_.train.run_dir);
+  last_ckpt_ = (dir / name).string();  // on every rank: all agree on what was saved last
+  if (is_best) best_ckpt_ = (dir / "best.tern").string();
+  if (!is_root()) {
+    comm_.barrier();
+    return;
+  }
+  torch::serialize::OutputArchive ar, model_ar, optim_ar;
+  model_->save(model_ar);
+  optim_->save(optim_ar);
+  ar.write("model", model_ar);
+  ar.write("optimizer", optim_ar);
+  for (int r = 0; r < comm_.world(); ++r) ar.write("rng_cpu_" + std::to_string(r), bytes_tensor(all_rng[r]));
+  for (const auto& side : corpus_.sides()) ar.write("vocab_" + side, bytes_tensor(corpus_.vocab(side).model_proto));
+  std::ostringstream blob;
+  ar.save_to(blob);
+  CheckpointData d;
+  d.archive = blob.str();
+  nlohmann::json vocab;
+  for (const auto& side : corpus_.sides()) vocab[side] = {{"size", corpus_.vocab(side).size}, {"hash", corpus_.vocab(side).hash}};
+  d.meta = {{"step", step_},
+            {"epoch", next_epoch},
+            {"batch_in_epoch", next_batch},
+            {"best_valid_loss", std::isfinite(best_valid_) ? best_valid_ : -1.0},
+            {"validations_without_improvement", validations_without_improvement_},
+            {"bad_steps", bad_steps_},
+            {"plateau_scale", sched_.plateau_scale},
+            {"bad_validations", sched_.bad_validations},
+            {"world_size", comm_.world()},
+            {"num_shards", num_shards_},
+            {"config_yaml", to_yaml(cfg_)},
+            {"corpus_identity", corpus_.identity()},
+            {"vocab", vocab},
+            {"corpus_kind", corpus_.kind()},
+            {"tern_version", TERN_VERSION},
+            {"torch_version", TORCH_VERSION}};
+  write_checkpoint(last_ckpt_, d);
+  write_latest(cfg_.train.run_dir, name);
+  if (is_best) write_checkpoint(best_ckpt_, d);
+  // keep_last: remove the oldest step checkpoints.
+  std::vector<fs::path> steps;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    auto n = e.path().filename().string();
+    if (n.rfind("ckpt_step", 0) == 0 && e.path().extension() == ".tern") steps.push_back(e.path());
+  }
+  std::sort(steps.begin(), steps.end());
+  for (size_t i = 0; i + static_cast<size_t>(cfg_.train.keep_last) < steps.size(); ++i) fs::remove(steps[i]);
+  logf("saved checkpoint {}{}", last_ckpt_, is_best ? " (best so far)" : "");
+  comm_.barrier();
+}
+
+void Trainer::restore(const std::string& path) {
+  CheckpointData d = read_checkpoint(path);
+  const auto& m = d.meta;
+  auto need = [&](bool ok, const std::string& what) {
+    if (!ok) throw CheckpointError(path + ": " + what);
+  };
+  std::string mine = to_yaml(cfg_);
+  std::string theirs = m.value("config_yaml", "");
+  auto model_part = [](const std::string& y) { return y.substr(0, y.find("data:")); };
+  need(model_part(mine) == model_part(theirs),
+       "was trained with a different model configuration; HINT: resume with the config saved beside it (config.yaml)");
+  for (const auto& side : corpus_.sides())
+    need(m["vocab"].contains(side) && m["vocab"][side]["hash"] == corpus_.vocab(side).hash,
+         "was trained with a different " + side + " vocabulary than " + corpus_.path());
+  need(m.value("world_size", 0) == comm_.world(),
+       fmt::format("was written by a job of {} ranks, this job has {}: per-rank RNG streams cannot be remapped; "
+                   "HINT: resume with mpirun -np {}",
+                   m.value("world_size", 0), comm_.world(), m.value("world_size", 0)));
+  torch::serialize::InputArchive ar, model_ar, optim_ar;
+  std::istringstream in(d.archive);
+  try {
+    ar.load_from(in, device_);
+    ar.read("model", model_ar);
+    ar.read("optimizer", optim_ar);
+    model_->load(model_ar);
+    optim_->load(optim_ar);
+    torch::Tensor rng;
+    ar.read("rng_cpu_" + std::to_string(comm_.rank()), rng);
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng);
+  } catch (const c10::Error& e) {
+    throw CheckpointError(path + ": cannot load model/optimizer state: " + e.msg());
+  }
+  step_ = m["step"], epoch_ = m["epoch"], batch_in_epoch_ = m["batch_in_epoch"];
+  double best = m["best_valid_loss"];
+  best_valid_ = best < 0 ? std::numeric_limits<double>::infinity() : best;
+  validations_without_improvement_ = m["validations_without_improvement"];
+  bad_steps_ = m["bad_steps"];
+  sched_.plateau_scale = m["plateau_scale"];
+  sched_.bad_validations = m["bad_validations"];
+  last_ckpt_ = path;
+  logf("resumed from {} at step {} (epoch {}, batch {})", path, step_, epoch_ + 1, batch_in_epoch_);
+}
+
+TrainResult Trainer::run() {
+  const auto& t = cfg_.train;
+  if (is_root()) {
+    std::error_code ec;
+    fs::create_directories(t.run_dir, ec);
+    if (ec || access(t.run_dir.c_str(), W_OK) != 0)
+      throw IoError(t.run_dir + ": cannot create or write the run directory (train.run_dir)");
+  }
+  comm_.barrier();
+  setup();
+  check_agreement();
+  std::string resume = opt_.resume;
+  if (resume == "auto") resume = latest_checkpoint(t.run_dir);
+  if (resume.empty() && is_root() && fs::exists(fs::path(t.run_dir) / "latest"))
+    throw IoError(t.run_dir + " already holds checkpoints; resume with --resume auto or choose another train.run_dir");
+  comm_.barrier();
+  if (!resume.empty()) restore(resume);
+  if (is_root()) {
+    set_log_file((fs::path(t.run_dir) / "train.log").string());
+    write_file_atomic((fs::path(t.run_dir) / "config.yaml").string(), to_yaml(cfg_));
+    metrics_.open(fs::path(t.run_dir) / "metrics.jsonl", std::ios::app);
+    int64_t n = 0;
+    for (auto& p : params_) n += p.numel();
+    logf("model {} ({} {}x{}, E={}), {} parameters; device {}; {} rank(s), backend {}, {} thread(s) per rank",
+         cfg_.model.type, cfg_.model.cell, cfg_.model.layers, cfg_.model.hidden, cfg_.model.embedding, n,
+         device_.str(), comm_.world(), comm_.backend(), torch::get_num_threads());
+    logf("corpus {}: {} train sentences in {} shard(s), {} valid", corpus_.path(),
+         corpus_.num_sentences(cfg_.data.train_split), num_shards_,
+         cfg_.data.valid_split.empty() ? 0 : corpus_.num_sentences(cfg_.data.valid_split));
+  }
+
+  TrainResult res;
+  auto start = Clock::now();
+  auto interval_start = Clock::now();
+  double interval_nll = 0, interval_tok = 0, interval_all_tok = 0, last_grad_norm = 0;
+  int64_t interval_steps = 0;
+  double total_tokens = 0;
+  bool stop = false;
+  model_->train();
+  Progress bar("train", static_cast<uint64_t>(t.max_steps), "steps", 1e9, opt_.progress && is_root());
+
+  while (!stop) {
+    if (t.max_epochs > 0 && epoch_ >= t.max_epochs) break;
+    // Every rank takes the same number of steps this epoch: the fewest batches of any shard.
+    std::vector<std::vector<std::vector<int64_t>>> plans;
+    double fewest = 1e18;
+    for (auto& s : train_shards_) {
+      plans.push_back(s->make_batches(batching_, epoch_));
+      fewest = std::min(fewest, static_cast<double>(plans.back().size()));
+    }
+    const int64_t steps_in_epoch = static_cast<int64_t>(-comm_.allreduce_max(-fewest));
+    ++res.epochs_started;
+    for (; batch_in_epoch_ < steps_in_epoch && !stop; ++batch_in_epoch_) {
+      optim_->zero_grad(/*set_to_none=*/false);
+      double local_tok = 0, local_nll = 0, local_all = 0;
+      std::vector<Batch> batches;
+      for (size_t k = 0; k < train_shards_.size(); ++k) {
+        batches.push_back(train_shards_[k]->collate(plans[k][static_cast<size_t>(batch_in_epoch_)]));
+        local_tok += static_cast<double>(batches.back().target_tokens);
+        local_all += static_cast<double>(batches.back().target_tokens + batches.back().source_tokens);
+      }
+      const double global_tok = comm_.allreduce_sum(local_tok);
+      for (auto& b : batches) {
+        auto logits = model_->forward(b.src.defined() ? b.src.to(device_) : b.src, b.src_len.to(device_),
+                                      b.tgt_in.to(device_));  // (B, T, V)
+        LossSums ls = sequence_loss(logits, b.tgt_out.to(device_), cfg_.optim.label_smoothing);
+        ls.loss.backward();
+        local_nll += ls.nll.item<double>();
+      }
+      // Gradients are sums over tokens: divide by the global token count after summing over ranks.
+      reducer_->reduce(1.0 / global_tok);
+      const double step_nll = comm_.allreduce_sum(local_nll);
+      // clip_norm 0 measures the norm without clipping.
+      double gnorm = torch::nn::utils::clip_grad_norm_(
+          params_, cfg_.optim.clip_norm > 0 ? cfg_.optim.clip_norm : std::numeric_limits<double>::infinity());
+      if (!std::isfinite(step_nll) || !std::isfinite(gnorm)) {
+        ++bad_steps_;
+        log_line(fmt::format("training: non-finite loss or gradient at step {} (loss {}, grad norm {}); step skipped",
+                             step_ + 1, step_nll / global_tok, gnorm));
+        if (bad_steps_ > t.max_bad_steps)
+          throw TrainingError(fmt::format(
+              "loss became {} at step {} ({} bad step(s), train.max_bad_steps = {}); last good checkpoint: {}; HINT: "
+              "lower optim.lr or enable optim.clip_norm, then resume from it",
+              step_nll / global_tok, step_ + 1, bad_steps_, t.max_bad_steps, last_ckpt_.empty() ? "none" : last_ckpt_));
+        optim_->zero_grad();
+        continue;
+      }
+      ++step_;
+      set_lr(sched_.lr(step_));
+      optim_->step();
+      last_grad_norm = gnorm;
+      interval_nll += step_nll, interval_tok += global_tok, ++interval_steps;
+      const double all_tok = comm_.world() == 1 ? local_all : comm_.allreduce_sum(local_all);
+      interval_all_tok += all_tok, total_tokens += all_tok;
+      bar.update(static_cast<uint64_t>(step_), fmt::format("loss {:.3f}", interval_nll / interval_tok));
+
+      if (step_ % t.log_every == 0) {
+        double el = since(interval_start);
+        log_metrics({{"step", step_},
+                     {"epoch", epoch_ + 1},
+                     {"train_loss", interval_nll / interval_tok},
+                     {"train_ppl", std::exp(interval_nll / interval_tok)},
+                     {"lr", sched_.lr(step_)},
+                     {"grad_norm", last_grad_norm},
+                     {"tokens_per_s", interval_all_tok / std::max(1e-9, el)},
+                     {"elapsed_s", since(start)}});
+        if (is_root() && !(opt_.progress && isatty(2)))
+          logf("step {} epoch {} train_loss {:.4f} ppl {:.2f} lr {:.3g} {:.0f} tok/s", step_, epoch_ + 1,
+               interval_nll / interval_tok, std::exp(interval_nll / interval_tok), sched_.lr(step_),
+               interval_all_tok / std::max(1e-9, el));
+        interval_nll = interval_tok = interval_all_tok = 0, interval_steps = 0;
+        interval_start = Clock::now();
+      }
+      if (t.check_sync_every > 0 && step_ % t.check_sync_every == 0) {
+        double div = reducer_->max_divergence();
+        if (div > 0)
+          throw DistributedError(fmt::format("parameters differ across ranks by up to {} at step {}", div, step_));
+      }
+      // Stop conditions, agreed by all ranks.
+      double minutes = comm_.allreduce_max(since(start) / 60.0);
+      bool done = (t.max_steps > 0 && step_ >= t.max_steps) || (t.max_minutes > 0 && minutes >= t.max_minutes);
+      int sig = g_signal.load();
+      bool preempt = comm_.allreduce_max(sig != 0 ? 1.0 : 0.0) > 0;
+      bool validate_now = (t.valid_every > 0 && step_ % t.valid_every == 0) || done;
+      bool save_now = t.save_every > 0 && step_ % t.save_every == 0;
+      bool is_best = false;
+      if (validate_now && !valid_shards_.empty()) {
+        double vl = validate();
+        res.last_valid_loss = vl;
+        is_best = vl < best_valid_;
+        if (is_best) {
+          best_valid_ = vl, validations_without_improvement_ = 0, sched_.bad_validations = 0;
+        } else {
+          ++validations_without_improvement_;
+          if (cfg_.optim.schedule == "plateau" && ++sched_.bad_validations >= cfg_.optim.plateau_patience)
+            sched_.plateau_scale *= cfg_.optim.plateau_factor, sched_.bad_validations = 0;
+        }
+        log_metrics({{"step", step_}, {"epoch", epoch_ + 1}, {"valid_loss", vl}, {"valid_ppl", std::exp(vl)},
+                     {"lr", sched_.lr(step_)}, {"elapsed_s", since(start)}});
+        if (is_root())
+          logf("validation at step {}: loss {:.4f} nats/token, ppl {:.2f}{}", step_, vl, std::exp(vl),
+               is_best ? " (best)" : "");
+        if (!done && t.early_stopping > 0 && validations_without_improvement_ >= t.early_stopping) {
+          if (is_root()) logf("early stopping: {} validations without improvement", validations_without_improvement_);
+          done = true;
+        }
+      }
+      if (save_now || is_best || done || preempt) {
+        // The saved position is the next batch to train on.
+        bool last = batch_in_epoch_ + 1 >= steps_in_epoch;
+        save(is_best, last ? epoch_ + 1 : epoch_, last ? 0 : batch_in_epoch_ + 1);
+      }
+      if (preempt) {
+        if (is_root()) logf("signal {} received: checkpoint saved at step {}, exiting", sig, step_);
+        res.preempted = true;
+      }
+      stop = done || preempt;
+    }
+    if (batch_in_epoch_ >= steps_in_epoch) ++epoch_, batch_in_epoch_ = 0;
+  }
+  bar.finish();
+  // Final validation and checkpoint unless the last step just did both.
+  res.steps = step_;
+  res.seconds = since(start);
+  res.tokens_per_s = total_tokens / std::max(1e-9, res.seconds);
+  if (!res.preempted && (last_ckpt_.empty() || last_ckpt_.find(fmt::format("{:08d}", step_)) == std::string::npos)) {
+    bool is_best = false;
+    if (!valid_shards_.empty()) {
+      res.last_valid_loss = validate();
+      is_best = res.last_valid_loss < best_valid_;
+      if (is_best) best_valid_ = res.last_valid_loss;
+      log_metrics({{"step", step_}, {"epoch", epoch_}, {"valid_loss", res.last_valid_loss},
+                   {"valid_ppl", std::exp(res.last_valid_loss)}, {"elapsed_s", since(start)}});
+    }
+    save(is_best, epoch_, batch_in_epoch_);
+  }
+  res.best_valid_loss = std::isfinite(best_valid_) ? best_valid_ : 0;
+  res.last_checkpoint = last_ckpt_;
+  res.best_checkpoint = best_ckpt_;
+  set_log_file("");
+  return res;
+}
+
+}  // namespace
+
+void install_preemption_handlers() {
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGUSR1, on_signal);
+  std::signal(SIGUSR2, on_signal);
+}
+
+TrainResult train(const Config& cfg, Communicator& comm, const TrainOptions& opt) {
+  Trainer t(cfg, comm, opt);
+  return t.run();
+}
+
+}  // namespace tern

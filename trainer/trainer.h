@@ -1,0 +1,33 @@
+// The training loop: sharded batches, forward/backward, gradient all-reduce, clipping, optimizer and LR schedule,
+// validation, early stopping, checkpoints, metrics.jsonl. Works alone or as one rank of an MPI job.
+#pragma once
+#include <string>
+
+#include "distributed/communicator.h"
+#include "trainer/config.h"
+
+namespace tern {
+
+struct TrainResult {
+  int64_t steps = 0;
+  int64_t epochs_started = 0;
+  double best_valid_loss = 0;   // nats per target token (0 when no validation ran)
+  double last_valid_loss = 0;
+  std::string last_checkpoint, best_checkpoint;
+  double seconds = 0;
+  double tokens_per_s = 0;      // source + target tokens per second, all ranks
+  bool preempted = false;       // stopped by a signal after saving
+};
+
+struct TrainOptions {
+  std::string resume;  // "" (fresh), "auto" (run_dir/latest if present) or a checkpoint path
+  bool progress = true;
+};
+
+// Runs training; rank 0 writes run_dir (config.yaml, train.log, metrics.jsonl, checkpoints).
+TrainResult train(const Config& cfg, Communicator& comm, const TrainOptions& opt);
+
+// Signals that request a checkpoint-and-exit at the next step boundary (SIGTERM, SIGUSR1).
+void install_preemption_handlers();
+
+}  // namespace tern
