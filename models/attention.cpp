@@ -1,5 +1,7 @@
 #include "models/attention.h"
 
+#include "models/loss.h"
+
 namespace tern {
 
 AttentionImpl::AttentionImpl(std::string kind, int64_t hidden) : kind_(std::move(kind)) {
@@ -21,8 +23,8 @@ std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward(const torch::Tens
   } else {
     scores = torch::bmm(query, keys.transpose(1, 2));
   }
-  // Softmax in fp32 whatever the compute precision.
-  scores = scores.to(torch::kFloat32).masked_fill(~mask.unsqueeze(1), -std::numeric_limits<float>::infinity());
+  // Softmax in fp32 (or wider) whatever the compute precision.
+  scores = at_least_fp32(scores).masked_fill(~mask.unsqueeze(1), -std::numeric_limits<float>::infinity());
   torch::Tensor weights = torch::softmax(scores, -1);  // (B, T, S)
   torch::Tensor context = torch::bmm(weights.to(memory.scalar_type()), memory);  // (B, T, H)
   return {context, weights};

@@ -1,5 +1,7 @@
 #include "models/seq2seq.h"
 
+#include "models/loss.h"
+
 namespace tern {
 namespace rnn = torch::nn::utils::rnn;
 
@@ -157,7 +159,7 @@ torch::Tensor Seq2SeqImpl::step(const torch::Tensor& prev, DecoderState& s) {
   auto [unused, weights] = attend(top, s, &ht);
   s.feed = ht.squeeze(1);
   s.attn = weights.squeeze(1);                                             // (B, S)
-  return torch::log_softmax(project(ht).squeeze(1).to(torch::kFloat32), -1);  // (B, V)
+  return torch::log_softmax(at_least_fp32(project(ht).squeeze(1)), -1);  // (B, V)
 }
 
 }  // namespace tern

@@ -31,7 +31,7 @@ struct OptimConfig {
   double clip_norm = 1.0;           // Global gradient-norm clipping (0 disables).
   double label_smoothing = 0.1;     // In [0, 1).
   std::string schedule = "inverse_sqrt";  // constant | inverse_sqrt (warmup then lr*sqrt(warmup/step)) | plateau
-  int64_t warmup_steps = 0;         // Linear warmup from 0 (all schedules).
+  int64_t warmup_steps = 1000;      // Linear warmup from 0 (all schedules).
   double plateau_factor = 0.5;      // plateau: multiply lr by this when validation does not improve...
   int64_t plateau_patience = 1;     // ...for this many validations in a row.
   double min_lr = 0.0;              // Lower bound for the decayed lr.

@@ -1,0 +1,79 @@
+"""Every bad input a user can give: a clear message naming the file/key/value, a non-zero exit, nothing written."""
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import *  # noqa: E402,F403
+
+d = tempdir()
+corpus = make_corpus(d, n=300)
+
+
+def bad_config(text, code, needle, name):
+    run_dir = f"{d}/never_{name}"
+    cfg = tiny_config(d, corpus, run_dir, text=text, name=name + ".yaml")
+    p = run(["train", cfg], expect=code)
+    check(needle in p.stderr, f"{name}: message contains {needle!r} (got {p.stderr.strip()[-200:]!r})")
+    check(not os.path.exists(run_dir), f"{name}: nothing written")
+
+
+bad_config(TINY_CONFIG.replace("layers: 1", "layrs: 1"), 2, "unknown key 'model.layrs' (did you mean 'model.layers'?)", "unknown_key")
+bad_config(TINY_CONFIG.replace("layers: 1", "layers: one"), 2, "model.layers must be an integer (got 'one')", "wrong_type")
+bad_config(TINY_CONFIG.replace("dropout: 0.0", "dropout: 1.5"), 2, "model.dropout must be in [0, 1) (got 1.5)", "out_of_range")
+bad_config(TINY_CONFIG + "\n  bad: [\n", 2, "YAML does not parse", "yaml_syntax")
+bad_config(TINY_CONFIG.replace("CORPUS", f"{d}/missing.h5"), 4, "missing.h5: corpus file does not exist", "missing_corpus")
+
+# Empty inputs and missing splits.
+write(f"{d}/empty.en", [])
+write(f"{d}/empty.es", [])
+p = run(["prepare", "--train-src", f"{d}/empty.en", "--train-tgt", f"{d}/empty.es", "--out", f"{d}/e.h5"], expect=4)
+check("empty.en: input file is empty" in p.stderr and not os.path.exists(f"{d}/e.h5"), "empty corpus is refused")
+src, tgt = synthetic_parallel(200)
+write(f"{d}/s.en", src)
+write(f"{d}/s.es", tgt)
+run(["prepare", "--train-src", f"{d}/s.en", "--train-tgt", f"{d}/s.es", "--vocab-size", "50", "--out", f"{d}/novalid.h5"])
+cfg = tiny_config(d, f"{d}/novalid.h5", f"{d}/run_novalid", name="novalid.yaml")
+p = run(["train", cfg], expect=4)
+check("split 'valid' is missing" in p.stderr, f"missing split is named ({p.stderr.strip()[-120:]!r})")
+
+# Truncated corpus.
+shutil.copy(corpus, f"{d}/trunc.h5")
+os.truncate(f"{d}/trunc.h5", os.path.getsize(corpus) // 3)
+cfg = tiny_config(d, f"{d}/trunc.h5", f"{d}/run_trunc", name="trunc.yaml")
+p = run(["train", cfg], expect=4)
+check("trunc.h5" in p.stderr and "data error" in p.stderr, f"truncated corpus named ({p.stderr.strip()[-160:]!r})")
+
+# A good run, then checkpoint problems.
+good = tiny_config(d, corpus, f"{d}/run", name="good.yaml")
+run(["train", good, "--set", "train.max_steps=10", "--no-progress"])
+p = run(["train", good, "--set", "train.max_steps=10"], expect=None)
+check(p.returncode != 0 and "--resume auto" in p.stderr, "a second run into the same run_dir must say --resume")
+ckpt = f"{d}/run/ckpt_step00000010.tern"
+shutil.copy(ckpt, f"{d}/bad.tern")
+with open(f"{d}/bad.tern", "r+b") as f:
+    f.seek(os.path.getsize(ckpt) // 2)
+    f.write(b"\x00garbage\x00")
+p = run(["evaluate", "--checkpoint", f"{d}/bad.tern", "--data", corpus], expect=5)
+check("checksum mismatch" in p.stderr and "bad.tern" in p.stderr, "corrupted checkpoint: checksum error names the file")
+shutil.copy(ckpt, f"{d}/short.tern")
+os.truncate(f"{d}/short.tern", 1000)
+p = run(["evaluate", "--checkpoint", f"{d}/short.tern", "--data", corpus], expect=5)
+check("truncated" in p.stderr, "truncated checkpoint is named as such")
+p = run(["train", good, "--resume", f"{d}/bad.tern"], expect=5)
+check("checksum mismatch" in p.stderr, "resume from a corrupted checkpoint refuses")
+
+# Checkpoint from another model configuration / vocabulary.
+p = run(["train", good, "--set", "model.hidden=48", "--set", f"train.run_dir={d}/run_other",
+         "--resume", ckpt], expect=5)
+check("different model configuration" in p.stderr, "resume with another model config refuses")
+os.makedirs(f"{d}/o", exist_ok=True)
+other_corpus = make_corpus(f"{d}/o", n=300, vocab=45)
+p = run(["evaluate", "--checkpoint", ckpt, "--data", other_corpus], expect=4)
+check("vocabulary differs" in p.stderr, "evaluate on a corpus with another vocabulary refuses")
+
+# Unwritable output directory (a path under a regular file).
+p = run(["train", good, "--set", f"train.run_dir={d}/good.yaml/sub"], expect=None)
+check(p.returncode != 0 and "run directory" in p.stderr, "unwritable run_dir is an error")
+shutil.rmtree(d)
+finish()

@@ -1,0 +1,58 @@
+"""A user's path on a small corpus: prepare -> train -> evaluate -> translate, and a language model."""
+import json
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import *  # noqa: E402,F403
+
+d = tempdir()
+corpus = make_corpus(d)
+run_dir = f"{d}/run"
+cfg = tiny_config(d, corpus, run_dir)
+p = run(["train", cfg, "--set", "train.max_steps=40", "--no-progress"])
+for f in ["config.yaml", "train.log", "metrics.jsonl", "latest", "best.tern"]:
+    check(os.path.exists(f"{run_dir}/{f}"), f"run dir holds {f}")
+m = metrics(run_dir)
+train_lines = [x for x in m if "train_loss" in x]
+valid_lines = [x for x in m if "valid_loss" in x]
+check(all(k in train_lines[0] for k in ["step", "epoch", "train_loss", "lr", "tokens_per_s"]), "metrics train keys")
+check(all(k in valid_lines[0] for k in ["valid_loss", "valid_ppl"]), "metrics valid keys")
+check(train_lines[-1]["train_loss"] < train_lines[0]["train_loss"] - 0.5, "training loss falls")
+ckpts = sorted(f for f in os.listdir(run_dir) if f.startswith("ckpt_step"))
+check(len(ckpts) <= 3 and ckpts[-1] == "ckpt_step00000040.tern", f"keep_last prunes old checkpoints ({ckpts})")
+check("max_steps: 40" in open(f"{run_dir}/config.yaml").read(), "resolved config records the override")
+
+ev = run(["evaluate", "--checkpoint", f"{run_dir}/best.tern", "--data", corpus, "--split", "test", "--beam", "3",
+          "--hyp-out", f"{d}/hyp.txt", "--json", f"{d}/eval.json"])
+r = json.load(open(f"{d}/eval.json"))
+check(r["perplexity"]["ppl_per_token"] > 1 and r["perplexity"]["ppl_per_word"] > 1, "evaluate reports perplexities")
+check(abs(r["perplexity"]["ppl_per_token"] - 2 ** r["perplexity"]["cross_entropy_bits_per_token"]) < 1e-6, "PPL = 2^H")
+check(0 <= r["bleu"]["score"] <= 100 and r["bleu"]["signature"].startswith("nrefs:1|case:mixed"), "evaluate reports BLEU")
+hyps = open(f"{d}/hyp.txt").read().splitlines()
+check(len(hyps) == r["sentences"], "one hypothesis per test sentence")
+
+src = open(f"{d}/train.en").read().splitlines()[:5]
+t = run(["translate", "--checkpoint", f"{run_dir}/best.tern", "--beam", "2"], stdin="\n".join(src) + "\n")
+out = t.stdout.splitlines()
+check(len(out) == 5 and all(out), "translate: one non-empty line per input line")
+
+# Training on: the loss goes down enough that greedy output resembles the reference.
+cfg2 = tiny_config(d, corpus, f"{d}/run2", name="tiny2.yaml")
+run(["train", cfg2, "--set", "train.max_steps=250", "--set", "train.valid_every=0", "--no-progress"])
+ev2 = run(["evaluate", "--checkpoint", f"{d}/run2/{open(f'{d}/run2/latest').read().strip()}", "--data", corpus,
+           "--beam", "1", "--json", f"{d}/eval2.json"])
+r2 = json.load(open(f"{d}/eval2.json"))
+check(r2["bleu"]["score"] > 20, f"longer training learns the synthetic mapping (BLEU {r2['bleu']['score']:.1f})")
+
+# Language model on monolingual text.
+run(["prepare", "--train-text", f"{d}/train.es", "--valid-fraction", "0.1", "--test-fraction", "0.1",
+     "--vocab-size", "60", "--out", f"{d}/lm.h5"])
+lm_cfg = tiny_config(d, f"{d}/lm.h5", f"{d}/lm_run", name="lm.yaml")
+run(["train", lm_cfg, "--set", "model.type=lm", "--no-progress"])
+lm = run(["evaluate", "--checkpoint", f"{d}/lm_run/best.tern", "--data", f"{d}/lm.h5", "--split", "test"])
+lr = json.loads(lm.stdout)
+check("bleu" not in lr and lr["perplexity"]["ppl_per_token"] < 60, f"LM perplexity {lr['perplexity']['ppl_per_token']:.2f} below uniform")
+shutil.rmtree(d)
+finish()

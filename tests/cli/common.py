@@ -1,0 +1,87 @@
+"""Shared helpers for tern's end-to-end tests: run the real binary on small synthetic corpora."""
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+
+TERN = os.environ.get("TERN", "build/cli/tern")
+CKPT_DIFF = os.environ.get("TERN_CKPT_DIFF", "build/tests/tern_ckpt_diff")
+WORDS = "the king said unto him and they went into city of god light earth water land people house day night".split()
+
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def finish():
+    total = len([1 for _ in range(0)])
+    if failures:
+        print(f"{len(failures)} check(s) failed: " + "; ".join(failures))
+        sys.exit(1)
+    print("all checks passed")
+
+
+def run(args, expect=0, stdin=None, env=None, timeout=300):
+    t0 = time.time()
+    p = subprocess.run([TERN] + args, capture_output=True, text=True, input=stdin, timeout=timeout,
+                       env={**os.environ, **(env or {})})
+    if expect is not None and p.returncode != expect:
+        print(f"command: tern {' '.join(args)}\nexit {p.returncode}\nstdout: {p.stdout[-3000:]}\nstderr: {p.stderr[-3000:]}")
+        raise SystemExit(f"unexpected exit code {p.returncode} (wanted {expect})")
+    p.seconds = time.time() - t0
+    return p
+
+
+def synthetic_parallel(n, seed=0):
+    rng = random.Random(seed)
+    src, tgt = [], []
+    for _ in range(n):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(3, 9))]
+        src.append(" ".join(words) + " .")
+        tgt.append(" ".join("el_" + w + "o" for w in reversed(words)) + " .")
+    return src, tgt
+
+
+def write(path, lines):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(l + "\n" for l in lines))
+
+
+def make_corpus(d, n=600, vocab=60, extra=()):
+    src, tgt = synthetic_parallel(n)
+    write(f"{d}/train.en", src)
+    write(f"{d}/train.es", tgt)
+    run(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--valid-fraction", "0.1",
+         "--test-fraction", "0.1", "--vocab-size", str(vocab), "--out", f"{d}/c.h5", *extra])
+    return f"{d}/c.h5"
+
+
+TINY_CONFIG = """
+model: {cell: lstm, layers: 1, embedding: 32, hidden: 32, dropout: 0.0, attention: general}
+data: {corpus: CORPUS, batch_tokens: 400}
+optim: {lr: 0.01, schedule: constant, label_smoothing: 0.0}
+train: {run_dir: RUN, max_steps: 30, log_every: 5, valid_every: 10, save_every: 10, seed: 3, device: cpu}
+"""
+
+
+def tiny_config(d, corpus, run_dir, text=TINY_CONFIG, name="tiny.yaml"):
+    path = f"{d}/{name}"
+    with open(path, "w") as f:
+        f.write(text.replace("CORPUS", corpus).replace("RUN", run_dir))
+    return path
+
+
+def metrics(run_dir):
+    with open(f"{run_dir}/metrics.jsonl") as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def tempdir():
+    return tempfile.mkdtemp(prefix="tern_e2e_")

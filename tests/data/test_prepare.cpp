@@ -1,0 +1,143 @@
+#include <gtest/gtest.h>
+
+#include "core/hash.h"
+#include "data/corpus.h"
+#include "data/prepare.h"
+#include "data/tokenizer.h"
+#include "test_util.h"
+
+namespace tern {
+
+namespace {
+struct Fixture {
+  test::TempDir d;
+  PrepareOptions o;
+  explicit Fixture(int n = 400) {
+    auto src = test::synthetic_sentences(n, 1);
+    test::write_lines(d.file("train.en"), src);
+    test::write_lines(d.file("train.es"), test::synthetic_translation(src));
+    o.train_src = d.file("train.en");
+    o.train_tgt = d.file("train.es");
+    o.valid_fraction = 0.1;
+    o.test_fraction = 0.1;
+    o.tokenizer.vocab_size = 60;
+    o.out = d.file("out.h5");
+    o.progress = false;
+  }
+};
+}  // namespace
+
+TEST(Prepare, ParallelWithSeededSplit) {
+  Fixture f;
+  PrepareResult r = prepare_corpus(f.o);
+  EXPECT_EQ(r.splits["train"].lines + r.splits["valid"].lines + r.splits["test"].lines, 400);
+  EXPECT_GT(r.splits["valid"].kept, 10);
+  CorpusReader c(f.o.out);
+  EXPECT_EQ(c.num_sentences("valid"), r.splits["valid"].kept);
+  EXPECT_LE(c.vocab("src").size, 60);
+  // Token ids decode back to the text (SentencePiece is lossless on this ASCII text).
+  Tokenizer tgt(c.vocab("tgt").model_proto, "tgt");
+  TokenBlock b = c.read("train", "tgt", 0, 1);
+  std::string first = tgt.decode(b.sentence(0));
+  auto lines = test::read_lines(f.d.file("train.es"));
+  EXPECT_NE(std::find(lines.begin(), lines.end(), first), lines.end()) << first;
+  // Same seed, same split.
+  Fixture g;
+  g.o.out = g.d.file("again.h5");
+  PrepareResult r2 = prepare_corpus(g.o);
+  EXPECT_EQ(r2.splits["valid"].kept, r.splits["valid"].kept);
+}
+
+TEST(Prepare, LineCountMismatchNamesBothFiles) {
+  Fixture f;
+  test::write_lines(f.d.file("short.es"), {"uno", "dos"});
+  f.o.train_tgt = f.d.file("short.es");
+  std::string e = test::error_of([&] { prepare_corpus(f.o); });
+  EXPECT_NE(e.find("train.en has 400 lines but"), std::string::npos) << e;
+  EXPECT_NE(e.find("short.es has 2 lines"), std::string::npos) << e;
+  EXPECT_FALSE(std::filesystem::exists(f.o.out));
+}
+
+TEST(Prepare, InvalidUtf8NamesFileAndLine) {
+  Fixture f;
+  auto lines = test::read_lines(f.o.train_tgt);
+  lines[6] = "caf\xe9 latin-1";
+  test::write_lines(f.o.train_tgt, lines);
+  std::string e = test::error_of([&] { prepare_corpus(f.o); });
+  EXPECT_NE(e.find("train.es:7: invalid UTF-8"), std::string::npos) << e;
+  EXPECT_FALSE(std::filesystem::exists(f.o.out));
+}
+
+TEST(Prepare, EmptyLinesDroppedAndCountedOrRefused) {
+  Fixture f;
+  auto lines = test::read_lines(f.o.train_src);
+  lines[3] = "   ";
+  lines[10] = "";
+  test::write_lines(f.o.train_src, lines);
+  f.o.valid_fraction = f.o.test_fraction = 0;
+  PrepareResult r = prepare_corpus(f.o);
+  EXPECT_EQ(r.splits["train"].dropped_empty, 2);
+  EXPECT_EQ(r.splits["train"].kept, 398);
+  f.o.empty_policy = "error";
+  f.o.out = f.d.file("strict.h5");
+  std::string e = test::error_of([&] { prepare_corpus(f.o); });
+  EXPECT_NE(e.find("train.en:4: empty line"), std::string::npos) << e;
+  EXPECT_FALSE(std::filesystem::exists(f.o.out));
+}
+
+TEST(Prepare, LongSentencePolicies) {
+  Fixture f;
+  f.o.valid_fraction = f.o.test_fraction = 0;
+  f.o.max_tokens = 25;
+  PrepareResult dropped = prepare_corpus(f.o);
+  EXPECT_GT(dropped.splits["train"].dropped_long, 0);
+  EXPECT_GT(dropped.splits["train"].kept, 0);
+  EXPECT_EQ(dropped.splits["train"].kept + dropped.splits["train"].dropped_long, 400);
+  f.o.long_policy = "truncate";
+  f.o.out = f.d.file("trunc.h5");
+  PrepareResult trunc = prepare_corpus(f.o);
+  EXPECT_EQ(trunc.splits["train"].kept, 400);
+  EXPECT_EQ(trunc.splits["train"].truncated, dropped.splits["train"].dropped_long);
+  CorpusReader c(f.o.out);
+  TokenBlock b = c.read("train", "src", 0, c.num_sentences("train"));
+  for (size_t i = 0; i < b.size(); ++i) EXPECT_LE(b.length(i), 25);
+  f.o.long_policy = "error";
+  f.o.out = f.d.file("err.h5");
+  std::string e = test::error_of([&] { prepare_corpus(f.o); });
+  EXPECT_NE(e.find("more than max_tokens 25"), std::string::npos) << e;
+}
+
+TEST(Prepare, ExistingOutputIsNotOverwritten) {
+  Fixture f;
+  test::write_lines(f.o.out, {"precious"});
+  std::string e = test::error_of([&] { prepare_corpus(f.o); });
+  EXPECT_NE(e.find("output exists"), std::string::npos) << e;
+  EXPECT_EQ(test::read_lines(f.o.out), std::vector<std::string>{"precious"});
+}
+
+TEST(Prepare, BadOptionsAreRejected) {
+  Fixture f;
+  f.o.long_policy = "shorten";
+  EXPECT_NE(test::error_of([&] { prepare_corpus(f.o); }).find("--long-policy must be drop, truncate or error"),
+            std::string::npos);
+  Fixture g;
+  g.o.train_tgt.clear();
+  EXPECT_NE(test::error_of([&] { prepare_corpus(g.o); }).find("--train-src and --train-tgt"), std::string::npos);
+}
+
+TEST(Prepare, MonolingualCorpus) {
+  Fixture f;
+  PrepareOptions o;
+  o.train_text = f.o.train_src;
+  o.valid_fraction = 0.1;
+  o.tokenizer.vocab_size = 50;
+  o.out = f.d.file("lm.h5");
+  o.progress = false;
+  prepare_corpus(o);
+  CorpusReader c(o.out);
+  EXPECT_EQ(c.kind(), "monolingual");
+  EXPECT_EQ(c.sides(), std::vector<std::string>{"text"});
+  EXPECT_GT(c.num_sentences("valid"), 0);
+}
+
+}  // namespace tern

@@ -1,0 +1,36 @@
+"""Killing one rank of a running `mpirun -np 2` job ends the whole job with an error naming the rank, within 60 s."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "cli"))
+from common import *  # noqa: E402,F403
+
+d = tempdir()
+corpus = make_corpus(d, n=600)
+cfg = tiny_config(d, corpus, f"{d}/run")
+job = subprocess.Popen(["mpirun", "-np", "2", TERN, "train", cfg, "--set", "train.max_steps=100000",
+                        "--set", "train.log_every=1", "--set", "train.threads=1", "--no-progress"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+# Wait until training runs, then kill one rank (the tern process that is not rank 0's parent... any rank will do).
+deadline = time.time() + 120
+while time.time() < deadline and not (os.path.exists(f"{d}/run/metrics.jsonl") and os.path.getsize(f"{d}/run/metrics.jsonl") > 0):
+    time.sleep(0.2)
+pids = subprocess.run(["pgrep", "-f", f"tern train {cfg}"], capture_output=True, text=True).stdout.split()
+pids = [int(p) for p in pids if int(p) != job.pid]
+check(len(pids) == 2, f"two tern ranks running ({pids})")
+t0 = time.time()
+os.kill(max(pids), signal.SIGKILL)
+try:
+    out, _ = job.communicate(timeout=90)
+except subprocess.TimeoutExpired:
+    job.kill()
+    out, _ = job.communicate()
+elapsed = time.time() - t0
+print(out[-1500:])
+check(job.returncode != 0, f"job exit code is non-zero ({job.returncode})")
+check(elapsed < 60, f"job ended {elapsed:.1f} s after the kill")
+check("exited on signal 9" in out and "rank" in out, "the message names the failed rank")
+finish()

@@ -1,0 +1,33 @@
+#include <gtest/gtest.h>
+
+#include "eval/decode.h"
+
+namespace tern {
+
+TEST(DecodeOptions, Validation) {
+  DecodeOptions o;
+  o.beam = 0;
+  EXPECT_THROW(o.validate(), std::exception);
+  o.beam = 2, o.nbest = 3;
+  EXPECT_THROW(o.validate(), std::exception);
+}
+
+TEST(Decode, NbestIsSortedAndBounded) {
+  torch::manual_seed(0);
+  ModelConfig c;
+  c.embedding = c.hidden = 8, c.src_vocab = c.tgt_vocab = 12, c.dropout = 0;
+  auto m = build_model(c);
+  m->eval();
+  DecodeOptions o;
+  o.beam = 4, o.nbest = 3, o.max_len_ratio = 1.0, o.max_len_extra = 2;
+  auto res = decode(*m, torch::tensor({{4, 5, 6}, {7, 0, 0}}), torch::tensor({3, 1}), o);
+  ASSERT_EQ(res.size(), 2u);
+  for (int b = 0; b < 2; ++b) {
+    ASSERT_EQ(res[b].size(), 3u);
+    EXPECT_GE(res[b][0].score, res[b][1].score);
+    EXPECT_GE(res[b][1].score, res[b][2].score);
+    for (const auto& h : res[b]) EXPECT_LE(static_cast<int64_t>(h.tokens.size()), b == 0 ? 5 : 3);
+  }
+}
+
+}  // namespace tern

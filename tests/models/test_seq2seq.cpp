@@ -1,0 +1,110 @@
+#include <gtest/gtest.h>
+
+#include "data/tokenizer.h"
+#include "eval/decode.h"
+#include "models/language_model.h"
+#include "models/loss.h"
+#include "models/seq2seq.h"
+#include "test_util.h"
+
+namespace tern {
+
+namespace {
+ModelConfig tiny(const std::string& cell, const std::string& attention, bool feed) {
+  ModelConfig c;
+  c.cell = cell, c.attention = attention, c.input_feeding = feed;
+  c.layers = 2, c.embedding = 8, c.hidden = 8, c.dropout = 0.0;
+  c.src_vocab = 12, c.tgt_vocab = 11;
+  return c;
+}
+}  // namespace
+
+class Seq2SeqVariants : public ::testing::TestWithParam<std::tuple<std::string, std::string, bool>> {};
+
+TEST_P(Seq2SeqVariants, GradientsMatchFiniteDifferences) {
+  auto [cell, att, feed] = GetParam();
+  torch::manual_seed(3);
+  auto model = build_model(tiny(cell, att, feed));
+  model->to(torch::kFloat64);
+  auto src = torch::tensor({{4, 5, 6, 7}, {8, 9, 0, 0}});
+  auto len = torch::tensor({4, 2});
+  auto tin = torch::tensor({{2, 4, 5}, {2, 6, 0}}), tout = torch::tensor({{4, 5, 3}, {6, 3, 0}});
+  auto loss = [&] { return sequence_loss(model->forward(src, len, tin), tout, 0.1).loss; };
+  EXPECT_LT(test::gradient_error(*model, loss, 3), 1e-5);
+}
+
+TEST_P(Seq2SeqVariants, PaddingDoesNotChangeOutputs) {
+  auto [cell, att, feed] = GetParam();
+  torch::manual_seed(4);
+  auto model = build_model(tiny(cell, att, feed));
+  model->eval();
+  auto one = model->forward(torch::tensor({{4, 5}}), torch::tensor({2}), torch::tensor({{2, 7}}));
+  auto padded = model->forward(torch::tensor({{4, 5, 0, 0}, {6, 7, 8, 9}}), torch::tensor({2, 4}),
+                               torch::tensor({{2, 7, 0}, {2, 4, 5}}));
+  using torch::indexing::Slice;
+  EXPECT_LT((one[0] - padded.index({0, Slice(0, 2)})).abs().max().item<float>(), 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cells, Seq2SeqVariants,
+                         ::testing::Values(std::make_tuple("lstm", "general", true),
+                                           std::make_tuple("lstm", "additive", false),
+                                           std::make_tuple("gru", "dot", true), std::make_tuple("gru", "general", false)));
+
+TEST(Seq2Seq, TinyModelOverfitsAndGreedyReproducesTargets) {
+  torch::manual_seed(0);
+  ModelConfig c = tiny("lstm", "general", true);
+  c.layers = 1, c.embedding = 32, c.hidden = 32;
+  auto model = build_model(c);
+  auto src = torch::tensor({{4, 5, 6}, {7, 8, 0}, {9, 10, 11}, {5, 4, 0}});
+  auto len = torch::tensor({3, 2, 3, 2});
+  auto tgt = std::vector<std::vector<int32_t>>{{5, 6, 7}, {8, 9}, {10, 4}, {6, 5, 4, 7}};
+  auto tin = torch::zeros({4, 5}, torch::kInt64), tout = torch::zeros({4, 5}, torch::kInt64);
+  for (int b = 0; b < 4; ++b) {
+    tin[b][0] = kBosId;
+    for (size_t t = 0; t < tgt[b].size(); ++t) tin[b][t + 1] = tout[b][t] = tgt[b][t];
+    tout[b][static_cast<int64_t>(tgt[b].size())] = kEosId;
+  }
+  torch::optim::Adam opt(model->parameters(), 0.02);
+  for (int it = 0; it < 300; ++it) {
+    opt.zero_grad();
+    sequence_loss(model->forward(src, len, tin), tout, 0.0).loss.backward();
+    opt.step();
+  }
+  model->eval();
+  DecodeOptions greedy;
+  greedy.beam = 1;
+  auto hyps = decode(*model, src, len, greedy);
+  DecodeOptions beam;
+  beam.beam = 3;
+  auto bhyps = decode(*model, src, len, beam);
+  for (int b = 0; b < 4; ++b) {
+    EXPECT_EQ(hyps[b][0].tokens, tgt[b]) << "sentence " << b;
+    EXPECT_EQ(bhyps[b][0].tokens, tgt[b]) << "sentence " << b;
+  }
+}
+
+TEST(LanguageModel, ShapesAndTiedEmbeddings) {
+  ModelConfig c;
+  c.type = "lm", c.embedding = c.hidden = 16, c.tie_embeddings = true, c.tgt_vocab = 30, c.dropout = 0;
+  auto m = build_model(c);
+  auto out = m->forward({}, {}, torch::randint(4, 30, {3, 7}));
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{3, 7, 30}));
+  auto* lm = dynamic_cast<LanguageModelImpl*>(m.get());
+  EXPECT_EQ(lm->out_->weight.data_ptr(), lm->emb_->weight.data_ptr());
+  EXPECT_ANY_THROW(m->encode(torch::zeros({1, 1}, torch::kInt64), torch::ones({1}, torch::kInt64)));
+}
+
+TEST(ModelConfig, RulesNameTheKey) {
+  ModelConfig c;
+  c.src_vocab = c.tgt_vocab = 20;
+  c.tie_embeddings = true;
+  c.embedding = 16, c.hidden = 32;
+  try {
+    build_model(c);
+    FAIL();
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("model.tie_embeddings needs model.embedding == model.hidden"), std::string::npos);
+  }
+}
+
+}  // namespace tern

@@ -1,0 +1,77 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "trainer/checkpoint.h"
+#include "test_util.h"
+
+namespace tern {
+
+namespace {
+CheckpointData sample() {
+  CheckpointData d;
+  d.meta = {{"step", 42}, {"note", "ünïcode"}};
+  d.archive = std::string(100000, 'x') + "tail";
+  return d;
+}
+}  // namespace
+
+TEST(Checkpoint, RoundTrip) {
+  test::TempDir d;
+  write_checkpoint(d.file("a.tern"), sample());
+  CheckpointData r = read_checkpoint(d.file("a.tern"));
+  EXPECT_EQ(r.meta["step"], 42);
+  EXPECT_EQ(r.archive, sample().archive);
+  write_latest(d.path.string(), "a.tern");
+  EXPECT_EQ(latest_checkpoint(d.path.string()), d.file("a.tern"));
+}
+
+TEST(Checkpoint, TruncatedAndCorruptedAreRejected) {
+  test::TempDir d;
+  write_checkpoint(d.file("a.tern"), sample());
+  std::filesystem::copy_file(d.file("a.tern"), d.file("b.tern"));
+  std::filesystem::resize_file(d.file("a.tern"), 5000);
+  EXPECT_NE(test::error_of([&] { read_checkpoint(d.file("a.tern")); }).find("truncated"), std::string::npos);
+  {
+    std::fstream f(d.file("b.tern"), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(3000);
+    f.put('y');
+  }
+  std::string e = test::error_of([&] { read_checkpoint(d.file("b.tern")); });
+  EXPECT_NE(e.find("checksum mismatch"), std::string::npos) << e;
+  EXPECT_NE(e.find("HINT"), std::string::npos) << e;
+  test::write_lines(d.file("c.tern"), {"not a checkpoint at all, just text"});
+  EXPECT_NE(test::error_of([&] { read_checkpoint(d.file("c.tern")); }).find("bad magic"), std::string::npos);
+}
+
+TEST(Checkpoint, UnwritableDirectoryKeepsPreviousFile) {
+  if (geteuid() == 0) {
+    // root ignores directory permissions: use a path whose parent is a file instead.
+    test::TempDir d;
+    test::write_lines(d.file("file"), {"x"});
+    EXPECT_NE(test::error_of([&] { write_checkpoint(d.file("file") + "/a.tern", sample()); }).find("cannot write"),
+              std::string::npos);
+    return;
+  }
+  test::TempDir d;
+  write_checkpoint(d.file("a.tern"), sample());
+  chmod(d.path.c_str(), 0500);
+  std::string e = test::error_of([&] { write_checkpoint(d.file("a.tern"), CheckpointData{}); });
+  chmod(d.path.c_str(), 0700);
+  EXPECT_NE(e.find("previous file is intact"), std::string::npos);
+  EXPECT_EQ(read_checkpoint(d.file("a.tern")).meta["step"], 42);
+}
+
+TEST(Checkpoint, FullDiskKeepsPreviousFile) {
+  // /dev/full returns ENOSPC on write: the temporary file cannot be written and the old checkpoint survives.
+  if (!std::filesystem::exists("/dev/full")) GTEST_SKIP() << "/dev/full is not available";
+  test::TempDir d;
+  write_checkpoint(d.file("a.tern"), sample());
+  std::filesystem::create_symlink("/dev/full", d.file("a.tern.tmp-" + std::to_string(getpid())));
+  std::string e = test::error_of([&] { write_checkpoint(d.file("a.tern"), CheckpointData{}); });
+  EXPECT_NE(e.find("No space left on device"), std::string::npos) << e;
+  EXPECT_EQ(read_checkpoint(d.file("a.tern")).meta["step"], 42);
+}
+
+}  // namespace tern

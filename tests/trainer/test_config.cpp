@@ -1,0 +1,63 @@
+#include <gtest/gtest.h>
+
+#include "trainer/config.h"
+#include "test_util.h"
+
+namespace tern {
+
+namespace {
+const char* kGood = "model: {cell: gru, layers: 2}\ndata: {corpus: c.h5}\ntrain: {max_steps: 10}\n";
+std::string err(const std::string& yaml, std::vector<std::string> sets = {}) {
+  return test::error_of([&] { parse_config(yaml, "cfg.yaml", sets); });
+}
+}  // namespace
+
+TEST(Config, ParsesAndKeepsDefaults) {
+  Config c = parse_config(kGood, "cfg.yaml");
+  EXPECT_EQ(c.model.cell, "gru");
+  EXPECT_EQ(c.model.layers, 2);
+  EXPECT_EQ(c.model.hidden, 512);
+  EXPECT_EQ(c.train.max_steps, 10);
+}
+
+TEST(Config, OverridesApply) {
+  Config c = parse_config(kGood, "cfg.yaml", {"model.hidden=64", "optim.lr=0.5", "model.bidirectional=false"});
+  EXPECT_EQ(c.model.hidden, 64);
+  EXPECT_DOUBLE_EQ(c.optim.lr, 0.5);
+  EXPECT_FALSE(c.model.bidirectional);
+}
+
+TEST(Config, UnknownKeySuggestsNearest) {
+  EXPECT_EQ(err("model: {layrs: 2}\ndata: {corpus: c.h5}\ntrain: {max_steps: 1}"),
+            "cfg.yaml: unknown key 'model.layrs' (did you mean 'model.layers'?)");
+  EXPECT_EQ(err("modle: {}\n"), "cfg.yaml: unknown key 'modle' (did you mean 'model'?)");
+  EXPECT_EQ(err(kGood, {"optim.learning_rate=1"}).find("--set: unknown key 'optim.learning_rate'"), 0u);
+}
+
+TEST(Config, WrongTypesAndRanges) {
+  EXPECT_EQ(err("model: {layers: two}\ndata: {corpus: c.h5}\ntrain: {max_steps: 1}"),
+            "cfg.yaml: model.layers must be an integer (got 'two')");
+  EXPECT_EQ(err("model: {layers: 1.5}\ndata: {corpus: c.h5}\ntrain: {max_steps: 1}"),
+            "cfg.yaml: model.layers must be an integer (got '1.5')");
+  EXPECT_EQ(err("model: {layers: 0}\ndata: {corpus: c.h5}\ntrain: {max_steps: 1}"),
+            "cfg.yaml: model.layers must be in [1, 16] (got 0)");
+  EXPECT_EQ(err("model: {dropout: [1]}\n"), "cfg.yaml: model.dropout must be a number (got a list)");
+  EXPECT_NE(err("data: {corpus: c.h5}\n").find("train.max_steps or max_epochs"), std::string::npos);
+  EXPECT_NE(err(kGood, {"optim.schedule=cosine"}).find("optim.schedule must be constant, inverse_sqrt or plateau"),
+            std::string::npos);
+}
+
+TEST(Config, YamlSyntaxErrorHasLine) {
+  std::string e = err("model:\n  layers: [1\n");
+  EXPECT_EQ(e.find("cfg.yaml:"), 0u) << e;
+  EXPECT_NE(e.find("YAML does not parse"), std::string::npos) << e;
+}
+
+TEST(Config, ResolvedYamlRoundTrips) {
+  Config c = parse_config(kGood, "cfg.yaml", {"model.hidden=64"});
+  Config again = parse_config(to_yaml(c), "resolved");
+  EXPECT_EQ(to_yaml(again), to_yaml(c));
+  EXPECT_EQ(again.model.hidden, 64);
+}
+
+}  // namespace tern
