@@ -67,8 +67,9 @@ check("checksum mismatch" in p.stderr, "resume from a corrupted checkpoint refus
 p = run(["train", good, "--set", "model.hidden=48", "--set", f"train.run_dir={d}/run_other",
          "--resume", ckpt], expect=5)
 check("different model configuration" in p.stderr, "resume with another model config refuses")
-os.makedirs(f"{d}/o", exist_ok=True)
-other_corpus = make_corpus(f"{d}/o", n=300, vocab=45)
+run(["prepare", "--train-src", f"{d}/train.es", "--train-tgt", f"{d}/train.en", "--valid-fraction", "0.1",
+     "--vocab-size", "60", "--out", f"{d}/swapped.h5"])
+other_corpus = f"{d}/swapped.h5"
 p = run(["evaluate", "--checkpoint", ckpt, "--data", other_corpus], expect=4)
 check("vocabulary differs" in p.stderr, "evaluate on a corpus with another vocabulary refuses")
 

@@ -66,7 +66,7 @@ def make_corpus(d, n=600, vocab=60, extra=()):
 TINY_CONFIG = """
 model: {cell: lstm, layers: 1, embedding: 32, hidden: 32, dropout: 0.0, attention: general}
 data: {corpus: CORPUS, batch_tokens: 400}
-optim: {lr: 0.01, schedule: constant, label_smoothing: 0.0}
+optim: {lr: 0.01, schedule: constant, warmup_steps: 0, label_smoothing: 0.0}
 train: {run_dir: RUN, max_steps: 30, log_every: 5, valid_every: 10, save_every: 10, seed: 3, device: cpu}
 """
 

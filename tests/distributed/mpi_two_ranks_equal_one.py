@@ -28,7 +28,7 @@ diff = subprocess.run([CKPT_DIFF, f"{d}/one/ckpt_step00000012.tern", f"{d}/two/c
 check(diff.returncode == 0 and float(diff.stdout) < 1e-5, f"final parameters agree (max difference {diff.stdout.strip()})")
 # Ranks must agree on the config: a rank-dependent override is refused with the ranks named.
 p = subprocess.run(["mpirun", "-np", "2", "sh", "-c",
-                    f'{TERN} train {cfg} --set train.run_dir={d}/mismatch --set optim.lr=0.0$OMPI_COMM_WORLD_RANK1 --no-progress'],
+                    f'{TERN} train {cfg} --set train.run_dir={d}/mismatch --set optim.lr=0.0${{OMPI_COMM_WORLD_RANK}}1 --no-progress'],
                    capture_output=True, text=True, timeout=120)
 check(p.returncode != 0 and "ranks 1 have a different config or corpus than rank 0" in p.stderr,
       f"config mismatch across ranks is an error naming the rank ({p.stderr.strip()[-200:]!r})")
