@@ -381,13 +381,14 @@ TrainResult Trainer::run() {
           params_, cfg_.optim.clip_norm > 0 ? cfg_.optim.clip_norm : std::numeric_limits<double>::infinity());
       if (!std::isfinite(step_nll) || !std::isfinite(gnorm)) {
         ++bad_steps_;
-        log_line(fmt::format("training: non-finite loss or gradient at step {} (loss {}, grad norm {}); step skipped",
-                             step_ + 1, step_nll / global_tok, gnorm));
         if (bad_steps_ > t.max_bad_steps)
           throw TrainingError(fmt::format(
               "loss became {} at step {} ({} bad step(s), train.max_bad_steps = {}); last good checkpoint: {}; HINT: "
               "lower optim.lr or enable optim.clip_norm, then resume from it",
               step_nll / global_tok, step_ + 1, bad_steps_, t.max_bad_steps, last_ckpt_.empty() ? "none" : last_ckpt_));
+        log_line(fmt::format("training: non-finite loss or gradient at step {} (loss {}, grad norm {}); step skipped "
+                             "({} of train.max_bad_steps = {})",
+                             step_ + 1, step_nll / global_tok, gnorm, bad_steps_, t.max_bad_steps));
         optim_->zero_grad();
         continue;
       }

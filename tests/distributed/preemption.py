@@ -51,7 +51,8 @@ for how in ("SIGUSR1 to mpirun", "SIGTERM to one rank"):
     latest = open(f"{run_dir}/latest").read().strip()
     step = int(latest[len("ckpt_step"):-len(".tern")])
     p = subprocess.run(["mpirun", "-np", "2", TERN, "train", cfg, "--set", f"train.run_dir={run_dir}",
-                        "--set", f"train.max_steps={step + 3}", "--set", "train.threads=1", "--resume", "--no-progress"],
+                        "--set", f"train.max_steps={step + 3}", "--set", "train.threads=1", "--set", "train.log_every=1",
+                        "--resume", "--no-progress"],
                        capture_output=True, text=True, timeout=120)
     check(p.returncode == 0 and f"resumed from {run_dir}/{latest} at step {step}" in p.stderr,
           f"{how}: resume continues from step {step}")
