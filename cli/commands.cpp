@@ -7,6 +7,7 @@
 #include <iostream>
 #include <thread>
 
+#include "bench/allreduce_bench.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "data/prepare.h"
@@ -248,6 +249,36 @@ void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
   });
 }
 
+void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
+  auto o = std::make_shared<AllreduceBenchOptions>();
+  auto out = std::make_shared<std::string>();
+  auto* bench = app.add_subcommand("bench", "Benchmarks (run under mpirun for several ranks)");
+  bench->require_subcommand(1);
+  auto* c = bench->add_subcommand("allreduce", "All-reduce bandwidth of the active backend vs plain MPI_Allreduce");
+  c->add_option("--sizes", o->sizes_bytes, "Message sizes in bytes");
+  c->add_option("--iters", o->iterations, "Timed iterations per size");
+  c->add_option("--json", *out, "Also write the rows here");
+  c->callback([o, out, &ctx, &run] {
+    run = [o, out, &ctx] {
+      set_threads(0);
+      o->cuda = torch::cuda::is_available();
+      DistributedConfig cfg;
+      ctx.comm = make_communicator(cfg, o->cuda);
+      nlohmann::json rows = bench_allreduce(*ctx.comm, *o);
+      if (ctx.comm->rank() != 0) return;
+      std::printf("%d rank(s), backend %s; busbw = algbw * 2(n-1)/n\n", ctx.comm->world(), ctx.comm->backend().c_str());
+      std::printf("%12s %12s %12s %12s %16s %16s %8s\n", "bytes", "time_us", "algbw_GB/s", "busbw_GB/s",
+                  "MPI_Allreduce_us", "MPI_busbw_GB/s", "ratio");
+      for (const auto& r : rows)
+        std::printf("%12lld %12.1f %12.3f %12.3f %16.1f %16.3f %8.2f\n", static_cast<long long>(r["bytes"].get<int64_t>()),
+                    r["time_us"].get<double>(), r["algbw_GBps"].get<double>(), r["busbw_GBps"].get<double>(),
+                    r.value("mpi_allreduce_time_us", 0.0), r.value("mpi_allreduce_busbw_GBps", 0.0),
+                    r.value("ratio_vs_mpi_allreduce", 0.0));
+      if (!out->empty()) write_file_atomic(*out, rows.dump(2) + "\n");
+    };
+  });
+}
+
 }  // namespace
 
 void register_commands(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
@@ -256,6 +287,7 @@ void register_commands(CLI::App& app, CommandContext& ctx, std::function<void()>
   add_evaluate(app, ctx, run);
   add_translate(app, ctx, run);
   add_score(app, ctx, run);
+  add_bench(app, ctx, run);
 }
 
 }  // namespace tern

@@ -2,6 +2,7 @@
 
 #include <mpi.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
@@ -10,13 +11,6 @@
 #include "core/log.h"
 
 namespace tern {
-
-void DistributedConfig::validate() const {
-  if (backend != "auto" && backend != "mpi" && backend != "nccl" && backend != "single")
-    throw ConfigError("distributed.backend must be auto, mpi, nccl or single (got " + backend + ")");
-  if (timeout_s < 0) throw ConfigError(fmt::format("distributed.timeout_s must be >= 0 (got {})", timeout_s));
-  if (bucket_mb < 1) throw ConfigError(fmt::format("distributed.bucket_mb must be >= 1 (got {})", bucket_mb));
-}
 
 bool launched_by_mpi() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE"})
@@ -57,7 +51,8 @@ MPI_Datatype mpi_type(torch::ScalarType t) {
 
 }  // namespace
 
-// MPI for CPU tensors. Collectives are non-blocking and polled, so a timeout can abort the job instead of hanging.
+// MPI for CPU tensors. Collectives are the blocking MPI calls (the fastest algorithms); a watchdog thread ends this
+// process when one takes longer than the timeout, and the launcher then ends the job, so nothing hangs.
 class MpiCommunicator : public Communicator {
  public:
   explicit MpiCommunicator(double timeout_s) : timeout_s_(timeout_s) {
@@ -74,8 +69,11 @@ class MpiCommunicator : public Communicator {
     MPI_Comm_rank(local, &local_rank_);
     MPI_Comm_free(&local);
     local_rank_ = env_int("SLURM_LOCALID", env_int("OMPI_COMM_WORLD_LOCAL_RANK", local_rank_));
+    if (timeout_s_ > 0) watchdog_ = std::thread([this] { watch(); });
   }
   ~MpiCommunicator() override {
+    stop_ = true;
+    if (watchdog_.joinable()) watchdog_.join();
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (!finalized) MPI_Finalize();
@@ -84,28 +82,24 @@ class MpiCommunicator : public Communicator {
 
   void allreduce_sum(torch::Tensor& t) override {
     if (!t.is_cpu() || !t.is_contiguous()) throw DistributedError("MPI all-reduce needs a contiguous CPU tensor");
-    MPI_Request req;
-    MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t.scalar_type()), MPI_SUM,
-                   MPI_COMM_WORLD, &req);
-    wait(req, "all-reduce");
+    Guard g(*this, "all-reduce");
+    MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t.scalar_type()), MPI_SUM,
+                  MPI_COMM_WORLD);
   }
   void broadcast(torch::Tensor& t, int root) override {
     if (!t.is_cpu() || !t.is_contiguous()) throw DistributedError("MPI broadcast needs a contiguous CPU tensor");
-    MPI_Request req;
-    MPI_Ibcast(t.data_ptr(), static_cast<int>(t.numel() * t.element_size()), MPI_BYTE, root, MPI_COMM_WORLD, &req);
-    wait(req, "broadcast");
+    Guard g(*this, "broadcast");
+    MPI_Bcast(t.data_ptr(), static_cast<int>(t.numel() * t.element_size()), MPI_BYTE, root, MPI_COMM_WORLD);
   }
   std::vector<std::string> allgather(const std::string& s) override {
+    Guard g(*this, "allgather");
     int n = static_cast<int>(s.size());
     std::vector<int> sizes(world_), displs(world_);
-    MPI_Request req;
-    MPI_Iallgather(&n, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD, &req);
-    wait(req, "allgather");
+    MPI_Allgather(&n, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD);
     int total = 0;
     for (int r = 0; r < world_; ++r) displs[r] = total, total += sizes[r];
     std::string all(static_cast<size_t>(total), '\0');
-    MPI_Iallgatherv(s.data(), n, MPI_CHAR, all.data(), sizes.data(), displs.data(), MPI_CHAR, MPI_COMM_WORLD, &req);
-    wait(req, "allgather");
+    MPI_Allgatherv(s.data(), n, MPI_CHAR, all.data(), sizes.data(), displs.data(), MPI_CHAR, MPI_COMM_WORLD);
     std::vector<std::string> out;
     for (int r = 0; r < world_; ++r) out.push_back(all.substr(displs[r], sizes[r]));
     return out;
@@ -113,9 +107,8 @@ class MpiCommunicator : public Communicator {
   double allreduce_max(double v) override { return reduce(v, MPI_MAX); }
   double allreduce_sum(double v) override { return reduce(v, MPI_SUM); }
   void barrier() override {
-    MPI_Request req;
-    MPI_Ibarrier(MPI_COMM_WORLD, &req);
-    wait(req, "barrier");
+    Guard g(*this, "barrier");
+    MPI_Barrier(MPI_COMM_WORLD);
   }
   [[noreturn]] void abort(int code) override {
     MPI_Abort(MPI_COMM_WORLD, code);
@@ -123,31 +116,40 @@ class MpiCommunicator : public Communicator {
   }
 
  private:
+  // Marks a collective in flight for the watchdog.
+  struct Guard {
+    Guard(MpiCommunicator& c, const char* what) : c_(c) {
+      c_.what_ = what;
+      c_.since_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
+    }
+    ~Guard() { c_.since_ns_ = 0; }
+    MpiCommunicator& c_;
+  };
   double reduce(double v, MPI_Op op) {
+    Guard g(*this, "all-reduce");
     double out = 0;
-    MPI_Request req;
-    MPI_Iallreduce(&v, &out, 1, MPI_DOUBLE, op, MPI_COMM_WORLD, &req);
-    wait(req, "all-reduce");
+    MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, op, MPI_COMM_WORLD);
     return out;
   }
-  // Polls a request; past the timeout the whole job is aborted with a message naming this rank.
-  void wait(MPI_Request& req, const char* what) {
-    auto start = std::chrono::steady_clock::now();
-    int done = 0;
-    for (int spins = 0;; ++spins) {
-      MPI_Test(&req, &done, MPI_STATUS_IGNORE);
-      if (done) return;
-      double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      if (timeout_s_ > 0 && el > timeout_s_) {
+  void watch() {
+    while (!stop_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      int64_t since = since_ns_;
+      if (since == 0) continue;
+      double el = (std::chrono::steady_clock::now().time_since_epoch().count() - since) * 1e-9;
+      if (el > timeout_s_) {
         log_line(fmt::format("distributed error: {} did not complete within distributed.timeout_s = {} s: another "
-                             "rank has failed or hangs; aborting the job",
-                             what, timeout_s_));
-        abort(3);
+                             "rank has failed or hangs; ending this rank so that the job stops",
+                             what_.load(), timeout_s_));
+        std::_Exit(3);
       }
-      if (spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
   }
   double timeout_s_;
+  std::thread watchdog_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> since_ns_{0};
+  std::atomic<const char*> what_{""};
 };
 
 #ifdef TERN_WITH_NCCL

@@ -7,14 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "distributed/config.h"
+
 namespace tern {
 
-struct DistributedConfig {
-  std::string backend = "auto";  // auto (nccl for CUDA, mpi for CPU, single when alone) | mpi | nccl | single
-  double timeout_s = 300;        // A collective that takes longer aborts the whole job (0 disables).
-  int64_t bucket_mb = 25;        // Gradient all-reduce bucket size in MiB.
-  void validate() const;
-};
 
 class Communicator {
  public:

@@ -2,8 +2,7 @@
 // model, optimizer and RNG states, and an XXH64 checksum over everything before it. Saves are atomic (temporary
 // name, fsync, rename) and a `latest` pointer is updated last.
 #pragma once
-#include <torch/torch.h>
-
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 

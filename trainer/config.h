@@ -5,8 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "data/batcher.h"
-#include "distributed/communicator.h"
+#include "distributed/config.h"
 #include "models/config.h"
 
 namespace tern {

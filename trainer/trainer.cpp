@@ -42,6 +42,15 @@ torch::Tensor bytes_tensor(const std::string& s) {
   return torch::from_blob(const_cast<char*>(s.data()), {static_cast<int64_t>(s.size())}, torch::kUInt8).clone();
 }
 
+std::string rng_state(at::Generator gen) {
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return tensor_bytes(gen.get_state());
+}
+void set_rng_state(at::Generator gen, const torch::Tensor& state) {
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state.to(torch::kCPU));
+}
+
 // Learning-rate schedule; its state (the plateau multiplier) is checkpointed.
 struct Schedule {
   const OptimConfig& o;
@@ -199,14 +208,10 @@ void Trainer::log_metrics(const nlohmann::json& j) {
 }
 
 void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
-  // RNG states of every rank travel to rank 0, which writes the file.
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::string rng;
-  {
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    rng = tensor_bytes(gen.get_state());
-  }
-  auto all_rng = comm_.allgather(rng);
+  // RNG states (CPU, and CUDA when training on a GPU) of every rank travel to rank 0, which writes the file.
+  auto all_rng = comm_.allgather(rng_state(at::detail::getDefaultCPUGenerator()));
+  auto all_cuda_rng = comm_.allgather(
+      device_.is_cuda() ? rng_state(at::globalContext().defaultGenerator(device_)) : std::string());
   const std::string name = fmt::format("ckpt_step{:08d}.tern", step_);
   const fs::path dir(cfg_.train.run_dir);
   last_ckpt_ = (dir / name).string();  // on every rank: all agree on what was saved last
@@ -220,7 +225,10 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   optim_->save(optim_ar);
   ar.write("model", model_ar);
   ar.write("optimizer", optim_ar);
-  for (int r = 0; r < comm_.world(); ++r) ar.write("rng_cpu_" + std::to_string(r), bytes_tensor(all_rng[r]));
+  for (int r = 0; r < comm_.world(); ++r) {
+    ar.write("rng_cpu_" + std::to_string(r), bytes_tensor(all_rng[r]));
+    if (!all_cuda_rng[r].empty()) ar.write("rng_cuda_" + std::to_string(r), bytes_tensor(all_cuda_rng[r]));
+  }
   for (const auto& side : corpus_.sides()) ar.write("vocab_" + side, bytes_tensor(corpus_.vocab(side).model_proto));
   std::ostringstream blob;
   ar.save_to(blob);
@@ -287,9 +295,9 @@ void Trainer::restore(const std::string& path) {
     optim_->load(optim_ar);
     torch::Tensor rng;
     ar.read("rng_cpu_" + std::to_string(comm_.rank()), rng);
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(rng);
+    set_rng_state(at::detail::getDefaultCPUGenerator(), rng);
+    if (device_.is_cuda() && ar.try_read("rng_cuda_" + std::to_string(comm_.rank()), rng))
+      set_rng_state(at::globalContext().defaultGenerator(device_), rng);
   } catch (const c10::Error& e) {
     throw CheckpointError(path + ": cannot load model/optimizer state: " + e.msg());
   }
@@ -340,6 +348,7 @@ TrainResult Trainer::run() {
   auto interval_start = Clock::now();
   double interval_nll = 0, interval_tok = 0, interval_all_tok = 0, last_grad_norm = 0;
   int64_t interval_steps = 0;
+  double phase[5] = {0, 0, 0, 0, 0};  // seconds this interval: data, forward, backward, communication, optimizer
   double total_tokens = 0;
   bool stop = false;
   model_->train();
@@ -358,6 +367,12 @@ TrainResult Trainer::run() {
     ++res.epochs_started;
     for (; batch_in_epoch_ < steps_in_epoch && !stop; ++batch_in_epoch_) {
       optim_->zero_grad(/*set_to_none=*/false);
+      auto mark = Clock::now();
+      auto lap = [&](double& slot) {  // step-time breakdown (CPU work is synchronous; on GPU these are launch times)
+        auto now = Clock::now();
+        slot += std::chrono::duration<double>(now - mark).count();
+        mark = now;
+      };
       double local_tok = 0, local_nll = 0, local_all = 0;
       std::vector<Batch> batches;
       for (size_t k = 0; k < train_shards_.size(); ++k) {
@@ -365,17 +380,22 @@ TrainResult Trainer::run() {
         local_tok += static_cast<double>(batches.back().target_tokens);
         local_all += static_cast<double>(batches.back().target_tokens + batches.back().source_tokens);
       }
+      lap(phase[0]);
       const double global_tok = comm_.allreduce_sum(local_tok);
+      lap(phase[3]);
       for (auto& b : batches) {
         auto logits = model_->forward(b.src.defined() ? b.src.to(device_) : b.src, b.src_len.to(device_),
                                       b.tgt_in.to(device_));  // (B, T, V)
         LossSums ls = sequence_loss(logits, b.tgt_out.to(device_), cfg_.optim.label_smoothing);
+        lap(phase[1]);
         ls.loss.backward();
         local_nll += ls.nll.item<double>();
+        lap(phase[2]);
       }
       // Gradients are sums over tokens: divide by the global token count after summing over ranks.
       reducer_->reduce(1.0 / global_tok);
       const double step_nll = comm_.allreduce_sum(local_nll);
+      lap(phase[3]);
       // clip_norm 0 measures the norm without clipping.
       double gnorm = torch::nn::utils::clip_grad_norm_(
           params_, cfg_.optim.clip_norm > 0 ? cfg_.optim.clip_norm : std::numeric_limits<double>::infinity());
@@ -395,6 +415,7 @@ TrainResult Trainer::run() {
       ++step_;
       set_lr(sched_.lr(step_));
       optim_->step();
+      lap(phase[4]);
       last_grad_norm = gnorm;
       interval_nll += step_nll, interval_tok += global_tok, ++interval_steps;
       const double all_tok = comm_.world() == 1 ? local_all : comm_.allreduce_sum(local_all);
@@ -410,12 +431,18 @@ TrainResult Trainer::run() {
                      {"lr", sched_.lr(step_)},
                      {"grad_norm", last_grad_norm},
                      {"tokens_per_s", interval_all_tok / std::max(1e-9, el)},
+                     {"step_ms", {{"data", 1e3 * phase[0] / interval_steps},
+                                  {"forward", 1e3 * phase[1] / interval_steps},
+                                  {"backward", 1e3 * phase[2] / interval_steps},
+                                  {"communication", 1e3 * phase[3] / interval_steps},
+                                  {"optimizer", 1e3 * phase[4] / interval_steps}}},
                      {"elapsed_s", since(start)}});
         if (is_root() && !(opt_.progress && isatty(2)))
           logf("step {} epoch {} train_loss {:.4f} ppl {:.2f} lr {:.3g} {:.0f} tok/s", step_, epoch_ + 1,
                interval_nll / interval_tok, std::exp(interval_nll / interval_tok), sched_.lr(step_),
                interval_all_tok / std::max(1e-9, el));
         interval_nll = interval_tok = interval_all_tok = 0, interval_steps = 0;
+        std::fill(std::begin(phase), std::end(phase), 0.0);
         interval_start = Clock::now();
       }
       if (t.check_sync_every > 0 && step_ % t.check_sync_every == 0) {

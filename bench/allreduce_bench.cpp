@@ -1,0 +1,54 @@
+#include "bench/allreduce_bench.h"
+
+#include <mpi.h>
+
+#include <chrono>
+
+namespace tern {
+namespace {
+
+template <typename F>
+double time_per_call(Communicator& comm, int64_t warmup, int64_t iters, F&& call) {
+  for (int64_t i = 0; i < warmup; ++i) call();
+  comm.barrier();
+  auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < iters; ++i) call();
+  double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / iters;
+  return comm.allreduce_max(el);  // the slowest rank defines the collective's time
+}
+
+}  // namespace
+
+nlohmann::json bench_allreduce(Communicator& comm, const AllreduceBenchOptions& opt) {
+  nlohmann::json rows = nlohmann::json::array();
+  const double n = comm.world();
+  const double bus = n > 1 ? 2.0 * (n - 1) / n : 1.0;
+  int mpi_ready = 0;
+  MPI_Initialized(&mpi_ready);
+  for (int64_t bytes : opt.sizes_bytes) {
+    auto dev = opt.cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    torch::Tensor buf = torch::ones({bytes / 4}, torch::TensorOptions().dtype(torch::kFloat32).device(dev));
+    double t = time_per_call(comm, opt.warmup, opt.iterations, [&] {
+      comm.allreduce_sum(buf);
+      if (opt.cuda) torch::cuda::synchronize();
+    });
+    nlohmann::json row = {{"bytes", bytes},
+                          {"backend", comm.backend()},
+                          {"time_us", t * 1e6},
+                          {"algbw_GBps", bytes / t / 1e9},
+                          {"busbw_GBps", bytes / t / 1e9 * bus}};
+    if (mpi_ready && !opt.cuda) {
+      torch::Tensor ref = torch::ones({bytes / 4}, torch::kFloat32);
+      double tm = time_per_call(comm, opt.warmup, opt.iterations, [&] {
+        MPI_Allreduce(MPI_IN_PLACE, ref.data_ptr(), static_cast<int>(ref.numel()), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+      });
+      row["mpi_allreduce_time_us"] = tm * 1e6;
+      row["mpi_allreduce_busbw_GBps"] = bytes / tm / 1e9 * bus;
+      row["ratio_vs_mpi_allreduce"] = tm / t;
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+}  // namespace tern
