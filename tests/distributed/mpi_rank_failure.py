@@ -33,4 +33,32 @@ print(out[-1500:])
 check(job.returncode != 0, f"job exit code is non-zero ({job.returncode})")
 check(elapsed < 60, f"job ended {elapsed:.1f} s after the kill")
 check("exited on signal 9" in out and "rank" in out, "the message names the failed rank")
+
+# A rank that hangs (SIGSTOP) instead of dying: the other rank's collective times out after distributed.timeout_s,
+# it reports that and exits, and the launcher ends the job.
+job = subprocess.Popen(["mpirun", "-np", "2", TERN, "train", cfg, "--set", "train.max_steps=100000",
+                        "--set", "train.log_every=1", "--set", "train.threads=1", "--set", f"train.run_dir={d}/hang",
+                        "--set", "distributed.timeout_s=5", "--no-progress"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+deadline = time.time() + 120
+while time.time() < deadline and not (os.path.exists(f"{d}/hang/metrics.jsonl") and os.path.getsize(f"{d}/hang/metrics.jsonl") > 0):
+    time.sleep(0.2)
+pids = [int(p) for p in subprocess.run(["pgrep", "-f", f"train.run_dir={d}/hang"], capture_output=True,
+                                       text=True).stdout.split() if int(p) != job.pid]
+t0 = time.time()
+os.kill(max(pids), signal.SIGSTOP)
+try:
+    out, _ = job.communicate(timeout=90)
+except subprocess.TimeoutExpired:
+    job.kill()
+    out, _ = job.communicate()
+elapsed = time.time() - t0
+print(out[-1200:])
+check(job.returncode != 0 and elapsed < 60, f"hung rank: job ended with exit {job.returncode} after {elapsed:.1f} s")
+check("did not complete within distributed.timeout_s = 5 s" in out, "hung rank: the timeout is reported")
+for p in pids:
+    try:
+        os.kill(p, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 finish()
