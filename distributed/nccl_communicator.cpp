@@ -60,6 +60,7 @@ class NcclCommunicator : public Communicator {
   [[noreturn]] void abort(int code) override {
     if (comm_) ncclCommAbort(comm_), comm_ = nullptr;
     host_->abort(code);
+    std::abort();  // not reached: host_->abort does not return
   }
 
  private:

@@ -48,6 +48,14 @@ InferenceModel load_inference_model(const std::string& path, const std::string& 
 }
 
 namespace {
+// The sentence ids of a batch that fall within the first n sentences (evaluate --limit).
+std::vector<int64_t> first_n(const std::vector<int64_t>& ids, int64_t n) {
+  std::vector<int64_t> keep;
+  for (int64_t i : ids)
+    if (i < n) keep.push_back(i);
+  return keep;
+}
+
 size_t count_words(const std::string& s) {
   std::istringstream in(s);
   size_t n = 0;
@@ -79,9 +87,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   double nll = 0, tokens = 0, words = 0;
   std::vector<std::string> refs_detok(static_cast<size_t>(n));
   for (const auto& ids : data.make_batches(bo, 0)) {
-    std::vector<int64_t> keep;
-    for (int64_t i : ids)
-      if (i < n) keep.push_back(i);
+    std::vector<int64_t> keep = first_n(ids, n);
     if (keep.empty()) continue;
     Batch b = data.collate(keep);
     auto logits = im.model->forward(b.src.defined() ? b.src.to(im.device) : b.src, b.src_len.to(im.device),
@@ -133,9 +139,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   auto t0 = std::chrono::steady_clock::now();
   int64_t done = 0;
   for (const auto& ids : data.make_batches(db, 0)) {
-    std::vector<int64_t> keep;
-    for (int64_t i : ids)
-      if (i < n) keep.push_back(i);
+    std::vector<int64_t> keep = first_n(ids, n);
     if (keep.empty()) continue;
     Batch b = data.collate(keep);
     auto res = decode(*im.model, b.src.to(im.device), b.src_len.to(im.device), opt.decode);

@@ -21,7 +21,6 @@ def check(cond, what):
 
 
 def finish():
-    total = len([1 for _ in range(0)])
     if failures:
         print(f"{len(failures)} check(s) failed: " + "; ".join(failures))
         sys.exit(1)
@@ -81,6 +80,32 @@ def tiny_config(d, corpus, run_dir, text=TINY_CONFIG, name="tiny.yaml"):
 def metrics(run_dir):
     with open(f"{run_dir}/metrics.jsonl") as f:
         return [json.loads(l) for l in f if l.strip()]
+
+
+def wait_for_metrics(run_dir, lines=1, timeout=120):
+    """Waits until run_dir/metrics.jsonl has `lines` lines (training is running); returns whether it did."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(f"{run_dir}/metrics.jsonl") and len(open(f"{run_dir}/metrics.jsonl").read().splitlines()) >= lines:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def rank_pids(pattern, launcher_pid):
+    """PIDs of the tern ranks whose command line contains `pattern` (not the launcher)."""
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out if int(p) != launcher_pid]
+
+
+def wait_job(job, timeout=90):
+    """Output of a Popen job, killing it if it outlives `timeout`."""
+    try:
+        out, _ = job.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        job.kill()
+        out, _ = job.communicate()
+    return out
 
 
 def tempdir():

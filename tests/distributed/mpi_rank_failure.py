@@ -14,20 +14,13 @@ cfg = tiny_config(d, corpus, f"{d}/run")
 job = subprocess.Popen(["mpirun", "-np", "2", TERN, "train", cfg, "--set", "train.max_steps=100000",
                         "--set", "train.log_every=1", "--set", "train.threads=1", "--no-progress"],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-# Wait until training runs, then kill one rank (the tern process that is not rank 0's parent... any rank will do).
-deadline = time.time() + 120
-while time.time() < deadline and not (os.path.exists(f"{d}/run/metrics.jsonl") and os.path.getsize(f"{d}/run/metrics.jsonl") > 0):
-    time.sleep(0.2)
-pids = subprocess.run(["pgrep", "-f", f"tern train {cfg}"], capture_output=True, text=True).stdout.split()
-pids = [int(p) for p in pids if int(p) != job.pid]
+# Wait until training runs, then kill one rank (any rank will do).
+wait_for_metrics(f"{d}/run")
+pids = rank_pids(f"tern train {cfg}", job.pid)
 check(len(pids) == 2, f"two tern ranks running ({pids})")
 t0 = time.time()
 os.kill(max(pids), signal.SIGKILL)
-try:
-    out, _ = job.communicate(timeout=90)
-except subprocess.TimeoutExpired:
-    job.kill()
-    out, _ = job.communicate()
+out = wait_job(job)
 elapsed = time.time() - t0
 print(out[-1500:])
 check(job.returncode != 0, f"job exit code is non-zero ({job.returncode})")
@@ -40,18 +33,11 @@ job = subprocess.Popen(["mpirun", "-np", "2", TERN, "train", cfg, "--set", "trai
                         "--set", "train.log_every=1", "--set", "train.threads=1", "--set", f"train.run_dir={d}/hang",
                         "--set", "distributed.timeout_s=5", "--no-progress"],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-deadline = time.time() + 120
-while time.time() < deadline and not (os.path.exists(f"{d}/hang/metrics.jsonl") and os.path.getsize(f"{d}/hang/metrics.jsonl") > 0):
-    time.sleep(0.2)
-pids = [int(p) for p in subprocess.run(["pgrep", "-f", f"train.run_dir={d}/hang"], capture_output=True,
-                                       text=True).stdout.split() if int(p) != job.pid]
+wait_for_metrics(f"{d}/hang")
+pids = rank_pids(f"train.run_dir={d}/hang", job.pid)
 t0 = time.time()
 os.kill(max(pids), signal.SIGSTOP)
-try:
-    out, _ = job.communicate(timeout=90)
-except subprocess.TimeoutExpired:
-    job.kill()
-    out, _ = job.communicate()
+out = wait_job(job)
 elapsed = time.time() - t0
 print(out[-1200:])
 check(job.returncode != 0 and elapsed < 60, f"hung rank: job ended with exit {job.returncode} after {elapsed:.1f} s")

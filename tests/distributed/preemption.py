@@ -22,30 +22,15 @@ def start(run_dir):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def wait_for_steps(run_dir, n, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if os.path.exists(f"{run_dir}/metrics.jsonl") and len(open(f"{run_dir}/metrics.jsonl").read().splitlines()) >= n:
-            return True
-        time.sleep(0.2)
-    return False
-
-
 for how in ("SIGUSR1 to mpirun", "SIGTERM to one rank"):
     run_dir = f"{d}/{how.split()[0]}"
     job = start(run_dir)
-    check(wait_for_steps(run_dir, 3), f"{how}: training started")
+    check(wait_for_metrics(run_dir, 3), f"{how}: training started")
     if how.startswith("SIGUSR1"):
         job.send_signal(signal.SIGUSR1)
     else:
-        pids = [int(p) for p in subprocess.run(["pgrep", "-f", f"train.run_dir={run_dir}"], capture_output=True,
-                                               text=True).stdout.split() if int(p) != job.pid]
-        os.kill(max(pids), signal.SIGTERM)
-    try:
-        out, _ = job.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        job.kill()
-        out, _ = job.communicate()
+        os.kill(max(rank_pids(f"train.run_dir={run_dir}", job.pid)), signal.SIGTERM)
+    out = wait_job(job, timeout=60)
     check(job.returncode == 75, f"{how}: job exits 75 (got {job.returncode})")
     check("checkpoint saved at step" in out, f"{how}: rank 0 reports the checkpoint")
     latest = open(f"{run_dir}/latest").read().strip()
