@@ -46,6 +46,26 @@ ev2 = run(["evaluate", "--checkpoint", f"{d}/run2/{open(f'{d}/run2/latest').read
 r2 = json.load(open(f"{d}/eval2.json"))
 check(r2["bleu"]["score"] > 20, f"longer training learns the synthetic mapping (BLEU {r2['bleu']['score']:.1f})")
 
+# Early stopping and the plateau schedule: with SGD at lr 1e-30 the weights cannot change, so validation never
+# improves after the first one.
+frozen = ["--set", "optim.optimizer=sgd", "--set", "optim.lr=1e-30", "--set", "train.valid_every=2",
+          "--set", "train.max_steps=100", "--no-progress"]
+run(["train", cfg, "--set", f"train.run_dir={d}/early", "--set", "train.early_stopping=2", *frozen])
+last = max(x["step"] for x in metrics(f"{d}/early"))
+check(last == 6, f"early stopping after 2 validations without improvement (stopped at step {last})")
+run(["train", cfg, "--set", f"train.run_dir={d}/plateau", "--set", "optim.schedule=plateau", "--set",
+     "optim.plateau_patience=1", "--set", "train.log_every=1", *frozen, "--set", "train.max_steps=8"])
+lrs = {x["step"]: x["lr"] for x in metrics(f"{d}/plateau") if "train_loss" in x}
+check(lrs[4] == 1e-30 and abs(lrs[5] / 5e-31 - 1) < 1e-9 and abs(lrs[7] / 2.5e-31 - 1) < 1e-9,
+      f"plateau halves the lr after each validation without improvement ({lrs})")
+
+# Joint vocabulary: one SentencePiece model for both sides.
+run(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--joint-vocab", "--vocab-size", "80",
+     "--valid-fraction", "0.1", "--out", f"{d}/joint.h5"])
+import h5py  # noqa: E402
+with h5py.File(f"{d}/joint.h5") as f:
+    check(f["vocab/src"].attrs["hash"] == f["vocab/tgt"].attrs["hash"], "joint vocabulary shared by both sides")
+
 # Language model on monolingual text.
 run(["prepare", "--train-text", f"{d}/train.es", "--valid-fraction", "0.1", "--test-fraction", "0.1",
      "--vocab-size", "60", "--out", f"{d}/lm.h5"])
