@@ -11,7 +11,6 @@
 
 namespace tern {
 
-
 class Communicator {
  public:
   virtual ~Communicator() = default;

@@ -11,5 +11,4 @@ void DistributedConfig::validate() const {
   if (bucket_mb < 1) throw ConfigError(fmt::format("distributed.bucket_mb must be >= 1 (got {})", bucket_mb));
 }
 
-
 }  // namespace tern

@@ -80,6 +80,7 @@ class Trainer {
   void restore(const std::string& path);
   void log_metrics(const nlohmann::json& j);
   void set_lr(double lr);
+  std::vector<double> sum_over_ranks(std::vector<double> values);
   bool is_root() const { return comm_.rank() == 0; }
 
   Config cfg_;
@@ -175,6 +176,14 @@ void Trainer::check_agreement() {
                                        fmt::join(differ, ", "), all[differ[0]], all[0]));
 }
 
+// Sums several host values over ranks in one collective (each scalar collective costs a full round trip).
+std::vector<double> Trainer::sum_over_ranks(std::vector<double> values) {
+  if (comm_.world() == 1) return values;
+  torch::Tensor t = torch::tensor(values, torch::kFloat64);
+  comm_.allreduce_sum(t);
+  return {t.data_ptr<double>(), t.data_ptr<double>() + t.numel()};
+}
+
 void Trainer::set_lr(double lr) {
   for (auto& g : optim_->param_groups()) g.options().set_lr(lr);
 }
@@ -196,9 +205,8 @@ double Trainer::validate() {
     }
   }
   model_->train();
-  nll = comm_.allreduce_sum(nll);
-  tokens = comm_.allreduce_sum(tokens);
-  return nll / std::max(1.0, tokens);
+  auto sums = sum_over_ranks({nll, tokens});
+  return sums[0] / std::max(1.0, sums[1]);
 }
 
 void Trainer::log_metrics(const nlohmann::json& j) {
@@ -364,7 +372,6 @@ TrainResult Trainer::run() {
       fewest = std::min(fewest, static_cast<double>(plans.back().size()));
     }
     const int64_t steps_in_epoch = static_cast<int64_t>(-comm_.allreduce_max(-fewest));
-    ++res.epochs_started;
     for (; batch_in_epoch_ < steps_in_epoch && !stop; ++batch_in_epoch_) {
       optim_->zero_grad(/*set_to_none=*/false);
       auto mark = Clock::now();
@@ -381,7 +388,8 @@ TrainResult Trainer::run() {
         local_all += static_cast<double>(batches.back().target_tokens + batches.back().source_tokens);
       }
       lap(phase[0]);
-      const double global_tok = comm_.allreduce_sum(local_tok);
+      const auto tok_sums = sum_over_ranks({local_tok, local_all});
+      const double global_tok = tok_sums[0], all_tok = tok_sums[1];
       lap(phase[3]);
       for (auto& b : batches) {
         auto logits = model_->forward(b.src.defined() ? b.src.to(device_) : b.src, b.src_len.to(device_),
@@ -394,7 +402,12 @@ TrainResult Trainer::run() {
       }
       // Gradients are sums over tokens: divide by the global token count after summing over ranks.
       reducer_->reduce(1.0 / global_tok);
-      const double step_nll = comm_.allreduce_sum(local_nll);
+      // One collective for the loss, a pending signal on any rank, and rank 0's clock (stop conditions all agree).
+      const int sig = g_signal.load();
+      const auto step_sums = sum_over_ranks({local_nll, sig != 0 ? 1.0 : 0.0, is_root() ? since(start) / 60.0 : 0.0});
+      const double step_nll = step_sums[0];
+      const bool preempt = step_sums[1] > 0;
+      const double minutes = step_sums[2];
       lap(phase[3]);
       // clip_norm 0 measures the norm without clipping.
       double gnorm = torch::nn::utils::clip_grad_norm_(
@@ -418,7 +431,6 @@ TrainResult Trainer::run() {
       lap(phase[4]);
       last_grad_norm = gnorm;
       interval_nll += step_nll, interval_tok += global_tok, ++interval_steps;
-      const double all_tok = comm_.world() == 1 ? local_all : comm_.allreduce_sum(local_all);
       interval_all_tok += all_tok, total_tokens += all_tok;
       bar.update(static_cast<uint64_t>(step_), fmt::format("loss {:.3f}", interval_nll / interval_tok));
 
@@ -451,10 +463,7 @@ TrainResult Trainer::run() {
           throw DistributedError(fmt::format("parameters differ across ranks by up to {} at step {}", div, step_));
       }
       // Stop conditions, agreed by all ranks.
-      double minutes = comm_.allreduce_max(since(start) / 60.0);
       bool done = (t.max_steps > 0 && step_ >= t.max_steps) || (t.max_minutes > 0 && minutes >= t.max_minutes);
-      int sig = g_signal.load();
-      bool preempt = comm_.allreduce_max(sig != 0 ? 1.0 : 0.0) > 0;
       bool validate_now = (t.valid_every > 0 && step_ % t.valid_every == 0) || done;
       bool save_now = t.save_every > 0 && step_ % t.save_every == 0;
       bool is_best = false;
@@ -485,7 +494,9 @@ TrainResult Trainer::run() {
         save(is_best, last ? epoch_ + 1 : epoch_, last ? 0 : batch_in_epoch_ + 1);
       }
       if (preempt) {
-        if (is_root()) logf("signal {} received: checkpoint saved at step {}, exiting", sig, step_);
+        if (is_root())
+          logf("pre-emption signal received{}: checkpoint saved at step {}, exiting",
+               sig ? fmt::format(" (signal {})", sig) : " by another rank", step_);
         res.preempted = true;
       }
       stop = done || preempt;

@@ -10,7 +10,6 @@ namespace tern {
 
 struct TrainResult {
   int64_t steps = 0;
-  int64_t epochs_started = 0;
   double best_valid_loss = 0;   // nats per target token (0 when no validation ran)
   double last_valid_loss = 0;
   std::string last_checkpoint, best_checkpoint;
