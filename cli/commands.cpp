@@ -1,6 +1,9 @@
 #include "cli/commands.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <chrono>
 
 #include <filesystem>
 #include <fstream>
@@ -13,8 +16,9 @@
 #include "data/prepare.h"
 #include "data/text.h"
 #include "distributed/communicator.h"
-#include "eval/bleu.h"
 #include "eval/evaluate.h"
+#include "eval/ngram.h"
+#include "eval/score.h"
 #include "trainer/checkpoint.h"
 #include "trainer/trainer.h"
 
@@ -193,58 +197,133 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   });
 }
 
+// Reads every line of a UTF-8 stream; invalid UTF-8 is an error naming the source and line.
+std::vector<std::string> read_utf8_lines(std::istream& in, const std::string& name) {
+  std::vector<std::string> out;
+  std::string line;
+  int64_t n = 0;
+  while (read_line(in, line)) {
+    ++n;
+    if (invalid_utf8_at(line) >= 0) throw DataError(fmt::format("{}:{}: invalid UTF-8", name, n));
+    out.push_back(line);
+  }
+  return out;
+}
+
+std::vector<std::string> read_utf8_file(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) throw DataError(path + ": cannot open " + what);
+  return read_utf8_lines(in, path);
+}
+
 void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
   struct Args {
     std::vector<std::string> refs;
     std::string input;
-    BleuOptions bleu;
-    int width = 1;
-    std::string format = "text";
+    ScoreOptions score;
   };
   auto a = std::make_shared<Args>();
-  auto* c = app.add_subcommand("score", "BLEU exactly as sacreBLEU computes it (references, hypotheses)");
-  c->add_option("refs", a->refs, "Reference files")->required();
+  auto& o = a->score;
+  auto* c = app.add_subcommand("score", "BLEU, chrF and chrF++ exactly as sacreBLEU 2.x computes and prints them");
+  c->add_option("refs", a->refs, "Reference files (several: multiple references)")->required();
   c->add_option("-i,--input", a->input, "Hypotheses (default: stdin)");
-  c->add_option("--tokenize", a->bleu.tokenize, "13a | none");
-  c->add_flag("--lowercase", a->bleu.lowercase);
-  c->add_option("-s,--smooth-method", a->bleu.smooth, "exp | none | floor | add-k");
-  c->add_option("-w,--width", a->width, "Decimals in the text output");
+  c->add_option("-m,--metrics", o.metrics, "bleu and/or chrf");
+  c->add_option("--tokenize", o.bleu.tokenize, "BLEU tokenizer (-tok): 13a | intl | char | none");
+  c->add_flag("--lowercase", o.bleu.lowercase, "Case-insensitive BLEU (-lc)");
+  c->add_option("-s,--smooth-method", o.bleu.smooth, "exp | none | floor | add-k");
+  c->add_option("--smooth-value", o.bleu.smooth_value, "floor / add-k value (-sv)");
+  c->add_option("--chrf-char-order", o.chrf.char_order, "Character n-gram order (-cc)");
+  c->add_option("--chrf-word-order", o.chrf.word_order, "Word n-gram order; 2 is chrF++ (-cw)");
+  c->add_option("--chrf-beta", o.chrf.beta, "Weight of recall");
+  c->add_flag("--chrf-whitespace", o.chrf.whitespace, "Keep whitespace in character n-grams");
+  c->add_flag("--chrf-lowercase", o.chrf.lowercase, "Case-insensitive chrF");
+  c->add_flag("--chrf-eps-smoothing", o.chrf.eps_smoothing, "Epsilon smoothing instead of the effective order");
+  c->add_flag("--sentence-level", o.sentence_level, "A score per line (-sl)");
+  c->add_option("-w,--width", o.width, "Decimals");
+  c->add_option("-f,--format", o.format, "json | text");
+  c->callback([a, &run] {
+    run = [a] {
+      a->score.validate();
+      std::vector<std::string> hyps = a->input.empty() || a->input == "-" ? read_utf8_lines(std::cin, "stdin")
+                                                                          : read_utf8_file(a->input, "hypotheses");
+      std::vector<std::vector<std::string>> refs;
+      for (const auto& r : a->refs) refs.push_back(read_utf8_file(r, "reference file"));
+      std::cout << score_report(hyps, refs, a->score) << std::flush;
+    };
+  });
+}
+
+void add_ngram(CLI::App& app, CommandContext&, std::function<void()>& run) {
+  struct Args {
+    NgramOptions ngram;
+    std::string train, test, heldout, arpa, sentence_scores, format = "text";
+    std::string train_split = "train", test_split = "test", heldout_split = "valid", side;
+  };
+  auto a = std::make_shared<Args>();
+  auto* c = app.add_subcommand("ngram", "n-gram language model baseline: estimate, write ARPA, perplexity like KenLM");
+  c->add_option("--order", a->ngram.order, "1..5");
+  c->add_option("--smoothing", a->ngram.smoothing, "laplace | add-k | interpolated | kneser-ney");
+  c->add_option("--k", a->ngram.add_k, "add-k constant");
+  c->add_option("--train", a->train, "Whitespace-tokenized text, or a tern corpus (.h5)")->required();
+  c->add_option("--test", a->test, "Text to score (a .h5 corpus: its --test-split)")->required();
+  c->add_option("--heldout", a->heldout, "interpolated: text that tunes the weights (default: every 10th training line)");
+  c->add_option("--train-split", a->train_split, "Split of a .h5 --train");
+  c->add_option("--test-split", a->test_split, "Split of a .h5 --test");
+  c->add_option("--heldout-split", a->heldout_split, "Split of a .h5 --heldout");
+  c->add_option("--side", a->side, "Side of a .h5 corpus (default: text, or tgt for a parallel corpus)");
+  c->add_option("--arpa", a->arpa, "Write the model here in ARPA format");
+  c->add_option("--sentence-scores", a->sentence_scores, "Write each test sentence's total log10 probability here");
   c->add_option("-f,--format", a->format, "text | json");
   c->callback([a, &run] {
     run = [a] {
-      auto read_all = [](std::istream& in, const std::string& name) {
-        std::vector<std::string> out;
-        std::string line;
-        int64_t n = 0;
-        while (read_line(in, line)) {
-          ++n;
-          if (invalid_utf8_at(line) >= 0) throw DataError(fmt::format("{}:{}: invalid UTF-8", name, n));
-          out.push_back(line);
-        }
-        return out;
-      };
-      std::vector<std::string> hyps;
-      if (a->input.empty() || a->input == "-") {
-        hyps = read_all(std::cin, "stdin");
-      } else {
-        std::ifstream in(a->input);
-        if (!in) throw DataError(a->input + ": cannot open hypotheses");
-        hyps = read_all(in, a->input);
+      if (a->format != "text" && a->format != "json") throw ConfigError("--format must be text or json (got " + a->format + ")");
+      a->ngram.validate();
+      auto t0 = std::chrono::steady_clock::now();
+      Sentences train = load_ngram_text(a->train, a->train_split, a->side);
+      Sentences heldout = a->heldout.empty() ? Sentences{} : load_ngram_text(a->heldout, a->heldout_split, a->side);
+      Sentences test = load_ngram_text(a->test, a->test_split, a->side);
+      NgramModel m = NgramModel::train(train, a->ngram, heldout);
+      const double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::vector<double> per_sentence;
+      PerplexityResult r = m.evaluate(test, &per_sentence);
+      if (!a->arpa.empty()) write_file_atomic(a->arpa, m.arpa());
+      if (!a->sentence_scores.empty()) {
+        std::string text;
+        for (double lp : per_sentence) text += fmt::format("{:.6f}\n", lp);
+        write_file_atomic(a->sentence_scores, text);
       }
-      std::vector<std::vector<std::string>> refs;
-      for (const auto& r : a->refs) {
-        std::ifstream in(r);
-        if (!in) throw DataError(r + ": cannot open reference file");
-        refs.push_back(read_all(in, r));
-      }
-      BleuScore s = corpus_bleu(hyps, refs, a->bleu);
+      rusage ru{};
+      getrusage(RUSAGE_SELF, &ru);
+      nlohmann::json j = {{"order", a->ngram.order},
+                          {"smoothing", a->ngram.smoothing},
+                          {"train", a->train},
+                          {"test", a->test},
+                          {"vocab_size", m.vocab_size()},
+                          {"ngrams", m.ngram_counts()},
+                          {"sentences", r.sentences},
+                          {"tokens", r.tokens},
+                          {"oovs", r.oovs},
+                          {"log10_prob", r.log10_prob},
+                          {"ppl", r.ppl()},
+                          {"ppl_excluding_oov", r.ppl_excluding_oov()},
+                          {"bits_per_token", r.bits_per_token()},
+                          {"convention", "per token, one </s> per sentence counted, OOVs scored as <unk>; PPL = 2^H"},
+                          {"build_seconds", build_s},
+                          {"peak_rss_mib", ru.ru_maxrss / 1024.0}};
+      if (a->ngram.smoothing == "kneser-ney") j["discounts"] = m.discounts();
+      if (a->ngram.smoothing == "interpolated") j["lambdas"] = m.lambdas();
+      if (a->ngram.smoothing == "add-k" || a->ngram.smoothing == "laplace")
+        j["k"] = a->ngram.smoothing == "laplace" ? 1.0 : a->ngram.add_k;
       if (a->format == "json") {
-        nlohmann::json j = {{"name", "BLEU"}, {"score", std::round(s.score * std::pow(10, a->width)) / std::pow(10, a->width)},
-                            {"signature", s.signature}, {"verbose_score", s.format(a->width).substr(7)}};
-        std::cout << j.dump(1) << std::endl;
-      } else {
-        std::cout << "BLEU|" << s.signature << " = " << s.format(a->width).substr(7) << std::endl;
+        std::cout << j.dump(2) << std::endl;
+        return;
       }
+      std::cout << fmt::format("{}-gram {} model: vocabulary {}, n-grams {}; built in {:.2f} s, peak memory {:.0f} MiB\n",
+                               a->ngram.order, a->ngram.smoothing, m.vocab_size(), fmt::join(m.ngram_counts(), "/"),
+                               build_s, ru.ru_maxrss / 1024.0)
+                << fmt::format("Perplexity including OOVs:\t{:.6f}\nPerplexity excluding OOVs:\t{:.6f}\nOOVs:\t{}\n"
+                               "Tokens:\t{}\nCross-entropy:\t{:.6f} bits/token\n",
+                               r.ppl(), r.ppl_excluding_oov(), r.oovs, r.tokens, r.bits_per_token());
     };
   });
 }
@@ -287,6 +366,7 @@ void register_commands(CLI::App& app, CommandContext& ctx, std::function<void()>
   add_evaluate(app, ctx, run);
   add_translate(app, ctx, run);
   add_score(app, ctx, run);
+  add_ngram(app, ctx, run);
   add_bench(app, ctx, run);
 }
 

@@ -2,6 +2,7 @@
 // and an exit code; under MPI a failing rank aborts the whole job.
 #include <clocale>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,9 +18,13 @@ int main(int argc, char** argv) {
   tern::CommandContext ctx;
   std::function<void()> run;
   tern::register_commands(app, ctx, run);
-  // sacreBLEU's multi-letter single-dash options (-tok, -lc) for `tern score`.
+  // sacreBLEU's multi-letter single-dash options for `tern score`.
+  const std::map<std::string, std::string> long_names = {
+      {"-tok", "--tokenize"}, {"-lc", "--lowercase"},       {"-sv", "--smooth-value"},
+      {"-sl", "--sentence-level"}, {"-cc", "--chrf-char-order"}, {"-cw", "--chrf-word-order"}};
   std::vector<std::string> args(argv, argv + argc);
-  for (auto& a : args) a = a == "-tok" ? "--tokenize" : a == "-lc" ? "--lowercase" : a;
+  for (auto& a : args)
+    if (auto it = long_names.find(a); it != long_names.end()) a = it->second;
   std::vector<char*> argv2;
   for (auto& a : args) argv2.push_back(a.data());
   CLI11_PARSE(app, argc, argv2.data());

@@ -8,17 +8,13 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include <unicode/uchar.h>
+
 #include "core/errors.h"
 #include "data/text.h"
 
 namespace tern {
 namespace {
-
-// Python's str.isspace() code points, which str.split() and str.rstrip() use.
-bool py_space(char32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
 
 bool is_digit(char32_t c) { return c >= '0' && c <= '9'; }
 
@@ -54,28 +50,13 @@ std::u32string sub2(const std::u32string& s, A a, B b, R repl) {
   return out;
 }
 
-std::vector<std::u32string> py_split(const std::u32string& s) {
-  std::vector<std::u32string> out;
-  std::u32string cur;
-  for (char32_t c : s) {
-    if (py_space(c)) {
-      if (!cur.empty()) out.push_back(cur), cur.clear();
-    } else {
-      cur += c;
-    }
+std::u32string join_words(const std::u32string& t) {
+  std::u32string out;
+  for (const auto& w : py_split(t)) {
+    if (!out.empty()) out += U' ';
+    out += w;
   }
-  if (!cur.empty()) out.push_back(cur);
   return out;
-}
-
-std::u32string py_rstrip(std::u32string s) {
-  while (!s.empty() && py_space(s.back())) s.pop_back();
-  return s;
-}
-
-std::u32string lower(std::u32string s) {
-  for (auto& c : s) c = static_cast<char32_t>(std::towlower(static_cast<wint_t>(c)));
-  return s;
 }
 
 std::u32string tokenize_13a_u32(std::u32string line) {
@@ -105,13 +86,74 @@ std::u32string tokenize_13a_u32(std::u32string line) {
   t = sub2(t, dot_comma, not_digit, [](std::u32string& o, char32_t x, char32_t y) { o += U' ', o += x, o += U' ', o += y; });
   t = sub2(t, is_digit, [](char32_t c) { return c == '-'; },
            [](std::u32string& o, char32_t x, char32_t y) { o += x, o += U' ', o += y, o += U' '; });
+  return join_words(t);
+}
+
+// mteval-v14 international tokenization (sacreBLEU's TokenizerV14International), with ICU's Unicode categories:
+// (\P{N})(\p{P}) -> "\1 \2 ", (\p{P})(\P{N}) -> " \1 \2", (\p{S}) -> " \1 ".
+std::u32string tokenize_intl_u32(const std::u32string& line) {
+  auto P = [](char32_t c) { return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_P_MASK) != 0; };
+  auto not_N = [](char32_t c) { return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_N_MASK) == 0; };
+  auto t = sub2(line, not_N, P, [](std::u32string& o, char32_t x, char32_t y) { o += x, o += U' ', o += y, o += U' '; });
+  t = sub2(t, P, not_N, [](std::u32string& o, char32_t x, char32_t y) { o += U' ', o += x, o += U' ', o += y; });
   std::u32string out;
-  for (const auto& w : py_split(t)) {
-    if (!out.empty()) out += U' ';
-    out += w;
+  for (char32_t c : t) {
+    if (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_S_MASK) {
+      out += U' ';
+      out += c;
+      out += U' ';
+    } else {
+      out += c;
+    }
   }
+  return join_words(out);
+}
+
+}  // namespace
+
+// Python's str.isspace() code points, which str.split() and str.rstrip() use.
+bool py_space(char32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+std::vector<std::u32string> py_split(const std::u32string& s) {
+  std::vector<std::u32string> out;
+  std::u32string cur;
+  for (char32_t c : s) {
+    if (py_space(c)) {
+      if (!cur.empty()) out.push_back(cur), cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
   return out;
 }
+
+std::u32string py_rstrip(std::u32string s) {
+  while (!s.empty() && py_space(s.back())) s.pop_back();
+  return s;
+}
+
+std::u32string py_lower(std::u32string s) {
+  for (auto& c : s) c = static_cast<char32_t>(std::towlower(static_cast<wint_t>(c)));
+  return s;
+}
+
+std::u32string sacrebleu_tokenize(const std::u32string& line, const std::string& tokenizer) {
+  if (tokenizer == "13a") return tokenize_13a_u32(line);
+  if (tokenizer == "intl") return tokenize_intl_u32(line);
+  if (tokenizer == "char") {
+    std::u32string out;
+    for (char32_t c : line) (out += out.empty() ? U"" : U" ") += c;
+    return out;
+  }
+  if (tokenizer == "none") return line;
+  throw ConfigError("BLEU tokenizer must be 13a, intl, char or none (got " + tokenizer + ")");
+}
+
+namespace {
 
 using Ngrams = std::unordered_map<std::u32string, int64_t>;
 
@@ -139,8 +181,8 @@ std::string tokenize_13a(const std::string& line) { return utf8_encode(tokenize_
 
 BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
                       const BleuOptions& opt) {
-  if (opt.tokenize != "13a" && opt.tokenize != "none")
-    throw ConfigError("BLEU tokenizer must be 13a or none (got " + opt.tokenize + ")");
+  if (opt.tokenize != "13a" && opt.tokenize != "intl" && opt.tokenize != "char" && opt.tokenize != "none")
+    throw ConfigError("BLEU tokenizer must be 13a, intl, char or none (got " + opt.tokenize + ")");
   if (opt.smooth != "exp" && opt.smooth != "none" && opt.smooth != "floor" && opt.smooth != "add-k")
     throw ConfigError("BLEU smoothing must be exp, none, floor or add-k (got " + opt.smooth + ")");
   if (refs.empty()) throw DataError("BLEU needs at least one reference stream");
@@ -151,10 +193,8 @@ BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<st
   const int N = opt.max_order;
   auto prep = [&](const std::string& s) {
     std::u32string u = utf8_decode(s);
-    if (opt.lowercase) u = lower(u);
-    u = py_rstrip(u);
-    if (opt.tokenize == "13a") u = tokenize_13a_u32(u);
-    return py_split(u);
+    if (opt.lowercase) u = py_lower(u);
+    return py_split(sacrebleu_tokenize(py_rstrip(u), opt.tokenize));
   };
   BleuScore b;
   b.counts.assign(N, 0);

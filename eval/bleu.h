@@ -1,4 +1,5 @@
-// Corpus BLEU exactly as sacreBLEU 2.x computes it (13a tokenizer, exp smoothing by default), with its signature.
+// Corpus and sentence BLEU exactly as sacreBLEU 2.x computes them (13a tokenizer, exp smoothing by default), with its
+// signature; and the Python string semantics sacreBLEU's metrics rely on.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -6,13 +7,21 @@
 
 namespace tern {
 
+// Python's str.isspace(), str.split(), str.rstrip() and (simple-mapping) str.lower() on code points.
+bool py_space(char32_t c);
+std::vector<std::u32string> py_split(const std::u32string& s);
+std::u32string py_rstrip(std::u32string s);
+std::u32string py_lower(std::u32string s);
+// sacreBLEU's tokenizers: 13a (mteval-v13a), intl (mteval-v14 international, Unicode categories from ICU), char, none.
+std::u32string sacrebleu_tokenize(const std::u32string& line, const std::string& tokenizer);
+
 struct BleuOptions {
-  std::string tokenize = "13a";   // 13a | none
+  std::string tokenize = "13a";   // 13a | intl | char | none
   bool lowercase = false;
   std::string smooth = "exp";     // exp | none | floor | add-k
   double smooth_value = -1;       // floor: 0.1, add-k: 1 when < 0
   int max_order = 4;
-  bool effective_order = false;
+  bool effective_order = false;   // sentence-level BLEU turns it on, as sacreBLEU's --sentence-level does
 };
 
 struct BleuScore {

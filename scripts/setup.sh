@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
-  libopenmpi-dev openmpi-bin libhdf5-dev libyaml-cpp-dev libsentencepiece-dev sentencepiece libxxhash-dev
+  libopenmpi-dev openmpi-bin libhdf5-dev libyaml-cpp-dev libsentencepiece-dev sentencepiece libxxhash-dev libicu-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev clang libclang-rt-14-dev diatheke sword-text-kjv sword-text-sparv
   sword-text-web)
 PY_PACKAGES=(torch==2.11.0 sacrebleu==2.6.0 h5py numpy sentencepiece)

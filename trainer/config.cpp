@@ -128,7 +128,7 @@ void OptimConfig::validate() const {
     throw ConfigError(fmt::format("optim.{} {} (got {})", k, rule, got));
   };
   if (optimizer != "adam" && optimizer != "sgd") fail("optimizer", "must be adam or sgd", optimizer);
-  if (!(lr > 0)) fail("lr", "must be > 0", fmt::format("{}", lr));
+  if (!(lr > 0 && lr <= 3.4e38)) fail("lr", "must be > 0 and fit a float (<= 3.4e38)", fmt::format("{}", lr));
   if (!(beta1 >= 0 && beta1 < 1)) fail("beta1", "must be in [0, 1)", fmt::format("{}", beta1));
   if (!(beta2 >= 0 && beta2 < 1)) fail("beta2", "must be in [0, 1)", fmt::format("{}", beta2));
   if (!(eps > 0)) fail("eps", "must be > 0", fmt::format("{}", eps));

@@ -1,0 +1,408 @@
+#include "eval/ngram.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <limits>
+
+#include <fstream>
+
+#include "core/errors.h"
+#include "core/hash.h"
+#include "data/corpus.h"
+#include "data/text.h"
+#include "data/tokenizer.h"
+
+namespace tern {
+namespace {
+
+using Key = NgramModel::Key;
+
+// The n ids ending at `last` (inclusive).
+Key key_of(const int32_t* last, int n) {
+  Key k;
+  k.w.fill(-1);
+  std::copy(last - n + 1, last + 1, k.w.begin());
+  return k;
+}
+
+Key drop_first(const Key& k, int n) {
+  Key s;
+  s.w.fill(-1);
+  std::copy(k.w.begin() + 1, k.w.begin() + n, s.w.begin());
+  return s;
+}
+
+Key drop_last(const Key& k, int n) {
+  Key s = k;
+  s.w[n - 1] = -1;
+  return s;
+}
+
+constexpr double kLog10Zero = -99.0;  // ARPA's stand-in for log10(0)
+
+}  // namespace
+
+Sentences load_ngram_text(const std::string& path, const std::string& split, const std::string& side) {
+  Sentences out;
+  const bool h5 = path.size() > 3 && path.compare(path.size() - 3, 3, ".h5") == 0;
+  if (h5) {
+    CorpusReader corpus(path);
+    const std::string sd = side.empty() ? (corpus.kind() == "parallel" ? "tgt" : "text") : side;
+    if (!corpus.has_split(split)) throw DataError(fmt::format("{}: has no split '{}'", path, split));
+    const VocabInfo& v = corpus.vocab(sd);
+    Tokenizer tok(v.model_proto, path + " (" + sd + " vocabulary)");
+    TokenBlock b = corpus.read(split, sd, 0, corpus.num_sentences(split));
+    for (size_t i = 0; i < b.size(); ++i) {
+      auto& s = out.emplace_back();
+      for (int64_t k = 0; k < b.length(i); ++k) s.push_back(tok.piece(b.data(i)[k]));
+    }
+    return out;
+  }
+  std::ifstream in(path);
+  if (!in) throw DataError(path + ": cannot open text file");
+  std::string line;
+  int64_t n = 0;
+  while (read_line(in, line)) {
+    ++n;
+    int64_t bad = invalid_utf8_at(line);
+    if (bad >= 0) throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", path, n, bad + 1));
+    auto& s = out.emplace_back();
+    size_t i = 0;
+    while (i < line.size()) {
+      while (i < line.size() && std::isspace(static_cast<unsigned char>(line[i]))) ++i;
+      size_t j = i;
+      while (j < line.size() && !std::isspace(static_cast<unsigned char>(line[j]))) ++j;
+      if (j > i) s.push_back(line.substr(i, j - i));
+      i = j;
+    }
+  }
+  return out;
+}
+
+size_t NgramModel::KeyHash::operator()(const Key& k) const { return hash_bytes(k.w.data(), sizeof(k.w)); }
+
+void NgramOptions::validate() const {
+  if (order < 1 || order > NgramModel::kMaxOrder)
+    throw ConfigError(fmt::format("ngram order must be between 1 and {} (got {})", NgramModel::kMaxOrder, order));
+  if (smoothing != "laplace" && smoothing != "add-k" && smoothing != "interpolated" && smoothing != "kneser-ney")
+    throw ConfigError("ngram smoothing must be laplace, add-k, interpolated or kneser-ney (got " + smoothing + ")");
+  if (!(add_k > 0)) throw ConfigError(fmt::format("ngram add-k constant must be > 0 (got {})", add_k));
+  if (!(heldout_fraction > 0 && heldout_fraction <= 0.5))
+    throw ConfigError(fmt::format("ngram held-out fraction must be in (0, 0.5] (got {})", heldout_fraction));
+  if (em_iterations < 1) throw ConfigError(fmt::format("ngram EM iterations must be >= 1 (got {})", em_iterations));
+}
+
+double PerplexityResult::ppl() const { return tokens ? std::pow(10.0, -log10_prob / tokens) : 0.0; }
+double PerplexityResult::ppl_excluding_oov() const {
+  return tokens > oovs ? std::pow(10.0, -(log10_prob - log10_prob_oov) / (tokens - oovs)) : 0.0;
+}
+double PerplexityResult::bits_per_token() const { return tokens ? -log10_prob / tokens * std::log2(10.0) : 0.0; }
+
+int32_t NgramModel::word_id(const std::string& w) const {
+  auto it = index_.find(w);
+  return it == index_.end() ? kUnk : it->second;
+}
+
+std::vector<int32_t> NgramModel::ids(const std::vector<std::string>& sentence, int64_t* oovs) const {
+  std::vector<int32_t> out;
+  out.reserve(sentence.size() + 2);
+  out.push_back(kBos);
+  for (const auto& w : sentence) {
+    auto it = index_.find(w);
+    if (it == index_.end() || it->second == kBos || it->second == kEos) {
+      out.push_back(kUnk);
+      if (oovs) ++*oovs;
+    } else {
+      out.push_back(it->second);
+    }
+  }
+  out.push_back(kEos);
+  return out;
+}
+
+NgramModel NgramModel::train(const Sentences& text, const NgramOptions& opt, const Sentences& heldout) {
+  opt.validate();
+  if (text.empty()) throw DataError("ngram training text has no sentences");
+  NgramModel m;
+  m.opt_ = opt;
+  const int N = opt.order;
+  for (const char* w : {"<unk>", "<s>", "</s>"}) {
+    m.index_.emplace(w, static_cast<int32_t>(m.words_.size()));
+    m.words_.push_back(w);
+  }
+  m.grams_.resize(N);
+  m.context_total_.resize(N);
+  std::vector<int32_t> s;
+  for (const auto& sentence : text) {
+    s.assign(1, kBos);
+    for (const auto& w : sentence) {
+      auto [it, added] = m.index_.emplace(w, static_cast<int32_t>(m.words_.size()));
+      if (added) m.words_.push_back(w);
+      s.push_back(it->second);
+    }
+    s.push_back(kEos);
+    // Raw counts of every n-gram that predicts a word: <s> w1 .. wk </s>, one <s> of padding.
+    for (size_t i = 1; i < s.size(); ++i)
+      for (int n = 1; n <= N && static_cast<size_t>(n) <= i + 1; ++n) {
+        ++m.grams_[n - 1][key_of(&s[i], n)].count;
+        Key ctx;
+        ctx.w.fill(-1);
+        if (n > 1) ctx = key_of(&s[i - 1], n - 1);
+        ++m.context_total_[n - 1][ctx];
+      }
+  }
+  m.grams_[0][key_of(&kUnk, 1)];  // in the vocabulary with count 0
+  m.grams_[0][key_of(&kBos, 1)];
+
+  if (opt.smoothing == "kneser-ney") {
+    m.estimate_kneser_ney();
+  } else if (opt.smoothing == "interpolated") {
+    std::vector<double> lambdas;
+    if (!heldout.empty()) {
+      lambdas = m.tune_lambdas(heldout);
+    } else {
+      // Tune on every k-th training sentence with counts from the rest, then estimate from all of it.
+      const size_t every = static_cast<size_t>(std::llround(1.0 / opt.heldout_fraction));
+      Sentences rest, tune;
+      for (size_t i = 0; i < text.size(); ++i) (i % every == every - 1 ? tune : rest).push_back(text[i]);
+      if (tune.empty() || rest.empty())
+        throw DataError(fmt::format("ngram interpolated smoothing needs held-out text: {} training sentences are too "
+                                    "few to hold out every {}th (give --heldout)",
+                                    text.size(), every));
+      lambdas = train(rest, opt, tune).lambdas_;
+    }
+    m.estimate_interpolated(lambdas);
+  } else if (N == 1) {  // add-k unigrams are a plain table
+    const double k = opt.smoothing == "laplace" ? 1.0 : opt.add_k;
+    const double V = static_cast<double>(m.words_.size() - 1), T = static_cast<double>(m.context_total_[0].begin()->second);
+    for (auto& [key, e] : m.grams_[0]) e.log10_prob = key.w[0] == kBos ? 0.0 : std::log10((e.count + k) / (T + k * V));
+    m.arpa_form_ = true;
+  }
+  return m;
+}
+
+// Interpolated modified Kneser-Ney as in KenLM's lmplz (Chen & Goodman; Heafield et al. 2013): adjusted counts below
+// the highest order (distinct left extensions; raw counts for n-grams that start with <s>), three discounts per order
+// from counts of counts, unigrams interpolated with the uniform distribution over the vocabulary without <s>.
+void NgramModel::estimate_kneser_ney() {
+  const int N = opt_.order;
+  for (int n = N - 1; n >= 1; --n) {
+    auto& lower = grams_[n - 1];
+    for (auto& [key, e] : lower)
+      if (key.w[0] != kBos) e.count = 0;
+    for (const auto& [key, e] : grams_[n]) ++lower[drop_first(key, n + 1)].count;
+  }
+  discounts_.assign(N, {0, 0, 0, 0});
+  for (int n = 1; n <= N; ++n) {
+    int64_t coc[5] = {0, 0, 0, 0, 0};
+    for (const auto& [key, e] : grams_[n - 1])
+      if (e.count > 0 && e.count < 5) ++coc[e.count];
+    for (int j = 1; j <= 3; ++j)
+      if (coc[j] == 0)
+        throw DataError(fmt::format("cannot estimate Kneser-Ney discounts for {}-grams: no {}-gram has adjusted count "
+                                    "{} (the training text is too small or artificial; lower --order or use "
+                                    "--smoothing interpolated)",
+                                    n, n, j));
+    // Chen & Goodman (26), in single precision like lmplz.
+    const float y = static_cast<float>(coc[1]) / static_cast<float>(coc[1] + 2.0 * coc[2]);
+    for (int j = 1; j <= 3; ++j) {
+      float d = static_cast<float>(j) - static_cast<float>(j + 1) * y * static_cast<float>(coc[j + 1]) /
+                                            static_cast<float>(coc[j]);
+      if (d < 0 || d > j)
+        throw DataError(fmt::format("Kneser-Ney discount for {}-grams with count {} is out of range: {}", n, j, d));
+      discounts_[n - 1][j] = d;
+    }
+  }
+  // Per context: the sum of its extensions' counts and the interpolation weight gamma.
+  std::vector<std::unordered_map<Key, std::pair<double, double>, KeyHash>> ctx(N);  // (denominator, gamma)
+  for (int n = 1; n <= N; ++n) {
+    const auto& D = discounts_[n - 1];
+    for (const auto& [key, e] : grams_[n - 1]) {
+      auto& c = ctx[n - 1][drop_last(key, n)];
+      c.first += static_cast<double>(e.count);
+      if (e.count > 0) c.second += D[std::min<int64_t>(e.count, 3)];
+    }
+    for (auto& [key, c] : ctx[n - 1]) c.second /= c.first;
+  }
+  // Interpolate order by order; probabilities of the order below are complete when an order starts.
+  const double uniform = 1.0 / static_cast<double>(words_.size() - 1);
+  std::vector<std::unordered_map<Key, double, KeyHash>> prob(N);
+  for (int n = 1; n <= N; ++n) {
+    const auto& D = discounts_[n - 1];
+    for (auto& [key, e] : grams_[n - 1]) {
+      const auto& c = ctx[n - 1].at(drop_last(key, n));
+      double lower = n == 1 ? uniform : prob[n - 2].at(drop_first(key, n));
+      double p = (static_cast<double>(e.count) - D[std::min<int64_t>(e.count, 3)]) / c.first + c.second * lower;
+      prob[n - 1][key] = p;
+      e.log10_prob = n == 1 && key.w[0] == kBos ? 0.0 : std::log10(p);
+      if (n < N) {
+        auto it = ctx[n].find(key);
+        e.log10_bow = it == ctx[n].end() ? 0.0 : std::log10(it->second.second);
+      }
+    }
+  }
+  arpa_form_ = true;
+}
+
+// Jelinek-Mercer: p(w|h) = l_n c(hw)/c(h) + (1 - l_n) p(w|h'), where an unseen context h passes straight to h'; the
+// base is l_1 c(w)/T + (1 - l_1)/|V|. In backoff form the weight of a seen context is 1 - l_{n+1}.
+void NgramModel::estimate_interpolated(const std::vector<double>& lambdas) {
+  const int N = opt_.order;
+  lambdas_ = lambdas;
+  const double uniform = 1.0 / static_cast<double>(words_.size() - 1);
+  std::vector<std::unordered_map<Key, double, KeyHash>> prob(N);
+  for (int n = 1; n <= N; ++n) {
+    const double l = lambdas[n - 1];
+    for (auto& [key, e] : grams_[n - 1]) {
+      auto it = context_total_[n - 1].find(drop_last(key, n));
+      double ml = it == context_total_[n - 1].end() ? 0.0 : static_cast<double>(e.count) / it->second;
+      double lower = n == 1 ? uniform : prob[n - 2].at(drop_first(key, n));
+      double p = l * ml + (1 - l) * lower;
+      prob[n - 1][key] = p;
+      e.log10_prob = n == 1 && key.w[0] == kBos ? 0.0 : std::log10(p);
+      if (n < N) e.log10_bow = context_total_[n].count(key) ? std::log10(1 - lambdas[n]) : 0.0;
+    }
+  }
+  arpa_form_ = true;
+}
+
+// EM for the per-order weights on held-out text, with the counts of this (training) model: each token is a mixture
+// of the orders whose context was seen, nested from the highest down to the uniform distribution.
+std::vector<double> NgramModel::tune_lambdas(const Sentences& heldout) const {
+  const int N = opt_.order;
+  const double uniform = 1.0 / static_cast<double>(words_.size() - 1);
+  std::vector<double> lambda(N, 0.5);
+  std::vector<std::vector<int32_t>> data;
+  for (const auto& s : heldout) data.push_back(ids(s, nullptr));
+  std::vector<double> ml(N), term(N);
+  std::vector<char> active(N);
+  for (int it = 0; it < opt_.em_iterations; ++it) {
+    std::vector<double> stop(N, 0.0), reach(N, 0.0);
+    for (const auto& s : data)
+      for (size_t i = 1; i < s.size(); ++i) {
+        for (int n = 1; n <= N; ++n) {
+          active[n - 1] = 0;
+          if (static_cast<size_t>(n) > i + 1) continue;
+          Key ctx;
+          ctx.w.fill(-1);
+          if (n > 1) ctx = key_of(&s[i - 1], n - 1);
+          auto c = context_total_[n - 1].find(ctx);
+          if (c == context_total_[n - 1].end()) continue;
+          auto g = grams_[n - 1].find(key_of(&s[i], n));
+          ml[n - 1] = g == grams_[n - 1].end() ? 0.0 : static_cast<double>(g->second.count) / c->second;
+          active[n - 1] = 1;
+        }
+        double weight = 1, p = 0;
+        for (int n = N; n >= 1; --n)
+          if (active[n - 1]) term[n - 1] = weight * lambda[n - 1] * ml[n - 1], p += term[n - 1], weight *= 1 - lambda[n - 1];
+        p += weight * uniform;
+        double below = weight * uniform / p;  // posterior mass under the current order
+        for (int n = 1; n <= N; ++n)
+          if (active[n - 1]) {
+            double post = term[n - 1] / p;
+            stop[n - 1] += post;
+            reach[n - 1] += post + below;
+            below += post;
+          }
+      }
+    double change = 0;
+    for (int n = 0; n < N; ++n) {
+      double l = reach[n] > 0 ? stop[n] / reach[n] : lambda[n];
+      l = std::clamp(l, 1e-6, 1 - 1e-6);
+      change = std::max(change, std::abs(l - lambda[n]));
+      lambda[n] = l;
+    }
+    if (change < 1e-7) break;
+  }
+  return lambda;
+}
+
+double NgramModel::log10_prob(const std::vector<int32_t>& h, int32_t w) const {
+  const int N = opt_.order;
+  const int L = std::min<int>(static_cast<int>(h.size()), N - 1);
+  if (!arpa_form_) {  // add-k / Laplace above order 1, straight from the counts
+    const double k = opt_.smoothing == "laplace" ? 1.0 : opt_.add_k;
+    const double V = static_cast<double>(words_.size() - 1);
+    Key ctx;
+    ctx.w.fill(-1);
+    std::copy(h.end() - L, h.end(), ctx.w.begin());
+    Key g = ctx;
+    g.w[L] = w;
+    auto c = context_total_[L].find(ctx);
+    auto e = grams_[L].find(g);
+    double num = (e == grams_[L].end() ? 0.0 : static_cast<double>(e->second.count)) + k;
+    double den = (c == context_total_[L].end() ? 0.0 : static_cast<double>(c->second)) + k * V;
+    return std::log10(num / den);
+  }
+  double backoff = 0;
+  for (int len = L; len >= 0; --len) {
+    Key g;
+    g.w.fill(-1);
+    std::copy(h.end() - len, h.end(), g.w.begin());
+    g.w[len] = w;
+    auto it = grams_[len].find(g);
+    if (it != grams_[len].end()) return backoff + it->second.log10_prob;
+    if (len > 0) {
+      auto c = grams_[len - 1].find(drop_last(g, len + 1));
+      if (c != grams_[len - 1].end()) backoff += c->second.log10_bow;
+    }
+  }
+  return kLog10Zero;  // unreachable: every vocabulary id is a unigram
+}
+
+PerplexityResult NgramModel::evaluate(const Sentences& test, std::vector<double>* per_sentence) const {
+  PerplexityResult r;
+  std::vector<int32_t> h;
+  for (const auto& sentence : test) {
+    auto s = ids(sentence, &r.oovs);
+    double total = 0;
+    h.assign(1, kBos);
+    for (size_t i = 1; i < s.size(); ++i) {
+      double lp = log10_prob(h, s[i]);
+      total += lp;
+      if (s[i] == kUnk) r.log10_prob_oov += lp;
+      h.push_back(s[i]);
+    }
+    r.log10_prob += total;
+    r.tokens += static_cast<int64_t>(s.size()) - 1;
+    ++r.sentences;
+    if (per_sentence) per_sentence->push_back(total);
+  }
+  return r;
+}
+
+std::vector<int64_t> NgramModel::ngram_counts() const {
+  std::vector<int64_t> out;
+  for (const auto& g : grams_) out.push_back(static_cast<int64_t>(g.size()));
+  return out;
+}
+
+std::string NgramModel::arpa() const {
+  if (!arpa_form_)
+    throw ConfigError(fmt::format("ARPA cannot represent {} smoothing above order 1 without listing every n-gram of the "
+                                  "vocabulary; use --smoothing kneser-ney or interpolated, or --order 1",
+                                  opt_.smoothing));
+  const int N = opt_.order;
+  std::string out = "\\data\\\n";
+  for (int n = 1; n <= N; ++n) out += fmt::format("ngram {}={}\n", n, grams_[n - 1].size());
+  for (int n = 1; n <= N; ++n) {
+    out += fmt::format("\n\\{}-grams:\n", n);
+    std::vector<std::pair<Key, const Entry*>> rows;
+    rows.reserve(grams_[n - 1].size());
+    for (const auto& [k, e] : grams_[n - 1]) rows.emplace_back(k, &e);
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first.w < b.first.w; });
+    for (const auto& [k, e] : rows) {
+      out += fmt::format("{}\t", static_cast<float>(e->log10_prob));
+      for (int i = 0; i < n; ++i) (out += i ? " " : "") += words_[k.w[i]];
+      if (n < N) out += fmt::format("\t{}", static_cast<float>(e->log10_bow));
+      out += '\n';
+    }
+  }
+  out += "\n\\end\\\n";
+  return out;
+}
+
+}  // namespace tern

@@ -1,0 +1,26 @@
+// `tern score`: sacreBLEU's command line (BLEU, chrF, chrF++; corpus or sentence level; text or JSON) on lines
+// already read, printing what sacreBLEU 2.x prints.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "eval/bleu.h"
+#include "eval/chrf.h"
+
+namespace tern {
+
+struct ScoreOptions {
+  std::vector<std::string> metrics{"bleu"};  // bleu | chrf, each at most once
+  BleuOptions bleu;
+  ChrfOptions chrf;
+  bool sentence_level = false;   // one line per segment (one metric only; BLEU uses the effective order)
+  int width = 1;                 // decimals of the scores
+  std::string format = "json";   // json | text (sentence level is always text, as in sacreBLEU)
+  void validate() const;         // throws ConfigError stating the rule
+};
+
+// references[r][i]: reference r of segment i. Returns the whole output, newline-terminated.
+std::string score_report(const std::vector<std::string>& hypotheses,
+                         const std::vector<std::vector<std::string>>& references, const ScoreOptions& opt);
+
+}  // namespace tern

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# LSTM language model against n-gram baselines on the same text: King James Bible (held-out books as valid/test),
+# SentencePiece pieces from one `tern prepare`, the LSTM trained for MINUTES on CPU, every model scored on the same
+# test split with the same convention (per piece, one </s> per verse). Prints a table; writes $RUN_DIR/lm_vs_ngram.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TERN=${TERN:-build/cli/tern}
+BIBLE=work/bible
+WORK=work/kjv_lm
+RUN_DIR=${RUN_DIR:-runs/kjv-lm-$(date +%Y%m%d-%H%M%S)}
+MINUTES=${MINUTES:-5}
+
+[ -f "$BIBLE/train.en" ] || python3 scripts/bible_corpus.py --out "$BIBLE"
+mkdir -p "$WORK"
+if [ ! -f "$WORK/kjv.h5" ]; then
+  "$TERN" prepare --train-text "$BIBLE/train.en" --valid-text "$BIBLE/valid.en" --test-text "$BIBLE/test.en" \
+    --vocab-size 4000 --max-tokens 150 --long-policy drop --out "$WORK/kjv.h5"
+fi
+"$TERN" train configs/bible_lm.yaml --set data.corpus="$WORK/kjv.h5" --set train.run_dir="$RUN_DIR" \
+  --set train.max_minutes="$MINUTES" --no-progress
+CKPT="$RUN_DIR/best.tern"
+[ -f "$CKPT" ] || CKPT="$RUN_DIR/$(cat "$RUN_DIR/latest")"
+"$TERN" evaluate --checkpoint "$CKPT" --data "$WORK/kjv.h5" --split test --no-translate \
+  --json "$RUN_DIR/lstm_test.json" > /dev/null
+for spec in "3 kneser-ney" "5 kneser-ney" "3 interpolated" "3 add-k" "3 laplace"; do
+  set -- $spec
+  "$TERN" ngram --order "$1" --smoothing "$2" --train "$WORK/kjv.h5" --heldout "$WORK/kjv.h5" \
+    --test "$WORK/kjv.h5" -f json > "$RUN_DIR/ngram_o$1_$2.json"
+done
+python3 - "$RUN_DIR" <<'PY'
+import glob, json, os, sys
+run = sys.argv[1]
+lstm = json.load(open(f"{run}/lstm_test.json"))
+rows = [("LSTM LM " + os.path.basename(lstm["checkpoint"]) + f" (step {lstm['step']})",
+         lstm["perplexity"]["ppl_per_token"], lstm["perplexity"]["cross_entropy_bits_per_token"])]
+for f in sorted(glob.glob(f"{run}/ngram_*.json")):
+    r = json.load(open(f))
+    rows.append((f"{r['order']}-gram {r['smoothing']}", r["ppl"], r["bits_per_token"]))
+print(f"\n== test split ({lstm['sentences']} held-out verses), perplexity per SentencePiece piece, </s> counted")
+for name, ppl, bits in sorted(rows, key=lambda r: r[1]):
+    print(f"{name:45s} PPL {ppl:9.2f}  ({bits:.3f} bits/piece)")
+json.dump([{"model": n, "ppl_per_piece": p, "bits_per_piece": b} for n, p, b in rows],
+          open(f"{run}/lm_vs_ngram.json", "w"), indent=1)
+PY

@@ -1,0 +1,167 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "core/errors.h"
+#include "eval/ngram.h"
+#include "test_util.h"
+
+namespace tern {
+namespace {
+
+Sentences split(const std::vector<std::string>& lines) {
+  Sentences out;
+  for (const auto& l : lines) {
+    auto& s = out.emplace_back();
+    std::istringstream in(l);
+    std::string w;
+    while (in >> w) s.push_back(w);
+  }
+  return out;
+}
+
+// Text built like language: sentences of 1-4 fragments drawn Zipf-like from 800 fragments of 1-4 words, themselves
+// drawn Zipf-like from 1000 words. Its n-grams repeat with falling counts of counts, as Kneser-Ney's discounts need.
+Sentences zipf_text(int n, int seed) {
+  std::mt19937 rng(seed);
+  auto zipf = [](int size) {
+    std::vector<double> w;
+    for (int i = 1; i <= size; ++i) w.push_back(1.0 / i);
+    return std::discrete_distribution<int>(w.begin(), w.end());
+  };
+  auto word = zipf(1000), fragment = zipf(800);
+  std::uniform_int_distribution<int> count(1, 4);
+  std::vector<std::vector<std::string>> fragments(800);
+  for (auto& f : fragments)
+    for (int k = count(rng); k > 0; --k) f.push_back("w" + std::to_string(word(rng)));
+  Sentences out(n);
+  for (auto& s : out)
+    for (int k = count(rng); k > 0; --k) {
+      const auto& f = fragments[fragment(rng)];
+      s.insert(s.end(), f.begin(), f.end());
+    }
+  return out;
+}
+
+// p(. | history) summed over every word that can follow (all ids but <s>).
+double total_probability(const NgramModel& m, const std::vector<int32_t>& history) {
+  double sum = 0;
+  for (int32_t w = 0; w < m.vocab_size(); ++w)
+    if (w != NgramModel::kBos) sum += std::pow(10.0, m.log10_prob(history, w));
+  return sum;
+}
+
+}  // namespace
+
+TEST(Ngram, LaplaceBigramByHand) {
+  NgramOptions o;
+  o.order = 2;
+  o.smoothing = "laplace";
+  auto m = NgramModel::train(split({"a b", "a a b"}), o);
+  // Vocabulary without <s>: <unk> </s> a b (4). c(<s> a) = 2 of c(<s> .) = 2; c(a b) = 2 of c(a .) = 3.
+  const int32_t a = m.word_id("a"), b = m.word_id("b");
+  EXPECT_NEAR(std::pow(10.0, m.log10_prob({NgramModel::kBos}, a)), 3.0 / 6.0, 1e-12);
+  EXPECT_NEAR(std::pow(10.0, m.log10_prob({NgramModel::kBos, a}, b)), 3.0 / 7.0, 1e-12);
+  EXPECT_NEAR(std::pow(10.0, m.log10_prob({b}, b)), 1.0 / 6.0, 1e-12);  // c(b .) = 2, c(b b) = 0
+  EXPECT_EQ(m.word_id("zebra"), NgramModel::kUnk);
+}
+
+TEST(Ngram, EverySmoothingSumsToOne) {
+  Sentences text = zipf_text(400, 1);
+  for (std::string smoothing : {"laplace", "add-k", "interpolated", "kneser-ney"})
+    for (int order = 1; order <= 4; ++order) {
+      NgramOptions o;
+      o.order = order;
+      o.smoothing = smoothing;
+      auto m = NgramModel::train(text, o);
+      const int32_t w0 = m.word_id("w0"), w1 = m.word_id("w1"), w7 = m.word_id("w7");
+      for (const auto& h : std::vector<std::vector<int32_t>>{{NgramModel::kBos},
+                                                             {NgramModel::kBos, w0},
+                                                             {w0, w1, w7},
+                                                             {w7, NgramModel::kUnk},
+                                                             {w1, w1, w1, w1}})
+        EXPECT_NEAR(total_probability(m, h), 1.0, 1e-6) << smoothing << " order " << order;
+    }
+}
+
+TEST(Ngram, PerplexityConventions) {
+  NgramOptions o;
+  o.order = 2;
+  auto m = NgramModel::train(zipf_text(400, 2), o);
+  std::vector<double> per_sentence;
+  auto r = m.evaluate(split({"w0 w1 unseenword", "w2"}), &per_sentence);
+  EXPECT_EQ(r.sentences, 2);
+  EXPECT_EQ(r.tokens, 4 + 2);  // words + one </s> each
+  EXPECT_EQ(r.oovs, 1);
+  ASSERT_EQ(per_sentence.size(), 2u);
+  EXPECT_NEAR(per_sentence[0] + per_sentence[1], r.log10_prob, 1e-9);
+  EXPECT_LT(r.log10_prob_oov, 0);
+  EXPECT_NEAR(r.ppl(), std::pow(2.0, r.bits_per_token()), 1e-9 * r.ppl());
+  EXPECT_LT(r.ppl_excluding_oov(), r.ppl());  // the OOV is the least likely token here
+}
+
+TEST(Ngram, InterpolatedWeightsAreTunedProbabilities) {
+  NgramOptions o;
+  o.order = 3;
+  o.smoothing = "interpolated";
+  auto m = NgramModel::train(zipf_text(500, 3), o, zipf_text(100, 4));
+  ASSERT_EQ(m.lambdas().size(), 3u);
+  for (double l : m.lambdas()) {
+    EXPECT_GT(l, 0.0);
+    EXPECT_LT(l, 1.0);
+  }
+  // Tuned weights beat fixed ones on the held-out text they were tuned on.
+  auto tuned = m.evaluate(zipf_text(100, 4)).ppl();
+  o.em_iterations = 1;
+  auto rough = NgramModel::train(zipf_text(500, 3), o, zipf_text(100, 4)).evaluate(zipf_text(100, 4)).ppl();
+  EXPECT_LT(tuned, rough);
+}
+
+TEST(Ngram, KneserNeyDiscountsFromCountsOfCounts) {
+  NgramOptions o;
+  o.order = 2;
+  auto m = NgramModel::train(zipf_text(400, 5), o);
+  for (const auto& d : m.discounts()) {
+    EXPECT_EQ(d[0], 0.0);
+    for (int j = 1; j <= 3; ++j) {
+      EXPECT_GT(d[j], 0.0);
+      EXPECT_LE(d[j], j);
+    }
+  }
+  // Too little text for counts of counts is an error that says what to do.
+  std::string msg = test::error_of([&] { NgramModel::train(split({"a b c"}), o); });
+  EXPECT_NE(msg.find("cannot estimate Kneser-Ney discounts for 1-grams"), std::string::npos) << msg;
+}
+
+TEST(Ngram, ArpaFormAndItsLimits) {
+  NgramOptions o;
+  o.order = 2;
+  auto kn = NgramModel::train(zipf_text(300, 6), o);
+  std::string arpa = kn.arpa();
+  EXPECT_EQ(arpa.rfind("\\data\\\nngram 1=", 0), 0u);
+  EXPECT_NE(arpa.find("\n0\t<s>\t"), std::string::npos);  // KenLM writes p(<s>) = 1
+  EXPECT_NE(arpa.find("\\2-grams:"), std::string::npos);
+  EXPECT_NE(arpa.find("\\end\\"), std::string::npos);
+  o.smoothing = "add-k";
+  auto addk = NgramModel::train(zipf_text(300, 6), o);
+  std::string msg = test::error_of([&] { addk.arpa(); });
+  EXPECT_NE(msg.find("ARPA cannot represent add-k smoothing above order 1"), std::string::npos) << msg;
+  o.order = 1;
+  EXPECT_NO_THROW(NgramModel::train(zipf_text(300, 6), o).arpa());
+}
+
+TEST(Ngram, OptionsAreValidated) {
+  NgramOptions o;
+  o.order = 6;
+  EXPECT_EQ(test::error_of([&] { o.validate(); }), "ngram order must be between 1 and 5 (got 6)");
+  o.order = 3;
+  o.smoothing = "witten-bell";
+  EXPECT_NE(test::error_of([&] { o.validate(); }).find("(got witten-bell)"), std::string::npos);
+  o.smoothing = "add-k";
+  o.add_k = 0;
+  EXPECT_EQ(test::error_of([&] { o.validate(); }), "ngram add-k constant must be > 0 (got 0)");
+  EXPECT_NE(test::error_of([] { NgramModel::train({}, NgramOptions{}); }).find("no sentences"), std::string::npos);
+}
+
+}  // namespace tern
