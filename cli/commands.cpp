@@ -96,6 +96,8 @@ void add_train(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
       Config cfg = load_config(a->config, a->set);  // before MPI: a bad config writes nothing
       set_threads(cfg.train.threads);
       bool cuda = cfg.train.device == "cuda" || (cfg.train.device == "auto" && torch::cuda::is_available());
+      check_precision(parse_precision(cfg.train.precision), cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU),
+                      cfg.source + ": train.precision");
       ctx.comm = make_communicator(cfg.distributed, cuda);
       install_preemption_handlers();
       TrainOptions opt;
@@ -117,6 +119,7 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--checkpoint", o->checkpoint, "Checkpoint file (.tern)")->required();
   c->add_option("--data", o->corpus, "HDF5 corpus")->required();
   c->add_option("--split", o->split, "train | valid | test");
+  c->add_option("--precision", o->precision, "fp32 | fp16 | bf16 (default: the checkpoint's train.precision)");
   c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)");
   c->add_option("--length-penalty", o->decode.length_penalty, "GNMT length penalty alpha");
   c->add_option("--max-len-ratio", o->decode.max_len_ratio);
@@ -139,7 +142,7 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
 
 void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   struct Args {
-    std::string checkpoint;
+    std::string checkpoint, precision;
     DecodeOptions decode;
     int64_t batch = 32;
   };
@@ -150,11 +153,12 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--length-penalty", a->decode.length_penalty, "GNMT length penalty alpha");
   c->add_option("--nbest", a->decode.nbest, "Print the N best, tab-separated with scores");
   c->add_option("--batch", a->batch, "Lines translated together");
+  c->add_option("--precision", a->precision, "fp32 | fp16 | bf16 (default: the checkpoint's train.precision)");
   c->callback([a, &run] {
     run = [a] {
       set_threads(0);
       a->decode.validate();
-      InferenceModel im = load_inference_model(a->checkpoint);
+      InferenceModel im = load_inference_model(a->checkpoint, "auto", a->precision);
       if (!im.src) throw ConfigError(a->checkpoint + " is a language model; translate needs a seq2seq checkpoint");
       std::vector<std::string> lines;
       int64_t line_no = 0;
@@ -170,6 +174,7 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
           for (size_t s = 0; s < ids[b].size(); ++s) src[b][static_cast<int64_t>(s)] = ids[b][s];
           len[b] = static_cast<int64_t>(ids[b].size());
         }
+        AutocastScope autocast(im.precision, im.device);
         auto res = decode(*im.model, src.to(im.device), len.to(im.device), a->decode);
         for (int64_t b = 0; b < B; ++b) {
           if (ids[b].empty()) {

@@ -16,7 +16,7 @@
 
 namespace tern {
 
-InferenceModel load_inference_model(const std::string& path, const std::string& device) {
+InferenceModel load_inference_model(const std::string& path, const std::string& device, const std::string& precision) {
   CheckpointData d = read_checkpoint(path);
   InferenceModel m;
   m.config = parse_config(d.meta.value("config_yaml", ""), path + " (stored config)");
@@ -44,6 +44,10 @@ InferenceModel load_inference_model(const std::string& path, const std::string& 
   }
   m.model->to(m.device);
   m.model->eval();
+  const bool own = precision.empty();
+  const std::string key = own ? path + ": train.precision" : "--precision";
+  m.precision = parse_precision(own ? m.config.train.precision : precision, key);
+  check_precision(m.precision, m.device, own ? key + " (override with --precision fp32 or bf16)" : key);
   return m;
 }
 
@@ -67,7 +71,7 @@ size_t count_words(const std::string& s) {
 
 nlohmann::json evaluate(const EvaluateOptions& opt) {
   opt.decode.validate();
-  InferenceModel im = load_inference_model(opt.checkpoint);
+  InferenceModel im = load_inference_model(opt.checkpoint, "auto", opt.precision);
   CorpusReader corpus(opt.corpus);
   const bool lm = im.config.model.is_lm();
   const std::string tgt_side = lm ? "text" : "tgt";
@@ -90,6 +94,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
     std::vector<int64_t> keep = first_n(ids, n);
     if (keep.empty()) continue;
     Batch b = data.collate(keep);
+    AutocastScope autocast(im.precision, im.device);
     auto logits = im.model->forward(b.src.defined() ? b.src.to(im.device) : b.src, b.src_len.to(im.device),
                                     b.tgt_in.to(im.device));
     nll += sequence_loss(logits, b.tgt_out.to(im.device), 0.0).nll.item<double>();
@@ -142,6 +147,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
     std::vector<int64_t> keep = first_n(ids, n);
     if (keep.empty()) continue;
     Batch b = data.collate(keep);
+    AutocastScope autocast(im.precision, im.device);
     auto res = decode(*im.model, b.src.to(im.device), b.src_len.to(im.device), opt.decode);
     for (size_t r = 0; r < keep.size(); ++r) hyps[static_cast<size_t>(keep[r])] = im.tgt->decode(res[r][0].tokens);
     done += static_cast<int64_t>(keep.size());

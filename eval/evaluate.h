@@ -8,6 +8,7 @@
 #include "data/tokenizer.h"
 #include "eval/decode.h"
 #include "models/model.h"
+#include "models/precision.h"
 #include "trainer/config.h"
 
 namespace tern {
@@ -17,16 +18,20 @@ struct InferenceModel {
   SequenceModel model;
   std::unique_ptr<Tokenizer> src, tgt;  // src is null for a language model
   torch::Device device{torch::kCPU};
+  Precision precision = Precision::kFp32;  // autocast dtype for every forward and decoding step
   int64_t step = 0;
 };
 
-// Loads a checkpoint for inference (eval mode); device "auto" picks CUDA when present.
-InferenceModel load_inference_model(const std::string& checkpoint, const std::string& device = "auto");
+// Loads a checkpoint for inference (eval mode); device "auto" picks CUDA when present. precision "" takes the one
+// the checkpoint was trained with; fp16 on a CPU is an error that says to pass fp32 or bf16.
+InferenceModel load_inference_model(const std::string& checkpoint, const std::string& device = "auto",
+                                    const std::string& precision = "");
 
 struct EvaluateOptions {
   std::string checkpoint;
   std::string corpus;             // HDF5 corpus; its vocabularies must match the checkpoint's
   std::string split = "test";
+  std::string precision;          // fp32 | fp16 | bf16; "" : the checkpoint's train.precision
   DecodeOptions decode;
   int64_t batch_sentences = 64;   // Sentences decoded together.
   int64_t limit = 0;              // Evaluate only the first N sentences (0: all).

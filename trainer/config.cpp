@@ -38,7 +38,9 @@ class Schema {
     bind("train.save_every", t.save_every), bind("train.keep_last", t.keep_last);
     bind("train.early_stopping", t.early_stopping), bind("train.seed", t.seed), bind("train.device", t.device);
     bind("train.precision", t.precision), bind("train.threads", t.threads), bind("train.max_bad_steps", t.max_bad_steps);
-    bind("train.check_sync_every", t.check_sync_every);
+    bind("train.check_sync_every", t.check_sync_every), bind("train.loss_scaling", t.loss_scaling);
+    bind("train.loss_scale_init", t.loss_scale_init), bind("train.loss_scale_window", t.loss_scale_window);
+    bind("train.min_loss_scale", t.min_loss_scale);
     auto& x = c.distributed;
     bind("distributed.backend", x.backend), bind("distributed.timeout_s", x.timeout_s);
     bind("distributed.bucket_mb", x.bucket_mb);
@@ -165,6 +167,13 @@ void TrainLoopConfig::validate() const {
   if (threads < 0) fail("threads", "must be >= 0", std::to_string(threads));
   if (max_bad_steps < 0) fail("max_bad_steps", "must be >= 0", std::to_string(max_bad_steps));
   if (check_sync_every < 0) fail("check_sync_every", "must be >= 0", std::to_string(check_sync_every));
+  if (loss_scaling != "auto" && loss_scaling != "dynamic" && loss_scaling != "none")
+    fail("loss_scaling", "must be auto, dynamic or none", loss_scaling);
+  if (!(loss_scale_init > 0 && loss_scale_init <= 3.4e38))
+    fail("loss_scale_init", "must be > 0 and fit a float (<= 3.4e38)", fmt::format("{}", loss_scale_init));
+  if (loss_scale_window < 1) fail("loss_scale_window", "must be >= 1", std::to_string(loss_scale_window));
+  if (!(min_loss_scale > 0 && min_loss_scale <= loss_scale_init))
+    fail("min_loss_scale", "must be in (0, train.loss_scale_init]", fmt::format("{}", min_loss_scale));
 }
 
 void Config::validate() const {

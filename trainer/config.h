@@ -49,7 +49,11 @@ struct TrainLoopConfig {
   int64_t early_stopping = 0;       // Stop after this many validations without improvement (0 disables).
   uint64_t seed = 1;                // Parameters, dropout and data order.
   std::string device = "auto";      // auto | cpu | cuda
-  std::string precision = "fp32";   // fp32 (fp16/bf16: see docs/precision.md)
+  std::string precision = "fp32";   // fp32 | fp16 (CUDA only) | bf16: autocast compute dtype (docs/precision.md)
+  std::string loss_scaling = "auto";  // auto (dynamic for fp16, none otherwise) | dynamic | none
+  double loss_scale_init = 65536;   // Initial dynamic loss scale (> 0).
+  int64_t loss_scale_window = 2000;  // Overflow-free steps before the loss scale doubles (>= 1).
+  double min_loss_scale = 1e-4;     // An overflow that would halve the scale below this stops training (> 0).
   int64_t threads = 0;              // CPU threads per rank (0: cores / ranks on this node).
   int64_t max_bad_steps = 0;        // Non-finite losses skipped before training stops (0: stop at the first).
   int64_t check_sync_every = 0;     // Steps between checks that all ranks hold identical parameters (0 disables).

@@ -21,7 +21,9 @@
 #include "distributed/reducer.h"
 #include "models/loss.h"
 #include "models/model.h"
+#include "models/precision.h"
 #include "trainer/checkpoint.h"
+#include "trainer/loss_scaler.h"
 
 namespace fs = std::filesystem;
 
@@ -96,6 +98,8 @@ class Trainer {
   int64_t num_shards_ = 1;
   std::vector<std::unique_ptr<ShardData>> train_shards_, valid_shards_;
   BatchingOptions batching_;
+  Precision precision_ = Precision::kFp32;
+  LossScaler scaler_;
   // Position, saved in checkpoints.
   int64_t step_ = 0, epoch_ = 0, batch_in_epoch_ = 0;
   double best_valid_ = std::numeric_limits<double>::infinity();
@@ -106,15 +110,20 @@ class Trainer {
 
 void Trainer::setup() {
   const auto& t = cfg_.train;
-  if (t.precision != "fp32")
-    throw ConfigError(cfg_.source + ": train.precision " + t.precision +
-                      " is not available in this version (fp32 only); set train.precision: fp32");
   bool cuda = torch::cuda::is_available();
   if (t.device == "cuda" && !cuda) throw ConfigError(cfg_.source + ": train.device is cuda but no CUDA GPU is visible");
   if (t.device == "cuda" || (t.device == "auto" && cuda)) {
     int n = static_cast<int>(torch::cuda::device_count());
     device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(n > 1 ? comm_.local_rank() % n : 0));
   }
+  precision_ = parse_precision(t.precision, cfg_.source + ": train.precision");
+  check_precision(precision_, device_, cfg_.source + ": train.precision");
+  LossScalerOptions so;
+  so.enabled = t.loss_scaling == "dynamic" || (t.loss_scaling == "auto" && precision_ == Precision::kFp16);
+  so.init_scale = t.loss_scale_init;
+  so.window = t.loss_scale_window;
+  so.min_scale = t.min_loss_scale;
+  scaler_ = LossScaler(so);
   // Model sizes come from the corpus vocabularies.
   Config& c = cfg_;
   if (c.model.is_lm() != (corpus_.kind() == "monolingual"))
@@ -198,6 +207,7 @@ double Trainer::validate() {
   for (auto& shard : valid_shards_) {
     for (const auto& ids : shard->make_batches(b, 0)) {
       Batch batch = shard->collate(ids);
+      AutocastScope autocast(precision_, device_);
       auto logits = model_->forward(batch.src.defined() ? batch.src.to(device_) : batch.src, batch.src_len.to(device_),
                                     batch.tgt_in.to(device_));
       nll += sequence_loss(logits, batch.tgt_out.to(device_), 0.0).nll.item<double>();
@@ -252,6 +262,7 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
             {"bad_steps", bad_steps_},
             {"plateau_scale", sched_.plateau_scale},
             {"bad_validations", sched_.bad_validations},
+            {"loss_scaler", scaler_.state()},
             {"world_size", comm_.world()},
             {"num_shards", num_shards_},
             {"config_yaml", to_yaml(cfg_)},
@@ -316,6 +327,7 @@ void Trainer::restore(const std::string& path) {
   bad_steps_ = m["bad_steps"];
   sched_.plateau_scale = m["plateau_scale"];
   sched_.bad_validations = m["bad_validations"];
+  if (m.contains("loss_scaler")) scaler_.load(m["loss_scaler"]);
   last_ckpt_ = path;
   logf("resumed from {} at step {} (epoch {}, batch {})", path, step_, epoch_ + 1, batch_in_epoch_);
 }
@@ -391,17 +403,22 @@ TrainResult Trainer::run() {
       const auto tok_sums = sum_over_ranks({local_tok, local_all});
       const double global_tok = tok_sums[0], all_tok = tok_sums[1];
       lap(phase[3]);
+      const double loss_scale = scaler_.scale();
       for (auto& b : batches) {
-        auto logits = model_->forward(b.src.defined() ? b.src.to(device_) : b.src, b.src_len.to(device_),
-                                      b.tgt_in.to(device_));  // (B, T, V)
-        LossSums ls = sequence_loss(logits, b.tgt_out.to(device_), cfg_.optim.label_smoothing);
+        LossSums ls;
+        {
+          AutocastScope autocast(precision_, device_);
+          auto logits = model_->forward(b.src.defined() ? b.src.to(device_) : b.src, b.src_len.to(device_),
+                                        b.tgt_in.to(device_));  // (B, T, V)
+          ls = sequence_loss(logits, b.tgt_out.to(device_), cfg_.optim.label_smoothing);
+        }
         lap(phase[1]);
-        ls.loss.backward();
+        (loss_scale != 1.0 ? ls.loss * loss_scale : ls.loss).backward();
         local_nll += ls.nll.item<double>();
         lap(phase[2]);
       }
-      // Gradients are sums over tokens: divide by the global token count after summing over ranks.
-      reducer_->reduce(1.0 / global_tok);
+      // Gradients are sums over tokens: divide by the global token count (and the loss scale) after summing over ranks.
+      reducer_->reduce(1.0 / (global_tok * loss_scale));
       // One collective for the loss, a pending signal on any rank, and rank 0's clock (stop conditions all agree).
       const int sig = g_signal.load();
       const auto step_sums = sum_over_ranks({local_nll, sig != 0 ? 1.0 : 0.0, is_root() ? since(start) / 60.0 : 0.0});
@@ -412,7 +429,16 @@ TrainResult Trainer::run() {
       // clip_norm 0 measures the norm without clipping.
       double gnorm = torch::nn::utils::clip_grad_norm_(
           params_, cfg_.optim.clip_norm > 0 ? cfg_.optim.clip_norm : std::numeric_limits<double>::infinity());
-      if (!std::isfinite(step_nll) || !std::isfinite(gnorm)) {
+      const bool finite = std::isfinite(step_nll) && std::isfinite(gnorm);
+      if (scaler_.enabled()) {
+        // Every rank sees the same all-reduced gradients, so every rank makes the same decision.
+        if (!scaler_.update(finite, step_ + 1)) {
+          log_line(fmt::format("training: gradient overflow at step {} with loss scale {}; step skipped, scale now {}",
+                               step_ + 1, loss_scale, scaler_.scale()));
+          optim_->zero_grad();
+          continue;
+        }
+      } else if (!finite) {
         ++bad_steps_;
         if (bad_steps_ > t.max_bad_steps)
           throw TrainingError(fmt::format(
@@ -442,6 +468,8 @@ TrainResult Trainer::run() {
                      {"train_ppl", std::exp(interval_nll / interval_tok)},
                      {"lr", sched_.lr(step_)},
                      {"grad_norm", last_grad_norm},
+                     {"loss_scale", scaler_.scale()},
+                     {"skipped_steps", scaler_.skipped_steps()},
                      {"tokens_per_s", interval_all_tok / std::max(1e-9, el)},
                      {"step_ms", {{"data", 1e3 * phase[0] / interval_steps},
                                   {"forward", 1e3 * phase[1] / interval_steps},
