@@ -18,6 +18,7 @@
 #include "distributed/communicator.h"
 #include "eval/evaluate.h"
 #include "eval/ngram.h"
+#include "eval/report.h"
 #include "eval/score.h"
 #include "trainer/checkpoint.h"
 #include "trainer/trainer.h"
@@ -129,6 +130,7 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--hyp-out", o->hypotheses_out, "Write detokenized hypotheses here");
   c->add_option("--json", o->json_out, "Write the JSON result here");
   c->add_flag("!--no-translate", o->translate, "Perplexity only");
+  c->add_option("--attention-samples", o->attention_samples, "Sentences whose attention weights go into the JSON");
   c->callback([o, &run] {
     run = [o] {
       set_threads(0);
@@ -333,6 +335,19 @@ void add_ngram(CLI::App& app, CommandContext&, std::function<void()>& run) {
   });
 }
 
+void add_report(CLI::App& app, CommandContext&, std::function<void()>& run) {
+  auto o = std::make_shared<ReportOptions>();
+  auto* c = app.add_subcommand("report", "Self-contained HTML report of a run directory (+ report.json, report.md)");
+  c->add_option("run_dir", o->run_dir, "train.run_dir of a tern train run")->required();
+  c->add_option("--out", o->out_dir, "Output directory (default: RUN_DIR/report)");
+  c->callback([o, &run] {
+    run = [o] {
+      ReportFiles f = write_report(*o);
+      std::cout << f.html << "\n" << f.json << "\n" << f.markdown << std::endl;
+    };
+  });
+}
+
 void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   auto o = std::make_shared<AllreduceBenchOptions>();
   auto out = std::make_shared<std::string>();
@@ -372,6 +387,7 @@ void register_commands(CLI::App& app, CommandContext& ctx, std::function<void()>
   add_translate(app, ctx, run);
   add_score(app, ctx, run);
   add_ngram(app, ctx, run);
+  add_report(app, ctx, run);
   add_bench(app, ctx, run);
 }
 

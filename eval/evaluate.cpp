@@ -11,6 +11,7 @@
 #include "data/corpus.h"
 #include "data/text.h"
 #include "eval/bleu.h"
+#include "eval/chrf.h"
 #include "models/loss.h"
 #include "trainer/checkpoint.h"
 
@@ -58,6 +59,37 @@ std::vector<int64_t> first_n(const std::vector<int64_t>& ids, int64_t n) {
   for (int64_t i : ids)
     if (i < n) keep.push_back(i);
   return keep;
+}
+
+// Greedy translations of the first `k` sentences with the attention of every output token over the source pieces,
+// for reports: [{source: [piece], output: [piece], attention: [[weight per source piece] per output piece]}].
+nlohmann::json attention_samples(InferenceModel& im, ShardData& data, int64_t k) {
+  nlohmann::json out = nlohmann::json::array();
+  for (int64_t i = 0; i < std::min(k, data.size()); ++i) {
+    Batch b = data.collate({i});
+    AutocastScope autocast(im.precision, im.device);
+    DecoderState st = im.model->encode(b.src.to(im.device), b.src_len.to(im.device));
+    torch::Tensor prev = torch::full({1}, kBosId, torch::TensorOptions().dtype(torch::kInt64).device(im.device));
+    nlohmann::json sample = {{"source", nlohmann::json::array()}, {"output", nlohmann::json::array()},
+                             {"attention", nlohmann::json::array()}};
+    for (int64_t s = 0; s < b.src_len[0].item<int64_t>(); ++s)
+      sample["source"].push_back(im.src->piece(static_cast<int32_t>(b.src[0][s].item<int64_t>())));
+    const int64_t max_len = 2 * static_cast<int64_t>(sample["source"].size()) + 10;
+    for (int64_t t = 0; t < max_len; ++t) {
+      torch::Tensor logp = im.model->step(prev, st);  // (1, V)
+      prev = logp.argmax(-1);
+      int32_t id = static_cast<int32_t>(prev.item<int64_t>());
+      std::vector<double> row;
+      auto a = st.attn.to(torch::kCPU, torch::kFloat32)[0];
+      for (int64_t s = 0; s < static_cast<int64_t>(sample["source"].size()); ++s)
+        row.push_back(std::round(a[s].item<float>() * 1000.0) / 1000.0);
+      sample["output"].push_back(id == kEosId ? "</s>" : im.tgt->piece(id));
+      sample["attention"].push_back(row);
+      if (id == kEosId) break;
+    }
+    out.push_back(sample);
+  }
+  return out;
 }
 
 size_t count_words(const std::string& s) {
@@ -164,14 +196,18 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   out["bleu"] = {{"score", bleu.score},         {"signature", bleu.signature}, {"text", bleu.format()},
                  {"precisions", bleu.precisions}, {"bp", bleu.bp},            {"sys_len", bleu.sys_len},
                  {"ref_len", bleu.ref_len}};
+  ChrfScore chrf = corpus_chrf(hyps, {refs});
+  out["chrf"] = {{"name", chrf.name}, {"score", chrf.score}, {"signature", chrf.signature}};
+  if (opt.attention_samples > 0)
+    out["samples"] = attention_samples(im, data, std::min(opt.attention_samples, n));
   if (!opt.hypotheses_out.empty()) {
     std::ofstream h(opt.hypotheses_out);
     if (!h) throw IoError(opt.hypotheses_out + ": cannot write hypotheses");
     for (const auto& s : hyps) h << s << "\n";
     out["hypotheses_file"] = opt.hypotheses_out;
   }
-  logf("{} ({}) on {} sentences, beam {}: {:.1f} sentences/s", bleu.format(), bleu.signature, n, opt.decode.beam,
-       static_cast<double>(n) / secs);
+  logf("{} ({}), {} = {:.2f}, on {} sentences, beam {}: {:.1f} sentences/s", bleu.format(), bleu.signature, chrf.name,
+       chrf.score, n, opt.decode.beam, static_cast<double>(n) / secs);
   return out;
 }
 

@@ -39,7 +39,8 @@ struct EvaluateOptions {
                                   // targets, detokenized
   std::string hypotheses_out;     // Where detokenized hypotheses go ("" : next to json_out or not written)
   std::string json_out;           // JSON result file ("" : not written)
-  bool translate = true;          // Decode and score BLEU (seq2seq only)
+  bool translate = true;          // Decode and score BLEU and chrF (seq2seq only)
+  int64_t attention_samples = 3;  // Greedy translations with attention weights kept in the JSON (for reports)
   bool progress = true;
 };
 

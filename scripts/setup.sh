@@ -8,6 +8,8 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
   libopenmpi-dev openmpi-bin libhdf5-dev libyaml-cpp-dev libsentencepiece-dev sentencepiece libxxhash-dev libicu-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev clang libclang-rt-14-dev diatheke sword-text-kjv sword-text-sparv
   sword-text-web)
+# Headless Chromium for the report test, without its recommended desktop packages.
+APT_NO_RECOMMENDS=(chromium)
 PY_PACKAGES=(torch==2.11.0 sacrebleu==2.6.0 h5py numpy sentencepiece)
 
 SUDO=""
@@ -16,10 +18,15 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing Debian packages: ${missing[*]}"
+lean=()
+for p in "${APT_NO_RECOMMENDS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || lean+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ] || [ ${#lean[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]} ${lean[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ ${#missing[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ ${#lean[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${lean[@]}" >/dev/null
 fi
 
 if ! python3 - <<'PY' 2>/dev/null

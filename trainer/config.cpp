@@ -201,13 +201,20 @@ Config parse_config(const std::string& text, const std::string& source, const st
   if (root.IsDefined() && !root.IsNull()) {
     if (!root.IsMap()) throw ConfigError(source + ": the top level must be a mapping of sections (" +
                                          fmt::format("{}", fmt::join(schema.sections(), ", ")) + ")");
+    // Keys must be plain scalars: YAML also allows mappings and lists as keys ("? [a, b]: c").
+    auto key_of = [&](const YAML::Node& k, const std::string& where) {
+      if (!k.IsScalar())
+        throw ConfigError(fmt::format("{}:{}:{}: {} must be a plain name (got a {})", source, k.Mark().line + 1,
+                                      k.Mark().column + 1, where, k.IsMap() ? "mapping" : k.IsSequence() ? "list" : "null"));
+      return k.Scalar();
+    };
     for (const auto& sec : root) {
-      std::string s = sec.first.as<std::string>();
+      std::string s = key_of(sec.first, "a section name");
       if (schema.keys(s + ".").empty()) throw ConfigError(unknown(source, s, schema.sections()));
       if (sec.second.IsNull()) continue;
       if (!sec.second.IsMap()) throw ConfigError(fmt::format("{}: section '{}' must be a mapping", source, s));
       for (const auto& kv : sec.second) {
-        std::string key = s + "." + kv.first.as<std::string>();
+        std::string key = s + "." + key_of(kv.first, "a key in section '" + s + "'");
         if (!schema.has(key)) throw ConfigError(unknown(source, key, schema.keys()));
         schema.set(key, kv.second, source);
       }

@@ -2,9 +2,14 @@
 
 #include <unistd.h>
 
+#ifdef TERN_WITH_NCCL
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <ctime>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -35,6 +40,26 @@ void on_signal(int sig) { g_signal.store(sig); }
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// What ran this job, for reports: versions, host, devices, ranks, threads, precision.
+nlohmann::json environment(const torch::Device& device, const Communicator& comm, const std::string& precision,
+                           const std::string& resumed_from) {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  nlohmann::json gpus = nlohmann::json::array();
+#ifdef TERN_WITH_NCCL
+  if (device.is_cuda())
+    for (int i = 0; i < static_cast<int>(torch::cuda::device_count()); ++i)
+      gpus.push_back(at::cuda::getDeviceProperties(static_cast<c10::DeviceIndex>(i))->name);
+#endif
+  std::time_t now = std::time(nullptr);
+  char when[32];
+  std::strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return {{"tern_version", TERN_VERSION}, {"torch_version", TORCH_VERSION}, {"host", host},
+          {"device", device.str()},       {"gpus", gpus},                   {"world_size", comm.world()},
+          {"backend", comm.backend()},    {"threads_per_rank", torch::get_num_threads()},
+          {"precision", precision},       {"started", when},                {"resumed_from", resumed_from}};
+}
 
 std::string tensor_bytes(const torch::Tensor& t) {
   auto c = t.contiguous().to(torch::kCPU);
@@ -352,6 +377,8 @@ TrainResult Trainer::run() {
   if (is_root()) {
     set_log_file((fs::path(t.run_dir) / "train.log").string());
     write_file_atomic((fs::path(t.run_dir) / "config.yaml").string(), to_yaml(cfg_));
+    write_file_atomic((fs::path(t.run_dir) / "environment.json").string(),
+                      environment(device_, comm_, t.precision, resume).dump(1) + "\n");
     metrics_.open(fs::path(t.run_dir) / "metrics.jsonl", std::ios::app);
     int64_t n = 0;
     for (auto& p : params_) n += p.numel();

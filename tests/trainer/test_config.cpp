@@ -61,3 +61,13 @@ TEST(Config, ResolvedYamlRoundTrips) {
 }
 
 }  // namespace tern
+
+namespace tern {
+// Found by fuzz_config: a mapping or list used as a key (YAML's "? key" form) must be a ConfigError, not a crash.
+TEST(Config, ComplexKeysAreConfigErrors) {
+  std::string msg = test::error_of([] { parse_config("train:\n  ? [a, b]\n  : 1\n", "x.yaml"); });
+  EXPECT_NE(msg.find("x.yaml:2:5: a key in section 'train' must be a plain name (got a list)"), std::string::npos) << msg;
+  msg = test::error_of([] { parse_config("? {model: 1}\n: 2\n", "x.yaml"); });
+  EXPECT_NE(msg.find("a section name must be a plain name (got a mapping)"), std::string::npos) << msg;
+}
+}  // namespace tern

@@ -1,0 +1,406 @@
+#include "eval/report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "core/errors.h"
+#include "core/log.h"
+#include "trainer/checkpoint.h"
+
+namespace fs = std::filesystem;
+
+namespace tern {
+namespace {
+
+using json = nlohmann::json;
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string esc(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    switch (c) {
+      case '&': o += "&amp;"; break;
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '"': o += "&quot;"; break;
+      default: o += c;
+    }
+  }
+  return o;
+}
+
+std::string num(const json& v, int decimals = 2) {
+  if (!v.is_number()) return "–";
+  return fmt::format("{:.{}f}", v.get<double>(), decimals);
+}
+
+// metrics.jsonl: one object per line; a truncated last line (a job killed mid-write) is skipped with a warning.
+std::vector<json> read_metrics(const fs::path& path) {
+  std::vector<json> out;
+  std::ifstream in(path);
+  if (!in) return out;
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) lines.push_back(line);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    try {
+      out.push_back(json::parse(lines[i]));
+    } catch (const json::parse_error&) {
+      if (i + 1 < lines.size())
+        throw DataError(fmt::format("{}:{}: not a JSON object (metrics lines are written by tern train)", path.string(),
+                                    i + 1));
+      log_line(fmt::format("report: {}: skipping a truncated last line", path.string()));
+    }
+  }
+  return out;
+}
+
+struct Series {
+  std::string name, color;
+  std::vector<std::pair<double, double>> points;  // (step, value)
+  bool dots = false;
+};
+
+Series series(const std::vector<json>& metrics, const std::string& key, const std::string& name,
+              const std::string& color, bool dots = false) {
+  Series s{name, color, {}, dots};
+  for (const auto& m : metrics)
+    if (m.contains(key) && m[key].is_number() && m.contains("step") && std::isfinite(m[key].get<double>()))
+      s.points.emplace_back(m["step"].get<double>(), m[key].get<double>());
+  return s;
+}
+
+std::string tick(double v) {
+  double a = std::abs(v);
+  if (a != 0 && (a >= 1e5 || a < 1e-3)) return fmt::format("{:.1e}", v);
+  if (a >= 100) return fmt::format("{:.0f}", v);
+  return fmt::format("{:.3g}", v);
+}
+
+// A line chart as inline SVG; log_y plots log10 of positive values.
+std::string chart(const std::string& title, const std::vector<Series>& all, bool log_y = false) {
+  std::vector<Series> ss;
+  for (const auto& s : all)
+    if (!s.points.empty()) ss.push_back(s);
+  if (ss.empty()) return "";
+  const double W = 520, H = 240, L = 60, R = 12, T = 28, B = 36;
+  double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+  auto fy = [&](double v) { return log_y ? std::log10(std::max(v, 1e-300)) : v; };
+  for (const auto& s : ss)
+    for (const auto& [x, y] : s.points) {
+      x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, fy(y)), y1 = std::max(y1, fy(y));
+    }
+  if (x1 == x0) x0 -= 1, x1 += 1;
+  if (y1 == y0) {  // a constant: centre it
+    double half = log_y ? 0.5 : std::max(std::abs(y0) * 0.5, 1e-12);
+    y0 -= half, y1 += half;
+  }
+  const double pad = 0.05 * (y1 - y0);
+  y0 -= pad, y1 += pad;
+  auto px = [&](double x) { return L + (x - x0) / (x1 - x0) * (W - L - R); };
+  auto py = [&](double y) { return T + (1 - (fy(y) - y0) / (y1 - y0)) * (H - T - B); };
+  std::string o = fmt::format("<svg class=\"chart\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" role=\"img\" "
+                              "aria-label=\"{}\">",
+                              W, H, W, H, esc(title));
+  o += fmt::format("<text x=\"{}\" y=\"16\" class=\"title\">{}</text>", L, esc(title));
+  o += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" class=\"frame\"/>", L, T, W - L - R, H - T - B);
+  for (int i = 0; i <= 4; ++i) {
+    double yv = y0 + (y1 - y0) * i / 4, yy = T + (1 - static_cast<double>(i) / 4) * (H - T - B);
+    o += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" class=\"grid\"/>", L, W - R, yy, yy);
+    o += fmt::format("<text x=\"{}\" y=\"{:.1f}\" class=\"ytick\">{}</text>", L - 4, yy + 4,
+                     tick(log_y ? std::pow(10.0, yv) : yv));
+    double xv = x0 + (x1 - x0) * i / 4;
+    o += fmt::format("<text x=\"{:.1f}\" y=\"{}\" class=\"xtick\">{:.0f}</text>", px(xv), H - B + 14, xv);
+  }
+  o += fmt::format("<text x=\"{}\" y=\"{}\" class=\"xtick\">step</text>", (L + W - R) / 2, H - 4);
+  double lx = L + 8;
+  for (const auto& s : ss) {
+    std::string pts;
+    for (const auto& [x, y] : s.points) pts += fmt::format("{:.1f},{:.1f} ", px(x), py(y));
+    o += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\"/>", pts, s.color);
+    if (s.dots)
+      for (const auto& [x, y] : s.points)
+        o += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\"/>", px(x), py(y), s.color);
+    o += fmt::format("<rect x=\"{:.0f}\" y=\"{}\" width=\"10\" height=\"3\" fill=\"{}\"/>", lx, T + 8, s.color);
+    o += fmt::format("<text x=\"{:.0f}\" y=\"{}\" class=\"legend\">{}</text>", lx + 14, T + 13, esc(s.name));
+    lx += 24 + 7.0 * static_cast<double>(s.name.size());
+  }
+  return o + "</svg>\n";
+}
+
+std::string table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows,
+                  const std::string& cls) {
+  std::string o = "<table class=\"" + cls + "\"><thead><tr>";
+  for (const auto& h : head) o += "<th>" + esc(h) + "</th>";
+  o += "</tr></thead><tbody>";
+  for (const auto& r : rows) {
+    o += "<tr>";
+    for (const auto& c : r) o += "<td>" + esc(c) + "</td>";
+    o += "</tr>";
+  }
+  return o + "</tbody></table>\n";
+}
+
+std::string md_table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
+  std::string o = "|";
+  for (const auto& h : head) o += " " + h + " |";
+  o += "\n|";
+  for (size_t i = 0; i < head.size(); ++i) o += " --- |";
+  o += "\n";
+  for (const auto& r : rows) {
+    o += "|";
+    for (const auto& c : r) o += " " + c + " |";
+    o += "\n";
+  }
+  return o;
+}
+
+// A sample translation's attention as a table of shaded cells: rows are output pieces, columns source pieces.
+std::string heatmap(const json& sample) {
+  std::string o = "<table class=\"attn\"><tr><th></th>";
+  for (const auto& s : sample["source"]) o += "<th class=\"src\">" + esc(s.get<std::string>()) + "</th>";
+  o += "</tr>";
+  for (size_t t = 0; t < sample["output"].size(); ++t) {
+    o += "<tr><th>" + esc(sample["output"][t].get<std::string>()) + "</th>";
+    for (const auto& w : sample["attention"][t]) {
+      double a = std::clamp(w.get<double>(), 0.0, 1.0);
+      o += fmt::format("<td style=\"background:rgba(31,119,180,{:.3f})\" title=\"{:.3f}\"></td>", a, a);
+    }
+    o += "</tr>";
+  }
+  return o + "</table>\n";
+}
+
+constexpr const char* kStyle = R"(<style>
+body{font-family:sans-serif;margin:24px;color:#222;max-width:1180px}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}
+th{background:#f3f3f3}.charts{display:flex;flex-wrap:wrap;gap:8px}
+svg.chart{border:1px solid #eee;background:#fff}.frame{fill:none;stroke:#999}.grid{stroke:#eee}
+.title{font-size:13px;font-weight:bold}.ytick{font-size:10px;text-anchor:end}.xtick{font-size:10px;text-anchor:middle}
+.legend{font-size:11px}table.attn td{width:18px;height:18px;padding:0}table.attn th{font-size:11px;font-weight:normal}
+table.attn th.src{writing-mode:vertical-rl;height:70px}pre{background:#f7f7f7;padding:8px;font-size:12px}
+.note{color:#555;font-size:13px}
+</style>
+)";
+
+// The page checks itself once drawn: every chart has a visible polyline; errors are recorded on <body>.
+constexpr const char* kCheck = R"(<script>
+window.addEventListener('error',function(e){document.body.dataset.errors=(document.body.dataset.errors||'')+e.message+';'});
+window.addEventListener('load',function(){var c=document.querySelectorAll('svg.chart'),ok=0;
+c.forEach(function(s){var p=s.querySelector('polyline');if(p&&p.getBBox().width>0)ok++;});
+document.body.dataset.charts=c.length;document.body.dataset.drawn=ok;
+document.body.dataset.tables=document.querySelectorAll('table').length;});
+</script>
+)";
+
+}  // namespace
+
+ReportFiles write_report(const ReportOptions& opt) {
+  const fs::path dir(opt.run_dir);
+  if (!fs::is_directory(dir)) throw DataError(opt.run_dir + ": not a directory");
+  if (!fs::exists(dir / "config.yaml") && !fs::exists(dir / "metrics.jsonl"))
+    throw DataError(opt.run_dir + ": not a tern run directory (no config.yaml or metrics.jsonl); HINT: give the "
+                    "train.run_dir of a `tern train` run");
+  const fs::path out_dir = opt.out_dir.empty() ? dir / "report" : fs::path(opt.out_dir);
+  json data = {{"run_dir", opt.run_dir}};
+  const std::string config = fs::exists(dir / "config.yaml") ? read_text(dir / "config.yaml") : "";
+  data["config_yaml"] = config;
+  json env = json::object();
+  if (fs::exists(dir / "environment.json")) {
+    try {
+      env = json::parse(read_text(dir / "environment.json"));
+    } catch (const json::parse_error& e) {
+      throw DataError((dir / "environment.json").string() + ": not JSON: " + e.what());
+    }
+  }
+  data["environment"] = env;
+  const auto metrics = read_metrics(dir / "metrics.jsonl");
+
+  // Checkpoints, verified; their validation loss is the one logged at their step.
+  std::map<double, double> valid_at;
+  for (const auto& m : metrics)
+    if (m.contains("valid_loss") && m.contains("step")) valid_at[m["step"].get<double>()] = m["valid_loss"];
+  std::vector<std::string> ckpt_files;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".tern") ckpt_files.push_back(e.path().filename().string());
+  std::sort(ckpt_files.begin(), ckpt_files.end());
+  json ckpts = json::array();
+  for (const auto& f : ckpt_files) {
+    json c = {{"file", f}, {"bytes", static_cast<int64_t>(fs::file_size(dir / f))}};
+    try {
+      CheckpointData d = read_checkpoint((dir / f).string());
+      c["step"] = d.meta.value("step", 0);
+      c["status"] = "ok";
+      auto it = valid_at.find(c["step"].get<double>());
+      if (it != valid_at.end()) c["valid_loss"] = it->second, c["valid_ppl"] = std::exp(it->second);
+    } catch (const CheckpointError& e) {
+      c["status"] = std::string("unreadable: ") + e.what();
+    }
+    ckpts.push_back(c);
+  }
+  data["checkpoints"] = ckpts;
+
+  // Evaluation results and n-gram baselines saved in the run directory.
+  json evals = json::array(), baselines = json::array();
+  std::vector<fs::path> jsons;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".json" && e.path().filename() != "environment.json") jsons.push_back(e.path());
+  std::sort(jsons.begin(), jsons.end());
+  for (const auto& p : jsons) {
+    json j;
+    try {
+      j = json::parse(read_text(p));
+    } catch (const json::parse_error&) {
+      continue;  // not ours
+    }
+    if (!j.is_object()) continue;
+    j["file"] = p.filename().string();
+    if (j.contains("checkpoint") && j.contains("perplexity")) evals.push_back(j);
+    if (j.contains("smoothing") && j.contains("ppl")) baselines.push_back(j);
+  }
+  data["evaluations"] = evals;
+  data["ngram_baselines"] = baselines;
+
+  // Summary.
+  json summary = json::object();
+  double best_valid = 1e300;
+  for (const auto& m : metrics) {
+    if (m.contains("valid_loss")) best_valid = std::min(best_valid, m["valid_loss"].get<double>());
+    if (m.contains("step")) summary["steps"] = m["step"];
+    if (m.contains("tokens_per_s")) summary["tokens_per_s"] = m["tokens_per_s"];
+    if (m.contains("elapsed_s")) summary["elapsed_s"] = m["elapsed_s"];
+  }
+  if (best_valid < 1e300) summary["best_valid_loss"] = best_valid, summary["best_valid_ppl"] = std::exp(best_valid);
+  data["summary"] = summary;
+  for (const char* k : {"train_loss", "valid_loss", "lr", "grad_norm", "loss_scale", "tokens_per_s"})
+    data["series"][k] = series(metrics, k, k, "").points;
+
+  // HTML.
+  std::string h = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>tern report: " +
+                  esc(opt.run_dir) + "</title>\n" + kStyle + kCheck + "</head><body>\n";
+  h += "<h1>tern report: " + esc(opt.run_dir) + "</h1>\n<p class=\"note\">";
+  if (summary.contains("steps")) h += fmt::format("{} steps", summary["steps"].get<int64_t>());
+  if (summary.contains("elapsed_s")) h += fmt::format(" in {:.1f} min", summary["elapsed_s"].get<double>() / 60);
+  if (summary.contains("best_valid_loss"))
+    h += fmt::format("; best validation loss {:.4f} nats/token (perplexity {:.2f})", best_valid, std::exp(best_valid));
+  h += ". Perplexities are per token with one end-of-sentence token per sentence counted: PPL = 2<sup>H</sup>, H "
+       "the cross-entropy in bits (docs/evaluation.md).</p>\n<h2>Training curves</h2><div class=\"charts\">\n";
+  h += chart("loss (nats/token)", {series(metrics, "train_loss", "train", "#1f77b4"),
+                                   series(metrics, "valid_loss", "valid", "#d62728", true)});
+  h += chart("perplexity (log scale)", {series(metrics, "train_ppl", "train", "#1f77b4"),
+                                        series(metrics, "valid_ppl", "valid", "#d62728", true)},
+             true);
+  h += chart("learning rate", {series(metrics, "lr", "lr", "#2ca02c")});
+  h += chart("gradient norm (before clipping)", {series(metrics, "grad_norm", "grad norm", "#9467bd")});
+  Series scale = series(metrics, "loss_scale", "loss scale", "#8c564b");
+  if (std::any_of(scale.points.begin(), scale.points.end(), [](const auto& p) { return p.second != 1.0; }))
+    h += chart("loss scale (log scale)", {scale}, true);
+  h += chart("tokens/s (source + target)", {series(metrics, "tokens_per_s", "tokens/s", "#ff7f0e")});
+  h += "</div>\n";
+  if (metrics.empty()) h += "<p class=\"note\">metrics.jsonl is missing or empty: no curves.</p>\n";
+
+  std::vector<std::vector<std::string>> crow;
+  std::map<std::string, json> eval_by_ckpt;
+  for (const auto& e : evals) eval_by_ckpt[fs::path(e["checkpoint"].get<std::string>()).filename().string()] = e;
+  for (const auto& c : ckpts) {
+    auto it = eval_by_ckpt.find(c["file"].get<std::string>());
+    json e = it == eval_by_ckpt.end() ? json::object() : it->second;
+    crow.push_back({c["file"], c.contains("step") ? std::to_string(c["step"].get<int64_t>()) : "–",
+                    fmt::format("{:.1f}", c["bytes"].get<double>() / 1e6), c["status"],
+                    c.contains("valid_ppl") ? num(c["valid_ppl"]) : "–",
+                    e.contains("perplexity") ? num(e["perplexity"]["ppl_per_token"]) : "–",
+                    e.contains("bleu") ? num(e["bleu"]["score"]) : "–", e.contains("chrf") ? num(e["chrf"]["score"]) : "–"});
+  }
+  const std::vector<std::string> chead = {"checkpoint", "step", "MB", "file check", "valid PPL", "test PPL", "BLEU",
+                                          "chrF"};
+  h += "<h2>Checkpoints</h2>\n" + table(chead, crow, "ckpts");
+
+  std::vector<std::vector<std::string>> erow;
+  for (const auto& e : evals)
+    erow.push_back({e["file"], e["checkpoint"], e.value("split", ""), std::to_string(e.value("sentences", 0)),
+                    num(e["perplexity"]["ppl_per_token"]), num(e["perplexity"].value("ppl_per_word", json())),
+                    e.contains("bleu") ? num(e["bleu"]["score"]) : "–", e.contains("chrf") ? num(e["chrf"]["score"]) : "–",
+                    e.contains("translation") ? num(e["translation"]["sentences_per_s"], 1) : "–"});
+  const std::vector<std::string> ehead = {"result", "checkpoint", "split", "sentences", "PPL/token", "PPL/word", "BLEU",
+                                          "chrF", "sentences/s"};
+  if (!erow.empty()) {
+    h += "<h2>Evaluations</h2>\n" + table(ehead, erow, "evals");
+    for (const auto& e : evals)
+      if (e.contains("bleu"))
+        h += "<p class=\"note\">" + esc(e["file"].get<std::string>()) + ": BLEU " +
+             esc(e["bleu"]["signature"].get<std::string>()) +
+             (e.contains("chrf") ? "; " + esc(e["chrf"]["name"].get<std::string>()) + " " +
+                                       esc(e["chrf"]["signature"].get<std::string>())
+                                 : "") +
+             "</p>\n";
+  }
+
+  std::vector<std::vector<std::string>> brow;
+  for (const auto& e : evals)
+    if (!e.contains("bleu"))
+      brow.push_back({"LSTM (" + e["file"].get<std::string>() + ")", num(e["perplexity"]["ppl_per_token"]),
+                      num(e["perplexity"]["cross_entropy_bits_per_token"], 3), "–"});
+  for (const auto& b : baselines)
+    brow.push_back({fmt::format("{}-gram {} ({})", b["order"].get<int>(), b["smoothing"].get<std::string>(),
+                                b["file"].get<std::string>()),
+                    num(b["ppl"]), num(b["bits_per_token"], 3), num(b["ppl_excluding_oov"])});
+  const std::vector<std::string> bhead = {"model", "PPL/token", "bits/token", "PPL without OOVs"};
+  if (!baselines.empty()) {
+    std::sort(brow.begin(), brow.end(), [](const auto& a, const auto& b) { return std::stod(a[1]) < std::stod(b[1]); });
+    h += "<h2>Language model against n-gram baselines</h2>\n<p class=\"note\">Same test text and tokens; one "
+         "&lt;/s&gt; per sentence counted.</p>\n" + table(bhead, brow, "baselines");
+  }
+
+  for (const auto& e : evals)
+    if (e.contains("samples") && !e["samples"].empty()) {
+      h += "<h2>Sample translations and attention (" + esc(e["file"].get<std::string>()) + ", greedy)</h2>\n";
+      for (const auto& s : e["samples"]) {
+        std::string out;
+        for (const auto& p : s["output"]) out += p.get<std::string>() + " ";
+        h += "<p class=\"note\">" + esc(out) + "</p>\n" + heatmap(s);
+      }
+      break;
+    }
+
+  std::vector<std::vector<std::string>> envrow;
+  for (const auto& [k, v] : env.items()) envrow.push_back({k, v.is_string() ? v.get<std::string>() : v.dump()});
+  h += "<h2>Environment</h2>\n" +
+       (envrow.empty() ? std::string("<p class=\"note\">no environment.json (written by tern train from 0.1 on)</p>\n")
+                       : table({"key", "value"}, envrow, "env"));
+  h += "<h2>Configuration</h2>\n<pre>" + esc(config) + "</pre>\n</body></html>\n";
+
+  // Markdown.
+  std::string md = "# tern report: " + opt.run_dir + "\n\n";
+  if (summary.contains("best_valid_loss"))
+    md += fmt::format("Best validation loss {:.4f} nats/token (perplexity {:.2f}) after {} steps.\n\n", best_valid,
+                      std::exp(best_valid), summary.value("steps", 0));
+  md += "## Checkpoints\n\n" + md_table(chead, crow);
+  if (!erow.empty()) md += "\n## Evaluations\n\n" + md_table(ehead, erow);
+  if (!baselines.empty()) md += "\n## Language model against n-gram baselines\n\n" + md_table(bhead, brow);
+
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) throw IoError(out_dir.string() + ": cannot create the report directory: " + ec.message());
+  ReportFiles files{(out_dir / "report.html").string(), (out_dir / "report.json").string(),
+                    (out_dir / "report.md").string(), data};
+  write_file_atomic(files.html, h);
+  write_file_atomic(files.json, data.dump(1) + "\n");
+  write_file_atomic(files.markdown, md);
+  return files;
+}
+
+}  // namespace tern
