@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "bench/allreduce_bench.h"
+#include "bench/train_bench.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "data/prepare.h"
@@ -374,6 +375,57 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
                     r.value("mpi_allreduce_time_us", 0.0), r.value("mpi_allreduce_busbw_GBps", 0.0),
                     r.value("ratio_vs_mpi_allreduce", 0.0));
       if (!out->empty()) write_file_atomic(*out, rows.dump(2) + "\n");
+    };
+  });
+
+  struct TrainArgs {
+    std::string config, json;
+    std::vector<std::string> set;
+    TrainBenchOptions bench;
+  };
+  auto t = std::make_shared<TrainArgs>();
+  auto* tr = bench->add_subcommand("train", "Training tokens/s and step-time breakdown per precision, synthetic batches");
+  tr->add_option("config", t->config, "YAML config (its model, train.device and distributed sections)")->required();
+  tr->add_option("--set", t->set, "Override a config key: section.key=value (repeatable)");
+  tr->add_option("--precisions", t->bench.precisions, "fp32 fp16 bf16 (each measured in turn)");
+  tr->add_option("--batch", t->bench.batch, "Sentences per rank and step");
+  tr->add_option("--src-len", t->bench.src_len, "Source tokens per sentence");
+  tr->add_option("--tgt-len", t->bench.tgt_len, "Target tokens per sentence");
+  tr->add_option("--src-vocab", t->bench.src_vocab);
+  tr->add_option("--tgt-vocab", t->bench.tgt_vocab);
+  tr->add_option("--warmup", t->bench.warmup, "Untimed steps first");
+  tr->add_option("--steps", t->bench.steps, "Timed steps");
+  tr->add_option("--json", t->json, "Also write the rows here");
+  tr->callback([t, &ctx, &run] {
+    run = [t, &ctx] {
+      Config cfg = load_config(t->config, t->set);
+      set_threads(cfg.train.threads);
+      t->bench.cuda = cfg.train.device == "cuda" || (cfg.train.device == "auto" && torch::cuda::is_available());
+      t->bench.model = cfg.model;
+      t->bench.bucket_mb = cfg.distributed.bucket_mb;
+      t->bench.lr = cfg.optim.lr;
+      t->bench.validate();
+      ctx.comm = make_communicator(cfg.distributed, t->bench.cuda);
+      nlohmann::json rows = bench_train(*ctx.comm, t->bench);
+      if (ctx.comm->rank() != 0) return;
+      std::printf("%s %s, %lld parameters, batch %lld x (%lld + %lld) tokens, %d rank(s) (%s), %d thread(s) per rank\n",
+                  cfg.model.type.c_str(), rows[0]["device"].get<std::string>().c_str(),
+                  static_cast<long long>(rows[0]["parameters"].get<int64_t>()), static_cast<long long>(t->bench.batch),
+                  static_cast<long long>(rows[0]["src_len"].get<int64_t>()), static_cast<long long>(t->bench.tgt_len),
+                  ctx.comm->world(), ctx.comm->backend().c_str(), torch::get_num_threads());
+      std::printf("%-9s %14s %14s %9s %8s %8s %8s %8s %8s %8s\n", "precision", "tok/s/rank", "tok/s total", "step_ms",
+                  "data", "fwd", "bwd", "comm", "optim", "hidden");
+      for (const auto& r : rows) {
+        const auto& b = r["breakdown_ms"];
+        std::printf("%-9s %14.0f %14.0f %9.1f %8.1f %8.1f %8.1f %8.1f %8.1f %8s\n", r["precision"].get<std::string>().c_str(),
+                    r["tokens_per_s_per_rank"].get<double>(), r["tokens_per_s_total"].get<double>(),
+                    r["step_ms"].get<double>(), b["data"].get<double>(), b["forward"].get<double>(),
+                    b["backward"].get<double>(), b["exposed_communication"].get<double>(), b["optimizer"].get<double>(),
+                    r.contains("hidden_communication_share")
+                        ? fmt::format("{:.0f}%", 100 * r["hidden_communication_share"].get<double>()).c_str()
+                        : "-");
+      }
+      if (!t->json.empty()) write_file_atomic(t->json, rows.dump(2) + "\n");
     };
   });
 }

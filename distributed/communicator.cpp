@@ -12,6 +12,17 @@
 
 namespace tern {
 
+namespace {
+struct DoneWork : Work {
+  void wait() override {}
+};
+}  // namespace
+
+std::unique_ptr<Work> Communicator::allreduce_sum_async(torch::Tensor& t) {
+  allreduce_sum(t);
+  return std::make_unique<DoneWork>();
+}
+
 bool launched_by_mpi() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE"})
     if (std::getenv(v)) return true;
@@ -86,6 +97,13 @@ class MpiCommunicator : public Communicator {
     MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t.scalar_type()), MPI_SUM,
                   MPI_COMM_WORLD);
   }
+  std::unique_ptr<Work> allreduce_sum_async(torch::Tensor& t) override {
+    if (!t.is_cpu() || !t.is_contiguous()) throw DistributedError("MPI all-reduce needs a contiguous CPU tensor");
+    auto w = std::make_unique<MpiWork>(*this);
+    MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t.scalar_type()), MPI_SUM,
+                   MPI_COMM_WORLD, &w->request);
+    return w;
+  }
   void broadcast(torch::Tensor& t, int root) override {
     if (!t.is_cpu() || !t.is_contiguous()) throw DistributedError("MPI broadcast needs a contiguous CPU tensor");
     Guard g(*this, "broadcast");
@@ -124,6 +142,25 @@ class MpiCommunicator : public Communicator {
     }
     ~Guard() { c_.since_ns_ = 0; }
     MpiCommunicator& c_;
+  };
+  struct MpiWork : Work {
+    explicit MpiWork(MpiCommunicator& c) : c(c) {}
+    ~MpiWork() override {
+      if (!done) MPI_Wait(&request, MPI_STATUS_IGNORE);  // never leave a request behind
+    }
+    void poll() override {
+      int flag = 0;
+      if (!done) MPI_Test(&request, &flag, MPI_STATUS_IGNORE), done = flag != 0;
+    }
+    void wait() override {
+      if (done) return;
+      Guard g(c, "all-reduce");
+      MPI_Wait(&request, MPI_STATUS_IGNORE);
+      done = true;
+    }
+    MpiCommunicator& c;
+    MPI_Request request = MPI_REQUEST_NULL;
+    bool done = false;
   };
   double reduce(double v, MPI_Op op) {
     Guard g(*this, "all-reduce");

@@ -11,6 +11,16 @@
 
 namespace tern {
 
+// A collective started by allreduce_sum_async; its tensor must stay untouched until wait() returns.
+class Work {
+ public:
+  virtual ~Work() = default;
+  // Completes the collective (within distributed.timeout_s: the watchdog ends a rank that waits longer).
+  virtual void wait() = 0;
+  // Advances it without blocking: MPI progresses non-blocking collectives only inside MPI calls.
+  virtual void poll() {}
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -21,6 +31,9 @@ class Communicator {
   // In place, across ranks; every rank calls with the same shapes, dtypes and order.
   virtual void allreduce_sum(torch::Tensor& t) = 0;
   virtual void broadcast(torch::Tensor& t, int root) = 0;
+  // Starts an in-place sum that runs while the caller goes on (MPI_Iallreduce; NCCL on a communication stream).
+  // Calls on every rank must come in the same order. The default runs the blocking collective at once.
+  virtual std::unique_ptr<Work> allreduce_sum_async(torch::Tensor& t);
   // Host values (always over MPI, or trivial when alone).
   virtual std::vector<std::string> allgather(const std::string& s) = 0;
   virtual double allreduce_max(double v) = 0;

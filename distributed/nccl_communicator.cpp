@@ -1,6 +1,10 @@
 // NCCL for CUDA tensors, on LibTorch's current stream; the unique id and host values travel over MPI.
+#include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAStream.h>
 #include <nccl.h>
+
+#include <map>
 
 #include "core/errors.h"
 #include "distributed/communicator.h"
@@ -25,6 +29,14 @@ ncclDataType_t nccl_type(torch::ScalarType t) {
   }
 }
 
+// An all-reduce on the communication stream; wait() makes the caller's current stream wait for it (no host sync).
+struct NcclWork : Work {
+  explicit NcclWork(c10::DeviceIndex d) : device(d) {}
+  void wait() override { done.block(c10::cuda::getCurrentCUDAStream(device)); }
+  c10::DeviceIndex device;
+  at::cuda::CUDAEvent done;
+};
+
 class NcclCommunicator : public Communicator {
  public:
   explicit NcclCommunicator(std::unique_ptr<Communicator> host) : host_(std::move(host)) {
@@ -46,6 +58,23 @@ class NcclCommunicator : public Communicator {
                         comm_, stream.stream()),
           "ncclAllReduce");
   }
+  std::unique_ptr<Work> allreduce_sum_async(torch::Tensor& t) override {
+    if (!t.is_cuda()) return host_->allreduce_sum_async(t);
+    const c10::DeviceIndex dev = t.device().index();
+    auto it = comm_streams_.find(dev);
+    if (it == comm_streams_.end()) it = comm_streams_.emplace(dev, c10::cuda::getStreamFromPool(true, dev)).first;
+    c10::cuda::CUDAStream comm = it->second;
+    at::cuda::CUDAEvent ready;  // the gradients in `t` are written on the current stream
+    ready.record(c10::cuda::getCurrentCUDAStream(dev));
+    ready.block(comm);
+    check(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t.scalar_type()), ncclSum,
+                        comm_, comm.stream()),
+          "ncclAllReduce");
+    c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), comm);
+    auto w = std::make_unique<NcclWork>(dev);
+    w->done.record(comm);
+    return w;
+  }
   void broadcast(torch::Tensor& t, int root) override {
     if (!t.is_cuda()) return host_->broadcast(t, root);
     auto stream = c10::cuda::getCurrentCUDAStream(t.device().index());
@@ -66,6 +95,7 @@ class NcclCommunicator : public Communicator {
  private:
   std::unique_ptr<Communicator> host_;
   ncclComm_t comm_ = nullptr;
+  std::map<c10::DeviceIndex, c10::cuda::CUDAStream> comm_streams_;
 };
 
 }  // namespace

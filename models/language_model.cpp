@@ -8,8 +8,7 @@ namespace tern {
 LanguageModelImpl::LanguageModelImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
   emb_ = register_module("emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.tgt_vocab, cfg.embedding).padding_idx(0)));
   rnn_ = register_module("rnn", RnnStack(cfg.cell, cfg.embedding, cfg.hidden, cfg.layers, cfg.dropout, false));
-  out_ = register_module("out", torch::nn::Linear(cfg.hidden, cfg.tgt_vocab));
-  if (cfg.tie_embeddings) out_->weight = emb_->weight;
+  out_ = register_module("out", OutputLayer(cfg.hidden, cfg.tgt_vocab, cfg.tie_embeddings ? emb_->weight : torch::Tensor()));
   drop_ = register_module("drop", torch::nn::Dropout(cfg.dropout));
 }
 

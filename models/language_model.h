@@ -12,7 +12,7 @@ struct LanguageModelImpl : SequenceModelImpl {
 
   torch::nn::Embedding emb_{nullptr};  // (V, E)
   RnnStack rnn_{nullptr};
-  torch::nn::Linear out_{nullptr};  // (V, H)
+  OutputLayer out_{nullptr};  // (V, H), weight shared with emb_ when tied
   torch::nn::Dropout drop_{nullptr};
 };
 

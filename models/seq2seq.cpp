@@ -47,6 +47,16 @@ rnn::PackedSequence RnnStackImpl::forward_packed(const rnn::PackedSequence& x, t
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------- OutputLayer
+
+OutputLayerImpl::OutputLayerImpl(int64_t hidden, int64_t vocab, const torch::Tensor& tied) {
+  torch::nn::Linear init(hidden, vocab);  // LibTorch's Linear initialisation, in the same random order as before
+  weight = tied.defined() ? tied : register_parameter("weight", init->weight.detach().clone());
+  bias = register_parameter("bias", init->bias.detach().clone());
+}
+
+torch::Tensor OutputLayerImpl::forward(const torch::Tensor& h) { return torch::nn::functional::linear(h, weight, bias); }
+
 // ---------------------------------------------------------------------------------------------- Seq2Seq
 
 Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
@@ -68,8 +78,7 @@ Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
   }
   attention_ = register_module("attention", Attention(cfg.attention, H));
   combine_ = register_module("combine", torch::nn::Linear(torch::nn::LinearOptions(2 * H, H).bias(false)));
-  out_ = register_module("out", torch::nn::Linear(H, cfg.tgt_vocab));
-  if (cfg.tie_embeddings) out_->weight = tgt_emb_->weight;
+  out_ = register_module("out", OutputLayer(H, cfg.tgt_vocab, cfg.tie_embeddings ? tgt_emb_->weight : torch::Tensor()));
   drop_ = register_module("drop", torch::nn::Dropout(cfg.dropout));
 }
 

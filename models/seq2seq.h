@@ -20,6 +20,17 @@ struct RnnStackImpl : torch::nn::Module {
 };
 TORCH_MODULE(RnnStack);
 
+// Output projection h -> logits with bias. Tied: the weight is the target embedding's (V, E == H), registered once
+// under the embedding, so the optimizer and checkpoints hold it once.
+struct OutputLayerImpl : torch::nn::Module {
+  // tied: the embedding weight to share, or an undefined tensor for a weight of its own.
+  OutputLayerImpl(int64_t hidden, int64_t vocab, const torch::Tensor& tied);
+  torch::Tensor forward(const torch::Tensor& h);  // (..., H) -> (..., V)
+  torch::Tensor weight;  // (V, H)
+  torch::Tensor bias;    // (V)
+};
+TORCH_MODULE(OutputLayer);
+
 struct Seq2SeqImpl : SequenceModelImpl {
   explicit Seq2SeqImpl(const ModelConfig& cfg);
   torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in) override;
@@ -40,7 +51,7 @@ struct Seq2SeqImpl : SequenceModelImpl {
   std::vector<torch::nn::GRUCell> gru_cells_;
   Attention attention_{nullptr};
   torch::nn::Linear combine_{nullptr};  // W_c (H, 2H)
-  torch::nn::Linear out_{nullptr};      // (V_tgt, H), weight shared with tgt_emb_ when tied
+  OutputLayer out_{nullptr};            // (V_tgt, H), weight shared with tgt_emb_ when tied
   torch::nn::Dropout drop_{nullptr};
 };
 

@@ -43,7 +43,7 @@ class Schema {
     bind("train.min_loss_scale", t.min_loss_scale);
     auto& x = c.distributed;
     bind("distributed.backend", x.backend), bind("distributed.timeout_s", x.timeout_s);
-    bind("distributed.bucket_mb", x.bucket_mb);
+    bind("distributed.bucket_mb", x.bucket_mb), bind("distributed.overlap", x.overlap);
   }
 
   bool has(const std::string& key) const { return set_.count(key) > 0; }

@@ -190,7 +190,7 @@ void Trainer::setup() {
     optim_ = std::make_unique<torch::optim::SGD>(
         params_, torch::optim::SGDOptions(c.optim.lr).momentum(c.optim.momentum).weight_decay(c.optim.weight_decay));
   }
-  reducer_ = std::make_unique<GradientReducer>(comm_, params_, c.distributed.bucket_mb);
+  reducer_ = std::make_unique<GradientReducer>(comm_, params_, c.distributed.bucket_mb, c.distributed.overlap);
   // Dropout differs per rank; the initial parameters come from rank 0.
   torch::manual_seed(t.seed + 7919 * static_cast<uint64_t>(comm_.rank()));
   reducer_->broadcast_parameters();
@@ -382,9 +382,11 @@ TrainResult Trainer::run() {
     metrics_.open(fs::path(t.run_dir) / "metrics.jsonl", std::ios::app);
     int64_t n = 0;
     for (auto& p : params_) n += p.numel();
-    logf("model {} ({} {}x{}, E={}), {} parameters; device {}; {} rank(s), backend {}, {} thread(s) per rank",
+    logf("model {} ({} {}x{}, E={}), {} parameters; device {}, {}; {} rank(s), backend {} (overlap {}, {} bucket(s)), {} "
+         "thread(s) per rank",
          cfg_.model.type, cfg_.model.cell, cfg_.model.layers, cfg_.model.hidden, cfg_.model.embedding, n,
-         device_.str(), comm_.world(), comm_.backend(), torch::get_num_threads());
+         device_.str(), t.precision, comm_.world(), comm_.backend(), reducer_->overlapping() ? "on" : "off",
+         reducer_->buckets().size(), torch::get_num_threads());
     logf("corpus {}: {} train sentences in {} shard(s), {} valid", corpus_.path(),
          corpus_.num_sentences(cfg_.data.train_split), num_shards_,
          cfg_.data.valid_split.empty() ? 0 : corpus_.num_sentences(cfg_.data.valid_split));
@@ -431,7 +433,8 @@ TrainResult Trainer::run() {
       const double global_tok = tok_sums[0], all_tok = tok_sums[1];
       lap(phase[3]);
       const double loss_scale = scaler_.scale();
-      for (auto& b : batches) {
+      for (size_t k = 0; k < batches.size(); ++k) {
+        auto& b = batches[k];
         LossSums ls;
         {
           AutocastScope autocast(precision_, device_);
@@ -440,6 +443,7 @@ TrainResult Trainer::run() {
           ls = sequence_loss(logits, b.tgt_out.to(device_), cfg_.optim.label_smoothing);
         }
         lap(phase[1]);
+        if (k + 1 == batches.size()) reducer_->prepare_for_backward();  // its buckets start during this backward
         (loss_scale != 1.0 ? ls.loss * loss_scale : ls.loss).backward();
         local_nll += ls.nll.item<double>();
         lap(phase[2]);

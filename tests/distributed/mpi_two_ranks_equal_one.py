@@ -17,7 +17,8 @@ p = subprocess.run(["mpirun", "-np", "2", TERN, "train", cfg, "--set", f"train.r
                    capture_output=True, text=True, timeout=300)
 print(p.stderr[-1500:])
 check(p.returncode == 0, "mpirun -np 2 training succeeds")
-check("[rank 0/2]" in p.stderr and "backend mpi" in p.stderr, "log lines name the rank and the MPI backend")
+check("[rank 0/2]" in p.stderr and "backend mpi (overlap on" in p.stderr,
+      "log lines name the rank, the MPI backend and the overlapped all-reduce")
 one = [x["train_loss"] for x in metrics(f"{d}/one") if "train_loss" in x]
 two = [x["train_loss"] for x in metrics(f"{d}/two") if "train_loss" in x]
 check(len(one) == 12 and len(two) == 12, f"12 logged steps each ({len(one)}, {len(two)})")
@@ -26,6 +27,15 @@ check(worst < 1e-5, f"per-step losses agree (max difference {worst:.3g})")
 diff = subprocess.run([CKPT_DIFF, f"{d}/one/ckpt_step00000012.tern", f"{d}/two/ckpt_step00000012.tern"],
                       capture_output=True, text=True)
 check(diff.returncode == 0 and float(diff.stdout) < 1e-5, f"final parameters agree (max difference {diff.stdout.strip()})")
+# The same job with the all-reduce after backward instead of overlapped with it: identical numbers.
+p = subprocess.run(["mpirun", "-np", "2", TERN, "train", cfg, "--set", f"train.run_dir={d}/two_sync",
+                    "--set", "distributed.overlap=false", *common_sets], capture_output=True, text=True, timeout=300)
+check(p.returncode == 0 and "overlap off" in p.stderr, "mpirun -np 2 with distributed.overlap=false succeeds")
+sync = [x["train_loss"] for x in metrics(f"{d}/two_sync") if "train_loss" in x]
+check(sync == two, "overlapped and post-backward all-reduce give identical per-step losses")
+diff = subprocess.run([CKPT_DIFF, f"{d}/two/ckpt_step00000012.tern", f"{d}/two_sync/ckpt_step00000012.tern"],
+                      capture_output=True, text=True)
+check(diff.returncode == 0 and float(diff.stdout) == 0.0, f"and identical parameters ({diff.stdout.strip()})")
 # Ranks must agree on the config: a rank-dependent override is refused with the ranks named.
 p = subprocess.run(["mpirun", "-np", "2", "sh", "-c",
                     f'{TERN} train {cfg} --set train.run_dir={d}/mismatch --set optim.lr=0.0${{OMPI_COMM_WORLD_RANK}}1 --no-progress'],

@@ -91,6 +91,16 @@ TEST(LanguageModel, ShapesAndTiedEmbeddings) {
   EXPECT_EQ(out.sizes(), (std::vector<int64_t>{3, 7, 30}));
   auto* lm = dynamic_cast<LanguageModelImpl*>(m.get());
   EXPECT_EQ(lm->out_->weight.data_ptr(), lm->emb_->weight.data_ptr());
+  // The tied weight is one parameter: not a second, unused copy in the optimizer and the checkpoints.
+  auto named = m->named_parameters();
+  EXPECT_FALSE(named.contains("out.weight"));
+  EXPECT_TRUE(named.contains("out.bias"));
+  int64_t n = 0;
+  for (const auto& p : m->parameters()) n += p.numel();
+  EXPECT_EQ(n, lm->emb_->weight.numel() + 30 + /*LSTM*/ 4 * 16 * (16 + 16 + 2));
+  // Its gradient gathers both uses.
+  m->forward({}, {}, torch::randint(4, 30, {2, 5})).sum().backward();
+  EXPECT_TRUE(lm->emb_->weight.grad().defined());
   EXPECT_ANY_THROW(m->encode(torch::zeros({1, 1}, torch::kInt64), torch::ones({1}, torch::kInt64)));
 }
 

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Eager PyTorch (Python) implementation of tern's models, trained on the same synthetic batches as
+`tern bench train`: the reference a C++ trainer has to beat. The layers mirror models/seq2seq.cpp and
+models/language_model.cpp (bidirectional packed encoder, Luong dot/general or Bahdanau additive attention,
+input feeding as a loop of cells or one fused decoder, tied embeddings), with Adam, gradient clipping, autocast per
+precision and a GradScaler for fp16. Prints one JSON row per precision.
+
+    python3 bench/eager_reference.py configs/bench_seq2seq.yaml --precisions fp32 bf16 --batch 64
+"""
+import argparse
+import json
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import yaml
+
+
+class Attention(nn.Module):
+    def __init__(self, kind, H):
+        super().__init__()
+        self.kind = kind
+        if kind != "dot":
+            self.w_key = nn.Linear(H, H, bias=False)
+        if kind == "additive":
+            self.w_query = nn.Linear(H, H, bias=False)
+            self.v = nn.Linear(H, 1, bias=False)
+
+    def keys(self, memory):
+        return memory if self.kind == "dot" else self.w_key(memory)
+
+    def forward(self, query, keys, memory, mask):  # (B,T,H), (B,S,H), (B,S,H), (B,S) -> (B,T,H), (B,T,S)
+        if self.kind == "additive":
+            scores = self.v(torch.tanh(self.w_query(query).unsqueeze(2) + keys.unsqueeze(1))).squeeze(-1)
+        else:
+            scores = torch.bmm(query, keys.transpose(1, 2))
+        scores = scores.float().masked_fill(~mask.unsqueeze(1), float("-inf"))
+        weights = torch.softmax(scores, -1)
+        return torch.bmm(weights.to(memory.dtype), memory), weights
+
+
+def rnn(cell, inp, hidden, layers, dropout, bidirectional=False):
+    cls = nn.LSTM if cell == "lstm" else nn.GRU
+    return cls(inp, hidden, num_layers=layers, dropout=dropout if layers > 1 else 0.0, bidirectional=bidirectional,
+               batch_first=True)
+
+
+class Seq2Seq(nn.Module):
+    def __init__(self, m, V_src, V_tgt):
+        super().__init__()
+        E, H, L = m["embedding"], m["hidden"], m["layers"]
+        self.m, self.L, self.H = m, L, H
+        self.src_emb = nn.Embedding(V_src, E, padding_idx=0)
+        self.tgt_emb = nn.Embedding(V_tgt, E, padding_idx=0)
+        self.encoder = rnn(m["cell"], E, H // 2 if m["bidirectional"] else H, L, m["dropout"], m["bidirectional"])
+        if m["input_feeding"]:
+            Cell = nn.LSTMCell if m["cell"] == "lstm" else nn.GRUCell
+            self.cells = nn.ModuleList([Cell(E + H if l == 0 else H, H) for l in range(L)])
+        else:
+            self.decoder = rnn(m["cell"], E, H, L, m["dropout"])
+        self.attention = Attention(m["attention"], H)
+        self.combine = nn.Linear(2 * H, H, bias=False)
+        self.out = nn.Linear(H, V_tgt)
+        if m["tie_embeddings"]:
+            self.out.weight = self.tgt_emb.weight
+        self.drop = nn.Dropout(m["dropout"])
+
+    def forward(self, src, src_len, tgt_in):
+        B, S = src.shape
+        emb = self.drop(self.src_emb(src))
+        packed = nn.utils.rnn.pack_padded_sequence(emb, src_len.cpu(), batch_first=True, enforce_sorted=False)
+        out, state = self.encoder(packed)
+        memory, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=S)
+        lstm = self.m["cell"] == "lstm"
+        h, c = state if lstm else (state, None)
+
+        def merge(t):
+            if t is None or not self.m["bidirectional"]:
+                return t
+            v = t.view(self.L, 2, B, self.H // 2)
+            return torch.cat([v[:, 0], v[:, 1]], -1)
+
+        h, c = merge(h), merge(c)
+        mask = torch.arange(S, device=src.device).unsqueeze(0) < src_len.unsqueeze(1)
+        keys = self.attention.keys(memory)
+        temb = self.drop(self.tgt_emb(tgt_in))
+        if self.m["input_feeding"]:
+            feed = torch.zeros(B, self.H, device=src.device, dtype=memory.dtype)
+            hs, cs = list(h.unbind(0)), list(c.unbind(0)) if lstm else None
+            steps = []
+            for t in range(tgt_in.size(1)):
+                x = torch.cat([temb[:, t], feed.to(temb.dtype)], -1)
+                for l, cell in enumerate(self.cells):
+                    if l > 0:
+                        x = self.drop(x)
+                    if lstm:
+                        hs[l], cs[l] = cell(x, (hs[l], cs[l]))
+                    else:
+                        hs[l] = cell(x, hs[l])
+                    x = hs[l]
+                context, _ = self.attention(x.unsqueeze(1), keys, memory, mask)
+                feed = torch.tanh(self.combine(torch.cat([context, x.unsqueeze(1).to(context.dtype)], -1))).squeeze(1)
+                steps.append(feed)
+            htilde = torch.stack(steps, 1)
+        else:
+            out, _ = self.decoder(temb, (h, c) if lstm else h)
+            context, _ = self.attention(out, keys, memory, mask)
+            htilde = torch.tanh(self.combine(torch.cat([context, out.to(context.dtype)], -1)))
+        return self.out(self.drop(htilde))
+
+
+class LanguageModel(nn.Module):
+    def __init__(self, m, V):
+        super().__init__()
+        self.emb = nn.Embedding(V, m["embedding"], padding_idx=0)
+        self.rnn = rnn(m["cell"], m["embedding"], m["hidden"], m["layers"], m["dropout"])
+        self.out = nn.Linear(m["hidden"], V)
+        if m["tie_embeddings"]:
+            self.out.weight = self.emb.weight
+        self.drop = nn.Dropout(m["dropout"])
+
+    def forward(self, src, src_len, tgt_in):
+        out, _ = self.rnn(self.drop(self.emb(tgt_in)))
+        return self.out(self.drop(out))
+
+
+DEFAULTS = {"type": "seq2seq", "cell": "lstm", "layers": 1, "embedding": 256, "hidden": 512, "bidirectional": True,
+            "attention": "general", "input_feeding": True, "dropout": 0.1, "tie_embeddings": False}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("config")
+    ap.add_argument("--precisions", nargs="+", default=["fp32"])
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--src-len", type=int, default=50)
+    ap.add_argument("--tgt-len", type=int, default=50)
+    ap.add_argument("--src-vocab", type=int, default=16000)
+    ap.add_argument("--tgt-vocab", type=int, default=16000)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=0)
+    a = ap.parse_args()
+    cfg = yaml.safe_load(open(a.config))
+    m = {**DEFAULTS, **(cfg.get("model") or {})}
+    lr = (cfg.get("optim") or {}).get("lr", 1e-3)
+    dev = torch.device("cuda" if torch.cuda.is_available() and (cfg.get("train") or {}).get("device", "auto") != "cpu"
+                       else "cpu")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    lm = m["type"] == "lm"
+    rows = []
+    for p in a.precisions:
+        torch.manual_seed(1)
+        model = (LanguageModel(m, a.tgt_vocab) if lm else Seq2Seq(m, a.src_vocab, a.tgt_vocab)).to(dev).train()
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[p]
+        scaler = torch.amp.GradScaler(dev.type, enabled=p == "fp16")
+
+        def step():
+            opt.zero_grad(set_to_none=False)
+            src = None if lm else torch.randint(4, a.src_vocab, (a.batch, a.src_len))
+            src_len = None if lm else torch.full((a.batch,), a.src_len)
+            tgt = torch.randint(4, a.tgt_vocab, (a.batch, a.tgt_len + 1))
+            if dev.type == "cuda":
+                tgt = tgt.pin_memory().to(dev, non_blocking=True)
+                if not lm:
+                    src, src_len = src.pin_memory().to(dev, non_blocking=True), src_len.to(dev)
+            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+                logits = model(src, src_len, tgt[:, :-1])
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), tgt[:, 1:].reshape(-1),
+                                   reduction="sum") / (a.batch * a.tgt_len)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            scaler.step(opt)
+            scaler.update()
+
+        for _ in range(a.warmup):
+            step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        for _ in range(a.steps):
+            step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        el = time.perf_counter() - t0
+        tokens = a.batch * ((0 if lm else a.src_len) + a.tgt_len) * a.steps
+        row = {"precision": p, "model": m["type"], "device": str(dev), "tokens_per_s": tokens / el,
+               "step_ms": 1e3 * el / a.steps, "threads": torch.get_num_threads(), "torch": torch.__version__}
+        if dev.type == "cuda":
+            row["gpu"] = torch.cuda.get_device_name()
+            row["peak_gpu_memory_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        rows.append(row)
+    print(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+#include "bench/train_bench.h"
+
+#include <chrono>
+
+#include "core/errors.h"
+#include "distributed/reducer.h"
+#include "models/loss.h"
+#include "models/model.h"
+#include "models/precision.h"
+#include "trainer/loss_scaler.h"
+
+#ifdef TERN_WITH_NCCL
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+namespace tern {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Timing {
+  double total_s = 0;
+  double phase[5] = {0, 0, 0, 0, 0};  // data, forward, backward, exposed communication, optimizer
+};
+
+}  // namespace
+
+void TrainBenchOptions::validate() const {
+  auto bad = [](const std::string& k, int64_t v) {
+    throw ConfigError(fmt::format("bench train: --{} must be >= 1 (got {})", k, v));
+  };
+  if (batch < 1) bad("batch", batch);
+  if (src_len < 1) bad("src-len", src_len);
+  if (tgt_len < 1) bad("tgt-len", tgt_len);
+  if (steps < 1) bad("steps", steps);
+  if (src_vocab < 8) bad("src-vocab", src_vocab);
+  if (tgt_vocab < 8) bad("tgt-vocab", tgt_vocab);
+  for (const auto& p : precisions) parse_precision(p, "bench train: --precisions");
+}
+
+nlohmann::json bench_train(Communicator& comm, const TrainBenchOptions& opt) {
+  opt.validate();
+  const torch::Device dev = opt.cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  ModelConfig mc = opt.model;
+  mc.src_vocab = mc.is_lm() ? 0 : opt.src_vocab;
+  mc.tgt_vocab = opt.tgt_vocab;
+  const bool lm = mc.is_lm();
+  const double tokens_per_step = static_cast<double>(opt.batch) * ((lm ? 0 : opt.src_len) + opt.tgt_len);
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& pname : opt.precisions) {
+    const Precision precision = parse_precision(pname, "bench train: --precisions");
+    check_precision(precision, dev, "bench train: --precisions");
+    torch::manual_seed(1);
+    SequenceModel model = build_model(mc);
+    model->to(dev);
+    model->train();
+    auto params = model->parameters();
+    torch::optim::Adam optim(params, torch::optim::AdamOptions(opt.lr));
+    LossScalerOptions so;
+    so.enabled = precision == Precision::kFp16;
+    LossScaler scaler(so);
+    int64_t nparams = 0;
+    for (auto& p : params) nparams += p.numel();
+
+    // One step; `sync` waits for the device at phase boundaries so that the breakdown is attributed correctly.
+    auto step = [&](GradientReducer& reducer, bool sync, Timing& t) {
+      auto mark = Clock::now();
+      auto lap = [&](double& slot) {
+        if (sync && dev.is_cuda()) torch::cuda::synchronize();
+        auto now = Clock::now();
+        slot += std::chrono::duration<double>(now - mark).count();
+        mark = now;
+      };
+      optim.zero_grad(false);
+      auto ids = torch::TensorOptions().dtype(torch::kInt64);
+      torch::Tensor src, src_len;
+      if (!lm) {
+        src = torch::randint(4, opt.src_vocab, {opt.batch, opt.src_len}, ids);
+        src_len = torch::full({opt.batch}, opt.src_len, ids);
+      }
+      torch::Tensor tgt = torch::randint(4, opt.tgt_vocab, {opt.batch, opt.tgt_len + 1}, ids);
+      if (dev.is_cuda()) {
+        if (!lm) src = src.pin_memory().to(dev, true), src_len = src_len.to(dev);
+        tgt = tgt.pin_memory().to(dev, true);
+      }
+      torch::Tensor tgt_in = tgt.narrow(1, 0, opt.tgt_len), tgt_out = tgt.narrow(1, 1, opt.tgt_len);
+      lap(t.phase[0]);
+      LossSums ls;
+      {
+        AutocastScope autocast(precision, dev);
+        ls = sequence_loss(model->forward(src, src_len, tgt_in), tgt_out, 0.0);
+      }
+      lap(t.phase[1]);
+      reducer.prepare_for_backward();
+      (ls.loss * scaler.scale()).backward();
+      lap(t.phase[2]);
+      reducer.reduce(1.0 / (static_cast<double>(opt.batch * opt.tgt_len) * comm.world() * scaler.scale()));
+      lap(t.phase[3]);
+      double norm = torch::nn::utils::clip_grad_norm_(params, 1.0);
+      if (scaler.update(std::isfinite(norm), 1)) optim.step();
+      lap(t.phase[4]);
+    };
+    int64_t buckets = 0, started_in_backward = 0;
+    auto run = [&](bool overlap, bool sync, int64_t steps) {
+      GradientReducer reducer(comm, params, opt.bucket_mb, overlap);
+      buckets = static_cast<int64_t>(reducer.buckets().size());
+      Timing t;
+      for (int64_t i = 0; i < opt.warmup; ++i) step(reducer, false, t);
+      if (dev.is_cuda()) torch::cuda::synchronize();
+      comm.barrier();
+      t = Timing{};
+      auto t0 = Clock::now();
+      for (int64_t i = 0; i < steps; ++i) step(reducer, sync, t);
+      if (dev.is_cuda()) torch::cuda::synchronize();
+      t.total_s = comm.allreduce_max(std::chrono::duration<double>(Clock::now() - t0).count());
+      if (overlap) started_in_backward = reducer.last_launched_in_backward();
+      for (double& p : t.phase) p = comm.allreduce_max(p) / steps;
+      return t;
+    };
+#ifdef TERN_WITH_NCCL
+    if (dev.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(dev.index());
+#endif
+    Timing fast = run(/*overlap=*/true, /*sync=*/false, opt.steps);      // throughput, nothing waits inside a step
+    Timing split = run(/*overlap=*/true, /*sync=*/true, opt.steps);      // where the time goes
+    const double per_rank = tokens_per_step * opt.steps / fast.total_s;
+    nlohmann::json row = {{"precision", pname},
+                          {"model", mc.type},
+                          {"parameters", nparams},
+                          {"device", dev.str()},
+                          {"ranks", comm.world()},
+                          {"backend", comm.backend()},
+                          {"threads_per_rank", torch::get_num_threads()},
+                          {"batch", opt.batch},
+                          {"src_len", lm ? 0 : opt.src_len},
+                          {"tgt_len", opt.tgt_len},
+                          {"tokens_per_s_per_rank", per_rank},
+                          {"tokens_per_s_total", per_rank * comm.world()},
+                          {"step_ms", 1e3 * fast.total_s / opt.steps},
+                          {"breakdown_ms",
+                           {{"data", 1e3 * split.phase[0]},
+                            {"forward", 1e3 * split.phase[1]},
+                            {"backward", 1e3 * split.phase[2]},
+                            {"exposed_communication", 1e3 * split.phase[3]},
+                            {"optimizer", 1e3 * split.phase[4]}}}};
+    if (comm.world() > 1) {
+      // The same steps with the all-reduce after backward: all of it is exposed there.
+      Timing after = run(/*overlap=*/false, /*sync=*/true, opt.steps);
+      const double comm_ms = 1e3 * after.phase[3], exposed_ms = 1e3 * split.phase[3];
+      row["communication_after_backward_ms"] = comm_ms;
+      row["hidden_communication_share"] = comm_ms > 0 ? std::max(0.0, 1.0 - exposed_ms / comm_ms) : 0.0;
+      row["buckets"] = buckets;
+      row["buckets_started_during_backward"] = started_in_backward;
+    }
+#ifdef TERN_WITH_NCCL
+    if (dev.is_cuda())
+      row["peak_gpu_memory_mib"] =
+          c10::cuda::CUDACachingAllocator::getDeviceStats(dev.index()).allocated_bytes[0].peak / 1048576.0;
+#endif
+    if (scaler.enabled()) row["loss_scale"] = scaler.scale(), row["skipped_steps"] = scaler.skipped_steps();
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+}  // namespace tern
