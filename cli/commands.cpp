@@ -101,7 +101,7 @@ void add_train(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
       check_precision(parse_precision(cfg.train.precision), cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU),
                       cfg.source + ": train.precision");
       ctx.comm = make_communicator(cfg.distributed, cuda);
-      install_preemption_handlers();
+      install_preemption_handlers(cfg.train.preempt_signals);
       TrainOptions opt;
       opt.resume = c->count("--resume") ? (a->resume.empty() ? "auto" : a->resume) : "";
       opt.progress = !a->no_progress;

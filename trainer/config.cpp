@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <csignal>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -40,7 +41,7 @@ class Schema {
     bind("train.precision", t.precision), bind("train.threads", t.threads), bind("train.max_bad_steps", t.max_bad_steps);
     bind("train.check_sync_every", t.check_sync_every), bind("train.loss_scaling", t.loss_scaling);
     bind("train.loss_scale_init", t.loss_scale_init), bind("train.loss_scale_window", t.loss_scale_window);
-    bind("train.min_loss_scale", t.min_loss_scale);
+    bind("train.min_loss_scale", t.min_loss_scale), bind("train.preempt_signals", t.preempt_signals);
     auto& x = c.distributed;
     bind("distributed.backend", x.backend), bind("distributed.timeout_s", x.timeout_s);
     bind("distributed.bucket_mb", x.bucket_mb), bind("distributed.overlap", x.overlap);
@@ -117,6 +118,31 @@ std::string unknown(const std::string& where, const std::string& key, const std:
 
 }  // namespace
 
+std::vector<std::string> split_signal_names(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    std::string name = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    if (name.rfind("SIG", 0) == 0) name = name.substr(3);
+    if (!name.empty()) out.push_back(name);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+int signal_number(const std::string& name) {
+  if (name == "TERM") return SIGTERM;
+  if (name == "USR1") return SIGUSR1;
+  if (name == "USR2") return SIGUSR2;
+  if (name == "INT") return SIGINT;
+  if (name == "HUP") return SIGHUP;
+  return 0;
+}
+
 void DataConfig::validate() const {
   if (corpus.empty()) throw ConfigError("data.corpus must name an HDF5 corpus (got an empty string)");
   if (batch_tokens < 8) throw ConfigError(fmt::format("data.batch_tokens must be >= 8 (got {})", batch_tokens));
@@ -167,6 +193,10 @@ void TrainLoopConfig::validate() const {
   if (threads < 0) fail("threads", "must be >= 0", std::to_string(threads));
   if (max_bad_steps < 0) fail("max_bad_steps", "must be >= 0", std::to_string(max_bad_steps));
   if (check_sync_every < 0) fail("check_sync_every", "must be >= 0", std::to_string(check_sync_every));
+  for (const auto& name : split_signal_names(preempt_signals))
+    if (signal_number(name) == 0)
+      fail("preempt_signals", fmt::format("must list signals among TERM, USR1, USR2, INT, HUP (unknown '{}')", name),
+           preempt_signals);
   if (loss_scaling != "auto" && loss_scaling != "dynamic" && loss_scaling != "none")
     fail("loss_scaling", "must be auto, dynamic or none", loss_scaling);
   if (!(loss_scale_init > 0 && loss_scale_init <= 3.4e38))

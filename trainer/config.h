@@ -57,6 +57,8 @@ struct TrainLoopConfig {
   int64_t threads = 0;              // CPU threads per rank (0: cores / ranks on this node).
   int64_t max_bad_steps = 0;        // Non-finite losses skipped before training stops (0: stop at the first).
   int64_t check_sync_every = 0;     // Steps between checks that all ranks hold identical parameters (0 disables).
+  std::string preempt_signals = "TERM,USR1,USR2";  // Signals that save a checkpoint and exit 75 (comma-separated:
+                                                   // TERM, USR1, USR2, INT, HUP; others keep their default action).
   void validate() const;
 };
 
@@ -77,5 +79,8 @@ Config parse_config(const std::string& yaml_text, const std::string& source,
                     const std::vector<std::string>& overrides = {});
 // The resolved config as YAML (every key, defaults included).
 std::string to_yaml(const Config& cfg);
+// "TERM, USR1" -> {"TERM", "USR1"} (a SIG prefix is dropped); signal_number gives 0 for a name it does not know.
+std::vector<std::string> split_signal_names(const std::string& list);
+int signal_number(const std::string& name);
 
 }  // namespace tern

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -413,6 +414,20 @@ TrainResult Trainer::run() {
       fewest = std::min(fewest, static_cast<double>(plans.back().size()));
     }
     const int64_t steps_in_epoch = static_cast<int64_t>(-comm_.allreduce_max(-fewest));
+    // Step i's batches (one per shard of this rank); on a GPU in pinned memory, so copies do not block.
+    auto collate_step = [this, &plans](int64_t i) {
+      std::vector<Batch> out;
+      for (size_t k = 0; k < train_shards_.size(); ++k) {
+        out.push_back(train_shards_[k]->collate(plans[k][static_cast<size_t>(i)]));
+        if (device_.is_cuda()) {
+          Batch& b = out.back();
+          if (b.src.defined()) b.src = b.src.pin_memory();
+          b.tgt_in = b.tgt_in.pin_memory(), b.tgt_out = b.tgt_out.pin_memory();
+        }
+      }
+      return out;
+    };
+    std::future<std::vector<Batch>> ahead;  // the next step's batches, collated by a background thread
     for (; batch_in_epoch_ < steps_in_epoch && !stop; ++batch_in_epoch_) {
       optim_->zero_grad(/*set_to_none=*/false);
       auto mark = Clock::now();
@@ -422,11 +437,11 @@ TrainResult Trainer::run() {
         mark = now;
       };
       double local_tok = 0, local_nll = 0, local_all = 0;
-      std::vector<Batch> batches;
-      for (size_t k = 0; k < train_shards_.size(); ++k) {
-        batches.push_back(train_shards_[k]->collate(plans[k][static_cast<size_t>(batch_in_epoch_)]));
-        local_tok += static_cast<double>(batches.back().target_tokens);
-        local_all += static_cast<double>(batches.back().target_tokens + batches.back().source_tokens);
+      std::vector<Batch> batches = ahead.valid() ? ahead.get() : collate_step(batch_in_epoch_);
+      if (batch_in_epoch_ + 1 < steps_in_epoch) ahead = std::async(std::launch::async, collate_step, batch_in_epoch_ + 1);
+      for (const auto& b : batches) {
+        local_tok += static_cast<double>(b.target_tokens);
+        local_all += static_cast<double>(b.target_tokens + b.source_tokens);
       }
       lap(phase[0]);
       const auto tok_sums = sum_over_ranks({local_tok, local_all});
@@ -438,9 +453,9 @@ TrainResult Trainer::run() {
         LossSums ls;
         {
           AutocastScope autocast(precision_, device_);
-          auto logits = model_->forward(b.src.defined() ? b.src.to(device_) : b.src, b.src_len.to(device_),
-                                        b.tgt_in.to(device_));  // (B, T, V)
-          ls = sequence_loss(logits, b.tgt_out.to(device_), cfg_.optim.label_smoothing);
+          auto logits = model_->forward(b.src.defined() ? b.src.to(device_, /*non_blocking=*/true) : b.src,
+                                        b.src_len.to(device_), b.tgt_in.to(device_, /*non_blocking=*/true));  // (B, T, V)
+          ls = sequence_loss(logits, b.tgt_out.to(device_, /*non_blocking=*/true), cfg_.optim.label_smoothing);
         }
         lap(phase[1]);
         if (k + 1 == batches.size()) reducer_->prepare_for_backward();  // its buckets start during this backward
@@ -587,10 +602,8 @@ TrainResult Trainer::run() {
 
 }  // namespace
 
-void install_preemption_handlers() {
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGUSR1, on_signal);
-  std::signal(SIGUSR2, on_signal);
+void install_preemption_handlers(const std::string& signals) {
+  for (const auto& name : split_signal_names(signals)) std::signal(signal_number(name), on_signal);
 }
 
 TrainResult train(const Config& cfg, Communicator& comm, const TrainOptions& opt) {

@@ -26,7 +26,7 @@ struct TrainOptions {
 // Runs training; rank 0 writes run_dir (config.yaml, train.log, metrics.jsonl, checkpoints).
 TrainResult train(const Config& cfg, Communicator& comm, const TrainOptions& opt);
 
-// Signals that request a checkpoint-and-exit at the next step boundary (SIGTERM, SIGUSR1).
-void install_preemption_handlers();
+// Signals (train.preempt_signals names) that request a checkpoint-and-exit at the next step boundary.
+void install_preemption_handlers(const std::string& signals = "TERM,USR1,USR2");
 
 }  // namespace tern

@@ -43,4 +43,16 @@ for how in ("SIGUSR1 to mpirun", "SIGTERM to one rank"):
           f"{how}: resume continues from step {step}")
     steps = [x["step"] for x in metrics(run_dir) if "train_loss" in x]
     check(steps == list(range(1, step + 4)), f"{how}: every step logged once across the two runs")
+# Which signals pre-empt is configurable: here SIGHUP alone, sent to a single process.
+run_dir = f"{d}/hup"
+job = subprocess.Popen([TERN, "train", cfg, "--set", f"train.run_dir={run_dir}", "--set", "train.max_steps=100000",
+                        "--set", "train.log_every=1", "--set", "train.preempt_signals=HUP", "--no-progress"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+check(wait_for_metrics(run_dir, 2), "HUP: training started")
+job.send_signal(signal.SIGHUP)
+out = wait_job(job, timeout=60)
+check(job.returncode == 75 and "(signal 1)" in out, f"train.preempt_signals=HUP: SIGHUP saves and exits 75 ({job.returncode})")
+p = run(["train", cfg, "--set", "train.preempt_signals=TERM,KILL"], expect=2)
+check("train.preempt_signals must list signals among TERM, USR1, USR2, INT, HUP (unknown 'KILL')" in p.stderr,
+      "an unknown signal name is a config error")
 finish()
