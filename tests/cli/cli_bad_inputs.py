@@ -72,6 +72,24 @@ run(["prepare", "--train-src", f"{d}/train.es", "--train-tgt", f"{d}/train.en", 
 other_corpus = f"{d}/swapped.h5"
 p = run(["evaluate", "--checkpoint", ckpt, "--data", other_corpus], expect=4)
 check("vocabulary differs" in p.stderr, "evaluate on a corpus with another vocabulary refuses")
+p = run(["train", good, "--set", f"data.corpus={other_corpus}", "--set", "train.max_steps=12", "--resume", ckpt], expect=5)
+check("was trained with a different src vocabulary than" in p.stderr and other_corpus in p.stderr,
+      f"resume on a corpus with another vocabulary refuses ({p.stderr.strip()[-160:]!r})")
+
+# What a kill in the middle of a save leaves behind: a partial temporary file (killed while writing), or a complete
+# newer checkpoint that `latest` does not name yet (killed between the rename and the pointer update). Either way
+# --resume auto takes the checkpoint `latest` names, which is intact.
+shutil.copytree(f"{d}/run", f"{d}/killed")
+with open(f"{d}/killed/ckpt_step00000010.tern", "rb") as f:
+    partial = f.read()[:5000]
+open(f"{d}/killed/ckpt_step00000011.tern.tmp-4242", "wb").write(partial)
+p = run(["train", good, "--set", f"train.run_dir={d}/killed", "--set", "train.max_steps=12", "--resume", "--no-progress"])
+check(f"resumed from {d}/killed/ckpt_step00000010.tern at step 10" in p.stderr
+      and not os.path.exists(f"{d}/killed/ckpt_step00000011.tern.tmp-4242"), "a partial save left by a kill is ignored and removed")
+open(f"{d}/killed/latest", "w").write("ckpt_step00000010.tern\n")  # the pointer update of step 12 never happened
+p = run(["train", good, "--set", f"train.run_dir={d}/killed", "--set", "train.max_steps=12", "--resume", "--no-progress"])
+check(f"resumed from {d}/killed/ckpt_step00000010.tern at step 10" in p.stderr,
+      "a complete checkpoint newer than `latest` is not taken: latest is written last")
 
 # A non-finite loss stops training with the step and the last good checkpoint (after skipping max_bad_steps).
 blow_up = ["--set", "optim.optimizer=sgd", "--set", "optim.lr=3e38", "--set", "optim.clip_norm=0",
