@@ -2,7 +2,7 @@
 """`tern score` against sacreBLEU's command line on the same files, in one run: wall time of each (process start
 included, best of --repeat), the speed ratio, and whether the printed outputs are identical.
 
-    python3 bench/score_vs_sacrebleu.py REF HYP [--metrics bleu chrf] [-- extra score options]
+    python3 bench/score_vs_sacrebleu.py [REF HYP] [--metrics bleu chrf] [--options '-cw 2']
 
 Without REF and HYP it scores a perturbed copy of the Reina-Valera training verses against the originals
 (work/bible/train.es from scripts/bible_corpus.py): 30,000 real Spanish sentences.
@@ -22,8 +22,9 @@ ap.add_argument("hyp", nargs="?")
 ap.add_argument("--metrics", nargs="+", default=["bleu", "chrf"])
 ap.add_argument("--repeat", type=int, default=3)
 ap.add_argument("--tern", default=os.environ.get("TERN", os.path.join(HERE, "..", "build", "cli", "tern")))
-a, extra = ap.parse_known_args()
-extra = [x for x in extra if x != "--"]
+ap.add_argument("--options", default="", help="more options for both, in one string, e.g. '-cw 2 -lc'")
+a = ap.parse_args()
+extra = a.options.split()
 
 tmp = tempfile.mkdtemp()
 if not a.ref:

@@ -4,14 +4,13 @@
 
 #include <cmath>
 #include <cwctype>
-#include <map>
 #include <stdexcept>
-#include <unordered_map>
 
 #include <unicode/uchar.h>
 
 #include "core/errors.h"
 #include "data/text.h"
+#include "eval/gram_counts.h"
 
 namespace tern {
 namespace {
@@ -155,24 +154,6 @@ std::u32string sacrebleu_tokenize(const std::u32string& line, const std::string&
 
 namespace {
 
-using Ngrams = std::unordered_map<std::u32string, int64_t>;
-
-// n-grams of orders 1..max, keyed by the tokens joined with U+0001.
-Ngrams extract(const std::vector<std::u32string>& toks, int max_order) {
-  Ngrams g;
-  for (int n = 1; n <= max_order; ++n)
-    for (size_t i = 0; i + n <= toks.size(); ++i) {
-      std::u32string key;
-      for (int k = 0; k < n; ++k) {
-        if (k) key += U'\x01';
-        key += toks[i + k];
-      }
-      key += static_cast<char32_t>(0x110000 + n);  // order tag
-      ++g[key];
-    }
-  return g;
-}
-
 double my_log(double x) { return x == 0.0 ? -9999999999.0 : std::log(x); }
 
 }  // namespace
@@ -185,6 +166,8 @@ BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<st
     throw ConfigError("BLEU tokenizer must be 13a, intl, char or none (got " + opt.tokenize + ")");
   if (opt.smooth != "exp" && opt.smooth != "none" && opt.smooth != "floor" && opt.smooth != "add-k")
     throw ConfigError("BLEU smoothing must be exp, none, floor or add-k (got " + opt.smooth + ")");
+  if (opt.max_order < 1 || opt.max_order > kMaxGram)
+    throw ConfigError(fmt::format("BLEU max order must be between 1 and {} (got {})", kMaxGram, opt.max_order));
   if (refs.empty()) throw DataError("BLEU needs at least one reference stream");
   for (size_t r = 0; r < refs.size(); ++r)
     if (refs[r].size() != hyps.size())
@@ -200,15 +183,19 @@ BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<st
   b.counts.assign(N, 0);
   b.totals.assign(N, 0);
   b.precisions.assign(N, 0.0);
+  WordIds ids;
+  std::vector<Gram> grams;
   for (size_t i = 0; i < hyps.size(); ++i) {
-    Ngrams ref_max;
+    GramCounts ref_max;
     std::vector<int64_t> ref_lens;
     for (const auto& stream : refs) {
-      auto toks = prep(stream[i]);
+      auto toks = ids(prep(stream[i]));
       ref_lens.push_back(static_cast<int64_t>(toks.size()));
-      for (const auto& [g, c] : extract(toks, N)) ref_max[g] = std::max(ref_max[g], c);
+      grams.clear();
+      add_grams(toks, N, grams);
+      ref_max = ref_max.items().empty() ? count_grams(grams) : max_counts(std::move(ref_max), count_grams(grams));
     }
-    auto htoks = prep(hyps[i]);
+    auto htoks = ids(prep(hyps[i]));
     int64_t hlen = static_cast<int64_t>(htoks.size());
     // Closest reference length, the shorter one on ties.
     int64_t best = -1, best_diff = -1;
@@ -219,12 +206,12 @@ BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<st
     }
     b.sys_len += hlen;
     b.ref_len += best;
-    for (const auto& [g, c] : extract(htoks, N)) {
-      int n = static_cast<int>(g.back() - 0x110000) - 1;
-      b.totals[n] += c;
-      auto it = ref_max.find(g);
-      if (it != ref_max.end()) b.counts[n] += std::min(c, it->second);
-    }
+    grams.clear();
+    add_grams(htoks, N, grams);
+    match_counts(count_grams(grams), ref_max, [&](int n, int64_t c, int64_t m) {
+      b.totals[n - 1] += c;
+      b.counts[n - 1] += m;
+    });
   }
   // sacrebleu.metrics.bleu.BLEU.compute_bleu
   if (b.sys_len < b.ref_len) b.bp = b.sys_len > 0 ? std::exp(1.0 - static_cast<double>(b.ref_len) / b.sys_len) : 0.0;

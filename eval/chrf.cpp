@@ -3,16 +3,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <unordered_map>
 
 #include "core/errors.h"
 #include "data/text.h"
 #include "eval/bleu.h"
+#include "eval/gram_counts.h"
 
 namespace tern {
 namespace {
-
-using Counts = std::unordered_map<std::u32string, int64_t>;
 
 // string.punctuation, which sacreBLEU's chrF++ word splitter peels off word ends.
 bool ascii_punct(char32_t c) {
@@ -36,30 +34,27 @@ std::vector<std::u32string> chrf_words(const std::u32string& s) {
   return out;
 }
 
-// One Counts per order: character orders 1..char_order, then word orders 1..word_order.
-std::vector<Counts> ngrams(const std::u32string& sentence, const ChrfOptions& opt) {
-  std::vector<Counts> out;
-  std::u32string line = sentence;
-  if (!opt.whitespace) {
-    line.clear();
-    for (const auto& w : py_split(sentence)) line += w;
+// Character n-grams (orders 1..char_order, code points as ids) and, for chrF++, word n-grams (orders char_order+1
+// .. char_order+word_order, interned words), counted.
+GramCounts ngrams(const std::u32string& sentence, const ChrfOptions& opt, WordIds& words) {
+  std::vector<uint32_t> chars;
+  if (opt.whitespace) {
+    chars.assign(sentence.begin(), sentence.end());
+  } else {
+    for (const auto& w : py_split(sentence)) chars.insert(chars.end(), w.begin(), w.end());
   }
-  for (int n = 1; n <= opt.char_order; ++n) {
-    Counts& c = out.emplace_back();
-    for (size_t i = 0; i + n <= line.size(); ++i) ++c[line.substr(i, n)];
-  }
+  std::vector<Gram> grams;
+  add_grams(chars, opt.char_order, grams);
   if (opt.word_order > 0) {
-    auto words = chrf_words(sentence);
-    for (int n = 1; n <= opt.word_order; ++n) {
-      Counts& c = out.emplace_back();
-      for (size_t i = 0; i + n <= words.size(); ++i) {
-        std::u32string key = words[i];
-        for (int k = 1; k < n; ++k) key += U' ' + words[i + k];
-        ++c[key];
-      }
+    std::vector<Gram> word_grams;
+    add_grams(words(chrf_words(sentence)), opt.word_order, word_grams);
+    for (auto& g : word_grams) {  // orders after the character ones
+      g.w[0] += static_cast<uint32_t>(opt.char_order);
+      g.h = ~g.h;
     }
+    grams.insert(grams.end(), word_grams.begin(), word_grams.end());
   }
-  return out;
+  return count_grams(grams);
 }
 
 // CHRF._compute_f_score.
@@ -90,8 +85,10 @@ double f_score(const std::vector<int64_t>& st, const ChrfOptions& opt) {
 }  // namespace
 
 void ChrfOptions::validate() const {
-  if (char_order < 1) throw ConfigError(fmt::format("chrF character order must be >= 1 (got {})", char_order));
-  if (word_order < 0) throw ConfigError(fmt::format("chrF word order must be >= 0 (got {})", word_order));
+  if (char_order < 1 || char_order > kMaxGram)
+    throw ConfigError(fmt::format("chrF character order must be between 1 and {} (got {})", kMaxGram, char_order));
+  if (word_order < 0 || word_order > kMaxGram)
+    throw ConfigError(fmt::format("chrF word order must be between 0 and {} (got {})", kMaxGram, word_order));
   if (beta < 1) throw ConfigError(fmt::format("chrF beta must be >= 1 (got {})", beta));
 }
 
@@ -111,24 +108,19 @@ ChrfScore corpus_chrf(const std::vector<std::string>& hyps, const std::vector<st
   ChrfScore out;
   out.stats.assign(3 * order, 0);
   std::vector<int64_t> st(3 * order);
+  WordIds words;
   for (size_t i = 0; i < hyps.size(); ++i) {
-    auto h = ngrams(prep(hyps[i]), opt);
+    GramCounts h = ngrams(prep(hyps[i]), opt, words);
+    std::vector<int64_t> hyp_total(order, 0);
+    for (const auto& [g, c] : h.items()) hyp_total[g.order() - 1] += c;
     std::vector<int64_t> best;
     double best_f = -1;
     for (const auto& stream : refs) {
-      auto r = ngrams(prep(stream[i]), opt);
-      for (int n = 0; n < order; ++n) {
-        int64_t hyp_count = 0, ref_count = 0, match = 0;
-        for (const auto& [g, c] : h[n]) {
-          hyp_count += c;
-          auto it = r[n].find(g);
-          if (it != r[n].end()) match += std::min(c, it->second);
-        }
-        for (const auto& [g, c] : r[n]) ref_count += c;
-        st[3 * n] = r[n].empty() ? 0 : hyp_count;  // no hits count without a reference n-gram
-        st[3 * n + 1] = ref_count;
-        st[3 * n + 2] = match;
-      }
+      GramCounts r = ngrams(prep(stream[i]), opt, words);
+      std::fill(st.begin(), st.end(), 0);
+      for (const auto& [g, c] : r.items()) st[3 * (g.order() - 1) + 1] += c;
+      match_counts(h, r, [&](int n, int64_t, int64_t m) { st[3 * (n - 1) + 2] += m; });
+      for (int n = 0; n < order; ++n) st[3 * n] = st[3 * n + 1] > 0 ? hyp_total[n] : 0;  // no reference n-gram: no hits
       double f = f_score(st, opt);
       if (f > best_f) best_f = f, best = st;
     }
