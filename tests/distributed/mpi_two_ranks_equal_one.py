@@ -1,6 +1,7 @@
 """A real `mpirun -np 2` run equals a 1-rank run on the same global batch (data.shards = 2, dropout 0):
 per-step losses and final parameters agree within 1e-5 in fp32."""
 import os
+import re
 import subprocess
 import sys
 
@@ -19,6 +20,10 @@ print(p.stderr[-1500:])
 check(p.returncode == 0, "mpirun -np 2 training succeeds")
 check("[rank 0/2]" in p.stderr and "backend mpi (overlap on" in p.stderr,
       "log lines name the rank, the MPI backend and the overlapped all-reduce")
+# Each rank holds only its shards: together they are the whole split, without overlap.
+ranges = sorted((int(a), int(b), int(n)) for a, b, n in re.findall(r"reads train sentences \[(\d+), (\d+)\) of (\d+)", p.stderr))
+check(len(ranges) == 2 and ranges[0][0] == 0 and ranges[0][1] == ranges[1][0] and ranges[1][1] == ranges[1][2],
+      f"ranks read disjoint shards that cover the split {ranges}")
 one = [x["train_loss"] for x in metrics(f"{d}/one") if "train_loss" in x]
 two = [x["train_loss"] for x in metrics(f"{d}/two") if "train_loss" in x]
 check(len(one) == 12 and len(two) == 12, f"12 logged steps each ({len(one)}, {len(two)})")
