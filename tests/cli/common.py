@@ -27,7 +27,12 @@ def finish():
     print("all checks passed")
 
 
+# Sanitizer builds run several times slower: scripts/sanitize.sh scales every command's time limit.
+TIMEOUT_SCALE = float(os.environ.get("TERN_TEST_TIMEOUT_SCALE", "1"))
+
+
 def run(args, expect=0, stdin=None, env=None, timeout=300):
+    timeout *= TIMEOUT_SCALE
     t0 = time.time()
     p = subprocess.run([TERN] + args, capture_output=True, text=True, input=stdin, timeout=timeout,
                        env={**os.environ, **(env or {})})
