@@ -158,6 +158,15 @@ double my_log(double x) { return x == 0.0 ? -9999999999.0 : std::log(x); }
 
 }  // namespace
 
+void check_reference_streams(size_t hypotheses, const std::vector<std::vector<std::string>>& refs,
+                             const std::string& metric) {
+  if (refs.empty()) throw DataError(metric + " needs at least one reference stream");
+  for (size_t r = 0; r < refs.size(); ++r)
+    if (refs[r].size() != hypotheses)
+      throw DataError(fmt::format("reference stream {} has {} lines but there are {} hypotheses", r + 1, refs[r].size(),
+                                  hypotheses));
+}
+
 std::string tokenize_13a(const std::string& line) { return utf8_encode(tokenize_13a_u32(utf8_decode(line))); }
 
 BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
@@ -168,11 +177,7 @@ BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<st
     throw ConfigError("BLEU smoothing must be exp, none, floor or add-k (got " + opt.smooth + ")");
   if (opt.max_order < 1 || opt.max_order > kMaxGram)
     throw ConfigError(fmt::format("BLEU max order must be between 1 and {} (got {})", kMaxGram, opt.max_order));
-  if (refs.empty()) throw DataError("BLEU needs at least one reference stream");
-  for (size_t r = 0; r < refs.size(); ++r)
-    if (refs[r].size() != hyps.size())
-      throw DataError(fmt::format("reference stream {} has {} lines but there are {} hypotheses", r + 1, refs[r].size(),
-                                  hyps.size()));
+  check_reference_streams(hyps.size(), refs, "BLEU");
   const int N = opt.max_order;
   auto prep = [&](const std::string& s) {
     std::u32string u = utf8_decode(s);

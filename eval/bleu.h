@@ -34,6 +34,10 @@ struct BleuScore {
   std::string format(int width = 2) const;  // "BLEU = 12.34 45.6/20.1/10.2/5.1 (BP = ...)"
 };
 
+// Throws DataError unless there is at least one reference stream and each has one line per hypothesis.
+void check_reference_streams(size_t hypotheses, const std::vector<std::vector<std::string>>& references,
+                             const std::string& metric);
+
 // mteval-v13a tokenization as sacreBLEU implements it.
 std::string tokenize_13a(const std::string& line);
 // references[r][i]: reference r of segment i (every stream has as many lines as hypotheses).

@@ -95,11 +95,7 @@ void ChrfOptions::validate() const {
 ChrfScore corpus_chrf(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
                       const ChrfOptions& opt) {
   opt.validate();
-  if (refs.empty()) throw DataError("chrF needs at least one reference stream");
-  for (size_t r = 0; r < refs.size(); ++r)
-    if (refs[r].size() != hyps.size())
-      throw DataError(fmt::format("reference stream {} has {} lines but there are {} hypotheses", r + 1, refs[r].size(),
-                                  hyps.size()));
+  check_reference_streams(hyps.size(), refs, "chrF");
   const int order = opt.char_order + opt.word_order;
   auto prep = [&](const std::string& s) {
     std::u32string u = utf8_decode(s);

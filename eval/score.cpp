@@ -77,8 +77,7 @@ std::string score_report(const std::vector<std::string>& hyps, const std::vector
   if (opt.sentence_level) {
     BleuOptions bleu = opt.bleu;
     bleu.effective_order = true;
-    // Checks the stream lengths once for the whole corpus.
-    if (opt.metrics[0] == "bleu") corpus_bleu(hyps, refs, bleu); else corpus_chrf(hyps, refs, opt.chrf);
+    check_reference_streams(hyps.size(), refs, opt.metrics[0] == "bleu" ? "BLEU" : "chrF");
     std::vector<std::vector<std::string>> one(refs.size(), std::vector<std::string>(1));
     for (size_t i = 0; i < hyps.size(); ++i) {
       for (size_t r = 0; r < refs.size(); ++r) one[r][0] = refs[r][i];
