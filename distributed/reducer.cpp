@@ -36,15 +36,20 @@ GradientReducer::GradientReducer(Communicator& comm, std::vector<torch::Tensor> 
       params_[k].register_hook([this, k](const torch::Tensor& grad) { on_gradient(k, grad); });
 }
 
-void GradientReducer::prepare_for_backward() {
-  if (!overlap_) return;
-  armed_ = true;
+// Nothing packed, nothing launched: every bucket waits for all of its parameters.
+void GradientReducer::reset_step() {
   filled_.assign(params_.size(), 0);
   pending_.clear();
   for (const auto& b : buckets_) pending_.push_back(b.size());
   work_.clear();
   work_.resize(buckets_.size());
   next_launch_ = 0;
+}
+
+void GradientReducer::prepare_for_backward() {
+  if (!overlap_) return;
+  reset_step();
+  armed_ = true;
 }
 
 // This rank's whole gradient of parameter k: what earlier micro-batches accumulated in .grad plus `incoming`, the
@@ -88,22 +93,11 @@ void GradientReducer::reduce(double scale) {
     exposed_s_ = 0;
     return;
   }
-  if (!armed_) {  // no overlap: pack and reduce every bucket now
-    filled_.assign(params_.size(), 0);
-    pending_.assign(buckets_.size(), 0);
-    work_.clear();
-    work_.resize(buckets_.size());
-    next_launch_ = 0;
-    launched_in_backward_ = 0;
-  } else {
-    launched_in_backward_ = static_cast<int64_t>(next_launch_);
-  }
+  if (!armed_) reset_step();  // no overlap: pack and reduce every bucket now
+  launched_in_backward_ = static_cast<int64_t>(next_launch_);
   // Parameters that received no gradient in this backward (unused, or frozen) are packed now.
   for (size_t k = 0; k < params_.size(); ++k)
-    if (!filled_[k]) {
-      fill(k, nullptr);
-      if (armed_) --pending_[bucket_of_[k]];
-    }
+    if (!filled_[k]) fill(k, nullptr), --pending_[bucket_of_[k]];
   if (armed_) {
     launch_ready();
   } else {

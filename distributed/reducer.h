@@ -34,6 +34,7 @@ class GradientReducer {
   int64_t last_launched_in_backward() const { return launched_in_backward_; }
 
  private:
+  void reset_step();
   void on_gradient(size_t k, const torch::Tensor& grad);
   void fill(size_t k, const torch::Tensor* incoming);  // writes this rank's gradient of k into its bucket slice
   void launch_ready();

@@ -34,9 +34,23 @@ void fsync_dir(const fs::path& dir) {
 
 }  // namespace
 
+namespace {
+constexpr const char* kTempMarker = ".tmp-";  // write_file_atomic's temporary names: PATH.tmp-PID
+}  // namespace
+
+std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
+  std::vector<std::string> removed;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().find(kTempMarker) != std::string::npos) {
+      std::error_code ec;
+      if (fs::remove(e.path(), ec)) removed.push_back(e.path().string());
+    }
+  return removed;
+}
+
 void write_file_atomic(const std::string& path, const std::string& content) {
   fs::path p(path);
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  std::string tmp = path + kTempMarker + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) throw CheckpointError(path + ": cannot write (" + std::strerror(errno) + "); the previous file is intact");
   size_t off = 0;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace tern {
 
@@ -26,5 +27,7 @@ void write_latest(const std::string& dir, const std::string& file_name);
 std::string latest_checkpoint(const std::string& dir);
 // Writes `content` to `path` atomically (temporary file, fsync, rename).
 void write_file_atomic(const std::string& path, const std::string& content);
+// Removes the temporary files that interrupted write_file_atomic calls left in `dir`; returns their paths.
+std::vector<std::string> remove_stale_temporaries(const std::string& dir);
 
 }  // namespace tern

@@ -382,12 +382,7 @@ TrainResult Trainer::run() {
   if (is_root()) {
     set_log_file((fs::path(t.run_dir) / "train.log").string());
     // Temporary files of a save that was interrupted (killed job, full disk) are never loaded: remove them.
-    for (const auto& e : fs::directory_iterator(t.run_dir))
-      if (e.path().filename().string().find(".tmp-") != std::string::npos) {
-        std::error_code ec;
-        fs::remove(e.path(), ec);
-        logf("removed {}, left by an interrupted save", e.path().string());
-      }
+    for (const auto& f : remove_stale_temporaries(t.run_dir)) logf("removed {}, left by an interrupted save", f);
     write_file_atomic((fs::path(t.run_dir) / "config.yaml").string(), to_yaml(cfg_));
     write_file_atomic((fs::path(t.run_dir) / "environment.json").string(),
                       environment(device_, comm_, t.precision, resume).dump(1) + "\n");
