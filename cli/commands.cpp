@@ -205,19 +205,6 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   });
 }
 
-// Reads every line of a UTF-8 stream; invalid UTF-8 is an error naming the source and line.
-std::vector<std::string> read_utf8_lines(std::istream& in, const std::string& name) {
-  std::vector<std::string> out;
-  std::string line;
-  int64_t n = 0;
-  while (read_line(in, line)) {
-    ++n;
-    if (invalid_utf8_at(line) >= 0) throw DataError(fmt::format("{}:{}: invalid UTF-8", name, n));
-    out.push_back(line);
-  }
-  return out;
-}
-
 std::vector<std::string> read_utf8_file(const std::string& path, const std::string& what) {
   std::ifstream in(path);
   if (!in) throw DataError(path + ": cannot open " + what);

@@ -1,5 +1,7 @@
 #include "data/text.h"
 
+#include "core/errors.h"
+
 namespace tern {
 
 int64_t invalid_utf8_at(const std::string& s) {
@@ -92,6 +94,18 @@ bool read_line(std::istream& in, std::string& line) {
   if (!std::getline(in, line)) return false;
   if (!line.empty() && line.back() == '\r') line.pop_back();
   return true;
+}
+
+std::vector<std::string> read_utf8_lines(std::istream& in, const std::string& name) {
+  std::vector<std::string> out;
+  std::string line;
+  while (read_line(in, line)) {
+    int64_t bad = invalid_utf8_at(line);
+    if (bad >= 0)
+      throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", name, out.size() + 1, bad + 1));
+    out.push_back(line);
+  }
+  return out;
 }
 
 }  // namespace tern

@@ -16,5 +16,7 @@ std::string utf8_encode(const std::u32string& s);
 std::string squeeze_spaces(const std::string& s);
 // getline that also strips a trailing '\r'.
 bool read_line(std::istream& in, std::string& line);
+// Every line of `in`; invalid UTF-8 is a DataError "NAME:LINE: invalid UTF-8 at byte B".
+std::vector<std::string> read_utf8_lines(std::istream& in, const std::string& name);
 
 }  // namespace tern

@@ -63,12 +63,7 @@ Sentences load_ngram_text(const std::string& path, const std::string& split, con
   }
   std::ifstream in(path);
   if (!in) throw DataError(path + ": cannot open text file");
-  std::string line;
-  int64_t n = 0;
-  while (read_line(in, line)) {
-    ++n;
-    int64_t bad = invalid_utf8_at(line);
-    if (bad >= 0) throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", path, n, bad + 1));
+  for (const auto& line : read_utf8_lines(in, path)) {
     auto& s = out.emplace_back();
     size_t i = 0;
     while (i < line.size()) {
