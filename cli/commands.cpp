@@ -27,13 +27,27 @@
 namespace tern {
 namespace {
 
-// CPU threads per rank: the given number, or the cores shared evenly by the ranks on this node.
+// CPU threads per rank: the given number; else OMP_NUM_THREADS, as for any OpenMP program; else the cores shared
+// evenly by the ranks on this node.
 void set_threads(int64_t requested) {
-  int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
-  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-  if (!local) local = std::getenv("SLURM_NTASKS_PER_NODE");
-  int64_t ranks_here = local ? std::max(1, std::atoi(local)) : 1;
-  int64_t n = requested > 0 ? requested : std::max<int64_t>(1, cores / ranks_here);
+  int64_t n = requested;
+  if (n <= 0) {
+    if (const char* omp = std::getenv("OMP_NUM_THREADS"); omp && *omp) {
+      char* end = nullptr;
+      long v = std::strtol(omp, &end, 10);
+      if ((*end != '\0' && *end != ',') || v < 1)  // "4" or a nested list "4,1": its first level
+        throw ConfigError(fmt::format("environment variable OMP_NUM_THREADS: must be a positive integer, got '{}'",
+                                      omp));
+      n = v;
+    }
+  }
+  if (n <= 0) {
+    int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (!local) local = std::getenv("SLURM_NTASKS_PER_NODE");
+    int64_t ranks_here = local ? std::max(1, std::atoi(local)) : 1;
+    n = std::max<int64_t>(1, cores / ranks_here);
+  }
   torch::set_num_threads(static_cast<int>(n));
   torch::set_num_interop_threads(1);
 }

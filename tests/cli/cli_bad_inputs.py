@@ -24,6 +24,12 @@ bad_config(TINY_CONFIG.replace("dropout: 0.0", "dropout: 1.5"), 2, "model.dropou
 bad_config(TINY_CONFIG + "\n  bad: [\n", 2, "YAML does not parse", "yaml_syntax")
 bad_config(TINY_CONFIG.replace("CORPUS", f"{d}/missing.h5"), 4, "missing.h5: corpus file does not exist", "missing_corpus")
 
+# A thread count from the environment is checked like a config value.
+cfg = tiny_config(d, corpus, f"{d}/never_omp", name="omp.yaml")
+p = run(["train", cfg], expect=2, env={"OMP_NUM_THREADS": "four"})
+check("OMP_NUM_THREADS: must be a positive integer, got 'four'" in p.stderr and not os.path.exists(f"{d}/never_omp"),
+      f"bad OMP_NUM_THREADS is named ({p.stderr.strip()[-160:]!r})")
+
 # Empty inputs and missing splits.
 write(f"{d}/empty.en", [])
 write(f"{d}/empty.es", [])
