@@ -7,6 +7,7 @@
 #include "models/loss.h"
 #include "models/model.h"
 #include "models/precision.h"
+#include "trainer/grad_norm.h"
 #include "trainer/loss_scaler.h"
 
 #ifdef TERN_WITH_NCCL
@@ -96,7 +97,8 @@ nlohmann::json bench_train(Communicator& comm, const TrainBenchOptions& opt) {
       lap(t.phase[2]);
       reducer.reduce(1.0 / (static_cast<double>(opt.batch * opt.tgt_len) * comm.world() * scaler.scale()));
       lap(t.phase[3]);
-      double norm = torch::nn::utils::clip_grad_norm_(params, 1.0);
+      // As the trainer: the norm stays on the device until the step's one host read.
+      const double norm = clip_grad_norm(params, 1.0).item<double>();
       if (scaler.update(std::isfinite(norm), 1)) optim.step();
       lap(t.phase[4]);
     };

@@ -29,6 +29,7 @@
 #include "models/model.h"
 #include "models/precision.h"
 #include "trainer/checkpoint.h"
+#include "trainer/grad_norm.h"
 #include "trainer/loss_scaler.h"
 
 namespace fs = std::filesystem;
@@ -231,7 +232,8 @@ double Trainer::validate() {
   if (valid_shards_.empty()) return 0;
   torch::NoGradGuard ng;
   model_->eval();
-  double nll = 0, tokens = 0;
+  double tokens = 0;
+  torch::Tensor nll = torch::zeros({}, torch::dtype(torch::kFloat64).device(device_));  // summed on the device
   BatchingOptions b = batching_;
   b.shuffle = false;
   for (auto& shard : valid_shards_) {
@@ -240,12 +242,12 @@ double Trainer::validate() {
       AutocastScope autocast(precision_, device_);
       auto logits = model_->forward(batch.src.defined() ? batch.src.to(device_) : batch.src, batch.src_len.to(device_),
                                     batch.tgt_in.to(device_));
-      nll += sequence_loss(logits, batch.tgt_out.to(device_), 0.0).nll.item<double>();
+      nll += sequence_loss(logits, batch.tgt_out.to(device_), 0.0).nll.to(torch::kFloat64);
       tokens += static_cast<double>(batch.target_tokens);
     }
   }
   model_->train();
-  auto sums = sum_over_ranks({nll, tokens});
+  auto sums = sum_over_ranks({nll.item<double>(), tokens});
   return sums[0] / std::max(1.0, sums[1]);
 }
 
@@ -442,7 +444,9 @@ TrainResult Trainer::run() {
         slot += std::chrono::duration<double>(now - mark).count();
         mark = now;
       };
-      double local_tok = 0, local_nll = 0, local_all = 0;
+      double local_tok = 0, local_all = 0;
+      // This rank's loss, summed on the device: read once per step, with the gradient norm.
+      torch::Tensor local_nll = torch::zeros({}, torch::dtype(torch::kFloat64).device(device_));
       std::vector<Batch> batches = ahead.valid() ? ahead.get() : collate_step(batch_in_epoch_);
       if (batch_in_epoch_ + 1 < steps_in_epoch) ahead = std::async(std::launch::async, collate_step, batch_in_epoch_ + 1);
       for (const auto& b : batches) {
@@ -466,21 +470,25 @@ TrainResult Trainer::run() {
         lap(phase[1]);
         if (k + 1 == batches.size()) reducer_->prepare_for_backward();  // its buckets start during this backward
         (loss_scale != 1.0 ? ls.loss * loss_scale : ls.loss).backward();
-        local_nll += ls.nll.item<double>();
+        local_nll += ls.nll.to(torch::kFloat64);
         lap(phase[2]);
       }
       // Gradients are sums over tokens: divide by the global token count (and the loss scale) after summing over ranks.
       reducer_->reduce(1.0 / (global_tok * loss_scale));
+      // clip_norm 0 measures the norm without clipping. The norm is the same on every rank (after the all-reduce).
+      torch::Tensor norm = clip_grad_norm(
+          params_, cfg_.optim.clip_norm > 0 ? cfg_.optim.clip_norm : std::numeric_limits<double>::infinity());
+      // The step's one host synchronisation: its loss and gradient norm, which the skip decision needs.
+      const auto read = torch::stack({local_nll, norm.to(local_nll.device(), torch::kFloat64)}).to(torch::kCPU);
+      const double gnorm = read[1].item<double>();
       // One collective for the loss, a pending signal on any rank, and rank 0's clock (stop conditions all agree).
       const int sig = g_signal.load();
-      const auto step_sums = sum_over_ranks({local_nll, sig != 0 ? 1.0 : 0.0, is_root() ? since(start) / 60.0 : 0.0});
+      const auto step_sums =
+          sum_over_ranks({read[0].item<double>(), sig != 0 ? 1.0 : 0.0, is_root() ? since(start) / 60.0 : 0.0});
       const double step_nll = step_sums[0];
       const bool preempt = step_sums[1] > 0;
       const double minutes = step_sums[2];
       lap(phase[3]);
-      // clip_norm 0 measures the norm without clipping.
-      double gnorm = torch::nn::utils::clip_grad_norm_(
-          params_, cfg_.optim.clip_norm > 0 ? cfg_.optim.clip_norm : std::numeric_limits<double>::infinity());
       const bool finite = std::isfinite(step_nll) && std::isfinite(gnorm);
       if (scaler_.enabled()) {
         // Every rank sees the same all-reduced gradients, so every rank makes the same decision.
