@@ -81,7 +81,7 @@ nlohmann::json bench_train(Communicator& comm, const TrainBenchOptions& opt) {
       }
       torch::Tensor tgt = torch::randint(4, opt.tgt_vocab, {opt.batch, opt.tgt_len + 1}, ids);
       if (dev.is_cuda()) {
-        if (!lm) src = src.pin_memory().to(dev, true), src_len = src_len.to(dev);
+        if (!lm) src = src.pin_memory().to(dev, true), src_len = src_len.pin_memory();  // lengths stay on the host
         tgt = tgt.pin_memory().to(dev, true);
       }
       torch::Tensor tgt_in = tgt.narrow(1, 0, opt.tgt_len), tgt_out = tgt.narrow(1, 1, opt.tgt_len);

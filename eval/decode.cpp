@@ -49,10 +49,12 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
   torch::Tensor prev = torch::full({B * K}, kBosId, torch::TensorOptions().dtype(torch::kInt64).device(dev));
 
   for (int64_t t = 0; t < longest; ++t) {
-    torch::Tensor lp = model.step(prev, state).to(torch::kCPU);  // (B*K, V)
+    // The top 2K continuations of each sentence are chosen on the model's device; only they travel to the host.
+    torch::Tensor lp = model.step(prev, state).to(torch::kFloat32);  // (B*K, V)
     const int64_t V = lp.size(1);
-    torch::Tensor total = lp + torch::tensor(scores, torch::kFloat64).to(torch::kFloat32).unsqueeze(1);
-    auto [top_val, top_idx] = total.view({B, K * V}).topk(std::min<int64_t>(2 * K, K * V), 1);  // (B, 2K)
+    torch::Tensor total = lp + torch::tensor(scores, torch::kFloat64).to(dev, torch::kFloat32).unsqueeze(1);
+    auto [top_dev, top_idx_dev] = total.view({B, K * V}).topk(std::min<int64_t>(2 * K, K * V), 1);  // (B, 2K)
+    torch::Tensor top_val = top_dev.to(torch::kCPU), top_idx = top_idx_dev.to(torch::kCPU);
     auto val = top_val.accessor<float, 2>();
     auto idx = top_idx.accessor<int64_t, 2>();
     std::vector<int64_t> origin(static_cast<size_t>(B * K));

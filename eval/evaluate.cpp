@@ -68,7 +68,7 @@ nlohmann::json attention_samples(InferenceModel& im, ShardData& data, int64_t k)
   for (int64_t i = 0; i < std::min(k, data.size()); ++i) {
     Batch b = data.collate({i});
     AutocastScope autocast(im.precision, im.device);
-    DecoderState st = im.model->encode(b.src.to(im.device), b.src_len.to(im.device));
+    DecoderState st = im.model->encode(b.src.to(im.device), b.src_len);
     torch::Tensor prev = torch::full({1}, kBosId, torch::TensorOptions().dtype(torch::kInt64).device(im.device));
     nlohmann::json sample = {{"source", nlohmann::json::array()}, {"output", nlohmann::json::array()},
                              {"attention", nlohmann::json::array()}};
@@ -127,7 +127,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
     if (keep.empty()) continue;
     Batch b = data.collate(keep);
     AutocastScope autocast(im.precision, im.device);
-    auto logits = im.model->forward(b.src.defined() ? b.src.to(im.device) : b.src, b.src_len.to(im.device),
+    auto logits = im.model->forward(b.src.defined() ? b.src.to(im.device) : b.src, b.src_len,
                                     b.tgt_in.to(im.device));
     nll += sequence_loss(logits, b.tgt_out.to(im.device), 0.0).nll.item<double>();
     tokens += static_cast<double>(b.target_tokens);
@@ -180,7 +180,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
     if (keep.empty()) continue;
     Batch b = data.collate(keep);
     AutocastScope autocast(im.precision, im.device);
-    auto res = decode(*im.model, b.src.to(im.device), b.src_len.to(im.device), opt.decode);
+    auto res = decode(*im.model, b.src.to(im.device), b.src_len, opt.decode);
     for (size_t r = 0; r < keep.size(); ++r) hyps[static_cast<size_t>(keep[r])] = im.tgt->decode(res[r][0].tokens);
     done += static_cast<int64_t>(keep.size());
     bar.update(static_cast<uint64_t>(done));

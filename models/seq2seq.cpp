@@ -59,6 +59,20 @@ torch::Tensor OutputLayerImpl::forward(const torch::Tensor& h) { return torch::n
 
 // ---------------------------------------------------------------------------------------------- Seq2Seq
 
+namespace {
+
+// rnn::pack_padded_sequence(x, lengths, batch_first, enforce_sorted=false) without its host synchronisation:
+// LibTorch copies the sort permutation to the GPU with a blocking copy; here it travels from pinned memory.
+// x (B, S, E); lengths (B) int64 on the CPU.
+rnn::PackedSequence pack_by_length(const torch::Tensor& x, const torch::Tensor& lengths) {
+  auto [sorted, order] = torch::sort(lengths, /*dim=*/-1, /*descending=*/true);  // (B), (B) on the CPU
+  if (x.is_cuda()) order = order.pin_memory().to(x.device(), /*non_blocking=*/true);
+  auto [data, batch_sizes] = torch::_pack_padded_sequence(x.index_select(0, order), sorted, /*batch_first=*/true);
+  return rnn::PackedSequence(data, batch_sizes, order);
+}
+
+}  // namespace
+
 Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
   const int64_t E = cfg.embedding, H = cfg.hidden, L = cfg.layers;
   src_emb_ = register_module("src_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.src_vocab, E).padding_idx(0)));
@@ -85,8 +99,7 @@ Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
 DecoderState Seq2SeqImpl::encode(const torch::Tensor& src, const torch::Tensor& src_len) {
   const int64_t B = src.size(0), S = src.size(1), L = cfg_.layers, H = cfg_.hidden;
   torch::Tensor emb = drop_(src_emb_(src));  // (B, S, E)
-  torch::Tensor lengths = src_len.clamp_min(1).to(torch::kCPU);
-  auto packed = rnn::pack_padded_sequence(emb, lengths, /*batch_first=*/true, /*enforce_sorted=*/false);
+  auto packed = pack_by_length(emb, src_len.to(torch::kCPU, torch::kLong).clamp_min(1));  // no copy when on the CPU
   DecoderState s;
   torch::Tensor h, c;  // (L*dirs, B, Hd)
   auto out = encoder_->forward_packed(packed, h, c);
@@ -98,7 +111,7 @@ DecoderState Seq2SeqImpl::encode(const torch::Tensor& src, const torch::Tensor& 
   };
   s.h = merge(h);
   s.c = merge(c);
-  s.mask = torch::arange(S, src.options()).unsqueeze(0) < src_len.unsqueeze(1);  // (B, S)
+  s.mask = torch::arange(S, src.options()).unsqueeze(0) < src_len.to(src.device(), true).unsqueeze(1);  // (B, S)
   s.keys = attention_->keys(s.memory);                                            // (B, S, H)
   s.feed = torch::zeros({B, H}, s.memory.options());                              // (B, H)
   return s;

@@ -240,7 +240,7 @@ double Trainer::validate() {
     for (const auto& ids : shard->make_batches(b, 0)) {
       Batch batch = shard->collate(ids);
       AutocastScope autocast(precision_, device_);
-      auto logits = model_->forward(batch.src.defined() ? batch.src.to(device_) : batch.src, batch.src_len.to(device_),
+      auto logits = model_->forward(batch.src.defined() ? batch.src.to(device_) : batch.src, batch.src_len,
                                     batch.tgt_in.to(device_));
       nll += sequence_loss(logits, batch.tgt_out.to(device_), 0.0).nll.to(torch::kFloat64);
       tokens += static_cast<double>(batch.target_tokens);
@@ -429,7 +429,7 @@ TrainResult Trainer::run() {
         out.push_back(train_shards_[k]->collate(plans[k][static_cast<size_t>(i)]));
         if (device_.is_cuda()) {
           Batch& b = out.back();
-          if (b.src.defined()) b.src = b.src.pin_memory();
+          if (b.src.defined()) b.src = b.src.pin_memory(), b.src_len = b.src_len.pin_memory();
           b.tgt_in = b.tgt_in.pin_memory(), b.tgt_out = b.tgt_out.pin_memory();
         }
       }
@@ -464,7 +464,7 @@ TrainResult Trainer::run() {
         {
           AutocastScope autocast(precision_, device_);
           auto logits = model_->forward(b.src.defined() ? b.src.to(device_, /*non_blocking=*/true) : b.src,
-                                        b.src_len.to(device_), b.tgt_in.to(device_, /*non_blocking=*/true));  // (B, T, V)
+                                        b.src_len, b.tgt_in.to(device_, /*non_blocking=*/true));  // (B, T, V)
           ls = sequence_loss(logits, b.tgt_out.to(device_, /*non_blocking=*/true), cfg_.optim.label_smoothing);
         }
         lap(phase[1]);
