@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -27,9 +28,10 @@
 namespace tern {
 namespace {
 
-// CPU threads per rank: the given number; else OMP_NUM_THREADS, as for any OpenMP program; else the cores shared
-// evenly by the ranks on this node.
-void set_threads(int64_t requested) {
+// CPU threads per rank: the given number; else OMP_NUM_THREADS, as for any OpenMP program; else the cores this
+// process may run on, shared by the `local_ranks` ranks on this node (a launcher that binds each rank to its own
+// cores has already shared them: then all of this process's cores).
+void set_threads(int64_t requested, int local_ranks = 1) {
   int64_t n = requested;
   if (n <= 0) {
     if (const char* omp = std::getenv("OMP_NUM_THREADS"); omp && *omp) {
@@ -42,11 +44,11 @@ void set_threads(int64_t requested) {
     }
   }
   if (n <= 0) {
-    int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
-    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-    if (!local) local = std::getenv("SLURM_NTASKS_PER_NODE");
-    int64_t ranks_here = local ? std::max(1, std::atoi(local)) : 1;
-    n = std::max<int64_t>(1, cores / ranks_here);
+    const int64_t machine = std::max<int64_t>(1, std::thread::hardware_concurrency());
+    int64_t mine = machine;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) mine = std::max(1, CPU_COUNT(&set));
+    n = std::max<int64_t>(1, std::min(mine, machine / std::max(1, local_ranks)));
   }
   torch::set_num_threads(static_cast<int>(n));
   torch::set_num_interop_threads(1);
@@ -110,11 +112,11 @@ void add_train(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   c->callback([a, &ctx, &run, c] {
     run = [a, &ctx, c] {
       Config cfg = load_config(a->config, a->set);  // before MPI: a bad config writes nothing
-      set_threads(cfg.train.threads);
       bool cuda = cfg.train.device == "cuda" || (cfg.train.device == "auto" && torch::cuda::is_available());
       check_precision(parse_precision(cfg.train.precision), cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU),
                       cfg.source + ": train.precision");
       ctx.comm = make_communicator(cfg.distributed, cuda);
+      set_threads(cfg.train.threads, ctx.comm->local_size());
       install_preemption_handlers(cfg.train.preempt_signals);
       TrainOptions opt;
       opt.resume = c->count("--resume") ? (a->resume.empty() ? "auto" : a->resume) : "";
@@ -361,10 +363,10 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   c->add_option("--json", *out, "Also write the rows here");
   c->callback([o, out, &ctx, &run] {
     run = [o, out, &ctx] {
-      set_threads(0);
       o->cuda = torch::cuda::is_available();
       DistributedConfig cfg;
       ctx.comm = make_communicator(cfg, o->cuda);
+      set_threads(0, ctx.comm->local_size());
       nlohmann::json rows = bench_allreduce(*ctx.comm, *o);
       if (ctx.comm->rank() != 0) return;
       std::printf("%d rank(s), backend %s; busbw = algbw * 2(n-1)/n\n", ctx.comm->world(), ctx.comm->backend().c_str());
@@ -400,13 +402,13 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   tr->callback([t, &ctx, &run] {
     run = [t, &ctx] {
       Config cfg = load_config(t->config, t->set);
-      set_threads(cfg.train.threads);
       t->bench.cuda = cfg.train.device == "cuda" || (cfg.train.device == "auto" && torch::cuda::is_available());
       t->bench.model = cfg.model;
       t->bench.bucket_mb = cfg.distributed.bucket_mb;
       t->bench.lr = cfg.optim.lr;
       t->bench.validate();
       ctx.comm = make_communicator(cfg.distributed, t->bench.cuda);
+      set_threads(cfg.train.threads, ctx.comm->local_size());
       nlohmann::json rows = bench_train(*ctx.comm, t->bench);
       if (ctx.comm->rank() != 0) return;
       std::printf("%s %s, %lld parameters, batch %lld x (%lld + %lld) tokens, %d rank(s) (%s), %d thread(s) per rank\n",

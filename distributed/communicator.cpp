@@ -78,6 +78,7 @@ class MpiCommunicator : public Communicator {
     MPI_Comm local;
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
     MPI_Comm_rank(local, &local_rank_);
+    MPI_Comm_size(local, &local_size_);
     MPI_Comm_free(&local);
     local_rank_ = env_int("SLURM_LOCALID", env_int("OMPI_COMM_WORLD_LOCAL_RANK", local_rank_));
     if (timeout_s_ > 0) watchdog_ = std::thread([this] { watch(); });

@@ -27,6 +27,7 @@ class Communicator {
   int rank() const { return rank_; }
   int world() const { return world_; }
   int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }  // ranks on this node (MPI's shared-memory split)
   virtual std::string backend() const = 0;
   // In place, across ranks; every rank calls with the same shapes, dtypes and order.
   virtual void allreduce_sum(torch::Tensor& t) = 0;
@@ -43,7 +44,7 @@ class Communicator {
   [[noreturn]] virtual void abort(int code) = 0;
 
  protected:
-  int rank_ = 0, world_ = 1, local_rank_ = 0;
+  int rank_ = 0, world_ = 1, local_rank_ = 0, local_size_ = 1;
 };
 
 // Initialises MPI when the process was started by a launcher (mpirun, srun), otherwise returns a single-process

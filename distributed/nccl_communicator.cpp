@@ -40,7 +40,7 @@ struct NcclWork : Work {
 class NcclCommunicator : public Communicator {
  public:
   explicit NcclCommunicator(std::unique_ptr<Communicator> host) : host_(std::move(host)) {
-    rank_ = host_->rank(), world_ = host_->world(), local_rank_ = host_->local_rank();
+    rank_ = host_->rank(), world_ = host_->world(), local_rank_ = host_->local_rank(), local_size_ = host_->local_size();
     ncclUniqueId id;
     if (rank_ == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
     auto bytes = torch::from_blob(&id, {static_cast<int64_t>(sizeof id)}, torch::kUInt8);

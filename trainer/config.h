@@ -54,7 +54,7 @@ struct TrainLoopConfig {
   double loss_scale_init = 65536;   // Initial dynamic loss scale (> 0).
   int64_t loss_scale_window = 2000;  // Overflow-free steps before the loss scale doubles (>= 1).
   double min_loss_scale = 1e-4;     // An overflow that would halve the scale below this stops training (> 0).
-  int64_t threads = 0;              // CPU threads per rank (0: cores / ranks on this node).
+  int64_t threads = 0;              // CPU threads per rank (0: OMP_NUM_THREADS, else cores / ranks on this node).
   int64_t max_bad_steps = 0;        // Non-finite losses skipped before training stops (0: stop at the first).
   int64_t check_sync_every = 0;     // Steps between checks that all ranks hold identical parameters (0 disables).
   std::string preempt_signals = "TERM,USR1,USR2";  // Signals that save a checkpoint and exit 75 (comma-separated:
