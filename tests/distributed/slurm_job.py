@@ -107,6 +107,15 @@ try:
     sets = ["--set", "data.shards=2", "--set", "train.threads=1", "--no-progress"]
     run(["train", cfg, "--set", f"train.run_dir={d}/one", *sets])
 
+    # Without train.threads or OMP_NUM_THREADS, each rank takes its share of the node's cores (srun sets no
+    # OMPI_* variables: the count comes from MPI's node-local communicator).
+    p = subprocess.run(["srun", "-n", "2", "--mpi=pmix", "env", "-u", "OMP_NUM_THREADS", TERN, "train", cfg,
+                        "--set", f"train.run_dir={d}/threads", "--set", "train.max_steps=1", "--set", "data.shards=2",
+                        "--no-progress"], env=env, capture_output=True, text=True, timeout=120)
+    share = max(1, min(len(os.sched_getaffinity(0)), os.cpu_count() // 2))
+    check(p.returncode == 0 and f"2 rank(s), backend mpi (overlap on, 1 bucket(s)), {share} thread(s) per rank" in p.stderr,
+          f"srun: 2 ranks share the {os.cpu_count()} cores, {share} thread(s) each ({p.stderr.strip()[-300:]!r})")
+
     job = slurm("sbatch", "--parsable", f"--chdir={TERN_SOURCE}", "--nodes=1", "--ntasks-per-node=2",
                 "--cpus-per-task=1", "--gpus-per-node=0", f"--output={d}/job-%j.log",
                 f"{TERN_SOURCE}/launch/slurm/train.sbatch", cfg, "--set", f"train.run_dir={d}/job", *sets)
@@ -116,7 +125,10 @@ try:
     deadline = time.time() + 60
     while job_field(job, "Restarts") != "1" and time.time() < deadline:
         time.sleep(0.5)
-    check(job_field(job, "Restarts") == "1", "the job requeued itself after the pre-emption checkpoint")
+    while job_field(job, "JobState") != "PENDING" and time.time() < deadline:  # it passes through COMPLETING
+        time.sleep(0.5)
+    check(job_field(job, "Restarts") == "1" and job_field(job, "JobState") == "PENDING",
+          "the job requeued itself after the pre-emption checkpoint")
     # SLURM holds a requeued job for 120 s; release it now.
     slurm("scontrol", "update", f"JobId={job}", "StartTime=now")
     deadline = time.time() + 180
