@@ -10,4 +10,4 @@ export TERN_TEST_TIMEOUT_SCALE=8
 cmake --build "$BUILD" -j "$(nproc)"
 export ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:protect_shadow_gap=0:alloc_dealloc_mismatch=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-ctest --test-dir "$BUILD" --output-on-failure -j2 -E "fuzz_loaders|mpi_|preemption|resume_exact" "$@"
+ctest --test-dir "$BUILD" --output-on-failure -j2 -E "fuzz_loaders|mpi_|preemption|resume_exact|slurm_job" "$@"
