@@ -1,7 +1,9 @@
 """A real SLURM job: `sbatch launch/slurm/train.sbatch` on a private one-node cluster started here (slurmctld +
 slurmd, auth/none, its own ports and spool), two ranks launched by `srun --mpi=pmix`. The job gets SIGUSR1 as SLURM's
 `--signal` would send it, saves a checkpoint, exits 75, requeues itself and resumes; the finished job's per-step
-losses and final parameters equal an uninterrupted one-process run on the same global batch."""
+losses and final parameters equal an uninterrupted one-process run on the same global batch. Then
+`launch/slurm/evaluate.sbatch` evaluates the run as a second batch job."""
+import json
 import os
 import shutil
 import socket
@@ -156,6 +158,14 @@ try:
                           capture_output=True, text=True)
     check(diff.returncode == 0 and float(diff.stdout) < 1e-5,
           f"final parameters equal the uninterrupted run (max difference {diff.stdout.strip()})")
+    # Offline evaluation as a batch job afterwards (launch/slurm/evaluate.sbatch; a CPU job here).
+    p = subprocess.run(["sbatch", "--wait", f"--chdir={TERN_SOURCE}", "--gpus=0", f"--output={d}/eval-%j.log",
+                        f"{TERN_SOURCE}/launch/slurm/evaluate.sbatch", f"{d}/job", corpus],
+                       env=env, capture_output=True, text=True, timeout=300)
+    ok = p.returncode == 0 and os.path.exists(f"{d}/job/test_eval.json")
+    report = json.load(open(f"{d}/job/test_eval.json")) if ok else {}
+    check(ok and report["perplexity"]["ppl_per_token"] > 1 and "signature" in report.get("bleu", {}),
+          f"evaluate.sbatch writes perplexity and BLEU of the best checkpoint ({p.stderr.strip()[-200:]!r})")
 finally:
     subprocess.run(["scancel", "--full", "--partition=test"], env=env, capture_output=True)
     for p in daemons:
