@@ -1,14 +1,18 @@
 #include "distributed/communicator.h"
 
 #include <mpi.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "core/errors.h"
 #include "core/log.h"
+#include "distributed/heartbeat.h"
 
 namespace tern {
 
@@ -133,12 +137,23 @@ class MpiCommunicator : public Communicator {
     MPI_Abort(MPI_COMM_WORLD, code);
     std::exit(code);
   }
+  void enable_heartbeat(const std::string& dir) override {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);  // diagnosis only: a failure shows as missing heartbeats
+    {
+      std::lock_guard<std::mutex> lock(heartbeat_mutex_);
+      heartbeat_dir_ = dir;
+    }
+    beat("", 0);  // the first one now: a rank that stops before the watchdog's next beat still has one
+  }
+  std::shared_ptr<void> waiting(const char* what) override { return std::make_shared<Guard>(*this, what); }
 
  private:
-  // Marks a collective in flight for the watchdog.
+  // Marks a collective (or another wait on the other ranks) in flight for the watchdog.
   struct Guard {
     Guard(MpiCommunicator& c, const char* what) : c_(c) {
       c_.what_ = what;
+      ++c_.calls_;
       c_.since_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
     }
     ~Guard() { c_.since_ns_ = 0; }
@@ -170,24 +185,55 @@ class MpiCommunicator : public Communicator {
     return out;
   }
   void watch() {
+    auto last_beat = std::chrono::steady_clock::now() - std::chrono::seconds(10);
     while (!stop_) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      int64_t since = since_ns_;
-      if (since == 0) continue;
-      double el = (std::chrono::steady_clock::now().time_since_epoch().count() - since) * 1e-9;
-      if (el > timeout_s_) {
-        log_line(fmt::format("distributed error: {} did not complete within distributed.timeout_s = {} s: another "
-                             "rank has failed or hangs; ending this rank so that the job stops",
-                             what_.load(), timeout_s_));
-        std::_Exit(3);
+      const int64_t since = since_ns_;
+      const double el =
+          since == 0 ? 0 : (std::chrono::steady_clock::now().time_since_epoch().count() - since) * 1e-9;
+      const bool timed_out = since != 0 && el > timeout_s_;
+      if (timed_out || std::chrono::steady_clock::now() - last_beat > std::chrono::seconds(1)) {
+        beat(since == 0 ? "" : what_.load(), el);
+        last_beat = std::chrono::steady_clock::now();
       }
+      if (!timed_out) continue;
+      std::string ranks;
+      {
+        std::lock_guard<std::mutex> lock(heartbeat_mutex_);
+        if (!heartbeat_dir_.empty())
+          ranks = "; what every rank was doing, from its heartbeat in " + heartbeat_dir_ + ":\n" +
+                  describe_ranks(heartbeat_dir_, world_, unix_now(), kStaleS);
+      }
+      log_line(fmt::format("distributed error: {} #{} did not complete within distributed.timeout_s = {} s: another "
+                           "rank has failed or hangs; ending this rank so that the job stops{}",
+                           what_.load(), calls_.load(), timeout_s_, ranks));
+      std::_Exit(3);
     }
   }
+  static double unix_now() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  }
+  // This rank's heartbeat file (when enabled).
+  void beat(const char* waiting_in, double waiting_s) {
+    std::lock_guard<std::mutex> lock(heartbeat_mutex_);
+    if (heartbeat_dir_.empty()) return;
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    Heartbeat hb;
+    hb.rank = rank_, hb.host = host, hb.pid = getpid(), hb.step = step_, hb.phase = phase_.load();
+    hb.waiting_in = waiting_in, hb.call = calls_, hb.waiting_s = waiting_s, hb.time = unix_now();
+    write_heartbeat(heartbeat_dir_, hb);
+  }
+  // Beats come every second; one older than this means the rank's process is not running.
+  static constexpr double kStaleS = 3.0;
   double timeout_s_;
   std::thread watchdog_;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> since_ns_{0};
   std::atomic<const char*> what_{""};
+  std::atomic<int64_t> calls_{0};
+  std::mutex heartbeat_mutex_;
+  std::string heartbeat_dir_;
 };
 
 #ifdef TERN_WITH_NCCL

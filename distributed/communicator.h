@@ -3,6 +3,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,8 +44,23 @@ class Communicator {
   // Ends every rank of the job (MPI_Abort); used when one rank fails so that none hangs.
   [[noreturn]] virtual void abort(int code) = 0;
 
+  // Hang diagnosis (distributed/heartbeat.h). What this rank does now: the trainer sets it at each phase (two atomic
+  // stores; `phase` must be a string literal).
+  virtual void set_activity(int64_t step, const char* phase) { step_ = step, phase_ = phase; }
+  // Starts heartbeat files in `dir` (a directory every rank can read: the run directory). Without a watchdog (one
+  // process) it does nothing.
+  virtual void enable_heartbeat(const std::string& dir) { (void)dir; }
+  // Marks a wait on other ranks that is not a collective call, e.g. reading a result that an all-reduce on the GPU
+  // must finish first: the watchdog times it out like a collective. The mark ends when the returned handle goes.
+  virtual std::shared_ptr<void> waiting(const char* what) {
+    (void)what;
+    return nullptr;
+  }
+
  protected:
   int rank_ = 0, world_ = 1, local_rank_ = 0, local_size_ = 1;
+  std::atomic<int64_t> step_{0};
+  std::atomic<const char*> phase_{"setup"};
 };
 
 // Initialises MPI when the process was started by a launcher (mpirun, srun), otherwise returns a single-process

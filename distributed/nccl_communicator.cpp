@@ -86,6 +86,10 @@ class NcclCommunicator : public Communicator {
   double allreduce_max(double v) override { return host_->allreduce_max(v); }
   double allreduce_sum(double v) override { return host_->allreduce_sum(v); }
   void barrier() override { host_->barrier(); }
+  // The watchdog and the heartbeat live in the MPI communicator underneath.
+  void set_activity(int64_t step, const char* phase) override { host_->set_activity(step, phase); }
+  void enable_heartbeat(const std::string& dir) override { host_->enable_heartbeat(dir); }
+  std::shared_ptr<void> waiting(const char* what) override { return host_->waiting(what); }
   [[noreturn]] void abort(int code) override {
     if (comm_) ncclCommAbort(comm_), comm_ = nullptr;
     host_->abort(code);

@@ -373,6 +373,8 @@ TrainResult Trainer::run() {
       throw IoError(t.run_dir + ": cannot create or write the run directory (train.run_dir)");
   }
   comm_.barrier();
+  // Hang diagnosis: every rank's heartbeat, read by a rank whose collective times out.
+  if (comm_.world() > 1) comm_.enable_heartbeat((fs::path(t.run_dir) / "heartbeat").string());
   setup();
   check_agreement();
   std::string resume = opt_.resume;
@@ -438,6 +440,7 @@ TrainResult Trainer::run() {
     std::future<std::vector<Batch>> ahead;  // the next step's batches, collated by a background thread
     for (; batch_in_epoch_ < steps_in_epoch && !stop; ++batch_in_epoch_) {
       optim_->zero_grad(/*set_to_none=*/false);
+      comm_.set_activity(step_ + 1, "data");
       auto mark = Clock::now();
       auto lap = [&](double& slot) {  // step-time breakdown (CPU work is synchronous; on GPU these are launch times)
         auto now = Clock::now();
@@ -461,6 +464,7 @@ TrainResult Trainer::run() {
       for (size_t k = 0; k < batches.size(); ++k) {
         auto& b = batches[k];
         LossSums ls;
+        comm_.set_activity(step_ + 1, "forward");
         {
           AutocastScope autocast(precision_, device_);
           auto logits = model_->forward(b.src.defined() ? b.src.to(device_, /*non_blocking=*/true) : b.src,
@@ -468,18 +472,25 @@ TrainResult Trainer::run() {
           ls = sequence_loss(logits, b.tgt_out.to(device_, /*non_blocking=*/true), cfg_.optim.label_smoothing);
         }
         lap(phase[1]);
+        comm_.set_activity(step_ + 1, "backward");
         if (k + 1 == batches.size()) reducer_->prepare_for_backward();  // its buckets start during this backward
         (loss_scale != 1.0 ? ls.loss * loss_scale : ls.loss).backward();
         local_nll += ls.nll.to(torch::kFloat64);
         lap(phase[2]);
       }
+      comm_.set_activity(step_ + 1, "gradient all-reduce");
       // Gradients are sums over tokens: divide by the global token count (and the loss scale) after summing over ranks.
       reducer_->reduce(1.0 / (global_tok * loss_scale));
       // clip_norm 0 measures the norm without clipping. The norm is the same on every rank (after the all-reduce).
       torch::Tensor norm = clip_grad_norm(
           params_, cfg_.optim.clip_norm > 0 ? cfg_.optim.clip_norm : std::numeric_limits<double>::infinity());
-      // The step's one host synchronisation: its loss and gradient norm, which the skip decision needs.
-      const auto read = torch::stack({local_nll, norm.to(local_nll.device(), torch::kFloat64)}).to(torch::kCPU);
+      // The step's one host synchronisation: its loss and gradient norm, which the skip decision needs. On a GPU it
+      // waits for the all-reduce too, so the watchdog times it out like a collective.
+      torch::Tensor read;
+      {
+        auto wait = comm_.waiting("device wait for the gradient all-reduce");
+        read = torch::stack({local_nll, norm.to(local_nll.device(), torch::kFloat64)}).to(torch::kCPU);
+      }
       const double gnorm = read[1].item<double>();
       // One collective for the loss, a pending signal on any rank, and rank 0's clock (stop conditions all agree).
       const int sig = g_signal.load();
@@ -512,6 +523,7 @@ TrainResult Trainer::run() {
         continue;
       }
       ++step_;
+      comm_.set_activity(step_, "optimizer");
       set_lr(sched_.lr(step_));
       optim_->step();
       lap(phase[4]);
@@ -556,6 +568,7 @@ TrainResult Trainer::run() {
       bool save_now = t.save_every > 0 && step_ % t.save_every == 0;
       bool is_best = false;
       if (validate_now && !valid_shards_.empty()) {
+        comm_.set_activity(step_, "validation");
         double vl = validate();
         res.last_valid_loss = vl;
         is_best = vl < best_valid_;
@@ -579,6 +592,7 @@ TrainResult Trainer::run() {
       if (save_now || is_best || done || preempt) {
         // The saved position is the next batch to train on.
         bool last = batch_in_epoch_ + 1 >= steps_in_epoch;
+        comm_.set_activity(step_, "checkpoint");
         save(is_best, last ? epoch_ + 1 : epoch_, last ? 0 : batch_in_epoch_ + 1);
       }
       if (preempt) {
