@@ -94,6 +94,27 @@ struct Schedule {
   }
 };
 
+// Step-time breakdown over a logging interval (CPU work is synchronous; on a GPU these are launch times).
+struct PhaseTimes {
+  enum Phase { kData, kForward, kBackward, kCommunication, kOptimizer };
+  double seconds[5] = {0, 0, 0, 0, 0};
+  Clock::time_point mark = Clock::now();
+  void start() { mark = Clock::now(); }
+  void lap(Phase p) {  // the time since the last lap goes to `p`
+    const auto now = Clock::now();
+    seconds[p] += std::chrono::duration<double>(now - mark).count();
+    mark = now;
+  }
+  nlohmann::json per_step_ms(int64_t steps) const {
+    const double k = 1e3 / static_cast<double>(std::max<int64_t>(1, steps));
+    return {{"data", k * seconds[kData]},
+            {"forward", k * seconds[kForward]},
+            {"backward", k * seconds[kBackward]},
+            {"communication", k * seconds[kCommunication]},
+            {"optimizer", k * seconds[kOptimizer]}};
+  }
+};
+
 class Trainer {
  public:
   Trainer(const Config& cfg, Communicator& comm, const TrainOptions& opt)
@@ -105,6 +126,8 @@ class Trainer {
   void setup();
   void check_agreement();
   double validate();
+  std::pair<double, double> forward_backward(std::vector<Batch>& batches, double global_tokens, double loss_scale,
+                                             PhaseTimes& times);
   void save(bool is_best, int64_t next_epoch, int64_t next_batch);
   void restore(const std::string& path);
   void log_metrics(const nlohmann::json& j);
@@ -249,6 +272,41 @@ double Trainer::validate() {
   model_->train();
   auto sums = sum_over_ranks({nll.item<double>(), tokens});
   return sums[0] / std::max(1.0, sums[1]);
+}
+
+// This rank's part of a step: forward and backward of its micro-batches (losses and gradients summed over tokens),
+// the gradient all-reduce divided by the global token count and the loss scale, and clipping. Returns this rank's
+// summed loss and the global gradient norm, read from the device together: the step's one host synchronisation.
+std::pair<double, double> Trainer::forward_backward(std::vector<Batch>& batches, double global_tokens,
+                                                    double loss_scale, PhaseTimes& times) {
+  torch::Tensor nll = torch::zeros({}, torch::dtype(torch::kFloat64).device(device_));  // summed on the device
+  for (size_t k = 0; k < batches.size(); ++k) {
+    auto& b = batches[k];
+    LossSums ls;
+    comm_.set_activity(step_ + 1, "forward");
+    {
+      AutocastScope autocast(precision_, device_);
+      auto logits = model_->forward(b.src.defined() ? b.src.to(device_, /*non_blocking=*/true) : b.src, b.src_len,
+                                    b.tgt_in.to(device_, /*non_blocking=*/true));  // (B, T, V)
+      ls = sequence_loss(logits, b.tgt_out.to(device_, /*non_blocking=*/true), cfg_.optim.label_smoothing);
+    }
+    times.lap(PhaseTimes::kForward);
+    comm_.set_activity(step_ + 1, "backward");
+    if (k + 1 == batches.size()) reducer_->prepare_for_backward();  // its buckets start during this backward
+    (loss_scale != 1.0 ? ls.loss * loss_scale : ls.loss).backward();
+    nll += ls.nll.to(torch::kFloat64);
+    times.lap(PhaseTimes::kBackward);
+  }
+  comm_.set_activity(step_ + 1, "gradient all-reduce");
+  reducer_->reduce(1.0 / (global_tokens * loss_scale));
+  // clip_norm 0 measures the norm without clipping. The norm is the same on every rank (after the all-reduce).
+  torch::Tensor norm = clip_grad_norm(
+      params_, cfg_.optim.clip_norm > 0 ? cfg_.optim.clip_norm : std::numeric_limits<double>::infinity());
+  // The skip decision needs both on the host. On a GPU this waits for the all-reduce too, so the watchdog times it
+  // out like a collective.
+  auto wait = comm_.waiting("device wait for the gradient all-reduce");
+  const auto read = torch::stack({nll, norm.to(device_, torch::kFloat64)}).to(torch::kCPU);  // (2)
+  return {read[0].item<double>(), read[1].item<double>()};
 }
 
 void Trainer::log_metrics(const nlohmann::json& j) {
@@ -408,7 +466,7 @@ TrainResult Trainer::run() {
   auto interval_start = Clock::now();
   double interval_nll = 0, interval_tok = 0, interval_all_tok = 0, last_grad_norm = 0;
   int64_t interval_steps = 0;
-  double phase[5] = {0, 0, 0, 0, 0};  // seconds this interval: data, forward, backward, communication, optimizer
+  PhaseTimes times;  // this logging interval's
   double total_tokens = 0;
   bool stop = false;
   model_->train();
@@ -441,65 +499,28 @@ TrainResult Trainer::run() {
     for (; batch_in_epoch_ < steps_in_epoch && !stop; ++batch_in_epoch_) {
       optim_->zero_grad(/*set_to_none=*/false);
       comm_.set_activity(step_ + 1, "data");
-      auto mark = Clock::now();
-      auto lap = [&](double& slot) {  // step-time breakdown (CPU work is synchronous; on GPU these are launch times)
-        auto now = Clock::now();
-        slot += std::chrono::duration<double>(now - mark).count();
-        mark = now;
-      };
+      times.start();
       double local_tok = 0, local_all = 0;
-      // This rank's loss, summed on the device: read once per step, with the gradient norm.
-      torch::Tensor local_nll = torch::zeros({}, torch::dtype(torch::kFloat64).device(device_));
       std::vector<Batch> batches = ahead.valid() ? ahead.get() : collate_step(batch_in_epoch_);
       if (batch_in_epoch_ + 1 < steps_in_epoch) ahead = std::async(std::launch::async, collate_step, batch_in_epoch_ + 1);
       for (const auto& b : batches) {
         local_tok += static_cast<double>(b.target_tokens);
         local_all += static_cast<double>(b.target_tokens + b.source_tokens);
       }
-      lap(phase[0]);
+      times.lap(PhaseTimes::kData);
       const auto tok_sums = sum_over_ranks({local_tok, local_all});
       const double global_tok = tok_sums[0], all_tok = tok_sums[1];
-      lap(phase[3]);
+      times.lap(PhaseTimes::kCommunication);
       const double loss_scale = scaler_.scale();
-      for (size_t k = 0; k < batches.size(); ++k) {
-        auto& b = batches[k];
-        LossSums ls;
-        comm_.set_activity(step_ + 1, "forward");
-        {
-          AutocastScope autocast(precision_, device_);
-          auto logits = model_->forward(b.src.defined() ? b.src.to(device_, /*non_blocking=*/true) : b.src,
-                                        b.src_len, b.tgt_in.to(device_, /*non_blocking=*/true));  // (B, T, V)
-          ls = sequence_loss(logits, b.tgt_out.to(device_, /*non_blocking=*/true), cfg_.optim.label_smoothing);
-        }
-        lap(phase[1]);
-        comm_.set_activity(step_ + 1, "backward");
-        if (k + 1 == batches.size()) reducer_->prepare_for_backward();  // its buckets start during this backward
-        (loss_scale != 1.0 ? ls.loss * loss_scale : ls.loss).backward();
-        local_nll += ls.nll.to(torch::kFloat64);
-        lap(phase[2]);
-      }
-      comm_.set_activity(step_ + 1, "gradient all-reduce");
-      // Gradients are sums over tokens: divide by the global token count (and the loss scale) after summing over ranks.
-      reducer_->reduce(1.0 / (global_tok * loss_scale));
-      // clip_norm 0 measures the norm without clipping. The norm is the same on every rank (after the all-reduce).
-      torch::Tensor norm = clip_grad_norm(
-          params_, cfg_.optim.clip_norm > 0 ? cfg_.optim.clip_norm : std::numeric_limits<double>::infinity());
-      // The step's one host synchronisation: its loss and gradient norm, which the skip decision needs. On a GPU it
-      // waits for the all-reduce too, so the watchdog times it out like a collective.
-      torch::Tensor read;
-      {
-        auto wait = comm_.waiting("device wait for the gradient all-reduce");
-        read = torch::stack({local_nll, norm.to(local_nll.device(), torch::kFloat64)}).to(torch::kCPU);
-      }
-      const double gnorm = read[1].item<double>();
+      const auto [local_nll, gnorm] = forward_backward(batches, global_tok, loss_scale, times);
       // One collective for the loss, a pending signal on any rank, and rank 0's clock (stop conditions all agree).
       const int sig = g_signal.load();
       const auto step_sums =
-          sum_over_ranks({read[0].item<double>(), sig != 0 ? 1.0 : 0.0, is_root() ? since(start) / 60.0 : 0.0});
+          sum_over_ranks({local_nll, sig != 0 ? 1.0 : 0.0, is_root() ? since(start) / 60.0 : 0.0});
       const double step_nll = step_sums[0];
       const bool preempt = step_sums[1] > 0;
       const double minutes = step_sums[2];
-      lap(phase[3]);
+      times.lap(PhaseTimes::kCommunication);
       const bool finite = std::isfinite(step_nll) && std::isfinite(gnorm);
       if (scaler_.enabled()) {
         // Every rank sees the same all-reduced gradients, so every rank makes the same decision.
@@ -526,7 +547,7 @@ TrainResult Trainer::run() {
       comm_.set_activity(step_, "optimizer");
       set_lr(sched_.lr(step_));
       optim_->step();
-      lap(phase[4]);
+      times.lap(PhaseTimes::kOptimizer);
       last_grad_norm = gnorm;
       interval_nll += step_nll, interval_tok += global_tok, ++interval_steps;
       interval_all_tok += all_tok, total_tokens += all_tok;
@@ -543,18 +564,14 @@ TrainResult Trainer::run() {
                      {"loss_scale", scaler_.scale()},
                      {"skipped_steps", scaler_.skipped_steps()},
                      {"tokens_per_s", interval_all_tok / std::max(1e-9, el)},
-                     {"step_ms", {{"data", 1e3 * phase[0] / interval_steps},
-                                  {"forward", 1e3 * phase[1] / interval_steps},
-                                  {"backward", 1e3 * phase[2] / interval_steps},
-                                  {"communication", 1e3 * phase[3] / interval_steps},
-                                  {"optimizer", 1e3 * phase[4] / interval_steps}}},
+                     {"step_ms", times.per_step_ms(interval_steps)},
                      {"elapsed_s", since(start)}});
         if (is_root() && !(opt_.progress && isatty(2)))
           logf("step {} epoch {} train_loss {:.4f} ppl {:.2f} lr {:.3g} {:.0f} tok/s", step_, epoch_ + 1,
                interval_nll / interval_tok, std::exp(interval_nll / interval_tok), sched_.lr(step_),
                interval_all_tok / std::max(1e-9, el));
         interval_nll = interval_tok = interval_all_tok = 0, interval_steps = 0;
-        std::fill(std::begin(phase), std::end(phase), 0.0);
+        times = PhaseTimes{};
         interval_start = Clock::now();
       }
       if (t.check_sync_every > 0 && step_ % t.check_sync_every == 0) {
