@@ -18,6 +18,7 @@ namespace tern {
 namespace {
 
 constexpr char kMagic[8] = {'T', 'E', 'R', 'N', 'C', 'K', 'P', 'T'};
+constexpr const char* kTempMarker = ".tmp-";  // write_file_atomic's temporary names: PATH.tmp-PID
 
 template <typename T>
 void put(std::string& out, T v) {
@@ -32,10 +33,6 @@ void fsync_dir(const fs::path& dir) {
   }
 }
 
-}  // namespace
-
-namespace {
-constexpr const char* kTempMarker = ".tmp-";  // write_file_atomic's temporary names: PATH.tmp-PID
 }  // namespace
 
 std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
