@@ -1,5 +1,7 @@
 #include "bench/allreduce_bench.h"
 
+#include "core/errors.h"
+
 #include <mpi.h>
 
 #include <chrono>
@@ -19,7 +21,19 @@ double time_per_call(Communicator& comm, int64_t warmup, int64_t iters, F&& call
 
 }  // namespace
 
+void AllreduceBenchOptions::validate() const {
+  if (sizes_bytes.empty()) throw ConfigError("bench allreduce: --sizes needs at least one size");
+  for (int64_t s : sizes_bytes)
+    if (s < 4 || s > (int64_t{1} << 33))
+      throw ConfigError(fmt::format("bench allreduce: --sizes must be in [4, 8589934592] bytes (got {})", s));
+  if (iterations < 1 || iterations > 1000000)
+    throw ConfigError(fmt::format("bench allreduce: --iters must be in [1, 1000000] (got {})", iterations));
+  if (warmup < 0 || warmup > 1000000)
+    throw ConfigError(fmt::format("bench allreduce: warmup must be in [0, 1000000] (got {})", warmup));
+}
+
 nlohmann::json bench_allreduce(Communicator& comm, const AllreduceBenchOptions& opt) {
+  opt.validate();
   nlohmann::json rows = nlohmann::json::array();
   const double n = comm.world();
   const double bus = n > 1 ? 2.0 * (n - 1) / n : 1.0;

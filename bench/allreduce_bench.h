@@ -14,6 +14,7 @@ struct AllreduceBenchOptions {
   int64_t warmup = 3;
   int64_t iterations = 20;
   bool cuda = false;  // buffers on the GPU (backend nccl) instead of the CPU
+  void validate() const;  // sizes in [4, 2^33] bytes, iterations in [1, 10^6]
 };
 
 // Runs on every rank (collective); returns one row per size (identical on all ranks).

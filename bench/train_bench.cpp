@@ -27,15 +27,16 @@ struct Timing {
 }  // namespace
 
 void TrainBenchOptions::validate() const {
-  auto bad = [](const std::string& k, int64_t v) {
-    throw ConfigError(fmt::format("bench train: --{} must be >= 1 (got {})", k, v));
+  auto need = [](const std::string& k, int64_t v, int64_t lo, int64_t hi) {
+    if (v < lo || v > hi) throw ConfigError(fmt::format("bench train: --{} must be in [{}, {}] (got {})", k, lo, hi, v));
   };
-  if (batch < 1) bad("batch", batch);
-  if (src_len < 1) bad("src-len", src_len);
-  if (tgt_len < 1) bad("tgt-len", tgt_len);
-  if (steps < 1) bad("steps", steps);
-  if (src_vocab < 8) bad("src-vocab", src_vocab);
-  if (tgt_vocab < 8) bad("tgt-vocab", tgt_vocab);
+  need("batch", batch, 1, 100000);
+  need("src-len", src_len, 1, 100000);
+  need("tgt-len", tgt_len, 1, 100000);
+  need("warmup", warmup, 0, 1000000);
+  need("steps", steps, 1, 1000000);
+  need("src-vocab", src_vocab, 8, 10000000);
+  need("tgt-vocab", tgt_vocab, 8, 10000000);
   for (const auto& p : precisions) parse_precision(p, "bench train: --precisions");
 }
 

@@ -22,7 +22,8 @@
 #include "eval/ngram.h"
 #include "eval/report.h"
 #include "eval/score.h"
-#include "trainer/checkpoint.h"
+#include "eval/translate.h"
+#include "core/files.h"
 #include "trainer/trainer.h"
 
 namespace tern {
@@ -160,63 +161,21 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
 }
 
 void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
-  struct Args {
-    std::string checkpoint, precision;
-    DecodeOptions decode;
-    int64_t batch = 32;
-  };
-  auto a = std::make_shared<Args>();
+  auto o = std::make_shared<TranslateOptions>();
   auto* c = app.add_subcommand("translate", "Translate stdin to stdout, one sentence per line");
-  c->add_option("--checkpoint", a->checkpoint, "Checkpoint file (.tern)")->required();
-  c->add_option("--beam", a->decode.beam, "Beam size (1: greedy)");
-  c->add_option("--length-penalty", a->decode.length_penalty, "GNMT length penalty alpha");
-  c->add_option("--nbest", a->decode.nbest, "Print the N best, tab-separated with scores");
-  c->add_option("--batch", a->batch, "Lines translated together");
-  c->add_option("--precision", a->precision, "fp32 | fp16 | bf16 (default: the checkpoint's train.precision)");
-  c->callback([a, &run] {
-    run = [a] {
+  c->add_option("--checkpoint", o->checkpoint, "Checkpoint file (.tern)")->required();
+  c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)");
+  c->add_option("--length-penalty", o->decode.length_penalty, "GNMT length penalty alpha");
+  c->add_option("--max-len-ratio", o->decode.max_len_ratio, "Hypotheses stop at this ratio times the source length");
+  c->add_option("--nbest", o->decode.nbest, "Print the N best, tab-separated with scores");
+  c->add_option("--batch", o->batch, "Lines translated together");
+  c->add_option("--max-src-tokens", o->max_src_tokens,
+                "Truncate longer sources, with a warning per line (default: the training corpus's --max-tokens)");
+  c->add_option("--precision", o->precision, "fp32 | fp16 | bf16 (default: the checkpoint's train.precision)");
+  c->callback([o, &run] {
+    run = [o] {
       set_threads(0);
-      a->decode.validate();
-      InferenceModel im = load_inference_model(a->checkpoint, "auto", a->precision);
-      if (!im.src) throw ConfigError(a->checkpoint + " is a language model; translate needs a seq2seq checkpoint");
-      std::vector<std::string> lines;
-      int64_t line_no = 0;
-      auto flush = [&] {
-        if (lines.empty()) return;
-        const int64_t B = static_cast<int64_t>(lines.size());
-        std::vector<std::vector<int32_t>> ids;
-        int64_t S = 1;
-        for (auto& l : lines) ids.push_back(im.src->encode(squeeze_spaces(l))), S = std::max<int64_t>(S, ids.back().size());
-        auto src = torch::zeros({B, S}, torch::kInt64);
-        auto len = torch::zeros({B}, torch::kInt64);
-        for (int64_t b = 0; b < B; ++b) {
-          for (size_t s = 0; s < ids[b].size(); ++s) src[b][static_cast<int64_t>(s)] = ids[b][s];
-          len[b] = static_cast<int64_t>(ids[b].size());
-        }
-        AutocastScope autocast(im.precision, im.device);
-        auto res = decode(*im.model, src.to(im.device), len.to(im.device), a->decode);
-        for (int64_t b = 0; b < B; ++b) {
-          if (ids[b].empty()) {
-            std::cout << "\n";
-            continue;
-          }
-          for (size_t k = 0; k < res[b].size(); ++k) {
-            std::cout << im.tgt->decode(res[b][k].tokens);
-            if (a->decode.nbest > 1) std::cout << "\t" << res[b][k].score << (k + 1 < res[b].size() ? "\t" : "");
-          }
-          std::cout << "\n";
-        }
-        std::cout.flush();
-        lines.clear();
-      };
-      std::string line;
-      while (read_line(std::cin, line)) {
-        ++line_no;
-        if (invalid_utf8_at(line) >= 0) throw DataError(fmt::format("stdin:{}: invalid UTF-8", line_no));
-        lines.push_back(line);
-        if (static_cast<int64_t>(lines.size()) >= a->batch) flush();
-      }
-      flush();
+      translate_stream(*o, std::cin, "stdin", std::cout, std::cerr);
     };
   });
 }
@@ -258,7 +217,14 @@ void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
       std::vector<std::string> hyps = a->input.empty() || a->input == "-" ? read_utf8_lines(std::cin, "stdin")
                                                                           : read_utf8_file(a->input, "hypotheses");
       std::vector<std::vector<std::string>> refs;
-      for (const auto& r : a->refs) refs.push_back(read_utf8_file(r, "reference file"));
+      for (const auto& r : a->refs) {
+        refs.push_back(read_utf8_file(r, "reference file"));
+        if (refs.back().size() != hyps.size())
+          throw DataError(fmt::format("{} has {} lines but there are {} hypotheses (in {}): every reference file "
+                                      "needs one line per hypothesis",
+                                      r, refs.back().size(), hyps.size(),
+                                      a->input.empty() || a->input == "-" ? "stdin" : a->input));
+      }
       std::cout << score_report(hyps, refs, a->score) << std::flush;
     };
   });

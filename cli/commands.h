@@ -5,13 +5,11 @@
 #include <functional>
 #include <memory>
 
+#include "core/errors.h"
+
 namespace tern {
 
 class Communicator;
-
-// Exit codes (docs/exit_codes.md).
-constexpr int kExitOk = 0, kExitUnexpected = 1, kExitConfig = 2, kExitDistributed = 3, kExitData = 4,
-              kExitCheckpoint = 5, kExitTraining = 6, kExitPreempted = 75;
 
 struct CommandContext {
   std::unique_ptr<Communicator> comm;  // set by commands that start the distributed runtime

@@ -1,5 +1,6 @@
 // tern: one executable with subcommands. Parses the command line, runs the command, turns errors into one message
 // and an exit code; under MPI a failing rank aborts the whole job.
+#include <algorithm>
 #include <clocale>
 #include <cstdio>
 #include <map>
@@ -27,20 +28,45 @@ int main(int argc, char** argv) {
     if (auto it = long_names.find(a); it != long_names.end()) a = it->second;
   std::vector<char*> argv2;
   for (auto& a : args) argv2.push_back(a.data());
-  CLI11_PARSE(app, argc, argv2.data());
+  // A first word that is no command: CLI11 would only say that a subcommand is required.
+  std::vector<std::string> names;
+  for (const auto* sub : app.get_subcommands({})) names.push_back(sub->get_name());
+  if (args.size() > 1 && !args[1].empty() && args[1][0] != '-' &&
+      std::find(names.begin(), names.end(), args[1]) == names.end()) {
+    const std::string near = tern::nearest(args[1], names);
+    std::fprintf(stderr, "config error: command line: unknown command '%s'%s; the commands are %s\n", args[1].c_str(),
+                 near.empty() ? "" : (" (did you mean '" + near + "'?)").c_str(), fmt::format("{}", fmt::join(names, ", ")).c_str());
+    return tern::kExitConfig;
+  }
+  try {
+    app.parse(static_cast<int>(argv2.size()), argv2.data());
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Every command-line mistake is a configuration error (exit 2), whatever CLI11's own code for it.
+    std::fprintf(stderr, "config error: command line: %s\nRun with --help for more information.\n", e.what());
+    return tern::kExitConfig;
+  }
   int code = tern::kExitOk;
   try {
     run();
     code = ctx.exit_code;
   } catch (const tern::Error& e) {
-    const std::string& k = e.kind();
-    code = k == "config" ? tern::kExitConfig
-           : k == "data" ? tern::kExitData
-           : k == "checkpoint" ? tern::kExitCheckpoint
-           : k == "distributed" ? tern::kExitDistributed
-           : k == "training" ? tern::kExitTraining
-                             : tern::kExitUnexpected;
-    std::fprintf(stderr, "%s%s error: %s\n", tern::rank_prefix().c_str(), k.c_str(), e.what());
+    code = e.exit_code();
+    std::fprintf(stderr, "%s%s error: %s\n", tern::rank_prefix().c_str(), e.kind().c_str(), e.what());
+  } catch (const c10::Error& e) {
+    // LibTorch's message without its C++ stack trace; reaching here means a check upstream is missing.
+    code = tern::kExitUnexpected;
+    const std::string msg = e.what_without_backtrace();
+    std::fprintf(stderr, "%sinternal error: %s (please report it)\n", tern::rank_prefix().c_str(),
+                 msg.substr(0, msg.find('\n')).c_str());
+  } catch (const std::bad_alloc&) {
+    code = tern::kExitUnexpected;
+    std::fprintf(stderr, "%sinternal error: out of memory (please report what you ran)\n", tern::rank_prefix().c_str());
   } catch (const std::exception& e) {
     code = tern::kExitUnexpected;
     std::fprintf(stderr, "%sinternal error: %s\n", tern::rank_prefix().c_str(), e.what());

@@ -69,6 +69,22 @@ std::vector<std::vector<int64_t>> ShardData::make_batches(const BatchingOptions&
   return batches;
 }
 
+std::pair<torch::Tensor, torch::Tensor> pad_rows(const std::vector<std::vector<int32_t>>& rows) {
+  const int64_t B = static_cast<int64_t>(rows.size());
+  int64_t S = 1;
+  for (const auto& r : rows) S = std::max<int64_t>(S, static_cast<int64_t>(r.size()));
+  auto opts = torch::TensorOptions().dtype(torch::kInt64);
+  torch::Tensor x = torch::full({B, S}, kPadId, opts), len = torch::zeros({B}, opts);  // (B, S), (B)
+  auto xa = x.accessor<int64_t, 2>();
+  auto la = len.accessor<int64_t, 1>();
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& r = rows[static_cast<size_t>(b)];
+    for (size_t s = 0; s < r.size(); ++s) xa[b][static_cast<int64_t>(s)] = r[s];
+    la[b] = static_cast<int64_t>(r.size());
+  }
+  return {x, len};
+}
+
 Batch ShardData::collate(const std::vector<int64_t>& ids) const {
   Batch b;
   const int64_t B = static_cast<int64_t>(ids.size());

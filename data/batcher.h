@@ -47,6 +47,9 @@ class ShardData {
   TokenBlock src_, tgt_;
 };
 
+// Token rows padded on the right with kPadId: (B, max(1, longest)) int64, and their lengths (B) int64.
+std::pair<torch::Tensor, torch::Tensor> pad_rows(const std::vector<std::vector<int32_t>>& rows);
+
 // The sentence range [begin, end) of shard `shard` of `num_shards` over `n` sentences.
 std::pair<int64_t, int64_t> shard_range(int64_t n, int64_t shard, int64_t num_shards);
 

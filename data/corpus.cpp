@@ -7,6 +7,7 @@
 
 #include "core/errors.h"
 #include "core/hash.h"
+#include "data/tokenizer.h"
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -147,13 +148,17 @@ struct CorpusWriter::Impl {
     int64_t total = 0;  // tokens written or buffered
   };
   struct SplitState {
-    H group;
+    H group, lines;
+    hsize_t nlines = 0;
+    std::vector<int64_t> line_buf;
+    int64_t last_line = 0;
     int64_t sentences = 0;
     std::map<std::string, SideState> sides;
   };
   std::string path;
   H file;
   std::map<std::string, SplitState> splits;
+  std::map<std::string, int64_t> source_lines;  // set_source_lines
   bool closed = false;
 
   void flush(SideState& s) {
@@ -197,13 +202,18 @@ void CorpusWriter::set_attr(const std::string& name, const std::string& value) {
   write_str_attr(impl_->file, name, value);
 }
 
-void CorpusWriter::append(const std::string& split, const std::vector<std::vector<int32_t>>& per_side) {
+void CorpusWriter::set_source_lines(const std::string& split, int64_t lines) {
+  impl_->source_lines[split] = lines;
+}
+
+void CorpusWriter::append(const std::string& split, const std::vector<std::vector<int32_t>>& per_side, int64_t line) {
   if (per_side.size() != sides_.size())
     throw DataError(fmt::format("append: expected {} sides, got {}", sides_.size(), per_side.size()));
   auto it = impl_->splits.find(split);
   if (it == impl_->splits.end()) {
     Impl::SplitState st;
     st.group = open_group(impl_->file, split, true);
+    st.lines = create_extendible(st.group, "lines", H5T_STD_I64LE);
     for (const auto& side : sides_) {
       Impl::SideState ss;
       ss.group = open_group(st.group, side, true);
@@ -215,6 +225,16 @@ void CorpusWriter::append(const std::string& split, const std::vector<std::vecto
     it = impl_->splits.emplace(split, std::move(st)).first;
   }
   auto& st = it->second;
+  if (line == 0) line = st.last_line + 1;
+  if (line <= st.last_line)
+    throw DataError(fmt::format("{}: line numbers of split '{}' must increase ({} after {})", impl_->path, split, line,
+                                st.last_line));
+  st.last_line = line;
+  st.line_buf.push_back(line);
+  if (st.line_buf.size() >= kFlushTokens / 8) {
+    append_1d(st.lines, H5T_NATIVE_INT64, st.line_buf.data(), st.line_buf.size(), st.nlines);
+    st.line_buf.clear();
+  }
   for (size_t k = 0; k < sides_.size(); ++k) {
     auto& ss = st.sides.at(sides_[k]);
     ss.tok_buf.insert(ss.tok_buf.end(), per_side[k].begin(), per_side[k].end());
@@ -230,6 +250,9 @@ void CorpusWriter::close() {
   impl_->closed = true;
   for (auto& [name, st] : impl_->splits) {
     write_i64_attr(st.group, "num_sentences", st.sentences);
+    append_1d(st.lines, H5T_NATIVE_INT64, st.line_buf.data(), st.line_buf.size(), st.nlines);
+    auto lines = impl_->source_lines.find(name);
+    write_i64_attr(st.group, "source_lines", lines != impl_->source_lines.end() ? lines->second : st.last_line);
     for (auto& [side, ss] : st.sides) {
       impl_->flush(ss);
       write_i64_attr(ss.group, "num_tokens", ss.total);
@@ -262,8 +285,12 @@ CorpusReader::CorpusReader(const std::string& path) : impl_(std::make_unique<Imp
   if (!read_str_attr(impl_->file, "format", format) || format != kCorpusFormat)
     throw DataError(path + ": not a tern corpus (attribute 'format' is '" + format + "', expected 'tern-corpus')");
   if (!read_i64_attr(impl_->file, "format_version", version) || version != kCorpusFormatVersion)
-    throw DataError(fmt::format("{}: corpus format version {} is not supported (this tern reads version {}); {}", path,
-                                version, kCorpusFormatVersion, hint));
+    throw DataError(fmt::format("{}: corpus format version {} is not supported (this tern reads version {}{}); {}", path,
+                                version, kCorpusFormatVersion,
+                                version == 1 ? ": version 1 does not record the input line of each sentence, which "
+                                               "evaluate --ref needs to align references"
+                                             : "",
+                                hint));
   if (!read_str_attr(impl_->file, "kind", kind_)) throw DataError(path + ": attribute 'kind' is missing");
   try {
     sides_ = sides_of(kind_);
@@ -289,8 +316,83 @@ CorpusReader::CorpusReader(const std::string& path) : impl_(std::make_unique<Imp
     if (v.hash != actual)
       throw DataError(path + ": /vocab/" + side + " checksum mismatch (stored " + v.hash + ", computed " + actual +
                       "): the file is corrupted; " + hint);
+    const int64_t pieces = Tokenizer(v.model_proto, path + ": /vocab/" + side).vocab_size();
+    if (pieces != v.size)
+      throw DataError(fmt::format("{}: /vocab/{} attribute vocab_size is {} but its SentencePiece model has {} pieces; {}",
+                                  path, side, v.size, pieces, hint));
     vocabs_.push_back(std::move(v));
   }
+  for (const auto& split : splits()) validate_split(split);
+}
+
+namespace {
+hsize_t extent(hid_t file, const std::string& name) {
+  H d(H5Lexists(file, name.c_str(), H5P_DEFAULT) > 0 ? H5Dopen2(file, name.c_str(), H5P_DEFAULT) : -1, H5Dclose);
+  if (d < 0) return static_cast<hsize_t>(-1);
+  H space(H5Dget_space(d), H5Sclose);
+  return static_cast<hsize_t>(H5Sget_simple_extent_npoints(space));
+}
+}  // namespace
+
+// Counts, extents and the first and last offsets agree (metadata and two values per side: cheap on open).
+void CorpusReader::validate_split(const std::string& split) const {
+  const std::string hint = "; HINT: recreate it with `tern prepare`";
+  const int64_t n = num_sentences(split);
+  auto fail = [&](const std::string& what) { throw DataError(path_ + ": " + what + hint); };
+  const hsize_t nl = extent(impl_->file, split + "/lines");
+  if (nl == static_cast<hsize_t>(-1)) fail("dataset /" + split + "/lines is missing");
+  if (static_cast<int64_t>(nl) != n)
+    fail(fmt::format("/{}/lines has {} entries but num_sentences is {}", split, nl, n));
+  for (const auto& side : sides_) {
+    const std::string base = split + "/" + side;
+    const int64_t nt = num_tokens(split, side);
+    const hsize_t no = extent(impl_->file, base + "/offsets"), ntok = extent(impl_->file, base + "/tokens");
+    if (no == static_cast<hsize_t>(-1) || ntok == static_cast<hsize_t>(-1))
+      fail("dataset /" + base + "/offsets or /" + base + "/tokens is missing");
+    if (static_cast<int64_t>(no) != n + 1)
+      fail(fmt::format("/{}/offsets has {} entries but num_sentences of /{} is {} (needs num_sentences + 1)", base, no,
+                       split, n));
+    if (nt < 0 || static_cast<int64_t>(ntok) != nt)
+      fail(fmt::format("/{}/tokens has {} entries but its num_tokens attribute is {}", base, ntok, nt));
+    H d(H5Dopen2(impl_->file, (base + "/offsets").c_str(), H5P_DEFAULT), H5Dclose);
+    int64_t ends[2] = {-1, -1};
+    for (int k = 0; k < 2; ++k) {
+      hsize_t at = k == 0 ? 0 : static_cast<hsize_t>(n), one = 1;
+      H fspace(H5Dget_space(d), H5Sclose);
+      H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &at, nullptr, &one, nullptr);
+      H mspace(H5Screate_simple(1, &one, nullptr), H5Sclose);
+      if (H5Dread(d, H5T_NATIVE_INT64, mspace, fspace, H5P_DEFAULT, &ends[k]) < 0)
+        fail("cannot read /" + base + "/offsets (" + h5_error() + "): the file is corrupted or truncated");
+    }
+    if (ends[0] != 0) fail(fmt::format("/{}/offsets[0] must be 0 (got {})", base, ends[0]));
+    if (ends[1] != nt)
+      fail(fmt::format("/{}/offsets[{}] (the end of the last sentence) is {} but num_tokens is {}", base, n, ends[1], nt));
+  }
+}
+
+std::vector<int64_t> CorpusReader::line_numbers(const std::string& split) const {
+  const int64_t n = num_sentences(split), total = source_lines(split);
+  H d(H5Dopen2(impl_->file, (split + "/lines").c_str(), H5P_DEFAULT), H5Dclose);
+  std::vector<int64_t> out(static_cast<size_t>(n));
+  if (d < 0 || (n > 0 && H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0))
+    throw DataError(path_ + ": cannot read /" + split + "/lines (" + h5_error() + "): the file is corrupted or truncated");
+  int64_t prev = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i] <= prev || out[i] > total)
+      throw DataError(fmt::format("{}: /{}/lines[{}] is {}: line numbers must increase and lie in [1, {}] (the input's "
+                                  "line count); HINT: recreate it with `tern prepare`",
+                                  path_, split, i, out[i], total));
+    prev = out[i];
+  }
+  return out;
+}
+
+int64_t CorpusReader::source_lines(const std::string& split) const {
+  H g = open_group(impl_->file, split, false);
+  int64_t n = -1;
+  if (g < 0 || !read_i64_attr(g, "source_lines", n) || n < 0)
+    throw DataError(path_ + ": /" + split + " attribute source_lines is missing or negative");
+  return n;
 }
 
 CorpusReader::~CorpusReader() = default;

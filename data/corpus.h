@@ -9,7 +9,7 @@
 
 namespace tern {
 
-constexpr int kCorpusFormatVersion = 1;
+constexpr int kCorpusFormatVersion = 2;  // 2: /<split>/lines, the input line number of every sentence
 constexpr const char* kCorpusFormat = "tern-corpus";
 
 // Sentences [begin, end) of one side of one split: flat ids plus offsets rebased to 0.
@@ -36,8 +36,11 @@ class CorpusWriter {
   CorpusWriter(const std::string& path, const std::string& kind);
   ~CorpusWriter();
   void set_vocab(const VocabInfo& v);
-  // Appends one sentence to every side of `split`, in sides() order.
-  void append(const std::string& split, const std::vector<std::vector<int32_t>>& per_side);
+  // Appends one sentence to every side of `split`, in sides() order. `line` is its 1-based line number in the input
+  // file the split came from (0: the line after the previous sentence's).
+  void append(const std::string& split, const std::vector<std::vector<int32_t>>& per_side, int64_t line = 0);
+  // Lines of the input file `split` came from (default: the last line number appended).
+  void set_source_lines(const std::string& split, int64_t lines);
   void set_attr(const std::string& name, const std::string& value);
   void close();  // flushes and finalizes counts; the destructor does it too, without throwing
   const std::vector<std::string>& sides() const { return sides_; }
@@ -50,7 +53,8 @@ class CorpusWriter {
 
 class CorpusReader {
  public:
-  // Opens and validates the format, version and vocabularies; throws DataError naming the file.
+  // Opens and validates the format, version, vocabularies (SentencePiece models of the stated size) and each split's
+  // counts (num_sentences, num_tokens and offsets agree); throws DataError naming the file and the record.
   explicit CorpusReader(const std::string& path);
   ~CorpusReader();
   const std::string& path() const { return path_; }
@@ -62,6 +66,9 @@ class CorpusReader {
   std::string attr(const std::string& name) const;  // "" when absent
   int64_t num_sentences(const std::string& split) const;
   int64_t num_tokens(const std::string& split, const std::string& side) const;
+  // The 1-based input line number of every sentence of `split` (increasing), and the input's line count.
+  std::vector<int64_t> line_numbers(const std::string& split) const;
+  int64_t source_lines(const std::string& split) const;
   // Sentences [begin, end); checks offsets and token ids against the vocabulary.
   TokenBlock read(const std::string& split, const std::string& side, int64_t begin, int64_t end) const;
   // A content identity for cross-rank agreement: vocab hashes and split sizes.
@@ -73,6 +80,7 @@ class CorpusReader {
   std::string path_, kind_;
   std::vector<std::string> sides_;
   std::vector<VocabInfo> vocabs_;
+  void validate_split(const std::string& split) const;
 };
 
 }  // namespace tern

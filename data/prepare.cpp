@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/errors.h"
+#include "core/files.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -44,7 +46,7 @@ std::string assign_split(const PrepareOptions& o, int64_t i) {
 }
 
 struct FileScan {
-  int64_t lines = 0, bytes = 0;
+  int64_t lines = 0, bytes = 0, blank = 0;
   std::string xxh64;
 };
 
@@ -54,9 +56,10 @@ FileScan scan_file(const std::string& path) {
   if (!in) throw DataError(path + ": cannot open input file");
   FileScan s;
   std::string line;
-  while (read_line(in, line)) {
+  while (read_line(in, line, path)) {
     ++s.lines;
     s.bytes += static_cast<int64_t>(line.size()) + 1;
+    if (line.find_first_not_of(" \t\r\f\v") == std::string::npos) ++s.blank;
     int64_t bad = invalid_utf8_at(line);
     if (bad >= 0)
       throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {} of the line (byte value 0x{:02x}); HINT: convert "
@@ -99,6 +102,58 @@ class TrainLines : public LineSource {
   std::unique_ptr<std::ifstream> in_;
 };
 
+// The temporary output of the running prepare: removed by a terminating signal, so that none is left behind.
+char g_temporary[4096] = {0};
+extern "C" void remove_temporary_and_die(int sig) {
+  if (g_temporary[0]) ::unlink(g_temporary);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+class TemporaryOutput {
+ public:
+  explicit TemporaryOutput(const std::string& path) : path_(path) {
+    std::snprintf(g_temporary, sizeof g_temporary, "%s", path.c_str());
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) previous_.push_back(std::signal(sig, remove_temporary_and_die));
+  }
+  ~TemporaryOutput() {
+    std::remove(path_.c_str());
+    int k = 0;
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, previous_[k++]);
+    g_temporary[0] = 0;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::vector<void (*)(int)> previous_;
+};
+
+// The output must be a new file or, with --overwrite, a file that is none of the inputs.
+void check_output(const PrepareOptions& o) {
+  std::error_code ec;
+  if (fs::is_directory(o.out, ec))
+    throw IoError(o.out + ": --out names a directory; give the path of the .h5 file to write (nothing was written)");
+  if (!fs::exists(o.out, ec)) return;
+  if (!o.overwrite) throw IoError(o.out + ": output exists; pass --overwrite to replace it (nothing was written)");
+  for (const auto& in : {o.train_src, o.train_tgt, o.train_text, o.valid_src, o.valid_tgt, o.valid_text, o.test_src,
+                         o.test_tgt, o.test_text, o.spm_src, o.spm_tgt, o.spm_model})
+    if (!in.empty() && fs::equivalent(in, o.out, ec))
+      throw IoError(fmt::format("{}: --out is also an input ({}); --overwrite would destroy it (nothing was written)",
+                                o.out, in));
+}
+
+// Temporary outputs that killed runs (SIGKILL, power loss) left beside `out`.
+void remove_orphaned_temporaries(const std::string& out) {
+  const fs::path p = fs::absolute(out);
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(p.parent_path(), ec))
+    if (is_orphaned_temporary(e.path().string(), p.string())) {
+      fs::remove(e.path(), ec);
+      logf("removed {}, left by a prepare that was killed", e.path().string());
+    }
+}
+
 }  // namespace
 
 void PrepareOptions::validate() const {
@@ -138,8 +193,7 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
   PrepareResult result;
   auto t0 = std::chrono::steady_clock::now();
   const bool par = o.parallel();
-  if (fs::exists(o.out) && !o.overwrite)
-    throw IoError(o.out + ": output exists; pass --overwrite to replace it (nothing was written)");
+  check_output(o);
   fs::path out_dir = fs::absolute(o.out).parent_path();
   std::error_code ec;
   fs::create_directories(out_dir, ec);
@@ -166,6 +220,10 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
       throw DataError(fmt::format("{} has {} lines but {} has {} lines: parallel files must have one line per sentence pair",
                                   in.files[0], scans[0].lines, in.files[1], scans[1].lines));
     if (scans[0].lines == 0) throw DataError(in.files[0] + ": input file is empty");
+    for (size_t k = 0; k < scans.size(); ++k)
+      if (scans[k].blank == scans[k].lines)
+        throw DataError(fmt::format("{}: all {} lines are blank: there is no text to tokenize", in.files[k],
+                                    scans[k].lines));
   }
   const bool by_fraction = o.valid_fraction > 0 || o.test_fraction > 0;
 
@@ -197,9 +255,11 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
   }
 
   // 3. Encode and write, under a temporary name renamed at the end.
-  std::string tmp = o.out + fmt::format(".tmp-{}", getpid());
+  remove_orphaned_temporaries(o.out);
+  TemporaryOutput temporary(temporary_name(fs::absolute(o.out).string()));
+  const std::string& tmp = temporary.path();
   std::remove(tmp.c_str());
-  try {
+  {
     CorpusWriter w(tmp, par ? "parallel" : "monolingual");
     for (size_t k = 0; k < sides.size(); ++k)
       w.set_vocab({sides[k], toks[k]->vocab_size(), toks[k]->hash(), toks[k]->model_proto()});
@@ -208,14 +268,18 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
     total_lines /= static_cast<int64_t>(sides.size());
     Progress bar("prepare", static_cast<uint64_t>(total_lines), "lines", 10.0, o.progress);
     int64_t done = 0;
-    for (const auto& in : inputs) {
+    for (size_t n = 0; n < inputs.size(); ++n) {
+      const SplitInput& in = inputs[n];
+      const int64_t input_lines = inputs_json[n * sides.size()]["lines"].get<int64_t>();
+      for (const char* split : {"train", "valid", "test"})
+        if (in.split == split || (in.split == "train" && by_fraction)) w.set_source_lines(split, input_lines);
       std::vector<std::unique_ptr<std::ifstream>> files;
       for (const auto& f : in.files) files.push_back(std::make_unique<std::ifstream>(f, std::ios::binary));
       std::vector<std::string> lines(sides.size());
       std::vector<std::vector<int32_t>> ids(sides.size());
       for (int64_t i = 0;; ++i) {
         bool ok = true;
-        for (size_t k = 0; k < sides.size(); ++k) ok = read_line(*files[k], lines[k]) && ok;
+        for (size_t k = 0; k < sides.size(); ++k) ok = read_line(*files[k], lines[k], in.files[k]) && ok;
         if (!ok) break;
         bar.update(static_cast<uint64_t>(++done));
         std::string split = in.split == "train" && by_fraction ? assign_split(o, i) : in.split;
@@ -252,7 +316,7 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
             if (static_cast<int64_t>(v.size()) > o.max_tokens) v.resize(static_cast<size_t>(o.max_tokens));
           ++st.truncated;
         }
-        w.append(split, ids);
+        w.append(split, ids, i + 1);
         ++st.kept;
         st.tokens_src += static_cast<int64_t>(ids[0].size());
         st.tokens_tgt += static_cast<int64_t>(ids.back().size());
@@ -277,11 +341,9 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
                                         {"seed", o.seed}}
                              .dump());
     w.close();
-  } catch (...) {
-    std::remove(tmp.c_str());
-    throw;
   }
-  fs::rename(tmp, o.out);
+  fs::rename(tmp, o.out, ec);
+  if (ec) throw IoError(fmt::format("{}: cannot write the output ({}); nothing was written", o.out, ec.message()));
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;
 }

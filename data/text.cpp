@@ -90,8 +90,25 @@ std::string squeeze_spaces(const std::string& s) {
   return out;
 }
 
-bool read_line(std::istream& in, std::string& line) {
-  if (!std::getline(in, line)) return false;
+bool read_line(std::istream& in, std::string& line, const std::string& name) {
+  line.clear();
+  std::streambuf* buf = in.rdbuf();
+  if (!in.good() || buf == nullptr) return false;
+  bool any = false;
+  for (;;) {
+    const int c = buf->sbumpc();
+    if (c == std::char_traits<char>::eof()) {
+      in.setstate(std::ios::eofbit);
+      if (!any) in.setstate(std::ios::failbit);
+      break;
+    }
+    any = true;
+    if (c == '\n') break;
+    line.push_back(static_cast<char>(c));
+    if (line.size() > kMaxLineBytes)
+      throw DataError(fmt::format("{}: a line is longer than {} MiB: is this a text file?", name, kMaxLineBytes >> 20));
+  }
+  if (!any) return false;
   if (!line.empty() && line.back() == '\r') line.pop_back();
   return true;
 }
@@ -99,7 +116,7 @@ bool read_line(std::istream& in, std::string& line) {
 std::vector<std::string> read_utf8_lines(std::istream& in, const std::string& name) {
   std::vector<std::string> out;
   std::string line;
-  while (read_line(in, line)) {
+  while (read_line(in, line, name)) {
     int64_t bad = invalid_utf8_at(line);
     if (bad >= 0)
       throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", name, out.size() + 1, bad + 1));

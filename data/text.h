@@ -14,8 +14,10 @@ std::u32string utf8_decode(const std::string& s);
 std::string utf8_encode(const std::u32string& s);
 // ASCII whitespace trim and collapse of inner runs to one space.
 std::string squeeze_spaces(const std::string& s);
-// getline that also strips a trailing '\r'.
-bool read_line(std::istream& in, std::string& line);
+// getline that also strips a trailing '\r'. A line over kMaxLineBytes is a DataError naming `name` (a binary file
+// or a device such as /dev/zero would otherwise grow one line without bound).
+constexpr size_t kMaxLineBytes = size_t{64} << 20;
+bool read_line(std::istream& in, std::string& line, const std::string& name = "input");
 // Every line of `in`; invalid UTF-8 is a DataError "NAME:LINE: invalid UTF-8 at byte B".
 std::vector<std::string> read_utf8_lines(std::istream& in, const std::string& name);
 

@@ -13,12 +13,14 @@
 namespace tern {
 
 void TokenizerTrainOptions::validate() const {
-  if (vocab_size < 16) throw ConfigError(fmt::format("vocab_size must be >= 16 (got {})", vocab_size));
+  if (vocab_size < 16 || vocab_size > 1000000)
+    throw ConfigError(fmt::format("--vocab-size must be in [16, 1000000] (got {})", vocab_size));
   if (model_type != "unigram" && model_type != "bpe")
     throw ConfigError("tokenizer model_type must be unigram or bpe (got '" + model_type + "')");
   if (!(character_coverage > 0.9 && character_coverage <= 1.0))
     throw ConfigError(fmt::format("character_coverage must be in (0.9, 1] (got {})", character_coverage));
-  if (sample_sentences < 100) throw ConfigError(fmt::format("sample_sentences must be >= 100 (got {})", sample_sentences));
+  if (sample_sentences < 100 || sample_sentences > 1000000000)
+    throw ConfigError(fmt::format("--spm-sample must be in [100, 1e9] (got {})", sample_sentences));
 }
 
 Tokenizer::Tokenizer(const std::string& model_proto, const std::string& origin)

@@ -11,11 +11,14 @@
 namespace tern {
 
 void DecodeOptions::validate() const {
-  if (beam < 1) throw ConfigError(fmt::format("--beam must be >= 1 (got {})", beam));
+  if (beam < 1 || beam > 1024) throw ConfigError(fmt::format("--beam must be in [1, 1024] (got {})", beam));
   if (nbest < 1 || nbest > beam) throw ConfigError(fmt::format("--nbest must be in [1, beam={}] (got {})", beam, nbest));
-  if (length_penalty < 0) throw ConfigError(fmt::format("--length-penalty must be >= 0 (got {})", length_penalty));
-  if (max_len_ratio <= 0) throw ConfigError(fmt::format("--max-len-ratio must be > 0 (got {})", max_len_ratio));
-  if (max_len_extra < 0) throw ConfigError(fmt::format("max_len_extra must be >= 0 (got {})", max_len_extra));
+  if (!(length_penalty >= 0 && length_penalty <= 100))
+    throw ConfigError(fmt::format("--length-penalty must be in [0, 100] (got {})", length_penalty));
+  if (!(max_len_ratio > 0 && max_len_ratio <= 100))
+    throw ConfigError(fmt::format("--max-len-ratio must be in (0, 100] (got {})", max_len_ratio));
+  if (max_len_extra < 0 || max_len_extra > 100000)
+    throw ConfigError(fmt::format("max_len_extra must be in [0, 100000] (got {})", max_len_extra));
 }
 
 namespace {

@@ -13,6 +13,7 @@
 #include "eval/bleu.h"
 #include "eval/chrf.h"
 #include "models/loss.h"
+#include "core/files.h"
 #include "trainer/checkpoint.h"
 
 namespace tern {
@@ -23,6 +24,8 @@ InferenceModel load_inference_model(const std::string& path, const std::string& 
   m.config = parse_config(d.meta.value("config_yaml", ""), path + " (stored config)");
   bool lm = m.config.model.is_lm();
   m.step = d.meta.value("step", 0);
+  if (d.meta.contains("corpus_max_tokens") && d.meta["corpus_max_tokens"].is_number_integer())
+    m.max_src_tokens = d.meta["corpus_max_tokens"].get<int64_t>();
   if (device == "cuda" || (device == "auto" && torch::cuda::is_available())) m.device = torch::Device(torch::kCUDA, 0);
   torch::serialize::InputArchive ar, model_ar;
   std::istringstream in(d.archive);
@@ -92,6 +95,25 @@ nlohmann::json attention_samples(InferenceModel& im, ShardData& data, int64_t k)
   return out;
 }
 
+// The raw reference of each of the first `n` sentences of `split`: the lines of `path` at the sentences' input line
+// numbers (prepare drops empty and long lines, so sentence i is not line i). `path` must have as many lines as the
+// input the split was prepared from.
+std::vector<std::string> aligned_references(const std::string& path, const CorpusReader& corpus,
+                                            const std::string& split, int64_t n) {
+  std::ifstream in(path);
+  if (!in) throw DataError(path + ": cannot open reference file");
+  const std::vector<std::string> lines = read_utf8_lines(in, path);
+  const int64_t expected = corpus.source_lines(split);
+  if (static_cast<int64_t>(lines.size()) != expected)
+    throw DataError(fmt::format("{} has {} lines but split '{}' of {} was prepared from an input of {} lines ({} "
+                                "sentences kept): the reference must be that input's target side, line for line",
+                                path, lines.size(), split, corpus.path(), expected, corpus.num_sentences(split)));
+  const std::vector<int64_t> at = corpus.line_numbers(split);
+  std::vector<std::string> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = lines[static_cast<size_t>(at[static_cast<size_t>(i)] - 1)];
+  return out;
+}
+
 size_t count_words(const std::string& s) {
   std::istringstream in(s);
   size_t n = 0;
@@ -101,8 +123,17 @@ size_t count_words(const std::string& s) {
 }
 }  // namespace
 
+void EvaluateOptions::validate() const {
+  decode.validate();
+  if (batch_sentences < 1 || batch_sentences > 100000)
+    throw ConfigError(fmt::format("--batch must be in [1, 100000] (got {})", batch_sentences));
+  if (limit < 0) throw ConfigError(fmt::format("--limit must be >= 0 (0: every sentence; got {})", limit));
+  if (attention_samples < 0 || attention_samples > 1000)
+    throw ConfigError(fmt::format("--attention-samples must be in [0, 1000] (got {})", attention_samples));
+}
+
 nlohmann::json evaluate(const EvaluateOptions& opt) {
-  opt.decode.validate();
+  opt.validate();
   InferenceModel im = load_inference_model(opt.checkpoint, "auto", opt.precision);
   CorpusReader corpus(opt.corpus);
   const bool lm = im.config.model.is_lm();
@@ -155,18 +186,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
 
   // Translation, batched by source length, written back in corpus order.
   std::vector<std::string> refs = refs_detok;
-  if (!opt.reference.empty()) {
-    std::ifstream in(opt.reference);
-    if (!in) throw DataError(opt.reference + ": cannot open reference file");
-    std::vector<std::string> lines;
-    std::string line;
-    while (read_line(in, line)) lines.push_back(line);
-    if (static_cast<int64_t>(lines.size()) < n)
-      throw DataError(fmt::format("{} has {} lines but split '{}' has {} sentences", opt.reference, lines.size(),
-                                  opt.split, n));
-    lines.resize(static_cast<size_t>(n));
-    refs = lines;
-  }
+  if (!opt.reference.empty()) refs = aligned_references(opt.reference, corpus, opt.split, n);
   std::vector<std::string> hyps(static_cast<size_t>(n));
   BatchingOptions db;
   db.shuffle = false;
@@ -201,9 +221,9 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   if (opt.attention_samples > 0)
     out["samples"] = attention_samples(im, data, std::min(opt.attention_samples, n));
   if (!opt.hypotheses_out.empty()) {
-    std::ofstream h(opt.hypotheses_out);
-    if (!h) throw IoError(opt.hypotheses_out + ": cannot write hypotheses");
-    for (const auto& s : hyps) h << s << "\n";
+    std::string text;
+    for (const auto& s : hyps) text += s + "\n";
+    write_file_atomic(opt.hypotheses_out, text);
     out["hypotheses_file"] = opt.hypotheses_out;
   }
   logf("{} ({}), {} = {:.2f}, on {} sentences, beam {}: {:.1f} sentences/s", bleu.format(), bleu.signature, chrf.name,

@@ -20,6 +20,7 @@ struct InferenceModel {
   torch::Device device{torch::kCPU};
   Precision precision = Precision::kFp32;  // autocast dtype for every forward and decoding step
   int64_t step = 0;
+  int64_t max_src_tokens = 0;  // the training corpus's --max-tokens (0: not recorded)
 };
 
 // Loads a checkpoint for inference (eval mode); device "auto" picks CUDA when present. precision "" takes the one
@@ -42,6 +43,7 @@ struct EvaluateOptions {
   bool translate = true;          // Decode and score BLEU and chrF (seq2seq only)
   int64_t attention_samples = 3;  // Greedy translations with attention weights kept in the JSON (for reports)
   bool progress = true;
+  void validate() const;          // throws ConfigError
 };
 
 nlohmann::json evaluate(const EvaluateOptions& opt);

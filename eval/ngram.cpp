@@ -59,10 +59,13 @@ Sentences load_ngram_text(const std::string& path, const std::string& split, con
       auto& s = out.emplace_back();
       for (int64_t k = 0; k < b.length(i); ++k) s.push_back(tok.piece(b.data(i)[k]));
     }
+    if (out.empty()) throw DataError(fmt::format("{}: split '{}' has no sentences", path, split));
     return out;
   }
   std::ifstream in(path);
   if (!in) throw DataError(path + ": cannot open text file");
+  if (in.peek() == std::ifstream::traits_type::eof())
+    throw DataError(path + ": the text file is empty (an n-gram model needs at least one sentence to train or score)");
   for (const auto& line : read_utf8_lines(in, path)) {
     auto& s = out.emplace_back();
     size_t i = 0;
@@ -85,6 +88,7 @@ void NgramOptions::validate() const {
   if (smoothing != "laplace" && smoothing != "add-k" && smoothing != "interpolated" && smoothing != "kneser-ney")
     throw ConfigError("ngram smoothing must be laplace, add-k, interpolated or kneser-ney (got " + smoothing + ")");
   if (!(add_k > 0)) throw ConfigError(fmt::format("ngram add-k constant must be > 0 (got {})", add_k));
+  if (!(add_k <= 1e6)) throw ConfigError(fmt::format("ngram add-k constant must be <= 1e6 (got {})", add_k));
   if (!(heldout_fraction > 0 && heldout_fraction <= 0.5))
     throw ConfigError(fmt::format("ngram held-out fraction must be in (0, 0.5] (got {})", heldout_fraction));
   if (em_iterations < 1) throw ConfigError(fmt::format("ngram EM iterations must be >= 1 (got {})", em_iterations));
@@ -120,7 +124,7 @@ std::vector<int32_t> NgramModel::ids(const std::vector<std::string>& sentence, i
 
 NgramModel NgramModel::train(const Sentences& text, const NgramOptions& opt, const Sentences& heldout) {
   opt.validate();
-  if (text.empty()) throw DataError("ngram training text has no sentences");
+  if (text.empty()) throw DataError("ngram: the training text has no sentences");
   NgramModel m;
   m.opt_ = opt;
   const int N = opt.order;

@@ -11,6 +11,7 @@
 
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/files.h"
 #include "trainer/checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -57,7 +58,9 @@ std::vector<json> read_metrics(const fs::path& path) {
     if (!line.empty()) lines.push_back(line);
   for (size_t i = 0; i < lines.size(); ++i) {
     try {
-      out.push_back(json::parse(lines[i]));
+      json row = json::parse(lines[i]);
+      if (!row.is_object()) throw json::parse_error::create(101, 0, "not an object", nullptr);
+      out.push_back(std::move(row));
     } catch (const json::parse_error&) {
       if (i + 1 < lines.size())
         throw DataError(fmt::format("{}:{}: not a JSON object (metrics lines are written by tern train)", path.string(),

@@ -13,8 +13,8 @@ void ModelConfig::validate() const {
   if (type != "seq2seq" && type != "lm") bad("type", "must be seq2seq or lm", type);
   if (cell != "lstm" && cell != "gru") bad("cell", "must be lstm or gru", cell);
   if (layers < 1 || layers > 16) bad("layers", "must be in [1, 16]", std::to_string(layers));
-  if (embedding < 1) bad("embedding", "must be >= 1", std::to_string(embedding));
-  if (hidden < 2) bad("hidden", "must be >= 2", std::to_string(hidden));
+  if (embedding < 1 || embedding > 65536) bad("embedding", "must be in [1, 65536]", std::to_string(embedding));
+  if (hidden < 2 || hidden > 65536) bad("hidden", "must be in [2, 65536]", std::to_string(hidden));
   if (type == "seq2seq" && bidirectional && hidden % 2 != 0)
     bad("hidden", "must be even with a bidirectional encoder (H/2 per direction)", std::to_string(hidden));
   if (attention != "dot" && attention != "general" && attention != "additive")

@@ -37,8 +37,20 @@ SequenceModel build_model(const ModelConfig& cfg) {
   cfg.validate();
   if (cfg.tgt_vocab <= 4 || (!cfg.is_lm() && cfg.src_vocab <= 4))
     throw ConfigError("model vocabulary sizes are not set (they come from the corpus)");
-  if (cfg.is_lm()) return std::make_shared<LanguageModelImpl>(cfg);
-  return std::make_shared<Seq2SeqImpl>(cfg);
+  try {
+    if (cfg.is_lm()) return std::make_shared<LanguageModelImpl>(cfg);
+    return std::make_shared<Seq2SeqImpl>(cfg);
+  } catch (const c10::Error& e) {  // an allocation refused for a model far too large
+    const std::string msg = e.what_without_backtrace();
+    throw ConfigError(fmt::format("the model cannot be built with model.layers={}, model.embedding={}, model.hidden={}, "
+                                  "vocabularies {}/{}: {}; HINT: make the model smaller",
+                                  cfg.layers, cfg.embedding, cfg.hidden, cfg.src_vocab, cfg.tgt_vocab,
+                                  msg.substr(0, msg.find('\n'))));
+  } catch (const std::bad_alloc&) {
+    throw ConfigError(fmt::format("the model cannot be built with model.layers={}, model.embedding={}, model.hidden={}, "
+                                  "vocabularies {}/{}: out of memory; HINT: make the model smaller",
+                                  cfg.layers, cfg.embedding, cfg.hidden, cfg.src_vocab, cfg.tgt_vocab));
+  }
 }
 
 }  // namespace tern

@@ -15,6 +15,8 @@ std::string precision_name(Precision p);
 // Throws ConfigError (naming `key`) when `device` has no kernels for `p`: LibTorch's CPU recurrent kernels (oneDNN)
 // have no fp16 path, so fp16 needs a CUDA device; bf16 and fp32 run everywhere.
 void check_precision(Precision p, const torch::Device& device, const std::string& key);
+// Whether this CPU runs LibTorch's bf16 LSTM/GRU kernels (oneDNN has none for some instruction sets, e.g. AVX only).
+bool cpu_supports_bf16_rnn();
 
 // Autocast on `device` for the lifetime of the object (fp32: does nothing). Nestable; restores the previous state.
 class AutocastScope {

@@ -1,15 +1,11 @@
 #include "trainer/checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "core/errors.h"
+#include "core/files.h"
 #include "core/hash.h"
 
 namespace fs = std::filesystem;
@@ -18,62 +14,22 @@ namespace tern {
 namespace {
 
 constexpr char kMagic[8] = {'T', 'E', 'R', 'N', 'C', 'K', 'P', 'T'};
-constexpr const char* kTempMarker = ".tmp-";  // write_file_atomic's temporary names: PATH.tmp-PID
+constexpr size_t kHeaderBytes = sizeof kMagic + 4 + 8;  // magic, version, metadata length
 
 template <typename T>
 void put(std::string& out, T v) {
   out.append(reinterpret_cast<const char*>(&v), sizeof v);
 }
 
-void fsync_dir(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
+// `s` with control and non-ASCII bytes as \xNN, cut to 80 characters: safe to print.
+std::string escaped(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s.substr(0, 80)) out += (c >= 0x20 && c < 0x7f) ? std::string(1, static_cast<char>(c))
+                                                                          : fmt::format("\\x{:02x}", c);
+  return out + (s.size() > 80 ? "..." : "");
 }
 
 }  // namespace
-
-std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
-  std::vector<std::string> removed;
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.path().filename().string().find(kTempMarker) != std::string::npos) {
-      std::error_code ec;
-      if (fs::remove(e.path(), ec)) removed.push_back(e.path().string());
-    }
-  return removed;
-}
-
-void write_file_atomic(const std::string& path, const std::string& content) {
-  fs::path p(path);
-  std::string tmp = path + kTempMarker + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw CheckpointError(path + ": cannot write (" + std::strerror(errno) + "); the previous file is intact");
-  size_t off = 0;
-  while (off < content.size()) {
-    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw CheckpointError(path + ": write failed (" + std::strerror(err) + "); the previous file is intact");
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    throw CheckpointError(path + ": flush failed (" + std::strerror(err) + "); the previous file is intact");
-  }
-  std::error_code ec;
-  fs::rename(tmp, p, ec);
-  if (ec) {
-    ::unlink(tmp.c_str());
-    throw CheckpointError(path + ": rename failed (" + ec.message() + "); the previous file is intact");
-  }
-  fsync_dir(p.parent_path().empty() ? fs::path(".") : p.parent_path());
-}
 
 void write_checkpoint(const std::string& path, const CheckpointData& data) {
   std::string meta = data.meta.dump();
@@ -86,19 +42,31 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
   put<uint64_t>(out, data.archive.size());
   out += data.archive;
   put<uint64_t>(out, hash_bytes(out.data(), out.size()));
-  write_file_atomic(path, out);
+  try {
+    write_file_atomic(path, out);
+  } catch (const IoError& e) {
+    throw CheckpointError(e.what());
+  }
 }
 
 CheckpointData read_checkpoint(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw CheckpointError(path + ": cannot open checkpoint");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string buf = ss.str();
   const std::string hint = "; HINT: resume from an older checkpoint in the same directory (see its `latest` file)";
   auto fail = [&](const std::string& what) { throw CheckpointError(path + ": " + what + hint); };
-  if (buf.size() < sizeof kMagic + 4 + 8 + 8 + 8 || std::memcmp(buf.data(), kMagic, sizeof kMagic) != 0)
+  // The header first: a file that is not a checkpoint is refused before it is read whole.
+  std::string buf;
+  try {
+    buf = read_file_head(path, kHeaderBytes, "checkpoint");
+  } catch (const IoError& e) {
+    throw CheckpointError(e.what());
+  }
+  if (buf.size() < kHeaderBytes || std::memcmp(buf.data(), kMagic, sizeof kMagic) != 0)
     fail("not a tern checkpoint (bad magic number or too short)");
+  try {
+    buf = read_file_bounded(path, UINT64_MAX, "checkpoint");
+  } catch (const IoError& e) {
+    throw CheckpointError(e.what());
+  }
+  if (buf.size() < kHeaderBytes + 8 + 8) fail("truncated checkpoint");
   size_t pos = sizeof kMagic;
   auto get = [&](auto& v) {
     if (pos + sizeof v > buf.size()) fail("truncated checkpoint");
@@ -138,10 +106,48 @@ void write_latest(const std::string& dir, const std::string& file_name) {
   write_file_atomic((fs::path(dir) / "latest").string(), file_name + "\n");
 }
 
+std::string step_checkpoint_name(int64_t step) { return fmt::format("ckpt_step{:08d}.tern", step); }
+
+int64_t step_of_checkpoint_name(const std::string& n) {
+  const std::string prefix = "ckpt_step", suffix = ".tern";
+  if (n.size() <= prefix.size() + suffix.size() || n.rfind(prefix, 0) != 0 ||
+      n.compare(n.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return -1;
+  const std::string digits = n.substr(prefix.size(), n.size() - prefix.size() - suffix.size());
+  if (digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoll(digits);
+}
+
+std::vector<std::string> step_checkpoints(const std::string& dir) {
+  std::vector<std::pair<int64_t, std::string>> found;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const int64_t step = step_of_checkpoint_name(e.path().filename().string());
+    if (step >= 0 && e.is_regular_file()) found.emplace_back(step, e.path().string());
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(std::move(f.second));
+  return out;
+}
+
 std::string latest_checkpoint(const std::string& dir) {
-  std::ifstream in(fs::path(dir) / "latest");
-  std::string name;
-  if (!in || !std::getline(in, name) || name.empty()) return "";
+  const fs::path file = fs::path(dir) / "latest";
+  if (!fs::exists(file)) return "";
+  std::string text;
+  try {
+    text = read_file_bounded(file.string(), 4096, "`latest` pointer");
+  } catch (const IoError& e) {
+    throw CheckpointError(std::string(e.what()) + "; HINT: delete it and resume with --resume auto (tern then takes "
+                                                  "the newest valid checkpoint)");
+  }
+  const std::string name = text.substr(0, text.find('\n'));
+  const bool plain = name.size() > 5 && name.size() <= 255 && name.compare(name.size() - 5, 5, ".tern") == 0 &&
+                     std::all_of(name.begin(), name.end(), [](char c) { return c > 0x20 && c < 0x7f && c != '/'; });
+  if (!plain)
+    throw CheckpointError(fmt::format("{}: does not name a checkpoint of this directory (it holds '{}'; expected a "
+                                      "name like ckpt_step00000100.tern); HINT: delete it and resume with --resume auto "
+                                      "(tern then takes the newest valid checkpoint)",
+                                      file.string(), escaped(text)));
   return (fs::path(dir) / name).string();
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
+
 #include <string>
 #include <vector>
 
@@ -23,11 +24,13 @@ void write_checkpoint(const std::string& path, const CheckpointData& data);
 CheckpointData read_checkpoint(const std::string& path);
 // Atomically writes `dir/latest` = file name of the newest checkpoint.
 void write_latest(const std::string& dir, const std::string& file_name);
-// The checkpoint `dir/latest` points to, or "" when there is none.
+// The checkpoint `dir/latest` points to, or "" when there is none. A `latest` that does not name a checkpoint file
+// in `dir` (garbage, a path elsewhere) is a CheckpointError that shows its content escaped.
 std::string latest_checkpoint(const std::string& dir);
-// Writes `content` to `path` atomically (temporary file, fsync, rename).
-void write_file_atomic(const std::string& path, const std::string& content);
-// Removes the temporary files that interrupted write_file_atomic calls left in `dir`; returns their paths.
-std::vector<std::string> remove_stale_temporaries(const std::string& dir);
+// File name of the step checkpoint of `step` (ckpt_step00000042.tern), and the step of such a name (-1 otherwise).
+std::string step_checkpoint_name(int64_t step);
+int64_t step_of_checkpoint_name(const std::string& file_name);
+// The step checkpoints in `dir` (ckpt_stepN.tern), sorted by step, oldest first.
+std::vector<std::string> step_checkpoints(const std::string& dir);
 
 }  // namespace tern

@@ -2,13 +2,16 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <csignal>
+#include <set>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/files.h"
 
 namespace tern {
 namespace {
@@ -77,6 +80,11 @@ class Schema {
     }
     if (!section.empty()) e << YAML::EndMap;
   }
+  std::string value_text(const std::string& key) const {
+    YAML::Emitter e;
+    get_.at(key)(e);
+    return e.c_str();
+  }
 
  private:
   template <typename T>
@@ -95,11 +103,22 @@ class Schema {
                                       v.IsMap() ? "mapping" : v.IsSequence() ? "list" : "null"));
       try {
         if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-          // yaml-cpp accepts "1.5" for integers by truncation in some versions: refuse it.
+          // Decimal digits only: yaml-cpp reads "010" as octal 8 and "0x10" as hex, and truncates "1.5" in some
+          // versions. A value that does not fit is refused rather than wrapped.
           const std::string& s = v.Scalar();
-          if (s.find_first_of(".eE") != std::string::npos && s.rfind("0x", 0) != 0) throw YAML::BadConversion(v.Mark());
+          const size_t digits = s.find_first_not_of("+-") == std::string::npos ? 0 : s.find_first_not_of("+-");
+          if (digits > 1 || s.size() == digits || s.find_first_not_of("0123456789", digits) != std::string::npos)
+            throw YAML::BadConversion(v.Mark());
+          if (s.size() > digits + 1 && s[digits] == '0')
+            throw ConfigError(fmt::format("{}: {} must be a decimal integer without leading zeros (got '{}', which YAML "
+                                          "would read as octal)",
+                                          where, key, s));
         }
         field = v.as<T>();
+        if constexpr (std::is_floating_point_v<T>) {
+          if (!std::isfinite(field))
+            throw ConfigError(fmt::format("{}: {} must be a finite number (got '{}')", where, key, v.Scalar()));
+        }
       } catch (const YAML::BadConversion&) {
         throw ConfigError(fmt::format("{}: {} must be {} (got '{}')", where, key, type_name<T>(), v.Scalar()));
       }
@@ -145,10 +164,13 @@ int signal_number(const std::string& name) {
 
 void DataConfig::validate() const {
   if (corpus.empty()) throw ConfigError("data.corpus must name an HDF5 corpus (got an empty string)");
-  if (batch_tokens < 8) throw ConfigError(fmt::format("data.batch_tokens must be >= 8 (got {})", batch_tokens));
-  if (max_sentences < 0) throw ConfigError(fmt::format("data.max_sentences must be >= 0 (got {})", max_sentences));
-  if (pool_batches < 1) throw ConfigError(fmt::format("data.pool_batches must be >= 1 (got {})", pool_batches));
-  if (shards < 0) throw ConfigError(fmt::format("data.shards must be >= 0 (got {})", shards));
+  auto need = [](const char* key, int64_t v, int64_t lo, int64_t hi) {
+    if (v < lo || v > hi) throw ConfigError(fmt::format("data.{} must be in [{}, {}] (got {})", key, lo, hi, v));
+  };
+  need("batch_tokens", batch_tokens, 8, int64_t{1} << 26);
+  need("max_sentences", max_sentences, 0, 10000000);
+  need("pool_batches", pool_batches, 1, 1000000);
+  need("shards", shards, 0, 100000);
 }
 
 void OptimConfig::validate() const {
@@ -190,7 +212,7 @@ void TrainLoopConfig::validate() const {
   if (early_stopping < 0) fail("early_stopping", "must be >= 0", std::to_string(early_stopping));
   if (device != "auto" && device != "cpu" && device != "cuda") fail("device", "must be auto, cpu or cuda", device);
   if (precision != "fp32" && precision != "fp16" && precision != "bf16") fail("precision", "must be fp32, fp16 or bf16", precision);
-  if (threads < 0) fail("threads", "must be >= 0", std::to_string(threads));
+  if (threads < 0 || threads > 4096) fail("threads", "must be in [0, 4096]", std::to_string(threads));
   if (max_bad_steps < 0) fail("max_bad_steps", "must be >= 0", std::to_string(max_bad_steps));
   if (check_sync_every < 0) fail("check_sync_every", "must be >= 0", std::to_string(check_sync_every));
   for (const auto& name : split_signal_names(preempt_signals))
@@ -238,14 +260,24 @@ Config parse_config(const std::string& text, const std::string& source, const st
                                       k.Mark().column + 1, where, k.IsMap() ? "mapping" : k.IsSequence() ? "list" : "null"));
       return k.Scalar();
     };
+    // A key given twice would silently take the last value: refuse it, with both lines.
+    std::map<std::string, int> seen;  // section or key -> its line
+    auto once = [&](const std::string& name, const YAML::Node& k, const std::string& what) {
+      auto [it, fresh] = seen.emplace(name, k.Mark().line + 1);
+      if (!fresh)
+        throw ConfigError(fmt::format("{}:{}: {} '{}' is given twice (first on line {}); give it once",
+                                      source, k.Mark().line + 1, what, name, it->second));
+    };
     for (const auto& sec : root) {
       std::string s = key_of(sec.first, "a section name");
       if (schema.keys(s + ".").empty()) throw ConfigError(unknown(source, s, schema.sections()));
+      once(s, sec.first, "section");
       if (sec.second.IsNull()) continue;
       if (!sec.second.IsMap()) throw ConfigError(fmt::format("{}: section '{}' must be a mapping", source, s));
       for (const auto& kv : sec.second) {
         std::string key = s + "." + key_of(kv.first, "a key in section '" + s + "'");
         if (!schema.has(key)) throw ConfigError(unknown(source, key, schema.keys()));
+        once(key, kv.first, "key");
         schema.set(key, kv.second, source);
       }
     }
@@ -269,11 +301,21 @@ Config parse_config(const std::string& text, const std::string& source, const st
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError(path + ": cannot open config file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_config(ss.str(), path, overrides);
+  std::string text;
+  try {
+    text = read_file_bounded(path, 1 << 20, "config file");
+  } catch (const IoError& e) {
+    throw ConfigError(e.what());
+  }
+  return parse_config(text, path, overrides);
+}
+
+std::vector<std::pair<std::string, std::string>> config_values(const Config& cfg) {
+  Config copy = cfg;
+  Schema schema(copy);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& k : schema.keys()) out.emplace_back(k, schema.value_text(k));
+  return out;
 }
 
 std::string to_yaml(const Config& cfg) {

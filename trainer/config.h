@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "distributed/config.h"
@@ -79,6 +80,8 @@ Config parse_config(const std::string& yaml_text, const std::string& source,
                     const std::vector<std::string>& overrides = {});
 // The resolved config as YAML (every key, defaults included).
 std::string to_yaml(const Config& cfg);
+// Every key ("section.key") with its value as YAML text, in schema order: configs compare key by key.
+std::vector<std::pair<std::string, std::string>> config_values(const Config& cfg);
 // "TERM, USR1" -> {"TERM", "USR1"} (a SIG prefix is dropped); signal_number gives 0 for a name it does not know.
 std::vector<std::string> split_signal_names(const std::string& list);
 int signal_number(const std::string& name);

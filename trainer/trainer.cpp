@@ -29,8 +29,10 @@
 #include "models/model.h"
 #include "models/precision.h"
 #include "trainer/checkpoint.h"
+#include "core/files.h"
 #include "trainer/grad_norm.h"
 #include "trainer/loss_scaler.h"
+#include "trainer/run_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -134,6 +136,13 @@ class Trainer {
   void set_lr(double lr);
   std::vector<double> sum_over_ranks(std::vector<double> values);
   bool is_root() const { return comm_.rank() == 0; }
+  // The corpus's --max-tokens (prepare's policy attribute), for translate's default source cap; 0 when unknown.
+  int64_t corpus_max_tokens() const {
+    const auto policy = nlohmann::json::parse(corpus_.attr("policy"), nullptr, /*allow_exceptions=*/false);
+    return policy.is_object() && policy.contains("max_tokens") && policy["max_tokens"].is_number_integer()
+               ? policy["max_tokens"].get<int64_t>()
+               : 0;
+  }
 
   Config cfg_;
   Communicator& comm_;
@@ -154,8 +163,9 @@ class Trainer {
   int64_t step_ = 0, epoch_ = 0, batch_in_epoch_ = 0;
   double best_valid_ = std::numeric_limits<double>::infinity();
   int64_t validations_without_improvement_ = 0, bad_steps_ = 0;
+  int64_t saved_step_ = -1;  // the step of the newest checkpoint saved or resumed from
   std::string last_ckpt_, best_ckpt_;
-  std::ofstream metrics_;
+  std::unique_ptr<RunDirectory> run_dir_;  // rank 0 only
 };
 
 void Trainer::setup() {
@@ -310,9 +320,7 @@ std::pair<double, double> Trainer::forward_backward(std::vector<Batch>& batches,
 }
 
 void Trainer::log_metrics(const nlohmann::json& j) {
-  if (!is_root()) return;
-  metrics_ << j.dump() << "\n";
-  metrics_.flush();
+  if (is_root()) run_dir_->append_metrics(j);
 }
 
 void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
@@ -320,9 +328,10 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   auto all_rng = comm_.allgather(rng_state(at::detail::getDefaultCPUGenerator()));
   auto all_cuda_rng = comm_.allgather(
       device_.is_cuda() ? rng_state(at::globalContext().defaultGenerator(device_)) : std::string());
-  const std::string name = fmt::format("ckpt_step{:08d}.tern", step_);
+  const std::string name = step_checkpoint_name(step_);
   const fs::path dir(cfg_.train.run_dir);
   last_ckpt_ = (dir / name).string();  // on every rank: all agree on what was saved last
+  saved_step_ = step_;
   if (is_best) best_ckpt_ = (dir / "best.tern").string();
   if (!is_root()) {
     comm_.barrier();
@@ -359,19 +368,13 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
             {"corpus_identity", corpus_.identity()},
             {"vocab", vocab},
             {"corpus_kind", corpus_.kind()},
+            {"corpus_max_tokens", corpus_max_tokens()},
             {"tern_version", TERN_VERSION},
             {"torch_version", TORCH_VERSION}};
   write_checkpoint(last_ckpt_, d);
   write_latest(cfg_.train.run_dir, name);
   if (is_best) write_checkpoint(best_ckpt_, d);
-  // keep_last: remove the oldest step checkpoints.
-  std::vector<fs::path> steps;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    auto n = e.path().filename().string();
-    if (n.rfind("ckpt_step", 0) == 0 && e.path().extension() == ".tern") steps.push_back(e.path());
-  }
-  std::sort(steps.begin(), steps.end());
-  for (size_t i = 0; i + static_cast<size_t>(cfg_.train.keep_last) < steps.size(); ++i) fs::remove(steps[i]);
+  run_dir_->prune(cfg_.train.keep_last, last_ckpt_);
   logf("saved checkpoint {}{}", last_ckpt_, is_best ? " (best so far)" : "");
   comm_.barrier();
 }
@@ -382,11 +385,19 @@ void Trainer::restore(const std::string& path) {
   auto need = [&](bool ok, const std::string& what) {
     if (!ok) throw CheckpointError(path + ": " + what);
   };
-  std::string mine = to_yaml(cfg_);
-  std::string theirs = m.value("config_yaml", "");
-  auto model_part = [](const std::string& y) { return y.substr(0, y.find("data:")); };
-  need(model_part(mine) == model_part(theirs),
-       "was trained with a different model configuration; HINT: resume with the config saved beside it (config.yaml)");
+  // The model and the optimizer's kind must be those of the checkpoint; everything else may change on resume.
+  Config saved;
+  try {
+    saved = parse_config(m.value("config_yaml", ""), path + " (stored config)");
+  } catch (const ConfigError& e) {
+    throw CheckpointError(path + ": its stored config does not parse: " + e.what());
+  }
+  const auto mine = config_values(cfg_), theirs = config_values(saved);
+  for (size_t i = 0; i < mine.size(); ++i)
+    if ((mine[i].first.rfind("model.", 0) == 0 || mine[i].first == "optim.optimizer") && mine[i] != theirs[i])
+      throw CheckpointError(fmt::format("{}: was trained with a different model configuration: {} is {} there and {} "
+                                        "here; HINT: resume with the config saved beside it (config.yaml)",
+                                        path, mine[i].first, theirs[i].second, mine[i].second));
   for (const auto& side : corpus_.sides())
     need(m["vocab"].contains(side) && m["vocab"][side]["hash"] == corpus_.vocab(side).hash,
          "was trained with a different " + side + " vocabulary than " + corpus_.path());
@@ -419,27 +430,25 @@ void Trainer::restore(const std::string& path) {
   sched_.bad_validations = m["bad_validations"];
   if (m.contains("loss_scaler")) scaler_.load(m["loss_scaler"]);
   last_ckpt_ = path;
+  saved_step_ = step_;
   logf("resumed from {} at step {} (epoch {}, batch {})", path, step_, epoch_ + 1, batch_in_epoch_);
 }
 
 TrainResult Trainer::run() {
   const auto& t = cfg_.train;
+  // Rank 0 owns the run directory: it locks it and decides where training starts; the other ranks follow.
+  std::string resume, resume_note;
   if (is_root()) {
-    std::error_code ec;
-    fs::create_directories(t.run_dir, ec);
-    if (ec || access(t.run_dir.c_str(), W_OK) != 0)
-      throw IoError(t.run_dir + ": cannot create or write the run directory (train.run_dir)");
+    run_dir_ = std::make_unique<RunDirectory>(t.run_dir, "train.run_dir");
+    run_dir_->lock();
+    resume = run_dir_->resume_target(opt_.resume, resume_note);
   }
-  comm_.barrier();
+  resume = comm_.allgather(resume)[0];
   // Hang diagnosis: every rank's heartbeat, read by a rank whose collective times out.
   if (comm_.world() > 1) comm_.enable_heartbeat((fs::path(t.run_dir) / "heartbeat").string());
   setup();
   check_agreement();
-  std::string resume = opt_.resume;
-  if (resume == "auto") resume = latest_checkpoint(t.run_dir);
-  if (resume.empty() && is_root() && fs::exists(fs::path(t.run_dir) / "latest"))
-    throw IoError(t.run_dir + " already holds checkpoints; resume with --resume auto or choose another train.run_dir");
-  comm_.barrier();
+  if (!resume_note.empty()) logf("{}", resume_note);
   if (!resume.empty()) restore(resume);
   if (is_root()) {
     set_log_file((fs::path(t.run_dir) / "train.log").string());
@@ -448,7 +457,9 @@ TrainResult Trainer::run() {
     write_file_atomic((fs::path(t.run_dir) / "config.yaml").string(), to_yaml(cfg_));
     write_file_atomic((fs::path(t.run_dir) / "environment.json").string(),
                       environment(device_, comm_, t.precision, resume).dump(1) + "\n");
-    metrics_.open(fs::path(t.run_dir) / "metrics.jsonl", std::ios::app);
+    if (const int64_t dropped = run_dir_->open_metrics(step_))
+      logf("metrics.jsonl: dropped {} line(s) of steps after step {} or cut by a kill (training continues from step {})",
+           dropped, step_, step_);
     int64_t n = 0;
     for (auto& p : params_) n += p.numel();
     logf("model {} ({} {}x{}, E={}), {} parameters; device {}, {}; {} rank(s), backend {} (overlap {}, {} bucket(s)), {} "
@@ -627,7 +638,7 @@ TrainResult Trainer::run() {
   res.steps = step_;
   res.seconds = since(start);
   res.tokens_per_s = total_tokens / std::max(1e-9, res.seconds);
-  if (!res.preempted && (last_ckpt_.empty() || last_ckpt_.find(fmt::format("{:08d}", step_)) == std::string::npos)) {
+  if (!res.preempted && saved_step_ != step_) {
     bool is_best = false;
     if (!valid_shards_.empty()) {
       res.last_valid_loss = validate();

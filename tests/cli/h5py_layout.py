@@ -12,7 +12,7 @@ d = tempdir()
 corpus = make_corpus(d, n=300)
 with h5py.File(corpus, "r") as f:
     a = f.attrs
-    check(a["format"] in (b"tern-corpus", "tern-corpus") and int(a["format_version"]) == 1, "format attributes")
+    check(a["format"] in (b"tern-corpus", "tern-corpus") and int(a["format_version"]) == 2, "format attributes")
     check(set(f.keys()) == {"train", "valid", "test", "vocab"}, f"groups {sorted(f.keys())}")
     total = 0
     for split in ("train", "valid", "test"):
@@ -33,4 +33,10 @@ with h5py.File(corpus, "r") as f:
     ids = f["train/tgt/tokens"][off[7]:off[8]].tolist()
     sp = spm.SentencePieceProcessor(model_proto=f["vocab/tgt"][:].tobytes())
     check(sp.decode(ids) in open(f"{d}/train.es").read().splitlines(), "stored vocabulary decodes a stored sentence")
+    # Format 2: every sentence's input line number; here all splits come from train.es by fraction.
+    raw = open(f"{d}/train.es").read().splitlines()
+    lines = f["train/lines"][:]
+    check(lines.dtype == np.int64 and lines.shape == (int(f["train"].attrs["num_sentences"]),)
+          and all(np.diff(lines) > 0) and int(f["train"].attrs["source_lines"]) == len(raw), "train/lines layout")
+    check(sp.decode(ids) == raw[lines[7] - 1], "sentence 7 is the input line train/lines[7] names")
 finish()

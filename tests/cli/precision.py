@@ -23,22 +23,29 @@ def valid_losses(name):
 
 
 train("fp32")
-train("bf16", "train.precision=bf16")
-v32, v16 = valid_losses("fp32")[-1], valid_losses("bf16")[-1]
-first = [m["train_loss"] for m in metrics(f"{d}/bf16") if "train_loss" in m]
-check(first[-1] < first[0], f"bf16 training lowers the loss ({first[0]:.3f} -> {first[-1]:.3f})")
-check(abs(v16 - v32) / v32 < 0.03, f"bf16 validation loss {v16:.4f} within 3% of fp32 {v32:.4f}")
-p = run(["evaluate", "--checkpoint", f"{d}/bf16/best.tern", "--data", corpus, "--split", "test", "--beam", "2"])
-r = json.loads(p.stdout)
-check(r["perplexity"]["ppl_per_token"] > 1 and r["bleu"]["score"] >= 0, "bf16 checkpoint evaluates (its precision)")
-p = run(["translate", "--checkpoint", f"{d}/bf16/best.tern"], stdin="the king said unto him .\n")
-check(len(p.stdout.splitlines()) == 1, "bf16 checkpoint translates")
+p = train("bf16", "train.precision=bf16", expect=None)
+if p.returncode == 2 and "bf16 is not available on this CPU" in p.stderr:
+    # oneDNN has no bf16 LSTM/GRU kernel for this CPU's instruction set: refused up front, nothing written.
+    check(not os.path.exists(f"{d}/bf16"), f"bf16 on a CPU without bf16 RNN kernels is refused before writing "
+                                           f"({p.stderr.strip()[-200:]!r})")
+    print("note: this CPU has no bf16 LSTM kernels; the bf16 training checks run where it has them")
+else:
+    check(p.returncode == 0, f"bf16 training runs (exit {p.returncode}: {p.stderr.strip()[-200:]!r})")
+    v32, v16 = valid_losses("fp32")[-1], valid_losses("bf16")[-1]
+    first = [m["train_loss"] for m in metrics(f"{d}/bf16") if "train_loss" in m]
+    check(first[-1] < first[0], f"bf16 training lowers the loss ({first[0]:.3f} -> {first[-1]:.3f})")
+    check(abs(v16 - v32) / v32 < 0.03, f"bf16 validation loss {v16:.4f} within 3% of fp32 {v32:.4f}")
+    p = run(["evaluate", "--checkpoint", f"{d}/bf16/best.tern", "--data", corpus, "--split", "test", "--beam", "2"])
+    r = json.loads(p.stdout)
+    check(r["perplexity"]["ppl_per_token"] > 1 and r["bleu"]["score"] >= 0, "bf16 checkpoint evaluates (its precision)")
+    p = run(["translate", "--checkpoint", f"{d}/bf16/best.tern"], stdin="the king said unto him .\n")
+    check(len(p.stdout.splitlines()) == 1, "bf16 checkpoint translates")
 
 # fp16 needs a GPU: refused with a clear message, nothing written.
 p = train("fp16", "train.precision=fp16", "train.device=cpu", expect=2)
 check("train.precision fp16 needs a CUDA device" in p.stderr and not os.path.exists(f"{d}/fp16"),
       f"fp16 on CPU refused before writing ({p.stderr.strip()[-120:]!r})")
-p = run(["evaluate", "--checkpoint", f"{d}/bf16/best.tern", "--data", corpus, "--precision", "fp16"], expect=2)
+p = run(["evaluate", "--checkpoint", f"{d}/fp32/best.tern", "--data", corpus, "--precision", "fp16"], expect=2)
 check("--precision fp16 needs a CUDA device" in p.stderr, "evaluate --precision fp16 on CPU refused")
 
 # Dynamic loss scaling (on in fp32 here, as fp16 would on a GPU): 3e38 overflows fp32 gradients at once.

@@ -2,16 +2,41 @@
 #include <hdf5.h>
 
 #include <fstream>
+#include <map>
+#include <random>
 
 #include "core/hash.h"
 #include "data/corpus.h"
+#include "data/tokenizer.h"
 #include "test_util.h"
 
 namespace tern {
 
 namespace {
+// A real SentencePiece model of exactly `size` pieces (the reader checks the model against vocab_size).
+const std::string& small_model(int64_t size) {
+  static std::map<int64_t, std::string> models;
+  auto it = models.find(size);
+  if (it != models.end()) return it->second;
+  TokenizerTrainOptions o;
+  o.vocab_size = static_cast<int>(size);
+  std::mt19937 rng(7);
+  int64_t lines = 0;
+  std::string proto = Tokenizer::train(o, [&](std::string& line) {
+    if (++lines > 3000) return false;
+    line.clear();
+    for (int w = 0; w < 8; ++w) {
+      for (int c = 0; c < 2 + static_cast<int>(rng() % 6); ++c) line += static_cast<char>('a' + rng() % 26);
+      line += ' ';
+    }
+    return true;
+  });
+  EXPECT_EQ(Tokenizer(proto, "test").vocab_size(), size);
+  return models.emplace(size, proto).first->second;
+}
+
 VocabInfo fake_vocab(const std::string& side, int64_t size) {
-  VocabInfo v{side, size, "", "model-bytes-" + side};
+  VocabInfo v{side, size, "", small_model(size)};
   v.hash = hex64(hash_string(v.model_proto));
   return v;
 }
@@ -116,8 +141,7 @@ TEST(Corpus, WrongFormatVersionAndMissingDataset) {
     H5Ldelete(f, "train/tgt/tokens", H5P_DEFAULT);
     H5Fclose(f);
   }
-  CorpusReader r(d.file("m.h5"));
-  std::string e = test::error_of([&] { r.read("train", "tgt", 0, 2); });
+  std::string e = test::error_of([&] { CorpusReader r(d.file("m.h5")); });
   EXPECT_NE(e.find("/train/tgt/tokens is missing"), std::string::npos) << e;
 }
 
@@ -134,8 +158,101 @@ TEST(Corpus, WrongDtypeIsRefused) {
     H5Sclose(sp);
     H5Fclose(f);
   }
-  CorpusReader r(d.file("c.h5"));
-  EXPECT_NE(test::error_of([&] { r.read("train", "src", 0, 2); }).find("wrong dtype"), std::string::npos);
+  // 100 floats where num_tokens says otherwise: refused on open; with the count right, refused on read.
+  std::string e = test::error_of([&] { CorpusReader r(d.file("c.h5")); });
+  EXPECT_NE(e.find("/train/src/tokens has 100 entries but its num_tokens attribute is"), std::string::npos) << e;
+}
+
+namespace {
+void set_i64_attr(const std::string& file, const std::string& obj, const std::string& name, int64_t v) {
+  hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t o = H5Oopen(f, obj.c_str(), H5P_DEFAULT);
+  hid_t a = H5Aopen(o, name.c_str(), H5P_DEFAULT);
+  H5Awrite(a, H5T_NATIVE_INT64, &v);
+  H5Aclose(a);
+  H5Oclose(o);
+  H5Fclose(f);
+}
+void set_first_offset(const std::string& file, int64_t v) {
+  hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t d = H5Dopen2(f, "train/src/offsets", H5P_DEFAULT);
+  hid_t fs = H5Dget_space(d);
+  hsize_t at = 0, one = 1;
+  H5Sselect_hyperslab(fs, H5S_SELECT_SET, &at, nullptr, &one, nullptr);
+  hid_t ms = H5Screate_simple(1, &one, nullptr);
+  H5Dwrite(d, H5T_NATIVE_INT64, ms, fs, H5P_DEFAULT, &v);
+  H5Sclose(ms);
+  H5Sclose(fs);
+  H5Dclose(d);
+  H5Fclose(f);
+}
+std::string open_error(const std::string& file) {
+  return test::error_of([&] { CorpusReader r(file); });
+}
+}  // namespace
+
+// Counts that disagree with the datasets are refused on open, naming the record.
+TEST(Corpus, InconsistentCountsAreRefusedOnOpen) {
+  test::TempDir d;
+  write_small(d.file("a.h5"), 50);
+  set_i64_attr(d.file("a.h5"), "train", "num_sentences", 3);
+  EXPECT_NE(open_error(d.file("a.h5")).find("/train/lines has 40 entries but num_sentences is 3"), std::string::npos)
+      << open_error(d.file("a.h5"));
+  write_small(d.file("b.h5"), 50);
+  set_i64_attr(d.file("b.h5"), "train/tgt", "num_tokens", 7);
+  EXPECT_NE(open_error(d.file("b.h5")).find("/train/tgt/tokens has"), std::string::npos) << open_error(d.file("b.h5"));
+  EXPECT_NE(open_error(d.file("b.h5")).find("num_tokens attribute is 7"), std::string::npos);
+  write_small(d.file("c.h5"), 50);
+  set_first_offset(d.file("c.h5"), 2);
+  EXPECT_NE(open_error(d.file("c.h5")).find("/train/src/offsets[0] must be 0 (got 2)"), std::string::npos)
+      << open_error(d.file("c.h5"));
+}
+
+TEST(Corpus, VocabularyMustBeASentencePieceModelOfItsSize) {
+  test::TempDir d;
+  write_small(d.file("a.h5"), 20);
+  set_i64_attr(d.file("a.h5"), "vocab/src", "vocab_size", 1000000000000);
+  EXPECT_NE(open_error(d.file("a.h5")).find("/vocab/src attribute vocab_size is 1000000000000 but its SentencePiece "
+                                            "model has 50 pieces"),
+            std::string::npos)
+      << open_error(d.file("a.h5"));
+  CorpusWriter w(d.file("b.h5"), "parallel");
+  for (const char* side : {"src", "tgt"}) {
+    VocabInfo v{side, 50, "", "not a sentencepiece model"};
+    v.hash = hex64(hash_string(v.model_proto));
+    w.set_vocab(v);
+  }
+  w.append("train", {{5, 6}, {7}});
+  w.close();
+  EXPECT_NE(open_error(d.file("b.h5")).find("/vocab/src: not a valid SentencePiece model"), std::string::npos)
+      << open_error(d.file("b.h5"));
+}
+
+// Each sentence keeps its input line number, so references align after dropped lines.
+TEST(Corpus, LineNumbersRoundTrip) {
+  test::TempDir d;
+  {
+    CorpusWriter w(d.file("c.h5"), "parallel");
+    w.set_vocab(fake_vocab("src", 50));
+    w.set_vocab(fake_vocab("tgt", 50));
+    for (int64_t line : {2, 3, 7, 8}) w.append("test", {{5}, {6}}, line);
+    w.set_source_lines("test", 9);
+    w.append("train", {{5}, {6}});
+    w.append("train", {{5}, {6}});
+    EXPECT_NE(test::error_of([&] { w.append("test", {{5}, {6}}, 8); }).find("must increase (8 after 8)"),
+              std::string::npos);
+    w.close();
+  }
+  {
+    CorpusReader r(d.file("c.h5"));
+    EXPECT_EQ(r.line_numbers("test"), (std::vector<int64_t>{2, 3, 7, 8}));
+    EXPECT_EQ(r.source_lines("test"), 9);
+    EXPECT_EQ(r.line_numbers("train"), (std::vector<int64_t>{1, 2}));
+    EXPECT_EQ(r.source_lines("train"), 2);
+  }
+  set_i64_attr(d.file("c.h5"), "test", "source_lines", 5);
+  CorpusReader r2(d.file("c.h5"));
+  EXPECT_NE(test::error_of([&] { r2.line_numbers("test"); }).find("/test/lines[2] is 7"), std::string::npos);
 }
 
 }  // namespace tern

@@ -1,0 +1,118 @@
+#include "core/files.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "core/errors.h"
+
+namespace fs = std::filesystem;
+
+namespace tern {
+namespace {
+
+constexpr const char* kTempMarker = ".tmp-";  // temporary names: PATH.tmp-PID
+
+void fsync_dir(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+std::string temporary_name(const std::string& path) { return path + kTempMarker + std::to_string(::getpid()); }
+
+bool is_orphaned_temporary(const std::string& name, const std::string& target) {
+  const std::string prefix = target + kTempMarker;
+  if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size()) return false;
+  const std::string pid = name.substr(prefix.size());
+  if (pid.find_first_not_of("0123456789") != std::string::npos || pid.size() > 9) return false;
+  const long p = std::stol(pid);
+  return p != ::getpid() && ::kill(static_cast<pid_t>(p), 0) != 0 && errno == ESRCH;
+}
+
+std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
+  std::vector<std::string> removed;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().find(kTempMarker) != std::string::npos) {
+      std::error_code ec;
+      if (fs::remove(e.path(), ec)) removed.push_back(e.path().string());
+    }
+  return removed;
+}
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+  fs::path p(path);
+  const std::string tmp = temporary_name(path);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) throw IoError(path + ": cannot write (" + std::strerror(errno) + "); the previous file is intact");
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw IoError(path + ": write failed (" + std::strerror(err) + "); the previous file is intact");
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw IoError(path + ": flush failed (" + std::strerror(err) + "); the previous file is intact");
+  }
+  std::error_code ec;
+  fs::rename(tmp, p, ec);
+  if (ec) {
+    ::unlink(tmp.c_str());
+    throw IoError(path + ": cannot replace it (" + ec.message() + "); the previous file is intact");
+  }
+  fsync_dir(p.parent_path().empty() ? fs::path(".") : p.parent_path());
+}
+
+uint64_t regular_file_size(const std::string& path, const std::string& what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    throw IoError(fmt::format("{}: cannot open {} ({})", path, what, std::strerror(errno)));
+  if (!S_ISREG(st.st_mode))
+    throw IoError(fmt::format("{}: {} must be a regular file (this is a {})", path, what,
+                              S_ISDIR(st.st_mode) ? "directory" : "device, pipe or socket"));
+  if (::access(path.c_str(), R_OK) != 0)
+    throw IoError(fmt::format("{}: cannot open {} ({})", path, what, std::strerror(errno)));
+  return static_cast<uint64_t>(st.st_size);
+}
+
+std::string read_file_head(const std::string& path, size_t n, const std::string& what) {
+  regular_file_size(path, what);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path + ": cannot open " + what);
+  std::string buf(n, '\0');
+  in.read(buf.data(), static_cast<std::streamsize>(n));
+  buf.resize(static_cast<size_t>(in.gcount()));
+  return buf;
+}
+
+std::string read_file_bounded(const std::string& path, uint64_t max_bytes, const std::string& what) {
+  const uint64_t size = regular_file_size(path, what);
+  if (size > max_bytes)
+    throw IoError(fmt::format("{}: {} is {} bytes, more than the {} bytes such a file can have", path, what, size,
+                              max_bytes));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path + ": cannot open " + what);
+  std::string buf(size, '\0');
+  in.read(buf.data(), static_cast<std::streamsize>(size));
+  if (static_cast<uint64_t>(in.gcount()) != size) throw IoError(path + ": cannot read " + what + " (short read)");
+  return buf;
+}
+
+}  // namespace tern

@@ -1,0 +1,28 @@
+// Files that outlive the process: atomic writes (temporary name, fsync, rename), clean-up of the temporaries an
+// interrupted write leaves, and bounded reads that refuse what is not a regular file of a sane size.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tern {
+
+// Writes `content` to `path` atomically (PATH.tmp-PID, fsync, rename). On failure throws IoError naming the file;
+// any previous file at `path` is intact.
+void write_file_atomic(const std::string& path, const std::string& content);
+// Removes the temporary files that interrupted write_file_atomic calls left in `dir`; returns their paths.
+std::vector<std::string> remove_stale_temporaries(const std::string& dir);
+// The temporary name write_file_atomic uses for `path` in this process.
+std::string temporary_name(const std::string& path);
+// Whether `name` is a temporary written for `target` (TARGET.tmp-PID) by a process that no longer runs.
+bool is_orphaned_temporary(const std::string& name, const std::string& target);
+
+// Reads a whole regular file of at most `max_bytes`; throws IoError naming `what` and the file otherwise (a device
+// such as /dev/zero or a directory is refused before reading).
+std::string read_file_bounded(const std::string& path, uint64_t max_bytes, const std::string& what);
+// The first `n` bytes of a regular file (fewer when it is shorter); throws IoError like read_file_bounded.
+std::string read_file_head(const std::string& path, size_t n, const std::string& what);
+// Throws IoError unless `path` names a regular file that can be opened for reading; returns its size in bytes.
+uint64_t regular_file_size(const std::string& path, const std::string& what);
+
+}  // namespace tern

@@ -1,0 +1,80 @@
+#include "eval/translate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <istream>
+#include <numeric>
+#include <ostream>
+
+#include "core/errors.h"
+#include "data/batcher.h"
+#include "data/text.h"
+#include "eval/evaluate.h"
+
+namespace tern {
+
+void TranslateOptions::validate() const {
+  decode.validate();
+  if (batch < 1 || batch > 100000) throw ConfigError(fmt::format("--batch must be in [1, 100000] (got {})", batch));
+  if (max_src_tokens < 0 || max_src_tokens > 1000000)
+    throw ConfigError(fmt::format("--max-src-tokens must be in [0, 1000000] (0: the training corpus's limit; got {})",
+                                  max_src_tokens));
+}
+
+TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, const std::string& in_name,
+                                std::ostream& out, std::ostream& log) {
+  opt.validate();
+  InferenceModel im = load_inference_model(opt.checkpoint, "auto", opt.precision);
+  if (!im.src) throw ConfigError(opt.checkpoint + " is a language model; translate needs a seq2seq checkpoint");
+  const int64_t cap = opt.max_src_tokens > 0 ? opt.max_src_tokens
+                      : im.max_src_tokens > 0 ? im.max_src_tokens
+                                              : kDefaultMaxSrcTokens;
+  TranslateStats stats;
+  std::vector<std::vector<int32_t>> ids;  // this batch's sources, in input order
+  auto flush = [&] {
+    if (ids.empty()) return;
+    // Decode in order of length (less padding), write in input order.
+    std::vector<size_t> order(ids.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ids[a].size() < ids[b].size(); });
+    std::vector<std::vector<int32_t>> sorted;
+    for (size_t i : order)
+      if (!ids[i].empty()) sorted.push_back(ids[i]);
+    std::vector<std::vector<Hypothesis>> res(ids.size());
+    if (!sorted.empty()) {
+      auto [src, len] = pad_rows(sorted);  // (B, S), (B)
+      AutocastScope autocast(im.precision, im.device);
+      auto decoded = decode(*im.model, src.to(im.device), len.to(im.device), opt.decode);
+      size_t k = 0;
+      for (size_t i : order)
+        if (!ids[i].empty()) res[i] = std::move(decoded[k++]);
+    }
+    for (const auto& hyps : res) {
+      for (size_t k = 0; k < hyps.size(); ++k) {
+        out << im.tgt->decode(hyps[k].tokens);
+        if (opt.decode.nbest > 1) out << "\t" << hyps[k].score << (k + 1 < hyps.size() ? "\t" : "");
+      }
+      out << "\n";
+    }
+    out.flush();
+    ids.clear();
+  };
+  std::string line;
+  while (read_line(in, line, in_name)) {
+    ++stats.lines;
+    if (const int64_t bad = invalid_utf8_at(line); bad >= 0)
+      throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", in_name, stats.lines, bad + 1));
+    ids.push_back(im.src->encode(squeeze_spaces(line)));
+    if (static_cast<int64_t>(ids.back().size()) > cap) {
+      log << fmt::format("translate: {}:{}: source of {} subword tokens truncated to {} (--max-src-tokens)\n", in_name,
+                         stats.lines, ids.back().size(), cap);
+      ids.back().resize(static_cast<size_t>(cap));
+      ++stats.truncated;
+    }
+    if (static_cast<int64_t>(ids.size()) >= opt.batch) flush();
+  }
+  flush();
+  return stats;
+}
+
+}  // namespace tern

@@ -1,0 +1,33 @@
+// `tern translate`: a text stream through a seq2seq checkpoint. Lines are decoded in batches sorted by length and
+// written back in input order; sources longer than the cap are truncated, and each truncation is reported.
+#pragma once
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+
+#include "eval/decode.h"
+
+namespace tern {
+
+struct TranslateOptions {
+  std::string checkpoint;
+  std::string precision;        // "" : the checkpoint's train.precision
+  DecodeOptions decode;
+  int64_t batch = 32;           // Lines decoded together (>= 1).
+  int64_t max_src_tokens = 0;   // Longer sources are truncated to this many subword tokens (0: the training corpus's
+                                // --max-tokens as recorded in the checkpoint, else kDefaultMaxSrcTokens).
+  void validate() const;        // throws ConfigError
+};
+
+constexpr int64_t kDefaultMaxSrcTokens = 256;
+
+struct TranslateStats {
+  int64_t lines = 0, truncated = 0;
+};
+
+// Reads UTF-8 lines from `in` (named `in_name` in messages), writes translations to `out` (n-best: tab-separated with
+// scores) and one warning per truncated line to `log`.
+TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, const std::string& in_name,
+                                std::ostream& out, std::ostream& log);
+
+}  // namespace tern

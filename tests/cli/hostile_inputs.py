@@ -1,0 +1,249 @@
+"""Hostile and unlucky inputs (issue 10): no silent wrong score, no lost checkpoint, the documented exit code for each
+kind of error, a message that names the file/key/value, and nothing left behind."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import *  # noqa: E402,F403
+
+EXIT_CONFIG, EXIT_DATA, EXIT_CHECKPOINT, EXIT_FILE = 2, 4, 5, 7
+d = tempdir()
+
+
+def refused(args, code, needles, what, **kw):
+    p = run(args, expect=None, **kw)
+    missing = [n for n in ([needles] if isinstance(needles, str) else needles) if n not in p.stderr]
+    check(p.returncode == code and not missing and "Traceback" not in p.stderr and "Exception raised from" not in p.stderr,
+          f"{what}: exit {p.returncode} (want {code}); message {p.stderr.strip()[-300:]!r}")
+    return p
+
+
+# A corpus whose test split loses lines to prepare (an empty line and an over-long one), so that sentence i of the
+# split is not line i of the raw test files.
+src, tgt = synthetic_parallel(400, seed=1)
+write(f"{d}/train.en", src[:300])
+write(f"{d}/train.es", tgt[:300])
+test_src, test_tgt = src[300:], tgt[300:]
+test_src[3], test_tgt[3] = "", ""                        # dropped: empty
+test_src[10] = " ".join(["the king"] * 80)               # dropped: too long
+write(f"{d}/test.en", test_src)
+write(f"{d}/test.es", test_tgt)
+run(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--valid-fraction", "0.1",
+     "--test-src", f"{d}/test.en", "--test-tgt", f"{d}/test.es", "--vocab-size", "60", "--max-tokens", "100",
+     "--out", f"{d}/c.h5"])
+corpus = f"{d}/c.h5"
+cfg = tiny_config(d, corpus, f"{d}/run")
+run(["train", cfg, "--no-progress"])
+ckpt = f"{d}/run/ckpt_step00000030.tern"
+
+# 1. --ref aligns by input line: the raw reference scores exactly like the corpus targets (whose detokenized text is
+# the raw text here), and a reference of another length is refused with both counts.
+base = json.loads(run(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--beam", "1"]).stdout)
+with_ref = json.loads(run(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--beam", "1",
+                           "--ref", f"{d}/test.es"]).stdout)
+check(base["sentences"] == 98 and abs(base["bleu"]["score"] - with_ref["bleu"]["score"]) < 1e-9,
+      f"--ref after dropped lines: BLEU {with_ref['bleu']['score']:.4f} == corpus targets {base['bleu']['score']:.4f} "
+      f"({base['sentences']} sentences)")
+write(f"{d}/short.es", test_tgt[:98])
+refused(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--ref", f"{d}/short.es"], EXIT_DATA,
+        ["short.es has 98 lines", "input of 100 lines (98 sentences kept)"], "reference of the wrong length")
+
+# 2. Resume from an older checkpoint: the checkpoint it writes survives keep_last, `latest` names it.
+run(["train", cfg, "--set", f"train.run_dir={d}/older", "--set", "train.max_steps=6", "--set", "train.save_every=2",
+     "--set", "train.keep_last=3", "--no-progress"])
+run(["train", cfg, "--set", f"train.run_dir={d}/older", "--set", "train.max_steps=3", "--set", "train.save_every=1",
+     "--set", "train.keep_last=2", "--resume", f"{d}/older/ckpt_step00000002.tern", "--no-progress"])
+latest = open(f"{d}/older/latest").read().strip()
+check(latest == "ckpt_step00000003.tern" and os.path.exists(f"{d}/older/{latest}"),
+      f"resume from an older checkpoint: `latest` = {latest} exists ({sorted(os.listdir(f'{d}/older'))})")
+p = run(["train", cfg, "--set", f"train.run_dir={d}/older", "--set", "train.max_steps=4", "--resume", "--no-progress"])
+check("at step 3" in p.stderr, "the next --resume continues from it")
+
+# 3. Checkpoints but no `latest`: a fresh start is refused, --resume takes the newest intact checkpoint and says so.
+shutil.copytree(f"{d}/run", f"{d}/nolatest")
+os.remove(f"{d}/nolatest/latest")
+best_before = open(f"{d}/nolatest/best.tern", "rb").read()
+refused(["train", cfg, "--set", f"train.run_dir={d}/nolatest"], EXIT_FILE,
+        ["already holds checkpoints", "--resume auto"], "checkpoints without `latest`, no --resume")
+check(open(f"{d}/nolatest/best.tern", "rb").read() == best_before, "best.tern untouched by the refused start")
+with open(f"{d}/nolatest/ckpt_step00000030.tern", "r+b") as f:
+    f.seek(3000)
+    f.write(b"garbage")
+p = run(["train", cfg, "--set", f"train.run_dir={d}/nolatest", "--set", "train.max_steps=32", "--resume",
+         "--no-progress"])
+check("resuming from the newest valid step checkpoint" in p.stderr and "ckpt_step00000020.tern" in p.stderr
+      and "at step 20" in p.stderr, f"no `latest`: resumed from the newest intact checkpoint ({p.stderr[-400:]!r})")
+
+# 4. Two jobs on one run directory: the second is refused and names the first's pid and host.
+job = subprocess.Popen([TERN, "train", cfg, "--set", f"train.run_dir={d}/locked", "--set", "train.max_steps=100000",
+                        "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+check(wait_for_metrics(f"{d}/locked"), "first job is training")
+refused(["train", cfg, "--set", f"train.run_dir={d}/locked", "--resume"], EXIT_FILE,
+        ["in use by another tern job", f"pid {job.pid} on host {os.uname().nodename}"], "second job on a locked run_dir")
+job.send_signal(signal.SIGTERM)
+wait_job(job)
+p = run(["train", cfg, "--set", f"train.run_dir={d}/locked", "--set", "train.max_steps=1", "--resume", "--no-progress"],
+        expect=None)
+check(p.returncode == 0, f"the lock dies with its process (exit {p.returncode})")
+
+# 5. One 20,000-word line: translated (truncated to the corpus limit, said on stderr), no hang.
+line = " ".join(["the king said unto him"] * 4000)
+p = run(["translate", "--checkpoint", ckpt, "--beam", "2"], stdin=line + "\nthe king .\n", timeout=90)
+check(len(p.stdout.splitlines()) == 2 and "stdin:1: source of" in p.stderr and "truncated to 100" in p.stderr
+      and p.seconds < 60, f"20,000-word line: {p.seconds:.1f} s, stderr {p.stderr.strip()[-200:]!r}")
+
+# 6. metrics.jsonl after a killed run resumes: rows after the resumed step and a cut line are dropped.
+shutil.copytree(f"{d}/run", f"{d}/killed")
+for s in (20, 30):  # killed after step 30's metrics but before any later save reached the disk
+    os.remove(f"{d}/killed/ckpt_step{s:08d}.tern")
+open(f"{d}/killed/latest", "w").write("ckpt_step00000010.tern\n")
+with open(f"{d}/killed/metrics.jsonl", "a") as f:
+    f.write('{"step": 35, "train_loss"')  # cut mid-write by the kill
+run(["train", cfg, "--set", f"train.run_dir={d}/killed", "--resume", "--no-progress"])
+rows = metrics(f"{d}/killed")
+steps = [r["step"] for r in rows if "train_loss" in r]
+check(steps == sorted(set(steps)) and steps[-1] == 30, f"one train row per step after the resume ({steps})")
+with open(f"{d}/killed/metrics.jsonl", "a") as f:
+    f.write('{"step": 31, "tr')
+p = run(["report", f"{d}/killed"], expect=None)
+check(p.returncode == 0 and "skipping a truncated last line" in p.stderr, f"report with a cut final line ({p.stderr.strip()[-200:]!r})")
+
+# 7. Exit codes: file-system errors 7, command-line mistakes 2.
+refused(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--out", corpus], EXIT_FILE,
+        "output exists", "existing --out")
+refused(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--hyp-out", f"{d}/nodir/h.txt"], EXIT_FILE,
+        "nodir/h.txt: cannot write", "unwritable --hyp-out")
+refused(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--no-translate", "--json", f"{d}/nodir/e.json"], EXIT_FILE,
+        "nodir/e.json: cannot write", "unwritable --json")
+refused(["ngram", "--smoothing", "interpolated", "--order", "2", "--train", f"{d}/train.es", "--test", f"{d}/test.es", "--arpa",
+         f"{d}/nodir/lm.arpa"], EXIT_FILE,
+        "nodir/lm.arpa: cannot write", "unwritable --arpa")
+refused(["train", cfg, "--set", f"train.run_dir={d}/tiny.yaml/sub"], EXIT_FILE, "cannot create or write the run directory",
+        "unwritable run_dir")
+refused(["evaluate", "--checkpoint", ckpt], EXIT_CONFIG, "--data is required", "missing required option")
+refused(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--beam", "x"], EXIT_CONFIG, "--beam", "non-numeric option")
+refused(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--no-such-option"], EXIT_CONFIG, "no-such-option",
+        "unknown option")
+refused(["evaluat"], EXIT_CONFIG, ["unknown command 'evaluat'", "did you mean 'evaluate'"], "unknown command")
+check(run(["--help"]).returncode == 0, "--help exits 0")
+
+# 8. No LibTorch internals or stack traces: limits and checks name the key or file.
+refused(["train", cfg, "--set", "model.hidden=100000"], EXIT_CONFIG, "model.hidden must be in [2, 65536]", "huge hidden")
+refused(["train", cfg, "--set", "model.hidden=60000", "--set", "model.embedding=60000", "--set", f"train.run_dir={d}/big"],
+        EXIT_CONFIG, ["the model cannot be built", "model.hidden=60000"], "a model too large to allocate")
+refused(["train", cfg, "--set", "train.threads=2147483648"], EXIT_CONFIG, "train.threads must be in [0, 4096]",
+        "threads 2^31")
+refused(["train", cfg, "--set", "train.threads=4294967297"], EXIT_CONFIG, "train.threads must be in [0, 4096]",
+        "threads 2^32+1")
+refused(["train", cfg, "--set", "optim.optimizer=sgd", "--set", f"train.run_dir={d}/sgd", "--resume", ckpt],
+        EXIT_CHECKPOINT, "optim.optimizer is adam there and sgd here", "resume after changing the optimizer")
+shutil.copy(corpus, f"{d}/bigvocab.h5")
+subprocess.run([sys.executable, "-c", "import h5py,sys; f=h5py.File(sys.argv[1],'r+'); "
+                "f['vocab/tgt'].attrs['vocab_size']=10**12; f.close()", f"{d}/bigvocab.h5"], check=True)
+refused(["train", cfg, "--set", f"data.corpus={d}/bigvocab.h5", "--set", f"train.run_dir={d}/bv"], EXIT_DATA,
+        ["bigvocab.h5", "vocab_size is 1000000000000"], "corpus vocab_size 10^12")
+
+# 9. Values that used to be accepted.
+refused(["train", cfg, "--set", "distributed.timeout_s=.nan"], EXIT_CONFIG, "distributed.timeout_s must be a finite number",
+        "timeout_s nan")
+dup = TINY_CONFIG + "train: {seed: 4}\n"
+refused(["train", tiny_config(d, corpus, f"{d}/dup", text=dup, name="dup.yaml")], EXIT_CONFIG,
+        "section 'train' is given twice", "duplicate section")
+dupkey = TINY_CONFIG.replace("layers: 1,", "layers: 1, layers: 2,")
+refused(["train", tiny_config(d, corpus, f"{d}/dupk", text=dupkey, name="dupk.yaml")], EXIT_CONFIG,
+        "key 'model.layers' is given twice", "duplicate key")
+octal = TINY_CONFIG.replace("layers: 1,", "layers: 010,")
+refused(["train", tiny_config(d, corpus, f"{d}/oct", text=octal, name="oct.yaml")], EXIT_CONFIG,
+        "model.layers must be a decimal integer without leading zeros (got '010'", "octal-looking integer")
+for opt, val, needle in [("--batch", "0", "--batch must be in [1, 100000]"),
+                         ("--length-penalty", "nan", "--length-penalty must be in [0, 100]"),
+                         ("--max-len-ratio", "nan", "--max-len-ratio must be in (0, 100]"),
+                         ("--max-len-ratio", "inf", "--max-len-ratio must be in (0, 100]"),
+                         ("--beam", "1000000000", "--beam must be in [1, 1024]")]:
+    refused(["translate", "--checkpoint", ckpt, opt, val], EXIT_CONFIG, needle, f"translate {opt} {val}", stdin="a\n")
+refused(["score", f"{d}/test.es", "-i", f"{d}/test.es", "-s", "floor", "-sv", "nan"], EXIT_CONFIG,
+        "--smooth-value must be a finite number", "score -sv nan")
+write(f"{d}/empty.txt", [])
+refused(["ngram", "--train", f"{d}/train.es", "--test", f"{d}/empty.txt"], EXIT_DATA, "empty.txt: the text file is empty",
+        "ngram on an empty test file")
+
+# 10. Messages name what the user needs.
+refused(["train", cfg, "--set", "model.hidden=48", "--set", f"train.run_dir={d}/h48", "--resume", ckpt], EXIT_CHECKPOINT,
+        "model.hidden is 32 there and 48 here", "resume refusal names the key")
+refused(["ngram", "--train", f"{d}/empty.txt", "--test", f"{d}/test.es"], EXIT_DATA, "empty.txt", "ngram empty training file")
+refused(["score", f"{d}/short.es", "-i", f"{d}/test.es"], EXIT_DATA, ["short.es has 98 lines but there are 100 hypotheses (in", "test.es)"],
+        "score names the short reference")
+write(f"{d}/blank.en", ["", "  ", ""])
+write(f"{d}/blank.es", ["a", "b", "c"])
+refused(["prepare", "--train-src", f"{d}/blank.en", "--train-tgt", f"{d}/blank.es", "--out", f"{d}/blank.h5"], EXIT_DATA,
+        "blank.en: all 3 lines are blank", "blank prepare input")
+shutil.copytree(f"{d}/run", f"{d}/garbage")
+open(f"{d}/garbage/latest", "wb").write(b"\x1b[31m\x00\xffckpt\n")
+refused(["train", cfg, "--set", f"train.run_dir={d}/garbage", "--resume"], EXIT_CHECKPOINT,
+        ["garbage/latest: does not name a checkpoint", "\\x1b[31m\\x00\\xffckpt"], "garbage `latest` is shown escaped")
+
+# 11. prepare: no temporary left by a signal or a kill; no --overwrite of a directory or of an input.
+big_src, big_tgt = synthetic_parallel(150000, seed=5)
+write(f"{d}/big.en", big_src)
+write(f"{d}/big.es", big_tgt)
+run(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--vocab-size", "60",
+     "--out", f"{d}/spm.h5"])
+subprocess.run([sys.executable, "-c", "import h5py,sys; f=h5py.File(sys.argv[1]); "
+                "[open(f'{sys.argv[2]}/{s}.model','wb').write(f['vocab/'+s][:].tobytes()) for s in ('src','tgt')]",
+                f"{d}/spm.h5", d], check=True)
+for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
+    os.makedirs(f"{d}/sig", exist_ok=True)
+    job = subprocess.Popen([TERN, "prepare", "--train-src", f"{d}/big.en", "--train-tgt", f"{d}/big.es", "--spm-src",
+                            f"{d}/src.model", "--spm-tgt", f"{d}/tgt.model", "--out", f"{d}/sig/out.h5"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(".tmp-" in n for n in os.listdir(f"{d}/sig")):
+        time.sleep(0.05)
+    job.send_signal(sig)
+    job.wait()
+    left = os.listdir(f"{d}/sig")
+    if sig == signal.SIGKILL:
+        check(any(".tmp-" in n for n in left), "SIGKILL leaves a temporary (nothing can remove it at once)")
+        p = run(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--vocab-size", "60",
+                 "--out", f"{d}/sig/out.h5"])
+        left = os.listdir(f"{d}/sig")
+        check(left == ["out.h5"] and "left by a prepare that was killed" in p.stderr,
+              f"the next prepare removes what SIGKILL left ({left})")
+    else:
+        check(left == [], f"{signal.Signals(sig).name} during prepare leaves nothing ({left})")
+os.makedirs(f"{d}/outdir", exist_ok=True)
+refused(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--out", f"{d}/outdir",
+         "--overwrite"], EXIT_FILE, "--out names a directory", "--out DIR --overwrite")
+before = open(f"{d}/train.es").read()
+refused(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--out", f"{d}/train.es",
+         "--overwrite"], EXIT_FILE, "--out is also an input", "--overwrite of an input")
+check(open(f"{d}/train.es").read() == before, "the input is intact")
+
+# 12. Files that are not what they claim are refused before being read whole.
+refused(["evaluate", "--checkpoint", "/dev/zero", "--data", corpus], EXIT_CHECKPOINT,
+        "/dev/zero: checkpoint must be a regular file", "--checkpoint /dev/zero", timeout=30)
+refused(["train", "/dev/zero"], EXIT_CONFIG, "/dev/zero: config file must be a regular file", "config /dev/zero",
+        timeout=30)
+with open(f"{d}/huge.bin", "wb") as f:
+    f.truncate(300 << 20)
+p = refused(["evaluate", "--checkpoint", f"{d}/huge.bin", "--data", corpus], EXIT_CHECKPOINT, "not a tern checkpoint",
+            "300 MB non-checkpoint", timeout=60)
+with open("/dev/zero", "rb") as zero:
+    p = subprocess.run([TERN, "translate", "--checkpoint", ckpt], stdin=zero, capture_output=True, text=True, timeout=120)
+check(p.returncode == EXIT_DATA and "stdin: a line is longer than 64 MiB" in p.stderr,
+      f"translate < /dev/zero ends (exit {p.returncode}, {p.stderr.strip()[-160:]!r})")
+
+# 13. Corpus records that disagree are refused on open (see tests/data/test_corpus.cpp for each record).
+shutil.copy(corpus, f"{d}/ns.h5")
+subprocess.run([sys.executable, "-c", "import h5py,sys; f=h5py.File(sys.argv[1],'r+'); "
+                "f['train'].attrs['num_sentences']=5; f.close()", f"{d}/ns.h5"], check=True)
+refused(["evaluate", "--checkpoint", ckpt, "--data", f"{d}/ns.h5"], EXIT_DATA, ["ns.h5", "but num_sentences is 5"],
+        "num_sentences smaller than the datasets")
+
+shutil.rmtree(d)
+finish()

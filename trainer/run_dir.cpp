@@ -1,0 +1,155 @@
+#include "trainer/run_dir.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <sstream>
+
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/log.h"
+#include "trainer/checkpoint.h"
+
+namespace fs = std::filesystem;
+
+namespace tern {
+namespace {
+
+std::string host_name() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return host;
+}
+
+}  // namespace
+
+RunDirectory::RunDirectory(const std::string& path, const std::string& key) : path_(path) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec || !fs::is_directory(path) || access(path.c_str(), W_OK) != 0)
+    throw IoError(fmt::format("{}: cannot create or write the run directory ({}){}", path, key,
+                              ec ? " (" + ec.message() + ")" : ""));
+}
+
+RunDirectory::~RunDirectory() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // closing releases the flock
+}
+
+void RunDirectory::lock() {
+  const std::string file = (fs::path(path_) / "lock").string();
+  lock_fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) throw IoError(fmt::format("{}: cannot create the run directory lock ({})", file, std::strerror(errno)));
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char buf[512] = {0};
+    const ssize_t n = ::pread(lock_fd_, buf, sizeof(buf) - 1, 0);
+    std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "an unknown process";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    if (err != EWOULDBLOCK)
+      throw IoError(fmt::format("{}: cannot lock the run directory ({})", file, std::strerror(err)));
+    throw IoError(fmt::format("{}: the run directory is in use by another tern job ({}); HINT: wait for it to end or "
+                              "stop it, or choose another train.run_dir (the lock is released when its process ends)",
+                              path_, holder));
+  }
+  std::time_t now = std::time(nullptr);
+  char when[32];
+  std::strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  const std::string me = fmt::format("pid {} on host {}, since {}\n", ::getpid(), host_name(), when);
+  if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size()))
+    throw IoError(fmt::format("{}: cannot write the run directory lock ({})", file, std::strerror(errno)));
+}
+
+std::string RunDirectory::resume_target(const std::string& requested, std::string& note) const {
+  note.clear();
+  const auto steps = step_checkpoints(path_);
+  const bool has_best = fs::exists(fs::path(path_) / "best.tern");
+  const bool has_latest = fs::exists(fs::path(path_) / "latest");
+  if (requested.empty()) {
+    if (!steps.empty() || has_best || has_latest)
+      throw IoError(fmt::format("{} already holds checkpoints ({}); resume with --resume auto or choose another "
+                                "train.run_dir (nothing was overwritten)",
+                                path_, steps.empty() ? (has_best ? "best.tern" : "latest") : fs::path(steps.back()).filename().string()));
+    return "";
+  }
+  if (requested != "auto") return requested;
+  const std::string latest = latest_checkpoint(path_);
+  if (!latest.empty() && fs::exists(latest)) return latest;
+  // No usable `latest`: the newest step checkpoint that reads back intact.
+  const std::string why = latest.empty() ? "there is no `latest` pointer"
+                                         : "`latest` names " + latest + ", which does not exist";
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
+    try {
+      read_checkpoint(*it);
+    } catch (const CheckpointError& e) {
+      logf("not resuming from {}: {}", *it, e.what());
+      continue;
+    }
+    note = fmt::format("{} in {}: resuming from the newest valid step checkpoint {}", why, path_, *it);
+    return *it;
+  }
+  if (!steps.empty() || has_best)
+    throw CheckpointError(fmt::format("{}: {} and no step checkpoint reads back intact{}; HINT: resume from a checkpoint "
+                                      "by path (--resume FILE) or choose another train.run_dir",
+                                      path_, why, has_best ? " (best.tern is there: --resume " + path_ + "/best.tern)" : ""));
+  if (!latest.empty())
+    throw CheckpointError(fmt::format("{}: {} and there is no checkpoint in the directory; HINT: delete `latest` to "
+                                      "start afresh", path_, why));
+  return "";
+}
+
+void RunDirectory::prune(int64_t keep_last, const std::string& newest) const {
+  auto steps = step_checkpoints(path_);
+  int64_t excess = static_cast<int64_t>(steps.size()) - keep_last;
+  const fs::path keep = fs::path(newest).filename();
+  for (const auto& s : steps) {
+    if (excess <= 0) break;
+    if (fs::path(s).filename() == keep) continue;
+    std::error_code ec;
+    fs::remove(s, ec);
+    --excess;
+  }
+}
+
+int64_t RunDirectory::open_metrics(int64_t resumed_step) {
+  const fs::path file = fs::path(path_) / "metrics.jsonl";
+  int64_t dropped = 0;
+  if (fs::exists(file)) {
+    std::ifstream in(file);
+    std::string line, kept;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      nlohmann::json row;
+      try {
+        row = nlohmann::json::parse(line);
+      } catch (const nlohmann::json::parse_error&) {
+        ++dropped;  // cut by a kill mid-write
+        continue;
+      }
+      if (!row.is_object() || !row.contains("step") || !row["step"].is_number_integer() ||
+          row["step"].get<int64_t>() > resumed_step) {
+        ++dropped;
+        continue;
+      }
+      kept += line + "\n";
+    }
+    if (dropped > 0) write_file_atomic(file.string(), kept);
+  }
+  metrics_.open(file, std::ios::app);
+  if (!metrics_) throw IoError(file.string() + ": cannot open for appending");
+  return dropped;
+}
+
+void RunDirectory::append_metrics(const nlohmann::json& row) {
+  metrics_ << row.dump() << "\n";
+  metrics_.flush();
+  if (!metrics_) throw IoError(path_ + "/metrics.jsonl: write failed (disk full?)");
+}
+
+}  // namespace tern

@@ -1,0 +1,42 @@
+// The run directory of `tern train`: an exclusive lock while a job uses it, where a resume starts from, which step
+// checkpoints are kept, and metrics.jsonl (cut back to the resumed step so no step appears twice).
+// Only rank 0 touches it; other ranks learn its decisions through the communicator.
+#pragma once
+#include <cstdint>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace tern {
+
+class RunDirectory {
+ public:
+  // Creates `path` if needed; throws IoError when it cannot be created or written (`key` names the config key).
+  RunDirectory(const std::string& path, const std::string& key);
+  ~RunDirectory();
+  RunDirectory(const RunDirectory&) = delete;
+  RunDirectory& operator=(const RunDirectory&) = delete;
+
+  const std::string& path() const { return path_; }
+  // Takes an exclusive lock (flock on `lock`, held until this object or the process dies) and records pid and host
+  // in it; throws IoError naming the holder when another process has it.
+  void lock();
+  // The checkpoint to resume from. `requested` is "" (fresh start: refused when the directory holds checkpoints),
+  // "auto" (what `latest` names; without `latest`, the newest step checkpoint that reads back intact) or a path.
+  // Returns "" for a fresh start; `note` says how an automatic choice was made ("" when `latest` decided).
+  std::string resume_target(const std::string& requested, std::string& note) const;
+  // Removes the oldest step checkpoints so that at most `keep_last` remain, never `newest` (the one just written,
+  // which `latest` names).
+  void prune(int64_t keep_last, const std::string& newest) const;
+  // Opens metrics.jsonl for appending after dropping the rows of steps after `resumed_step` and a cut last line
+  // (a killed job's); returns how many lines were dropped.
+  int64_t open_metrics(int64_t resumed_step);
+  void append_metrics(const nlohmann::json& row);
+
+ private:
+  std::string path_;
+  int lock_fd_ = -1;
+  std::ofstream metrics_;
+};
+
+}  // namespace tern
