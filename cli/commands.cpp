@@ -4,7 +4,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 
 #include <filesystem>
 #include <fstream>
@@ -55,6 +58,29 @@ void set_threads(int64_t requested, int local_ranks = 1) {
   torch::set_num_interop_threads(1);
 }
 
+// Numeric options are checked strictly as text before conversion: CLI11 would saturate 99999999999999999999, wrap
+// -1 for an unsigned option and keep the default for an empty value. Ranges are checked by each options struct.
+std::string integer_rule(const std::string& s, bool non_negative) {
+  int64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size())
+    return "must be an integer that fits in 64 bits (got '" + s + "')";
+  if (non_negative && v < 0) return "must be >= 0 (got " + s + ")";
+  return "";
+}
+const CLI::Validator kInteger([](std::string& s) { return integer_rule(s, false); }, "INT");
+const CLI::Validator kNonNegativeInteger([](std::string& s) { return integer_rule(s, true); }, "UINT");
+const CLI::Validator kFiniteNumber(
+    [](std::string& s) -> std::string {
+      char* end = nullptr;
+      errno = 0;
+      const double v = s.empty() ? 0 : std::strtod(s.c_str(), &end);
+      if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE || !std::isfinite(v))
+        return "must be a finite number (got '" + s + "')";
+      return "";
+    },
+    "NUMBER");
+
 void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto o = std::make_shared<PrepareOptions>();
   auto* c = app.add_subcommand("prepare", "Tokenize raw text into an HDF5 corpus (trains SentencePiece unless given)");
@@ -67,18 +93,18 @@ void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--test-src", o->test_src);
   c->add_option("--test-tgt", o->test_tgt);
   c->add_option("--test-text", o->test_text);
-  c->add_option("--valid-fraction", o->valid_fraction, "Without valid files: share of training lines held out");
-  c->add_option("--test-fraction", o->test_fraction, "Without test files: share of training lines held out");
-  c->add_option("--seed", o->seed, "Seed of the held-out split and of SentencePiece sampling");
-  c->add_option("--vocab-size", o->tokenizer.vocab_size, "SentencePiece vocabulary size per model");
+  c->add_option("--valid-fraction", o->valid_fraction, "Without valid files: share of training lines held out")->check(kFiniteNumber);
+  c->add_option("--test-fraction", o->test_fraction, "Without test files: share of training lines held out")->check(kFiniteNumber);
+  c->add_option("--seed", o->seed, "Seed of the held-out split and of SentencePiece sampling")->check(kNonNegativeInteger);
+  c->add_option("--vocab-size", o->tokenizer.vocab_size, "SentencePiece vocabulary size per model")->check(kInteger);
   c->add_option("--spm-type", o->tokenizer.model_type, "unigram or bpe");
-  c->add_option("--character-coverage", o->tokenizer.character_coverage);
-  c->add_option("--spm-sample", o->tokenizer.sample_sentences, "Sentences sampled to train SentencePiece");
+  c->add_option("--character-coverage", o->tokenizer.character_coverage)->check(kFiniteNumber);
+  c->add_option("--spm-sample", o->tokenizer.sample_sentences, "Sentences sampled to train SentencePiece")->check(kInteger);
   c->add_flag("--joint-vocab", o->joint_vocab, "One vocabulary for source and target");
   c->add_option("--spm-src", o->spm_src, "Reuse this source SentencePiece model");
   c->add_option("--spm-tgt", o->spm_tgt, "Reuse this target SentencePiece model");
   c->add_option("--spm-model", o->spm_model, "Reuse this model (joint or monolingual)");
-  c->add_option("--max-tokens", o->max_tokens, "Longer sentences (subword tokens) follow --long-policy");
+  c->add_option("--max-tokens", o->max_tokens, "Longer sentences (subword tokens) follow --long-policy")->check(kInteger);
   c->add_option("--long-policy", o->long_policy, "drop | truncate | error");
   c->add_option("--empty-policy", o->empty_policy, "drop | error");
   c->add_option("--out", o->out, "Output corpus (.h5)")->required();
@@ -139,16 +165,16 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--data", o->corpus, "HDF5 corpus")->required();
   c->add_option("--split", o->split, "train | valid | test");
   c->add_option("--precision", o->precision, "fp32 | fp16 | bf16 (default: the checkpoint's train.precision)");
-  c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)");
-  c->add_option("--length-penalty", o->decode.length_penalty, "GNMT length penalty alpha");
-  c->add_option("--max-len-ratio", o->decode.max_len_ratio);
-  c->add_option("--batch", o->batch_sentences, "Sentences decoded together");
-  c->add_option("--limit", o->limit, "Only the first N sentences");
+  c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)")->check(kInteger);
+  c->add_option("--length-penalty", o->decode.length_penalty, "GNMT length penalty alpha")->check(kFiniteNumber);
+  c->add_option("--max-len-ratio", o->decode.max_len_ratio)->check(kFiniteNumber);
+  c->add_option("--batch", o->batch_sentences, "Sentences decoded together")->check(kInteger);
+  c->add_option("--limit", o->limit, "Only the first N sentences")->check(kInteger);
   c->add_option("--ref", o->reference, "Raw reference file (default: corpus targets, detokenized)");
   c->add_option("--hyp-out", o->hypotheses_out, "Write detokenized hypotheses here");
   c->add_option("--json", o->json_out, "Write the JSON result here");
   c->add_flag("!--no-translate", o->translate, "Perplexity only");
-  c->add_option("--attention-samples", o->attention_samples, "Sentences whose attention weights go into the JSON");
+  c->add_option("--attention-samples", o->attention_samples, "Sentences whose attention weights go into the JSON")->check(kInteger);
   c->callback([o, &run] {
     run = [o] {
       set_threads(0);
@@ -164,13 +190,13 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto o = std::make_shared<TranslateOptions>();
   auto* c = app.add_subcommand("translate", "Translate stdin to stdout, one sentence per line");
   c->add_option("--checkpoint", o->checkpoint, "Checkpoint file (.tern)")->required();
-  c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)");
-  c->add_option("--length-penalty", o->decode.length_penalty, "GNMT length penalty alpha");
-  c->add_option("--max-len-ratio", o->decode.max_len_ratio, "Hypotheses stop at this ratio times the source length");
-  c->add_option("--nbest", o->decode.nbest, "Print the N best, tab-separated with scores");
-  c->add_option("--batch", o->batch, "Lines translated together");
+  c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)")->check(kInteger);
+  c->add_option("--length-penalty", o->decode.length_penalty, "GNMT length penalty alpha")->check(kFiniteNumber);
+  c->add_option("--max-len-ratio", o->decode.max_len_ratio, "Hypotheses stop at this ratio times the source length")->check(kFiniteNumber);
+  c->add_option("--nbest", o->decode.nbest, "Print the N best, tab-separated with scores")->check(kInteger);
+  c->add_option("--batch", o->batch, "Lines translated together")->check(kInteger);
   c->add_option("--max-src-tokens", o->max_src_tokens,
-                "Truncate longer sources, with a warning per line (default: the training corpus's --max-tokens)");
+                "Truncate longer sources, with a warning per line (default: the training corpus's --max-tokens)")->check(kInteger);
   c->add_option("--precision", o->precision, "fp32 | fp16 | bf16 (default: the checkpoint's train.precision)");
   c->callback([o, &run] {
     run = [o] {
@@ -181,8 +207,7 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
 }
 
 std::vector<std::string> read_utf8_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path);
-  if (!in) throw DataError(path + ": cannot open " + what);
+  std::ifstream in = open_text_file(path, what);
   return read_utf8_lines(in, path);
 }
 
@@ -201,15 +226,15 @@ void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--tokenize", o.bleu.tokenize, "BLEU tokenizer (-tok): 13a | intl | char | none");
   c->add_flag("--lowercase", o.bleu.lowercase, "Case-insensitive BLEU (-lc)");
   c->add_option("-s,--smooth-method", o.bleu.smooth, "exp | none | floor | add-k");
-  c->add_option("--smooth-value", o.bleu.smooth_value, "floor / add-k value (-sv)");
-  c->add_option("--chrf-char-order", o.chrf.char_order, "Character n-gram order (-cc)");
-  c->add_option("--chrf-word-order", o.chrf.word_order, "Word n-gram order; 2 is chrF++ (-cw)");
-  c->add_option("--chrf-beta", o.chrf.beta, "Weight of recall");
+  c->add_option("--smooth-value", o.bleu.smooth_value, "floor / add-k value (-sv)")->check(kFiniteNumber);
+  c->add_option("--chrf-char-order", o.chrf.char_order, "Character n-gram order (-cc)")->check(kInteger);
+  c->add_option("--chrf-word-order", o.chrf.word_order, "Word n-gram order; 2 is chrF++ (-cw)")->check(kInteger);
+  c->add_option("--chrf-beta", o.chrf.beta, "Weight of recall")->check(kInteger);
   c->add_flag("--chrf-whitespace", o.chrf.whitespace, "Keep whitespace in character n-grams");
   c->add_flag("--chrf-lowercase", o.chrf.lowercase, "Case-insensitive chrF");
   c->add_flag("--chrf-eps-smoothing", o.chrf.eps_smoothing, "Epsilon smoothing instead of the effective order");
   c->add_flag("--sentence-level", o.sentence_level, "A score per line (-sl)");
-  c->add_option("-w,--width", o.width, "Decimals");
+  c->add_option("-w,--width", o.width, "Decimals")->check(kInteger);
   c->add_option("-f,--format", o.format, "json | text");
   c->callback([a, &run] {
     run = [a] {
@@ -238,9 +263,9 @@ void add_ngram(CLI::App& app, CommandContext&, std::function<void()>& run) {
   };
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("ngram", "n-gram language model baseline: estimate, write ARPA, perplexity like KenLM");
-  c->add_option("--order", a->ngram.order, "1..5");
+  c->add_option("--order", a->ngram.order, "1..5")->check(kInteger);
   c->add_option("--smoothing", a->ngram.smoothing, "laplace | add-k | interpolated | kneser-ney");
-  c->add_option("--k", a->ngram.add_k, "add-k constant");
+  c->add_option("--k", a->ngram.add_k, "add-k constant")->check(kFiniteNumber);
   c->add_option("--train", a->train, "Whitespace-tokenized text, or a tern corpus (.h5)")->required();
   c->add_option("--test", a->test, "Text to score (a .h5 corpus: its --test-split)")->required();
   c->add_option("--heldout", a->heldout, "interpolated: text that tunes the weights (default: every 10th training line)");
@@ -324,8 +349,8 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   auto* bench = app.add_subcommand("bench", "Benchmarks (run under mpirun for several ranks)");
   bench->require_subcommand(1);
   auto* c = bench->add_subcommand("allreduce", "All-reduce bandwidth of the active backend vs plain MPI_Allreduce");
-  c->add_option("--sizes", o->sizes_bytes, "Message sizes in bytes");
-  c->add_option("--iters", o->iterations, "Timed iterations per size");
+  c->add_option("--sizes", o->sizes_bytes, "Message sizes in bytes")->check(kInteger);
+  c->add_option("--iters", o->iterations, "Timed iterations per size")->check(kInteger);
   c->add_option("--json", *out, "Also write the rows here");
   c->callback([o, out, &ctx, &run] {
     run = [o, out, &ctx] {
@@ -357,13 +382,13 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   tr->add_option("config", t->config, "YAML config (its model, train.device and distributed sections)")->required();
   tr->add_option("--set", t->set, "Override a config key: section.key=value (repeatable)");
   tr->add_option("--precisions", t->bench.precisions, "fp32 fp16 bf16 (each measured in turn)");
-  tr->add_option("--batch", t->bench.batch, "Sentences per rank and step");
-  tr->add_option("--src-len", t->bench.src_len, "Source tokens per sentence");
-  tr->add_option("--tgt-len", t->bench.tgt_len, "Target tokens per sentence");
-  tr->add_option("--src-vocab", t->bench.src_vocab);
-  tr->add_option("--tgt-vocab", t->bench.tgt_vocab);
-  tr->add_option("--warmup", t->bench.warmup, "Untimed steps first");
-  tr->add_option("--steps", t->bench.steps, "Timed steps");
+  tr->add_option("--batch", t->bench.batch, "Sentences per rank and step")->check(kInteger);
+  tr->add_option("--src-len", t->bench.src_len, "Source tokens per sentence")->check(kInteger);
+  tr->add_option("--tgt-len", t->bench.tgt_len, "Target tokens per sentence")->check(kInteger);
+  tr->add_option("--src-vocab", t->bench.src_vocab)->check(kInteger);
+  tr->add_option("--tgt-vocab", t->bench.tgt_vocab)->check(kInteger);
+  tr->add_option("--warmup", t->bench.warmup, "Untimed steps first")->check(kInteger);
+  tr->add_option("--steps", t->bench.steps, "Timed steps")->check(kInteger);
   tr->add_option("--json", t->json, "Also write the rows here");
   tr->callback([t, &ctx, &run] {
     run = [t, &ctx] {

@@ -52,8 +52,7 @@ struct FileScan {
 
 // Counts lines and checks UTF-8 in one streaming pass.
 FileScan scan_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(path + ": cannot open input file");
+  std::ifstream in = open_text_file(path, "input file");
   FileScan s;
   std::string line;
   while (read_line(in, line, path)) {

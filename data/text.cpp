@@ -1,5 +1,9 @@
 #include "data/text.h"
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
 #include "core/errors.h"
 
 namespace tern {
@@ -88,6 +92,14 @@ std::string squeeze_spaces(const std::string& s) {
     }
   }
   return out;
+}
+
+std::ifstream open_text_file(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw DataError(path + ": " + what + " is a directory, not a text file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError(path + ": cannot open " + what + " (" + std::strerror(errno) + ")");
+  return in;
 }
 
 bool read_line(std::istream& in, std::string& line, const std::string& name) {

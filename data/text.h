@@ -1,6 +1,7 @@
 // Text helpers shared by corpus preparation and evaluation: UTF-8 checks, whitespace trimming, line reading.
 #pragma once
 #include <cstdint>
+#include <fstream>
 #include <istream>
 #include <string>
 #include <vector>
@@ -18,6 +19,9 @@ std::string squeeze_spaces(const std::string& s);
 // or a device such as /dev/zero would otherwise grow one line without bound).
 constexpr size_t kMaxLineBytes = size_t{64} << 20;
 bool read_line(std::istream& in, std::string& line, const std::string& name = "input");
+// Opens a text input for reading; a missing, unreadable or directory path is a DataError naming `what` and the file.
+// Pipes and devices are allowed (read_line bounds each line).
+std::ifstream open_text_file(const std::string& path, const std::string& what);
 // Every line of `in`; invalid UTF-8 is a DataError "NAME:LINE: invalid UTF-8 at byte B".
 std::vector<std::string> read_utf8_lines(std::istream& in, const std::string& name);
 

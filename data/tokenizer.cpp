@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/files.h"
 #include "core/hash.h"
 #include "fmt/format.h"
 
@@ -37,11 +38,11 @@ Tokenizer::Tokenizer(const std::string& model_proto, const std::string& origin)
 Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::from_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(path + ": cannot open SentencePiece model");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return Tokenizer(ss.str(), path);
+  try {
+    return Tokenizer(read_file_bounded(path, uint64_t{1} << 30, "SentencePiece model"), path);
+  } catch (const IoError& e) {
+    throw DataError(e.what());
+  }
 }
 
 std::vector<int32_t> Tokenizer::encode(const std::string& text) const {

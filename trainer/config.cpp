@@ -164,6 +164,10 @@ int signal_number(const std::string& name) {
 
 void DataConfig::validate() const {
   if (corpus.empty()) throw ConfigError("data.corpus must name an HDF5 corpus (got an empty string)");
+  auto is_split = [](const std::string& s) { return s == "train" || s == "valid" || s == "test"; };
+  if (!is_split(train_split)) throw ConfigError("data.train_split must be train, valid or test (got '" + train_split + "')");
+  if (!valid_split.empty() && !is_split(valid_split))
+    throw ConfigError("data.valid_split must be train, valid, test or '' (no validation) (got '" + valid_split + "')");
   auto need = [](const char* key, int64_t v, int64_t lo, int64_t hi) {
     if (v < lo || v > hi) throw ConfigError(fmt::format("data.{} must be in [{}, {}] (got {})", key, lo, hi, v));
   };
