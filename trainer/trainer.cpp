@@ -33,6 +33,7 @@
 #include "trainer/grad_norm.h"
 #include "trainer/loss_scaler.h"
 #include "trainer/run_dir.h"
+#include "trainer/schedule.h"
 
 namespace fs = std::filesystem;
 
@@ -82,20 +83,6 @@ void set_rng_state(at::Generator gen, const torch::Tensor& state) {
   gen.set_state(state.to(torch::kCPU));
 }
 
-// Learning-rate schedule; its state (the plateau multiplier) is checkpointed.
-struct Schedule {
-  const OptimConfig& o;
-  double plateau_scale = 1.0;
-  int64_t bad_validations = 0;
-  double lr(int64_t step) const {  // step counts from 1
-    double base = o.lr;
-    if (o.warmup_steps > 0 && step < o.warmup_steps) base *= static_cast<double>(step) / o.warmup_steps;
-    if (o.schedule == "inverse_sqrt" && step >= o.warmup_steps)
-      base = o.lr * std::sqrt(static_cast<double>(o.warmup_steps) / static_cast<double>(step));
-    return std::max(o.min_lr, base * plateau_scale);
-  }
-};
-
 // Step-time breakdown over a logging interval (CPU work is synchronous; on a GPU these are launch times).
 struct PhaseTimes {
   enum Phase { kData, kForward, kBackward, kCommunication, kOptimizer };
@@ -120,7 +107,7 @@ struct PhaseTimes {
 class Trainer {
  public:
   Trainer(const Config& cfg, Communicator& comm, const TrainOptions& opt)
-      : cfg_(cfg), comm_(comm), opt_(opt), sched_{cfg_.optim}, corpus_(cfg.data.corpus) {}
+      : cfg_(cfg), comm_(comm), opt_(opt), sched_(cfg_.optim, cfg_.train), corpus_(cfg.data.corpus) {}
 
   TrainResult run();
 
@@ -147,7 +134,7 @@ class Trainer {
   Config cfg_;
   Communicator& comm_;
   TrainOptions opt_;
-  Schedule sched_;
+  TrainingSchedule sched_;
   CorpusReader corpus_;
   torch::Device device_{torch::kCPU};
   SequenceModel model_;
@@ -161,8 +148,7 @@ class Trainer {
   LossScaler scaler_;
   // Position, saved in checkpoints.
   int64_t step_ = 0, epoch_ = 0, batch_in_epoch_ = 0;
-  double best_valid_ = std::numeric_limits<double>::infinity();
-  int64_t validations_without_improvement_ = 0, bad_steps_ = 0;
+  int64_t bad_steps_ = 0;
   int64_t saved_step_ = -1;  // the step of the newest checkpoint saved or resumed from
   std::string last_ckpt_, best_ckpt_;
   std::unique_ptr<RunDirectory> run_dir_;  // rank 0 only
@@ -356,11 +342,7 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   d.meta = {{"step", step_},
             {"epoch", next_epoch},
             {"batch_in_epoch", next_batch},
-            {"best_valid_loss", std::isfinite(best_valid_) ? best_valid_ : -1.0},
-            {"validations_without_improvement", validations_without_improvement_},
             {"bad_steps", bad_steps_},
-            {"plateau_scale", sched_.plateau_scale},
-            {"bad_validations", sched_.bad_validations},
             {"loss_scaler", scaler_.state()},
             {"world_size", comm_.world()},
             {"num_shards", num_shards_},
@@ -371,6 +353,7 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
             {"corpus_max_tokens", corpus_max_tokens()},
             {"tern_version", TERN_VERSION},
             {"torch_version", TORCH_VERSION}};
+  sched_.save(d.meta);
   write_checkpoint(last_ckpt_, d);
   write_latest(cfg_.train.run_dir, name);
   if (is_best) write_checkpoint(best_ckpt_, d);
@@ -421,14 +404,14 @@ void Trainer::restore(const std::string& path) {
   } catch (const c10::Error& e) {
     throw CheckpointError(path + ": cannot load model/optimizer state: " + e.msg());
   }
-  step_ = m["step"], epoch_ = m["epoch"], batch_in_epoch_ = m["batch_in_epoch"];
-  double best = m["best_valid_loss"];
-  best_valid_ = best < 0 ? std::numeric_limits<double>::infinity() : best;
-  validations_without_improvement_ = m["validations_without_improvement"];
-  bad_steps_ = m["bad_steps"];
-  sched_.plateau_scale = m["plateau_scale"];
-  sched_.bad_validations = m["bad_validations"];
-  if (m.contains("loss_scaler")) scaler_.load(m["loss_scaler"]);
+  try {
+    step_ = m.at("step"), epoch_ = m.at("epoch"), batch_in_epoch_ = m.at("batch_in_epoch");
+    bad_steps_ = m.at("bad_steps");
+    sched_.load(m);
+    if (m.contains("loss_scaler")) scaler_.load(m["loss_scaler"]);
+  } catch (const nlohmann::json::exception& e) {
+    throw CheckpointError(path + ": its metadata lacks the training position or schedule state (" + e.what() + ")");
+  }
   last_ckpt_ = path;
   saved_step_ = step_;
   logf("resumed from {} at step {} (epoch {}, batch {})", path, step_, epoch_ + 1, batch_in_epoch_);
@@ -590,34 +573,27 @@ TrainResult Trainer::run() {
         if (div > 0)
           throw DistributedError(fmt::format("parameters differ across ranks by up to {} at step {}", div, step_));
       }
-      // Stop conditions, agreed by all ranks.
-      bool done = (t.max_steps > 0 && step_ >= t.max_steps) || (t.max_minutes > 0 && minutes >= t.max_minutes);
-      bool validate_now = (t.valid_every > 0 && step_ % t.valid_every == 0) || done;
-      bool save_now = t.save_every > 0 && step_ % t.save_every == 0;
+      // What follows this step: the same on every rank (same step, rank 0's clock).
+      const auto act = sched_.after_step(step_, minutes);
+      bool done = act.stop;
       bool is_best = false;
-      if (validate_now && !valid_shards_.empty()) {
+      if (act.validate && !valid_shards_.empty()) {
         comm_.set_activity(step_, "validation");
         double vl = validate();
         res.last_valid_loss = vl;
-        is_best = vl < best_valid_;
-        if (is_best) {
-          best_valid_ = vl, validations_without_improvement_ = 0, sched_.bad_validations = 0;
-        } else {
-          ++validations_without_improvement_;
-          if (cfg_.optim.schedule == "plateau" && ++sched_.bad_validations >= cfg_.optim.plateau_patience)
-            sched_.plateau_scale *= cfg_.optim.plateau_factor, sched_.bad_validations = 0;
-        }
+        is_best = sched_.record_validation(vl);
         log_metrics({{"step", step_}, {"epoch", epoch_ + 1}, {"valid_loss", vl}, {"valid_ppl", std::exp(vl)},
                      {"lr", sched_.lr(step_)}, {"elapsed_s", since(start)}});
         if (is_root())
           logf("validation at step {}: loss {:.4f} nats/token, ppl {:.2f}{}", step_, vl, std::exp(vl),
                is_best ? " (best)" : "");
-        if (!done && t.early_stopping > 0 && validations_without_improvement_ >= t.early_stopping) {
-          if (is_root()) logf("early stopping: {} validations without improvement", validations_without_improvement_);
+        if (!done && sched_.should_stop_early()) {
+          if (is_root())
+            logf("early stopping: {} validations without improvement", sched_.validations_without_improvement());
           done = true;
         }
       }
-      if (save_now || is_best || done || preempt) {
+      if (act.save || is_best || done || preempt) {
         // The saved position is the next batch to train on.
         bool last = batch_in_epoch_ + 1 >= steps_in_epoch;
         comm_.set_activity(step_, "checkpoint");
@@ -642,14 +618,13 @@ TrainResult Trainer::run() {
     bool is_best = false;
     if (!valid_shards_.empty()) {
       res.last_valid_loss = validate();
-      is_best = res.last_valid_loss < best_valid_;
-      if (is_best) best_valid_ = res.last_valid_loss;
+      is_best = sched_.record_final_validation(res.last_valid_loss);
       log_metrics({{"step", step_}, {"epoch", epoch_}, {"valid_loss", res.last_valid_loss},
                    {"valid_ppl", std::exp(res.last_valid_loss)}, {"elapsed_s", since(start)}});
     }
     save(is_best, epoch_, batch_in_epoch_);
   }
-  res.best_valid_loss = std::isfinite(best_valid_) ? best_valid_ : 0;
+  res.best_valid_loss = std::isfinite(sched_.best_loss()) ? sched_.best_loss() : 0;
   res.last_checkpoint = last_ckpt_;
   res.best_checkpoint = best_ckpt_;
   set_log_file("");

@@ -161,13 +161,25 @@ octal = TINY_CONFIG.replace("layers: 1,", "layers: 010,")
 refused(["train", tiny_config(d, corpus, f"{d}/oct", text=octal, name="oct.yaml")], EXIT_CONFIG,
         "model.layers must be a decimal integer without leading zeros (got '010'", "octal-looking integer")
 for opt, val, needle in [("--batch", "0", "--batch must be in [1, 100000]"),
-                         ("--length-penalty", "nan", "--length-penalty must be in [0, 100]"),
-                         ("--max-len-ratio", "nan", "--max-len-ratio must be in (0, 100]"),
-                         ("--max-len-ratio", "inf", "--max-len-ratio must be in (0, 100]"),
+                         ("--length-penalty", "nan", "--length-penalty: must be a finite number (got 'nan')"),
+                         ("--length-penalty", "200", "--length-penalty must be in [0, 100]"),
+                         ("--max-len-ratio", "nan", "--max-len-ratio: must be a finite number (got 'nan')"),
+                         ("--max-len-ratio", "inf", "--max-len-ratio: must be a finite number (got 'inf')"),
+                         ("--max-len-ratio", "0", "--max-len-ratio must be in (0, 100]"),
+                         ("--nbest", "99999999999999999999", "--nbest: must be an integer that fits in 64 bits"),
+                         ("--batch", "", "--batch: must be an integer"),
                          ("--beam", "1000000000", "--beam must be in [1, 1024]")]:
     refused(["translate", "--checkpoint", ckpt, opt, val], EXIT_CONFIG, needle, f"translate {opt} {val}", stdin="a\n")
 refused(["score", f"{d}/test.es", "-i", f"{d}/test.es", "-s", "floor", "-sv", "nan"], EXIT_CONFIG,
-        "--smooth-value must be a finite number", "score -sv nan")
+        "--smooth-value: must be a finite number (got 'nan')", "score -sv nan")
+refused(["score", f"{d}/test.es", "-i", f"{d}/test.es", "-s", "floor", "-sv", "-3"], EXIT_CONFIG,
+        "--smooth-value must be a finite number >= 0 (got -3)", "score -sv -3")
+refused(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--seed", "-1", "--out",
+         f"{d}/seed.h5"], EXIT_CONFIG, "--seed: must be >= 0 (got -1)", "prepare --seed -1 (was wrapped to 2^64-1)")
+refused(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--limit", "-1"], EXIT_CONFIG, "--limit must be >= 0",
+        "evaluate --limit -1 (was read as 'all')")
+refused(["train", cfg, "--set", "data.train_split=tset"], EXIT_CONFIG, "data.train_split must be train, valid or test",
+        "a misspelt split is a config error")
 write(f"{d}/empty.txt", [])
 refused(["ngram", "--train", f"{d}/train.es", "--test", f"{d}/empty.txt"], EXIT_DATA, "empty.txt: the text file is empty",
         "ngram on an empty test file")

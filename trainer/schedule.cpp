@@ -1,0 +1,50 @@
+#include "trainer/schedule.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace tern {
+
+double TrainingSchedule::lr(int64_t step) const {
+  double base = o_.lr;
+  if (o_.warmup_steps > 0 && step < o_.warmup_steps) base *= static_cast<double>(step) / o_.warmup_steps;
+  if (o_.schedule == "inverse_sqrt" && step >= o_.warmup_steps)
+    base = o_.lr * std::sqrt(static_cast<double>(o_.warmup_steps) / static_cast<double>(step));
+  return std::max(o_.min_lr, base * plateau_scale_);
+}
+
+TrainingSchedule::Actions TrainingSchedule::after_step(int64_t step, double minutes) const {
+  Actions a;
+  a.stop = (t_.max_steps > 0 && step >= t_.max_steps) || (t_.max_minutes > 0 && minutes >= t_.max_minutes);
+  a.validate = (t_.valid_every > 0 && step % t_.valid_every == 0) || a.stop;
+  a.save = t_.save_every > 0 && step % t_.save_every == 0;
+  return a;
+}
+
+bool TrainingSchedule::record_validation(double loss) {
+  if (loss < best_) {
+    best_ = loss, validations_without_improvement_ = 0, bad_validations_ = 0;
+    return true;
+  }
+  ++validations_without_improvement_;
+  if (o_.schedule == "plateau" && ++bad_validations_ >= o_.plateau_patience)
+    plateau_scale_ *= o_.plateau_factor, bad_validations_ = 0;
+  return false;
+}
+
+void TrainingSchedule::save(nlohmann::json& meta) const {
+  meta["best_valid_loss"] = std::isfinite(best_) ? best_ : -1.0;
+  meta["validations_without_improvement"] = validations_without_improvement_;
+  meta["plateau_scale"] = plateau_scale_;
+  meta["bad_validations"] = bad_validations_;
+}
+
+void TrainingSchedule::load(const nlohmann::json& meta) {
+  const double best = meta.at("best_valid_loss").get<double>();
+  best_ = best < 0 ? std::numeric_limits<double>::infinity() : best;
+  validations_without_improvement_ = meta.at("validations_without_improvement").get<int64_t>();
+  plateau_scale_ = meta.at("plateau_scale").get<double>();
+  bad_validations_ = meta.at("bad_validations").get<int64_t>();
+}
+
+}  // namespace tern
