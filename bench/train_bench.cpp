@@ -6,6 +6,7 @@
 #include "distributed/reducer.h"
 #include "models/loss.h"
 #include "models/model.h"
+#include "models/device.h"
 #include "models/precision.h"
 #include "trainer/grad_norm.h"
 #include "trainer/loss_scaler.h"
@@ -42,7 +43,7 @@ void TrainBenchOptions::validate() const {
 
 nlohmann::json bench_train(Communicator& comm, const TrainBenchOptions& opt) {
   opt.validate();
-  const torch::Device dev = opt.cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  const torch::Device dev = rank_device(opt.cuda ? DeviceKind::kCuda : DeviceKind::kCpu, comm.local_rank());
   ModelConfig mc = opt.model;
   mc.src_vocab = mc.is_lm() ? 0 : opt.src_vocab;
   mc.tgt_vocab = opt.tgt_vocab;

@@ -26,6 +26,7 @@
 #include "eval/report.h"
 #include "eval/score.h"
 #include "eval/translate.h"
+#include "models/device.h"
 #include "core/files.h"
 #include "trainer/trainer.h"
 
@@ -139,13 +140,11 @@ void add_train(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   c->callback([a, &ctx, &run, c] {
     run = [a, &ctx, c] {
       Config cfg = load_config(a->config, a->set);  // before MPI: a bad config writes nothing
-      bool cuda = cfg.train.device == "cuda" || (cfg.train.device == "auto" && torch::cuda::is_available());
-      check_precision(parse_precision(cfg.train.precision), cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU),
-                      cfg.source + ": train.precision");
-      ctx.comm = make_communicator(cfg.distributed, cuda);
+      TrainOptions opt;
+      opt.settings = resolve_run_settings(cfg);  // before MPI and before anything is written
+      ctx.comm = make_communicator(cfg.distributed, opt.settings.device == DeviceKind::kCuda);
       set_threads(cfg.train.threads, ctx.comm->local_size());
       install_preemption_handlers(cfg.train.preempt_signals);
-      TrainOptions opt;
       opt.resume = c->count("--resume") ? (a->resume.empty() ? "auto" : a->resume) : "";
       opt.progress = !a->no_progress;
       TrainResult r = train(cfg, *ctx.comm, opt);
@@ -354,7 +353,7 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   c->add_option("--json", *out, "Also write the rows here");
   c->callback([o, out, &ctx, &run] {
     run = [o, out, &ctx] {
-      o->cuda = torch::cuda::is_available();
+      o->cuda = resolve_device_kind("auto", "bench allreduce") == DeviceKind::kCuda;
       DistributedConfig cfg;
       ctx.comm = make_communicator(cfg, o->cuda);
       set_threads(0, ctx.comm->local_size());
@@ -393,7 +392,7 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   tr->callback([t, &ctx, &run] {
     run = [t, &ctx] {
       Config cfg = load_config(t->config, t->set);
-      t->bench.cuda = cfg.train.device == "cuda" || (cfg.train.device == "auto" && torch::cuda::is_available());
+      t->bench.cuda = resolve_device_kind(cfg.train.device, cfg.source + ": train.device") == DeviceKind::kCuda;
       t->bench.model = cfg.model;
       t->bench.bucket_mb = cfg.distributed.bucket_mb;
       t->bench.lr = cfg.optim.lr;

@@ -14,6 +14,7 @@
 #include "eval/chrf.h"
 #include "models/loss.h"
 #include "core/files.h"
+#include "models/device.h"
 #include "trainer/checkpoint.h"
 
 namespace tern {
@@ -26,7 +27,7 @@ InferenceModel load_inference_model(const std::string& path, const std::string& 
   m.step = d.meta.value("step", 0);
   if (d.meta.contains("corpus_max_tokens") && d.meta["corpus_max_tokens"].is_number_integer())
     m.max_src_tokens = d.meta["corpus_max_tokens"].get<int64_t>();
-  if (device == "cuda" || (device == "auto" && torch::cuda::is_available())) m.device = torch::Device(torch::kCUDA, 0);
+  m.device = rank_device(resolve_device_kind(device, "device"));
   torch::serialize::InputArchive ar, model_ar;
   std::istringstream in(d.archive);
   try {

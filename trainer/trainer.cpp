@@ -156,16 +156,10 @@ class Trainer {
 
 void Trainer::setup() {
   const auto& t = cfg_.train;
-  bool cuda = torch::cuda::is_available();
-  if (t.device == "cuda" && !cuda) throw ConfigError(cfg_.source + ": train.device is cuda but no CUDA GPU is visible");
-  if (t.device == "cuda" || (t.device == "auto" && cuda)) {
-    int n = static_cast<int>(torch::cuda::device_count());
-    device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(n > 1 ? comm_.local_rank() % n : 0));
-  }
-  precision_ = parse_precision(t.precision, cfg_.source + ": train.precision");
-  check_precision(precision_, device_, cfg_.source + ": train.precision");
+  device_ = rank_device(opt_.settings.device, comm_.local_rank());
+  precision_ = opt_.settings.precision;
   LossScalerOptions so;
-  so.enabled = t.loss_scaling == "dynamic" || (t.loss_scaling == "auto" && precision_ == Precision::kFp16);
+  so.enabled = opt_.settings.loss_scaling;
   so.init_scale = t.loss_scale_init;
   so.window = t.loss_scale_window;
   so.min_scale = t.min_loss_scale;
@@ -632,6 +626,16 @@ TrainResult Trainer::run() {
 }
 
 }  // namespace
+
+RunSettings resolve_run_settings(const Config& cfg) {
+  RunSettings s;
+  s.device = resolve_device_kind(cfg.train.device, cfg.source + ": train.device");
+  s.precision = parse_precision(cfg.train.precision, cfg.source + ": train.precision");
+  check_precision(s.precision, rank_device(s.device), cfg.source + ": train.precision");
+  s.loss_scaling = cfg.train.loss_scaling == "dynamic" ||
+                   (cfg.train.loss_scaling == "auto" && s.precision == Precision::kFp16);
+  return s;
+}
 
 void install_preemption_handlers(const std::string& signals) {
   for (const auto& name : split_signal_names(signals)) std::signal(signal_number(name), on_signal);

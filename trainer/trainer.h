@@ -4,6 +4,8 @@
 #include <string>
 
 #include "distributed/communicator.h"
+#include "models/device.h"
+#include "models/precision.h"
 #include "trainer/config.h"
 
 namespace tern {
@@ -18,7 +20,18 @@ struct TrainResult {
   bool preempted = false;       // stopped by a signal after saving
 };
 
+// train.device, train.precision and train.loss_scaling resolved once, before anything is written; every part of a
+// run reads these, never the strings.
+struct RunSettings {
+  DeviceKind device = DeviceKind::kCpu;
+  Precision precision = Precision::kFp32;
+  bool loss_scaling = false;  // dynamic loss scaling (auto: on for fp16)
+};
+// Throws ConfigError naming the key: cuda without a GPU, fp16 on a CPU, bf16 on a CPU without bf16 RNN kernels.
+RunSettings resolve_run_settings(const Config& cfg);
+
 struct TrainOptions {
+  RunSettings settings;  // from resolve_run_settings(cfg)
   std::string resume;  // "" (fresh), "auto" (run_dir/latest if present) or a checkpoint path
   bool progress = true;
 };
