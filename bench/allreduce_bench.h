@@ -13,7 +13,7 @@ struct AllreduceBenchOptions {
   std::vector<int64_t> sizes_bytes = {4 << 10, 64 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20};
   int64_t warmup = 3;
   int64_t iterations = 20;
-  bool cuda = false;  // buffers on the GPU (backend nccl) instead of the CPU
+  bool cuda = false;      // buffers on the GPU (backend nccl) instead of the CPU
   void validate() const;  // sizes in [4, 2^33] bytes, iterations in [1, 10^6]
 };
 

@@ -4,9 +4,9 @@
 
 #include "core/errors.h"
 #include "distributed/reducer.h"
+#include "models/device.h"
 #include "models/loss.h"
 #include "models/model.h"
-#include "models/device.h"
 #include "models/precision.h"
 #include "trainer/grad_norm.h"
 #include "trainer/loss_scaler.h"
@@ -29,7 +29,8 @@ struct Timing {
 
 void TrainBenchOptions::validate() const {
   auto need = [](const std::string& k, int64_t v, int64_t lo, int64_t hi) {
-    if (v < lo || v > hi) throw ConfigError(fmt::format("bench train: --{} must be in [{}, {}] (got {})", k, lo, hi, v));
+    if (v < lo || v > hi)
+      throw ConfigError(fmt::format("bench train: --{} must be in [{}, {}] (got {})", k, lo, hi, v));
   };
   need("batch", batch, 1, 100000);
   need("src-len", src_len, 1, 100000);
@@ -124,8 +125,8 @@ nlohmann::json bench_train(Communicator& comm, const TrainBenchOptions& opt) {
 #ifdef TERN_WITH_NCCL
     if (dev.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(dev.index());
 #endif
-    Timing fast = run(/*overlap=*/true, /*sync=*/false, opt.steps);      // throughput, nothing waits inside a step
-    Timing split = run(/*overlap=*/true, /*sync=*/true, opt.steps);      // where the time goes
+    Timing fast = run(/*overlap=*/true, /*sync=*/false, opt.steps);  // throughput, nothing waits inside a step
+    Timing split = run(/*overlap=*/true, /*sync=*/true, opt.steps);  // where the time goes
     const double per_rank = tokens_per_step * opt.steps / fast.total_s;
     nlohmann::json row = {{"precision", pname},
                           {"model", mc.type},

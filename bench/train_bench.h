@@ -13,16 +13,16 @@
 namespace tern {
 
 struct TrainBenchOptions {
-  ModelConfig model;                          // vocabulary sizes are taken from src_vocab / tgt_vocab
+  ModelConfig model;  // vocabulary sizes are taken from src_vocab / tgt_vocab
   int64_t src_vocab = 16000, tgt_vocab = 16000;
-  int64_t batch = 64;                         // sentences per rank and step
-  int64_t src_len = 50, tgt_len = 50;         // tokens per sentence (every sentence full length)
-  int64_t warmup = 3, steps = 10;             // untimed, then timed steps per precision
+  int64_t batch = 64;                  // sentences per rank and step
+  int64_t src_len = 50, tgt_len = 50;  // tokens per sentence (every sentence full length)
+  int64_t warmup = 3, steps = 10;      // untimed, then timed steps per precision
   std::vector<std::string> precisions{"fp32"};
   bool cuda = false;
   int64_t bucket_mb = 25;
   double lr = 1e-3;
-  void validate() const;                      // throws ConfigError stating the rule
+  void validate() const;  // throws ConfigError stating the rule
 };
 
 // Collective: every rank runs it; rows are the same on every rank.

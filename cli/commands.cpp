@@ -17,6 +17,7 @@
 #include "bench/allreduce_bench.h"
 #include "bench/train_bench.h"
 #include "core/errors.h"
+#include "core/files.h"
 #include "core/log.h"
 #include "data/prepare.h"
 #include "data/text.h"
@@ -27,7 +28,6 @@
 #include "eval/score.h"
 #include "eval/translate.h"
 #include "models/device.h"
-#include "core/files.h"
 #include "trainer/trainer.h"
 
 namespace tern {
@@ -43,8 +43,8 @@ void set_threads(int64_t requested, int local_ranks = 1) {
       char* end = nullptr;
       long v = std::strtol(omp, &end, 10);
       if ((*end != '\0' && *end != ',') || v < 1)  // "4" or a nested list "4,1": its first level
-        throw ConfigError(fmt::format("environment variable OMP_NUM_THREADS: must be a positive integer, got '{}'",
-                                      omp));
+        throw ConfigError(
+            fmt::format("environment variable OMP_NUM_THREADS: must be a positive integer, got '{}'", omp));
       n = v;
     }
   }
@@ -94,18 +94,23 @@ void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--test-src", o->test_src);
   c->add_option("--test-tgt", o->test_tgt);
   c->add_option("--test-text", o->test_text);
-  c->add_option("--valid-fraction", o->valid_fraction, "Without valid files: share of training lines held out")->check(kFiniteNumber);
-  c->add_option("--test-fraction", o->test_fraction, "Without test files: share of training lines held out")->check(kFiniteNumber);
-  c->add_option("--seed", o->seed, "Seed of the held-out split and of SentencePiece sampling")->check(kNonNegativeInteger);
+  c->add_option("--valid-fraction", o->valid_fraction, "Without valid files: share of training lines held out")
+      ->check(kFiniteNumber);
+  c->add_option("--test-fraction", o->test_fraction, "Without test files: share of training lines held out")
+      ->check(kFiniteNumber);
+  c->add_option("--seed", o->seed, "Seed of the held-out split and of SentencePiece sampling")
+      ->check(kNonNegativeInteger);
   c->add_option("--vocab-size", o->tokenizer.vocab_size, "SentencePiece vocabulary size per model")->check(kInteger);
   c->add_option("--spm-type", o->tokenizer.model_type, "unigram or bpe");
   c->add_option("--character-coverage", o->tokenizer.character_coverage)->check(kFiniteNumber);
-  c->add_option("--spm-sample", o->tokenizer.sample_sentences, "Sentences sampled to train SentencePiece")->check(kInteger);
+  c->add_option("--spm-sample", o->tokenizer.sample_sentences, "Sentences sampled to train SentencePiece")
+      ->check(kInteger);
   c->add_flag("--joint-vocab", o->joint_vocab, "One vocabulary for source and target");
   c->add_option("--spm-src", o->spm_src, "Reuse this source SentencePiece model");
   c->add_option("--spm-tgt", o->spm_tgt, "Reuse this target SentencePiece model");
   c->add_option("--spm-model", o->spm_model, "Reuse this model (joint or monolingual)");
-  c->add_option("--max-tokens", o->max_tokens, "Longer sentences (subword tokens) follow --long-policy")->check(kInteger);
+  c->add_option("--max-tokens", o->max_tokens, "Longer sentences (subword tokens) follow --long-policy")
+      ->check(kInteger);
   c->add_option("--long-policy", o->long_policy, "drop | truncate | error");
   c->add_option("--empty-policy", o->empty_policy, "drop | error");
   c->add_option("--out", o->out, "Output corpus (.h5)")->required();
@@ -150,7 +155,8 @@ void add_train(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
       TrainResult r = train(cfg, *ctx.comm, opt);
       if (ctx.comm->rank() == 0) {
         logf("trained {} steps in {:.1f} min, {:.0f} tokens/s; best valid loss {:.4f} (ppl {:.2f}); last checkpoint {}",
-             r.steps, r.seconds / 60, r.tokens_per_s, r.best_valid_loss, std::exp(r.best_valid_loss), r.last_checkpoint);
+             r.steps, r.seconds / 60, r.tokens_per_s, r.best_valid_loss, std::exp(r.best_valid_loss),
+             r.last_checkpoint);
       }
       if (r.preempted) ctx.exit_code = kExitPreempted;
     };
@@ -173,7 +179,8 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--hyp-out", o->hypotheses_out, "Write detokenized hypotheses here");
   c->add_option("--json", o->json_out, "Write the JSON result here");
   c->add_flag("!--no-translate", o->translate, "Perplexity only");
-  c->add_option("--attention-samples", o->attention_samples, "Sentences whose attention weights go into the JSON")->check(kInteger);
+  c->add_option("--attention-samples", o->attention_samples, "Sentences whose attention weights go into the JSON")
+      ->check(kInteger);
   c->callback([o, &run] {
     run = [o] {
       set_threads(0);
@@ -191,11 +198,13 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--checkpoint", o->checkpoint, "Checkpoint file (.tern)")->required();
   c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)")->check(kInteger);
   c->add_option("--length-penalty", o->decode.length_penalty, "GNMT length penalty alpha")->check(kFiniteNumber);
-  c->add_option("--max-len-ratio", o->decode.max_len_ratio, "Hypotheses stop at this ratio times the source length")->check(kFiniteNumber);
+  c->add_option("--max-len-ratio", o->decode.max_len_ratio, "Hypotheses stop at this ratio times the source length")
+      ->check(kFiniteNumber);
   c->add_option("--nbest", o->decode.nbest, "Print the N best, tab-separated with scores")->check(kInteger);
   c->add_option("--batch", o->batch, "Lines translated together")->check(kInteger);
   c->add_option("--max-src-tokens", o->max_src_tokens,
-                "Truncate longer sources, with a warning per line (default: the training corpus's --max-tokens)")->check(kInteger);
+                "Truncate longer sources, with a warning per line (default: the training corpus's --max-tokens)")
+      ->check(kInteger);
   c->add_option("--precision", o->precision, "fp32 | fp16 | bf16 (default: the checkpoint's train.precision)");
   c->callback([o, &run] {
     run = [o] {
@@ -244,10 +253,10 @@ void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
       for (const auto& r : a->refs) {
         refs.push_back(read_utf8_file(r, "reference file"));
         if (refs.back().size() != hyps.size())
-          throw DataError(fmt::format("{} has {} lines but there are {} hypotheses (in {}): every reference file "
-                                      "needs one line per hypothesis",
-                                      r, refs.back().size(), hyps.size(),
-                                      a->input.empty() || a->input == "-" ? "stdin" : a->input));
+          throw DataError(fmt::format(
+              "{} has {} lines but there are {} hypotheses (in {}): every reference file "
+              "needs one line per hypothesis",
+              r, refs.back().size(), hyps.size(), a->input.empty() || a->input == "-" ? "stdin" : a->input));
       }
       std::cout << score_report(hyps, refs, a->score) << std::flush;
     };
@@ -267,7 +276,8 @@ void add_ngram(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--k", a->ngram.add_k, "add-k constant")->check(kFiniteNumber);
   c->add_option("--train", a->train, "Whitespace-tokenized text, or a tern corpus (.h5)")->required();
   c->add_option("--test", a->test, "Text to score (a .h5 corpus: its --test-split)")->required();
-  c->add_option("--heldout", a->heldout, "interpolated: text that tunes the weights (default: every 10th training line)");
+  c->add_option("--heldout", a->heldout,
+                "interpolated: text that tunes the weights (default: every 10th training line)");
   c->add_option("--train-split", a->train_split, "Split of a .h5 --train");
   c->add_option("--test-split", a->test_split, "Split of a .h5 --test");
   c->add_option("--heldout-split", a->heldout_split, "Split of a .h5 --heldout");
@@ -277,7 +287,8 @@ void add_ngram(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("-f,--format", a->format, "text | json");
   c->callback([a, &run] {
     run = [a] {
-      if (a->format != "text" && a->format != "json") throw ConfigError("--format must be text or json (got " + a->format + ")");
+      if (a->format != "text" && a->format != "json")
+        throw ConfigError("--format must be text or json (got " + a->format + ")");
       a->ngram.validate();
       auto t0 = std::chrono::steady_clock::now();
       Sentences train = load_ngram_text(a->train, a->train_split, a->side);
@@ -319,12 +330,14 @@ void add_ngram(CLI::App& app, CommandContext&, std::function<void()>& run) {
         std::cout << j.dump(2) << std::endl;
         return;
       }
-      std::cout << fmt::format("{}-gram {} model: vocabulary {}, n-grams {}; built in {:.2f} s, peak memory {:.0f} MiB\n",
-                               a->ngram.order, a->ngram.smoothing, m.vocab_size(), fmt::join(m.ngram_counts(), "/"),
-                               build_s, ru.ru_maxrss / 1024.0)
-                << fmt::format("Perplexity including OOVs:\t{:.6f}\nPerplexity excluding OOVs:\t{:.6f}\nOOVs:\t{}\n"
-                               "Tokens:\t{}\nCross-entropy:\t{:.6f} bits/token\n",
-                               r.ppl(), r.ppl_excluding_oov(), r.oovs, r.tokens, r.bits_per_token());
+      std::cout << fmt::format(
+                       "{}-gram {} model: vocabulary {}, n-grams {}; built in {:.2f} s, peak memory {:.0f} MiB\n",
+                       a->ngram.order, a->ngram.smoothing, m.vocab_size(), fmt::join(m.ngram_counts(), "/"), build_s,
+                       ru.ru_maxrss / 1024.0)
+                << fmt::format(
+                       "Perplexity including OOVs:\t{:.6f}\nPerplexity excluding OOVs:\t{:.6f}\nOOVs:\t{}\n"
+                       "Tokens:\t{}\nCross-entropy:\t{:.6f} bits/token\n",
+                       r.ppl(), r.ppl_excluding_oov(), r.oovs, r.tokens, r.bits_per_token());
     };
   });
 }
@@ -363,10 +376,10 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
       std::printf("%12s %12s %12s %12s %16s %16s %8s\n", "bytes", "time_us", "algbw_GB/s", "busbw_GB/s",
                   "MPI_Allreduce_us", "MPI_busbw_GB/s", "ratio");
       for (const auto& r : rows)
-        std::printf("%12lld %12.1f %12.3f %12.3f %16.1f %16.3f %8.2f\n", static_cast<long long>(r["bytes"].get<int64_t>()),
-                    r["time_us"].get<double>(), r["algbw_GBps"].get<double>(), r["busbw_GBps"].get<double>(),
-                    r.value("mpi_allreduce_time_us", 0.0), r.value("mpi_allreduce_busbw_GBps", 0.0),
-                    r.value("ratio_vs_mpi_allreduce", 0.0));
+        std::printf("%12lld %12.1f %12.3f %12.3f %16.1f %16.3f %8.2f\n",
+                    static_cast<long long>(r["bytes"].get<int64_t>()), r["time_us"].get<double>(),
+                    r["algbw_GBps"].get<double>(), r["busbw_GBps"].get<double>(), r.value("mpi_allreduce_time_us", 0.0),
+                    r.value("mpi_allreduce_busbw_GBps", 0.0), r.value("ratio_vs_mpi_allreduce", 0.0));
       if (!out->empty()) write_file_atomic(*out, rows.dump(2) + "\n");
     };
   });
@@ -377,7 +390,8 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
     TrainBenchOptions bench;
   };
   auto t = std::make_shared<TrainArgs>();
-  auto* tr = bench->add_subcommand("train", "Training tokens/s and step-time breakdown per precision, synthetic batches");
+  auto* tr =
+      bench->add_subcommand("train", "Training tokens/s and step-time breakdown per precision, synthetic batches");
   tr->add_option("config", t->config, "YAML config (its model, train.device and distributed sections)")->required();
   tr->add_option("--set", t->set, "Override a config key: section.key=value (repeatable)");
   tr->add_option("--precisions", t->bench.precisions, "fp32 fp16 bf16 (each measured in turn)");
@@ -410,10 +424,11 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
                   "data", "fwd", "bwd", "comm", "optim", "hidden");
       for (const auto& r : rows) {
         const auto& b = r["breakdown_ms"];
-        std::printf("%-9s %14.0f %14.0f %9.1f %8.1f %8.1f %8.1f %8.1f %8.1f %8s\n", r["precision"].get<std::string>().c_str(),
-                    r["tokens_per_s_per_rank"].get<double>(), r["tokens_per_s_total"].get<double>(),
-                    r["step_ms"].get<double>(), b["data"].get<double>(), b["forward"].get<double>(),
-                    b["backward"].get<double>(), b["exposed_communication"].get<double>(), b["optimizer"].get<double>(),
+        std::printf("%-9s %14.0f %14.0f %9.1f %8.1f %8.1f %8.1f %8.1f %8.1f %8s\n",
+                    r["precision"].get<std::string>().c_str(), r["tokens_per_s_per_rank"].get<double>(),
+                    r["tokens_per_s_total"].get<double>(), r["step_ms"].get<double>(), b["data"].get<double>(),
+                    b["forward"].get<double>(), b["backward"].get<double>(), b["exposed_communication"].get<double>(),
+                    b["optimizer"].get<double>(),
                     r.contains("hidden_communication_share")
                         ? fmt::format("{:.0f}%", 100 * r["hidden_communication_share"].get<double>()).c_str()
                         : "-");

@@ -20,9 +20,9 @@ int main(int argc, char** argv) {
   std::function<void()> run;
   tern::register_commands(app, ctx, run);
   // sacreBLEU's multi-letter single-dash options for `tern score`.
-  const std::map<std::string, std::string> long_names = {
-      {"-tok", "--tokenize"}, {"-lc", "--lowercase"},       {"-sv", "--smooth-value"},
-      {"-sl", "--sentence-level"}, {"-cc", "--chrf-char-order"}, {"-cw", "--chrf-word-order"}};
+  const std::map<std::string, std::string> long_names = {{"-tok", "--tokenize"},       {"-lc", "--lowercase"},
+                                                         {"-sv", "--smooth-value"},    {"-sl", "--sentence-level"},
+                                                         {"-cc", "--chrf-char-order"}, {"-cw", "--chrf-word-order"}};
   std::vector<std::string> args(argv, argv + argc);
   for (auto& a : args)
     if (auto it = long_names.find(a); it != long_names.end()) a = it->second;
@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
       std::find(names.begin(), names.end(), args[1]) == names.end()) {
     const std::string near = tern::nearest(args[1], names);
     std::fprintf(stderr, "config error: command line: unknown command '%s'%s; the commands are %s\n", args[1].c_str(),
-                 near.empty() ? "" : (" (did you mean '" + near + "'?)").c_str(), fmt::format("{}", fmt::join(names, ", ")).c_str());
+                 near.empty() ? "" : (" (did you mean '" + near + "'?)").c_str(),
+                 fmt::format("{}", fmt::join(names, ", ")).c_str());
     return tern::kExitConfig;
   }
   try {

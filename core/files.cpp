@@ -105,8 +105,8 @@ std::string read_file_head(const std::string& path, size_t n, const std::string&
 std::string read_file_bounded(const std::string& path, uint64_t max_bytes, const std::string& what) {
   const uint64_t size = regular_file_size(path, what);
   if (size > max_bytes)
-    throw IoError(fmt::format("{}: {} is {} bytes, more than the {} bytes such a file can have", path, what, size,
-                              max_bytes));
+    throw IoError(
+        fmt::format("{}: {} is {} bytes, more than the {} bytes such a file can have", path, what, size, max_bytes));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(path + ": cannot open " + what);
   std::string buf(size, '\0');

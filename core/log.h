@@ -8,7 +8,7 @@ namespace tern {
 
 // Set once at start-up by the distributed layer; world <= 1 prints no prefix.
 void set_log_rank(int rank, int world);
-std::string rank_prefix();  // "[rank 3/8] " or ""
+std::string rank_prefix();               // "[rank 3/8] " or ""
 void log_line(const std::string& line);  // timestamped, to stderr (and the log file, if set)
 // Also append log lines to `path` ("" stops).
 void set_log_file(const std::string& path);

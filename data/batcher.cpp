@@ -43,7 +43,8 @@ std::vector<std::vector<int64_t>> ShardData::make_batches(const BatchingOptions&
   double avg = 0;
   for (int64_t i = 0; i < n; ++i) avg += cost(i);
   avg = std::max(1.0, avg / std::max<int64_t>(1, n));
-  int64_t pool = opt.shuffle ? std::max<int64_t>(1, static_cast<int64_t>(opt.pool_batches * opt.batch_tokens / avg)) : n;
+  int64_t pool =
+      opt.shuffle ? std::max<int64_t>(1, static_cast<int64_t>(opt.pool_batches * opt.batch_tokens / avg)) : n;
 
   std::vector<std::vector<int64_t>> batches;
   for (int64_t p0 = 0; p0 < n; p0 += pool) {

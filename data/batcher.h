@@ -21,10 +21,10 @@ struct BatchingOptions {
 
 // One batch; sentences are padded with kPadId on the right.
 struct Batch {
-  torch::Tensor src;      // (B, S) int64, parallel corpora only
-  torch::Tensor src_len;  // (B) int64
-  torch::Tensor tgt_in;   // (B, T) int64: bos y1 .. yn
-  torch::Tensor tgt_out;  // (B, T) int64: y1 .. yn eos
+  torch::Tensor src;          // (B, S) int64, parallel corpora only
+  torch::Tensor src_len;      // (B) int64
+  torch::Tensor tgt_in;       // (B, T) int64: bos y1 .. yn
+  torch::Tensor tgt_out;      // (B, T) int64: y1 .. yn eos
   int64_t target_tokens = 0;  // non-pad entries of tgt_out (the loss is averaged over these)
   int64_t source_tokens = 0;
   std::vector<int64_t> sentence_ids;  // index of each row in the split

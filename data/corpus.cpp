@@ -5,16 +5,16 @@
 #include <algorithm>
 #include <map>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include "core/errors.h"
 #include "core/hash.h"
 #include "data/tokenizer.h"
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 namespace tern {
 namespace {
 
-constexpr hsize_t kChunk = 1 << 16;     // elements per HDF5 chunk
+constexpr hsize_t kChunk = 1 << 16;       // elements per HDF5 chunk
 constexpr size_t kFlushTokens = 1 << 20;  // buffered tokens before an append
 
 // The innermost message of HDF5's error stack, e.g. "Fletcher32 checksum failed".
@@ -62,7 +62,8 @@ void write_str_attr(hid_t obj, const std::string& name, const std::string& value
   if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
   H a(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   std::string padded = value.empty() ? std::string(1, '\0') : value;
-  if (a < 0 || H5Awrite(a, type, padded.data()) < 0) throw IoError("cannot write attribute " + name + ": " + h5_error());
+  if (a < 0 || H5Awrite(a, type, padded.data()) < 0)
+    throw IoError("cannot write attribute " + name + ": " + h5_error());
 }
 
 void write_i64_attr(hid_t obj, const std::string& name, int64_t v) {
@@ -202,9 +203,7 @@ void CorpusWriter::set_attr(const std::string& name, const std::string& value) {
   write_str_attr(impl_->file, name, value);
 }
 
-void CorpusWriter::set_source_lines(const std::string& split, int64_t lines) {
-  impl_->source_lines[split] = lines;
-}
+void CorpusWriter::set_source_lines(const std::string& split, int64_t lines) { impl_->source_lines[split] = lines; }
 
 void CorpusWriter::append(const std::string& split, const std::vector<std::vector<int32_t>>& per_side, int64_t line) {
   if (per_side.size() != sides_.size())
@@ -285,8 +284,8 @@ CorpusReader::CorpusReader(const std::string& path) : impl_(std::make_unique<Imp
   if (!read_str_attr(impl_->file, "format", format) || format != kCorpusFormat)
     throw DataError(path + ": not a tern corpus (attribute 'format' is '" + format + "', expected 'tern-corpus')");
   if (!read_i64_attr(impl_->file, "format_version", version) || version != kCorpusFormatVersion)
-    throw DataError(fmt::format("{}: corpus format version {} is not supported (this tern reads version {}{}); {}", path,
-                                version, kCorpusFormatVersion,
+    throw DataError(fmt::format("{}: corpus format version {} is not supported (this tern reads version {}{}); {}",
+                                path, version, kCorpusFormatVersion,
                                 version == 1 ? ": version 1 does not record the input line of each sentence, which "
                                                "evaluate --ref needs to align references"
                                              : "",
@@ -318,8 +317,9 @@ CorpusReader::CorpusReader(const std::string& path) : impl_(std::make_unique<Imp
                       "): the file is corrupted; " + hint);
     const int64_t pieces = Tokenizer(v.model_proto, path + ": /vocab/" + side).vocab_size();
     if (pieces != v.size)
-      throw DataError(fmt::format("{}: /vocab/{} attribute vocab_size is {} but its SentencePiece model has {} pieces; {}",
-                                  path, side, v.size, pieces, hint));
+      throw DataError(
+          fmt::format("{}: /vocab/{} attribute vocab_size is {} but its SentencePiece model has {} pieces; {}", path,
+                      side, v.size, pieces, hint));
     vocabs_.push_back(std::move(v));
   }
   for (const auto& split : splits()) validate_split(split);
@@ -366,7 +366,8 @@ void CorpusReader::validate_split(const std::string& split) const {
     }
     if (ends[0] != 0) fail(fmt::format("/{}/offsets[0] must be 0 (got {})", base, ends[0]));
     if (ends[1] != nt)
-      fail(fmt::format("/{}/offsets[{}] (the end of the last sentence) is {} but num_tokens is {}", base, n, ends[1], nt));
+      fail(fmt::format("/{}/offsets[{}] (the end of the last sentence) is {} but num_tokens is {}", base, n, ends[1],
+                       nt));
   }
 }
 
@@ -375,13 +376,15 @@ std::vector<int64_t> CorpusReader::line_numbers(const std::string& split) const 
   H d(H5Dopen2(impl_->file, (split + "/lines").c_str(), H5P_DEFAULT), H5Dclose);
   std::vector<int64_t> out(static_cast<size_t>(n));
   if (d < 0 || (n > 0 && H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0))
-    throw DataError(path_ + ": cannot read /" + split + "/lines (" + h5_error() + "): the file is corrupted or truncated");
+    throw DataError(path_ + ": cannot read /" + split + "/lines (" + h5_error() +
+                    "): the file is corrupted or truncated");
   int64_t prev = 0;
   for (size_t i = 0; i < out.size(); ++i) {
     if (out[i] <= prev || out[i] > total)
-      throw DataError(fmt::format("{}: /{}/lines[{}] is {}: line numbers must increase and lie in [1, {}] (the input's "
-                                  "line count); HINT: recreate it with `tern prepare`",
-                                  path_, split, i, out[i], total));
+      throw DataError(
+          fmt::format("{}: /{}/lines[{}] is {}: line numbers must increase and lie in [1, {}] (the input's "
+                      "line count); HINT: recreate it with `tern prepare`",
+                      path_, split, i, out[i], total));
     prev = out[i];
   }
   return out;
@@ -422,7 +425,9 @@ std::string CorpusReader::attr(const std::string& name) const {
 
 int64_t CorpusReader::num_sentences(const std::string& split) const {
   H g = open_group(impl_->file, split, false);
-  if (g < 0) throw DataError(path_ + ": split '" + split + "' is missing (has: " + fmt::format("{}", fmt::join(splits(), ", ")) + ")");
+  if (g < 0)
+    throw DataError(path_ + ": split '" + split + "' is missing (has: " + fmt::format("{}", fmt::join(splits(), ", ")) +
+                    ")");
   int64_t n = -1;
   if (!read_i64_attr(g, "num_sentences", n) || n < 0)
     throw DataError(path_ + ": /" + split + " attribute num_sentences is missing or negative");
@@ -444,7 +449,8 @@ std::vector<T> read_range(hid_t file, const std::string& path, const std::string
   if (d < 0) throw DataError(path + ": dataset /" + name + " is missing; HINT: recreate it with `tern prepare`");
   H type(H5Dget_type(d), H5Tclose);
   if (H5Tget_class(type) != want_class || H5Tget_size(type) != want_size)
-    throw DataError(fmt::format("{}: dataset /{} has the wrong dtype (expected {}-byte integers)", path, name, want_size));
+    throw DataError(
+        fmt::format("{}: dataset /{} has the wrong dtype (expected {}-byte integers)", path, name, want_size));
   H fspace(H5Dget_space(d), H5Sclose);
   hssize_t n = H5Sget_simple_extent_npoints(fspace);
   if (static_cast<hsize_t>(n) < begin + count)
@@ -462,7 +468,8 @@ std::vector<T> read_range(hid_t file, const std::string& path, const std::string
 TokenBlock CorpusReader::read(const std::string& split, const std::string& side, int64_t begin, int64_t end) const {
   int64_t n = num_sentences(split);
   if (begin < 0 || end < begin || end > n)
-    throw DataError(fmt::format("{}: sentence range [{}, {}) outside split '{}' of {} sentences", path_, begin, end, split, n));
+    throw DataError(
+        fmt::format("{}: sentence range [{}, {}) outside split '{}' of {} sentences", path_, begin, end, split, n));
   const std::string base = split + "/" + side;
   TokenBlock b;
   b.first_sentence = begin;
@@ -471,7 +478,8 @@ TokenBlock CorpusReader::read(const std::string& split, const std::string& side,
   int64_t t0 = b.offsets.front();
   for (size_t i = 0; i + 1 < b.offsets.size(); ++i)
     if (b.offsets[i + 1] < b.offsets[i] || b.offsets[i] < 0)
-      throw DataError(fmt::format("{}: /{}/offsets decrease at sentence {}", path_, base, begin + static_cast<int64_t>(i)));
+      throw DataError(
+          fmt::format("{}: /{}/offsets decrease at sentence {}", path_, base, begin + static_cast<int64_t>(i)));
   for (auto& o : b.offsets) o -= t0;
   b.tokens = read_range<int32_t>(impl_->file, path_, base + "/tokens", H5T_NATIVE_INT32, H5T_INTEGER, 4,
                                  static_cast<hsize_t>(t0), static_cast<hsize_t>(b.offsets.back()));

@@ -61,9 +61,10 @@ FileScan scan_file(const std::string& path) {
     if (line.find_first_not_of(" \t\r\f\v") == std::string::npos) ++s.blank;
     int64_t bad = invalid_utf8_at(line);
     if (bad >= 0)
-      throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {} of the line (byte value 0x{:02x}); HINT: convert "
-                                  "the file with iconv -f <encoding> -t UTF-8",
-                                  path, s.lines, bad + 1, static_cast<unsigned char>(line[bad])));
+      throw DataError(
+          fmt::format("{}:{}: invalid UTF-8 at byte {} of the line (byte value 0x{:02x}); HINT: convert "
+                      "the file with iconv -f <encoding> -t UTF-8",
+                      path, s.lines, bad + 1, static_cast<unsigned char>(line[bad])));
   }
   s.xxh64 = hex64(hash_file(path));
   return s;
@@ -164,7 +165,8 @@ void PrepareOptions::validate() const {
          "prepare needs --train-src and --train-tgt (parallel) or --train-text (monolingual)");
     need(valid_text.empty() && test_text.empty(),
          "--valid-text/--test-text are for monolingual corpora (use --valid-src/--valid-tgt)");
-    need(spm_model.empty() || joint_vocab, "--spm-model with a parallel corpus needs --joint-vocab (or give --spm-src/--spm-tgt)");
+    need(spm_model.empty() || joint_vocab,
+         "--spm-model with a parallel corpus needs --joint-vocab (or give --spm-src/--spm-tgt)");
     need(valid_src.empty() == valid_tgt.empty(), "--valid-src and --valid-tgt must be given together");
     need(test_src.empty() == test_tgt.empty(), "--test-src and --test-tgt must be given together");
     need(spm_src.empty() == spm_tgt.empty(), "--spm-src and --spm-tgt must be given together");
@@ -174,8 +176,10 @@ void PrepareOptions::validate() const {
          "--train-text (monolingual) cannot be combined with --*-src/--*-tgt files");
     need(spm_src.empty() && spm_tgt.empty(), "monolingual corpora take one model: --spm-model");
   }
-  need(valid_fraction >= 0 && valid_fraction < 0.5, fmt::format("--valid-fraction must be in [0, 0.5) (got {})", valid_fraction));
-  need(test_fraction >= 0 && test_fraction < 0.5, fmt::format("--test-fraction must be in [0, 0.5) (got {})", test_fraction));
+  need(valid_fraction >= 0 && valid_fraction < 0.5,
+       fmt::format("--valid-fraction must be in [0, 0.5) (got {})", valid_fraction));
+  need(test_fraction >= 0 && test_fraction < 0.5,
+       fmt::format("--test-fraction must be in [0, 0.5) (got {})", test_fraction));
   bool has_valid = !valid_src.empty() || !valid_text.empty(), has_test = !test_src.empty() || !test_text.empty();
   need(!(has_valid && valid_fraction > 0), "give either a valid file or --valid-fraction, not both");
   need(!(has_test && test_fraction > 0), "give either a test file or --test-fraction, not both");
@@ -213,16 +217,18 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
     for (const auto& f : in.files) {
       scans.push_back(scan_file(f));
       result.input_bytes += scans.back().bytes;
-      inputs_json.push_back({{"split", in.split}, {"path", f}, {"lines", scans.back().lines}, {"xxh64", scans.back().xxh64}});
+      inputs_json.push_back(
+          {{"split", in.split}, {"path", f}, {"lines", scans.back().lines}, {"xxh64", scans.back().xxh64}});
     }
     if (par && scans[0].lines != scans[1].lines)
-      throw DataError(fmt::format("{} has {} lines but {} has {} lines: parallel files must have one line per sentence pair",
-                                  in.files[0], scans[0].lines, in.files[1], scans[1].lines));
+      throw DataError(
+          fmt::format("{} has {} lines but {} has {} lines: parallel files must have one line per sentence pair",
+                      in.files[0], scans[0].lines, in.files[1], scans[1].lines));
     if (scans[0].lines == 0) throw DataError(in.files[0] + ": input file is empty");
     for (size_t k = 0; k < scans.size(); ++k)
       if (scans[k].blank == scans[k].lines)
-        throw DataError(fmt::format("{}: all {} lines are blank: there is no text to tokenize", in.files[k],
-                                    scans[k].lines));
+        throw DataError(
+            fmt::format("{}: all {} lines are blank: there is no text to tokenize", in.files[k], scans[k].lines));
   }
   const bool by_fraction = o.valid_fraction > 0 || o.test_fraction > 0;
 
@@ -303,9 +309,10 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
         if (too_long) {
           if (o.long_policy == "error") {
             size_t k = static_cast<int64_t>(ids[0].size()) > o.max_tokens ? 0 : sides.size() - 1;
-            throw DataError(fmt::format("{}:{}: sentence has {} subword tokens, more than max_tokens {} (long_policy "
-                                        "is error; use --long-policy drop or truncate)",
-                                        in.files[k], i + 1, ids[k].size(), o.max_tokens));
+            throw DataError(
+                fmt::format("{}:{}: sentence has {} subword tokens, more than max_tokens {} (long_policy "
+                            "is error; use --long-policy drop or truncate)",
+                            in.files[k], i + 1, ids[k].size(), o.max_tokens));
           }
           if (o.long_policy == "drop") {
             ++st.dropped_long;
@@ -323,12 +330,16 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
     }
     bar.finish();
     for (const auto& [split, st] : result.splits)
-      if (st.kept == 0) throw DataError(fmt::format("split '{}' is empty after filtering ({} lines read)", split, st.lines));
+      if (st.kept == 0)
+        throw DataError(fmt::format("split '{}' is empty after filtering ({} lines read)", split, st.lines));
     nlohmann::json stats;
     for (const auto& [split, st] : result.splits)
-      stats[split] = {{"lines", st.lines},           {"kept", st.kept},
-                      {"dropped_empty", st.dropped_empty}, {"dropped_long", st.dropped_long},
-                      {"truncated", st.truncated},   {"tokens_src", st.tokens_src},
+      stats[split] = {{"lines", st.lines},
+                      {"kept", st.kept},
+                      {"dropped_empty", st.dropped_empty},
+                      {"dropped_long", st.dropped_long},
+                      {"truncated", st.truncated},
+                      {"tokens_src", st.tokens_src},
                       {"tokens_tgt", st.tokens_tgt}};
     w.set_attr("inputs", inputs_json.dump());
     w.set_attr("filter_stats", stats.dump());

@@ -130,8 +130,7 @@ std::vector<std::string> read_utf8_lines(std::istream& in, const std::string& na
   std::string line;
   while (read_line(in, line, name)) {
     int64_t bad = invalid_utf8_at(line);
-    if (bad >= 0)
-      throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", name, out.size() + 1, bad + 1));
+    if (bad >= 0) throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", name, out.size() + 1, bad + 1));
     out.push_back(line);
   }
   return out;

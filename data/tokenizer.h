@@ -14,7 +14,7 @@ namespace tern {
 constexpr int32_t kPadId = 0, kUnkId = 1, kBosId = 2, kEosId = 3;
 
 struct TokenizerTrainOptions {
-  int vocab_size = 8000;          // Subword vocabulary size, specials included (>= 16).
+  int vocab_size = 8000;               // Subword vocabulary size, specials included (>= 16).
   std::string model_type = "unigram";  // unigram | bpe
   double character_coverage = 1.0;     // Share of characters covered by the vocabulary.
   int64_t sample_sentences = 2000000;  // Sentences sampled for training (bounds memory).

@@ -55,12 +55,18 @@ class SingleCommunicator : public Communicator {
 
 MPI_Datatype mpi_type(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat32: return MPI_FLOAT;
-    case torch::kFloat64: return MPI_DOUBLE;
-    case torch::kInt64: return MPI_INT64_T;
-    case torch::kInt32: return MPI_INT32_T;
-    case torch::kUInt8: return MPI_UINT8_T;
-    default: throw DistributedError(std::string("MPI backend cannot reduce dtype ") + c10::toString(t));
+    case torch::kFloat32:
+      return MPI_FLOAT;
+    case torch::kFloat64:
+      return MPI_DOUBLE;
+    case torch::kInt64:
+      return MPI_INT64_T;
+    case torch::kInt32:
+      return MPI_INT32_T;
+    case torch::kUInt8:
+      return MPI_UINT8_T;
+    default:
+      throw DistributedError(std::string("MPI backend cannot reduce dtype ") + c10::toString(t));
   }
 }
 
@@ -189,8 +195,7 @@ class MpiCommunicator : public Communicator {
     while (!stop_) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       const int64_t since = since_ns_;
-      const double el =
-          since == 0 ? 0 : (std::chrono::steady_clock::now().time_since_epoch().count() - since) * 1e-9;
+      const double el = since == 0 ? 0 : (std::chrono::steady_clock::now().time_since_epoch().count() - since) * 1e-9;
       const bool timed_out = since != 0 && el > timeout_s_;
       if (timed_out || std::chrono::steady_clock::now() - last_beat > std::chrono::seconds(1)) {
         beat(since == 0 ? "" : what_.load(), el);
@@ -204,9 +209,10 @@ class MpiCommunicator : public Communicator {
           ranks = "; what every rank was doing, from its heartbeat in " + heartbeat_dir_ + ":\n" +
                   describe_ranks(heartbeat_dir_, world_, unix_now(), kStaleS);
       }
-      log_line(fmt::format("distributed error: {} #{} did not complete within distributed.timeout_s = {} s: another "
-                           "rank has failed or hangs; ending this rank so that the job stops{}",
-                           what_.load(), calls_.load(), timeout_s_, ranks));
+      log_line(
+          fmt::format("distributed error: {} #{} did not complete within distributed.timeout_s = {} s: another "
+                      "rank has failed or hangs; ending this rank so that the job stops{}",
+                      what_.load(), calls_.load(), timeout_s_, ranks));
       std::_Exit(3);
     }
   }

@@ -14,9 +14,9 @@ std::string path_of(const std::string& dir, int rank) { return fmt::format("{}/r
 }  // namespace
 
 bool write_heartbeat(const std::string& dir, const Heartbeat& hb) {
-  nlohmann::json j = {{"rank", hb.rank},   {"host", hb.host},      {"pid", hb.pid},
-                      {"step", hb.step},   {"phase", hb.phase},    {"waiting_in", hb.waiting_in},
-                      {"call", hb.call},   {"waiting_s", hb.waiting_s}, {"time", hb.time}};
+  nlohmann::json j = {{"rank", hb.rank}, {"host", hb.host},           {"pid", hb.pid},
+                      {"step", hb.step}, {"phase", hb.phase},         {"waiting_in", hb.waiting_in},
+                      {"call", hb.call}, {"waiting_s", hb.waiting_s}, {"time", hb.time}};
   const std::string path = path_of(dir, hb.rank), tmp = fmt::format("{}.tmp-{}", path, hb.pid);
   {
     std::ofstream f(tmp, std::ios::trunc);

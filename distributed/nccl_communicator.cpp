@@ -18,14 +18,22 @@ void check(ncclResult_t r, const char* what) {
 
 ncclDataType_t nccl_type(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat32: return ncclFloat32;
-    case torch::kFloat16: return ncclFloat16;
-    case torch::kBFloat16: return ncclBfloat16;
-    case torch::kFloat64: return ncclFloat64;
-    case torch::kInt64: return ncclInt64;
-    case torch::kInt32: return ncclInt32;
-    case torch::kUInt8: return ncclUint8;
-    default: throw DistributedError(std::string("NCCL cannot reduce dtype ") + c10::toString(t));
+    case torch::kFloat32:
+      return ncclFloat32;
+    case torch::kFloat16:
+      return ncclFloat16;
+    case torch::kBFloat16:
+      return ncclBfloat16;
+    case torch::kFloat64:
+      return ncclFloat64;
+    case torch::kInt64:
+      return ncclInt64;
+    case torch::kInt32:
+      return ncclInt32;
+    case torch::kUInt8:
+      return ncclUint8;
+    default:
+      throw DistributedError(std::string("NCCL cannot reduce dtype ") + c10::toString(t));
   }
 }
 
@@ -40,7 +48,8 @@ struct NcclWork : Work {
 class NcclCommunicator : public Communicator {
  public:
   explicit NcclCommunicator(std::unique_ptr<Communicator> host) : host_(std::move(host)) {
-    rank_ = host_->rank(), world_ = host_->world(), local_rank_ = host_->local_rank(), local_size_ = host_->local_size();
+    rank_ = host_->rank(), world_ = host_->world(), local_rank_ = host_->local_rank(),
+    local_size_ = host_->local_size();
     ncclUniqueId id;
     if (rank_ == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
     auto bytes = torch::from_blob(&id, {static_cast<int64_t>(sizeof id)}, torch::kUInt8);

@@ -58,10 +58,14 @@ void GradientReducer::fill(size_t k, const torch::Tensor* incoming) {
   torch::NoGradGuard ng;
   torch::Tensor slice = flat_[bucket_of_[k]].narrow(0, offset_[k], params_[k].numel()).view_as(params_[k]);
   const torch::Tensor& acc = params_[k].grad();
-  if (incoming && acc.defined()) slice.copy_(acc + *incoming);
-  else if (incoming) slice.copy_(*incoming);
-  else if (acc.defined()) slice.copy_(acc);
-  else slice.zero_();
+  if (incoming && acc.defined())
+    slice.copy_(acc + *incoming);
+  else if (incoming)
+    slice.copy_(*incoming);
+  else if (acc.defined())
+    slice.copy_(acc);
+  else
+    slice.zero_();
   filled_[k] = 1;
 }
 
@@ -87,8 +91,10 @@ void GradientReducer::reduce(double scale) {
     torch::NoGradGuard ng;
     for (auto& p : params_) {
       auto& g = p.mutable_grad();
-      if (!g.defined()) g = torch::zeros_like(p);
-      else if (scale != 1.0) g.mul_(scale);
+      if (!g.defined())
+        g = torch::zeros_like(p);
+      else if (scale != 1.0)
+        g.mul_(scale);
     }
     exposed_s_ = 0;
     return;
@@ -112,8 +118,10 @@ void GradientReducer::reduce(double scale) {
     for (size_t k : buckets_[i]) {
       auto& g = params_[k].mutable_grad();
       auto slice = flat_[i].narrow(0, offset_[k], params_[k].numel()).view_as(params_[k]);
-      if (g.defined()) g.copy_(slice);
-      else g = slice.clone();
+      if (g.defined())
+        g.copy_(slice);
+      else
+        g = slice.clone();
     }
   }
   exposed_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -46,10 +46,10 @@ class GradientReducer {
   // Overlap state of the current backward.
   bool armed_ = false;
   std::vector<size_t> bucket_of_;
-  std::vector<int64_t> offset_;          // element offset of each parameter in its bucket
-  std::vector<torch::Tensor> flat_;      // (numel of bucket) per bucket
-  std::vector<char> filled_;             // per parameter
-  std::vector<size_t> pending_;          // parameters still missing per bucket
+  std::vector<int64_t> offset_;      // element offset of each parameter in its bucket
+  std::vector<torch::Tensor> flat_;  // (numel of bucket) per bucket
+  std::vector<char> filled_;         // per parameter
+  std::vector<size_t> pending_;      // parameters still missing per bucket
   std::vector<std::unique_ptr<Work>> work_;
   size_t next_launch_ = 0;
   double exposed_s_ = 0;

@@ -81,10 +81,13 @@ std::u32string tokenize_13a_u32(std::u32string line) {
   }
   auto dot_comma = [](char32_t c) { return c == '.' || c == ','; };
   auto not_digit = [](char32_t c) { return !is_digit(c); };
-  t = sub2(t, not_digit, dot_comma, [](std::u32string& o, char32_t x, char32_t y) { o += x, o += U' ', o += y, o += U' '; });
-  t = sub2(t, dot_comma, not_digit, [](std::u32string& o, char32_t x, char32_t y) { o += U' ', o += x, o += U' ', o += y; });
-  t = sub2(t, is_digit, [](char32_t c) { return c == '-'; },
+  t = sub2(t, not_digit, dot_comma,
            [](std::u32string& o, char32_t x, char32_t y) { o += x, o += U' ', o += y, o += U' '; });
+  t = sub2(t, dot_comma, not_digit,
+           [](std::u32string& o, char32_t x, char32_t y) { o += U' ', o += x, o += U' ', o += y; });
+  t = sub2(
+      t, is_digit, [](char32_t c) { return c == '-'; },
+      [](std::u32string& o, char32_t x, char32_t y) { o += x, o += U' ', o += y, o += U' '; });
   return join_words(t);
 }
 
@@ -93,7 +96,8 @@ std::u32string tokenize_13a_u32(std::u32string line) {
 std::u32string tokenize_intl_u32(const std::u32string& line) {
   auto P = [](char32_t c) { return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_P_MASK) != 0; };
   auto not_N = [](char32_t c) { return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_N_MASK) == 0; };
-  auto t = sub2(line, not_N, P, [](std::u32string& o, char32_t x, char32_t y) { o += x, o += U' ', o += y, o += U' '; });
+  auto t =
+      sub2(line, not_N, P, [](std::u32string& o, char32_t x, char32_t y) { o += x, o += U' ', o += y, o += U' '; });
   t = sub2(t, P, not_N, [](std::u32string& o, char32_t x, char32_t y) { o += U' ', o += x, o += U' ', o += y; });
   std::u32string out;
   for (char32_t c : t) {
@@ -206,8 +210,10 @@ BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<st
     int64_t best = -1, best_diff = -1;
     for (int64_t rl : ref_lens) {
       int64_t d = std::llabs(hlen - rl);
-      if (best_diff == -1 || d < best_diff) best_diff = d, best = rl;
-      else if (d == best_diff && rl < best) best = rl;
+      if (best_diff == -1 || d < best_diff)
+        best_diff = d, best = rl;
+      else if (d == best_diff && rl < best)
+        best = rl;
     }
     b.sys_len += hlen;
     b.ref_len += best;
@@ -248,9 +254,9 @@ BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<st
   }
   std::string smooth = opt.smooth;
   if (opt.smooth == "floor" || opt.smooth == "add-k") smooth += fmt::format("[{:.2f}]", smooth_value);
-  b.signature = fmt::format("nrefs:{}|case:{}|eff:{}|tok:{}|smooth:{}|version:{}", refs.size(),
-                            opt.lowercase ? "lc" : "mixed", opt.effective_order ? "yes" : "no", opt.tokenize, smooth,
-                            kSacreBleuVersion);
+  b.signature =
+      fmt::format("nrefs:{}|case:{}|eff:{}|tok:{}|smooth:{}|version:{}", refs.size(), opt.lowercase ? "lc" : "mixed",
+                  opt.effective_order ? "yes" : "no", opt.tokenize, smooth, kSacreBleuVersion);
   return b;
 }
 

@@ -16,21 +16,21 @@ std::u32string py_lower(std::u32string s);
 std::u32string sacrebleu_tokenize(const std::u32string& line, const std::string& tokenizer);
 
 struct BleuOptions {
-  std::string tokenize = "13a";   // 13a | intl | char | none
+  std::string tokenize = "13a";  // 13a | intl | char | none
   bool lowercase = false;
-  std::string smooth = "exp";     // exp | none | floor | add-k
-  double smooth_value = -1;       // floor: 0.1, add-k: 1 when < 0
+  std::string smooth = "exp";  // exp | none | floor | add-k
+  double smooth_value = -1;    // floor: 0.1, add-k: 1 when < 0
   int max_order = 4;
-  bool effective_order = false;   // sentence-level BLEU turns it on, as sacreBLEU's --sentence-level does
+  bool effective_order = false;  // sentence-level BLEU turns it on, as sacreBLEU's --sentence-level does
 };
 
 struct BleuScore {
-  double score = 0;                      // 0..100
-  std::vector<int64_t> counts, totals;   // matched and total n-grams, n = 1..max_order
-  std::vector<double> precisions;        // percent
+  double score = 0;                     // 0..100
+  std::vector<int64_t> counts, totals;  // matched and total n-grams, n = 1..max_order
+  std::vector<double> precisions;       // percent
   double bp = 1;
   int64_t sys_len = 0, ref_len = 0;
-  std::string signature;                 // nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0
+  std::string signature;                    // nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0
   std::string format(int width = 2) const;  // "BLEU = 12.34 45.6/20.1/10.2/5.1 (BP = ...)"
 };
 

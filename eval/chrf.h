@@ -18,9 +18,9 @@ struct ChrfOptions {
 };
 
 struct ChrfScore {
-  double score = 0;          // 0..100
-  std::string name;          // chrF2, chrF2++
-  std::string signature;     // nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:2.6.0
+  double score = 0;            // 0..100
+  std::string name;            // chrF2, chrF2++
+  std::string signature;       // nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:2.6.0
   std::vector<int64_t> stats;  // (hyp, ref, match) per order, character orders first
 };
 

@@ -12,7 +12,8 @@ namespace tern {
 
 void DecodeOptions::validate() const {
   if (beam < 1 || beam > 1024) throw ConfigError(fmt::format("--beam must be in [1, 1024] (got {})", beam));
-  if (nbest < 1 || nbest > beam) throw ConfigError(fmt::format("--nbest must be in [1, beam={}] (got {})", beam, nbest));
+  if (nbest < 1 || nbest > beam)
+    throw ConfigError(fmt::format("--nbest must be in [1, beam={}] (got {})", beam, nbest));
   if (!(length_penalty >= 0 && length_penalty <= 100))
     throw ConfigError(fmt::format("--length-penalty must be in [0, 100] (got {})", length_penalty));
   if (!(max_len_ratio > 0 && max_len_ratio <= 100))
@@ -36,7 +37,8 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
   std::vector<int64_t> max_len(static_cast<size_t>(B));
   int64_t longest = 1;
   for (int64_t b = 0; b < B; ++b) {
-    max_len[b] = static_cast<int64_t>(opt.max_len_ratio * static_cast<double>(lens[b].item<int64_t>())) + opt.max_len_extra;
+    max_len[b] =
+        static_cast<int64_t>(opt.max_len_ratio * static_cast<double>(lens[b].item<int64_t>())) + opt.max_len_extra;
     longest = std::max(longest, max_len[b]);
   }
   DecoderState state = model.encode(src, src_len);

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/files.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "data/batcher.h"
@@ -12,9 +13,8 @@
 #include "data/text.h"
 #include "eval/bleu.h"
 #include "eval/chrf.h"
-#include "models/loss.h"
-#include "core/files.h"
 #include "models/device.h"
+#include "models/loss.h"
 #include "trainer/checkpoint.h"
 
 namespace tern {
@@ -74,7 +74,8 @@ nlohmann::json attention_samples(InferenceModel& im, ShardData& data, int64_t k)
     AutocastScope autocast(im.precision, im.device);
     DecoderState st = im.model->encode(b.src.to(im.device), b.src_len);
     torch::Tensor prev = torch::full({1}, kBosId, torch::TensorOptions().dtype(torch::kInt64).device(im.device));
-    nlohmann::json sample = {{"source", nlohmann::json::array()}, {"output", nlohmann::json::array()},
+    nlohmann::json sample = {{"source", nlohmann::json::array()},
+                             {"output", nlohmann::json::array()},
                              {"attention", nlohmann::json::array()}};
     for (int64_t s = 0; s < b.src_len[0].item<int64_t>(); ++s)
       sample["source"].push_back(im.src->piece(static_cast<int32_t>(b.src[0][s].item<int64_t>())));
@@ -105,12 +106,14 @@ std::vector<std::string> aligned_references(const std::string& path, const Corpu
   const std::vector<std::string> lines = read_utf8_lines(in, path);
   const int64_t expected = corpus.source_lines(split);
   if (static_cast<int64_t>(lines.size()) != expected)
-    throw DataError(fmt::format("{} has {} lines but split '{}' of {} was prepared from an input of {} lines ({} "
-                                "sentences kept): the reference must be that input's target side, line for line",
-                                path, lines.size(), split, corpus.path(), expected, corpus.num_sentences(split)));
+    throw DataError(
+        fmt::format("{} has {} lines but split '{}' of {} was prepared from an input of {} lines ({} "
+                    "sentences kept): the reference must be that input's target side, line for line",
+                    path, lines.size(), split, corpus.path(), expected, corpus.num_sentences(split)));
   const std::vector<int64_t> at = corpus.line_numbers(split);
   std::vector<std::string> out(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = lines[static_cast<size_t>(at[static_cast<size_t>(i)] - 1)];
+  for (int64_t i = 0; i < n; ++i)
+    out[static_cast<size_t>(i)] = lines[static_cast<size_t>(at[static_cast<size_t>(i)] - 1)];
   return out;
 }
 
@@ -143,8 +146,11 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
                     " was trained with; HINT: evaluate on a corpus prepared with the same SentencePiece models");
   ShardData data(corpus, opt.split);
   int64_t n = opt.limit > 0 ? std::min(opt.limit, data.size()) : data.size();
-  nlohmann::json out = {{"checkpoint", opt.checkpoint}, {"step", im.step}, {"corpus", opt.corpus},
-                        {"split", opt.split},           {"sentences", n}};
+  nlohmann::json out = {{"checkpoint", opt.checkpoint},
+                        {"step", im.step},
+                        {"corpus", opt.corpus},
+                        {"split", opt.split},
+                        {"sentences", n}};
   torch::NoGradGuard ng;
 
   // Perplexity: nats summed over target tokens (eos included), batched by length.
@@ -158,14 +164,14 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
     if (keep.empty()) continue;
     Batch b = data.collate(keep);
     AutocastScope autocast(im.precision, im.device);
-    auto logits = im.model->forward(b.src.defined() ? b.src.to(im.device) : b.src, b.src_len,
-                                    b.tgt_in.to(im.device));
+    auto logits = im.model->forward(b.src.defined() ? b.src.to(im.device) : b.src, b.src_len, b.tgt_in.to(im.device));
     nll += sequence_loss(logits, b.tgt_out.to(im.device), 0.0).nll.item<double>();
     tokens += static_cast<double>(b.target_tokens);
     auto tout = b.tgt_out.accessor<int64_t, 2>();
     for (size_t r = 0; r < keep.size(); ++r) {
       std::vector<int32_t> y;
-      for (int64_t t = 0; t < b.tgt_out.size(1) && tout[r][t] != kEosId; ++t) y.push_back(static_cast<int32_t>(tout[r][t]));
+      for (int64_t t = 0; t < b.tgt_out.size(1) && tout[r][t] != kEosId; ++t)
+        y.push_back(static_cast<int32_t>(tout[r][t]));
       refs_detok[static_cast<size_t>(keep[r])] = im.tgt->decode(y);
       words += static_cast<double>(count_words(refs_detok[static_cast<size_t>(keep[r])]) + 1);
     }
@@ -181,7 +187,8 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
       {"cross_entropy_bits_per_word", nll / words / std::log(2.0)},
       {"ppl_per_word", std::pow(2.0, nll / words / std::log(2.0))}};
   logf("perplexity on {} ({} sentences): {:.3f} per subword token ({:.4f} bits), {:.3f} per word", opt.split, n,
-       out["perplexity"]["ppl_per_token"].get<double>(), H / std::log(2.0), out["perplexity"]["ppl_per_word"].get<double>());
+       out["perplexity"]["ppl_per_token"].get<double>(), H / std::log(2.0),
+       out["perplexity"]["ppl_per_word"].get<double>());
   if (lm || !opt.translate) return out;
 
   // Translation, batched by source length, written back in corpus order.
@@ -213,13 +220,12 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
                         {"sentences_per_s", static_cast<double>(n) / secs},
                         {"seconds", secs},
                         {"reference", opt.reference.empty() ? "corpus targets, detokenized" : opt.reference}};
-  out["bleu"] = {{"score", bleu.score},         {"signature", bleu.signature}, {"text", bleu.format()},
-                 {"precisions", bleu.precisions}, {"bp", bleu.bp},            {"sys_len", bleu.sys_len},
-                 {"ref_len", bleu.ref_len}};
+  out["bleu"] = {
+      {"score", bleu.score}, {"signature", bleu.signature}, {"text", bleu.format()},  {"precisions", bleu.precisions},
+      {"bp", bleu.bp},       {"sys_len", bleu.sys_len},     {"ref_len", bleu.ref_len}};
   ChrfScore chrf = corpus_chrf(hyps, {refs});
   out["chrf"] = {{"name", chrf.name}, {"score", chrf.score}, {"signature", chrf.signature}};
-  if (opt.attention_samples > 0)
-    out["samples"] = attention_samples(im, data, std::min(opt.attention_samples, n));
+  if (opt.attention_samples > 0) out["samples"] = attention_samples(im, data, std::min(opt.attention_samples, n));
   if (!opt.hypotheses_out.empty()) {
     std::string text;
     for (const auto& s : hyps) text += s + "\n";

@@ -30,9 +30,9 @@ InferenceModel load_inference_model(const std::string& checkpoint, const std::st
 
 struct EvaluateOptions {
   std::string checkpoint;
-  std::string corpus;             // HDF5 corpus; its vocabularies must match the checkpoint's
+  std::string corpus;  // HDF5 corpus; its vocabularies must match the checkpoint's
   std::string split = "test";
-  std::string precision;          // fp32 | fp16 | bf16; "" : the checkpoint's train.precision
+  std::string precision;  // fp32 | fp16 | bf16; "" : the checkpoint's train.precision
   DecodeOptions decode;
   int64_t batch_sentences = 64;   // Sentences decoded together.
   int64_t limit = 0;              // Evaluate only the first N sentences (0: all).
@@ -43,7 +43,7 @@ struct EvaluateOptions {
   bool translate = true;          // Decode and score BLEU and chrF (seq2seq only)
   int64_t attention_samples = 3;  // Greedy translations with attention weights kept in the JSON (for reports)
   bool progress = true;
-  void validate() const;          // throws ConfigError
+  void validate() const;  // throws ConfigError
 };
 
 nlohmann::json evaluate(const EvaluateOptions& opt);

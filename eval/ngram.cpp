@@ -167,15 +167,17 @@ NgramModel NgramModel::train(const Sentences& text, const NgramOptions& opt, con
       Sentences rest, tune;
       for (size_t i = 0; i < text.size(); ++i) (i % every == every - 1 ? tune : rest).push_back(text[i]);
       if (tune.empty() || rest.empty())
-        throw DataError(fmt::format("ngram interpolated smoothing needs held-out text: {} training sentences are too "
-                                    "few to hold out every {}th (give --heldout)",
-                                    text.size(), every));
+        throw DataError(
+            fmt::format("ngram interpolated smoothing needs held-out text: {} training sentences are too "
+                        "few to hold out every {}th (give --heldout)",
+                        text.size(), every));
       lambdas = train(rest, opt, tune).lambdas_;
     }
     m.estimate_interpolated(lambdas);
   } else if (N == 1) {  // add-k unigrams are a plain table
     const double k = opt.smoothing == "laplace" ? 1.0 : opt.add_k;
-    const double V = static_cast<double>(m.words_.size() - 1), T = static_cast<double>(m.context_total_[0].begin()->second);
+    const double V = static_cast<double>(m.words_.size() - 1),
+                 T = static_cast<double>(m.context_total_[0].begin()->second);
     for (auto& [key, e] : m.grams_[0]) e.log10_prob = key.w[0] == kBos ? 0.0 : std::log10((e.count + k) / (T + k * V));
     m.arpa_form_ = true;
   }
@@ -200,15 +202,16 @@ void NgramModel::estimate_kneser_ney() {
       if (e.count > 0 && e.count < 5) ++coc[e.count];
     for (int j = 1; j <= 3; ++j)
       if (coc[j] == 0)
-        throw DataError(fmt::format("cannot estimate Kneser-Ney discounts for {}-grams: no {}-gram has adjusted count "
-                                    "{} (the training text is too small or artificial; lower --order or use "
-                                    "--smoothing interpolated)",
-                                    n, n, j));
+        throw DataError(
+            fmt::format("cannot estimate Kneser-Ney discounts for {}-grams: no {}-gram has adjusted count "
+                        "{} (the training text is too small or artificial; lower --order or use "
+                        "--smoothing interpolated)",
+                        n, n, j));
     // Chen & Goodman (26), in single precision like lmplz.
     const float y = static_cast<float>(coc[1]) / static_cast<float>(coc[1] + 2.0 * coc[2]);
     for (int j = 1; j <= 3; ++j) {
-      float d = static_cast<float>(j) - static_cast<float>(j + 1) * y * static_cast<float>(coc[j + 1]) /
-                                            static_cast<float>(coc[j]);
+      float d = static_cast<float>(j) -
+                static_cast<float>(j + 1) * y * static_cast<float>(coc[j + 1]) / static_cast<float>(coc[j]);
       if (d < 0 || d > j)
         throw DataError(fmt::format("Kneser-Ney discount for {}-grams with count {} is out of range: {}", n, j, d));
       discounts_[n - 1][j] = d;
@@ -295,7 +298,8 @@ std::vector<double> NgramModel::tune_lambdas(const Sentences& heldout) const {
         }
         double weight = 1, p = 0;
         for (int n = N; n >= 1; --n)
-          if (active[n - 1]) term[n - 1] = weight * lambda[n - 1] * ml[n - 1], p += term[n - 1], weight *= 1 - lambda[n - 1];
+          if (active[n - 1])
+            term[n - 1] = weight * lambda[n - 1] * ml[n - 1], p += term[n - 1], weight *= 1 - lambda[n - 1];
         p += weight * uniform;
         double below = weight * uniform / p;  // posterior mass under the current order
         for (int n = 1; n <= N; ++n)
@@ -380,9 +384,10 @@ std::vector<int64_t> NgramModel::ngram_counts() const {
 
 std::string NgramModel::arpa() const {
   if (!arpa_form_)
-    throw ConfigError(fmt::format("ARPA cannot represent {} smoothing above order 1 without listing every n-gram of the "
-                                  "vocabulary; use --smoothing kneser-ney or interpolated, or --order 1",
-                                  opt_.smoothing));
+    throw ConfigError(
+        fmt::format("ARPA cannot represent {} smoothing above order 1 without listing every n-gram of the "
+                    "vocabulary; use --smoothing kneser-ney or interpolated, or --order 1",
+                    opt_.smoothing));
   const int N = opt_.order;
   std::string out = "\\data\\\n";
   for (int n = 1; n <= N; ++n) out += fmt::format("ngram {}={}\n", n, grams_[n - 1].size());

@@ -29,13 +29,13 @@ struct NgramOptions {
 
 struct PerplexityResult {
   int64_t sentences = 0;
-  int64_t tokens = 0;                 // words + one </s> per sentence
-  int64_t oovs = 0;                   // words not in the training vocabulary (scored as <unk>)
-  double log10_prob = 0;              // total, OOVs included
-  double log10_prob_oov = 0;          // the OOVs' share of it
-  double ppl() const;                 // 10^(-log10_prob / tokens), KenLM's "including OOVs"
-  double ppl_excluding_oov() const;   // OOV tokens and their probabilities left out
-  double bits_per_token() const;      // cross-entropy H in bits; ppl() == 2^H
+  int64_t tokens = 0;                // words + one </s> per sentence
+  int64_t oovs = 0;                  // words not in the training vocabulary (scored as <unk>)
+  double log10_prob = 0;             // total, OOVs included
+  double log10_prob_oov = 0;         // the OOVs' share of it
+  double ppl() const;                // 10^(-log10_prob / tokens), KenLM's "including OOVs"
+  double ppl_excluding_oov() const;  // OOV tokens and their probabilities left out
+  double bits_per_token() const;     // cross-entropy H in bits; ppl() == 2^H
 };
 
 class NgramModel {
@@ -52,7 +52,7 @@ class NgramModel {
 
   const NgramOptions& options() const { return opt_; }
   int64_t vocab_size() const { return static_cast<int64_t>(words_.size()); }  // <unk>, <s>, </s> included
-  std::vector<int64_t> ngram_counts() const;       // distinct n-grams per order (ARPA header)
+  std::vector<int64_t> ngram_counts() const;  // distinct n-grams per order (ARPA header)
   std::vector<std::array<double, 4>> discounts() const { return discounts_; }  // kneser-ney: D0..D3 per order
   std::vector<double> lambdas() const { return lambdas_; }  // interpolated: weight of order n's ML estimate
 

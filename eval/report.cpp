@@ -10,8 +10,8 @@
 #include <sstream>
 
 #include "core/errors.h"
-#include "core/log.h"
 #include "core/files.h"
+#include "core/log.h"
 #include "trainer/checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -32,11 +32,20 @@ std::string esc(const std::string& s) {
   std::string o;
   for (char c : s) {
     switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
+      case '&':
+        o += "&amp;";
+        break;
+      case '<':
+        o += "&lt;";
+        break;
+      case '>':
+        o += "&gt;";
+        break;
+      case '"':
+        o += "&quot;";
+        break;
+      default:
+        o += c;
     }
   }
   return o;
@@ -63,8 +72,8 @@ std::vector<json> read_metrics(const fs::path& path) {
       out.push_back(std::move(row));
     } catch (const json::parse_error&) {
       if (i + 1 < lines.size())
-        throw DataError(fmt::format("{}:{}: not a JSON object (metrics lines are written by tern train)", path.string(),
-                                    i + 1));
+        throw DataError(
+            fmt::format("{}:{}: not a JSON object (metrics lines are written by tern train)", path.string(), i + 1));
       log_line(fmt::format("report: {}: skipping a truncated last line", path.string()));
     }
   }
@@ -115,9 +124,10 @@ std::string chart(const std::string& title, const std::vector<Series>& all, bool
   y0 -= pad, y1 += pad;
   auto px = [&](double x) { return L + (x - x0) / (x1 - x0) * (W - L - R); };
   auto py = [&](double y) { return T + (1 - (fy(y) - y0) / (y1 - y0)) * (H - T - B); };
-  std::string o = fmt::format("<svg class=\"chart\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" role=\"img\" "
-                              "aria-label=\"{}\">",
-                              W, H, W, H, esc(title));
+  std::string o = fmt::format(
+      "<svg class=\"chart\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" role=\"img\" "
+      "aria-label=\"{}\">",
+      W, H, W, H, esc(title));
   o += fmt::format("<text x=\"{}\" y=\"16\" class=\"title\">{}</text>", L, esc(title));
   o += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" class=\"frame\"/>", L, T, W - L - R, H - T - B);
   for (int i = 0; i <= 4; ++i) {
@@ -216,7 +226,8 @@ ReportFiles write_report(const ReportOptions& opt) {
   const fs::path dir(opt.run_dir);
   if (!fs::is_directory(dir)) throw DataError(opt.run_dir + ": not a directory");
   if (!fs::exists(dir / "config.yaml") && !fs::exists(dir / "metrics.jsonl"))
-    throw DataError(opt.run_dir + ": not a tern run directory (no config.yaml or metrics.jsonl); HINT: give the "
+    throw DataError(opt.run_dir +
+                    ": not a tern run directory (no config.yaml or metrics.jsonl); HINT: give the "
                     "train.run_dir of a `tern train` run");
   const fs::path out_dir = opt.out_dir.empty() ? dir / "report" : fs::path(opt.out_dir);
   json data = {{"run_dir", opt.run_dir}};
@@ -293,8 +304,9 @@ ReportFiles write_report(const ReportOptions& opt) {
     data["series"][k] = series(metrics, k, k, "").points;
 
   // HTML.
-  std::string h = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>tern report: " +
-                  esc(opt.run_dir) + "</title>\n" + kStyle + kCheck + "</head><body>\n";
+  std::string h =
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>tern report: " + esc(opt.run_dir) +
+      "</title>\n" + kStyle + kCheck + "</head><body>\n";
   h += "<h1>tern report: " + esc(opt.run_dir) + "</h1>\n<p class=\"note\">";
   if (summary.contains("steps")) h += fmt::format("{} steps", summary["steps"].get<int64_t>());
   if (summary.contains("elapsed_s")) h += fmt::format(" in {:.1f} min", summary["elapsed_s"].get<double>() / 60);
@@ -304,8 +316,8 @@ ReportFiles write_report(const ReportOptions& opt) {
        "the cross-entropy in bits (docs/evaluation.md).</p>\n<h2>Training curves</h2><div class=\"charts\">\n";
   h += chart("loss (nats/token)", {series(metrics, "train_loss", "train", "#1f77b4"),
                                    series(metrics, "valid_loss", "valid", "#d62728", true)});
-  h += chart("perplexity (log scale)", {series(metrics, "train_ppl", "train", "#1f77b4"),
-                                        series(metrics, "valid_ppl", "valid", "#d62728", true)},
+  h += chart("perplexity (log scale)",
+             {series(metrics, "train_ppl", "train", "#1f77b4"), series(metrics, "valid_ppl", "valid", "#d62728", true)},
              true);
   h += chart("learning rate", {series(metrics, "lr", "lr", "#2ca02c")});
   h += chart("gradient norm (before clipping)", {series(metrics, "grad_norm", "grad norm", "#9467bd")});
@@ -326,20 +338,22 @@ ReportFiles write_report(const ReportOptions& opt) {
                     fmt::format("{:.1f}", c["bytes"].get<double>() / 1e6), c["status"],
                     c.contains("valid_ppl") ? num(c["valid_ppl"]) : "–",
                     e.contains("perplexity") ? num(e["perplexity"]["ppl_per_token"]) : "–",
-                    e.contains("bleu") ? num(e["bleu"]["score"]) : "–", e.contains("chrf") ? num(e["chrf"]["score"]) : "–"});
+                    e.contains("bleu") ? num(e["bleu"]["score"]) : "–",
+                    e.contains("chrf") ? num(e["chrf"]["score"]) : "–"});
   }
-  const std::vector<std::string> chead = {"checkpoint", "step", "MB", "file check", "valid PPL", "test PPL", "BLEU",
-                                          "chrF"};
+  const std::vector<std::string> chead = {"checkpoint", "step",     "MB",   "file check",
+                                          "valid PPL",  "test PPL", "BLEU", "chrF"};
   h += "<h2>Checkpoints</h2>\n" + table(chead, crow, "ckpts");
 
   std::vector<std::vector<std::string>> erow;
   for (const auto& e : evals)
     erow.push_back({e["file"], e["checkpoint"], e.value("split", ""), std::to_string(e.value("sentences", 0)),
                     num(e["perplexity"]["ppl_per_token"]), num(e["perplexity"].value("ppl_per_word", json())),
-                    e.contains("bleu") ? num(e["bleu"]["score"]) : "–", e.contains("chrf") ? num(e["chrf"]["score"]) : "–",
+                    e.contains("bleu") ? num(e["bleu"]["score"]) : "–",
+                    e.contains("chrf") ? num(e["chrf"]["score"]) : "–",
                     e.contains("translation") ? num(e["translation"]["sentences_per_s"], 1) : "–"});
-  const std::vector<std::string> ehead = {"result", "checkpoint", "split", "sentences", "PPL/token", "PPL/word", "BLEU",
-                                          "chrF", "sentences/s"};
+  const std::vector<std::string> ehead = {"result",   "checkpoint", "split", "sentences",  "PPL/token",
+                                          "PPL/word", "BLEU",       "chrF",  "sentences/s"};
   if (!erow.empty()) {
     h += "<h2>Evaluations</h2>\n" + table(ehead, erow, "evals");
     for (const auto& e : evals)
@@ -365,7 +379,8 @@ ReportFiles write_report(const ReportOptions& opt) {
   if (!baselines.empty()) {
     std::sort(brow.begin(), brow.end(), [](const auto& a, const auto& b) { return std::stod(a[1]) < std::stod(b[1]); });
     h += "<h2>Language model against n-gram baselines</h2>\n<p class=\"note\">Same test text and tokens; one "
-         "&lt;/s&gt; per sentence counted.</p>\n" + table(bhead, brow, "baselines");
+         "&lt;/s&gt; per sentence counted.</p>\n" +
+         table(bhead, brow, "baselines");
   }
 
   for (const auto& e : evals)

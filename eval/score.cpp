@@ -39,16 +39,16 @@ std::string json(const Line& l) {
   return j.dump(1, ' ', false);
 }
 
-Line bleu_line(const std::vector<std::string>& h, const std::vector<std::vector<std::string>>& r,
-               const BleuOptions& o, int width) {
+Line bleu_line(const std::vector<std::string>& h, const std::vector<std::vector<std::string>>& r, const BleuOptions& o,
+               int width) {
   BleuScore s = corpus_bleu(h, r, o);
   std::string full = s.format(width);  // "BLEU = 12.3 45.6/... (BP = ...)"
   std::string score = fmt::format("{:.{}f}", s.score, width);
   return {"BLEU", s.signature, score, full.substr(7 + score.size() + 1)};
 }
 
-Line chrf_line(const std::vector<std::string>& h, const std::vector<std::vector<std::string>>& r,
-               const ChrfOptions& o, int width) {
+Line chrf_line(const std::vector<std::string>& h, const std::vector<std::vector<std::string>>& r, const ChrfOptions& o,
+               int width) {
   ChrfScore s = corpus_chrf(h, r, o);
   return {s.name, s.signature, fmt::format("{:.{}f}", s.score, width), ""};
 }
@@ -95,7 +95,8 @@ std::string score_report(const std::vector<std::string>& hyps, const std::vector
   std::sort(names.begin(), names.end());  // sacreBLEU prints its metrics sorted by name
   std::vector<Line> lines;
   for (const auto& m : names)
-    lines.push_back(m == "bleu" ? bleu_line(hyps, refs, opt.bleu, opt.width) : chrf_line(hyps, refs, opt.chrf, opt.width));
+    lines.push_back(m == "bleu" ? bleu_line(hyps, refs, opt.bleu, opt.width)
+                                : chrf_line(hyps, refs, opt.chrf, opt.width));
   if (opt.format == "json") {
     if (lines.size() == 1) return json(lines[0]) + "\n";
     out = "[\n";

@@ -13,10 +13,10 @@ struct ScoreOptions {
   std::vector<std::string> metrics{"bleu"};  // bleu | chrf, each at most once
   BleuOptions bleu;
   ChrfOptions chrf;
-  bool sentence_level = false;   // one line per segment (one metric only; BLEU uses the effective order)
-  int width = 1;                 // decimals of the scores
-  std::string format = "json";   // json | text (sentence level is always text, as in sacreBLEU)
-  void validate() const;         // throws ConfigError stating the rule
+  bool sentence_level = false;  // one line per segment (one metric only; BLEU uses the effective order)
+  int width = 1;                // decimals of the scores
+  std::string format = "json";  // json | text (sentence level is always text, as in sacreBLEU)
+  void validate() const;        // throws ConfigError stating the rule
 };
 
 // references[r][i]: reference r of segment i. Returns the whole output, newline-terminated.

@@ -26,7 +26,7 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
   opt.validate();
   InferenceModel im = load_inference_model(opt.checkpoint, "auto", opt.precision);
   if (!im.src) throw ConfigError(opt.checkpoint + " is a language model; translate needs a seq2seq checkpoint");
-  const int64_t cap = opt.max_src_tokens > 0 ? opt.max_src_tokens
+  const int64_t cap = opt.max_src_tokens > 0  ? opt.max_src_tokens
                       : im.max_src_tokens > 0 ? im.max_src_tokens
                                               : kDefaultMaxSrcTokens;
   TranslateStats stats;

@@ -11,12 +11,12 @@ namespace tern {
 
 struct TranslateOptions {
   std::string checkpoint;
-  std::string precision;        // "" : the checkpoint's train.precision
+  std::string precision;  // "" : the checkpoint's train.precision
   DecodeOptions decode;
-  int64_t batch = 32;           // Lines decoded together (>= 1).
-  int64_t max_src_tokens = 0;   // Longer sources are truncated to this many subword tokens (0: the training corpus's
-                                // --max-tokens as recorded in the checkpoint, else kDefaultMaxSrcTokens).
-  void validate() const;        // throws ConfigError
+  int64_t batch = 32;          // Lines decoded together (>= 1).
+  int64_t max_src_tokens = 0;  // Longer sources are truncated to this many subword tokens (0: the training corpus's
+                               // --max-tokens as recorded in the checkpoint, else kDefaultMaxSrcTokens).
+  void validate() const;       // throws ConfigError
 };
 
 constexpr int64_t kDefaultMaxSrcTokens = 256;

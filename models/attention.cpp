@@ -5,7 +5,8 @@
 namespace tern {
 
 AttentionImpl::AttentionImpl(std::string kind, int64_t hidden) : kind_(std::move(kind)) {
-  if (kind_ != "dot") w_key_ = register_module("w_key", torch::nn::Linear(torch::nn::LinearOptions(hidden, hidden).bias(false)));
+  if (kind_ != "dot")
+    w_key_ = register_module("w_key", torch::nn::Linear(torch::nn::LinearOptions(hidden, hidden).bias(false)));
   if (kind_ == "additive") {
     w_query_ = register_module("w_query", torch::nn::Linear(torch::nn::LinearOptions(hidden, hidden).bias(false)));
     v_ = register_module("v", torch::nn::Linear(torch::nn::LinearOptions(hidden, 1).bias(false)));
@@ -25,7 +26,7 @@ std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward(const torch::Tens
   }
   // Softmax in fp32 (or wider) whatever the compute precision.
   scores = at_least_fp32(scores).masked_fill(~mask.unsqueeze(1), -std::numeric_limits<float>::infinity());
-  torch::Tensor weights = torch::softmax(scores, -1);  // (B, T, S)
+  torch::Tensor weights = torch::softmax(scores, -1);                            // (B, T, S)
   torch::Tensor context = torch::bmm(weights.to(memory.scalar_type()), memory);  // (B, T, H)
   return {context, weights};
 }

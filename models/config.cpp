@@ -21,8 +21,8 @@ void ModelConfig::validate() const {
     bad("attention", "must be dot, general or additive", attention);
   if (!(dropout >= 0.0 && dropout < 1.0)) bad("dropout", "must be in [0, 1)", fmt::format("{}", dropout));
   if (tie_embeddings && embedding != hidden)
-    bad("tie_embeddings", fmt::format("needs model.embedding == model.hidden (embedding {}, hidden {})", embedding, hidden),
-        "true");
+    bad("tie_embeddings",
+        fmt::format("needs model.embedding == model.hidden (embedding {}, hidden {})", embedding, hidden), "true");
 }
 
 }  // namespace tern

@@ -6,15 +6,17 @@
 namespace tern {
 
 LanguageModelImpl::LanguageModelImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
-  emb_ = register_module("emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.tgt_vocab, cfg.embedding).padding_idx(0)));
+  emb_ = register_module(
+      "emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.tgt_vocab, cfg.embedding).padding_idx(0)));
   rnn_ = register_module("rnn", RnnStack(cfg.cell, cfg.embedding, cfg.hidden, cfg.layers, cfg.dropout, false));
-  out_ = register_module("out", OutputLayer(cfg.hidden, cfg.tgt_vocab, cfg.tie_embeddings ? emb_->weight : torch::Tensor()));
+  out_ = register_module("out",
+                         OutputLayer(cfg.hidden, cfg.tgt_vocab, cfg.tie_embeddings ? emb_->weight : torch::Tensor()));
   drop_ = register_module("drop", torch::nn::Dropout(cfg.dropout));
 }
 
 torch::Tensor LanguageModelImpl::forward(const torch::Tensor&, const torch::Tensor&, const torch::Tensor& tgt_in) {
   auto [out, h, c] = rnn_(drop_(emb_(tgt_in)), torch::Tensor(), torch::Tensor());  // (B, T, H)
-  return out_(drop_(out));                                                        // (B, T, V)
+  return out_(drop_(out));                                                         // (B, T, V)
 }
 
 DecoderState SequenceModelImpl::encode(const torch::Tensor&, const torch::Tensor&) {
@@ -42,14 +44,15 @@ SequenceModel build_model(const ModelConfig& cfg) {
     return std::make_shared<Seq2SeqImpl>(cfg);
   } catch (const c10::Error& e) {  // an allocation refused for a model far too large
     const std::string msg = e.what_without_backtrace();
-    throw ConfigError(fmt::format("the model cannot be built with model.layers={}, model.embedding={}, model.hidden={}, "
-                                  "vocabularies {}/{}: {}; HINT: make the model smaller",
-                                  cfg.layers, cfg.embedding, cfg.hidden, cfg.src_vocab, cfg.tgt_vocab,
-                                  msg.substr(0, msg.find('\n'))));
+    throw ConfigError(fmt::format(
+        "the model cannot be built with model.layers={}, model.embedding={}, model.hidden={}, "
+        "vocabularies {}/{}: {}; HINT: make the model smaller",
+        cfg.layers, cfg.embedding, cfg.hidden, cfg.src_vocab, cfg.tgt_vocab, msg.substr(0, msg.find('\n'))));
   } catch (const std::bad_alloc&) {
-    throw ConfigError(fmt::format("the model cannot be built with model.layers={}, model.embedding={}, model.hidden={}, "
-                                  "vocabularies {}/{}: out of memory; HINT: make the model smaller",
-                                  cfg.layers, cfg.embedding, cfg.hidden, cfg.src_vocab, cfg.tgt_vocab));
+    throw ConfigError(
+        fmt::format("the model cannot be built with model.layers={}, model.embedding={}, model.hidden={}, "
+                    "vocabularies {}/{}: out of memory; HINT: make the model smaller",
+                    cfg.layers, cfg.embedding, cfg.hidden, cfg.src_vocab, cfg.tgt_vocab));
   }
 }
 

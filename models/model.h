@@ -26,7 +26,8 @@ struct SequenceModelImpl : torch::nn::Module {
   // Teacher forcing. src (B, S), src_len (B), tgt_in (B, T) -> logits (B, T, V_tgt).
   // A language model ignores src and src_len (pass undefined tensors). src_len is best left on the CPU: packing the
   // encoder input needs the lengths on the host, so lengths on a GPU cost a synchronisation.
-  virtual torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in) = 0;
+  virtual torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len,
+                                const torch::Tensor& tgt_in) = 0;
   // Incremental decoding (seq2seq): encode once, then one step per target token.
   virtual DecoderState encode(const torch::Tensor& src, const torch::Tensor& src_len);
   // prev (B) previous tokens -> log-probabilities (B, V_tgt); updates `state`.

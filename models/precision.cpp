@@ -38,11 +38,15 @@ const std::string& cpu_bf16_rnn_problem() {
 
 void check_precision(Precision p, const torch::Device& device, const std::string& key) {
   if (p == Precision::kFp16 && !device.is_cuda())
-    throw ConfigError(key + " fp16 needs a CUDA device: LibTorch's CPU LSTM/GRU kernels (oneDNN) have no fp16 path; "
+    throw ConfigError(key +
+                      " fp16 needs a CUDA device: LibTorch's CPU LSTM/GRU kernels (oneDNN) have no fp16 path; "
                       "use bf16 or fp32 on CPU");
   if (p == Precision::kBf16 && !device.is_cuda() && !cpu_bf16_rnn_problem().empty())
-    throw ConfigError(key + " bf16 is not available on this CPU: LibTorch's oneDNN has no bf16 LSTM/GRU kernel for "
-                      "its instruction set (" + cpu_bf16_rnn_problem() + "); use fp32 here, or bf16 on a GPU or a CPU "
+    throw ConfigError(key +
+                      " bf16 is not available on this CPU: LibTorch's oneDNN has no bf16 LSTM/GRU kernel for "
+                      "its instruction set (" +
+                      cpu_bf16_rnn_problem() +
+                      "); use fp32 here, or bf16 on a GPU or a CPU "
                       "with AVX-512");
 }
 

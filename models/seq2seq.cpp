@@ -55,7 +55,9 @@ OutputLayerImpl::OutputLayerImpl(int64_t hidden, int64_t vocab, const torch::Ten
   bias = register_parameter("bias", init->bias.detach().clone());
 }
 
-torch::Tensor OutputLayerImpl::forward(const torch::Tensor& h) { return torch::nn::functional::linear(h, weight, bias); }
+torch::Tensor OutputLayerImpl::forward(const torch::Tensor& h) {
+  return torch::nn::functional::linear(h, weight, bias);
+}
 
 // ---------------------------------------------------------------------------------------------- Seq2Seq
 
@@ -75,10 +77,12 @@ rnn::PackedSequence pack_by_length(const torch::Tensor& x, const torch::Tensor& 
 
 Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
   const int64_t E = cfg.embedding, H = cfg.hidden, L = cfg.layers;
-  src_emb_ = register_module("src_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.src_vocab, E).padding_idx(0)));
-  tgt_emb_ = register_module("tgt_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.tgt_vocab, E).padding_idx(0)));
-  encoder_ = register_module(
-      "encoder", RnnStack(cfg.cell, E, cfg.bidirectional ? H / 2 : H, L, cfg.dropout, cfg.bidirectional));
+  src_emb_ =
+      register_module("src_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.src_vocab, E).padding_idx(0)));
+  tgt_emb_ =
+      register_module("tgt_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.tgt_vocab, E).padding_idx(0)));
+  encoder_ = register_module("encoder",
+                             RnnStack(cfg.cell, E, cfg.bidirectional ? H / 2 : H, L, cfg.dropout, cfg.bidirectional));
   if (cfg.input_feeding) {
     for (int64_t l = 0; l < L; ++l) {
       int64_t in = l == 0 ? E + H : H;
@@ -98,7 +102,7 @@ Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
 
 DecoderState Seq2SeqImpl::encode(const torch::Tensor& src, const torch::Tensor& src_len) {
   const int64_t B = src.size(0), S = src.size(1), L = cfg_.layers, H = cfg_.hidden;
-  torch::Tensor emb = drop_(src_emb_(src));  // (B, S, E)
+  torch::Tensor emb = drop_(src_emb_(src));                                               // (B, S, E)
   auto packed = pack_by_length(emb, src_len.to(torch::kCPU, torch::kLong).clamp_min(1));  // no copy when on the CPU
   DecoderState s;
   torch::Tensor h, c;  // (L*dirs, B, Hd)
@@ -112,8 +116,8 @@ DecoderState Seq2SeqImpl::encode(const torch::Tensor& src, const torch::Tensor& 
   s.h = merge(h);
   s.c = merge(c);
   s.mask = torch::arange(S, src.options()).unsqueeze(0) < src_len.to(src.device(), true).unsqueeze(1);  // (B, S)
-  s.keys = attention_->keys(s.memory);                                            // (B, S, H)
-  s.feed = torch::zeros({B, H}, s.memory.options());                              // (B, H)
+  s.keys = attention_->keys(s.memory);                                                                  // (B, S, H)
+  s.feed = torch::zeros({B, H}, s.memory.options());                                                    // (B, H)
   return s;
 }
 
@@ -140,17 +144,18 @@ torch::Tensor Seq2SeqImpl::cell_step(const torch::Tensor& emb, DecoderState& s) 
 
 std::pair<torch::Tensor, torch::Tensor> Seq2SeqImpl::attend(const torch::Tensor& h, const DecoderState& s,
                                                             torch::Tensor* htilde) {
-  auto [context, weights] = attention_(h, s.keys, s.memory, s.mask);   // (B, T, H), (B, T, S)
+  auto [context, weights] = attention_(h, s.keys, s.memory, s.mask);  // (B, T, H), (B, T, S)
   *htilde = torch::tanh(combine_(torch::cat({context, h}, -1)));      // (B, T, H)
   return {*htilde, weights};
 }
 
 torch::Tensor Seq2SeqImpl::project(const torch::Tensor& htilde) { return out_(drop_(htilde)); }
 
-torch::Tensor Seq2SeqImpl::forward(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in) {
+torch::Tensor Seq2SeqImpl::forward(const torch::Tensor& src, const torch::Tensor& src_len,
+                                   const torch::Tensor& tgt_in) {
   DecoderState s = encode(src, src_len);
   torch::Tensor emb = drop_(tgt_emb_(tgt_in));  // (B, T, E)
-  torch::Tensor htilde;                          // (B, T, H)
+  torch::Tensor htilde;                         // (B, T, H)
   if (cfg_.input_feeding) {
     std::vector<torch::Tensor> steps;
     for (int64_t t = 0; t < tgt_in.size(1); ++t) {
@@ -180,7 +185,7 @@ torch::Tensor Seq2SeqImpl::step(const torch::Tensor& prev, DecoderState& s) {
   torch::Tensor ht;
   auto [unused, weights] = attend(top, s, &ht);
   s.feed = ht.squeeze(1);
-  s.attn = weights.squeeze(1);                                             // (B, S)
+  s.attn = weights.squeeze(1);                                           // (B, S)
   return torch::log_softmax(at_least_fp32(project(ht).squeeze(1)), -1);  // (B, V)
 }
 

@@ -8,7 +8,8 @@ namespace tern {
 
 // A stack of LSTM or GRU layers, fused over time (cuDNN on GPU) or stepped one token at a time.
 struct RnnStackImpl : torch::nn::Module {
-  RnnStackImpl(const std::string& cell, int64_t input, int64_t hidden, int64_t layers, double dropout, bool bidirectional);
+  RnnStackImpl(const std::string& cell, int64_t input, int64_t hidden, int64_t layers, double dropout,
+               bool bidirectional);
   // x (B, T, I) or packed; state h/c (L*dirs, B, Hd) -> output (B, T, dirs*Hd), state
   std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& h,
                                                                   const torch::Tensor& c);
@@ -26,8 +27,8 @@ struct OutputLayerImpl : torch::nn::Module {
   // tied: the embedding weight to share, or an undefined tensor for a weight of its own.
   OutputLayerImpl(int64_t hidden, int64_t vocab, const torch::Tensor& tied);
   torch::Tensor forward(const torch::Tensor& h);  // (..., H) -> (..., V)
-  torch::Tensor weight;  // (V, H)
-  torch::Tensor bias;    // (V)
+  torch::Tensor weight;                           // (V, H)
+  torch::Tensor bias;                             // (V)
 };
 TORCH_MODULE(OutputLayer);
 
@@ -46,8 +47,8 @@ struct Seq2SeqImpl : SequenceModelImpl {
 
   torch::nn::Embedding src_emb_{nullptr}, tgt_emb_{nullptr};  // (V_src, E), (V_tgt, E)
   RnnStack encoder_{nullptr};
-  RnnStack decoder_{nullptr};                         // fused decoder (no input feeding)
-  std::vector<torch::nn::LSTMCell> lstm_cells_;        // input feeding: layer 0 takes E + H
+  RnnStack decoder_{nullptr};                    // fused decoder (no input feeding)
+  std::vector<torch::nn::LSTMCell> lstm_cells_;  // input feeding: layer 0 takes E + H
   std::vector<torch::nn::GRUCell> gru_cells_;
   Attention attention_{nullptr};
   torch::nn::Linear combine_{nullptr};  // W_c (H, 2H)

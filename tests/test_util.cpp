@@ -36,9 +36,9 @@ std::vector<std::string> read_lines(const std::string& path) {
   return out;
 }
 
-static const std::vector<std::string> kWords = {"the", "king", "said", "unto", "him", "and", "they", "went", "into",
-                                                "city", "of", "god", "light", "earth", "water", "land", "people",
-                                                "house", "day", "night", "son", "father", "spirit", "word"};
+static const std::vector<std::string> kWords = {
+    "the",   "king",  "said",  "unto", "him",    "and",   "they", "went",  "into", "city",   "of",     "god",
+    "light", "earth", "water", "land", "people", "house", "day",  "night", "son",  "father", "spirit", "word"};
 
 std::vector<std::string> synthetic_sentences(int n, int seed, int min_words, int max_words) {
   std::mt19937 rng(static_cast<unsigned>(seed));

@@ -24,8 +24,8 @@ void put(std::string& out, T v) {
 // `s` with control and non-ASCII bytes as \xNN, cut to 80 characters: safe to print.
 std::string escaped(const std::string& s) {
   std::string out;
-  for (unsigned char c : s.substr(0, 80)) out += (c >= 0x20 && c < 0x7f) ? std::string(1, static_cast<char>(c))
-                                                                          : fmt::format("\\x{:02x}", c);
+  for (unsigned char c : s.substr(0, 80))
+    out += (c >= 0x20 && c < 0x7f) ? std::string(1, static_cast<char>(c)) : fmt::format("\\x{:02x}", c);
   return out + (s.size() > 80 ? "..." : "");
 }
 
@@ -137,17 +137,19 @@ std::string latest_checkpoint(const std::string& dir) {
   try {
     text = read_file_bounded(file.string(), 4096, "`latest` pointer");
   } catch (const IoError& e) {
-    throw CheckpointError(std::string(e.what()) + "; HINT: delete it and resume with --resume auto (tern then takes "
-                                                  "the newest valid checkpoint)");
+    throw CheckpointError(std::string(e.what()) +
+                          "; HINT: delete it and resume with --resume auto (tern then takes "
+                          "the newest valid checkpoint)");
   }
   const std::string name = text.substr(0, text.find('\n'));
   const bool plain = name.size() > 5 && name.size() <= 255 && name.compare(name.size() - 5, 5, ".tern") == 0 &&
                      std::all_of(name.begin(), name.end(), [](char c) { return c > 0x20 && c < 0x7f && c != '/'; });
   if (!plain)
-    throw CheckpointError(fmt::format("{}: does not name a checkpoint of this directory (it holds '{}'; expected a "
-                                      "name like ckpt_step00000100.tern); HINT: delete it and resume with --resume auto "
-                                      "(tern then takes the newest valid checkpoint)",
-                                      file.string(), escaped(text)));
+    throw CheckpointError(
+        fmt::format("{}: does not name a checkpoint of this directory (it holds '{}'; expected a "
+                    "name like ckpt_step00000100.tern); HINT: delete it and resume with --resume auto "
+                    "(tern then takes the newest valid checkpoint)",
+                    file.string(), escaped(text)));
   return (fs::path(dir) / name).string();
 }
 

@@ -13,8 +13,8 @@ namespace tern {
 constexpr uint32_t kCheckpointVersion = 1;
 
 struct CheckpointData {
-  nlohmann::json meta;             // step, epoch, config, hashes, schedule state, versions, ...
-  std::string archive;             // serialized torch::serialize::OutputArchive
+  nlohmann::json meta;  // step, epoch, config, hashes, schedule state, versions, ...
+  std::string archive;  // serialized torch::serialize::OutputArchive
 };
 
 // Writes `path` atomically; on failure (unwritable directory, full disk) throws CheckpointError and leaves any

@@ -4,10 +4,10 @@
 
 #include <cmath>
 #include <csignal>
-#include <set>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "core/errors.h"
@@ -23,14 +23,16 @@ class Schema {
     auto& m = c.model;
     bind("model.type", m.type), bind("model.cell", m.cell), bind("model.layers", m.layers);
     bind("model.embedding", m.embedding), bind("model.hidden", m.hidden), bind("model.bidirectional", m.bidirectional);
-    bind("model.attention", m.attention), bind("model.input_feeding", m.input_feeding), bind("model.dropout", m.dropout);
+    bind("model.attention", m.attention), bind("model.input_feeding", m.input_feeding),
+        bind("model.dropout", m.dropout);
     bind("model.tie_embeddings", m.tie_embeddings);
     auto& d = c.data;
     bind("data.corpus", d.corpus), bind("data.train_split", d.train_split), bind("data.valid_split", d.valid_split);
     bind("data.batch_tokens", d.batch_tokens), bind("data.max_sentences", d.max_sentences);
     bind("data.pool_batches", d.pool_batches), bind("data.shards", d.shards);
     auto& o = c.optim;
-    bind("optim.optimizer", o.optimizer), bind("optim.lr", o.lr), bind("optim.beta1", o.beta1), bind("optim.beta2", o.beta2);
+    bind("optim.optimizer", o.optimizer), bind("optim.lr", o.lr), bind("optim.beta1", o.beta1),
+        bind("optim.beta2", o.beta2);
     bind("optim.eps", o.eps), bind("optim.momentum", o.momentum), bind("optim.weight_decay", o.weight_decay);
     bind("optim.clip_norm", o.clip_norm), bind("optim.label_smoothing", o.label_smoothing);
     bind("optim.schedule", o.schedule), bind("optim.warmup_steps", o.warmup_steps);
@@ -38,10 +40,12 @@ class Schema {
     bind("optim.min_lr", o.min_lr);
     auto& t = c.train;
     bind("train.run_dir", t.run_dir), bind("train.max_steps", t.max_steps), bind("train.max_epochs", t.max_epochs);
-    bind("train.max_minutes", t.max_minutes), bind("train.log_every", t.log_every), bind("train.valid_every", t.valid_every);
+    bind("train.max_minutes", t.max_minutes), bind("train.log_every", t.log_every),
+        bind("train.valid_every", t.valid_every);
     bind("train.save_every", t.save_every), bind("train.keep_last", t.keep_last);
     bind("train.early_stopping", t.early_stopping), bind("train.seed", t.seed), bind("train.device", t.device);
-    bind("train.precision", t.precision), bind("train.threads", t.threads), bind("train.max_bad_steps", t.max_bad_steps);
+    bind("train.precision", t.precision), bind("train.threads", t.threads),
+        bind("train.max_bad_steps", t.max_bad_steps);
     bind("train.check_sync_every", t.check_sync_every), bind("train.loss_scaling", t.loss_scaling);
     bind("train.loss_scale_init", t.loss_scale_init), bind("train.loss_scale_window", t.loss_scale_window);
     bind("train.min_loss_scale", t.min_loss_scale), bind("train.preempt_signals", t.preempt_signals);
@@ -89,10 +93,14 @@ class Schema {
  private:
   template <typename T>
   static const char* type_name() {
-    if constexpr (std::is_same_v<T, bool>) return "true or false";
-    else if constexpr (std::is_integral_v<T>) return "an integer";
-    else if constexpr (std::is_floating_point_v<T>) return "a number";
-    else return "a string";
+    if constexpr (std::is_same_v<T, bool>)
+      return "true or false";
+    else if constexpr (std::is_integral_v<T>)
+      return "an integer";
+    else if constexpr (std::is_floating_point_v<T>)
+      return "a number";
+    else
+      return "a string";
   }
   template <typename T>
   void bind(const std::string& key, T& field) {
@@ -100,7 +108,9 @@ class Schema {
     set_[key] = [&field, key](const YAML::Node& v, const std::string& where) {
       if (!v.IsScalar())
         throw ConfigError(fmt::format("{}: {} must be {} (got a {})", where, key, type_name<T>(),
-                                      v.IsMap() ? "mapping" : v.IsSequence() ? "list" : "null"));
+                                      v.IsMap()        ? "mapping"
+                                      : v.IsSequence() ? "list"
+                                                       : "null"));
       try {
         if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
           // Decimal digits only: yaml-cpp reads "010" as octal 8 and "0x10" as hex, and truncates "1.5" in some
@@ -110,9 +120,10 @@ class Schema {
           if (digits > 1 || s.size() == digits || s.find_first_not_of("0123456789", digits) != std::string::npos)
             throw YAML::BadConversion(v.Mark());
           if (s.size() > digits + 1 && s[digits] == '0')
-            throw ConfigError(fmt::format("{}: {} must be a decimal integer without leading zeros (got '{}', which YAML "
-                                          "would read as octal)",
-                                          where, key, s));
+            throw ConfigError(
+                fmt::format("{}: {} must be a decimal integer without leading zeros (got '{}', which YAML "
+                            "would read as octal)",
+                            where, key, s));
         }
         field = v.as<T>();
         if constexpr (std::is_floating_point_v<T>) {
@@ -165,7 +176,8 @@ int signal_number(const std::string& name) {
 void DataConfig::validate() const {
   if (corpus.empty()) throw ConfigError("data.corpus must name an HDF5 corpus (got an empty string)");
   auto is_split = [](const std::string& s) { return s == "train" || s == "valid" || s == "test"; };
-  if (!is_split(train_split)) throw ConfigError("data.train_split must be train, valid or test (got '" + train_split + "')");
+  if (!is_split(train_split))
+    throw ConfigError("data.train_split must be train, valid or test (got '" + train_split + "')");
   if (!valid_split.empty() && !is_split(valid_split))
     throw ConfigError("data.valid_split must be train, valid, test or '' (no validation) (got '" + valid_split + "')");
   auto need = [](const char* key, int64_t v, int64_t lo, int64_t hi) {
@@ -189,12 +201,15 @@ void OptimConfig::validate() const {
   if (!(momentum >= 0 && momentum < 1)) fail("momentum", "must be in [0, 1)", fmt::format("{}", momentum));
   if (!(weight_decay >= 0)) fail("weight_decay", "must be >= 0", fmt::format("{}", weight_decay));
   if (!(clip_norm >= 0)) fail("clip_norm", "must be >= 0", fmt::format("{}", clip_norm));
-  if (!(label_smoothing >= 0 && label_smoothing < 1)) fail("label_smoothing", "must be in [0, 1)", fmt::format("{}", label_smoothing));
+  if (!(label_smoothing >= 0 && label_smoothing < 1))
+    fail("label_smoothing", "must be in [0, 1)", fmt::format("{}", label_smoothing));
   if (schedule != "constant" && schedule != "inverse_sqrt" && schedule != "plateau")
     fail("schedule", "must be constant, inverse_sqrt or plateau", schedule);
   if (warmup_steps < 0) fail("warmup_steps", "must be >= 0", std::to_string(warmup_steps));
-  if (schedule == "inverse_sqrt" && warmup_steps < 1) fail("warmup_steps", "must be >= 1 with schedule inverse_sqrt", std::to_string(warmup_steps));
-  if (!(plateau_factor > 0 && plateau_factor < 1)) fail("plateau_factor", "must be in (0, 1)", fmt::format("{}", plateau_factor));
+  if (schedule == "inverse_sqrt" && warmup_steps < 1)
+    fail("warmup_steps", "must be >= 1 with schedule inverse_sqrt", std::to_string(warmup_steps));
+  if (!(plateau_factor > 0 && plateau_factor < 1))
+    fail("plateau_factor", "must be in (0, 1)", fmt::format("{}", plateau_factor));
   if (plateau_patience < 1) fail("plateau_patience", "must be >= 1", std::to_string(plateau_patience));
   if (!(min_lr >= 0 && min_lr <= lr)) fail("min_lr", "must be in [0, optim.lr]", fmt::format("{}", min_lr));
 }
@@ -215,7 +230,8 @@ void TrainLoopConfig::validate() const {
   if (keep_last < 1) fail("keep_last", "must be >= 1", std::to_string(keep_last));
   if (early_stopping < 0) fail("early_stopping", "must be >= 0", std::to_string(early_stopping));
   if (device != "auto" && device != "cpu" && device != "cuda") fail("device", "must be auto, cpu or cuda", device);
-  if (precision != "fp32" && precision != "fp16" && precision != "bf16") fail("precision", "must be fp32, fp16 or bf16", precision);
+  if (precision != "fp32" && precision != "fp16" && precision != "bf16")
+    fail("precision", "must be fp32, fp16 or bf16", precision);
   if (threads < 0 || threads > 4096) fail("threads", "must be in [0, 4096]", std::to_string(threads));
   if (max_bad_steps < 0) fail("max_bad_steps", "must be >= 0", std::to_string(max_bad_steps));
   if (check_sync_every < 0) fail("check_sync_every", "must be >= 0", std::to_string(check_sync_every));
@@ -252,16 +268,21 @@ Config parse_config(const std::string& text, const std::string& source, const st
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    throw ConfigError(fmt::format("{}:{}:{}: YAML does not parse: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg));
+    throw ConfigError(
+        fmt::format("{}:{}:{}: YAML does not parse: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg));
   }
   if (root.IsDefined() && !root.IsNull()) {
-    if (!root.IsMap()) throw ConfigError(source + ": the top level must be a mapping of sections (" +
-                                         fmt::format("{}", fmt::join(schema.sections(), ", ")) + ")");
+    if (!root.IsMap())
+      throw ConfigError(source + ": the top level must be a mapping of sections (" +
+                        fmt::format("{}", fmt::join(schema.sections(), ", ")) + ")");
     // Keys must be plain scalars: YAML also allows mappings and lists as keys ("? [a, b]: c").
     auto key_of = [&](const YAML::Node& k, const std::string& where) {
       if (!k.IsScalar())
         throw ConfigError(fmt::format("{}:{}:{}: {} must be a plain name (got a {})", source, k.Mark().line + 1,
-                                      k.Mark().column + 1, where, k.IsMap() ? "mapping" : k.IsSequence() ? "list" : "null"));
+                                      k.Mark().column + 1, where,
+                                      k.IsMap()        ? "mapping"
+                                      : k.IsSequence() ? "list"
+                                                       : "null"));
       return k.Scalar();
     };
     // A key given twice would silently take the last value: refuse it, with both lines.
@@ -269,8 +290,8 @@ Config parse_config(const std::string& text, const std::string& source, const st
     auto once = [&](const std::string& name, const YAML::Node& k, const std::string& what) {
       auto [it, fresh] = seen.emplace(name, k.Mark().line + 1);
       if (!fresh)
-        throw ConfigError(fmt::format("{}:{}: {} '{}' is given twice (first on line {}); give it once",
-                                      source, k.Mark().line + 1, what, name, it->second));
+        throw ConfigError(fmt::format("{}:{}: {} '{}' is given twice (first on line {}); give it once", source,
+                                      k.Mark().line + 1, what, name, it->second));
     };
     for (const auto& sec : root) {
       std::string s = key_of(sec.first, "a section name");

@@ -12,52 +12,52 @@
 namespace tern {
 
 struct DataConfig {
-  std::string corpus;               // Path to the HDF5 corpus from `tern prepare` (relative to the working directory).
+  std::string corpus;  // Path to the HDF5 corpus from `tern prepare` (relative to the working directory).
   std::string train_split = "train";
   std::string valid_split = "valid";  // "" disables validation
-  int64_t batch_tokens = 4096;      // Padded target/source tokens per batch and per shard.
-  int64_t max_sentences = 0;        // Max sentences per batch (0: no limit).
-  int64_t pool_batches = 50;        // Length bucketing: sort within pools of this many batches.
-  int64_t shards = 0;               // Data shards; each step takes one batch per shard (0: one per rank).
+  int64_t batch_tokens = 4096;        // Padded target/source tokens per batch and per shard.
+  int64_t max_sentences = 0;          // Max sentences per batch (0: no limit).
+  int64_t pool_batches = 50;          // Length bucketing: sort within pools of this many batches.
+  int64_t shards = 0;                 // Data shards; each step takes one batch per shard (0: one per rank).
   void validate() const;
 };
 
 struct OptimConfig {
-  std::string optimizer = "adam";   // adam | sgd
-  double lr = 1e-3;                 // Peak learning rate.
+  std::string optimizer = "adam";  // adam | sgd
+  double lr = 1e-3;                // Peak learning rate.
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  double momentum = 0.0;            // SGD momentum.
+  double momentum = 0.0;  // SGD momentum.
   double weight_decay = 0.0;
-  double clip_norm = 1.0;           // Global gradient-norm clipping (0 disables).
-  double label_smoothing = 0.1;     // In [0, 1).
+  double clip_norm = 1.0;                 // Global gradient-norm clipping (0 disables).
+  double label_smoothing = 0.1;           // In [0, 1).
   std::string schedule = "inverse_sqrt";  // constant | inverse_sqrt (warmup then lr*sqrt(warmup/step)) | plateau
-  int64_t warmup_steps = 1000;      // Linear warmup from 0 (all schedules).
-  double plateau_factor = 0.5;      // plateau: multiply lr by this when validation does not improve...
-  int64_t plateau_patience = 1;     // ...for this many validations in a row.
-  double min_lr = 0.0;              // Lower bound for the decayed lr.
+  int64_t warmup_steps = 1000;            // Linear warmup from 0 (all schedules).
+  double plateau_factor = 0.5;            // plateau: multiply lr by this when validation does not improve...
+  int64_t plateau_patience = 1;           // ...for this many validations in a row.
+  double min_lr = 0.0;                    // Lower bound for the decayed lr.
   void validate() const;
 };
 
 struct TrainLoopConfig {
   std::string run_dir = "runs/default";  // Log, metrics.jsonl, resolved config and checkpoints go here.
-  int64_t max_steps = 0;            // Stop after this many optimizer steps (0: no limit).
-  int64_t max_epochs = 0;           // Stop after this many epochs (0: no limit).
-  double max_minutes = 0;           // Stop after this much wall time (0: no limit).
-  int64_t log_every = 50;           // Steps between metrics lines.
-  int64_t valid_every = 500;        // Steps between validations (0: only at the end).
-  int64_t save_every = 1000;        // Steps between checkpoints (0: only at the end).
-  int64_t keep_last = 3;            // Step checkpoints kept (>= 1); best.tern is kept apart.
-  int64_t early_stopping = 0;       // Stop after this many validations without improvement (0 disables).
-  uint64_t seed = 1;                // Parameters, dropout and data order.
-  std::string device = "auto";      // auto | cpu | cuda
-  std::string precision = "fp32";   // fp32 | fp16 (CUDA only) | bf16: autocast compute dtype (docs/precision.md)
-  std::string loss_scaling = "auto";  // auto (dynamic for fp16, none otherwise) | dynamic | none
-  double loss_scale_init = 65536;   // Initial dynamic loss scale (> 0).
-  int64_t loss_scale_window = 2000;  // Overflow-free steps before the loss scale doubles (>= 1).
-  double min_loss_scale = 1e-4;     // An overflow that would halve the scale below this stops training (> 0).
-  int64_t threads = 0;              // CPU threads per rank (0: OMP_NUM_THREADS, else cores / ranks on this node).
-  int64_t max_bad_steps = 0;        // Non-finite losses skipped before training stops (0: stop at the first).
-  int64_t check_sync_every = 0;     // Steps between checks that all ranks hold identical parameters (0 disables).
+  int64_t max_steps = 0;                 // Stop after this many optimizer steps (0: no limit).
+  int64_t max_epochs = 0;                // Stop after this many epochs (0: no limit).
+  double max_minutes = 0;                // Stop after this much wall time (0: no limit).
+  int64_t log_every = 50;                // Steps between metrics lines.
+  int64_t valid_every = 500;             // Steps between validations (0: only at the end).
+  int64_t save_every = 1000;             // Steps between checkpoints (0: only at the end).
+  int64_t keep_last = 3;                 // Step checkpoints kept (>= 1); best.tern is kept apart.
+  int64_t early_stopping = 0;            // Stop after this many validations without improvement (0 disables).
+  uint64_t seed = 1;                     // Parameters, dropout and data order.
+  std::string device = "auto";           // auto | cpu | cuda
+  std::string precision = "fp32";        // fp32 | fp16 (CUDA only) | bf16: autocast compute dtype (docs/precision.md)
+  std::string loss_scaling = "auto";     // auto (dynamic for fp16, none otherwise) | dynamic | none
+  double loss_scale_init = 65536;        // Initial dynamic loss scale (> 0).
+  int64_t loss_scale_window = 2000;      // Overflow-free steps before the loss scale doubles (>= 1).
+  double min_loss_scale = 1e-4;          // An overflow that would halve the scale below this stops training (> 0).
+  int64_t threads = 0;                   // CPU threads per rank (0: OMP_NUM_THREADS, else cores / ranks on this node).
+  int64_t max_bad_steps = 0;             // Non-finite losses skipped before training stops (0: stop at the first).
+  int64_t check_sync_every = 0;          // Steps between checks that all ranks hold identical parameters (0 disables).
   std::string preempt_signals = "TERM,USR1,USR2";  // Signals that save a checkpoint and exit 75 (comma-separated:
                                                    // TERM, USR1, USR2, INT, HUP; others keep their default action).
   void validate() const;

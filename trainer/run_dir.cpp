@@ -43,7 +43,8 @@ RunDirectory::~RunDirectory() {
 void RunDirectory::lock() {
   const std::string file = (fs::path(path_) / "lock").string();
   lock_fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0) throw IoError(fmt::format("{}: cannot create the run directory lock ({})", file, std::strerror(errno)));
+  if (lock_fd_ < 0)
+    throw IoError(fmt::format("{}: cannot create the run directory lock ({})", file, std::strerror(errno)));
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     char buf[512] = {0};
@@ -54,9 +55,10 @@ void RunDirectory::lock() {
     lock_fd_ = -1;
     if (err != EWOULDBLOCK)
       throw IoError(fmt::format("{}: cannot lock the run directory ({})", file, std::strerror(err)));
-    throw IoError(fmt::format("{}: the run directory is in use by another tern job ({}); HINT: wait for it to end or "
-                              "stop it, or choose another train.run_dir (the lock is released when its process ends)",
-                              path_, holder));
+    throw IoError(
+        fmt::format("{}: the run directory is in use by another tern job ({}); HINT: wait for it to end or "
+                    "stop it, or choose another train.run_dir (the lock is released when its process ends)",
+                    path_, holder));
   }
   std::time_t now = std::time(nullptr);
   char when[32];
@@ -73,17 +75,18 @@ std::string RunDirectory::resume_target(const std::string& requested, std::strin
   const bool has_latest = fs::exists(fs::path(path_) / "latest");
   if (requested.empty()) {
     if (!steps.empty() || has_best || has_latest)
-      throw IoError(fmt::format("{} already holds checkpoints ({}); resume with --resume auto or choose another "
-                                "train.run_dir (nothing was overwritten)",
-                                path_, steps.empty() ? (has_best ? "best.tern" : "latest") : fs::path(steps.back()).filename().string()));
+      throw IoError(fmt::format(
+          "{} already holds checkpoints ({}); resume with --resume auto or choose another "
+          "train.run_dir (nothing was overwritten)",
+          path_, steps.empty() ? (has_best ? "best.tern" : "latest") : fs::path(steps.back()).filename().string()));
     return "";
   }
   if (requested != "auto") return requested;
   const std::string latest = latest_checkpoint(path_);
   if (!latest.empty() && fs::exists(latest)) return latest;
   // No usable `latest`: the newest step checkpoint that reads back intact.
-  const std::string why = latest.empty() ? "there is no `latest` pointer"
-                                         : "`latest` names " + latest + ", which does not exist";
+  const std::string why =
+      latest.empty() ? "there is no `latest` pointer" : "`latest` names " + latest + ", which does not exist";
   for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
     try {
       read_checkpoint(*it);
@@ -95,12 +98,15 @@ std::string RunDirectory::resume_target(const std::string& requested, std::strin
     return *it;
   }
   if (!steps.empty() || has_best)
-    throw CheckpointError(fmt::format("{}: {} and no step checkpoint reads back intact{}; HINT: resume from a checkpoint "
-                                      "by path (--resume FILE) or choose another train.run_dir",
-                                      path_, why, has_best ? " (best.tern is there: --resume " + path_ + "/best.tern)" : ""));
+    throw CheckpointError(
+        fmt::format("{}: {} and no step checkpoint reads back intact{}; HINT: resume from a checkpoint "
+                    "by path (--resume FILE) or choose another train.run_dir",
+                    path_, why, has_best ? " (best.tern is there: --resume " + path_ + "/best.tern)" : ""));
   if (!latest.empty())
-    throw CheckpointError(fmt::format("{}: {} and there is no checkpoint in the directory; HINT: delete `latest` to "
-                                      "start afresh", path_, why));
+    throw CheckpointError(
+        fmt::format("{}: {} and there is no checkpoint in the directory; HINT: delete `latest` to "
+                    "start afresh",
+                    path_, why));
   return "";
 }
 

@@ -8,9 +8,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <ctime>
-#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "core/errors.h"
+#include "core/files.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -29,7 +30,6 @@
 #include "models/model.h"
 #include "models/precision.h"
 #include "trainer/checkpoint.h"
-#include "core/files.h"
 #include "trainer/grad_norm.h"
 #include "trainer/loss_scaler.h"
 #include "trainer/run_dir.h"
@@ -60,10 +60,17 @@ nlohmann::json environment(const torch::Device& device, const Communicator& comm
   std::time_t now = std::time(nullptr);
   char when[32];
   std::strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  return {{"tern_version", TERN_VERSION}, {"torch_version", TORCH_VERSION}, {"host", host},
-          {"device", device.str()},       {"gpus", gpus},                   {"world_size", comm.world()},
-          {"backend", comm.backend()},    {"threads_per_rank", torch::get_num_threads()},
-          {"precision", precision},       {"started", when},                {"resumed_from", resumed_from}};
+  return {{"tern_version", TERN_VERSION},
+          {"torch_version", TORCH_VERSION},
+          {"host", host},
+          {"device", device.str()},
+          {"gpus", gpus},
+          {"world_size", comm.world()},
+          {"backend", comm.backend()},
+          {"threads_per_rank", torch::get_num_threads()},
+          {"precision", precision},
+          {"started", when},
+          {"resumed_from", resumed_from}};
 }
 
 std::string tensor_bytes(const torch::Tensor& t) {
@@ -200,11 +207,10 @@ void Trainer::setup() {
   model_->to(device_);
   params_ = model_->parameters();
   if (c.optim.optimizer == "adam") {
-    optim_ = std::make_unique<torch::optim::Adam>(
-        params_, torch::optim::AdamOptions(c.optim.lr)
-                     .betas({c.optim.beta1, c.optim.beta2})
-                     .eps(c.optim.eps)
-                     .weight_decay(c.optim.weight_decay));
+    optim_ = std::make_unique<torch::optim::Adam>(params_, torch::optim::AdamOptions(c.optim.lr)
+                                                               .betas({c.optim.beta1, c.optim.beta2})
+                                                               .eps(c.optim.eps)
+                                                               .weight_decay(c.optim.weight_decay));
   } else {
     optim_ = std::make_unique<torch::optim::SGD>(
         params_, torch::optim::SGDOptions(c.optim.lr).momentum(c.optim.momentum).weight_decay(c.optim.weight_decay));
@@ -224,9 +230,10 @@ void Trainer::check_agreement() {
   for (int r = 0; r < comm_.world(); ++r)
     if (all[r] != all[0]) differ.push_back(r);
   if (!differ.empty())
-    throw DistributedError(fmt::format("ranks {} have a different config or corpus than rank 0 (config/corpus hash {} vs "
-                                       "{}); HINT: every rank must read the same config file and corpus",
-                                       fmt::join(differ, ", "), all[differ[0]], all[0]));
+    throw DistributedError(
+        fmt::format("ranks {} have a different config or corpus than rank 0 (config/corpus hash {} vs "
+                    "{}); HINT: every rank must read the same config file and corpus",
+                    fmt::join(differ, ", "), all[differ[0]], all[0]));
 }
 
 // Sums several host values over ranks in one collective (each scalar collective costs a full round trip).
@@ -306,8 +313,8 @@ void Trainer::log_metrics(const nlohmann::json& j) {
 void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   // RNG states (CPU, and CUDA when training on a GPU) of every rank travel to rank 0, which writes the file.
   auto all_rng = comm_.allgather(rng_state(at::detail::getDefaultCPUGenerator()));
-  auto all_cuda_rng = comm_.allgather(
-      device_.is_cuda() ? rng_state(at::globalContext().defaultGenerator(device_)) : std::string());
+  auto all_cuda_rng =
+      comm_.allgather(device_.is_cuda() ? rng_state(at::globalContext().defaultGenerator(device_)) : std::string());
   const std::string name = step_checkpoint_name(step_);
   const fs::path dir(cfg_.train.run_dir);
   last_ckpt_ = (dir / name).string();  // on every rank: all agree on what was saved last
@@ -332,7 +339,8 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   CheckpointData d;
   d.archive = blob.str();
   nlohmann::json vocab;
-  for (const auto& side : corpus_.sides()) vocab[side] = {{"size", corpus_.vocab(side).size}, {"hash", corpus_.vocab(side).hash}};
+  for (const auto& side : corpus_.sides())
+    vocab[side] = {{"size", corpus_.vocab(side).size}, {"hash", corpus_.vocab(side).hash}};
   d.meta = {{"step", step_},
             {"epoch", next_epoch},
             {"batch_in_epoch", next_batch},
@@ -372,9 +380,10 @@ void Trainer::restore(const std::string& path) {
   const auto mine = config_values(cfg_), theirs = config_values(saved);
   for (size_t i = 0; i < mine.size(); ++i)
     if ((mine[i].first.rfind("model.", 0) == 0 || mine[i].first == "optim.optimizer") && mine[i] != theirs[i])
-      throw CheckpointError(fmt::format("{}: was trained with a different model configuration: {} is {} there and {} "
-                                        "here; HINT: resume with the config saved beside it (config.yaml)",
-                                        path, mine[i].first, theirs[i].second, mine[i].second));
+      throw CheckpointError(
+          fmt::format("{}: was trained with a different model configuration: {} is {} there and {} "
+                      "here; HINT: resume with the config saved beside it (config.yaml)",
+                      path, mine[i].first, theirs[i].second, mine[i].second));
   for (const auto& side : corpus_.sides())
     need(m["vocab"].contains(side) && m["vocab"][side]["hash"] == corpus_.vocab(side).hash,
          "was trained with a different " + side + " vocabulary than " + corpus_.path());
@@ -435,15 +444,18 @@ TrainResult Trainer::run() {
     write_file_atomic((fs::path(t.run_dir) / "environment.json").string(),
                       environment(device_, comm_, t.precision, resume).dump(1) + "\n");
     if (const int64_t dropped = run_dir_->open_metrics(step_))
-      logf("metrics.jsonl: dropped {} line(s) of steps after step {} or cut by a kill (training continues from step {})",
-           dropped, step_, step_);
+      logf(
+          "metrics.jsonl: dropped {} line(s) of steps after step {} or cut by a kill (training continues from step {})",
+          dropped, step_, step_);
     int64_t n = 0;
     for (auto& p : params_) n += p.numel();
-    logf("model {} ({} {}x{}, E={}), {} parameters; device {}, {}; {} rank(s), backend {} (overlap {}, {} bucket(s)), {} "
-         "thread(s) per rank",
-         cfg_.model.type, cfg_.model.cell, cfg_.model.layers, cfg_.model.hidden, cfg_.model.embedding, n,
-         device_.str(), t.precision, comm_.world(), comm_.backend(), reducer_->overlapping() ? "on" : "off",
-         reducer_->buckets().size(), torch::get_num_threads());
+    logf(
+        "model {} ({} {}x{}, E={}), {} parameters; device {}, {}; {} rank(s), backend {} (overlap {}, {} bucket(s)), "
+        "{} "
+        "thread(s) per rank",
+        cfg_.model.type, cfg_.model.cell, cfg_.model.layers, cfg_.model.hidden, cfg_.model.embedding, n, device_.str(),
+        t.precision, comm_.world(), comm_.backend(), reducer_->overlapping() ? "on" : "off", reducer_->buckets().size(),
+        torch::get_num_threads());
     logf("corpus {}: {} train sentences in {} shard(s), {} valid", corpus_.path(),
          corpus_.num_sentences(cfg_.data.train_split), num_shards_,
          cfg_.data.valid_split.empty() ? 0 : corpus_.num_sentences(cfg_.data.valid_split));
@@ -490,7 +502,8 @@ TrainResult Trainer::run() {
       times.start();
       double local_tok = 0, local_all = 0;
       std::vector<Batch> batches = ahead.valid() ? ahead.get() : collate_step(batch_in_epoch_);
-      if (batch_in_epoch_ + 1 < steps_in_epoch) ahead = std::async(std::launch::async, collate_step, batch_in_epoch_ + 1);
+      if (batch_in_epoch_ + 1 < steps_in_epoch)
+        ahead = std::async(std::launch::async, collate_step, batch_in_epoch_ + 1);
       for (const auto& b : batches) {
         local_tok += static_cast<double>(b.target_tokens);
         local_all += static_cast<double>(b.target_tokens + b.source_tokens);
@@ -503,8 +516,7 @@ TrainResult Trainer::run() {
       const auto [local_nll, gnorm] = forward_backward(batches, global_tok, loss_scale, times);
       // One collective for the loss, a pending signal on any rank, and rank 0's clock (stop conditions all agree).
       const int sig = g_signal.load();
-      const auto step_sums =
-          sum_over_ranks({local_nll, sig != 0 ? 1.0 : 0.0, is_root() ? since(start) / 60.0 : 0.0});
+      const auto step_sums = sum_over_ranks({local_nll, sig != 0 ? 1.0 : 0.0, is_root() ? since(start) / 60.0 : 0.0});
       const double step_nll = step_sums[0];
       const bool preempt = step_sums[1] > 0;
       const double minutes = step_sums[2];
@@ -525,9 +537,10 @@ TrainResult Trainer::run() {
               "loss became {} at step {} ({} bad step(s), train.max_bad_steps = {}); last good checkpoint: {}; HINT: "
               "lower optim.lr or enable optim.clip_norm, then resume from it",
               step_nll / global_tok, step_ + 1, bad_steps_, t.max_bad_steps, last_ckpt_.empty() ? "none" : last_ckpt_));
-        log_line(fmt::format("training: non-finite loss or gradient at step {} (loss {}, grad norm {}); step skipped "
-                             "({} of train.max_bad_steps = {})",
-                             step_ + 1, step_nll / global_tok, gnorm, bad_steps_, t.max_bad_steps));
+        log_line(
+            fmt::format("training: non-finite loss or gradient at step {} (loss {}, grad norm {}); step skipped "
+                        "({} of train.max_bad_steps = {})",
+                        step_ + 1, step_nll / global_tok, gnorm, bad_steps_, t.max_bad_steps));
         optim_->zero_grad();
         continue;
       }
@@ -576,8 +589,12 @@ TrainResult Trainer::run() {
         double vl = validate();
         res.last_valid_loss = vl;
         is_best = sched_.record_validation(vl);
-        log_metrics({{"step", step_}, {"epoch", epoch_ + 1}, {"valid_loss", vl}, {"valid_ppl", std::exp(vl)},
-                     {"lr", sched_.lr(step_)}, {"elapsed_s", since(start)}});
+        log_metrics({{"step", step_},
+                     {"epoch", epoch_ + 1},
+                     {"valid_loss", vl},
+                     {"valid_ppl", std::exp(vl)},
+                     {"lr", sched_.lr(step_)},
+                     {"elapsed_s", since(start)}});
         if (is_root())
           logf("validation at step {}: loss {:.4f} nats/token, ppl {:.2f}{}", step_, vl, std::exp(vl),
                is_best ? " (best)" : "");
@@ -613,8 +630,11 @@ TrainResult Trainer::run() {
     if (!valid_shards_.empty()) {
       res.last_valid_loss = validate();
       is_best = sched_.record_final_validation(res.last_valid_loss);
-      log_metrics({{"step", step_}, {"epoch", epoch_}, {"valid_loss", res.last_valid_loss},
-                   {"valid_ppl", std::exp(res.last_valid_loss)}, {"elapsed_s", since(start)}});
+      log_metrics({{"step", step_},
+                   {"epoch", epoch_},
+                   {"valid_loss", res.last_valid_loss},
+                   {"valid_ppl", std::exp(res.last_valid_loss)},
+                   {"elapsed_s", since(start)}});
     }
     save(is_best, epoch_, batch_in_epoch_);
   }
@@ -632,8 +652,8 @@ RunSettings resolve_run_settings(const Config& cfg) {
   s.device = resolve_device_kind(cfg.train.device, cfg.source + ": train.device");
   s.precision = parse_precision(cfg.train.precision, cfg.source + ": train.precision");
   check_precision(s.precision, rank_device(s.device), cfg.source + ": train.precision");
-  s.loss_scaling = cfg.train.loss_scaling == "dynamic" ||
-                   (cfg.train.loss_scaling == "auto" && s.precision == Precision::kFp16);
+  s.loss_scaling =
+      cfg.train.loss_scaling == "dynamic" || (cfg.train.loss_scaling == "auto" && s.precision == Precision::kFp16);
   return s;
 }
 

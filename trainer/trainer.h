@@ -12,12 +12,12 @@ namespace tern {
 
 struct TrainResult {
   int64_t steps = 0;
-  double best_valid_loss = 0;   // nats per target token (0 when no validation ran)
+  double best_valid_loss = 0;  // nats per target token (0 when no validation ran)
   double last_valid_loss = 0;
   std::string last_checkpoint, best_checkpoint;
   double seconds = 0;
-  double tokens_per_s = 0;      // source + target tokens per second, all ranks
-  bool preempted = false;       // stopped by a signal after saving
+  double tokens_per_s = 0;  // source + target tokens per second, all ranks
+  bool preempted = false;   // stopped by a signal after saving
 };
 
 // train.device, train.precision and train.loss_scaling resolved once, before anything is written; every part of a
@@ -32,7 +32,7 @@ RunSettings resolve_run_settings(const Config& cfg);
 
 struct TrainOptions {
   RunSettings settings;  // from resolve_run_settings(cfg)
-  std::string resume;  // "" (fresh), "auto" (run_dir/latest if present) or a checkpoint path
+  std::string resume;    // "" (fresh), "auto" (run_dir/latest if present) or a checkpoint path
   bool progress = true;
 };
 

@@ -76,7 +76,8 @@ TEST(Corpus, RoundTripAndRanges) {
 TEST(Corpus, RefusesToOverwrite) {
   test::TempDir d;
   write_small(d.file("c.h5"), 10);
-  EXPECT_NE(test::error_of([&] { CorpusWriter w(d.file("c.h5"), "parallel"); }).find("cannot create"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { CorpusWriter w(d.file("c.h5"), "parallel"); }).find("cannot create"),
+            std::string::npos);
   EXPECT_NO_THROW(CorpusReader(d.file("c.h5")));
 }
 
@@ -134,7 +135,8 @@ TEST(Corpus, WrongFormatVersionAndMissingDataset) {
     H5Aclose(a);
     H5Fclose(f);
   }
-  EXPECT_NE(test::error_of([&] { CorpusReader r(d.file("c.h5")); }).find("version 99 is not supported"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { CorpusReader r(d.file("c.h5")); }).find("version 99 is not supported"),
+            std::string::npos);
   write_small(d.file("m.h5"), 10);
   {
     hid_t f = H5Fopen(d.file("m.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
@@ -212,8 +214,9 @@ TEST(Corpus, VocabularyMustBeASentencePieceModelOfItsSize) {
   test::TempDir d;
   write_small(d.file("a.h5"), 20);
   set_i64_attr(d.file("a.h5"), "vocab/src", "vocab_size", 1000000000000);
-  EXPECT_NE(open_error(d.file("a.h5")).find("/vocab/src attribute vocab_size is 1000000000000 but its SentencePiece "
-                                            "model has 50 pieces"),
+  EXPECT_NE(open_error(d.file("a.h5"))
+                .find("/vocab/src attribute vocab_size is 1000000000000 but its SentencePiece "
+                      "model has 50 pieces"),
             std::string::npos)
       << open_error(d.file("a.h5"));
   CorpusWriter w(d.file("b.h5"), "parallel");
@@ -239,7 +242,9 @@ TEST(Corpus, LineNumbersRoundTrip) {
     w.set_source_lines("test", 9);
     w.append("train", {{5}, {6}});
     w.append("train", {{5}, {6}});
-    EXPECT_NE(test::error_of([&] { w.append("test", {{5}, {6}}, 8); }).find("must increase (8 after 8)"),
+    EXPECT_NE(test::error_of([&] {
+                w.append("test", {{5}, {6}}, 8);
+              }).find("must increase (8 after 8)"),
               std::string::npos);
     w.close();
   }

@@ -11,9 +11,9 @@ TEST(Text, ValidUtf8IsAccepted) {
 
 TEST(Text, InvalidUtf8IsLocated) {
   EXPECT_EQ(invalid_utf8_at(std::string("ab\xff", 3)), 2);
-  EXPECT_EQ(invalid_utf8_at(std::string("a\xc3", 2)), 1);           // truncated sequence
-  EXPECT_EQ(invalid_utf8_at(std::string("\xc0\xaf", 2)), 0);        // overlong '/'
-  EXPECT_EQ(invalid_utf8_at(std::string("x\xed\xa0\x80", 4)), 1);   // surrogate
+  EXPECT_EQ(invalid_utf8_at(std::string("a\xc3", 2)), 1);          // truncated sequence
+  EXPECT_EQ(invalid_utf8_at(std::string("\xc0\xaf", 2)), 0);       // overlong '/'
+  EXPECT_EQ(invalid_utf8_at(std::string("x\xed\xa0\x80", 4)), 1);  // surrogate
 }
 
 TEST(Text, DecodeEncodeRoundTrip) {

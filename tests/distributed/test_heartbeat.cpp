@@ -25,11 +25,14 @@ TEST(Heartbeat, NamesStoppedBusyAndWaitingRanks) {
   // rank 3 never wrote one
   const std::string text = describe_ranks(dir, 4, now, 3.0);
   EXPECT_NE(text.find("rank 0 (node0 pid 100): step 57, phase gradient all-reduce: waiting in all-reduce #40 for 12 s"),
-            std::string::npos) << text;
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("rank 1 (node1 pid 101): step 56, phase data: BUSY outside collectives (after 41 collectives)"),
-            std::string::npos) << text;
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("rank 2 (node2 pid 102): step 57, phase backward: STOPPED: last heartbeat 30 s ago"),
-            std::string::npos) << text;
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("rank 3: no heartbeat in " + dir), std::string::npos) << text;
   // A rewrite replaces the file whole.
   ASSERT_TRUE(write_heartbeat(dir, beat(2, 58, "forward", "", now)));

@@ -23,8 +23,6 @@ TEST(Bleu, PerfectAndEmpty) {
   EXPECT_EQ(e.sys_len, 0);
 }
 
-TEST(Bleu, MismatchedReferenceCountIsAnError) {
-  EXPECT_THROW(corpus_bleu({"a", "b"}, {{"a"}}), std::exception);
-}
+TEST(Bleu, MismatchedReferenceCountIsAnError) { EXPECT_THROW(corpus_bleu({"a", "b"}, {{"a"}}), std::exception); }
 
 }  // namespace tern

@@ -76,11 +76,8 @@ TEST(Ngram, EverySmoothingSumsToOne) {
       o.smoothing = smoothing;
       auto m = NgramModel::train(text, o);
       const int32_t w0 = m.word_id("w0"), w1 = m.word_id("w1"), w7 = m.word_id("w7");
-      for (const auto& h : std::vector<std::vector<int32_t>>{{NgramModel::kBos},
-                                                             {NgramModel::kBos, w0},
-                                                             {w0, w1, w7},
-                                                             {w7, NgramModel::kUnk},
-                                                             {w1, w1, w1, w1}})
+      for (const auto& h : std::vector<std::vector<int32_t>>{
+               {NgramModel::kBos}, {NgramModel::kBos, w0}, {w0, w1, w7}, {w7, NgramModel::kUnk}, {w1, w1, w1, w1}})
         EXPECT_NEAR(total_probability(m, h), 1.0, 1e-6) << smoothing << " order " << order;
     }
 }

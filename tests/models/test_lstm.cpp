@@ -7,7 +7,6 @@
 
 namespace tern {
 
-
 TEST(ReferenceLstm, CellEqualsLibTorchLstm) {
   torch::manual_seed(0);
   torch::nn::LSTM lstm(torch::nn::LSTMOptions(7, 5).num_layers(2).batch_first(true));

@@ -48,7 +48,8 @@ TEST_P(Seq2SeqVariants, PaddingDoesNotChangeOutputs) {
 INSTANTIATE_TEST_SUITE_P(Cells, Seq2SeqVariants,
                          ::testing::Values(std::make_tuple("lstm", "general", true),
                                            std::make_tuple("lstm", "additive", false),
-                                           std::make_tuple("gru", "dot", true), std::make_tuple("gru", "general", false)));
+                                           std::make_tuple("gru", "dot", true),
+                                           std::make_tuple("gru", "general", false)));
 
 TEST(Seq2Seq, TinyModelOverfitsAndGreedyReproducesTargets) {
   torch::manual_seed(0);
@@ -113,7 +114,8 @@ TEST(ModelConfig, RulesNameTheKey) {
     build_model(c);
     FAIL();
   } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("model.tie_embeddings needs model.embedding == model.hidden"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("model.tie_embeddings needs model.embedding == model.hidden"),
+              std::string::npos);
   }
 }
 

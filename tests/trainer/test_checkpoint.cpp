@@ -3,8 +3,8 @@
 
 #include <fstream>
 
-#include "trainer/checkpoint.h"
 #include "test_util.h"
+#include "trainer/checkpoint.h"
 
 namespace tern {
 

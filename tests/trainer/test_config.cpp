@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "trainer/config.h"
 #include "test_util.h"
+#include "trainer/config.h"
 
 namespace tern {
 
@@ -66,7 +66,8 @@ namespace tern {
 // Found by fuzz_config: a mapping or list used as a key (YAML's "? key" form) must be a ConfigError, not a crash.
 TEST(Config, ComplexKeysAreConfigErrors) {
   std::string msg = test::error_of([] { parse_config("train:\n  ? [a, b]\n  : 1\n", "x.yaml"); });
-  EXPECT_NE(msg.find("x.yaml:2:5: a key in section 'train' must be a plain name (got a list)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("x.yaml:2:5: a key in section 'train' must be a plain name (got a list)"), std::string::npos)
+      << msg;
   msg = test::error_of([] { parse_config("? {model: 1}\n: 2\n", "x.yaml"); });
   EXPECT_NE(msg.find("a section name must be a plain name (got a mapping)"), std::string::npos) << msg;
 }

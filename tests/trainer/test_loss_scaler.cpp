@@ -138,20 +138,23 @@ TEST(Precision, ParseAndDeviceRules) {
   EXPECT_EQ(parse_precision("bf16"), Precision::kBf16);
   EXPECT_EQ(test::error_of([] { parse_precision("fp8", "train.precision"); }),
             "train.precision must be fp32, fp16 or bf16 (got fp8)");
-  EXPECT_NE(test::error_of([] { check_precision(Precision::kFp16, torch::Device(torch::kCPU), "train.precision"); })
-                .find("fp16 needs a CUDA device"),
+  EXPECT_NE(test::error_of([] {
+              check_precision(Precision::kFp16, torch::Device(torch::kCPU), "train.precision");
+            }).find("fp16 needs a CUDA device"),
             std::string::npos);
   if (cpu_supports_bf16_rnn())
     EXPECT_NO_THROW(check_precision(Precision::kBf16, torch::Device(torch::kCPU), "train.precision"));
   else
-    EXPECT_NE(test::error_of([] { check_precision(Precision::kBf16, torch::Device(torch::kCPU), "train.precision"); })
-                  .find("bf16 is not available on this CPU"),
+    EXPECT_NE(test::error_of([] {
+                check_precision(Precision::kBf16, torch::Device(torch::kCPU), "train.precision");
+              }).find("bf16 is not available on this CPU"),
               std::string::npos);
 }
 
 TEST(Precision, Bf16AutocastOnCpuKeepsFp32WeightsAndLoss) {
-  if (!cpu_supports_bf16_rnn()) GTEST_SKIP() << "this CPU has no oneDNN bf16 LSTM kernel (e.g. AVX without AVX2); "
-                                                "tern refuses bf16 here with a config error";
+  if (!cpu_supports_bf16_rnn())
+    GTEST_SKIP() << "this CPU has no oneDNN bf16 LSTM kernel (e.g. AVX without AVX2); "
+                    "tern refuses bf16 here with a config error";
   torch::manual_seed(4);
   auto model = build_model(tiny_lm());
   auto tgt = torch::randint(4, 20, {2, 5});
@@ -174,8 +177,9 @@ TEST(Precision, Bf16AutocastOnCpuKeepsFp32WeightsAndLoss) {
 }
 
 TEST(Precision, Fp16WithLossScalingOnCuda) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: fp16 autocast needs a GPU (LibTorch's CPU "
-                                                    "LSTM has no fp16 kernel); runs on the GPU machine";
+  if (!torch::cuda::is_available())
+    GTEST_SKIP() << "no CUDA device: fp16 autocast needs a GPU (LibTorch's CPU "
+                    "LSTM has no fp16 kernel); runs on the GPU machine";
   torch::manual_seed(5);
   torch::Device cuda(torch::kCUDA);
   auto model = build_model(tiny_lm());
