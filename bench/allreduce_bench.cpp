@@ -65,4 +65,16 @@ nlohmann::json bench_allreduce(Communicator& comm, const AllreduceBenchOptions& 
   return rows;
 }
 
+std::string allreduce_table(const nlohmann::json& rows, int world, const std::string& backend) {
+  std::string out = fmt::format("{} rank(s), backend {}; busbw = algbw * 2(n-1)/n\n", world, backend);
+  out += fmt::format("{:>12} {:>12} {:>12} {:>12} {:>16} {:>16} {:>8}\n", "bytes", "time_us", "algbw_GB/s",
+                     "busbw_GB/s", "MPI_Allreduce_us", "MPI_busbw_GB/s", "ratio");
+  for (const auto& r : rows)
+    out += fmt::format("{:>12} {:>12.1f} {:>12.3f} {:>12.3f} {:>16.1f} {:>16.3f} {:>8.2f}\n", r["bytes"].get<int64_t>(),
+                       r["time_us"].get<double>(), r["algbw_GBps"].get<double>(), r["busbw_GBps"].get<double>(),
+                       r.value("mpi_allreduce_time_us", 0.0), r.value("mpi_allreduce_busbw_GBps", 0.0),
+                       r.value("ratio_vs_mpi_allreduce", 0.0));
+  return out;
+}
+
 }  // namespace tern

@@ -19,5 +19,7 @@ struct AllreduceBenchOptions {
 
 // Runs on every rank (collective); returns one row per size (identical on all ranks).
 nlohmann::json bench_allreduce(Communicator& comm, const AllreduceBenchOptions& opt);
+// The rows as the table `tern bench allreduce` prints.
+std::string allreduce_table(const nlohmann::json& rows, int world, const std::string& backend);
 
 }  // namespace tern

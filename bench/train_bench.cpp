@@ -167,4 +167,26 @@ nlohmann::json bench_train(Communicator& comm, const TrainBenchOptions& opt) {
   return rows;
 }
 
+std::string train_bench_table(const nlohmann::json& rows, const TrainBenchOptions& opt, int world,
+                              const std::string& backend) {
+  std::string out =
+      fmt::format("{} {}, {} parameters, batch {} x ({} + {}) tokens, {} rank(s) ({}), {} thread(s) per rank\n",
+                  opt.model.type, rows[0]["device"].get<std::string>(), rows[0]["parameters"].get<int64_t>(), opt.batch,
+                  rows[0]["src_len"].get<int64_t>(), opt.tgt_len, world, backend, torch::get_num_threads());
+  out += fmt::format("{:<9} {:>14} {:>14} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "precision", "tok/s/rank",
+                     "tok/s total", "step_ms", "data", "fwd", "bwd", "comm", "optim", "hidden");
+  for (const auto& r : rows) {
+    const auto& b = r["breakdown_ms"];
+    const std::string hidden = r.contains("hidden_communication_share")
+                                   ? fmt::format("{:.0f}%", 100 * r["hidden_communication_share"].get<double>())
+                                   : "-";
+    out += fmt::format("{:<9} {:>14.0f} {:>14.0f} {:>9.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8}\n",
+                       r["precision"].get<std::string>(), r["tokens_per_s_per_rank"].get<double>(),
+                       r["tokens_per_s_total"].get<double>(), r["step_ms"].get<double>(), b["data"].get<double>(),
+                       b["forward"].get<double>(), b["backward"].get<double>(),
+                       b["exposed_communication"].get<double>(), b["optimizer"].get<double>(), hidden);
+  }
+  return out;
+}
+
 }  // namespace tern

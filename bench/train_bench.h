@@ -28,4 +28,8 @@ struct TrainBenchOptions {
 // Collective: every rank runs it; rows are the same on every rank.
 nlohmann::json bench_train(Communicator& comm, const TrainBenchOptions& opt);
 
+// The rows as the table `tern bench train` prints (threads: this process's CPU threads).
+std::string train_bench_table(const nlohmann::json& rows, const TrainBenchOptions& opt, int world,
+                              const std::string& backend);
+
 }  // namespace tern

@@ -264,12 +264,7 @@ void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
 }
 
 void add_ngram(CLI::App& app, CommandContext&, std::function<void()>& run) {
-  struct Args {
-    NgramOptions ngram;
-    std::string train, test, heldout, arpa, sentence_scores, format = "text";
-    std::string train_split = "train", test_split = "test", heldout_split = "valid", side;
-  };
-  auto a = std::make_shared<Args>();
+  auto a = std::make_shared<NgramRunOptions>();
   auto* c = app.add_subcommand("ngram", "n-gram language model baseline: estimate, write ARPA, perplexity like KenLM");
   c->add_option("--order", a->ngram.order, "1..5")->check(kInteger);
   c->add_option("--smoothing", a->ngram.smoothing, "laplace | add-k | interpolated | kneser-ney");
@@ -285,61 +280,7 @@ void add_ngram(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--arpa", a->arpa, "Write the model here in ARPA format");
   c->add_option("--sentence-scores", a->sentence_scores, "Write each test sentence's total log10 probability here");
   c->add_option("-f,--format", a->format, "text | json");
-  c->callback([a, &run] {
-    run = [a] {
-      if (a->format != "text" && a->format != "json")
-        throw ConfigError("--format must be text or json (got " + a->format + ")");
-      a->ngram.validate();
-      auto t0 = std::chrono::steady_clock::now();
-      Sentences train = load_ngram_text(a->train, a->train_split, a->side);
-      Sentences heldout = a->heldout.empty() ? Sentences{} : load_ngram_text(a->heldout, a->heldout_split, a->side);
-      Sentences test = load_ngram_text(a->test, a->test_split, a->side);
-      NgramModel m = NgramModel::train(train, a->ngram, heldout);
-      const double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::vector<double> per_sentence;
-      PerplexityResult r = m.evaluate(test, &per_sentence);
-      if (!a->arpa.empty()) write_file_atomic(a->arpa, m.arpa());
-      if (!a->sentence_scores.empty()) {
-        std::string text;
-        for (double lp : per_sentence) text += fmt::format("{:.6f}\n", lp);
-        write_file_atomic(a->sentence_scores, text);
-      }
-      rusage ru{};
-      getrusage(RUSAGE_SELF, &ru);
-      nlohmann::json j = {{"order", a->ngram.order},
-                          {"smoothing", a->ngram.smoothing},
-                          {"train", a->train},
-                          {"test", a->test},
-                          {"vocab_size", m.vocab_size()},
-                          {"ngrams", m.ngram_counts()},
-                          {"sentences", r.sentences},
-                          {"tokens", r.tokens},
-                          {"oovs", r.oovs},
-                          {"log10_prob", r.log10_prob},
-                          {"ppl", r.ppl()},
-                          {"ppl_excluding_oov", r.ppl_excluding_oov()},
-                          {"bits_per_token", r.bits_per_token()},
-                          {"convention", "per token, one </s> per sentence counted, OOVs scored as <unk>; PPL = 2^H"},
-                          {"build_seconds", build_s},
-                          {"peak_rss_mib", ru.ru_maxrss / 1024.0}};
-      if (a->ngram.smoothing == "kneser-ney") j["discounts"] = m.discounts();
-      if (a->ngram.smoothing == "interpolated") j["lambdas"] = m.lambdas();
-      if (a->ngram.smoothing == "add-k" || a->ngram.smoothing == "laplace")
-        j["k"] = a->ngram.smoothing == "laplace" ? 1.0 : a->ngram.add_k;
-      if (a->format == "json") {
-        std::cout << j.dump(2) << std::endl;
-        return;
-      }
-      std::cout << fmt::format(
-                       "{}-gram {} model: vocabulary {}, n-grams {}; built in {:.2f} s, peak memory {:.0f} MiB\n",
-                       a->ngram.order, a->ngram.smoothing, m.vocab_size(), fmt::join(m.ngram_counts(), "/"), build_s,
-                       ru.ru_maxrss / 1024.0)
-                << fmt::format(
-                       "Perplexity including OOVs:\t{:.6f}\nPerplexity excluding OOVs:\t{:.6f}\nOOVs:\t{}\n"
-                       "Tokens:\t{}\nCross-entropy:\t{:.6f} bits/token\n",
-                       r.ppl(), r.ppl_excluding_oov(), r.oovs, r.tokens, r.bits_per_token());
-    };
-  });
+  c->callback([a, &run] { run = [a] { std::cout << run_ngram(*a) << std::flush; }; });
 }
 
 void add_report(CLI::App& app, CommandContext&, std::function<void()>& run) {
@@ -372,14 +313,7 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
       set_threads(0, ctx.comm->local_size());
       nlohmann::json rows = bench_allreduce(*ctx.comm, *o);
       if (ctx.comm->rank() != 0) return;
-      std::printf("%d rank(s), backend %s; busbw = algbw * 2(n-1)/n\n", ctx.comm->world(), ctx.comm->backend().c_str());
-      std::printf("%12s %12s %12s %12s %16s %16s %8s\n", "bytes", "time_us", "algbw_GB/s", "busbw_GB/s",
-                  "MPI_Allreduce_us", "MPI_busbw_GB/s", "ratio");
-      for (const auto& r : rows)
-        std::printf("%12lld %12.1f %12.3f %12.3f %16.1f %16.3f %8.2f\n",
-                    static_cast<long long>(r["bytes"].get<int64_t>()), r["time_us"].get<double>(),
-                    r["algbw_GBps"].get<double>(), r["busbw_GBps"].get<double>(), r.value("mpi_allreduce_time_us", 0.0),
-                    r.value("mpi_allreduce_busbw_GBps", 0.0), r.value("ratio_vs_mpi_allreduce", 0.0));
+      std::cout << allreduce_table(rows, ctx.comm->world(), ctx.comm->backend()) << std::flush;
       if (!out->empty()) write_file_atomic(*out, rows.dump(2) + "\n");
     };
   });
@@ -415,24 +349,7 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
       set_threads(cfg.train.threads, ctx.comm->local_size());
       nlohmann::json rows = bench_train(*ctx.comm, t->bench);
       if (ctx.comm->rank() != 0) return;
-      std::printf("%s %s, %lld parameters, batch %lld x (%lld + %lld) tokens, %d rank(s) (%s), %d thread(s) per rank\n",
-                  cfg.model.type.c_str(), rows[0]["device"].get<std::string>().c_str(),
-                  static_cast<long long>(rows[0]["parameters"].get<int64_t>()), static_cast<long long>(t->bench.batch),
-                  static_cast<long long>(rows[0]["src_len"].get<int64_t>()), static_cast<long long>(t->bench.tgt_len),
-                  ctx.comm->world(), ctx.comm->backend().c_str(), torch::get_num_threads());
-      std::printf("%-9s %14s %14s %9s %8s %8s %8s %8s %8s %8s\n", "precision", "tok/s/rank", "tok/s total", "step_ms",
-                  "data", "fwd", "bwd", "comm", "optim", "hidden");
-      for (const auto& r : rows) {
-        const auto& b = r["breakdown_ms"];
-        std::printf("%-9s %14.0f %14.0f %9.1f %8.1f %8.1f %8.1f %8.1f %8.1f %8s\n",
-                    r["precision"].get<std::string>().c_str(), r["tokens_per_s_per_rank"].get<double>(),
-                    r["tokens_per_s_total"].get<double>(), r["step_ms"].get<double>(), b["data"].get<double>(),
-                    b["forward"].get<double>(), b["backward"].get<double>(), b["exposed_communication"].get<double>(),
-                    b["optimizer"].get<double>(),
-                    r.contains("hidden_communication_share")
-                        ? fmt::format("{:.0f}%", 100 * r["hidden_communication_share"].get<double>()).c_str()
-                        : "-");
-      }
+      std::cout << train_bench_table(rows, t->bench, ctx.comm->world(), ctx.comm->backend()) << std::flush;
       if (!t->json.empty()) write_file_atomic(t->json, rows.dump(2) + "\n");
     };
   });

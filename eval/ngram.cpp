@@ -1,15 +1,20 @@
 #include "eval/ngram.h"
 
+#include <sys/resource.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <limits>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/errors.h"
+#include "core/files.h"
 #include "core/hash.h"
 #include "data/corpus.h"
 #include "data/text.h"
@@ -406,6 +411,59 @@ std::string NgramModel::arpa() const {
   }
   out += "\n\\end\\\n";
   return out;
+}
+
+void NgramRunOptions::validate() const {
+  if (format != "text" && format != "json") throw ConfigError("--format must be text or json (got " + format + ")");
+  ngram.validate();
+}
+
+std::string run_ngram(const NgramRunOptions& o) {
+  o.validate();
+  auto t0 = std::chrono::steady_clock::now();
+  Sentences train = load_ngram_text(o.train, o.train_split, o.side);
+  Sentences heldout = o.heldout.empty() ? Sentences{} : load_ngram_text(o.heldout, o.heldout_split, o.side);
+  Sentences test = load_ngram_text(o.test, o.test_split, o.side);
+  NgramModel m = NgramModel::train(train, o.ngram, heldout);
+  const double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::vector<double> per_sentence;
+  PerplexityResult r = m.evaluate(test, &per_sentence);
+  if (!o.arpa.empty()) write_file_atomic(o.arpa, m.arpa());
+  if (!o.sentence_scores.empty()) {
+    std::string text;
+    for (double lp : per_sentence) text += fmt::format("{:.6f}\n", lp);
+    write_file_atomic(o.sentence_scores, text);
+  }
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  nlohmann::json j = {{"order", o.ngram.order},
+                      {"smoothing", o.ngram.smoothing},
+                      {"train", o.train},
+                      {"test", o.test},
+                      {"vocab_size", m.vocab_size()},
+                      {"ngrams", m.ngram_counts()},
+                      {"sentences", r.sentences},
+                      {"tokens", r.tokens},
+                      {"oovs", r.oovs},
+                      {"log10_prob", r.log10_prob},
+                      {"ppl", r.ppl()},
+                      {"ppl_excluding_oov", r.ppl_excluding_oov()},
+                      {"bits_per_token", r.bits_per_token()},
+                      {"convention", "per token, one </s> per sentence counted, OOVs scored as <unk>; PPL = 2^H"},
+                      {"build_seconds", build_s},
+                      {"peak_rss_mib", ru.ru_maxrss / 1024.0}};
+  if (o.ngram.smoothing == "kneser-ney") j["discounts"] = m.discounts();
+  if (o.ngram.smoothing == "interpolated") j["lambdas"] = m.lambdas();
+  if (o.ngram.smoothing == "add-k" || o.ngram.smoothing == "laplace")
+    j["k"] = o.ngram.smoothing == "laplace" ? 1.0 : o.ngram.add_k;
+  if (o.format == "json") return j.dump(2) + "\n";
+  return fmt::format("{}-gram {} model: vocabulary {}, n-grams {}; built in {:.2f} s, peak memory {:.0f} MiB\n",
+                     o.ngram.order, o.ngram.smoothing, m.vocab_size(), fmt::join(m.ngram_counts(), "/"), build_s,
+                     ru.ru_maxrss / 1024.0) +
+         fmt::format(
+             "Perplexity including OOVs:\t{:.6f}\nPerplexity excluding OOVs:\t{:.6f}\nOOVs:\t{}\n"
+             "Tokens:\t{}\nCross-entropy:\t{:.6f} bits/token\n",
+             r.ppl(), r.ppl_excluding_oov(), r.oovs, r.tokens, r.bits_per_token());
 }
 
 }  // namespace tern

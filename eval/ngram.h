@@ -92,4 +92,16 @@ class NgramModel {
   bool arpa_form_ = false;  // probabilities live in grams_ (kneser-ney, interpolated, order-1 add-k)
 };
 
+// `tern ngram`: estimate on `train`, score `test`, optionally write the ARPA file and per-sentence scores; returns the
+// text (KenLM query's summary lines) or JSON report.
+struct NgramRunOptions {
+  NgramOptions ngram;
+  std::string train, test, heldout;  // text files or .h5 corpora (their *_split and side)
+  std::string train_split = "train", test_split = "test", heldout_split = "valid", side;
+  std::string arpa, sentence_scores;  // outputs ("" : not written)
+  std::string format = "text";        // text | json
+  void validate() const;              // throws ConfigError
+};
+std::string run_ngram(const NgramRunOptions& opt);
+
 }  // namespace tern

@@ -119,6 +119,29 @@ class Trainer {
   TrainResult run();
 
  private:
+  struct EpochPlan {
+    std::vector<std::vector<std::vector<int64_t>>> batches;  // per shard of this rank: the epoch's batches
+    int64_t steps = 0;                                       // steps this epoch (the same on every rank)
+  };
+  struct StepResult {
+    bool applied = false;  // false: skipped (overflow or a non-finite loss)
+    double nll = 0, tokens = 0, all_tokens = 0, grad_norm = 0, minutes = 0;  // summed over ranks; rank 0's clock
+    bool preempt = false;                                                    // a pre-emption signal on any rank
+    int signal = 0;                                                          // this rank's
+  };
+  struct Interval {  // the logging interval's sums
+    double nll = 0, tokens = 0, all_tokens = 0;
+    int64_t steps = 0;
+    PhaseTimes times;
+    Clock::time_point start = Clock::now();
+  };
+  void open_run();
+  EpochPlan plan_epoch();
+  std::vector<Batch> collate_step(const EpochPlan& plan, int64_t i) const;
+  StepResult train_step(std::vector<Batch>& batches);
+  void record_step(const StepResult& r, Progress& bar);
+  bool after_step(const StepResult& r, int64_t steps_in_epoch, TrainResult& res);
+  void finish(TrainResult& res);
   void setup();
   void check_agreement();
   double validate();
@@ -159,6 +182,9 @@ class Trainer {
   int64_t saved_step_ = -1;  // the step of the newest checkpoint saved or resumed from
   std::string last_ckpt_, best_ckpt_;
   std::unique_ptr<RunDirectory> run_dir_;  // rank 0 only
+  Clock::time_point start_ = Clock::now();
+  Interval interval_;
+  double total_tokens_ = 0;  // source + target tokens of all ranks, for tokens/s
 };
 
 void Trainer::setup() {
@@ -420,7 +446,9 @@ void Trainer::restore(const std::string& path) {
   logf("resumed from {} at step {} (epoch {}, batch {})", path, step_, epoch_ + 1, batch_in_epoch_);
 }
 
-TrainResult Trainer::run() {
+// Rank 0 owns the run directory: it locks it and decides where training starts; the other ranks follow. Then the
+// model, the optimizer and the restored position, and the run's header lines.
+void Trainer::open_run() {
   const auto& t = cfg_.train;
   // Rank 0 owns the run directory: it locks it and decides where training starts; the other ranks follow.
   std::string resume, resume_note;
@@ -460,171 +488,165 @@ TrainResult Trainer::run() {
          corpus_.num_sentences(cfg_.data.train_split), num_shards_,
          cfg_.data.valid_split.empty() ? 0 : corpus_.num_sentences(cfg_.data.valid_split));
   }
+}
 
-  TrainResult res;
-  auto start = Clock::now();
-  auto interval_start = Clock::now();
-  double interval_nll = 0, interval_tok = 0, interval_all_tok = 0, last_grad_norm = 0;
-  int64_t interval_steps = 0;
-  PhaseTimes times;  // this logging interval's
-  double total_tokens = 0;
-  bool stop = false;
-  model_->train();
-  Progress bar("train", static_cast<uint64_t>(t.max_steps), "steps", 1e9, opt_.progress && is_root());
-
-  while (!stop) {
-    if (t.max_epochs > 0 && epoch_ >= t.max_epochs) break;
-    // Every rank takes the same number of steps this epoch: the fewest batches of any shard.
-    std::vector<std::vector<std::vector<int64_t>>> plans;
-    double fewest = 1e18;
-    for (auto& s : train_shards_) {
-      plans.push_back(s->make_batches(batching_, epoch_));
-      fewest = std::min(fewest, static_cast<double>(plans.back().size()));
-    }
-    const int64_t steps_in_epoch = static_cast<int64_t>(-comm_.allreduce_max(-fewest));
-    // Step i's batches (one per shard of this rank); on a GPU in pinned memory, so copies do not block.
-    auto collate_step = [this, &plans](int64_t i) {
-      std::vector<Batch> out;
-      for (size_t k = 0; k < train_shards_.size(); ++k) {
-        out.push_back(train_shards_[k]->collate(plans[k][static_cast<size_t>(i)]));
-        if (device_.is_cuda()) {
-          Batch& b = out.back();
-          if (b.src.defined()) b.src = b.src.pin_memory(), b.src_len = b.src_len.pin_memory();
-          b.tgt_in = b.tgt_in.pin_memory(), b.tgt_out = b.tgt_out.pin_memory();
-        }
-      }
-      return out;
-    };
-    std::future<std::vector<Batch>> ahead;  // the next step's batches, collated by a background thread
-    for (; batch_in_epoch_ < steps_in_epoch && !stop; ++batch_in_epoch_) {
-      optim_->zero_grad(/*set_to_none=*/false);
-      comm_.set_activity(step_ + 1, "data");
-      times.start();
-      double local_tok = 0, local_all = 0;
-      std::vector<Batch> batches = ahead.valid() ? ahead.get() : collate_step(batch_in_epoch_);
-      if (batch_in_epoch_ + 1 < steps_in_epoch)
-        ahead = std::async(std::launch::async, collate_step, batch_in_epoch_ + 1);
-      for (const auto& b : batches) {
-        local_tok += static_cast<double>(b.target_tokens);
-        local_all += static_cast<double>(b.target_tokens + b.source_tokens);
-      }
-      times.lap(PhaseTimes::kData);
-      const auto tok_sums = sum_over_ranks({local_tok, local_all});
-      const double global_tok = tok_sums[0], all_tok = tok_sums[1];
-      times.lap(PhaseTimes::kCommunication);
-      const double loss_scale = scaler_.scale();
-      const auto [local_nll, gnorm] = forward_backward(batches, global_tok, loss_scale, times);
-      // One collective for the loss, a pending signal on any rank, and rank 0's clock (stop conditions all agree).
-      const int sig = g_signal.load();
-      const auto step_sums = sum_over_ranks({local_nll, sig != 0 ? 1.0 : 0.0, is_root() ? since(start) / 60.0 : 0.0});
-      const double step_nll = step_sums[0];
-      const bool preempt = step_sums[1] > 0;
-      const double minutes = step_sums[2];
-      times.lap(PhaseTimes::kCommunication);
-      const bool finite = std::isfinite(step_nll) && std::isfinite(gnorm);
-      if (scaler_.enabled()) {
-        // Every rank sees the same all-reduced gradients, so every rank makes the same decision.
-        if (!scaler_.update(finite, step_ + 1)) {
-          log_line(fmt::format("training: gradient overflow at step {} with loss scale {}; step skipped, scale now {}",
-                               step_ + 1, loss_scale, scaler_.scale()));
-          optim_->zero_grad();
-          continue;
-        }
-      } else if (!finite) {
-        ++bad_steps_;
-        if (bad_steps_ > t.max_bad_steps)
-          throw TrainingError(fmt::format(
-              "loss became {} at step {} ({} bad step(s), train.max_bad_steps = {}); last good checkpoint: {}; HINT: "
-              "lower optim.lr or enable optim.clip_norm, then resume from it",
-              step_nll / global_tok, step_ + 1, bad_steps_, t.max_bad_steps, last_ckpt_.empty() ? "none" : last_ckpt_));
-        log_line(
-            fmt::format("training: non-finite loss or gradient at step {} (loss {}, grad norm {}); step skipped "
-                        "({} of train.max_bad_steps = {})",
-                        step_ + 1, step_nll / global_tok, gnorm, bad_steps_, t.max_bad_steps));
-        optim_->zero_grad();
-        continue;
-      }
-      ++step_;
-      comm_.set_activity(step_, "optimizer");
-      set_lr(sched_.lr(step_));
-      optim_->step();
-      times.lap(PhaseTimes::kOptimizer);
-      last_grad_norm = gnorm;
-      interval_nll += step_nll, interval_tok += global_tok, ++interval_steps;
-      interval_all_tok += all_tok, total_tokens += all_tok;
-      bar.update(static_cast<uint64_t>(step_), fmt::format("loss {:.3f}", interval_nll / interval_tok));
-
-      if (step_ % t.log_every == 0) {
-        double el = since(interval_start);
-        log_metrics({{"step", step_},
-                     {"epoch", epoch_ + 1},
-                     {"train_loss", interval_nll / interval_tok},
-                     {"train_ppl", std::exp(interval_nll / interval_tok)},
-                     {"lr", sched_.lr(step_)},
-                     {"grad_norm", last_grad_norm},
-                     {"loss_scale", scaler_.scale()},
-                     {"skipped_steps", scaler_.skipped_steps()},
-                     {"tokens_per_s", interval_all_tok / std::max(1e-9, el)},
-                     {"step_ms", times.per_step_ms(interval_steps)},
-                     {"elapsed_s", since(start)}});
-        if (is_root() && !(opt_.progress && isatty(2)))
-          logf("step {} epoch {} train_loss {:.4f} ppl {:.2f} lr {:.3g} {:.0f} tok/s", step_, epoch_ + 1,
-               interval_nll / interval_tok, std::exp(interval_nll / interval_tok), sched_.lr(step_),
-               interval_all_tok / std::max(1e-9, el));
-        interval_nll = interval_tok = interval_all_tok = 0, interval_steps = 0;
-        times = PhaseTimes{};
-        interval_start = Clock::now();
-      }
-      if (t.check_sync_every > 0 && step_ % t.check_sync_every == 0) {
-        double div = reducer_->max_divergence();
-        if (div > 0)
-          throw DistributedError(fmt::format("parameters differ across ranks by up to {} at step {}", div, step_));
-      }
-      // What follows this step: the same on every rank (same step, rank 0's clock).
-      const auto act = sched_.after_step(step_, minutes);
-      bool done = act.stop;
-      bool is_best = false;
-      if (act.validate && !valid_shards_.empty()) {
-        comm_.set_activity(step_, "validation");
-        double vl = validate();
-        res.last_valid_loss = vl;
-        is_best = sched_.record_validation(vl);
-        log_metrics({{"step", step_},
-                     {"epoch", epoch_ + 1},
-                     {"valid_loss", vl},
-                     {"valid_ppl", std::exp(vl)},
-                     {"lr", sched_.lr(step_)},
-                     {"elapsed_s", since(start)}});
-        if (is_root())
-          logf("validation at step {}: loss {:.4f} nats/token, ppl {:.2f}{}", step_, vl, std::exp(vl),
-               is_best ? " (best)" : "");
-        if (!done && sched_.should_stop_early()) {
-          if (is_root())
-            logf("early stopping: {} validations without improvement", sched_.validations_without_improvement());
-          done = true;
-        }
-      }
-      if (act.save || is_best || done || preempt) {
-        // The saved position is the next batch to train on.
-        bool last = batch_in_epoch_ + 1 >= steps_in_epoch;
-        comm_.set_activity(step_, "checkpoint");
-        save(is_best, last ? epoch_ + 1 : epoch_, last ? 0 : batch_in_epoch_ + 1);
-      }
-      if (preempt) {
-        if (is_root())
-          logf("pre-emption signal received{}: checkpoint saved at step {}, exiting",
-               sig ? fmt::format(" (signal {})", sig) : " by another rank", step_);
-        res.preempted = true;
-      }
-      stop = done || preempt;
-    }
-    if (batch_in_epoch_ >= steps_in_epoch) ++epoch_, batch_in_epoch_ = 0;
+// This epoch's batches of every shard of this rank; every rank takes the same number of steps: the fewest batches of
+// any shard.
+Trainer::EpochPlan Trainer::plan_epoch() {
+  EpochPlan plan;
+  double fewest = 1e18;
+  for (auto& s : train_shards_) {
+    plan.batches.push_back(s->make_batches(batching_, epoch_));
+    fewest = std::min(fewest, static_cast<double>(plan.batches.back().size()));
   }
-  bar.finish();
-  // Final validation and checkpoint unless the last step just did both.
+  plan.steps = static_cast<int64_t>(-comm_.allreduce_max(-fewest));
+  return plan;
+}
+
+// Step i's batches (one per shard of this rank); on a GPU in pinned memory, so copies do not block.
+std::vector<Batch> Trainer::collate_step(const EpochPlan& plan, int64_t i) const {
+  std::vector<Batch> out;
+  for (size_t k = 0; k < train_shards_.size(); ++k) {
+    out.push_back(train_shards_[k]->collate(plan.batches[k][static_cast<size_t>(i)]));
+    if (device_.is_cuda()) {
+      Batch& b = out.back();
+      if (b.src.defined()) b.src = b.src.pin_memory(), b.src_len = b.src_len.pin_memory();
+      b.tgt_in = b.tgt_in.pin_memory(), b.tgt_out = b.tgt_out.pin_memory();
+    }
+  }
+  return out;
+}
+
+// One optimizer step on `batches`: token counts, forward/backward/all-reduce/clip, one collective for the loss, a
+// pending signal on any rank and rank 0's clock (so that stop conditions agree), then the loss scaler or the
+// non-finite check, and the update. `applied` is false for a skipped step.
+Trainer::StepResult Trainer::train_step(std::vector<Batch>& batches) {
+  const auto& t = cfg_.train;
+  StepResult r;
+  double local_tok = 0, local_all = 0;
+  for (const auto& b : batches) {
+    local_tok += static_cast<double>(b.target_tokens);
+    local_all += static_cast<double>(b.target_tokens + b.source_tokens);
+  }
+  interval_.times.lap(PhaseTimes::kData);
+  const auto tok_sums = sum_over_ranks({local_tok, local_all});
+  r.tokens = tok_sums[0], r.all_tokens = tok_sums[1];
+  interval_.times.lap(PhaseTimes::kCommunication);
+  const double loss_scale = scaler_.scale();
+  const auto [local_nll, gnorm] = forward_backward(batches, r.tokens, loss_scale, interval_.times);
+  r.signal = g_signal.load();
+  const auto step_sums = sum_over_ranks({local_nll, r.signal != 0 ? 1.0 : 0.0, is_root() ? since(start_) / 60.0 : 0.0});
+  r.nll = step_sums[0], r.preempt = step_sums[1] > 0, r.minutes = step_sums[2], r.grad_norm = gnorm;
+  interval_.times.lap(PhaseTimes::kCommunication);
+  const bool finite = std::isfinite(r.nll) && std::isfinite(gnorm);
+  if (scaler_.enabled()) {
+    // Every rank sees the same all-reduced gradients, so every rank makes the same decision.
+    if (!scaler_.update(finite, step_ + 1)) {
+      log_line(fmt::format("training: gradient overflow at step {} with loss scale {}; step skipped, scale now {}",
+                           step_ + 1, loss_scale, scaler_.scale()));
+      optim_->zero_grad();
+      return r;
+    }
+  } else if (!finite) {
+    ++bad_steps_;
+    if (bad_steps_ > t.max_bad_steps)
+      throw TrainingError(fmt::format(
+          "loss became {} at step {} ({} bad step(s), train.max_bad_steps = {}); last good checkpoint: {}; HINT: "
+          "lower optim.lr or enable optim.clip_norm, then resume from it",
+          r.nll / r.tokens, step_ + 1, bad_steps_, t.max_bad_steps, last_ckpt_.empty() ? "none" : last_ckpt_));
+    log_line(
+        fmt::format("training: non-finite loss or gradient at step {} (loss {}, grad norm {}); step skipped "
+                    "({} of train.max_bad_steps = {})",
+                    step_ + 1, r.nll / r.tokens, gnorm, bad_steps_, t.max_bad_steps));
+    optim_->zero_grad();
+    return r;
+  }
+  ++step_;
+  comm_.set_activity(step_, "optimizer");
+  set_lr(sched_.lr(step_));
+  optim_->step();
+  interval_.times.lap(PhaseTimes::kOptimizer);
+  r.applied = true;
+  return r;
+}
+
+// Adds an applied step to the logging interval; every train.log_every steps writes a metrics row and a log line.
+void Trainer::record_step(const StepResult& r, Progress& bar) {
+  Interval& in = interval_;
+  in.nll += r.nll, in.tokens += r.tokens, in.all_tokens += r.all_tokens, ++in.steps;
+  total_tokens_ += r.all_tokens;
+  bar.update(static_cast<uint64_t>(step_), fmt::format("loss {:.3f}", in.nll / in.tokens));
+  if (step_ % cfg_.train.log_every != 0) return;
+  const double el = since(in.start);
+  log_metrics({{"step", step_},
+               {"epoch", epoch_ + 1},
+               {"train_loss", in.nll / in.tokens},
+               {"train_ppl", std::exp(in.nll / in.tokens)},
+               {"lr", sched_.lr(step_)},
+               {"grad_norm", r.grad_norm},
+               {"loss_scale", scaler_.scale()},
+               {"skipped_steps", scaler_.skipped_steps()},
+               {"tokens_per_s", in.all_tokens / std::max(1e-9, el)},
+               {"step_ms", in.times.per_step_ms(in.steps)},
+               {"elapsed_s", since(start_)}});
+  if (is_root() && !(opt_.progress && isatty(2)))
+    logf("step {} epoch {} train_loss {:.4f} ppl {:.2f} lr {:.3g} {:.0f} tok/s", step_, epoch_ + 1, in.nll / in.tokens,
+         std::exp(in.nll / in.tokens), sched_.lr(step_), in.all_tokens / std::max(1e-9, el));
+  in = Interval{};
+}
+
+// What the schedule says after an applied step: the sync check, validation (best checkpoint, early stopping), saving
+// and pre-emption, agreed by all ranks. Returns whether training stops.
+bool Trainer::after_step(const StepResult& r, int64_t steps_in_epoch, TrainResult& res) {
+  const auto& t = cfg_.train;
+  if (t.check_sync_every > 0 && step_ % t.check_sync_every == 0) {
+    double div = reducer_->max_divergence();
+    if (div > 0)
+      throw DistributedError(fmt::format("parameters differ across ranks by up to {} at step {}", div, step_));
+  }
+  const auto act = sched_.after_step(step_, r.minutes);  // the same on every rank (same step, rank 0's clock)
+  bool done = act.stop;
+  bool is_best = false;
+  if (act.validate && !valid_shards_.empty()) {
+    comm_.set_activity(step_, "validation");
+    double vl = validate();
+    res.last_valid_loss = vl;
+    is_best = sched_.record_validation(vl);
+    log_metrics({{"step", step_},
+                 {"epoch", epoch_ + 1},
+                 {"valid_loss", vl},
+                 {"valid_ppl", std::exp(vl)},
+                 {"lr", sched_.lr(step_)},
+                 {"elapsed_s", since(start_)}});
+    if (is_root())
+      logf("validation at step {}: loss {:.4f} nats/token, ppl {:.2f}{}", step_, vl, std::exp(vl),
+           is_best ? " (best)" : "");
+    if (!done && sched_.should_stop_early()) {
+      if (is_root())
+        logf("early stopping: {} validations without improvement", sched_.validations_without_improvement());
+      done = true;
+    }
+  }
+  if (act.save || is_best || done || r.preempt) {
+    // The saved position is the next batch to train on.
+    bool last = batch_in_epoch_ + 1 >= steps_in_epoch;
+    comm_.set_activity(step_, "checkpoint");
+    save(is_best, last ? epoch_ + 1 : epoch_, last ? 0 : batch_in_epoch_ + 1);
+  }
+  if (r.preempt) {
+    if (is_root())
+      logf("pre-emption signal received{}: checkpoint saved at step {}, exiting",
+           r.signal ? fmt::format(" (signal {})", r.signal) : " by another rank", step_);
+    res.preempted = true;
+  }
+  return done || r.preempt;
+}
+
+// Final validation and checkpoint unless the last step just did both (or the run was pre-empted).
+void Trainer::finish(TrainResult& res) {
   res.steps = step_;
-  res.seconds = since(start);
-  res.tokens_per_s = total_tokens / std::max(1e-9, res.seconds);
+  res.seconds = since(start_);
+  res.tokens_per_s = total_tokens_ / std::max(1e-9, res.seconds);
   if (!res.preempted && saved_step_ != step_) {
     bool is_best = false;
     if (!valid_shards_.empty()) {
@@ -634,7 +656,7 @@ TrainResult Trainer::run() {
                    {"epoch", epoch_},
                    {"valid_loss", res.last_valid_loss},
                    {"valid_ppl", std::exp(res.last_valid_loss)},
-                   {"elapsed_s", since(start)}});
+                   {"elapsed_s", since(start_)}});
     }
     save(is_best, epoch_, batch_in_epoch_);
   }
@@ -642,6 +664,37 @@ TrainResult Trainer::run() {
   res.last_checkpoint = last_ckpt_;
   res.best_checkpoint = best_ckpt_;
   set_log_file("");
+}
+
+// The training loop: epochs of steps until the schedule, a signal or train.max_epochs stops it.
+TrainResult Trainer::run() {
+  open_run();
+  TrainResult res;
+  start_ = Clock::now();
+  interval_ = Interval{};
+  model_->train();
+  Progress bar("train", static_cast<uint64_t>(cfg_.train.max_steps), "steps", 1e9, opt_.progress && is_root());
+  bool stop = false;
+  while (!stop && !(cfg_.train.max_epochs > 0 && epoch_ >= cfg_.train.max_epochs)) {
+    const EpochPlan plan = plan_epoch();
+    std::future<std::vector<Batch>> ahead;  // the next step's batches, collated by a background thread
+    for (; batch_in_epoch_ < plan.steps && !stop; ++batch_in_epoch_) {
+      optim_->zero_grad(/*set_to_none=*/false);
+      comm_.set_activity(step_ + 1, "data");
+      interval_.times.start();
+      std::vector<Batch> batches = ahead.valid() ? ahead.get() : collate_step(plan, batch_in_epoch_);
+      if (batch_in_epoch_ + 1 < plan.steps)
+        ahead =
+            std::async(std::launch::async, [this, &plan, i = batch_in_epoch_ + 1] { return collate_step(plan, i); });
+      const StepResult r = train_step(batches);
+      if (!r.applied) continue;
+      record_step(r, bar);
+      stop = after_step(r, plan.steps, res);
+    }
+    if (batch_in_epoch_ >= plan.steps) ++epoch_, batch_in_epoch_ = 0;
+  }
+  bar.finish();
+  finish(res);
   return res;
 }
 
