@@ -53,6 +53,11 @@ void RunDirectory::lock() {
     while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
     ::close(lock_fd_);
     lock_fd_ = -1;
+    if (err == ENOLCK || err == EOPNOTSUPP || err == ENOSYS) {  // a file system without locks (some NFS mounts)
+      logf("warning: {}: this file system does not support locks ({}); nothing stops a second job from using {}", file,
+           std::strerror(err), path_);
+      return;
+    }
     if (err != EWOULDBLOCK)
       throw IoError(fmt::format("{}: cannot lock the run directory ({})", file, std::strerror(err)));
     throw IoError(
