@@ -5,6 +5,7 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -13,6 +14,7 @@
 #include "core/errors.h"
 #include "core/hash.h"
 #include "data/corpus.h"
+#include "data/tokenizer.h"
 
 namespace {
 
@@ -54,6 +56,22 @@ void dataset(hid_t parent, const char* name, hid_t file_type, hid_t mem_type, co
   H5Dclose(d), H5Sclose(s);
 }
 
+// A real SentencePiece model (the reader checks that each vocabulary is one, of vocab_size pieces), trained once.
+const std::string& real_model() {
+  static const std::string proto = [] {
+    tern::TokenizerTrainOptions o;
+    o.vocab_size = 48;
+    int64_t n = 0;
+    return tern::Tokenizer::train(o, [&](std::string& line) {
+      if (++n > 400) return false;
+      line.clear();
+      for (int w = 0; w < 6; ++w) line += std::string(1, static_cast<char>('a' + (n * 7 + w * 3) % 26)) + "bc ";
+      return true;
+    });
+  }();
+  return proto;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -64,16 +82,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   uint8_t flags = in.byte();
   str_attr(f, "format", flags & 1 ? "tern-corpus" : "other");
-  i64_attr(f, "format_version", flags & 2 ? 1 : in.small(4));
+  i64_attr(f, "format_version", flags & 2 ? tern::kCorpusFormatVersion : in.small(4));
   str_attr(f, "kind", flags & 4 ? "parallel" : (flags & 8 ? "monolingual" : "weird"));
   const char* sides[2] = {"src", "tgt"};
   hid_t vg = H5Gcreate2(f, "vocab", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   for (const char* side : {"src", "tgt", "text"}) {
     if (in.byte() % 8 == 0) continue;  // missing vocabulary
+    const bool real = in.byte() % 4 != 0;
     std::vector<uint8_t> proto(static_cast<size_t>(in.small(16)), 'm');
+    if (real) proto.assign(real_model().begin(), real_model().end());
     dataset(vg, side, H5T_STD_U8LE, H5T_NATIVE_UINT8, proto);
     hid_t d = H5Dopen2(vg, side, H5P_DEFAULT);
-    i64_attr(d, "vocab_size", in.small(64) - 2);
+    const int64_t pieces = tern::Tokenizer(real_model(), "fuzz").vocab_size();
+    i64_attr(d, "vocab_size", real && in.byte() % 4 ? pieces : in.small(64) - 2);
     std::string h = tern::hex64(tern::hash_bytes(proto.data(), proto.size()));
     str_attr(d, "hash", in.byte() % 8 ? h : "0000");
     H5Dclose(d);
@@ -82,6 +103,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   hid_t g = H5Gcreate2(f, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   int64_t n = in.small(8) - 1;
   if (in.byte() % 8) i64_attr(g, "num_sentences", n);
+  if (in.byte() % 8) i64_attr(g, "source_lines", in.small(16) - 1);
+  if (in.byte() % 8) {  // input line numbers: usually increasing, sometimes not
+    std::vector<int64_t> lines(static_cast<size_t>(in.byte() % 4 ? std::max<int64_t>(n, 0) : in.small(10)));
+    int64_t at = 0;
+    for (auto& l : lines) l = at += in.small(3) - (in.byte() % 16 == 0 ? 2 : 0);
+    dataset(g, "lines", H5T_STD_I64LE, H5T_NATIVE_INT64, lines);
+  }
   for (const char* side : {"src", "tgt", "text"}) {
     hid_t sg = H5Gcreate2(g, side, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     std::vector<int64_t> off(static_cast<size_t>(in.small(10)));
@@ -104,6 +132,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       r.read("train", side, std::min(b, total), std::min(e, total));
       r.read("train", side, 0, total);
     }
+    r.line_numbers("train");
   } catch (const tern::Error&) {
   }
   return 0;
