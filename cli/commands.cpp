@@ -214,11 +214,6 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   });
 }
 
-std::vector<std::string> read_utf8_file(const std::string& path, const std::string& what) {
-  std::ifstream in = open_text_file(path, what);
-  return read_utf8_lines(in, path);
-}
-
 void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
   struct Args {
     std::vector<std::string> refs;

@@ -1,5 +1,7 @@
 #include "core/log.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -29,6 +31,19 @@ void log_line(const std::string& line) {
     std::fprintf(g_file, "%s %s%s\n", ts, rank_prefix().c_str(), line.c_str());
     std::fflush(g_file);
   }
+}
+
+std::string host_name() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return host;
+}
+
+std::string utc_timestamp() {
+  const std::time_t now = std::time(nullptr);
+  char when[32];
+  std::strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return when;
 }
 
 }  // namespace tern

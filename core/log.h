@@ -12,6 +12,9 @@ std::string rank_prefix();               // "[rank 3/8] " or ""
 void log_line(const std::string& line);  // timestamped, to stderr (and the log file, if set)
 // Also append log lines to `path` ("" stops).
 void set_log_file(const std::string& path);
+// This machine's host name, and the current time as 2026-11-27T21:41:09Z: what records of a job name.
+std::string host_name();
+std::string utc_timestamp();
 
 template <typename... Args>
 void logf(fmt::format_string<Args...> f, Args&&... args) {

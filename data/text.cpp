@@ -102,6 +102,11 @@ std::ifstream open_text_file(const std::string& path, const std::string& what) {
   return in;
 }
 
+std::vector<std::string> read_utf8_file(const std::string& path, const std::string& what) {
+  std::ifstream in = open_text_file(path, what);
+  return read_utf8_lines(in, path);
+}
+
 bool read_line(std::istream& in, std::string& line, const std::string& name) {
   line.clear();
   std::streambuf* buf = in.rdbuf();

@@ -22,6 +22,8 @@ bool read_line(std::istream& in, std::string& line, const std::string& name = "i
 // Opens a text input for reading; a missing, unreadable or directory path is a DataError naming `what` and the file.
 // Pipes and devices are allowed (read_line bounds each line).
 std::ifstream open_text_file(const std::string& path, const std::string& what);
+// Every line of the text file `path` (open_text_file, then read_utf8_lines).
+std::vector<std::string> read_utf8_file(const std::string& path, const std::string& what);
 // Every line of `in`; invalid UTF-8 is a DataError "NAME:LINE: invalid UTF-8 at byte B".
 std::vector<std::string> read_utf8_lines(std::istream& in, const std::string& name);
 

@@ -223,10 +223,8 @@ class MpiCommunicator : public Communicator {
   void beat(const char* waiting_in, double waiting_s) {
     std::lock_guard<std::mutex> lock(heartbeat_mutex_);
     if (heartbeat_dir_.empty()) return;
-    char host[256] = {0};
-    gethostname(host, sizeof(host) - 1);
     Heartbeat hb;
-    hb.rank = rank_, hb.host = host, hb.pid = getpid(), hb.step = step_, hb.phase = phase_.load();
+    hb.rank = rank_, hb.host = host_name(), hb.pid = getpid(), hb.step = step_, hb.phase = phase_.load();
     hb.waiting_in = waiting_in, hb.call = calls_, hb.waiting_s = waiting_s, hb.time = unix_now();
     write_heartbeat(heartbeat_dir_, hb);
   }

@@ -102,8 +102,7 @@ nlohmann::json attention_samples(InferenceModel& im, ShardData& data, int64_t k)
 // input the split was prepared from.
 std::vector<std::string> aligned_references(const std::string& path, const CorpusReader& corpus,
                                             const std::string& split, int64_t n) {
-  std::ifstream in = open_text_file(path, "reference file");
-  const std::vector<std::string> lines = read_utf8_lines(in, path);
+  const std::vector<std::string> lines = read_utf8_file(path, "reference file");
   const int64_t expected = corpus.source_lines(split);
   if (static_cast<int64_t>(lines.size()) != expected)
     throw DataError(

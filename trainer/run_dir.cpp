@@ -18,16 +18,6 @@
 namespace fs = std::filesystem;
 
 namespace tern {
-namespace {
-
-std::string host_name() {
-  char host[256] = {0};
-  gethostname(host, sizeof(host) - 1);
-  return host;
-}
-
-}  // namespace
-
 RunDirectory::RunDirectory(const std::string& path, const std::string& key) : path_(path) {
   std::error_code ec;
   fs::create_directories(path, ec);
@@ -65,10 +55,7 @@ void RunDirectory::lock() {
                     "stop it, or choose another train.run_dir (the lock is released when its process ends)",
                     path_, holder));
   }
-  std::time_t now = std::time(nullptr);
-  char when[32];
-  std::strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  const std::string me = fmt::format("pid {} on host {}, since {}\n", ::getpid(), host_name(), when);
+  const std::string me = fmt::format("pid {} on host {}, since {}\n", ::getpid(), host_name(), utc_timestamp());
   if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size()))
     throw IoError(fmt::format("{}: cannot write the run directory lock ({})", file, std::strerror(errno)));
 }

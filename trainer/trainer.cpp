@@ -49,27 +49,22 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 // What ran this job, for reports: versions, host, devices, ranks, threads, precision.
 nlohmann::json environment(const torch::Device& device, const Communicator& comm, const std::string& precision,
                            const std::string& resumed_from) {
-  char host[256] = {0};
-  gethostname(host, sizeof(host) - 1);
   nlohmann::json gpus = nlohmann::json::array();
 #ifdef TERN_WITH_NCCL
   if (device.is_cuda())
     for (int i = 0; i < static_cast<int>(torch::cuda::device_count()); ++i)
       gpus.push_back(at::cuda::getDeviceProperties(static_cast<c10::DeviceIndex>(i))->name);
 #endif
-  std::time_t now = std::time(nullptr);
-  char when[32];
-  std::strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   return {{"tern_version", TERN_VERSION},
           {"torch_version", TORCH_VERSION},
-          {"host", host},
+          {"host", host_name()},
           {"device", device.str()},
           {"gpus", gpus},
           {"world_size", comm.world()},
           {"backend", comm.backend()},
           {"threads_per_rank", torch::get_num_threads()},
           {"precision", precision},
-          {"started", when},
+          {"started", utc_timestamp()},
           {"resumed_from", resumed_from}};
 }
 
@@ -154,7 +149,7 @@ class Trainer {
   std::vector<double> sum_over_ranks(std::vector<double> values);
   bool is_root() const { return comm_.rank() == 0; }
   // The corpus's --max-tokens (prepare's policy attribute), for translate's default source cap; 0 when unknown.
-  int64_t corpus_max_tokens() const {
+  int64_t read_corpus_max_tokens() const {
     const auto policy = nlohmann::json::parse(corpus_.attr("policy"), nullptr, /*allow_exceptions=*/false);
     return policy.is_object() && policy.contains("max_tokens") && policy["max_tokens"].is_number_integer()
                ? policy["max_tokens"].get<int64_t>()
@@ -179,7 +174,8 @@ class Trainer {
   // Position, saved in checkpoints.
   int64_t step_ = 0, epoch_ = 0, batch_in_epoch_ = 0;
   int64_t bad_steps_ = 0;
-  int64_t saved_step_ = -1;  // the step of the newest checkpoint saved or resumed from
+  int64_t corpus_max_tokens_ = 0;  // read once in setup, saved in every checkpoint
+  int64_t saved_step_ = -1;        // the step of the newest checkpoint saved or resumed from
   std::string last_ckpt_, best_ckpt_;
   std::unique_ptr<RunDirectory> run_dir_;  // rank 0 only
   Clock::time_point start_ = Clock::now();
@@ -208,6 +204,7 @@ void Trainer::setup() {
     c.model.src_vocab = corpus_.vocab("src").size;
     c.model.tgt_vocab = corpus_.vocab("tgt").size;
   }
+  corpus_max_tokens_ = read_corpus_max_tokens();
   num_shards_ = c.data.shards > 0 ? c.data.shards : comm_.world();
   if (num_shards_ % comm_.world() != 0)
     throw ConfigError(fmt::format("{}: data.shards ({}) must be a multiple of the number of ranks ({})", c.source,
@@ -378,7 +375,7 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
             {"corpus_identity", corpus_.identity()},
             {"vocab", vocab},
             {"corpus_kind", corpus_.kind()},
-            {"corpus_max_tokens", corpus_max_tokens()},
+            {"corpus_max_tokens", corpus_max_tokens_},
             {"tern_version", TERN_VERSION},
             {"torch_version", TORCH_VERSION}};
   sched_.save(d.meta);
