@@ -5,11 +5,10 @@
 #include "core/errors.h"
 #include "distributed/reducer.h"
 #include "models/device.h"
-#include "models/loss.h"
 #include "models/model.h"
 #include "models/precision.h"
-#include "trainer/grad_norm.h"
 #include "trainer/loss_scaler.h"
+#include "trainer/step.h"
 
 #ifdef TERN_WITH_NCCL
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -59,68 +58,67 @@ nlohmann::json bench_train(Communicator& comm, const TrainBenchOptions& opt) {
     model->to(dev);
     model->train();
     auto params = model->parameters();
-    torch::optim::Adam optim(params, torch::optim::AdamOptions(opt.lr));
+    OptimConfig oc;  // the trainer's default Adam at --lr
+    oc.lr = opt.lr;
+    auto optim = make_optimizer(oc, params);
     LossScalerOptions so;
     so.enabled = precision == Precision::kFp16;
     LossScaler scaler(so);
     int64_t nparams = 0;
     for (auto& p : params) nparams += p.numel();
 
-    // One step; `sync` waits for the device at phase boundaries so that the breakdown is attributed correctly.
-    auto step = [&](GradientReducer& reducer, bool sync, Timing& t) {
-      auto mark = Clock::now();
-      auto lap = [&](double& slot) {
-        if (sync && dev.is_cuda()) torch::cuda::synchronize();
-        auto now = Clock::now();
-        slot += std::chrono::duration<double>(now - mark).count();
-        mark = now;
-      };
-      optim.zero_grad(false);
+    // One synthetic batch of full-length sentences, in pinned memory on a GPU (as the trainer's collate_step).
+    auto make_batch = [&] {
       auto ids = torch::TensorOptions().dtype(torch::kInt64);
-      torch::Tensor src, src_len;
+      Batch b;
       if (!lm) {
-        src = torch::randint(4, opt.src_vocab, {opt.batch, opt.src_len}, ids);
-        src_len = torch::full({opt.batch}, opt.src_len, ids);
+        b.src = torch::randint(4, opt.src_vocab, {opt.batch, opt.src_len}, ids);  // (B, S)
+        b.src_len = torch::full({opt.batch}, opt.src_len, ids);                   // (B)
       }
       torch::Tensor tgt = torch::randint(4, opt.tgt_vocab, {opt.batch, opt.tgt_len + 1}, ids);
+      b.tgt_in = tgt.narrow(1, 0, opt.tgt_len).contiguous(), b.tgt_out = tgt.narrow(1, 1, opt.tgt_len).contiguous();
+      b.target_tokens = opt.batch * opt.tgt_len, b.source_tokens = lm ? 0 : opt.batch * opt.src_len;
       if (dev.is_cuda()) {
-        if (!lm) src = src.pin_memory().to(dev, true), src_len = src_len.pin_memory();  // lengths stay on the host
-        tgt = tgt.pin_memory().to(dev, true);
+        if (!lm) b.src = b.src.pin_memory(), b.src_len = b.src_len.pin_memory();
+        b.tgt_in = b.tgt_in.pin_memory(), b.tgt_out = b.tgt_out.pin_memory();
       }
-      torch::Tensor tgt_in = tgt.narrow(1, 0, opt.tgt_len), tgt_out = tgt.narrow(1, 1, opt.tgt_len);
-      lap(t.phase[0]);
-      LossSums ls;
-      {
-        AutocastScope autocast(precision, dev);
-        ls = sequence_loss(model->forward(src, src_len, tgt_in), tgt_out, 0.0);
-      }
-      lap(t.phase[1]);
-      reducer.prepare_for_backward();
-      (ls.loss * scaler.scale()).backward();
-      lap(t.phase[2]);
-      reducer.reduce(1.0 / (static_cast<double>(opt.batch * opt.tgt_len) * comm.world() * scaler.scale()));
-      lap(t.phase[3]);
-      // As the trainer: the norm stays on the device until the step's one host read.
-      const double norm = clip_grad_norm(params, 1.0).item<double>();
-      if (scaler.update(std::isfinite(norm), 1)) optim.step();
-      lap(t.phase[4]);
+      return b;
+    };
+    // One step through the trainer's StepRunner (forward, backward, all-reduce, clipping at 1.0, Adam).
+    auto step = [&](StepRunner& runner, PhaseTimes& t) {
+      t.start();
+      std::vector<Batch> batches{make_batch()};
+      t.lap(PhaseTimes::kData);
+      const auto sums = runner.forward_backward(batches, static_cast<double>(opt.batch * opt.tgt_len * comm.world()),
+                                                scaler.scale(), 1, t);
+      t.lap(PhaseTimes::kCommunication);  // the all-reduce not hidden behind backward, clipping, the host read
+      if (scaler.update(std::isfinite(sums.grad_norm), 1))
+        runner.update(opt.lr);
+      else
+        runner.skip();
+      t.lap(PhaseTimes::kOptimizer);
     };
     int64_t buckets = 0, started_in_backward = 0;
+    // `sync` waits for the device at phase boundaries so that the breakdown is attributed correctly.
     auto run = [&](bool overlap, bool sync, int64_t steps) {
       GradientReducer reducer(comm, params, opt.bucket_mb, overlap);
+      StepRunner runner(StepParts{model, optim.get(), &reducer, &comm, dev, precision, /*label_smoothing=*/0.0,
+                                  /*clip_norm=*/1.0});
       buckets = static_cast<int64_t>(reducer.buckets().size());
-      Timing t;
-      for (int64_t i = 0; i < opt.warmup; ++i) step(reducer, false, t);
+      PhaseTimes t;
+      for (int64_t i = 0; i < opt.warmup; ++i) step(runner, t);
       if (dev.is_cuda()) torch::cuda::synchronize();
       comm.barrier();
-      t = Timing{};
+      t = PhaseTimes{};
+      t.sync_device = sync && dev.is_cuda();
       auto t0 = Clock::now();
-      for (int64_t i = 0; i < steps; ++i) step(reducer, sync, t);
+      for (int64_t i = 0; i < steps; ++i) step(runner, t);
       if (dev.is_cuda()) torch::cuda::synchronize();
-      t.total_s = comm.allreduce_max(std::chrono::duration<double>(Clock::now() - t0).count());
+      Timing out;
+      out.total_s = comm.allreduce_max(std::chrono::duration<double>(Clock::now() - t0).count());
       if (overlap) started_in_backward = reducer.last_launched_in_backward();
-      for (double& p : t.phase) p = comm.allreduce_max(p) / steps;
-      return t;
+      for (int p = 0; p < 5; ++p) out.phase[p] = comm.allreduce_max(t.seconds[p]) / steps;
+      return out;
     };
 #ifdef TERN_WITH_NCCL
     if (dev.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(dev.index());
@@ -129,7 +127,7 @@ nlohmann::json bench_train(Communicator& comm, const TrainBenchOptions& opt) {
     Timing split = run(/*overlap=*/true, /*sync=*/true, opt.steps);  // where the time goes
     const double per_rank = tokens_per_step * opt.steps / fast.total_s;
     nlohmann::json row = {{"precision", pname},
-                          {"model", mc.type},
+                          {"model", mc.type.name()},
                           {"parameters", nparams},
                           {"device", dev.str()},
                           {"ranks", comm.world()},

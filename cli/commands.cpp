@@ -82,6 +82,26 @@ const CLI::Validator kFiniteNumber(
     },
     "NUMBER");
 
+// An option naming one of E's values (--precision bf16): checked as text like the numbers, stored as the enum.
+template <typename E, typename Target>
+CLI::Option* add_choice(CLI::App* c, const std::string& name, Target& target, const std::string& help) {
+  CLI::Validator names(
+      [name](std::string& s) -> std::string {
+        try {
+          parse_choice<E>(s, name);
+          return "";
+        } catch (const ConfigError& e) {
+          return e.what();
+        }
+      },
+      "NAME");
+  return c
+      ->add_option_function<std::string>(
+          name, [&target, name](const std::string& s) { target = parse_choice<E>(s, name); },
+          help + " (" + choice_list<E>() + ")")
+      ->check(names);
+}
+
 void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto o = std::make_shared<PrepareOptions>();
   auto* c = app.add_subcommand("prepare", "Tokenize raw text into an HDF5 corpus (trains SentencePiece unless given)");
@@ -169,7 +189,8 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--checkpoint", o->checkpoint, "Checkpoint file (.tern)")->required();
   c->add_option("--data", o->corpus, "HDF5 corpus")->required();
   c->add_option("--split", o->split, "train | valid | test");
-  c->add_option("--precision", o->precision, "fp32 | fp16 | bf16 (default: the checkpoint's train.precision)");
+  add_choice<Precision>(c, "--precision", o->precision, "Compute precision (default: the checkpoint's)");
+  add_choice<DeviceRequest>(c, "--device", o->device, "Device (auto: CUDA when present)");
   c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)")->check(kInteger);
   c->add_option("--length-penalty", o->decode.length_penalty, "GNMT length penalty alpha")->check(kFiniteNumber);
   c->add_option("--max-len-ratio", o->decode.max_len_ratio)->check(kFiniteNumber);
@@ -205,7 +226,8 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--max-src-tokens", o->max_src_tokens,
                 "Truncate longer sources, with a warning per line (default: the training corpus's --max-tokens)")
       ->check(kInteger);
-  c->add_option("--precision", o->precision, "fp32 | fp16 | bf16 (default: the checkpoint's train.precision)");
+  add_choice<Precision>(c, "--precision", o->precision, "Compute precision (default: the checkpoint's)");
+  add_choice<DeviceRequest>(c, "--device", o->device, "Device (auto: CUDA when present)");
   c->callback([o, &run] {
     run = [o] {
       set_threads(0);
@@ -302,7 +324,7 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   c->add_option("--json", *out, "Also write the rows here");
   c->callback([o, out, &ctx, &run] {
     run = [o, out, &ctx] {
-      o->cuda = resolve_device_kind("auto", "bench allreduce") == DeviceKind::kCuda;
+      o->cuda = resolve_device_kind(DeviceRequest::kAuto, "bench allreduce") == DeviceKind::kCuda;
       DistributedConfig cfg;
       ctx.comm = make_communicator(cfg, o->cuda);
       set_threads(0, ctx.comm->local_size());

@@ -7,17 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "data/batch_options.h"
 #include "data/corpus.h"
 
 namespace tern {
-
-struct BatchingOptions {
-  int64_t batch_tokens = 4096;  // Max padded tokens per batch: count * max(src_len, tgt_len + 1).
-  int64_t max_sentences = 0;    // Max sentences per batch (0: no limit).
-  int64_t pool_batches = 50;    // Sentences are sorted by length within pools of this many batches.
-  bool shuffle = true;          // Shuffle sentences and batch order each epoch (seeded).
-  uint64_t seed = 1;
-};
 
 // One batch; sentences are padded with kPadId on the right.
 struct Batch {

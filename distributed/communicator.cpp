@@ -246,16 +246,16 @@ std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicato
 
 std::unique_ptr<Communicator> make_communicator(const DistributedConfig& cfg, bool device_is_cuda) {
   cfg.validate();
-  std::string backend = cfg.backend;
-  if (backend == "single" || (backend == "auto" && !launched_by_mpi())) {
+  Backend backend = cfg.backend;
+  if (backend == Backend::kSingle || (backend == Backend::kAuto && !launched_by_mpi())) {
     if (launched_by_mpi() && env_int("OMPI_COMM_WORLD_SIZE", 1) > 1)
       throw ConfigError("distributed.backend is single but the job was started with several ranks");
     return std::make_unique<SingleCommunicator>();
   }
   auto mpi = std::make_unique<MpiCommunicator>(cfg.timeout_s);
   set_log_rank(mpi->rank(), mpi->world());
-  if (backend == "auto") backend = device_is_cuda ? "nccl" : "mpi";
-  if (backend == "nccl") {
+  if (backend == Backend::kAuto) backend = device_is_cuda ? Backend::kNccl : Backend::kMpi;
+  if (backend == Backend::kNccl) {
 #ifdef TERN_WITH_NCCL
     if (!device_is_cuda) throw ConfigError("distributed.backend nccl needs a CUDA device (train.device is cpu)");
     return make_nccl_communicator(std::move(mpi), cfg.timeout_s);

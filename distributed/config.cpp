@@ -5,8 +5,7 @@
 namespace tern {
 
 void DistributedConfig::validate() const {
-  if (backend != "auto" && backend != "mpi" && backend != "nccl" && backend != "single")
-    throw ConfigError("distributed.backend must be auto, mpi, nccl or single (got " + backend + ")");
+  backend.check("distributed.backend");
   if (!(timeout_s >= 0 && timeout_s <= 1e7))
     throw ConfigError(fmt::format("distributed.timeout_s must be in [0, 1e7] seconds (got {})", timeout_s));
   if (!(bucket_mb >= 1 && bucket_mb <= 65536))

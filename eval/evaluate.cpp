@@ -19,7 +19,7 @@
 
 namespace tern {
 
-InferenceModel load_inference_model(const std::string& path, const std::string& device, const std::string& precision) {
+InferenceModel load_inference_model(const std::string& path, DeviceRequest device, std::optional<Precision> precision) {
   CheckpointData d = read_checkpoint(path);
   InferenceModel m;
   m.config = parse_config(d.meta.value("config_yaml", ""), path + " (stored config)");
@@ -27,7 +27,7 @@ InferenceModel load_inference_model(const std::string& path, const std::string& 
   m.step = d.meta.value("step", 0);
   if (d.meta.contains("corpus_max_tokens") && d.meta["corpus_max_tokens"].is_number_integer())
     m.max_src_tokens = d.meta["corpus_max_tokens"].get<int64_t>();
-  m.device = rank_device(resolve_device_kind(device, "device"));
+  m.device = rank_device(resolve_device_kind(device, "--device"));
   torch::serialize::InputArchive ar, model_ar;
   std::istringstream in(d.archive);
   try {
@@ -39,9 +39,10 @@ InferenceModel load_inference_model(const std::string& path, const std::string& 
     };
     m.tgt = std::make_unique<Tokenizer>(proto(lm ? "text" : "tgt"), path + " (target vocabulary)");
     if (!lm) m.src = std::make_unique<Tokenizer>(proto("src"), path + " (source vocabulary)");
-    m.config.model.tgt_vocab = m.tgt->vocab_size();
-    m.config.model.src_vocab = lm ? 0 : m.src->vocab_size();
-    m.model = build_model(m.config.model);
+    ModelConfig sized = m.config.model;  // sized by the checkpoint's vocabularies
+    sized.tgt_vocab = m.tgt->vocab_size();
+    sized.src_vocab = lm ? 0 : m.src->vocab_size();
+    m.model = build_model(sized);
     ar.read("model", model_ar);
     m.model->load(model_ar);
   } catch (const c10::Error& e) {
@@ -49,9 +50,9 @@ InferenceModel load_inference_model(const std::string& path, const std::string& 
   }
   m.model->to(m.device);
   m.model->eval();
-  const bool own = precision.empty();
+  const bool own = !precision;
   const std::string key = own ? path + ": train.precision" : "--precision";
-  m.precision = parse_precision(own ? m.config.train.precision : precision, key);
+  m.precision = own ? m.config.train.precision.value() : *precision;
   check_precision(m.precision, m.device, own ? key + " (override with --precision fp32 or bf16)" : key);
   return m;
 }
@@ -136,7 +137,7 @@ void EvaluateOptions::validate() const {
 
 nlohmann::json evaluate(const EvaluateOptions& opt) {
   opt.validate();
-  InferenceModel im = load_inference_model(opt.checkpoint, "auto", opt.precision);
+  InferenceModel im = load_inference_model(opt.checkpoint, opt.device, opt.precision);
   CorpusReader corpus(opt.corpus);
   const bool lm = im.config.model.is_lm();
   const std::string tgt_side = lm ? "text" : "tgt";

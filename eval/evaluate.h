@@ -23,16 +23,17 @@ struct InferenceModel {
   int64_t max_src_tokens = 0;  // the training corpus's --max-tokens (0: not recorded)
 };
 
-// Loads a checkpoint for inference (eval mode); device "auto" picks CUDA when present. precision "" takes the one
-// the checkpoint was trained with; fp16 on a CPU is an error that says to pass fp32 or bf16.
-InferenceModel load_inference_model(const std::string& checkpoint, const std::string& device = "auto",
-                                    const std::string& precision = "");
+// Loads a checkpoint for inference (eval mode); device auto picks CUDA when present. No precision takes the one the
+// checkpoint was trained with; fp16 on a CPU is an error that says to pass fp32 or bf16.
+InferenceModel load_inference_model(const std::string& checkpoint, DeviceRequest device = DeviceRequest::kAuto,
+                                    std::optional<Precision> precision = std::nullopt);
 
 struct EvaluateOptions {
   std::string checkpoint;
   std::string corpus;  // HDF5 corpus; its vocabularies must match the checkpoint's
   std::string split = "test";
-  std::string precision;  // fp32 | fp16 | bf16; "" : the checkpoint's train.precision
+  DeviceRequest device = DeviceRequest::kAuto;
+  std::optional<Precision> precision;  // none: the checkpoint's train.precision
   DecodeOptions decode;
   int64_t batch_sentences = 64;   // Sentences decoded together.
   int64_t limit = 0;              // Evaluate only the first N sentences (0: all).

@@ -13,6 +13,7 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "trainer/checkpoint.h"
+#include "trainer/metrics.h"
 
 namespace fs = std::filesystem;
 
@@ -57,41 +58,18 @@ std::string num(const json& v, int decimals = 2) {
 }
 
 // metrics.jsonl: one object per line; a truncated last line (a job killed mid-write) is skipped with a warning.
-std::vector<json> read_metrics(const fs::path& path) {
-  std::vector<json> out;
-  std::ifstream in(path);
-  if (!in) return out;
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) lines.push_back(line);
-  for (size_t i = 0; i < lines.size(); ++i) {
-    try {
-      json row = json::parse(lines[i]);
-      if (!row.is_object()) throw json::parse_error::create(101, 0, "not an object", nullptr);
-      out.push_back(std::move(row));
-    } catch (const json::parse_error&) {
-      if (i + 1 < lines.size())
-        throw DataError(
-            fmt::format("{}:{}: not a JSON object (metrics lines are written by tern train)", path.string(), i + 1));
-      log_line(fmt::format("report: {}: skipping a truncated last line", path.string()));
-    }
-  }
-  return out;
-}
-
 struct Series {
   std::string name, color;
   std::vector<std::pair<double, double>> points;  // (step, value)
   bool dots = false;
 };
 
-Series series(const std::vector<json>& metrics, const std::string& key, const std::string& name,
-              const std::string& color, bool dots = false) {
+using Field = std::optional<double> MetricsRow::*;
+Series series(const std::vector<MetricsRow>& metrics, Field field, const std::string& name, const std::string& color,
+              bool dots = false) {
   Series s{name, color, {}, dots};
   for (const auto& m : metrics)
-    if (m.contains(key) && m[key].is_number() && m.contains("step") && std::isfinite(m[key].get<double>()))
-      s.points.emplace_back(m["step"].get<double>(), m[key].get<double>());
+    if (const auto& v = m.*field; v && std::isfinite(*v)) s.points.emplace_back(static_cast<double>(m.step), *v);
   return s;
 }
 
@@ -242,12 +220,15 @@ ReportFiles write_report(const ReportOptions& opt) {
     }
   }
   data["environment"] = env;
-  const auto metrics = read_metrics(dir / "metrics.jsonl");
+  const MetricsFile metrics_file = read_metrics((dir / "metrics.jsonl").string());
+  if (metrics_file.cut_last_line)
+    log_line(fmt::format("report: {}: skipping a truncated last line", (dir / "metrics.jsonl").string()));
+  const std::vector<MetricsRow>& metrics = metrics_file.rows;
 
   // Checkpoints, verified; their validation loss is the one logged at their step.
   std::map<double, double> valid_at;
   for (const auto& m : metrics)
-    if (m.contains("valid_loss") && m.contains("step")) valid_at[m["step"].get<double>()] = m["valid_loss"];
+    if (m.valid_loss) valid_at[static_cast<double>(m.step)] = *m.valid_loss;
   std::vector<std::string> ckpt_files;
   for (const auto& e : fs::directory_iterator(dir))
     if (e.path().extension() == ".tern") ckpt_files.push_back(e.path().filename().string());
@@ -293,15 +274,20 @@ ReportFiles write_report(const ReportOptions& opt) {
   json summary = json::object();
   double best_valid = 1e300;
   for (const auto& m : metrics) {
-    if (m.contains("valid_loss")) best_valid = std::min(best_valid, m["valid_loss"].get<double>());
-    if (m.contains("step")) summary["steps"] = m["step"];
-    if (m.contains("tokens_per_s")) summary["tokens_per_s"] = m["tokens_per_s"];
-    if (m.contains("elapsed_s")) summary["elapsed_s"] = m["elapsed_s"];
+    if (m.valid_loss) best_valid = std::min(best_valid, *m.valid_loss);
+    summary["steps"] = m.step;
+    if (m.tokens_per_s) summary["tokens_per_s"] = *m.tokens_per_s;
+    summary["elapsed_s"] = m.elapsed_s;
   }
   if (best_valid < 1e300) summary["best_valid_loss"] = best_valid, summary["best_valid_ppl"] = std::exp(best_valid);
   data["summary"] = summary;
-  for (const char* k : {"train_loss", "valid_loss", "lr", "grad_norm", "loss_scale", "tokens_per_s"})
-    data["series"][k] = series(metrics, k, k, "").points;
+  const std::pair<const char*, Field> fields[] = {{"train_loss", &MetricsRow::train_loss},
+                                                  {"valid_loss", &MetricsRow::valid_loss},
+                                                  {"lr", &MetricsRow::lr},
+                                                  {"grad_norm", &MetricsRow::grad_norm},
+                                                  {"loss_scale", &MetricsRow::loss_scale},
+                                                  {"tokens_per_s", &MetricsRow::tokens_per_s}};
+  for (const auto& [key, field] : fields) data["series"][key] = series(metrics, field, key, "").points;
 
   // HTML.
   std::string h =
@@ -314,17 +300,18 @@ ReportFiles write_report(const ReportOptions& opt) {
     h += fmt::format("; best validation loss {:.4f} nats/token (perplexity {:.2f})", best_valid, std::exp(best_valid));
   h += ". Perplexities are per token with one end-of-sentence token per sentence counted: PPL = 2<sup>H</sup>, H "
        "the cross-entropy in bits (docs/evaluation.md).</p>\n<h2>Training curves</h2><div class=\"charts\">\n";
-  h += chart("loss (nats/token)", {series(metrics, "train_loss", "train", "#1f77b4"),
-                                   series(metrics, "valid_loss", "valid", "#d62728", true)});
+  h += chart("loss (nats/token)", {series(metrics, &MetricsRow::train_loss, "train", "#1f77b4"),
+                                   series(metrics, &MetricsRow::valid_loss, "valid", "#d62728", true)});
   h += chart("perplexity (log scale)",
-             {series(metrics, "train_ppl", "train", "#1f77b4"), series(metrics, "valid_ppl", "valid", "#d62728", true)},
+             {series(metrics, &MetricsRow::train_ppl, "train", "#1f77b4"),
+              series(metrics, &MetricsRow::valid_ppl, "valid", "#d62728", true)},
              true);
-  h += chart("learning rate", {series(metrics, "lr", "lr", "#2ca02c")});
-  h += chart("gradient norm (before clipping)", {series(metrics, "grad_norm", "grad norm", "#9467bd")});
-  Series scale = series(metrics, "loss_scale", "loss scale", "#8c564b");
+  h += chart("learning rate", {series(metrics, &MetricsRow::lr, "lr", "#2ca02c")});
+  h += chart("gradient norm (before clipping)", {series(metrics, &MetricsRow::grad_norm, "grad norm", "#9467bd")});
+  Series scale = series(metrics, &MetricsRow::loss_scale, "loss scale", "#8c564b");
   if (std::any_of(scale.points.begin(), scale.points.end(), [](const auto& p) { return p.second != 1.0; }))
     h += chart("loss scale (log scale)", {scale}, true);
-  h += chart("tokens/s (source + target)", {series(metrics, "tokens_per_s", "tokens/s", "#ff7f0e")});
+  h += chart("tokens/s (source + target)", {series(metrics, &MetricsRow::tokens_per_s, "tokens/s", "#ff7f0e")});
   h += "</div>\n";
   if (metrics.empty()) h += "<p class=\"note\">metrics.jsonl is missing or empty: no curves.</p>\n";
 

@@ -3,15 +3,18 @@
 #pragma once
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <string>
 
 #include "eval/decode.h"
+#include "models/config.h"
 
 namespace tern {
 
 struct TranslateOptions {
   std::string checkpoint;
-  std::string precision;  // "" : the checkpoint's train.precision
+  DeviceRequest device = DeviceRequest::kAuto;
+  std::optional<Precision> precision;  // none: the checkpoint's train.precision
   DecodeOptions decode;
   int64_t batch = 32;          // Lines decoded together (>= 1).
   int64_t max_src_tokens = 0;  // Longer sources are truncated to this many subword tokens (0: the training corpus's

@@ -4,21 +4,23 @@
 
 namespace tern {
 
-AttentionImpl::AttentionImpl(std::string kind, int64_t hidden) : kind_(std::move(kind)) {
-  if (kind_ != "dot")
+AttentionImpl::AttentionImpl(Choice<AttentionKind> kind, int64_t hidden) : kind_(kind.value()) {
+  if (kind_ != AttentionKind::kDot)
     w_key_ = register_module("w_key", torch::nn::Linear(torch::nn::LinearOptions(hidden, hidden).bias(false)));
-  if (kind_ == "additive") {
+  if (kind_ == AttentionKind::kAdditive) {
     w_query_ = register_module("w_query", torch::nn::Linear(torch::nn::LinearOptions(hidden, hidden).bias(false)));
     v_ = register_module("v", torch::nn::Linear(torch::nn::LinearOptions(hidden, 1).bias(false)));
   }
 }
 
-torch::Tensor AttentionImpl::keys(const torch::Tensor& memory) { return kind_ == "dot" ? memory : w_key_(memory); }
+torch::Tensor AttentionImpl::keys(const torch::Tensor& memory) {
+  return kind_ == AttentionKind::kDot ? memory : w_key_(memory);
+}
 
 std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward(const torch::Tensor& query, const torch::Tensor& keys,
                                                                const torch::Tensor& memory, const torch::Tensor& mask) {
   torch::Tensor scores;  // (B, T, S)
-  if (kind_ == "additive") {
+  if (kind_ == AttentionKind::kAdditive) {
     // (B, T, 1, H) + (B, 1, S, H) -> tanh -> v -> (B, T, S)
     scores = v_(torch::tanh(w_query_(query).unsqueeze(2) + keys.unsqueeze(1))).squeeze(-1);
   } else {

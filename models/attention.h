@@ -4,10 +4,12 @@
 
 #include <string>
 
+#include "models/config.h"
+
 namespace tern {
 
 struct AttentionImpl : torch::nn::Module {
-  AttentionImpl(std::string kind, int64_t hidden);
+  AttentionImpl(Choice<AttentionKind> kind, int64_t hidden);
   // Projects encoder states once per sentence. memory (B, S, H) -> keys (B, S, H)
   torch::Tensor keys(const torch::Tensor& memory);
   // query (B, T, H), keys (B, S, H), memory (B, S, H), mask (B, S) true on real tokens
@@ -15,7 +17,7 @@ struct AttentionImpl : torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& query, const torch::Tensor& keys,
                                                   const torch::Tensor& memory, const torch::Tensor& mask);
 
-  std::string kind_;
+  AttentionKind kind_;
   torch::nn::Linear w_key_{nullptr};    // general: W_a; additive: W_1        (H, H)
   torch::nn::Linear w_query_{nullptr};  // additive: W_2                      (H, H)
   torch::nn::Linear v_{nullptr};        // additive: v                        (1, H)

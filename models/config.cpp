@@ -10,15 +10,14 @@ void ModelConfig::validate() const {
   auto bad = [](const std::string& key, const std::string& rule, const std::string& got) {
     throw ConfigError(fmt::format("model.{} {} (got {})", key, rule, got));
   };
-  if (type != "seq2seq" && type != "lm") bad("type", "must be seq2seq or lm", type);
-  if (cell != "lstm" && cell != "gru") bad("cell", "must be lstm or gru", cell);
+  type.check("model.type");
+  cell.check("model.cell");
+  attention.check("model.attention");
   if (layers < 1 || layers > 16) bad("layers", "must be in [1, 16]", std::to_string(layers));
   if (embedding < 1 || embedding > 65536) bad("embedding", "must be in [1, 65536]", std::to_string(embedding));
   if (hidden < 2 || hidden > 65536) bad("hidden", "must be in [2, 65536]", std::to_string(hidden));
-  if (type == "seq2seq" && bidirectional && hidden % 2 != 0)
+  if (type == ModelType::kSeq2seq && bidirectional && hidden % 2 != 0)
     bad("hidden", "must be even with a bidirectional encoder (H/2 per direction)", std::to_string(hidden));
-  if (attention != "dot" && attention != "general" && attention != "additive")
-    bad("attention", "must be dot, general or additive", attention);
   if (!(dropout >= 0.0 && dropout < 1.0)) bad("dropout", "must be in [0, 1)", fmt::format("{}", dropout));
   if (tie_embeddings && embedding != hidden)
     bad("tie_embeddings",

@@ -3,23 +3,55 @@
 #include <cstdint>
 #include <string>
 
+#include "core/choice.h"
+
 namespace tern {
 
+enum class ModelType { kSeq2seq, kLm };
+enum class Cell { kLstm, kGru };
+enum class AttentionKind { kDot, kGeneral, kAdditive };
+// Autocast compute dtype (docs/precision.md) and the device a run asks for; models/precision.h and models/device.h
+// act on them.
+enum class Precision { kFp32, kFp16, kBf16 };
+enum class DeviceRequest { kAuto, kCpu, kCuda };
+
+template <>
+struct ChoiceNames<ModelType> {
+  static constexpr std::array<const char*, 2> kNames{"seq2seq", "lm"};
+};
+template <>
+struct ChoiceNames<Cell> {
+  static constexpr std::array<const char*, 2> kNames{"lstm", "gru"};
+};
+template <>
+struct ChoiceNames<AttentionKind> {
+  static constexpr std::array<const char*, 3> kNames{"dot", "general", "additive"};
+};
+template <>
+struct ChoiceNames<Precision> {
+  static constexpr std::array<const char*, 3> kNames{"fp32", "fp16", "bf16"};
+};
+template <>
+struct ChoiceNames<DeviceRequest> {
+  static constexpr std::array<const char*, 3> kNames{"auto", "cpu", "cuda"};
+};
+
 struct ModelConfig {
-  std::string type = "seq2seq";       // seq2seq (encoder-decoder with attention) | lm (decoder-only language model)
-  std::string cell = "lstm";          // lstm | gru
-  int64_t layers = 1;                 // Recurrent layers in the encoder and in the decoder (>= 1).
-  int64_t embedding = 256;            // Embedding size E.
-  int64_t hidden = 512;               // Hidden size H (a bidirectional encoder uses H/2 per direction).
-  bool bidirectional = true;          // Bidirectional encoder (seq2seq only).
-  std::string attention = "general";  // dot | general (Luong) | additive (Bahdanau)
-  bool input_feeding = true;          // Feed the previous attentional state into the decoder (Luong et al.).
-  double dropout = 0.1;               // Dropout on embeddings, between layers and before the output layer.
-  bool tie_embeddings = false;        // Share the target embedding with the output projection (needs E == H).
-  // Filled from the corpus, not from YAML.
+  Choice<ModelType> type = ModelType::kSeq2seq;  // seq2seq (encoder-decoder with attention) | lm (decoder-only LM)
+  Choice<Cell> cell = Cell::kLstm;               // lstm | gru
+  int64_t layers = 1;                            // Recurrent layers in the encoder and in the decoder (>= 1).
+  int64_t embedding = 256;                       // Embedding size E.
+  int64_t hidden = 512;                          // Hidden size H (a bidirectional encoder uses H/2 per direction).
+  bool bidirectional = true;                     // Bidirectional encoder (seq2seq only).
+  Choice<AttentionKind> attention = AttentionKind::kGeneral;  // dot | general (Luong) | additive (Bahdanau)
+  bool input_feeding = true;    // Feed the previous attentional state into the decoder (Luong et al.).
+  double dropout = 0.1;         // Dropout on embeddings, between layers and before the output layer.
+  bool tie_embeddings = false;  // Share the target embedding with the output projection (needs E == H).
+  // Not configuration: the vocabulary sizes a model is built with, set from the corpus (training) or the checkpoint
+  // (inference) on a copy passed to build_model; never read from or written to YAML.
   int64_t src_vocab = 0, tgt_vocab = 0;
 
-  bool is_lm() const { return type == "lm"; }
+  bool is_lm() const { return type == ModelType::kLm; }
   void validate() const;  // throws ConfigError with the key and value
 };
 

@@ -4,15 +4,18 @@
 
 namespace tern {
 
-DeviceKind resolve_device_kind(const std::string& choice, const std::string& key) {
+DeviceKind resolve_device_kind(DeviceRequest request, const std::string& key) {
   const bool visible = torch::cuda::is_available();
-  if (choice == "auto") return visible ? DeviceKind::kCuda : DeviceKind::kCpu;
-  if (choice == "cpu") return DeviceKind::kCpu;
-  if (choice == "cuda") {
-    if (!visible) throw ConfigError(key + " is cuda but no CUDA GPU is visible (use auto or cpu)");
-    return DeviceKind::kCuda;
+  switch (request) {
+    case DeviceRequest::kAuto:
+      return visible ? DeviceKind::kCuda : DeviceKind::kCpu;
+    case DeviceRequest::kCpu:
+      return DeviceKind::kCpu;
+    case DeviceRequest::kCuda:
+      if (!visible) throw ConfigError(key + " is cuda but no CUDA GPU is visible (use auto or cpu)");
+      return DeviceKind::kCuda;
   }
-  throw ConfigError(key + " must be auto, cpu or cuda (got " + choice + ")");
+  throw ConfigError(key + ": unknown device request");
 }
 
 torch::Device rank_device(DeviceKind kind, int local_rank) {

@@ -20,11 +20,11 @@ torch::Tensor LanguageModelImpl::forward(const torch::Tensor&, const torch::Tens
 }
 
 DecoderState SequenceModelImpl::encode(const torch::Tensor&, const torch::Tensor&) {
-  throw ConfigError("model.type " + cfg_.type + " has no encoder: translation needs model.type seq2seq");
+  throw ConfigError("model.type " + cfg_.type.name() + " has no encoder: translation needs model.type seq2seq");
 }
 
 torch::Tensor SequenceModelImpl::step(const torch::Tensor&, DecoderState&) {
-  throw ConfigError("model.type " + cfg_.type + " does not support incremental decoding");
+  throw ConfigError("model.type " + cfg_.type.name() + " does not support incremental decoding");
 }
 
 DecoderState DecoderState::select(const torch::Tensor& idx) const {

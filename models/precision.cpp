@@ -7,15 +7,10 @@
 namespace tern {
 
 Precision parse_precision(const std::string& name, const std::string& key) {
-  if (name == "fp32") return Precision::kFp32;
-  if (name == "fp16") return Precision::kFp16;
-  if (name == "bf16") return Precision::kBf16;
-  throw ConfigError(key + " must be fp32, fp16 or bf16 (got " + name + ")");
+  return parse_choice<Precision>(name, key);
 }
 
-std::string precision_name(Precision p) {
-  return p == Precision::kFp16 ? "fp16" : p == Precision::kBf16 ? "bf16" : "fp32";
-}
+std::string precision_name(Precision p) { return choice_name(p); }
 
 // The oneDNN error when this CPU cannot run bf16 LSTM/GRU kernels (oneDNN has them only for some instruction sets,
 // e.g. none on a CPU without AVX2), or "" when it can. Probed once with a tiny forward.

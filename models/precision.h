@@ -5,9 +5,9 @@
 
 #include <string>
 
-namespace tern {
+#include "models/config.h"
 
-enum class Precision { kFp32, kFp16, kBf16 };
+namespace tern {
 
 // "fp32" | "fp16" | "bf16"; throws ConfigError naming `key` otherwise.
 Precision parse_precision(const std::string& name, const std::string& key = "precision");

@@ -7,10 +7,10 @@ namespace rnn = torch::nn::utils::rnn;
 
 // ---------------------------------------------------------------------------------------------- RnnStack
 
-RnnStackImpl::RnnStackImpl(const std::string& cell, int64_t input, int64_t hidden, int64_t layers, double dropout,
+RnnStackImpl::RnnStackImpl(Choice<Cell> cell, int64_t input, int64_t hidden, int64_t layers, double dropout,
                            bool bidirectional) {
   double between = layers > 1 ? dropout : 0.0;
-  if (cell == "lstm") {
+  if (cell == Cell::kLstm) {
     lstm_ = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(input, hidden)
                                                         .num_layers(layers)
                                                         .dropout(between)
@@ -86,7 +86,7 @@ Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
   if (cfg.input_feeding) {
     for (int64_t l = 0; l < L; ++l) {
       int64_t in = l == 0 ? E + H : H;
-      if (cfg.cell == "lstm")
+      if (cfg.cell == Cell::kLstm)
         lstm_cells_.push_back(register_module("dec_cell" + std::to_string(l), torch::nn::LSTMCell(in, H)));
       else
         gru_cells_.push_back(register_module("dec_cell" + std::to_string(l), torch::nn::GRUCell(in, H)));

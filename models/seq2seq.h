@@ -8,8 +8,7 @@ namespace tern {
 
 // A stack of LSTM or GRU layers, fused over time (cuDNN on GPU) or stepped one token at a time.
 struct RnnStackImpl : torch::nn::Module {
-  RnnStackImpl(const std::string& cell, int64_t input, int64_t hidden, int64_t layers, double dropout,
-               bool bidirectional);
+  RnnStackImpl(Choice<Cell> cell, int64_t input, int64_t hidden, int64_t layers, double dropout, bool bidirectional);
   // x (B, T, I) or packed; state h/c (L*dirs, B, Hd) -> output (B, T, dirs*Hd), state
   std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& h,
                                                                   const torch::Tensor& c);

@@ -28,8 +28,8 @@ class Schema {
     bind("model.tie_embeddings", m.tie_embeddings);
     auto& d = c.data;
     bind("data.corpus", d.corpus), bind("data.train_split", d.train_split), bind("data.valid_split", d.valid_split);
-    bind("data.batch_tokens", d.batch_tokens), bind("data.max_sentences", d.max_sentences);
-    bind("data.pool_batches", d.pool_batches), bind("data.shards", d.shards);
+    bind("data.batch_tokens", d.batching.batch_tokens), bind("data.max_sentences", d.batching.max_sentences);
+    bind("data.pool_batches", d.batching.pool_batches), bind("data.shards", d.shards);
     auto& o = c.optim;
     bind("optim.optimizer", o.optimizer), bind("optim.lr", o.lr), bind("optim.beta1", o.beta1),
         bind("optim.beta2", o.beta2);
@@ -47,8 +47,8 @@ class Schema {
     bind("train.precision", t.precision), bind("train.threads", t.threads),
         bind("train.max_bad_steps", t.max_bad_steps);
     bind("train.check_sync_every", t.check_sync_every), bind("train.loss_scaling", t.loss_scaling);
-    bind("train.loss_scale_init", t.loss_scale_init), bind("train.loss_scale_window", t.loss_scale_window);
-    bind("train.min_loss_scale", t.min_loss_scale), bind("train.preempt_signals", t.preempt_signals);
+    bind("train.loss_scale_init", t.loss_scaler.init_scale), bind("train.loss_scale_window", t.loss_scaler.window);
+    bind("train.min_loss_scale", t.loss_scaler.min_scale), bind("train.preempt_signals", t.preempt_signals);
     auto& x = c.distributed;
     bind("distributed.backend", x.backend), bind("distributed.timeout_s", x.timeout_s);
     bind("distributed.bucket_mb", x.bucket_mb), bind("distributed.overlap", x.overlap);
@@ -101,6 +101,20 @@ class Schema {
       return "a number";
     else
       return "a string";
+  }
+  // A named choice: an unknown name is kept and reported by validate() with the rule ("must be a, b or c").
+  template <typename E>
+  void bind(const std::string& key, Choice<E>& field) {
+    order_.push_back(key);
+    set_[key] = [&field, key](const YAML::Node& v, const std::string& where) {
+      if (!v.IsScalar())
+        throw ConfigError(fmt::format("{}: {} must be {} (got a {})", where, key, choice_list<E>(),
+                                      v.IsMap()        ? "mapping"
+                                      : v.IsSequence() ? "list"
+                                                       : "null"));
+      field = v.Scalar();
+    };
+    get_[key] = [&field](YAML::Emitter& e) { e << field.name(); };
   }
   template <typename T>
   void bind(const std::string& key, T& field) {
@@ -183,9 +197,9 @@ void DataConfig::validate() const {
   auto need = [](const char* key, int64_t v, int64_t lo, int64_t hi) {
     if (v < lo || v > hi) throw ConfigError(fmt::format("data.{} must be in [{}, {}] (got {})", key, lo, hi, v));
   };
-  need("batch_tokens", batch_tokens, 8, int64_t{1} << 26);
-  need("max_sentences", max_sentences, 0, 10000000);
-  need("pool_batches", pool_batches, 1, 1000000);
+  need("batch_tokens", batching.batch_tokens, 8, int64_t{1} << 26);
+  need("max_sentences", batching.max_sentences, 0, 10000000);
+  need("pool_batches", batching.pool_batches, 1, 1000000);
   need("shards", shards, 0, 100000);
 }
 
@@ -193,7 +207,7 @@ void OptimConfig::validate() const {
   auto fail = [](const std::string& k, const std::string& rule, const std::string& got) {
     throw ConfigError(fmt::format("optim.{} {} (got {})", k, rule, got));
   };
-  if (optimizer != "adam" && optimizer != "sgd") fail("optimizer", "must be adam or sgd", optimizer);
+  optimizer.check("optim.optimizer");
   if (!(lr > 0 && lr <= 3.4e38)) fail("lr", "must be > 0 and fit a float (<= 3.4e38)", fmt::format("{}", lr));
   if (!(beta1 >= 0 && beta1 < 1)) fail("beta1", "must be in [0, 1)", fmt::format("{}", beta1));
   if (!(beta2 >= 0 && beta2 < 1)) fail("beta2", "must be in [0, 1)", fmt::format("{}", beta2));
@@ -203,10 +217,9 @@ void OptimConfig::validate() const {
   if (!(clip_norm >= 0)) fail("clip_norm", "must be >= 0", fmt::format("{}", clip_norm));
   if (!(label_smoothing >= 0 && label_smoothing < 1))
     fail("label_smoothing", "must be in [0, 1)", fmt::format("{}", label_smoothing));
-  if (schedule != "constant" && schedule != "inverse_sqrt" && schedule != "plateau")
-    fail("schedule", "must be constant, inverse_sqrt or plateau", schedule);
+  schedule.check("optim.schedule");
   if (warmup_steps < 0) fail("warmup_steps", "must be >= 0", std::to_string(warmup_steps));
-  if (schedule == "inverse_sqrt" && warmup_steps < 1)
+  if (schedule == LrSchedule::kInverseSqrt && warmup_steps < 1)
     fail("warmup_steps", "must be >= 1 with schedule inverse_sqrt", std::to_string(warmup_steps));
   if (!(plateau_factor > 0 && plateau_factor < 1))
     fail("plateau_factor", "must be in (0, 1)", fmt::format("{}", plateau_factor));
@@ -229,9 +242,8 @@ void TrainLoopConfig::validate() const {
   if (save_every < 0) fail("save_every", "must be >= 0", std::to_string(save_every));
   if (keep_last < 1) fail("keep_last", "must be >= 1", std::to_string(keep_last));
   if (early_stopping < 0) fail("early_stopping", "must be >= 0", std::to_string(early_stopping));
-  if (device != "auto" && device != "cpu" && device != "cuda") fail("device", "must be auto, cpu or cuda", device);
-  if (precision != "fp32" && precision != "fp16" && precision != "bf16")
-    fail("precision", "must be fp32, fp16 or bf16", precision);
+  device.check("train.device");
+  precision.check("train.precision");
   if (threads < 0 || threads > 4096) fail("threads", "must be in [0, 4096]", std::to_string(threads));
   if (max_bad_steps < 0) fail("max_bad_steps", "must be >= 0", std::to_string(max_bad_steps));
   if (check_sync_every < 0) fail("check_sync_every", "must be >= 0", std::to_string(check_sync_every));
@@ -239,13 +251,13 @@ void TrainLoopConfig::validate() const {
     if (signal_number(name) == 0)
       fail("preempt_signals", fmt::format("must list signals among TERM, USR1, USR2, INT, HUP (unknown '{}')", name),
            preempt_signals);
-  if (loss_scaling != "auto" && loss_scaling != "dynamic" && loss_scaling != "none")
-    fail("loss_scaling", "must be auto, dynamic or none", loss_scaling);
-  if (!(loss_scale_init > 0 && loss_scale_init <= 3.4e38))
-    fail("loss_scale_init", "must be > 0 and fit a float (<= 3.4e38)", fmt::format("{}", loss_scale_init));
-  if (loss_scale_window < 1) fail("loss_scale_window", "must be >= 1", std::to_string(loss_scale_window));
-  if (!(min_loss_scale > 0 && min_loss_scale <= loss_scale_init))
-    fail("min_loss_scale", "must be in (0, train.loss_scale_init]", fmt::format("{}", min_loss_scale));
+  loss_scaling.check("train.loss_scaling");
+  const LossScalerOptions& s = loss_scaler;
+  if (!(s.init_scale > 0 && s.init_scale <= 3.4e38))
+    fail("loss_scale_init", "must be > 0 and fit a float (<= 3.4e38)", fmt::format("{}", s.init_scale));
+  if (s.window < 1) fail("loss_scale_window", "must be >= 1", std::to_string(s.window));
+  if (!(s.min_scale > 0 && s.min_scale <= s.init_scale))
+    fail("min_loss_scale", "must be in (0, train.loss_scale_init]", fmt::format("{}", s.min_scale));
 }
 
 void Config::validate() const {

@@ -6,35 +6,52 @@
 #include <utility>
 #include <vector>
 
+#include "data/batch_options.h"
 #include "distributed/config.h"
 #include "models/config.h"
+#include "trainer/loss_scaler.h"
 
 namespace tern {
+
+enum class OptimizerKind { kAdam, kSgd };
+enum class LrSchedule { kConstant, kInverseSqrt, kPlateau };
+enum class LossScaling { kAuto, kDynamic, kNone };
+template <>
+struct ChoiceNames<OptimizerKind> {
+  static constexpr std::array<const char*, 2> kNames{"adam", "sgd"};
+};
+template <>
+struct ChoiceNames<LrSchedule> {
+  static constexpr std::array<const char*, 3> kNames{"constant", "inverse_sqrt", "plateau"};
+};
+template <>
+struct ChoiceNames<LossScaling> {
+  static constexpr std::array<const char*, 3> kNames{"auto", "dynamic", "none"};
+};
 
 struct DataConfig {
   std::string corpus;  // Path to the HDF5 corpus from `tern prepare` (relative to the working directory).
   std::string train_split = "train";
   std::string valid_split = "valid";  // "" disables validation
-  int64_t batch_tokens = 4096;        // Padded target/source tokens per batch and per shard.
-  int64_t max_sentences = 0;          // Max sentences per batch (0: no limit).
-  int64_t pool_batches = 50;          // Length bucketing: sort within pools of this many batches.
+  BatchingOptions batching;           // data.batch_tokens, data.max_sentences, data.pool_batches (per shard)
   int64_t shards = 0;                 // Data shards; each step takes one batch per shard (0: one per rank).
   void validate() const;
 };
 
 struct OptimConfig {
-  std::string optimizer = "adam";  // adam | sgd
-  double lr = 1e-3;                // Peak learning rate.
+  Choice<OptimizerKind> optimizer = OptimizerKind::kAdam;  // adam | sgd
+  double lr = 1e-3;                                        // Peak learning rate.
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   double momentum = 0.0;  // SGD momentum.
   double weight_decay = 0.0;
-  double clip_norm = 1.0;                 // Global gradient-norm clipping (0 disables).
-  double label_smoothing = 0.1;           // In [0, 1).
-  std::string schedule = "inverse_sqrt";  // constant | inverse_sqrt (warmup then lr*sqrt(warmup/step)) | plateau
-  int64_t warmup_steps = 1000;            // Linear warmup from 0 (all schedules).
-  double plateau_factor = 0.5;            // plateau: multiply lr by this when validation does not improve...
-  int64_t plateau_patience = 1;           // ...for this many validations in a row.
-  double min_lr = 0.0;                    // Lower bound for the decayed lr.
+  double clip_norm = 1.0;        // Global gradient-norm clipping (0 disables).
+  double label_smoothing = 0.1;  // In [0, 1).
+  Choice<LrSchedule> schedule =
+      LrSchedule::kInverseSqrt;  // constant | inverse_sqrt (warmup then lr*sqrt(warmup/step)) | plateau
+  int64_t warmup_steps = 1000;   // Linear warmup from 0 (all schedules).
+  double plateau_factor = 0.5;   // plateau: multiply lr by this when validation does not improve...
+  int64_t plateau_patience = 1;  // ...for this many validations in a row.
+  double min_lr = 0.0;           // Lower bound for the decayed lr.
   void validate() const;
 };
 
@@ -49,15 +66,15 @@ struct TrainLoopConfig {
   int64_t keep_last = 3;                 // Step checkpoints kept (>= 1); best.tern is kept apart.
   int64_t early_stopping = 0;            // Stop after this many validations without improvement (0 disables).
   uint64_t seed = 1;                     // Parameters, dropout and data order.
-  std::string device = "auto";           // auto | cpu | cuda
-  std::string precision = "fp32";        // fp32 | fp16 (CUDA only) | bf16: autocast compute dtype (docs/precision.md)
-  std::string loss_scaling = "auto";     // auto (dynamic for fp16, none otherwise) | dynamic | none
-  double loss_scale_init = 65536;        // Initial dynamic loss scale (> 0).
-  int64_t loss_scale_window = 2000;      // Overflow-free steps before the loss scale doubles (>= 1).
-  double min_loss_scale = 1e-4;          // An overflow that would halve the scale below this stops training (> 0).
-  int64_t threads = 0;                   // CPU threads per rank (0: OMP_NUM_THREADS, else cores / ranks on this node).
-  int64_t max_bad_steps = 0;             // Non-finite losses skipped before training stops (0: stop at the first).
-  int64_t check_sync_every = 0;          // Steps between checks that all ranks hold identical parameters (0 disables).
+  Choice<DeviceRequest> device = DeviceRequest::kAuto;  // auto | cpu | cuda
+  Choice<Precision> precision =
+      Precision::kFp32;  // fp32 | fp16 (CUDA only) | bf16: autocast compute dtype (docs/precision.md)
+  Choice<LossScaling> loss_scaling = LossScaling::kAuto;  // auto (dynamic for fp16, none otherwise) | dynamic | none
+  LossScalerOptions loss_scaler;  // train.loss_scale_init, loss_scale_window, min_loss_scale (enabled is
+                                  // decided by loss_scaling and the precision: resolve_run_settings)
+  int64_t threads = 0;            // CPU threads per rank (0: OMP_NUM_THREADS, else cores / ranks on this node).
+  int64_t max_bad_steps = 0;      // Non-finite losses skipped before training stops (0: stop at the first).
+  int64_t check_sync_every = 0;   // Steps between checks that all ranks hold identical parameters (0 disables).
   std::string preempt_signals = "TERM,USR1,USR2";  // Signals that save a checkpoint and exit 75 (comma-separated:
                                                    // TERM, USR1, USR2, INT, HUP; others keep their default action).
   void validate() const;

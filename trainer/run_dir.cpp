@@ -144,8 +144,8 @@ int64_t RunDirectory::open_metrics(int64_t resumed_step) {
   return dropped;
 }
 
-void RunDirectory::append_metrics(const nlohmann::json& row) {
-  metrics_ << row.dump() << "\n";
+void RunDirectory::append_metrics(const MetricsRow& row) {
+  metrics_ << to_json(row).dump() << "\n";
   metrics_.flush();
   if (!metrics_) throw IoError(path_ + "/metrics.jsonl: write failed (disk full?)");
 }

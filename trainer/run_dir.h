@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "trainer/metrics.h"
+
 namespace tern {
 
 class RunDirectory {
@@ -31,7 +33,7 @@ class RunDirectory {
   // Opens metrics.jsonl for appending after dropping the rows of steps after `resumed_step` and a cut last line
   // (a killed job's); returns how many lines were dropped.
   int64_t open_metrics(int64_t resumed_step);
-  void append_metrics(const nlohmann::json& row);
+  void append_metrics(const MetricsRow& row);
 
  private:
   std::string path_;

@@ -8,7 +8,7 @@ namespace tern {
 double TrainingSchedule::lr(int64_t step) const {
   double base = o_.lr;
   if (o_.warmup_steps > 0 && step < o_.warmup_steps) base *= static_cast<double>(step) / o_.warmup_steps;
-  if (o_.schedule == "inverse_sqrt" && step >= o_.warmup_steps)
+  if (o_.schedule == LrSchedule::kInverseSqrt && step >= o_.warmup_steps)
     base = o_.lr * std::sqrt(static_cast<double>(o_.warmup_steps) / static_cast<double>(step));
   return std::max(o_.min_lr, base * plateau_scale_);
 }
@@ -27,7 +27,7 @@ bool TrainingSchedule::record_validation(double loss) {
     return true;
   }
   ++validations_without_improvement_;
-  if (o_.schedule == "plateau" && ++bad_validations_ >= o_.plateau_patience)
+  if (o_.schedule == LrSchedule::kPlateau && ++bad_validations_ >= o_.plateau_patience)
     plateau_scale_ *= o_.plateau_factor, bad_validations_ = 0;
   return false;
 }

@@ -34,6 +34,7 @@
 #include "trainer/loss_scaler.h"
 #include "trainer/run_dir.h"
 #include "trainer/schedule.h"
+#include "trainer/step.h"
 
 namespace fs = std::filesystem;
 
@@ -47,7 +48,7 @@ using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // What ran this job, for reports: versions, host, devices, ranks, threads, precision.
-nlohmann::json environment(const torch::Device& device, const Communicator& comm, const std::string& precision,
+nlohmann::json environment(const torch::Device& device, const Communicator& comm, Precision precision,
                            const std::string& resumed_from) {
   nlohmann::json gpus = nlohmann::json::array();
 #ifdef TERN_WITH_NCCL
@@ -63,7 +64,7 @@ nlohmann::json environment(const torch::Device& device, const Communicator& comm
           {"world_size", comm.world()},
           {"backend", comm.backend()},
           {"threads_per_rank", torch::get_num_threads()},
-          {"precision", precision},
+          {"precision", precision_name(precision)},
           {"started", utc_timestamp()},
           {"resumed_from", resumed_from}};
 }
@@ -84,27 +85,6 @@ void set_rng_state(at::Generator gen, const torch::Tensor& state) {
   std::lock_guard<std::mutex> lock(gen.mutex());
   gen.set_state(state.to(torch::kCPU));
 }
-
-// Step-time breakdown over a logging interval (CPU work is synchronous; on a GPU these are launch times).
-struct PhaseTimes {
-  enum Phase { kData, kForward, kBackward, kCommunication, kOptimizer };
-  double seconds[5] = {0, 0, 0, 0, 0};
-  Clock::time_point mark = Clock::now();
-  void start() { mark = Clock::now(); }
-  void lap(Phase p) {  // the time since the last lap goes to `p`
-    const auto now = Clock::now();
-    seconds[p] += std::chrono::duration<double>(now - mark).count();
-    mark = now;
-  }
-  nlohmann::json per_step_ms(int64_t steps) const {
-    const double k = 1e3 / static_cast<double>(std::max<int64_t>(1, steps));
-    return {{"data", k * seconds[kData]},
-            {"forward", k * seconds[kForward]},
-            {"backward", k * seconds[kBackward]},
-            {"communication", k * seconds[kCommunication]},
-            {"optimizer", k * seconds[kOptimizer]}};
-  }
-};
 
 class Trainer {
  public:
@@ -140,12 +120,10 @@ class Trainer {
   void setup();
   void check_agreement();
   double validate();
-  std::pair<double, double> forward_backward(std::vector<Batch>& batches, double global_tokens, double loss_scale,
-                                             PhaseTimes& times);
   void save(bool is_best, int64_t next_epoch, int64_t next_batch);
   void restore(const std::string& path);
-  void log_metrics(const nlohmann::json& j);
-  void set_lr(double lr);
+  void log_metrics(const MetricsRow& row);
+  MetricsRow valid_row(double loss, int64_t epoch, std::optional<double> lr) const;
   std::vector<double> sum_over_ranks(std::vector<double> values);
   bool is_root() const { return comm_.rank() == 0; }
   // The corpus's --max-tokens (prepare's policy attribute), for translate's default source cap; 0 when unknown.
@@ -165,6 +143,7 @@ class Trainer {
   SequenceModel model_;
   std::unique_ptr<torch::optim::Optimizer> optim_;
   std::unique_ptr<GradientReducer> reducer_;
+  std::unique_ptr<StepRunner> runner_;
   std::vector<torch::Tensor> params_;
   int64_t num_shards_ = 1;
   std::vector<std::unique_ptr<ShardData>> train_shards_, valid_shards_;
@@ -187,23 +166,18 @@ void Trainer::setup() {
   const auto& t = cfg_.train;
   device_ = rank_device(opt_.settings.device, comm_.local_rank());
   precision_ = opt_.settings.precision;
-  LossScalerOptions so;
+  LossScalerOptions so = t.loss_scaler;
   so.enabled = opt_.settings.loss_scaling;
-  so.init_scale = t.loss_scale_init;
-  so.window = t.loss_scale_window;
-  so.min_scale = t.min_loss_scale;
   scaler_ = LossScaler(so);
   // Model sizes come from the corpus vocabularies.
-  Config& c = cfg_;
+  const Config& c = cfg_;
   if (c.model.is_lm() != (corpus_.kind() == "monolingual"))
     throw ConfigError(fmt::format("{}: model.type {} needs a {} corpus, but {} is {}", c.source, c.model.type,
                                   c.model.is_lm() ? "monolingual" : "parallel", corpus_.path(), corpus_.kind()));
-  if (c.model.is_lm()) {
-    c.model.tgt_vocab = corpus_.vocab("text").size;
-  } else {
-    c.model.src_vocab = corpus_.vocab("src").size;
-    c.model.tgt_vocab = corpus_.vocab("tgt").size;
-  }
+  // The config's hyper-parameters sized by the corpus vocabularies (the run's Config itself stays as resolved).
+  ModelConfig sized = c.model;
+  sized.src_vocab = c.model.is_lm() ? 0 : corpus_.vocab("src").size;
+  sized.tgt_vocab = corpus_.vocab(c.model.is_lm() ? "text" : "tgt").size;
   corpus_max_tokens_ = read_corpus_max_tokens();
   num_shards_ = c.data.shards > 0 ? c.data.shards : comm_.world();
   if (num_shards_ % comm_.world() != 0)
@@ -220,25 +194,17 @@ void Trainer::setup() {
     if (!c.data.valid_split.empty())
       valid_shards_.push_back(std::make_unique<ShardData>(corpus_, c.data.valid_split, shard, num_shards_));
   }
-  batching_.batch_tokens = c.data.batch_tokens;
-  batching_.max_sentences = c.data.max_sentences;
-  batching_.pool_batches = c.data.pool_batches;
+  batching_ = c.data.batching;
   batching_.seed = t.seed;
 
   torch::manual_seed(t.seed);
-  model_ = build_model(c.model);
+  model_ = build_model(sized);
   model_->to(device_);
   params_ = model_->parameters();
-  if (c.optim.optimizer == "adam") {
-    optim_ = std::make_unique<torch::optim::Adam>(params_, torch::optim::AdamOptions(c.optim.lr)
-                                                               .betas({c.optim.beta1, c.optim.beta2})
-                                                               .eps(c.optim.eps)
-                                                               .weight_decay(c.optim.weight_decay));
-  } else {
-    optim_ = std::make_unique<torch::optim::SGD>(
-        params_, torch::optim::SGDOptions(c.optim.lr).momentum(c.optim.momentum).weight_decay(c.optim.weight_decay));
-  }
+  optim_ = make_optimizer(c.optim, params_);
   reducer_ = std::make_unique<GradientReducer>(comm_, params_, c.distributed.bucket_mb, c.distributed.overlap);
+  runner_ = std::make_unique<StepRunner>(StepParts{model_, optim_.get(), reducer_.get(), &comm_, device_, precision_,
+                                                   c.optim.label_smoothing, c.optim.clip_norm});
   // Dropout differs per rank; the initial parameters come from rank 0.
   torch::manual_seed(t.seed + 7919 * static_cast<uint64_t>(comm_.rank()));
   reducer_->broadcast_parameters();
@@ -267,10 +233,6 @@ std::vector<double> Trainer::sum_over_ranks(std::vector<double> values) {
   return {t.data_ptr<double>(), t.data_ptr<double>() + t.numel()};
 }
 
-void Trainer::set_lr(double lr) {
-  for (auto& g : optim_->param_groups()) g.options().set_lr(lr);
-}
-
 double Trainer::validate() {
   if (valid_shards_.empty()) return 0;
   torch::NoGradGuard ng;
@@ -294,43 +256,15 @@ double Trainer::validate() {
   return sums[0] / std::max(1.0, sums[1]);
 }
 
-// This rank's part of a step: forward and backward of its micro-batches (losses and gradients summed over tokens),
-// the gradient all-reduce divided by the global token count and the loss scale, and clipping. Returns this rank's
-// summed loss and the global gradient norm, read from the device together: the step's one host synchronisation.
-std::pair<double, double> Trainer::forward_backward(std::vector<Batch>& batches, double global_tokens,
-                                                    double loss_scale, PhaseTimes& times) {
-  torch::Tensor nll = torch::zeros({}, torch::dtype(torch::kFloat64).device(device_));  // summed on the device
-  for (size_t k = 0; k < batches.size(); ++k) {
-    auto& b = batches[k];
-    LossSums ls;
-    comm_.set_activity(step_ + 1, "forward");
-    {
-      AutocastScope autocast(precision_, device_);
-      auto logits = model_->forward(b.src.defined() ? b.src.to(device_, /*non_blocking=*/true) : b.src, b.src_len,
-                                    b.tgt_in.to(device_, /*non_blocking=*/true));  // (B, T, V)
-      ls = sequence_loss(logits, b.tgt_out.to(device_, /*non_blocking=*/true), cfg_.optim.label_smoothing);
-    }
-    times.lap(PhaseTimes::kForward);
-    comm_.set_activity(step_ + 1, "backward");
-    if (k + 1 == batches.size()) reducer_->prepare_for_backward();  // its buckets start during this backward
-    (loss_scale != 1.0 ? ls.loss * loss_scale : ls.loss).backward();
-    nll += ls.nll.to(torch::kFloat64);
-    times.lap(PhaseTimes::kBackward);
-  }
-  comm_.set_activity(step_ + 1, "gradient all-reduce");
-  reducer_->reduce(1.0 / (global_tokens * loss_scale));
-  // clip_norm 0 measures the norm without clipping. The norm is the same on every rank (after the all-reduce).
-  torch::Tensor norm = clip_grad_norm(
-      params_, cfg_.optim.clip_norm > 0 ? cfg_.optim.clip_norm : std::numeric_limits<double>::infinity());
-  // The skip decision needs both on the host. On a GPU this waits for the all-reduce too, so the watchdog times it
-  // out like a collective.
-  auto wait = comm_.waiting("device wait for the gradient all-reduce");
-  const auto read = torch::stack({nll, norm.to(device_, torch::kFloat64)}).to(torch::kCPU);  // (2)
-  return {read[0].item<double>(), read[1].item<double>()};
+MetricsRow Trainer::valid_row(double loss, int64_t epoch, std::optional<double> lr) const {
+  MetricsRow row;
+  row.kind = MetricsKind::kValid, row.step = step_, row.epoch = epoch, row.elapsed_s = since(start_);
+  row.valid_loss = loss, row.valid_ppl = std::exp(loss), row.lr = lr;
+  return row;
 }
 
-void Trainer::log_metrics(const nlohmann::json& j) {
-  if (is_root()) run_dir_->append_metrics(j);
+void Trainer::log_metrics(const MetricsRow& row) {
+  if (is_root()) run_dir_->append_metrics(row);
 }
 
 void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
@@ -467,7 +401,7 @@ void Trainer::open_run() {
     for (const auto& f : remove_stale_temporaries(t.run_dir)) logf("removed {}, left by an interrupted save", f);
     write_file_atomic((fs::path(t.run_dir) / "config.yaml").string(), to_yaml(cfg_));
     write_file_atomic((fs::path(t.run_dir) / "environment.json").string(),
-                      environment(device_, comm_, t.precision, resume).dump(1) + "\n");
+                      environment(device_, comm_, precision_, resume).dump(1) + "\n");
     if (const int64_t dropped = run_dir_->open_metrics(step_))
       logf(
           "metrics.jsonl: dropped {} line(s) of steps after step {} or cut by a kill (training continues from step {})",
@@ -530,7 +464,7 @@ Trainer::StepResult Trainer::train_step(std::vector<Batch>& batches) {
   r.tokens = tok_sums[0], r.all_tokens = tok_sums[1];
   interval_.times.lap(PhaseTimes::kCommunication);
   const double loss_scale = scaler_.scale();
-  const auto [local_nll, gnorm] = forward_backward(batches, r.tokens, loss_scale, interval_.times);
+  const auto [local_nll, gnorm] = runner_->forward_backward(batches, r.tokens, loss_scale, step_ + 1, interval_.times);
   r.signal = g_signal.load();
   const auto step_sums = sum_over_ranks({local_nll, r.signal != 0 ? 1.0 : 0.0, is_root() ? since(start_) / 60.0 : 0.0});
   r.nll = step_sums[0], r.preempt = step_sums[1] > 0, r.minutes = step_sums[2], r.grad_norm = gnorm;
@@ -560,8 +494,7 @@ Trainer::StepResult Trainer::train_step(std::vector<Batch>& batches) {
   }
   ++step_;
   comm_.set_activity(step_, "optimizer");
-  set_lr(sched_.lr(step_));
-  optim_->step();
+  runner_->update(sched_.lr(step_));
   interval_.times.lap(PhaseTimes::kOptimizer);
   r.applied = true;
   return r;
@@ -575,17 +508,12 @@ void Trainer::record_step(const StepResult& r, Progress& bar) {
   bar.update(static_cast<uint64_t>(step_), fmt::format("loss {:.3f}", in.nll / in.tokens));
   if (step_ % cfg_.train.log_every != 0) return;
   const double el = since(in.start);
-  log_metrics({{"step", step_},
-               {"epoch", epoch_ + 1},
-               {"train_loss", in.nll / in.tokens},
-               {"train_ppl", std::exp(in.nll / in.tokens)},
-               {"lr", sched_.lr(step_)},
-               {"grad_norm", r.grad_norm},
-               {"loss_scale", scaler_.scale()},
-               {"skipped_steps", scaler_.skipped_steps()},
-               {"tokens_per_s", in.all_tokens / std::max(1e-9, el)},
-               {"step_ms", in.times.per_step_ms(in.steps)},
-               {"elapsed_s", since(start_)}});
+  MetricsRow row;
+  row.kind = MetricsKind::kTrain, row.step = step_, row.epoch = epoch_ + 1, row.elapsed_s = since(start_);
+  row.train_loss = in.nll / in.tokens, row.train_ppl = std::exp(in.nll / in.tokens), row.lr = sched_.lr(step_);
+  row.grad_norm = r.grad_norm, row.loss_scale = scaler_.scale(), row.skipped_steps = scaler_.skipped_steps();
+  row.tokens_per_s = in.all_tokens / std::max(1e-9, el), row.step_ms = in.times.per_step_ms(in.steps);
+  log_metrics(row);
   if (is_root() && !(opt_.progress && isatty(2)))
     logf("step {} epoch {} train_loss {:.4f} ppl {:.2f} lr {:.3g} {:.0f} tok/s", step_, epoch_ + 1, in.nll / in.tokens,
          std::exp(in.nll / in.tokens), sched_.lr(step_), in.all_tokens / std::max(1e-9, el));
@@ -609,12 +537,7 @@ bool Trainer::after_step(const StepResult& r, int64_t steps_in_epoch, TrainResul
     double vl = validate();
     res.last_valid_loss = vl;
     is_best = sched_.record_validation(vl);
-    log_metrics({{"step", step_},
-                 {"epoch", epoch_ + 1},
-                 {"valid_loss", vl},
-                 {"valid_ppl", std::exp(vl)},
-                 {"lr", sched_.lr(step_)},
-                 {"elapsed_s", since(start_)}});
+    log_metrics(valid_row(vl, epoch_ + 1, sched_.lr(step_)));
     if (is_root())
       logf("validation at step {}: loss {:.4f} nats/token, ppl {:.2f}{}", step_, vl, std::exp(vl),
            is_best ? " (best)" : "");
@@ -649,11 +572,7 @@ void Trainer::finish(TrainResult& res) {
     if (!valid_shards_.empty()) {
       res.last_valid_loss = validate();
       is_best = sched_.record_final_validation(res.last_valid_loss);
-      log_metrics({{"step", step_},
-                   {"epoch", epoch_},
-                   {"valid_loss", res.last_valid_loss},
-                   {"valid_ppl", std::exp(res.last_valid_loss)},
-                   {"elapsed_s", since(start_)}});
+      log_metrics(valid_row(res.last_valid_loss, epoch_, std::nullopt));
     }
     save(is_best, epoch_, batch_in_epoch_);
   }
@@ -700,10 +619,10 @@ TrainResult Trainer::run() {
 RunSettings resolve_run_settings(const Config& cfg) {
   RunSettings s;
   s.device = resolve_device_kind(cfg.train.device, cfg.source + ": train.device");
-  s.precision = parse_precision(cfg.train.precision, cfg.source + ": train.precision");
+  s.precision = cfg.train.precision;
   check_precision(s.precision, rank_device(s.device), cfg.source + ": train.precision");
-  s.loss_scaling =
-      cfg.train.loss_scaling == "dynamic" || (cfg.train.loss_scaling == "auto" && s.precision == Precision::kFp16);
+  s.loss_scaling = cfg.train.loss_scaling == LossScaling::kDynamic ||
+                   (cfg.train.loss_scaling == LossScaling::kAuto && s.precision == Precision::kFp16);
   return s;
 }
 

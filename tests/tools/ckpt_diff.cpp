@@ -9,7 +9,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    auto a = tern::load_inference_model(argv[1], "cpu"), b = tern::load_inference_model(argv[2], "cpu");
+    auto a = tern::load_inference_model(argv[1], tern::DeviceRequest::kCpu),
+         b = tern::load_inference_model(argv[2], tern::DeviceRequest::kCpu);
     auto pa = a.model->named_parameters(), pb = b.model->named_parameters();
     if (pa.size() != pb.size() || pa.size() == 0) {
       std::fprintf(stderr, "different parameter sets (%zu vs %zu)\n", pa.size(), pb.size());

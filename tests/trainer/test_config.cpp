@@ -72,3 +72,28 @@ TEST(Config, ComplexKeysAreConfigErrors) {
   EXPECT_NE(msg.find("a section name must be a plain name (got a mapping)"), std::string::npos) << msg;
 }
 }  // namespace tern
+
+namespace tern {
+// Named options are enums once parsed: the YAML name, the enum and the message all come from one list.
+TEST(Config, ChoicesResolveToEnums) {
+  Config c = parse_config(kGood, "cfg.yaml", {"model.attention=additive", "optim.optimizer=sgd", "train.device=cpu"});
+  EXPECT_TRUE(c.model.cell == Cell::kGru);
+  EXPECT_TRUE(c.model.attention == AttentionKind::kAdditive);
+  EXPECT_TRUE(c.optim.optimizer == OptimizerKind::kSgd);
+  EXPECT_TRUE(c.train.device == DeviceRequest::kCpu);
+  EXPECT_TRUE(c.train.precision == Precision::kFp32);
+  EXPECT_EQ(choice_list<Backend>(), "auto, mpi, nccl or single");
+  EXPECT_EQ(err(kGood, {"model.cell=rnn"}), "cfg.yaml: model.cell must be lstm or gru (got rnn)");
+  EXPECT_EQ(err(kGood, {"train.precision=FP16"}), "cfg.yaml: train.precision must be fp32, fp16 or bf16 (got FP16)");
+  EXPECT_EQ(err("model: {attention: [dot]}\n"),
+            "cfg.yaml: model.attention must be dot, general or additive (got a list)");
+  // An unknown name assigned in code is reported by validate(), and its value cannot be read.
+  ModelConfig m;
+  m.cell = "rnn";
+  EXPECT_EQ(test::error_of([&] { m.validate(); }), "model.cell must be lstm or gru (got rnn)");
+  EXPECT_THROW((void)m.cell.value(), ConfigError);
+  m.cell = Cell::kLstm;
+  EXPECT_NO_THROW(m.validate());
+  EXPECT_EQ(fmt::format("{}", m.cell), "lstm");
+}
+}  // namespace tern

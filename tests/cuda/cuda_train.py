@@ -1,0 +1,77 @@
+"""The GPU path end to end, through the CLI (label cuda; skipped with the reason where no GPU is visible):
+`mpirun -np 1 tern train` on CUDA through the NCCL backend, in fp32, fp16 (dynamic loss scaling) and bf16; an exact
+resume on the GPU (a run of 2N steps equals N steps, stopped, resumed for N more: per-step losses and parameters);
+the checkpoint trained on the GPU evaluates on the CPU; `tern bench allreduce` runs NCCL with one rank."""
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "cli"))
+from common import *  # noqa: E402,F403
+
+try:
+    import torch
+    has_cuda = torch.cuda.is_available()
+except ImportError:
+    has_cuda = False
+if not has_cuda:
+    print("SKIP: no CUDA device visible (this test runs on the GPU machine: scripts/gpu_check.sh)")
+    sys.exit(77)
+
+d = tempdir()
+corpus = make_corpus(d, n=600)
+text = TINY_CONFIG.replace("device: cpu", "device: cuda").replace("dropout: 0.0", "dropout: 0.2").replace(
+    "log_every: 5, valid_every: 10, save_every: 10", "log_every: 1, valid_every: 4, save_every: 100")
+cfg = tiny_config(d, corpus, "X", text=text)
+N = 6
+
+
+def train(run_dir, steps, precision="fp32", resume=False):
+    cmd = ["mpirun", "-np", "1", TERN, "train", cfg, "--set", f"train.run_dir={run_dir}", "--set",
+           f"train.max_steps={steps}", "--set", f"train.precision={precision}", "--set", "distributed.backend=nccl",
+           "--no-progress"] + (["--resume"] if resume else [])
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        print(p.stderr[-2000:])
+    return p
+
+
+# NCCL training in each precision: it runs, says so, and learns.
+for prec in ("fp32", "fp16", "bf16"):
+    p = train(f"{d}/{prec}", 3 * N, prec)
+    log = open(f"{d}/{prec}/train.log").read() if os.path.exists(f"{d}/{prec}/train.log") else ""
+    env = json.load(open(f"{d}/{prec}/environment.json")) if os.path.exists(f"{d}/{prec}/environment.json") else {}
+    check(p.returncode == 0 and env.get("backend") == "nccl" and env.get("device", "").startswith("cuda")
+          and env.get("precision") == prec, f"{prec}: mpirun -np 1 trains on {env.get('device')} through "
+          f"{env.get('backend')} ({env.get('gpus')})")
+    losses = [r["train_loss"] for r in metrics(f"{d}/{prec}") if "train_loss" in r]
+    check(len(losses) == 3 * N and losses[-1] < losses[0], f"{prec}: loss falls ({losses[0]:.3f} -> {losses[-1]:.3f})"
+          if losses else f"{prec}: no losses")
+    if prec == "fp16":
+        check(all("loss_scale" in r for r in metrics(f"{d}/{prec}") if "train_loss" in r), "fp16: loss scale logged")
+
+# Exact resume on the GPU.
+full, part = f"{d}/full", f"{d}/part"
+ok = train(full, 2 * N).returncode == 0 and train(part, N).returncode == 0 and \
+    train(part, 2 * N, resume=True).returncode == 0
+check(ok, "GPU runs for the resume test succeed")
+a = [x["train_loss"] for x in metrics(full) if "train_loss" in x]
+b = [x["train_loss"] for x in metrics(part) if "train_loss" in x]
+check(len(a) == 2 * N and a == b, f"GPU resume: per-step losses identical ({a[-3:]} vs {b[-3:]})")
+diff = subprocess.run([CKPT_DIFF, f"{full}/ckpt_step{2 * N:08d}.tern", f"{part}/ckpt_step{2 * N:08d}.tern"],
+                      capture_output=True, text=True)
+check(diff.returncode == 0 and float(diff.stdout) == 0.0, f"GPU resume: final parameters identical ({diff.stdout.strip()})")
+
+# A GPU checkpoint evaluates on the CPU, and on the GPU with the same perplexity.
+ckpt = f"{full}/ckpt_step{2 * N:08d}.tern"
+cpu = json.loads(run(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--device", "cpu", "--no-translate"]).stdout)
+gpu = json.loads(run(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--device", "cuda", "--no-translate"]).stdout)
+pc, pg = cpu["perplexity"]["ppl_per_token"], gpu["perplexity"]["ppl_per_token"]
+check(abs(pc - pg) / pc < 1e-4, f"GPU checkpoint: CPU and GPU perplexity agree ({pc:.5f} vs {pg:.5f})")
+
+# NCCL all-reduce, one rank.
+p = subprocess.run(["mpirun", "-np", "1", TERN, "bench", "allreduce", "--sizes", "1048576", "--iters", "5"],
+                   capture_output=True, text=True, timeout=120)
+check(p.returncode == 0 and "nccl" in p.stdout, f"bench allreduce through NCCL: {p.stdout.strip()[-300:]}")
+finish()

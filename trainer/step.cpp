@@ -1,0 +1,77 @@
+#include "trainer/step.h"
+
+#include <limits>
+
+#include "models/loss.h"
+#include "trainer/grad_norm.h"
+
+namespace tern {
+
+void PhaseTimes::lap(Phase p) {
+  if (sync_device && torch::cuda::is_available()) torch::cuda::synchronize();
+  const auto now = std::chrono::steady_clock::now();
+  seconds[p] += std::chrono::duration<double>(now - mark).count();
+  mark = now;
+}
+
+StepBreakdown PhaseTimes::per_step_ms(int64_t steps) const {
+  const double k = 1e3 / static_cast<double>(std::max<int64_t>(1, steps));
+  return {k * seconds[kData], k * seconds[kForward], k * seconds[kBackward], k * seconds[kCommunication],
+          k * seconds[kOptimizer]};
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& o,
+                                                        const std::vector<torch::Tensor>& params) {
+  switch (o.optimizer.value()) {
+    case OptimizerKind::kAdam:
+      return std::make_unique<torch::optim::Adam>(
+          params, torch::optim::AdamOptions(o.lr).betas({o.beta1, o.beta2}).eps(o.eps).weight_decay(o.weight_decay));
+    case OptimizerKind::kSgd:
+      return std::make_unique<torch::optim::SGD>(
+          params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
+  }
+  throw ConfigError("optim.optimizer: unknown optimizer");
+}
+
+StepRunner::StepRunner(StepParts parts) : parts_(std::move(parts)), params_(parts_.model->parameters()) {}
+
+StepRunner::Sums StepRunner::forward_backward(std::vector<Batch>& batches, double global_tokens, double loss_scale,
+                                              int64_t step, PhaseTimes& times) {
+  const torch::Device dev = parts_.device;
+  Communicator& comm = *parts_.comm;
+  torch::Tensor nll = torch::zeros({}, torch::dtype(torch::kFloat64).device(dev));  // summed on the device
+  for (size_t k = 0; k < batches.size(); ++k) {
+    auto& b = batches[k];
+    LossSums ls;
+    comm.set_activity(step, "forward");
+    {
+      AutocastScope autocast(parts_.precision, dev);
+      auto logits = parts_.model->forward(b.src.defined() ? b.src.to(dev, /*non_blocking=*/true) : b.src, b.src_len,
+                                          b.tgt_in.to(dev, /*non_blocking=*/true));  // (B, T, V)
+      ls = sequence_loss(logits, b.tgt_out.to(dev, /*non_blocking=*/true), parts_.label_smoothing);
+    }
+    times.lap(PhaseTimes::kForward);
+    comm.set_activity(step, "backward");
+    if (k + 1 == batches.size()) parts_.reducer->prepare_for_backward();  // its buckets start during this backward
+    (loss_scale != 1.0 ? ls.loss * loss_scale : ls.loss).backward();
+    nll += ls.nll.to(torch::kFloat64);
+    times.lap(PhaseTimes::kBackward);
+  }
+  comm.set_activity(step, "gradient all-reduce");
+  parts_.reducer->reduce(1.0 / (global_tokens * loss_scale));
+  // The norm is the same on every rank (after the all-reduce).
+  torch::Tensor norm =
+      clip_grad_norm(params_, parts_.clip_norm > 0 ? parts_.clip_norm : std::numeric_limits<double>::infinity());
+  // The skip decision needs both on the host. On a GPU this waits for the all-reduce too, so the watchdog times it
+  // out like a collective.
+  auto wait = comm.waiting("device wait for the gradient all-reduce");
+  const auto read = torch::stack({nll, norm.to(dev, torch::kFloat64)}).to(torch::kCPU);  // (2)
+  return {read[0].item<double>(), read[1].item<double>()};
+}
+
+void StepRunner::update(double lr) {
+  for (auto& g : parts_.optimizer->param_groups()) g.options().set_lr(lr);
+  parts_.optimizer->step();
+}
+
+}  // namespace tern

@@ -1,0 +1,69 @@
+// The part of a training step that touches the model: forward and backward of a rank's batches, the gradient
+// all-reduce and clipping, and the optimizer. `tern train` and `tern bench train` both run it, so the benchmark times
+// the real step.
+#pragma once
+#include <torch/torch.h>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "data/batcher.h"
+#include "distributed/communicator.h"
+#include "distributed/reducer.h"
+#include "models/model.h"
+#include "models/precision.h"
+#include "trainer/config.h"
+#include "trainer/metrics.h"
+
+namespace tern {
+
+// Step-time breakdown (CPU work is synchronous; on a GPU these are launch times unless `sync_device`, which waits
+// for the device at each lap so that time goes to the phase that spent it).
+struct PhaseTimes {
+  enum Phase { kData, kForward, kBackward, kCommunication, kOptimizer };
+  double seconds[5] = {0, 0, 0, 0, 0};
+  std::chrono::steady_clock::time_point mark = std::chrono::steady_clock::now();
+  bool sync_device = false;
+  void start() { mark = std::chrono::steady_clock::now(); }
+  void lap(Phase p);  // the time since the last lap goes to `p`
+  StepBreakdown per_step_ms(int64_t steps) const;
+};
+
+// The optimizer optim.optimizer names, with its hyper-parameters.
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& o, const std::vector<torch::Tensor>& params);
+
+struct StepParts {
+  SequenceModel model;
+  torch::optim::Optimizer* optimizer = nullptr;
+  GradientReducer* reducer = nullptr;
+  Communicator* comm = nullptr;
+  torch::Device device{torch::kCPU};
+  Precision precision = Precision::kFp32;
+  double label_smoothing = 0;
+  double clip_norm = 0;  // 0: the norm is measured, nothing is clipped
+};
+
+class StepRunner {
+ public:
+  explicit StepRunner(StepParts parts);
+  struct Sums {
+    double nll = 0;        // this rank's summed token NLL
+    double grad_norm = 0;  // the global gradient norm before clipping (the same on every rank)
+  };
+  // Forward and backward of each batch (one per shard of this rank; losses and gradients summed over tokens), the
+  // gradient all-reduce divided by `global_tokens` * `loss_scale`, and clipping. Both sums are read from the device
+  // together: the step's one host synchronisation. `step` (the step being taken) labels the watchdog's activity.
+  Sums forward_backward(std::vector<Batch>& batches, double global_tokens, double loss_scale, int64_t step,
+                        PhaseTimes& times);
+  // The optimizer update at learning rate `lr`.
+  void update(double lr);
+  // Drops the gradients of a skipped step.
+  void skip() { parts_.optimizer->zero_grad(); }
+
+ private:
+  StepParts parts_;
+  std::vector<torch::Tensor> params_;
+};
+
+}  // namespace tern
