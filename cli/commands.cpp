@@ -131,8 +131,8 @@ void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--spm-model", o->spm_model, "Reuse this model (joint or monolingual)");
   c->add_option("--max-tokens", o->max_tokens, "Longer sentences (subword tokens) follow --long-policy")
       ->check(kInteger);
-  c->add_option("--long-policy", o->long_policy, "drop | truncate | error");
-  c->add_option("--empty-policy", o->empty_policy, "drop | error");
+  add_choice<LongPolicy>(c, "--long-policy", o->long_policy, "Sentences longer than --max-tokens");
+  add_choice<EmptyPolicy>(c, "--empty-policy", o->empty_policy, "Lines empty after trimming, on either side");
   c->add_option("--out", o->out, "Output corpus (.h5)")->required();
   c->add_flag("--overwrite", o->overwrite, "Replace an existing output file");
   c->callback([o, &run] {
@@ -141,8 +141,8 @@ void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
       PrepareResult r = prepare_corpus(*o);
       for (const auto& [split, s] : r.splits)
         logf("{}: {} lines, {} kept, {} empty dropped, {} too long {}, tokens src {} tgt {}", split, s.lines, s.kept,
-             s.dropped_empty, o->long_policy == "truncate" ? s.truncated : s.dropped_long,
-             o->long_policy == "truncate" ? "truncated" : "dropped", s.tokens_src, s.tokens_tgt);
+             s.dropped_empty, o->long_policy == LongPolicy::kTruncate ? s.truncated : s.dropped_long,
+             o->long_policy == LongPolicy::kTruncate ? "truncated" : "dropped", s.tokens_src, s.tokens_tgt);
       logf("wrote {} in {:.1f} s ({:.2f} MB/s of input text)", o->out, r.seconds, r.input_bytes / 1e6 / r.seconds);
     };
   });

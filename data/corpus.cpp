@@ -51,7 +51,7 @@ struct H {
   ~H() {
     if (id >= 0 && close) close(id);
   }
-  operator hid_t() const { return id; }
+  operator hid_t() const { return id; }  // NOLINT(google-explicit-constructor): a handle reads as its id
 };
 
 void write_str_attr(hid_t obj, const std::string& name, const std::string& value) {
@@ -474,7 +474,7 @@ TokenBlock CorpusReader::read(const std::string& split, const std::string& side,
   TokenBlock b;
   b.first_sentence = begin;
   b.offsets = read_range<int64_t>(impl_->file, path_, base + "/offsets", H5T_NATIVE_INT64, H5T_INTEGER, 8,
-                                  static_cast<hsize_t>(begin), static_cast<hsize_t>(end - begin + 1));
+                                  static_cast<hsize_t>(begin), static_cast<hsize_t>(end - begin) + 1);
   int64_t t0 = b.offsets.front();
   for (size_t i = 0; i + 1 < b.offsets.size(); ++i)
     if (b.offsets[i + 1] < b.offsets[i] || b.offsets[i] < 0)

@@ -29,12 +29,6 @@ struct SplitInput {
   std::vector<std::string> files;
 };
 
-bool is_one_of(const std::string& v, std::initializer_list<const char*> allowed) {
-  for (const char* a : allowed)
-    if (v == a) return true;
-  return false;
-}
-
 // Which split line `i` of the training file goes to, when splitting by fraction.
 std::string assign_split(const PrepareOptions& o, int64_t i) {
   if (o.valid_fraction <= 0 && o.test_fraction <= 0) return "train";
@@ -184,34 +178,24 @@ void PrepareOptions::validate() const {
   need(!(has_valid && valid_fraction > 0), "give either a valid file or --valid-fraction, not both");
   need(!(has_test && test_fraction > 0), "give either a test file or --test-fraction, not both");
   need(max_tokens >= 1, fmt::format("--max-tokens must be >= 1 (got {})", max_tokens));
-  need(is_one_of(long_policy, {"drop", "truncate", "error"}),
-       "--long-policy must be drop, truncate or error (got '" + long_policy + "')");
-  need(is_one_of(empty_policy, {"drop", "error"}), "--empty-policy must be drop or error (got '" + empty_policy + "')");
+  long_policy.check("--long-policy");
+  empty_policy.check("--empty-policy");
   need(!out.empty(), "--out is required");
   tokenizer.validate();
 }
 
-PrepareResult prepare_corpus(const PrepareOptions& o) {
-  o.validate();
-  PrepareResult result;
-  auto t0 = std::chrono::steady_clock::now();
-  const bool par = o.parallel();
-  check_output(o);
-  fs::path out_dir = fs::absolute(o.out).parent_path();
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (access(out_dir.c_str(), W_OK) != 0) throw IoError(out_dir.string() + ": output directory is not writable");
+namespace {
 
-  // 1. Inputs: per split, one file per side; check line counts and UTF-8.
+// Per split, one file per side: line counts agree, files are UTF-8 and not empty. Adds each file to `inputs_json`.
+std::vector<SplitInput> collect_inputs(const PrepareOptions& o, PrepareResult& result, nlohmann::json& inputs_json) {
+  const bool par = o.parallel();
   std::vector<SplitInput> inputs;
   auto add = [&](const std::string& split, const std::string& a, const std::string& b) {
-    if (par && !a.empty()) inputs.push_back({split, {a, b}});
-    if (!par && !a.empty()) inputs.push_back({split, {a}});
+    if (!a.empty()) inputs.push_back({split, par ? std::vector<std::string>{a, b} : std::vector<std::string>{a}});
   };
   add("train", par ? o.train_src : o.train_text, o.train_tgt);
   add("valid", par ? o.valid_src : o.valid_text, o.valid_tgt);
   add("test", par ? o.test_src : o.test_text, o.test_tgt);
-  nlohmann::json inputs_json = nlohmann::json::array();
   for (const auto& in : inputs) {
     std::vector<FileScan> scans;
     for (const auto& f : in.files) {
@@ -230,10 +214,13 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
         throw DataError(
             fmt::format("{}: all {} lines are blank: there is no text to tokenize", in.files[k], scans[k].lines));
   }
-  const bool by_fraction = o.valid_fraction > 0 || o.test_fraction > 0;
+  return inputs;
+}
 
-  // 2. Tokenizers: reuse the given models or train on the training lines only.
-  std::vector<std::string> sides = par ? std::vector<std::string>{"src", "tgt"} : std::vector<std::string>{"text"};
+// One tokenizer per side: the given models, or trained on the training lines only.
+std::vector<std::unique_ptr<Tokenizer>> make_tokenizers(const PrepareOptions& o, const SplitInput& train,
+                                                        bool by_fraction) {
+  const bool par = o.parallel();
   std::vector<std::unique_ptr<Tokenizer>> toks;
   if (!o.spm_model.empty()) {
     auto t = Tokenizer::from_file(o.spm_model);
@@ -247,31 +234,121 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
   } else if (!par || o.joint_vocab) {
     logf("training a {} SentencePiece {} model, vocab {} on the training split", par ? "joint" : "monolingual",
          o.tokenizer.model_type, o.tokenizer.vocab_size);
-    TrainLines lines(o, inputs[0].files, by_fraction);
+    TrainLines lines(o, train.files, by_fraction);
     std::string proto = train_tokenizer(o.tokenizer, lines);
-    for (size_t k = 0; k < sides.size(); ++k) toks.push_back(std::make_unique<Tokenizer>(proto, "trained model"));
+    for (size_t k = 0; k < (par ? 2u : 1u); ++k) toks.push_back(std::make_unique<Tokenizer>(proto, "trained model"));
   } else {
+    const char* sides[] = {"src", "tgt"};
     for (size_t k = 0; k < 2; ++k) {
       logf("training the {} SentencePiece {} model, vocab {} on {}", sides[k], o.tokenizer.model_type,
-           o.tokenizer.vocab_size, inputs[0].files[k]);
-      TrainLines lines(o, {inputs[0].files[k]}, by_fraction);
+           o.tokenizer.vocab_size, train.files[k]);
+      TrainLines lines(o, {train.files[k]}, by_fraction);
       toks.push_back(std::make_unique<Tokenizer>(train_tokenizer(o.tokenizer, lines), "trained model"));
     }
   }
+  return toks;
+}
 
-  // 3. Encode and write, under a temporary name renamed at the end.
+// Encodes one line of each side into `ids` and applies the empty and long policies. Returns whether the sentence is
+// kept; counts what happened in `st`. `line_no` (1-based) and `files` name the line in errors.
+bool encode_sentence(const PrepareOptions& o, const std::vector<std::unique_ptr<Tokenizer>>& toks,
+                     std::vector<std::string>& lines, std::vector<std::vector<int32_t>>& ids,
+                     const std::vector<std::string>& files, int64_t line_no, SplitStats& st) {
+  bool empty = false, too_long = false;
+  for (auto& l : lines) {
+    l = squeeze_spaces(l);
+    empty = empty || l.empty();
+  }
+  if (empty) {
+    if (o.empty_policy == EmptyPolicy::kError)
+      throw DataError(fmt::format("{}:{}: empty line (empty_policy is error; use --empty-policy drop to skip it)",
+                                  files[lines[0].empty() ? 0 : lines.size() - 1], line_no));
+    ++st.dropped_empty;
+    return false;
+  }
+  for (size_t k = 0; k < lines.size(); ++k) {
+    ids[k] = toks[k]->encode(lines[k]);
+    too_long = too_long || static_cast<int64_t>(ids[k].size()) > o.max_tokens;
+  }
+  if (too_long) {
+    switch (o.long_policy.value()) {
+      case LongPolicy::kError: {
+        size_t k = static_cast<int64_t>(ids[0].size()) > o.max_tokens ? 0 : lines.size() - 1;
+        throw DataError(
+            fmt::format("{}:{}: sentence has {} subword tokens, more than max_tokens {} (long_policy "
+                        "is error; use --long-policy drop or truncate)",
+                        files[k], line_no, ids[k].size(), o.max_tokens));
+      }
+      case LongPolicy::kDrop:
+        ++st.dropped_long;
+        return false;
+      case LongPolicy::kTruncate:
+        for (auto& v : ids)
+          if (static_cast<int64_t>(v.size()) > o.max_tokens) v.resize(static_cast<size_t>(o.max_tokens));
+        ++st.truncated;
+    }
+  }
+  ++st.kept;
+  st.tokens_src += static_cast<int64_t>(ids[0].size());
+  st.tokens_tgt += static_cast<int64_t>(ids.back().size());
+  return true;
+}
+
+// The corpus attributes that record how it was made: the filter statistics and the policy.
+void write_provenance(CorpusWriter& w, const PrepareOptions& o, const PrepareResult& result,
+                      const nlohmann::json& inputs_json) {
+  nlohmann::json stats;
+  for (const auto& [split, st] : result.splits)
+    stats[split] = {{"lines", st.lines},
+                    {"kept", st.kept},
+                    {"dropped_empty", st.dropped_empty},
+                    {"dropped_long", st.dropped_long},
+                    {"truncated", st.truncated},
+                    {"tokens_src", st.tokens_src},
+                    {"tokens_tgt", st.tokens_tgt}};
+  w.set_attr("inputs", inputs_json.dump());
+  w.set_attr("filter_stats", stats.dump());
+  w.set_attr("policy", nlohmann::json{{"max_tokens", o.max_tokens},
+                                      {"long_policy", o.long_policy.name()},
+                                      {"empty_policy", o.empty_policy.name()},
+                                      {"valid_fraction", o.valid_fraction},
+                                      {"test_fraction", o.test_fraction},
+                                      {"seed", o.seed}}
+                           .dump());
+}
+
+}  // namespace
+
+PrepareResult prepare_corpus(const PrepareOptions& o) {
+  o.validate();
+  PrepareResult result;
+  auto t0 = std::chrono::steady_clock::now();
+  check_output(o);
+  fs::path out_dir = fs::absolute(o.out).parent_path();
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (access(out_dir.c_str(), W_OK) != 0) throw IoError(out_dir.string() + ": output directory is not writable");
+
+  nlohmann::json inputs_json = nlohmann::json::array();
+  const std::vector<SplitInput> inputs = collect_inputs(o, result, inputs_json);
+  const bool by_fraction = o.valid_fraction > 0 || o.test_fraction > 0;
+  const auto toks = make_tokenizers(o, inputs[0], by_fraction);
+  const std::vector<std::string> sides =
+      o.parallel() ? std::vector<std::string>{"src", "tgt"} : std::vector<std::string>{"text"};
+
+  // Encode and write, under a temporary name renamed at the end.
   remove_orphaned_temporaries(o.out);
   TemporaryOutput temporary(temporary_name(fs::absolute(o.out).string()));
   const std::string& tmp = temporary.path();
   std::remove(tmp.c_str());
   {
-    CorpusWriter w(tmp, par ? "parallel" : "monolingual");
+    CorpusWriter w(tmp, o.parallel() ? "parallel" : "monolingual");
     for (size_t k = 0; k < sides.size(); ++k)
       w.set_vocab({sides[k], toks[k]->vocab_size(), toks[k]->hash(), toks[k]->model_proto()});
     int64_t total_lines = 0;
     for (const auto& j : inputs_json) total_lines += j["lines"].get<int64_t>();
-    total_lines /= static_cast<int64_t>(sides.size());
-    Progress bar("prepare", static_cast<uint64_t>(total_lines), "lines", 10.0, o.progress);
+    Progress bar("prepare", static_cast<uint64_t>(total_lines / static_cast<int64_t>(sides.size())), "lines", 10.0,
+                 o.progress);
     int64_t done = 0;
     for (size_t n = 0; n < inputs.size(); ++n) {
       const SplitInput& in = inputs[n];
@@ -287,69 +364,17 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
         for (size_t k = 0; k < sides.size(); ++k) ok = read_line(*files[k], lines[k], in.files[k]) && ok;
         if (!ok) break;
         bar.update(static_cast<uint64_t>(++done));
-        std::string split = in.split == "train" && by_fraction ? assign_split(o, i) : in.split;
+        const std::string split = in.split == "train" && by_fraction ? assign_split(o, i) : in.split;
         SplitStats& st = result.splits[split];
         ++st.lines;
-        bool empty = false, too_long = false;
-        for (size_t k = 0; k < sides.size(); ++k) {
-          lines[k] = squeeze_spaces(lines[k]);
-          if (lines[k].empty()) empty = true;
-        }
-        if (empty) {
-          if (o.empty_policy == "error")
-            throw DataError(fmt::format("{}:{}: empty line (empty_policy is error; use --empty-policy drop to skip it)",
-                                        in.files[lines[0].empty() ? 0 : sides.size() - 1], i + 1));
-          ++st.dropped_empty;
-          continue;
-        }
-        for (size_t k = 0; k < sides.size(); ++k) {
-          ids[k] = toks[k]->encode(lines[k]);
-          if (static_cast<int64_t>(ids[k].size()) > o.max_tokens) too_long = true;
-        }
-        if (too_long) {
-          if (o.long_policy == "error") {
-            size_t k = static_cast<int64_t>(ids[0].size()) > o.max_tokens ? 0 : sides.size() - 1;
-            throw DataError(
-                fmt::format("{}:{}: sentence has {} subword tokens, more than max_tokens {} (long_policy "
-                            "is error; use --long-policy drop or truncate)",
-                            in.files[k], i + 1, ids[k].size(), o.max_tokens));
-          }
-          if (o.long_policy == "drop") {
-            ++st.dropped_long;
-            continue;
-          }
-          for (auto& v : ids)
-            if (static_cast<int64_t>(v.size()) > o.max_tokens) v.resize(static_cast<size_t>(o.max_tokens));
-          ++st.truncated;
-        }
-        w.append(split, ids, i + 1);
-        ++st.kept;
-        st.tokens_src += static_cast<int64_t>(ids[0].size());
-        st.tokens_tgt += static_cast<int64_t>(ids.back().size());
+        if (encode_sentence(o, toks, lines, ids, in.files, i + 1, st)) w.append(split, ids, i + 1);
       }
     }
     bar.finish();
     for (const auto& [split, st] : result.splits)
       if (st.kept == 0)
         throw DataError(fmt::format("split '{}' is empty after filtering ({} lines read)", split, st.lines));
-    nlohmann::json stats;
-    for (const auto& [split, st] : result.splits)
-      stats[split] = {{"lines", st.lines},
-                      {"kept", st.kept},
-                      {"dropped_empty", st.dropped_empty},
-                      {"dropped_long", st.dropped_long},
-                      {"truncated", st.truncated},
-                      {"tokens_src", st.tokens_src},
-                      {"tokens_tgt", st.tokens_tgt}};
-    w.set_attr("inputs", inputs_json.dump());
-    w.set_attr("filter_stats", stats.dump());
-    w.set_attr("policy", nlohmann::json{{"max_tokens", o.max_tokens},
-                                        {"long_policy", o.long_policy},
-                                        {"empty_policy", o.empty_policy},
-                                        {"valid_fraction", o.valid_fraction},
-                                        {"test_fraction", o.test_fraction},
-                                        {"seed", o.seed}}
-                             .dump());
+    write_provenance(w, o, result, inputs_json);
     w.close();
   }
   fs::rename(tmp, o.out, ec);

@@ -4,9 +4,21 @@
 #include <map>
 #include <string>
 
+#include "core/choice.h"
 #include "data/tokenizer.h"
 
 namespace tern {
+
+enum class LongPolicy { kDrop, kTruncate, kError };
+enum class EmptyPolicy { kDrop, kError };
+template <>
+struct ChoiceNames<LongPolicy> {
+  static constexpr std::array<const char*, 3> kNames{"drop", "truncate", "error"};
+};
+template <>
+struct ChoiceNames<EmptyPolicy> {
+  static constexpr std::array<const char*, 2> kNames{"drop", "error"};
+};
 
 struct PrepareOptions {
   // Parallel corpora give *_src and *_tgt; monolingual (language model) corpora give *_text.
@@ -24,9 +36,9 @@ struct PrepareOptions {
   std::string spm_src, spm_tgt, spm_model;
   // Sentences with more subword tokens than this on either side follow long_policy.
   int64_t max_tokens = 128;
-  std::string long_policy = "drop";   // drop | truncate | error
-  std::string empty_policy = "drop";  // drop | error (a line that is empty after trimming, on either side)
-  std::string out;                    // output .h5; an existing file is an error unless overwrite
+  Choice<LongPolicy> long_policy = LongPolicy::kDrop;     // drop | truncate | error
+  Choice<EmptyPolicy> empty_policy = EmptyPolicy::kDrop;  // drop | error (a line empty after trimming, either side)
+  std::string out;                                        // output .h5; an existing file is an error unless overwrite
   bool overwrite = false;
   bool progress = true;
 

@@ -198,108 +198,148 @@ document.body.dataset.tables=document.querySelectorAll('table').length;});
 </script>
 )";
 
-}  // namespace
+// Everything the report shows, read from the run directory once.
+struct RunData {
+  std::string config;               // config.yaml
+  json env = json::object();        // environment.json
+  std::vector<MetricsRow> metrics;  // metrics.jsonl
+  json ckpts = json::array();       // per checkpoint file: step, size, check status, valid loss at its step
+  json evals = json::array();       // tern evaluate results saved in the directory
+  json baselines = json::array();   // tern ngram results saved in the directory
+  json summary = json::object();    // steps, time, tokens/s, best validation loss
+};
 
-ReportFiles write_report(const ReportOptions& opt) {
-  const fs::path dir(opt.run_dir);
-  if (!fs::is_directory(dir)) throw DataError(opt.run_dir + ": not a directory");
-  if (!fs::exists(dir / "config.yaml") && !fs::exists(dir / "metrics.jsonl"))
-    throw DataError(opt.run_dir +
-                    ": not a tern run directory (no config.yaml or metrics.jsonl); HINT: give the "
-                    "train.run_dir of a `tern train` run");
-  const fs::path out_dir = opt.out_dir.empty() ? dir / "report" : fs::path(opt.out_dir);
-  json data = {{"run_dir", opt.run_dir}};
-  const std::string config = fs::exists(dir / "config.yaml") ? read_text(dir / "config.yaml") : "";
-  data["config_yaml"] = config;
-  json env = json::object();
-  if (fs::exists(dir / "environment.json")) {
-    try {
-      env = json::parse(read_text(dir / "environment.json"));
-    } catch (const json::parse_error& e) {
-      throw DataError((dir / "environment.json").string() + ": not JSON: " + e.what());
-    }
-  }
-  data["environment"] = env;
-  const MetricsFile metrics_file = read_metrics((dir / "metrics.jsonl").string());
-  if (metrics_file.cut_last_line)
-    log_line(fmt::format("report: {}: skipping a truncated last line", (dir / "metrics.jsonl").string()));
-  const std::vector<MetricsRow>& metrics = metrics_file.rows;
-
-  // Checkpoints, verified; their validation loss is the one logged at their step.
-  std::map<double, double> valid_at;
+// Checkpoints, verified; their validation loss is the one logged at their step.
+json read_checkpoints(const fs::path& dir, const std::vector<MetricsRow>& metrics) {
+  std::map<int64_t, double> valid_at;
   for (const auto& m : metrics)
-    if (m.valid_loss) valid_at[static_cast<double>(m.step)] = *m.valid_loss;
-  std::vector<std::string> ckpt_files;
+    if (m.valid_loss) valid_at[m.step] = *m.valid_loss;
+  std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(dir))
-    if (e.path().extension() == ".tern") ckpt_files.push_back(e.path().filename().string());
-  std::sort(ckpt_files.begin(), ckpt_files.end());
+    if (e.path().extension() == ".tern") files.push_back(e.path().filename().string());
+  std::sort(files.begin(), files.end());
   json ckpts = json::array();
-  for (const auto& f : ckpt_files) {
+  for (const auto& f : files) {
     json c = {{"file", f}, {"bytes", static_cast<int64_t>(fs::file_size(dir / f))}};
     try {
       CheckpointData d = read_checkpoint((dir / f).string());
       c["step"] = d.meta.value("step", 0);
       c["status"] = "ok";
-      auto it = valid_at.find(c["step"].get<double>());
+      auto it = valid_at.find(c["step"].get<int64_t>());
       if (it != valid_at.end()) c["valid_loss"] = it->second, c["valid_ppl"] = std::exp(it->second);
     } catch (const CheckpointError& e) {
       c["status"] = std::string("unreadable: ") + e.what();
     }
     ckpts.push_back(c);
   }
-  data["checkpoints"] = ckpts;
+  return ckpts;
+}
 
-  // Evaluation results and n-gram baselines saved in the run directory.
-  json evals = json::array(), baselines = json::array();
+// Evaluation results and n-gram baselines saved in the run directory (other JSON files are not ours).
+void read_results(const fs::path& dir, json& evals, json& baselines) {
   std::vector<fs::path> jsons;
   for (const auto& e : fs::directory_iterator(dir))
     if (e.path().extension() == ".json" && e.path().filename() != "environment.json") jsons.push_back(e.path());
   std::sort(jsons.begin(), jsons.end());
   for (const auto& p : jsons) {
-    json j;
-    try {
-      j = json::parse(read_text(p));
-    } catch (const json::parse_error&) {
-      continue;  // not ours
-    }
+    json j = json::parse(read_text(p), nullptr, /*allow_exceptions=*/false);
     if (!j.is_object()) continue;
     j["file"] = p.filename().string();
     if (j.contains("checkpoint") && j.contains("perplexity")) evals.push_back(j);
     if (j.contains("smoothing") && j.contains("ppl")) baselines.push_back(j);
   }
-  data["evaluations"] = evals;
-  data["ngram_baselines"] = baselines;
+}
 
-  // Summary.
-  json summary = json::object();
-  double best_valid = 1e300;
-  for (const auto& m : metrics) {
-    if (m.valid_loss) best_valid = std::min(best_valid, *m.valid_loss);
-    summary["steps"] = m.step;
-    if (m.tokens_per_s) summary["tokens_per_s"] = *m.tokens_per_s;
-    summary["elapsed_s"] = m.elapsed_s;
+RunData read_run(const fs::path& dir) {
+  RunData r;
+  if (fs::exists(dir / "config.yaml")) r.config = read_text(dir / "config.yaml");
+  if (fs::exists(dir / "environment.json")) {
+    try {
+      r.env = json::parse(read_text(dir / "environment.json"));
+    } catch (const json::parse_error& e) {
+      throw DataError((dir / "environment.json").string() + ": not JSON: " + e.what());
+    }
   }
-  if (best_valid < 1e300) summary["best_valid_loss"] = best_valid, summary["best_valid_ppl"] = std::exp(best_valid);
-  data["summary"] = summary;
+  MetricsFile mf = read_metrics((dir / "metrics.jsonl").string());
+  if (mf.cut_last_line)
+    log_line(fmt::format("report: {}: skipping a truncated last line", (dir / "metrics.jsonl").string()));
+  r.metrics = std::move(mf.rows);
+  r.ckpts = read_checkpoints(dir, r.metrics);
+  read_results(dir, r.evals, r.baselines);
+  double best_valid = 1e300;
+  for (const auto& m : r.metrics) {
+    if (m.valid_loss) best_valid = std::min(best_valid, *m.valid_loss);
+    r.summary["steps"] = m.step;
+    if (m.tokens_per_s) r.summary["tokens_per_s"] = *m.tokens_per_s;
+    r.summary["elapsed_s"] = m.elapsed_s;
+  }
+  if (best_valid < 1e300) r.summary["best_valid_loss"] = best_valid, r.summary["best_valid_ppl"] = std::exp(best_valid);
+  return r;
+}
+
+// report.json: the run's data and its curves.
+json report_json(const RunData& r, const std::string& run_dir) {
+  json data = {{"run_dir", run_dir},     {"config_yaml", r.config}, {"environment", r.env},
+               {"checkpoints", r.ckpts}, {"evaluations", r.evals},  {"ngram_baselines", r.baselines},
+               {"summary", r.summary}};
   const std::pair<const char*, Field> fields[] = {{"train_loss", &MetricsRow::train_loss},
                                                   {"valid_loss", &MetricsRow::valid_loss},
                                                   {"lr", &MetricsRow::lr},
                                                   {"grad_norm", &MetricsRow::grad_norm},
                                                   {"loss_scale", &MetricsRow::loss_scale},
                                                   {"tokens_per_s", &MetricsRow::tokens_per_s}};
-  for (const auto& [key, field] : fields) data["series"][key] = series(metrics, field, key, "").points;
+  for (const auto& [key, field] : fields) data["series"][key] = series(r.metrics, field, key, "").points;
+  return data;
+}
 
-  // HTML.
-  std::string h =
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>tern report: " + esc(opt.run_dir) +
-      "</title>\n" + kStyle + kCheck + "</head><body>\n";
-  h += "<h1>tern report: " + esc(opt.run_dir) + "</h1>\n<p class=\"note\">";
-  if (summary.contains("steps")) h += fmt::format("{} steps", summary["steps"].get<int64_t>());
-  if (summary.contains("elapsed_s")) h += fmt::format(" in {:.1f} min", summary["elapsed_s"].get<double>() / 60);
-  if (summary.contains("best_valid_loss"))
-    h += fmt::format("; best validation loss {:.4f} nats/token (perplexity {:.2f})", best_valid, std::exp(best_valid));
-  h += ". Perplexities are per token with one end-of-sentence token per sentence counted: PPL = 2<sup>H</sup>, H "
-       "the cross-entropy in bits (docs/evaluation.md).</p>\n<h2>Training curves</h2><div class=\"charts\">\n";
+// The tables shared by the HTML and the Markdown report.
+struct Table {
+  std::vector<std::string> head;
+  std::vector<std::vector<std::string>> rows;
+};
+struct Tables {
+  Table ckpts, evals, baselines;
+};
+
+Tables make_tables(const RunData& r) {
+  Tables t;
+  std::map<std::string, json> eval_by_ckpt;
+  for (const auto& e : r.evals) eval_by_ckpt[fs::path(e["checkpoint"].get<std::string>()).filename().string()] = e;
+  t.ckpts.head = {"checkpoint", "step", "MB", "file check", "valid PPL", "test PPL", "BLEU", "chrF"};
+  for (const auto& c : r.ckpts) {
+    auto it = eval_by_ckpt.find(c["file"].get<std::string>());
+    json e = it == eval_by_ckpt.end() ? json::object() : it->second;
+    t.ckpts.rows.push_back({c["file"], c.contains("step") ? std::to_string(c["step"].get<int64_t>()) : "–",
+                            fmt::format("{:.1f}", c["bytes"].get<double>() / 1e6), c["status"],
+                            c.contains("valid_ppl") ? num(c["valid_ppl"]) : "–",
+                            e.contains("perplexity") ? num(e["perplexity"]["ppl_per_token"]) : "–",
+                            e.contains("bleu") ? num(e["bleu"]["score"]) : "–",
+                            e.contains("chrf") ? num(e["chrf"]["score"]) : "–"});
+  }
+  t.evals.head = {"result", "checkpoint", "split", "sentences", "PPL/token", "PPL/word", "BLEU", "chrF", "sentences/s"};
+  for (const auto& e : r.evals)
+    t.evals.rows.push_back({e["file"], e["checkpoint"], e.value("split", ""), std::to_string(e.value("sentences", 0)),
+                            num(e["perplexity"]["ppl_per_token"]), num(e["perplexity"].value("ppl_per_word", json())),
+                            e.contains("bleu") ? num(e["bleu"]["score"]) : "–",
+                            e.contains("chrf") ? num(e["chrf"]["score"]) : "–",
+                            e.contains("translation") ? num(e["translation"]["sentences_per_s"], 1) : "–"});
+  t.baselines.head = {"model", "PPL/token", "bits/token", "PPL without OOVs"};
+  if (r.baselines.empty()) return t;
+  for (const auto& e : r.evals)
+    if (!e.contains("bleu"))
+      t.baselines.rows.push_back({"LSTM (" + e["file"].get<std::string>() + ")", num(e["perplexity"]["ppl_per_token"]),
+                                  num(e["perplexity"]["cross_entropy_bits_per_token"], 3), "–"});
+  for (const auto& b : r.baselines)
+    t.baselines.rows.push_back({fmt::format("{}-gram {} ({})", b["order"].get<int>(), b["smoothing"].get<std::string>(),
+                                            b["file"].get<std::string>()),
+                                num(b["ppl"]), num(b["bits_per_token"], 3), num(b["ppl_excluding_oov"])});
+  std::sort(t.baselines.rows.begin(), t.baselines.rows.end(),
+            [](const auto& a, const auto& b) { return std::stod(a[1]) < std::stod(b[1]); });
+  return t;
+}
+
+std::string html_curves(const std::vector<MetricsRow>& metrics) {
+  std::string h = "<h2>Training curves</h2><div class=\"charts\">\n";
   h += chart("loss (nats/token)", {series(metrics, &MetricsRow::train_loss, "train", "#1f77b4"),
                                    series(metrics, &MetricsRow::valid_loss, "valid", "#d62728", true)});
   h += chart("perplexity (log scale)",
@@ -314,36 +354,26 @@ ReportFiles write_report(const ReportOptions& opt) {
   h += chart("tokens/s (source + target)", {series(metrics, &MetricsRow::tokens_per_s, "tokens/s", "#ff7f0e")});
   h += "</div>\n";
   if (metrics.empty()) h += "<p class=\"note\">metrics.jsonl is missing or empty: no curves.</p>\n";
+  return h;
+}
 
-  std::vector<std::vector<std::string>> crow;
-  std::map<std::string, json> eval_by_ckpt;
-  for (const auto& e : evals) eval_by_ckpt[fs::path(e["checkpoint"].get<std::string>()).filename().string()] = e;
-  for (const auto& c : ckpts) {
-    auto it = eval_by_ckpt.find(c["file"].get<std::string>());
-    json e = it == eval_by_ckpt.end() ? json::object() : it->second;
-    crow.push_back({c["file"], c.contains("step") ? std::to_string(c["step"].get<int64_t>()) : "–",
-                    fmt::format("{:.1f}", c["bytes"].get<double>() / 1e6), c["status"],
-                    c.contains("valid_ppl") ? num(c["valid_ppl"]) : "–",
-                    e.contains("perplexity") ? num(e["perplexity"]["ppl_per_token"]) : "–",
-                    e.contains("bleu") ? num(e["bleu"]["score"]) : "–",
-                    e.contains("chrf") ? num(e["chrf"]["score"]) : "–"});
-  }
-  const std::vector<std::string> chead = {"checkpoint", "step",     "MB",   "file check",
-                                          "valid PPL",  "test PPL", "BLEU", "chrF"};
-  h += "<h2>Checkpoints</h2>\n" + table(chead, crow, "ckpts");
-
-  std::vector<std::vector<std::string>> erow;
-  for (const auto& e : evals)
-    erow.push_back({e["file"], e["checkpoint"], e.value("split", ""), std::to_string(e.value("sentences", 0)),
-                    num(e["perplexity"]["ppl_per_token"]), num(e["perplexity"].value("ppl_per_word", json())),
-                    e.contains("bleu") ? num(e["bleu"]["score"]) : "–",
-                    e.contains("chrf") ? num(e["chrf"]["score"]) : "–",
-                    e.contains("translation") ? num(e["translation"]["sentences_per_s"], 1) : "–"});
-  const std::vector<std::string> ehead = {"result",   "checkpoint", "split", "sentences",  "PPL/token",
-                                          "PPL/word", "BLEU",       "chrF",  "sentences/s"};
-  if (!erow.empty()) {
-    h += "<h2>Evaluations</h2>\n" + table(ehead, erow, "evals");
-    for (const auto& e : evals)
+std::string html_report(const RunData& r, const Tables& t, const std::string& run_dir) {
+  std::string h =
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>tern report: " + esc(run_dir) +
+      "</title>\n" + kStyle + kCheck + "</head><body>\n";
+  h += "<h1>tern report: " + esc(run_dir) + "</h1>\n<p class=\"note\">";
+  if (r.summary.contains("steps")) h += fmt::format("{} steps", r.summary["steps"].get<int64_t>());
+  if (r.summary.contains("elapsed_s")) h += fmt::format(" in {:.1f} min", r.summary["elapsed_s"].get<double>() / 60);
+  if (r.summary.contains("best_valid_loss"))
+    h += fmt::format("; best validation loss {:.4f} nats/token (perplexity {:.2f})",
+                     r.summary["best_valid_loss"].get<double>(), r.summary["best_valid_ppl"].get<double>());
+  h += ". Perplexities are per token with one end-of-sentence token per sentence counted: PPL = 2<sup>H</sup>, H "
+       "the cross-entropy in bits (docs/evaluation.md).</p>\n";
+  h += html_curves(r.metrics);
+  h += "<h2>Checkpoints</h2>\n" + table(t.ckpts.head, t.ckpts.rows, "ckpts");
+  if (!t.evals.rows.empty()) {
+    h += "<h2>Evaluations</h2>\n" + table(t.evals.head, t.evals.rows, "evals");
+    for (const auto& e : r.evals)
       if (e.contains("bleu"))
         h += "<p class=\"note\">" + esc(e["file"].get<std::string>()) + ": BLEU " +
              esc(e["bleu"]["signature"].get<std::string>()) +
@@ -352,25 +382,11 @@ ReportFiles write_report(const ReportOptions& opt) {
                                  : "") +
              "</p>\n";
   }
-
-  std::vector<std::vector<std::string>> brow;
-  for (const auto& e : evals)
-    if (!e.contains("bleu"))
-      brow.push_back({"LSTM (" + e["file"].get<std::string>() + ")", num(e["perplexity"]["ppl_per_token"]),
-                      num(e["perplexity"]["cross_entropy_bits_per_token"], 3), "–"});
-  for (const auto& b : baselines)
-    brow.push_back({fmt::format("{}-gram {} ({})", b["order"].get<int>(), b["smoothing"].get<std::string>(),
-                                b["file"].get<std::string>()),
-                    num(b["ppl"]), num(b["bits_per_token"], 3), num(b["ppl_excluding_oov"])});
-  const std::vector<std::string> bhead = {"model", "PPL/token", "bits/token", "PPL without OOVs"};
-  if (!baselines.empty()) {
-    std::sort(brow.begin(), brow.end(), [](const auto& a, const auto& b) { return std::stod(a[1]) < std::stod(b[1]); });
+  if (!r.baselines.empty())
     h += "<h2>Language model against n-gram baselines</h2>\n<p class=\"note\">Same test text and tokens; one "
          "&lt;/s&gt; per sentence counted.</p>\n" +
-         table(bhead, brow, "baselines");
-  }
-
-  for (const auto& e : evals)
+         table(t.baselines.head, t.baselines.rows, "baselines");
+  for (const auto& e : r.evals)
     if (e.contains("samples") && !e["samples"].empty()) {
       h += "<h2>Sample translations and attention (" + esc(e["file"].get<std::string>()) + ", greedy)</h2>\n";
       for (const auto& s : e["samples"]) {
@@ -380,31 +396,47 @@ ReportFiles write_report(const ReportOptions& opt) {
       }
       break;
     }
-
   std::vector<std::vector<std::string>> envrow;
-  for (const auto& [k, v] : env.items()) envrow.push_back({k, v.is_string() ? v.get<std::string>() : v.dump()});
+  for (const auto& [k, v] : r.env.items()) envrow.push_back({k, v.is_string() ? v.get<std::string>() : v.dump()});
   h += "<h2>Environment</h2>\n" +
        (envrow.empty() ? std::string("<p class=\"note\">no environment.json (written by tern train from 0.1 on)</p>\n")
                        : table({"key", "value"}, envrow, "env"));
-  h += "<h2>Configuration</h2>\n<pre>" + esc(config) + "</pre>\n</body></html>\n";
+  return h + "<h2>Configuration</h2>\n<pre>" + esc(r.config) + "</pre>\n</body></html>\n";
+}
 
-  // Markdown.
-  std::string md = "# tern report: " + opt.run_dir + "\n\n";
-  if (summary.contains("best_valid_loss"))
-    md += fmt::format("Best validation loss {:.4f} nats/token (perplexity {:.2f}) after {} steps.\n\n", best_valid,
-                      std::exp(best_valid), summary.value("steps", 0));
-  md += "## Checkpoints\n\n" + md_table(chead, crow);
-  if (!erow.empty()) md += "\n## Evaluations\n\n" + md_table(ehead, erow);
-  if (!baselines.empty()) md += "\n## Language model against n-gram baselines\n\n" + md_table(bhead, brow);
+std::string markdown_report(const RunData& r, const Tables& t, const std::string& run_dir) {
+  std::string md = "# tern report: " + run_dir + "\n\n";
+  if (r.summary.contains("best_valid_loss"))
+    md += fmt::format("Best validation loss {:.4f} nats/token (perplexity {:.2f}) after {} steps.\n\n",
+                      r.summary["best_valid_loss"].get<double>(), r.summary["best_valid_ppl"].get<double>(),
+                      r.summary.value("steps", 0));
+  md += "## Checkpoints\n\n" + md_table(t.ckpts.head, t.ckpts.rows);
+  if (!t.evals.rows.empty()) md += "\n## Evaluations\n\n" + md_table(t.evals.head, t.evals.rows);
+  if (!r.baselines.empty())
+    md += "\n## Language model against n-gram baselines\n\n" + md_table(t.baselines.head, t.baselines.rows);
+  return md;
+}
 
+}  // namespace
+
+ReportFiles write_report(const ReportOptions& opt) {
+  const fs::path dir(opt.run_dir);
+  if (!fs::is_directory(dir)) throw DataError(opt.run_dir + ": not a directory");
+  if (!fs::exists(dir / "config.yaml") && !fs::exists(dir / "metrics.jsonl"))
+    throw DataError(opt.run_dir +
+                    ": not a tern run directory (no config.yaml or metrics.jsonl); HINT: give the "
+                    "train.run_dir of a `tern train` run");
+  const fs::path out_dir = opt.out_dir.empty() ? dir / "report" : fs::path(opt.out_dir);
+  const RunData run = read_run(dir);
+  const Tables tables = make_tables(run);
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) throw IoError(out_dir.string() + ": cannot create the report directory: " + ec.message());
   ReportFiles files{(out_dir / "report.html").string(), (out_dir / "report.json").string(),
-                    (out_dir / "report.md").string(), data};
-  write_file_atomic(files.html, h);
-  write_file_atomic(files.json, data.dump(1) + "\n");
-  write_file_atomic(files.markdown, md);
+                    (out_dir / "report.md").string(), report_json(run, opt.run_dir)};
+  write_file_atomic(files.html, html_report(run, tables, opt.run_dir));
+  write_file_atomic(files.json, files.data.dump(1) + "\n");
+  write_file_atomic(files.markdown, markdown_report(run, tables, opt.run_dir));
   return files;
 }
 

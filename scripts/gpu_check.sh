@@ -34,7 +34,11 @@ stage() {
   say "stage $name (limit ${limit}s)"
   local t0 rc status
   t0=$(date +%s%N)
-  timeout --kill-after=10 "$limit" "$@" >> "$LOG" 2>&1
+  if declare -F "$1" >/dev/null; then  # a function of this script (exported): run it in a bash under the limit
+    timeout --kill-after=10 "$limit" bash -c "$1" >> "$LOG" 2>&1
+  else
+    timeout --kill-after=10 "$limit" "$@" >> "$LOG" 2>&1
+  fi
   rc=$?
   status=ok
   [ $rc -ne 0 ] && status=failed
@@ -66,6 +70,7 @@ else
   DEVICE_SETS=(--set train.device=cpu --set distributed.backend=mpi --set train.threads=1)
 fi
 TERN=$BUILD/cli/tern
+export MODE ROOT BUILD JOBS RES TERN
 
 # --- deps: what the machine lacks, from the bundle's .deb files -------------------------------------------------
 deps() {
@@ -86,6 +91,7 @@ deps() {
   # The .pc files say prefix=/usr: point them at the unpacked tree.
   find "$prefix" -name '*.pc' -exec sed -i "s|^prefix=/usr|prefix=$prefix/usr|" {} +
 }
+export -f deps
 if [ "$MODE" = gpu ]; then
   stage deps 60 deps
   PREFIX=$ROOT/.gpu_bundle/prefix/usr
@@ -105,6 +111,7 @@ build() {
   fi
   cmake --build "$BUILD" -j "$JOBS" --target tern tern_tests tern_cuda_tests tern_ckpt_diff
 }
+export -f build
 stage build $([ "$MODE" = gpu ] && echo 360 || echo 600) build
 
 # --- tests --------------------------------------------------------------------------------------------------------
@@ -119,6 +126,7 @@ tests() {
   (cd "$BUILD" && ctest -L cuda --output-on-failure --timeout 300 --output-junit "$RES/cuda_junit.xml") || return 1
   "$BUILD/tests/tern_tests" --gtest_brief=1
 }
+export -f tests
 export TERN TERN_CKPT_DIFF=$BUILD/tests/tern_ckpt_diff
 stage tests $([ "$MODE" = gpu ] && echo 240 || echo 120) tests
 
