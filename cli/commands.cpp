@@ -261,23 +261,8 @@ void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_flag("--sentence-level", o.sentence_level, "A score per line (-sl)");
   c->add_option("-w,--width", o.width, "Decimals")->check(kInteger);
   c->add_option("-f,--format", o.format, "json | text");
-  c->callback([a, &run] {
-    run = [a] {
-      a->score.validate();
-      std::vector<std::string> hyps = a->input.empty() || a->input == "-" ? read_utf8_lines(std::cin, "stdin")
-                                                                          : read_utf8_file(a->input, "hypotheses");
-      std::vector<std::vector<std::string>> refs;
-      for (const auto& r : a->refs) {
-        refs.push_back(read_utf8_file(r, "reference file"));
-        if (refs.back().size() != hyps.size())
-          throw DataError(fmt::format(
-              "{} has {} lines but there are {} hypotheses (in {}): every reference file "
-              "needs one line per hypothesis",
-              r, refs.back().size(), hyps.size(), a->input.empty() || a->input == "-" ? "stdin" : a->input));
-      }
-      std::cout << score_report(hyps, refs, a->score) << std::flush;
-    };
-  });
+  c->callback(
+      [a, &run] { run = [a] { std::cout << score_files(a->input, a->refs, a->score, std::cin) << std::flush; }; });
 }
 
 void add_ngram(CLI::App& app, CommandContext&, std::function<void()>& run) {

@@ -22,11 +22,11 @@ namespace tern {
 InferenceModel load_inference_model(const std::string& path, DeviceRequest device, std::optional<Precision> precision) {
   CheckpointData d = read_checkpoint(path);
   InferenceModel m;
-  m.config = parse_config(d.meta.value("config_yaml", ""), path + " (stored config)");
+  const CheckpointMeta meta = checkpoint_meta(d.meta, path);
+  m.config = parse_config(meta.config_yaml, path + " (stored config)");
   bool lm = m.config.model.is_lm();
-  m.step = d.meta.value("step", 0);
-  if (d.meta.contains("corpus_max_tokens") && d.meta["corpus_max_tokens"].is_number_integer())
-    m.max_src_tokens = d.meta["corpus_max_tokens"].get<int64_t>();
+  m.step = meta.step;
+  m.max_src_tokens = meta.corpus_max_tokens;
   m.device = rank_device(resolve_device_kind(device, "--device"));
   torch::serialize::InputArchive ar, model_ar;
   std::istringstream in(d.archive);

@@ -223,7 +223,7 @@ json read_checkpoints(const fs::path& dir, const std::vector<MetricsRow>& metric
     json c = {{"file", f}, {"bytes", static_cast<int64_t>(fs::file_size(dir / f))}};
     try {
       CheckpointData d = read_checkpoint((dir / f).string());
-      c["step"] = d.meta.value("step", 0);
+      c["step"] = checkpoint_meta(d.meta, (dir / f).string()).step;
       c["status"] = "ok";
       auto it = valid_at.find(c["step"].get<int64_t>());
       if (it != valid_at.end()) c["valid_loss"] = it->second, c["valid_ppl"] = std::exp(it->second);

@@ -4,11 +4,30 @@
 
 #include <algorithm>
 #include <cmath>
+#include <istream>
 #include <nlohmann/json.hpp>
 
 #include "core/errors.h"
+#include "data/text.h"
 
 namespace tern {
+
+std::string score_files(const std::string& hypotheses_file, const std::vector<std::string>& reference_files,
+                        const ScoreOptions& opt, std::istream& in) {
+  opt.validate();
+  const bool from_stdin = hypotheses_file.empty() || hypotheses_file == "-";
+  std::vector<std::string> hyps =
+      from_stdin ? read_utf8_lines(in, "stdin") : read_utf8_file(hypotheses_file, "hypotheses");
+  std::vector<std::vector<std::string>> refs;
+  for (const auto& r : reference_files) {
+    refs.push_back(read_utf8_file(r, "reference file"));
+    if (refs.back().size() != hyps.size())
+      throw DataError(fmt::format(
+          "{} has {} lines but there are {} hypotheses (in {}): every reference file needs one line per hypothesis", r,
+          refs.back().size(), hyps.size(), from_stdin ? "stdin" : hypotheses_file));
+  }
+  return score_report(hyps, refs, opt);
+}
 namespace {
 
 struct Line {

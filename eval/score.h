@@ -23,4 +23,9 @@ struct ScoreOptions {
 std::string score_report(const std::vector<std::string>& hypotheses,
                          const std::vector<std::vector<std::string>>& references, const ScoreOptions& opt);
 
+// `tern score REF... [-i HYP]`: reads the hypotheses (`hypotheses_file`; "" or "-": `in`, named stdin) and each
+// reference file (UTF-8, one line per hypothesis: a DataError names the file that differs) and scores them.
+std::string score_files(const std::string& hypotheses_file, const std::vector<std::string>& reference_files,
+                        const ScoreOptions& opt, std::istream& in);
+
 }  // namespace tern

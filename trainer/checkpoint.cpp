@@ -4,6 +4,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include <torch/version.h>
+
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/hash.h"
@@ -100,6 +102,64 @@ CheckpointData read_checkpoint(const std::string& path) {
     fail(std::string("metadata is not valid JSON: ") + e.what());
   }
   return d;
+}
+
+nlohmann::json to_json(const CheckpointMeta& m) {
+  nlohmann::json vocab = nlohmann::json::object();
+  for (const auto& [side, v] : m.vocab) vocab[side] = {{"size", v.size}, {"hash", v.hash}};
+  nlohmann::json j = {{"step", m.step},
+                      {"epoch", m.epoch},
+                      {"batch_in_epoch", m.batch_in_epoch},
+                      {"bad_steps", m.bad_steps},
+                      {"loss_scaler", m.loss_scaler},
+                      {"world_size", m.world_size},
+                      {"num_shards", m.num_shards},
+                      {"config_yaml", m.config_yaml},
+                      {"corpus_identity", m.corpus_identity},
+                      {"vocab", vocab},
+                      {"corpus_kind", m.corpus_kind},
+                      {"corpus_max_tokens", m.corpus_max_tokens},
+                      {"tern_version", m.tern_version},
+                      {"torch_version", TORCH_VERSION}};
+  j.update(m.schedule);
+  return j;
+}
+
+CheckpointMeta checkpoint_meta(const nlohmann::json& j, const std::string& path) {
+  auto fail = [&](const std::string& key, const std::string& rule) {
+    throw CheckpointError(fmt::format("{}: metadata key '{}' {}", path, key, rule));
+  };
+  auto integer = [&](const char* key, int64_t& out, bool required) {
+    if (!j.contains(key)) {
+      if (required) fail(key, "is missing");
+      return;
+    }
+    if (!j[key].is_number_integer()) fail(key, "must be an integer (got " + j[key].dump() + ")");
+    out = j[key].get<int64_t>();
+  };
+  auto text = [&](const char* key, std::string& out) {
+    if (!j.contains(key) || !j[key].is_string()) fail(key, "must be a string");
+    out = j[key].get<std::string>();
+  };
+  if (!j.is_object()) throw CheckpointError(path + ": metadata is not a JSON object");
+  CheckpointMeta m;
+  integer("step", m.step, true), integer("epoch", m.epoch, true), integer("batch_in_epoch", m.batch_in_epoch, true);
+  integer("bad_steps", m.bad_steps, true), integer("world_size", m.world_size, true);
+  integer("num_shards", m.num_shards, false), integer("corpus_max_tokens", m.corpus_max_tokens, false);
+  text("config_yaml", m.config_yaml);
+  if (j.contains("corpus_identity")) text("corpus_identity", m.corpus_identity);
+  if (j.contains("corpus_kind")) text("corpus_kind", m.corpus_kind);
+  if (j.contains("tern_version")) text("tern_version", m.tern_version);
+  if (!j.contains("vocab") || !j["vocab"].is_object()) fail("vocab", "must be an object of sides");
+  for (const auto& [side, v] : j["vocab"].items()) {
+    if (!v.is_object() || !v.contains("size") || !v["size"].is_number_integer() || !v.contains("hash") ||
+        !v["hash"].is_string())
+      fail("vocab." + side, "must hold an integer size and a string hash");
+    m.vocab[side] = {v["size"].get<int64_t>(), v["hash"].get<std::string>()};
+  }
+  if (j.contains("loss_scaler")) m.loss_scaler = j["loss_scaler"];
+  m.schedule = j;  // TrainingSchedule::load reads its keys and says which is missing
+  return m;
 }
 
 void write_latest(const std::string& dir, const std::string& file_name) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,30 @@ struct CheckpointData {
   nlohmann::json meta;  // step, epoch, config, hashes, schedule state, versions, ...
   std::string archive;  // serialized torch::serialize::OutputArchive
 };
+
+// What a training checkpoint's metadata holds, typed (the JSON keys are those of docs/checkpoint_format.md).
+struct VocabStamp {
+  int64_t size = 0;
+  std::string hash;
+};
+struct CheckpointMeta {
+  int64_t step = 0;   // optimizer steps taken
+  int64_t epoch = 0;  // the position to continue from: epoch and batch within it
+  int64_t batch_in_epoch = 0;
+  int64_t bad_steps = 0;   // non-finite steps skipped so far
+  int64_t world_size = 1;  // ranks of the job that wrote it (per-rank RNG streams)
+  int64_t num_shards = 1;
+  std::string config_yaml;  // the resolved config
+  std::string corpus_identity, corpus_kind;
+  std::map<std::string, VocabStamp> vocab;  // per side
+  int64_t corpus_max_tokens = 0;            // prepare's --max-tokens (translate's default source cap); 0: unknown
+  nlohmann::json loss_scaler;               // LossScaler::state()
+  nlohmann::json schedule = nlohmann::json::object();  // TrainingSchedule::save() keys, stored at the top level
+  std::string tern_version = TERN_VERSION;
+};
+nlohmann::json to_json(const CheckpointMeta& m);
+// Reads the metadata of checkpoint `path`; a missing or mistyped key is a CheckpointError naming it.
+CheckpointMeta checkpoint_meta(const nlohmann::json& meta, const std::string& path);
 
 // Writes `path` atomically; on failure (unwritable directory, full disk) throws CheckpointError and leaves any
 // previous file at `path` untouched.

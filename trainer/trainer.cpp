@@ -293,26 +293,14 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   for (const auto& side : corpus_.sides()) ar.write("vocab_" + side, bytes_tensor(corpus_.vocab(side).model_proto));
   std::ostringstream blob;
   ar.save_to(blob);
-  CheckpointData d;
-  d.archive = blob.str();
-  nlohmann::json vocab;
-  for (const auto& side : corpus_.sides())
-    vocab[side] = {{"size", corpus_.vocab(side).size}, {"hash", corpus_.vocab(side).hash}};
-  d.meta = {{"step", step_},
-            {"epoch", next_epoch},
-            {"batch_in_epoch", next_batch},
-            {"bad_steps", bad_steps_},
-            {"loss_scaler", scaler_.state()},
-            {"world_size", comm_.world()},
-            {"num_shards", num_shards_},
-            {"config_yaml", to_yaml(cfg_)},
-            {"corpus_identity", corpus_.identity()},
-            {"vocab", vocab},
-            {"corpus_kind", corpus_.kind()},
-            {"corpus_max_tokens", corpus_max_tokens_},
-            {"tern_version", TERN_VERSION},
-            {"torch_version", TORCH_VERSION}};
-  sched_.save(d.meta);
+  CheckpointMeta meta;
+  meta.step = step_, meta.epoch = next_epoch, meta.batch_in_epoch = next_batch, meta.bad_steps = bad_steps_;
+  meta.world_size = comm_.world(), meta.num_shards = num_shards_, meta.config_yaml = to_yaml(cfg_);
+  meta.corpus_identity = corpus_.identity(), meta.corpus_kind = corpus_.kind();
+  meta.corpus_max_tokens = corpus_max_tokens_, meta.loss_scaler = scaler_.state();
+  for (const auto& side : corpus_.sides()) meta.vocab[side] = {corpus_.vocab(side).size, corpus_.vocab(side).hash};
+  sched_.save(meta.schedule);
+  CheckpointData d{to_json(meta), blob.str()};
   write_checkpoint(last_ckpt_, d);
   write_latest(cfg_.train.run_dir, name);
   if (is_best) write_checkpoint(best_ckpt_, d);
@@ -323,14 +311,14 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
 
 void Trainer::restore(const std::string& path) {
   CheckpointData d = read_checkpoint(path);
-  const auto& m = d.meta;
+  const CheckpointMeta m = checkpoint_meta(d.meta, path);
   auto need = [&](bool ok, const std::string& what) {
     if (!ok) throw CheckpointError(path + ": " + what);
   };
   // The model and the optimizer's kind must be those of the checkpoint; everything else may change on resume.
   Config saved;
   try {
-    saved = parse_config(m.value("config_yaml", ""), path + " (stored config)");
+    saved = parse_config(m.config_yaml, path + " (stored config)");
   } catch (const ConfigError& e) {
     throw CheckpointError(path + ": its stored config does not parse: " + e.what());
   }
@@ -342,12 +330,12 @@ void Trainer::restore(const std::string& path) {
                       "here; HINT: resume with the config saved beside it (config.yaml)",
                       path, mine[i].first, theirs[i].second, mine[i].second));
   for (const auto& side : corpus_.sides())
-    need(m["vocab"].contains(side) && m["vocab"][side]["hash"] == corpus_.vocab(side).hash,
+    need(m.vocab.count(side) && m.vocab.at(side).hash == corpus_.vocab(side).hash,
          "was trained with a different " + side + " vocabulary than " + corpus_.path());
-  need(m.value("world_size", 0) == comm_.world(),
+  need(m.world_size == comm_.world(),
        fmt::format("was written by a job of {} ranks, this job has {}: per-rank RNG streams cannot be remapped; "
                    "HINT: resume with mpirun -np {}",
-                   m.value("world_size", 0), comm_.world(), m.value("world_size", 0)));
+                   m.world_size, comm_.world(), m.world_size));
   torch::serialize::InputArchive ar, model_ar, optim_ar;
   std::istringstream in(d.archive);
   try {
@@ -364,13 +352,12 @@ void Trainer::restore(const std::string& path) {
   } catch (const c10::Error& e) {
     throw CheckpointError(path + ": cannot load model/optimizer state: " + e.msg());
   }
+  step_ = m.step, epoch_ = m.epoch, batch_in_epoch_ = m.batch_in_epoch, bad_steps_ = m.bad_steps;
   try {
-    step_ = m.at("step"), epoch_ = m.at("epoch"), batch_in_epoch_ = m.at("batch_in_epoch");
-    bad_steps_ = m.at("bad_steps");
-    sched_.load(m);
-    if (m.contains("loss_scaler")) scaler_.load(m["loss_scaler"]);
+    sched_.load(m.schedule);
+    if (!m.loss_scaler.is_null()) scaler_.load(m.loss_scaler);
   } catch (const nlohmann::json::exception& e) {
-    throw CheckpointError(path + ": its metadata lacks the training position or schedule state (" + e.what() + ")");
+    throw CheckpointError(path + ": its metadata lacks the schedule or loss-scaler state (" + e.what() + ")");
   }
   last_ckpt_ = path;
   saved_step_ = step_;
