@@ -135,6 +135,70 @@ void EvaluateOptions::validate() const {
     throw ConfigError(fmt::format("--attention-samples must be in [0, 1000] (got {})", attention_samples));
 }
 
+namespace {
+
+// Perplexity of the first n sentences of `data`: nats summed over target tokens (eos included), batched by length.
+// Fills refs_detok[i] with sentence i's detokenized target (the default reference).
+nlohmann::json perplexity(InferenceModel& im, ShardData& data, int64_t n, std::vector<std::string>& refs_detok) {
+  BatchingOptions bo;
+  bo.shuffle = false;
+  bo.batch_tokens = 4096;
+  double nll = 0, tokens = 0, words = 0;
+  refs_detok.assign(static_cast<size_t>(n), "");
+  for (const auto& ids : data.make_batches(bo, 0)) {
+    std::vector<int64_t> keep = first_n(ids, n);
+    if (keep.empty()) continue;
+    Batch b = data.collate(keep);
+    AutocastScope autocast(im.precision, im.device);
+    auto logits = im.model->forward(b.src.defined() ? b.src.to(im.device) : b.src, b.src_len, b.tgt_in.to(im.device));
+    nll += sequence_loss(logits, b.tgt_out.to(im.device), 0.0).nll.item<double>();
+    tokens += static_cast<double>(b.target_tokens);
+    auto tout = b.tgt_out.accessor<int64_t, 2>();  // (B, T)
+    for (size_t r = 0; r < keep.size(); ++r) {
+      std::vector<int32_t> y;
+      for (int64_t t = 0; t < b.tgt_out.size(1) && tout[r][t] != kEosId; ++t)
+        y.push_back(static_cast<int32_t>(tout[r][t]));
+      std::string& ref = refs_detok[static_cast<size_t>(keep[r])];
+      ref = im.tgt->decode(y);
+      words += static_cast<double>(count_words(ref) + 1);
+    }
+  }
+  const double H = nll / tokens;
+  return {{"convention", "PPL = 2^H, H = cross-entropy in bits; end-of-sentence tokens are counted (one per sentence)"},
+          {"target_tokens", tokens},
+          {"cross_entropy_nats_per_token", H},
+          {"cross_entropy_bits_per_token", H / std::log(2.0)},
+          {"ppl_per_token", std::pow(2.0, H / std::log(2.0))},
+          {"words", words},
+          {"cross_entropy_bits_per_word", nll / words / std::log(2.0)},
+          {"ppl_per_word", std::pow(2.0, nll / words / std::log(2.0))}};
+}
+
+// Detokenized translations of the first n sentences of `data`, batched by source length, in corpus order.
+std::vector<std::string> translate_split(InferenceModel& im, ShardData& data, int64_t n, const EvaluateOptions& opt) {
+  std::vector<std::string> hyps(static_cast<size_t>(n));
+  BatchingOptions db;
+  db.shuffle = false;
+  db.batch_tokens = 1 << 30;
+  db.max_sentences = opt.batch_sentences;
+  Progress bar("translate", static_cast<uint64_t>(n), "sentences", 10.0, opt.progress);
+  int64_t done = 0;
+  for (const auto& ids : data.make_batches(db, 0)) {
+    std::vector<int64_t> keep = first_n(ids, n);
+    if (keep.empty()) continue;
+    Batch b = data.collate(keep);
+    AutocastScope autocast(im.precision, im.device);
+    auto res = decode(*im.model, b.src.to(im.device), b.src_len, opt.decode);
+    for (size_t r = 0; r < keep.size(); ++r) hyps[static_cast<size_t>(keep[r])] = im.tgt->decode(res[r][0].tokens);
+    done += static_cast<int64_t>(keep.size());
+    bar.update(static_cast<uint64_t>(done));
+  }
+  bar.finish();
+  return hyps;
+}
+
+}  // namespace
+
 nlohmann::json evaluate(const EvaluateOptions& opt) {
   opt.validate();
   InferenceModel im = load_inference_model(opt.checkpoint, opt.device, opt.precision);
@@ -152,67 +216,17 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
                         {"split", opt.split},
                         {"sentences", n}};
   torch::NoGradGuard ng;
-
-  // Perplexity: nats summed over target tokens (eos included), batched by length.
-  BatchingOptions bo;
-  bo.shuffle = false;
-  bo.batch_tokens = 4096;
-  double nll = 0, tokens = 0, words = 0;
-  std::vector<std::string> refs_detok(static_cast<size_t>(n));
-  for (const auto& ids : data.make_batches(bo, 0)) {
-    std::vector<int64_t> keep = first_n(ids, n);
-    if (keep.empty()) continue;
-    Batch b = data.collate(keep);
-    AutocastScope autocast(im.precision, im.device);
-    auto logits = im.model->forward(b.src.defined() ? b.src.to(im.device) : b.src, b.src_len, b.tgt_in.to(im.device));
-    nll += sequence_loss(logits, b.tgt_out.to(im.device), 0.0).nll.item<double>();
-    tokens += static_cast<double>(b.target_tokens);
-    auto tout = b.tgt_out.accessor<int64_t, 2>();
-    for (size_t r = 0; r < keep.size(); ++r) {
-      std::vector<int32_t> y;
-      for (int64_t t = 0; t < b.tgt_out.size(1) && tout[r][t] != kEosId; ++t)
-        y.push_back(static_cast<int32_t>(tout[r][t]));
-      refs_detok[static_cast<size_t>(keep[r])] = im.tgt->decode(y);
-      words += static_cast<double>(count_words(refs_detok[static_cast<size_t>(keep[r])]) + 1);
-    }
-  }
-  const double H = nll / tokens;
-  out["perplexity"] = {
-      {"convention", "PPL = 2^H, H = cross-entropy in bits; end-of-sentence tokens are counted (one per sentence)"},
-      {"target_tokens", tokens},
-      {"cross_entropy_nats_per_token", H},
-      {"cross_entropy_bits_per_token", H / std::log(2.0)},
-      {"ppl_per_token", std::pow(2.0, H / std::log(2.0))},
-      {"words", words},
-      {"cross_entropy_bits_per_word", nll / words / std::log(2.0)},
-      {"ppl_per_word", std::pow(2.0, nll / words / std::log(2.0))}};
+  std::vector<std::string> refs;
+  out["perplexity"] = perplexity(im, data, n, refs);
+  const auto& p = out["perplexity"];
   logf("perplexity on {} ({} sentences): {:.3f} per subword token ({:.4f} bits), {:.3f} per word", opt.split, n,
-       out["perplexity"]["ppl_per_token"].get<double>(), H / std::log(2.0),
-       out["perplexity"]["ppl_per_word"].get<double>());
+       p["ppl_per_token"].get<double>(), p["cross_entropy_bits_per_token"].get<double>(),
+       p["ppl_per_word"].get<double>());
   if (lm || !opt.translate) return out;
 
-  // Translation, batched by source length, written back in corpus order.
-  std::vector<std::string> refs = refs_detok;
   if (!opt.reference.empty()) refs = aligned_references(opt.reference, corpus, opt.split, n);
-  std::vector<std::string> hyps(static_cast<size_t>(n));
-  BatchingOptions db;
-  db.shuffle = false;
-  db.batch_tokens = 1 << 30;
-  db.max_sentences = opt.batch_sentences;
-  Progress bar("translate", static_cast<uint64_t>(n), "sentences", 10.0, opt.progress);
   auto t0 = std::chrono::steady_clock::now();
-  int64_t done = 0;
-  for (const auto& ids : data.make_batches(db, 0)) {
-    std::vector<int64_t> keep = first_n(ids, n);
-    if (keep.empty()) continue;
-    Batch b = data.collate(keep);
-    AutocastScope autocast(im.precision, im.device);
-    auto res = decode(*im.model, b.src.to(im.device), b.src_len, opt.decode);
-    for (size_t r = 0; r < keep.size(); ++r) hyps[static_cast<size_t>(keep[r])] = im.tgt->decode(res[r][0].tokens);
-    done += static_cast<int64_t>(keep.size());
-    bar.update(static_cast<uint64_t>(done));
-  }
-  bar.finish();
+  const std::vector<std::string> hyps = translate_split(im, data, n, opt);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   BleuScore bleu = corpus_bleu(hyps, {refs});
   out["translation"] = {{"beam", opt.decode.beam},
