@@ -28,6 +28,7 @@
 #include "eval/score.h"
 #include "eval/translate.h"
 #include "models/device.h"
+#include "trainer/average.h"
 #include "trainer/trainer.h"
 
 namespace tern {
@@ -285,6 +286,32 @@ void add_ngram(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->callback([a, &run] { run = [a] { std::cout << run_ngram(*a) << std::flush; }; });
 }
 
+void add_average(CLI::App& app, CommandContext&, std::function<void()>& run) {
+  struct Args {
+    std::vector<std::string> inputs;
+    AverageOptions avg;
+  };
+  auto a = std::make_shared<Args>();
+  auto* c = app.add_subcommand("average", "Average the parameters of checkpoints of one run (evaluate/translate it)");
+  c->add_option("inputs", a->inputs, "Checkpoint files, or with --last N the run directory")->required();
+  c->add_option("--last", a->avg.last, "Average the newest N step checkpoints of RUN_DIR")->check(kInteger);
+  c->add_option("--out", a->avg.out, "The averaged checkpoint (.tern)")->required();
+  c->callback([a, &run] {
+    run = [a] {
+      if (a->avg.last != 0) {
+        if (a->inputs.size() != 1)
+          throw ConfigError(
+              fmt::format("average --last N takes one run directory (got {} arguments)", a->inputs.size()));
+        a->avg.run_dir = a->inputs[0];
+      } else {
+        a->avg.checkpoints = a->inputs;
+      }
+      AverageResult r = average_checkpoints(a->avg);
+      logf("averaged {} checkpoints (newest step {}) into {}", r.inputs.size(), r.step, a->avg.out);
+    };
+  });
+}
+
 void add_report(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto o = std::make_shared<ReportOptions>();
   auto* c = app.add_subcommand("report", "Self-contained HTML report of a run directory (+ report.json, report.md)");
@@ -367,6 +394,7 @@ void register_commands(CLI::App& app, CommandContext& ctx, std::function<void()>
   add_score(app, ctx, run);
   add_ngram(app, ctx, run);
   add_report(app, ctx, run);
+  add_average(app, ctx, run);
   add_bench(app, ctx, run);
 }
 

@@ -4,8 +4,6 @@
 #include <cstring>
 #include <filesystem>
 
-#include <torch/version.h>
-
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/hash.h"
@@ -120,7 +118,8 @@ nlohmann::json to_json(const CheckpointMeta& m) {
                       {"corpus_kind", m.corpus_kind},
                       {"corpus_max_tokens", m.corpus_max_tokens},
                       {"tern_version", m.tern_version},
-                      {"torch_version", TORCH_VERSION}};
+                      {"torch_version", m.torch_version}};
+  if (!m.averaged_from.empty()) j["averaged_from"] = m.averaged_from;
   j.update(m.schedule);
   return j;
 }
@@ -150,6 +149,7 @@ CheckpointMeta checkpoint_meta(const nlohmann::json& j, const std::string& path)
   if (j.contains("corpus_identity")) text("corpus_identity", m.corpus_identity);
   if (j.contains("corpus_kind")) text("corpus_kind", m.corpus_kind);
   if (j.contains("tern_version")) text("tern_version", m.tern_version);
+  if (j.contains("torch_version")) text("torch_version", m.torch_version);
   if (!j.contains("vocab") || !j["vocab"].is_object()) fail("vocab", "must be an object of sides");
   for (const auto& [side, v] : j["vocab"].items()) {
     if (!v.is_object() || !v.contains("size") || !v["size"].is_number_integer() || !v.contains("hash") ||
@@ -158,7 +158,16 @@ CheckpointMeta checkpoint_meta(const nlohmann::json& j, const std::string& path)
     m.vocab[side] = {v["size"].get<int64_t>(), v["hash"].get<std::string>()};
   }
   if (j.contains("loss_scaler")) m.loss_scaler = j["loss_scaler"];
-  m.schedule = j;  // TrainingSchedule::load reads its keys and says which is missing
+  if (j.contains("averaged_from")) {
+    if (!j["averaged_from"].is_array()) fail("averaged_from", "must be a list of file names");
+    for (const auto& f : j["averaged_from"]) {
+      if (!f.is_string()) fail("averaged_from", "must be a list of file names");
+      m.averaged_from.push_back(f.get<std::string>());
+    }
+  }
+  // The schedule's state (TrainingSchedule::save) sits at the top level; its load says which key is missing.
+  for (const char* key : {"best_valid_loss", "validations_without_improvement", "plateau_scale", "bad_validations"})
+    if (j.contains(key)) m.schedule[key] = j[key];
   return m;
 }
 

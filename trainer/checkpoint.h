@@ -37,6 +37,8 @@ struct CheckpointMeta {
   nlohmann::json loss_scaler;               // LossScaler::state()
   nlohmann::json schedule = nlohmann::json::object();  // TrainingSchedule::save() keys, stored at the top level
   std::string tern_version = TERN_VERSION;
+  std::string torch_version;               // the LibTorch that wrote it (set by the writer, which links LibTorch)
+  std::vector<std::string> averaged_from;  // `tern average`: the inputs (such a file has no optimizer state)
 };
 nlohmann::json to_json(const CheckpointMeta& m);
 // Reads the metadata of checkpoint `path`; a missing or mistyped key is a CheckpointError naming it.

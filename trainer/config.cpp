@@ -34,7 +34,8 @@ class Schema {
     bind("optim.optimizer", o.optimizer), bind("optim.lr", o.lr), bind("optim.beta1", o.beta1),
         bind("optim.beta2", o.beta2);
     bind("optim.eps", o.eps), bind("optim.momentum", o.momentum), bind("optim.weight_decay", o.weight_decay);
-    bind("optim.clip_norm", o.clip_norm), bind("optim.label_smoothing", o.label_smoothing);
+    bind("optim.accumulate", o.accumulate), bind("optim.clip_norm", o.clip_norm),
+        bind("optim.label_smoothing", o.label_smoothing);
     bind("optim.schedule", o.schedule), bind("optim.warmup_steps", o.warmup_steps);
     bind("optim.plateau_factor", o.plateau_factor), bind("optim.plateau_patience", o.plateau_patience);
     bind("optim.min_lr", o.min_lr);
@@ -102,16 +103,21 @@ class Schema {
     else
       return "a string";
   }
+  // A value must be a scalar: a mapping, a list or nothing is refused with what `key` must be.
+  static void need_scalar(const YAML::Node& v, const std::string& where, const std::string& key,
+                          const std::string& rule) {
+    if (!v.IsScalar())
+      throw ConfigError(fmt::format("{}: {} must be {} (got a {})", where, key, rule,
+                                    v.IsMap()        ? "mapping"
+                                    : v.IsSequence() ? "list"
+                                                     : "null"));
+  }
   // A named choice: an unknown name is kept and reported by validate() with the rule ("must be a, b or c").
   template <typename E>
   void bind(const std::string& key, Choice<E>& field) {
     order_.push_back(key);
     set_[key] = [&field, key](const YAML::Node& v, const std::string& where) {
-      if (!v.IsScalar())
-        throw ConfigError(fmt::format("{}: {} must be {} (got a {})", where, key, choice_list<E>(),
-                                      v.IsMap()        ? "mapping"
-                                      : v.IsSequence() ? "list"
-                                                       : "null"));
+      need_scalar(v, where, key, choice_list<E>());
       field = v.Scalar();
     };
     get_[key] = [&field](YAML::Emitter& e) { e << field.name(); };
@@ -120,11 +126,7 @@ class Schema {
   void bind(const std::string& key, T& field) {
     order_.push_back(key);
     set_[key] = [&field, key](const YAML::Node& v, const std::string& where) {
-      if (!v.IsScalar())
-        throw ConfigError(fmt::format("{}: {} must be {} (got a {})", where, key, type_name<T>(),
-                                      v.IsMap()        ? "mapping"
-                                      : v.IsSequence() ? "list"
-                                                       : "null"));
+      need_scalar(v, where, key, type_name<T>());
       try {
         if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
           // Decimal digits only: yaml-cpp reads "010" as octal 8 and "0x10" as hex, and truncates "1.5" in some
@@ -215,6 +217,7 @@ void OptimConfig::validate() const {
   if (!(momentum >= 0 && momentum < 1)) fail("momentum", "must be in [0, 1)", fmt::format("{}", momentum));
   if (!(weight_decay >= 0)) fail("weight_decay", "must be >= 0", fmt::format("{}", weight_decay));
   if (!(clip_norm >= 0)) fail("clip_norm", "must be >= 0", fmt::format("{}", clip_norm));
+  if (accumulate < 1 || accumulate > 4096) fail("accumulate", "must be in [1, 4096]", std::to_string(accumulate));
   if (!(label_smoothing >= 0 && label_smoothing < 1))
     fail("label_smoothing", "must be in [0, 1)", fmt::format("{}", label_smoothing));
   schedule.check("optim.schedule");
@@ -267,6 +270,11 @@ void Config::validate() const {
     optim.validate();
     train.validate();
     distributed.validate();
+    if (optim.schedule == LrSchedule::kCosine && train.max_steps <= optim.warmup_steps)
+      throw ConfigError(fmt::format(
+          "optim.schedule cosine decays over train.max_steps, which must be set and above optim.warmup_steps "
+          "(got max_steps {}, warmup_steps {})",
+          train.max_steps, optim.warmup_steps));
   } catch (const ConfigError& e) {
     throw ConfigError(source + ": " + e.what());
   }

@@ -13,16 +13,16 @@
 
 namespace tern {
 
-enum class OptimizerKind { kAdam, kSgd };
-enum class LrSchedule { kConstant, kInverseSqrt, kPlateau };
+enum class OptimizerKind { kAdam, kAdamw, kSgd };
+enum class LrSchedule { kConstant, kInverseSqrt, kPlateau, kCosine };
 enum class LossScaling { kAuto, kDynamic, kNone };
 template <>
 struct ChoiceNames<OptimizerKind> {
-  static constexpr std::array<const char*, 2> kNames{"adam", "sgd"};
+  static constexpr std::array<const char*, 3> kNames{"adam", "adamw", "sgd"};
 };
 template <>
 struct ChoiceNames<LrSchedule> {
-  static constexpr std::array<const char*, 3> kNames{"constant", "inverse_sqrt", "plateau"};
+  static constexpr std::array<const char*, 4> kNames{"constant", "inverse_sqrt", "plateau", "cosine"};
 };
 template <>
 struct ChoiceNames<LossScaling> {
@@ -39,15 +39,18 @@ struct DataConfig {
 };
 
 struct OptimConfig {
-  Choice<OptimizerKind> optimizer = OptimizerKind::kAdam;  // adam | sgd
+  Choice<OptimizerKind> optimizer = OptimizerKind::kAdam;  // adam | adamw (decoupled weight decay) | sgd
   double lr = 1e-3;                                        // Peak learning rate.
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  double momentum = 0.0;  // SGD momentum.
-  double weight_decay = 0.0;
+  double momentum = 0.0;         // SGD momentum.
+  double weight_decay = 0.0;     // adam, sgd: L2 added to the gradient; adamw: decoupled (lr * wd * w)
+  int64_t accumulate = 1;        // Batches per shard summed into one step (gradient accumulation; one all-reduce, after
+                                 // the last). The effective batch is accumulate x data.shards batches.
   double clip_norm = 1.0;        // Global gradient-norm clipping (0 disables).
   double label_smoothing = 0.1;  // In [0, 1).
-  Choice<LrSchedule> schedule =
-      LrSchedule::kInverseSqrt;  // constant | inverse_sqrt (warmup then lr*sqrt(warmup/step)) | plateau
+  // constant | inverse_sqrt (warmup then lr*sqrt(warmup/step)) | plateau | cosine (warmup, then from lr down to
+  // min_lr along half a cosine, reaching it at train.max_steps)
+  Choice<LrSchedule> schedule = LrSchedule::kInverseSqrt;
   int64_t warmup_steps = 1000;   // Linear warmup from 0 (all schedules).
   double plateau_factor = 0.5;   // plateau: multiply lr by this when validation does not improve...
   int64_t plateau_patience = 1;  // ...for this many validations in a row.

@@ -10,6 +10,11 @@ double TrainingSchedule::lr(int64_t step) const {
   if (o_.warmup_steps > 0 && step < o_.warmup_steps) base *= static_cast<double>(step) / o_.warmup_steps;
   if (o_.schedule == LrSchedule::kInverseSqrt && step >= o_.warmup_steps)
     base = o_.lr * std::sqrt(static_cast<double>(o_.warmup_steps) / static_cast<double>(step));
+  if (o_.schedule == LrSchedule::kCosine && step >= o_.warmup_steps) {
+    const double span = static_cast<double>(std::max<int64_t>(1, t_.max_steps - o_.warmup_steps));
+    const double done = std::min(1.0, static_cast<double>(step - o_.warmup_steps) / span);
+    base = o_.min_lr + (o_.lr - o_.min_lr) * 0.5 * (1.0 + std::cos(M_PI * done));
+  }
   return std::max(o_.min_lr, base * plateau_scale_);
 }
 

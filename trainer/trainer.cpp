@@ -297,7 +297,7 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   meta.step = step_, meta.epoch = next_epoch, meta.batch_in_epoch = next_batch, meta.bad_steps = bad_steps_;
   meta.world_size = comm_.world(), meta.num_shards = num_shards_, meta.config_yaml = to_yaml(cfg_);
   meta.corpus_identity = corpus_.identity(), meta.corpus_kind = corpus_.kind();
-  meta.corpus_max_tokens = corpus_max_tokens_, meta.loss_scaler = scaler_.state();
+  meta.corpus_max_tokens = corpus_max_tokens_, meta.loss_scaler = scaler_.state(), meta.torch_version = TORCH_VERSION;
   for (const auto& side : corpus_.sides()) meta.vocab[side] = {corpus_.vocab(side).size, corpus_.vocab(side).hash};
   sched_.save(meta.schedule);
   CheckpointData d{to_json(meta), blob.str()};
@@ -312,6 +312,11 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
 void Trainer::restore(const std::string& path) {
   CheckpointData d = read_checkpoint(path);
   const CheckpointMeta m = checkpoint_meta(d.meta, path);
+  if (!m.averaged_from.empty())
+    throw CheckpointError(
+        fmt::format("{}: is an average of {} checkpoints (tern average) and holds no optimizer state, "
+                    "so training cannot resume from it; HINT: resume from one of them ({})",
+                    path, m.averaged_from.size(), m.averaged_from.back()));
   auto need = [&](bool ok, const std::string& what) {
     if (!ok) throw CheckpointError(path + ": " + what);
   };
@@ -324,7 +329,9 @@ void Trainer::restore(const std::string& path) {
   }
   const auto mine = config_values(cfg_), theirs = config_values(saved);
   for (size_t i = 0; i < mine.size(); ++i)
-    if ((mine[i].first.rfind("model.", 0) == 0 || mine[i].first == "optim.optimizer") && mine[i] != theirs[i])
+    if ((mine[i].first.rfind("model.", 0) == 0 || mine[i].first == "optim.optimizer" ||
+         mine[i].first == "optim.accumulate") &&
+        mine[i] != theirs[i])
       throw CheckpointError(
           fmt::format("{}: was trained with a different model configuration: {} is {} there and {} "
                       "here; HINT: resume with the config saved beside it (config.yaml)",
@@ -417,21 +424,31 @@ Trainer::EpochPlan Trainer::plan_epoch() {
     plan.batches.push_back(s->make_batches(batching_, epoch_));
     fewest = std::min(fewest, static_cast<double>(plan.batches.back().size()));
   }
-  plan.steps = static_cast<int64_t>(-comm_.allreduce_max(-fewest));
+  const int64_t batches = static_cast<int64_t>(-comm_.allreduce_max(-fewest));
+  const int64_t k = cfg_.optim.accumulate;
+  plan.steps = batches / k;  // the last batches % k of the epoch are left out (as a partial batch would be)
+  if (plan.steps == 0)
+    throw ConfigError(
+        fmt::format("{}: optim.accumulate is {} but a shard has only {} batch(es) per epoch; lower "
+                    "optim.accumulate or data.batch_tokens",
+                    cfg_.source, k, batches));
   return plan;
 }
 
-// Step i's batches (one per shard of this rank); on a GPU in pinned memory, so copies do not block.
+// Step i's batches: batches i*K .. i*K+K-1 (K = optim.accumulate) of each shard of this rank; on a GPU in pinned
+// memory, so copies do not block.
 std::vector<Batch> Trainer::collate_step(const EpochPlan& plan, int64_t i) const {
   std::vector<Batch> out;
-  for (size_t k = 0; k < train_shards_.size(); ++k) {
-    out.push_back(train_shards_[k]->collate(plan.batches[k][static_cast<size_t>(i)]));
-    if (device_.is_cuda()) {
-      Batch& b = out.back();
-      if (b.src.defined()) b.src = b.src.pin_memory(), b.src_len = b.src_len.pin_memory();
-      b.tgt_in = b.tgt_in.pin_memory(), b.tgt_out = b.tgt_out.pin_memory();
+  const int64_t K = cfg_.optim.accumulate;
+  for (size_t k = 0; k < train_shards_.size(); ++k)
+    for (int64_t a = i * K; a < (i + 1) * K; ++a) {
+      out.push_back(train_shards_[k]->collate(plan.batches[k][static_cast<size_t>(a)]));
+      if (device_.is_cuda()) {
+        Batch& b = out.back();
+        if (b.src.defined()) b.src = b.src.pin_memory(), b.src_len = b.src_len.pin_memory();
+        b.tgt_in = b.tgt_in.pin_memory(), b.tgt_out = b.tgt_out.pin_memory();
+      }
     }
-  }
   return out;
 }
 

@@ -2,7 +2,10 @@
 
 #include <cmath>
 
+#include "test_util.h"
+#include "trainer/config.h"
 #include "trainer/schedule.h"
+#include "trainer/step.h"
 
 namespace tern {
 
@@ -85,6 +88,44 @@ TEST(Schedule, EarlyStoppingAndStateRoundTrip) {
   EXPECT_FALSE(r.record_final_validation(std::nan("")));
   EXPECT_TRUE(r.record_final_validation(0.5));
   EXPECT_EQ(r.validations_without_improvement(), 0);
+}
+
+}  // namespace tern
+
+namespace tern {
+
+TEST(Schedule, WarmupThenCosineToMinLr) {
+  OptimConfig o;
+  o.lr = 1e-3, o.min_lr = 1e-4, o.warmup_steps = 100, o.schedule = LrSchedule::kCosine;
+  TrainLoopConfig t;
+  t.max_steps = 1100;
+  TrainingSchedule s(o, t);
+  EXPECT_DOUBLE_EQ(s.lr(50), 5e-4);       // warmup
+  EXPECT_DOUBLE_EQ(s.lr(100), 1e-3);      // top
+  EXPECT_NEAR(s.lr(600), 5.5e-4, 1e-15);  // halfway: (lr + min_lr) / 2
+  EXPECT_DOUBLE_EQ(s.lr(1100), 1e-4);     // max_steps: min_lr
+  EXPECT_DOUBLE_EQ(s.lr(5000), 1e-4);     // and after
+  EXPECT_GT(s.lr(300), s.lr(301));        // monotone decay
+  const std::string e = test::error_of([] {
+    parse_config("data: {corpus: c.h5}\noptim: {schedule: cosine, warmup_steps: 10}\ntrain: {max_epochs: 1}\n",
+                 "cos.yaml");
+  });
+  EXPECT_NE(e.find("cos.yaml: optim.schedule cosine decays over train.max_steps"), std::string::npos) << e;
+}
+
+// adamw decays the weights apart from the gradient (w -= lr * wd * w); adam's weight_decay goes through the moments.
+TEST(Optimizer, AdamwDecaysWeightsDecoupled) {
+  auto step_once = [](OptimizerKind kind) {
+    torch::Tensor w = torch::full({3}, 2.0, torch::requires_grad());
+    OptimConfig o;
+    o.optimizer = kind, o.lr = 0.1, o.weight_decay = 0.1;
+    auto opt = make_optimizer(o, {w});
+    w.mutable_grad() = torch::zeros({3});
+    opt->step();
+    return w[0].item<double>();
+  };
+  EXPECT_NEAR(step_once(OptimizerKind::kAdamw), 2.0 * (1 - 0.1 * 0.1), 1e-6);
+  EXPECT_NEAR(step_once(OptimizerKind::kAdam), 2.0 - 0.1, 1e-4);  // L2 gradient, normalised by Adam: a full lr step
 }
 
 }  // namespace tern
