@@ -192,6 +192,7 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--split", o->split, "train | valid | test");
   add_choice<Precision>(c, "--precision", o->precision, "Compute precision (default: the checkpoint's)");
   add_choice<DeviceRequest>(c, "--device", o->device, "Device (auto: CUDA when present)");
+  c->add_flag("!--no-ema", o->use_ema, "The trained weights, not their average (train.ema_decay)");
   c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)")->check(kInteger);
   c->add_option("--length-penalty", o->decode.length_penalty, "GNMT length penalty alpha")->check(kFiniteNumber);
   c->add_option("--max-len-ratio", o->decode.max_len_ratio)->check(kFiniteNumber);
@@ -229,6 +230,7 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
       ->check(kInteger);
   add_choice<Precision>(c, "--precision", o->precision, "Compute precision (default: the checkpoint's)");
   add_choice<DeviceRequest>(c, "--device", o->device, "Device (auto: CUDA when present)");
+  c->add_flag("!--no-ema", o->use_ema, "The trained weights, not their average (train.ema_decay)");
   c->callback([o, &run] {
     run = [o] {
       set_threads(0);

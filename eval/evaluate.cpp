@@ -16,10 +16,12 @@
 #include "models/device.h"
 #include "models/loss.h"
 #include "trainer/checkpoint.h"
+#include "trainer/ema.h"
 
 namespace tern {
 
-InferenceModel load_inference_model(const std::string& path, DeviceRequest device, std::optional<Precision> precision) {
+InferenceModel load_inference_model(const std::string& path, DeviceRequest device, std::optional<Precision> precision,
+                                    bool use_ema) {
   CheckpointData d = read_checkpoint(path);
   InferenceModel m;
   const CheckpointMeta meta = checkpoint_meta(d.meta, path);
@@ -45,6 +47,7 @@ InferenceModel load_inference_model(const std::string& path, DeviceRequest devic
     m.model = build_model(sized);
     ar.read("model", model_ar);
     m.model->load(model_ar);
+    if (use_ema) m.ema = load_ema_into(ar, m.model->parameters());
   } catch (const c10::Error& e) {
     throw CheckpointError(path + ": cannot load the model: " + e.msg());
   }
@@ -201,7 +204,7 @@ std::vector<std::string> translate_split(InferenceModel& im, ShardData& data, in
 
 nlohmann::json evaluate(const EvaluateOptions& opt) {
   opt.validate();
-  InferenceModel im = load_inference_model(opt.checkpoint, opt.device, opt.precision);
+  InferenceModel im = load_inference_model(opt.checkpoint, opt.device, opt.precision, opt.use_ema);
   CorpusReader corpus(opt.corpus);
   const bool lm = im.config.model.is_lm();
   const std::string tgt_side = lm ? "text" : "tgt";
@@ -210,11 +213,8 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
                     " was trained with; HINT: evaluate on a corpus prepared with the same SentencePiece models");
   ShardData data(corpus, opt.split);
   int64_t n = opt.limit > 0 ? std::min(opt.limit, data.size()) : data.size();
-  nlohmann::json out = {{"checkpoint", opt.checkpoint},
-                        {"step", im.step},
-                        {"corpus", opt.corpus},
-                        {"split", opt.split},
-                        {"sentences", n}};
+  nlohmann::json out = {{"checkpoint", opt.checkpoint}, {"step", im.step},    {"weights", im.ema ? "ema" : "trained"},
+                        {"corpus", opt.corpus},         {"split", opt.split}, {"sentences", n}};
   torch::NoGradGuard ng;
   std::vector<std::string> refs;
   out["perplexity"] = perplexity(im, data, n, refs);

@@ -20,13 +20,15 @@ struct InferenceModel {
   torch::Device device{torch::kCPU};
   Precision precision = Precision::kFp32;  // autocast dtype for every forward and decoding step
   int64_t step = 0;
+  bool ema = false;            // the averaged weights were loaded
   int64_t max_src_tokens = 0;  // the training corpus's --max-tokens (0: not recorded)
 };
 
 // Loads a checkpoint for inference (eval mode); device auto picks CUDA when present. No precision takes the one the
 // checkpoint was trained with; fp16 on a CPU is an error that says to pass fp32 or bf16.
+// A checkpoint trained with train.ema_decay loads its averaged weights unless `use_ema` is false.
 InferenceModel load_inference_model(const std::string& checkpoint, DeviceRequest device = DeviceRequest::kAuto,
-                                    std::optional<Precision> precision = std::nullopt);
+                                    std::optional<Precision> precision = std::nullopt, bool use_ema = true);
 
 struct EvaluateOptions {
   std::string checkpoint;
@@ -34,6 +36,7 @@ struct EvaluateOptions {
   std::string split = "test";
   DeviceRequest device = DeviceRequest::kAuto;
   std::optional<Precision> precision;  // none: the checkpoint's train.precision
+  bool use_ema = true;                 // the averaged weights of a train.ema_decay checkpoint (--no-ema: the weights)
   DecodeOptions decode;
   int64_t batch_sentences = 64;   // Sentences decoded together.
   int64_t limit = 0;              // Evaluate only the first N sentences (0: all).

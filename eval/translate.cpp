@@ -24,7 +24,7 @@ void TranslateOptions::validate() const {
 TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, const std::string& in_name,
                                 std::ostream& out, std::ostream& log) {
   opt.validate();
-  InferenceModel im = load_inference_model(opt.checkpoint, opt.device, opt.precision);
+  InferenceModel im = load_inference_model(opt.checkpoint, opt.device, opt.precision, opt.use_ema);
   if (!im.src) throw ConfigError(opt.checkpoint + " is a language model; translate needs a seq2seq checkpoint");
   const int64_t cap = opt.max_src_tokens > 0  ? opt.max_src_tokens
                       : im.max_src_tokens > 0 ? im.max_src_tokens

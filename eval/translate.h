@@ -15,6 +15,7 @@ struct TranslateOptions {
   std::string checkpoint;
   DeviceRequest device = DeviceRequest::kAuto;
   std::optional<Precision> precision;  // none: the checkpoint's train.precision
+  bool use_ema = true;                 // the averaged weights of a train.ema_decay checkpoint (--no-ema: the weights)
   DecodeOptions decode;
   int64_t batch = 32;          // Lines decoded together (>= 1).
   int64_t max_src_tokens = 0;  // Longer sources are truncated to this many subword tokens (0: the training corpus's

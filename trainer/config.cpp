@@ -44,7 +44,8 @@ class Schema {
     bind("train.max_minutes", t.max_minutes), bind("train.log_every", t.log_every),
         bind("train.valid_every", t.valid_every);
     bind("train.save_every", t.save_every), bind("train.keep_last", t.keep_last);
-    bind("train.early_stopping", t.early_stopping), bind("train.seed", t.seed), bind("train.device", t.device);
+    bind("train.ema_decay", t.ema_decay), bind("train.early_stopping", t.early_stopping), bind("train.seed", t.seed),
+        bind("train.device", t.device);
     bind("train.precision", t.precision), bind("train.threads", t.threads),
         bind("train.max_bad_steps", t.max_bad_steps);
     bind("train.check_sync_every", t.check_sync_every), bind("train.loss_scaling", t.loss_scaling);
@@ -245,6 +246,8 @@ void TrainLoopConfig::validate() const {
   if (save_every < 0) fail("save_every", "must be >= 0", std::to_string(save_every));
   if (keep_last < 1) fail("keep_last", "must be >= 1", std::to_string(keep_last));
   if (early_stopping < 0) fail("early_stopping", "must be >= 0", std::to_string(early_stopping));
+  if (!(ema_decay >= 0 && ema_decay < 1))
+    fail("ema_decay", "must be in [0, 1) (0 disables)", fmt::format("{}", ema_decay));
   device.check("train.device");
   precision.check("train.precision");
   if (threads < 0 || threads > 4096) fail("threads", "must be in [0, 4096]", std::to_string(threads));

@@ -67,6 +67,8 @@ struct TrainLoopConfig {
   int64_t valid_every = 500;             // Steps between validations (0: only at the end).
   int64_t save_every = 1000;             // Steps between checkpoints (0: only at the end).
   int64_t keep_last = 3;                 // Step checkpoints kept (>= 1); best.tern is kept apart.
+  double ema_decay = 0;                  // Exponential moving average of the weights (0 disables; e.g. 0.999): what
+                                         // validation, best.tern, evaluate and translate use (--no-ema: the weights).
   int64_t early_stopping = 0;            // Stop after this many validations without improvement (0 disables).
   uint64_t seed = 1;                     // Parameters, dropout and data order.
   Choice<DeviceRequest> device = DeviceRequest::kAuto;  // auto | cpu | cuda

@@ -30,6 +30,7 @@
 #include "models/model.h"
 #include "models/precision.h"
 #include "trainer/checkpoint.h"
+#include "trainer/ema.h"
 #include "trainer/grad_norm.h"
 #include "trainer/loss_scaler.h"
 #include "trainer/run_dir.h"
@@ -119,7 +120,8 @@ class Trainer {
   void finish(TrainResult& res);
   void setup();
   void check_agreement();
-  double validate();
+  double validate();          // the weights training uses, or their average with train.ema_decay
+  double validate_current();  // the weights as they are
   void save(bool is_best, int64_t next_epoch, int64_t next_batch);
   void restore(const std::string& path);
   void log_metrics(const MetricsRow& row);
@@ -144,6 +146,7 @@ class Trainer {
   std::unique_ptr<torch::optim::Optimizer> optim_;
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<StepRunner> runner_;
+  std::unique_ptr<ParameterEma> ema_;  // train.ema_decay > 0
   std::vector<torch::Tensor> params_;
   int64_t num_shards_ = 1;
   std::vector<std::unique_ptr<ShardData>> train_shards_, valid_shards_;
@@ -203,11 +206,13 @@ void Trainer::setup() {
   params_ = model_->parameters();
   optim_ = make_optimizer(c.optim, params_);
   reducer_ = std::make_unique<GradientReducer>(comm_, params_, c.distributed.bucket_mb, c.distributed.overlap);
+  // After the broadcast below every rank holds rank 0's parameters; the average starts from them (reset there).
   runner_ = std::make_unique<StepRunner>(StepParts{model_, optim_.get(), reducer_.get(), &comm_, device_, precision_,
                                                    c.optim.label_smoothing, c.optim.clip_norm});
   // Dropout differs per rank; the initial parameters come from rank 0.
   torch::manual_seed(t.seed + 7919 * static_cast<uint64_t>(comm_.rank()));
   reducer_->broadcast_parameters();
+  if (t.ema_decay > 0) ema_ = std::make_unique<ParameterEma>(params_, t.ema_decay);
 }
 
 // All ranks must train the same config on the same corpus: compare hashes, name the ranks that differ.
@@ -235,6 +240,16 @@ std::vector<double> Trainer::sum_over_ranks(std::vector<double> values) {
 
 double Trainer::validate() {
   if (valid_shards_.empty()) return 0;
+  if (ema_) {  // validation scores the averaged weights
+    ema_->swap();
+    const double loss = validate_current();
+    ema_->swap();
+    return loss;
+  }
+  return validate_current();
+}
+
+double Trainer::validate_current() {
   torch::NoGradGuard ng;
   model_->eval();
   double tokens = 0;
@@ -286,6 +301,7 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   optim_->save(optim_ar);
   ar.write("model", model_ar);
   ar.write("optimizer", optim_ar);
+  if (ema_) ema_->save(ar);
   for (int r = 0; r < comm_.world(); ++r) {
     ar.write("rng_cpu_" + std::to_string(r), bytes_tensor(all_rng[r]));
     if (!all_cuda_rng[r].empty()) ar.write("rng_cuda_" + std::to_string(r), bytes_tensor(all_cuda_rng[r]));
@@ -351,6 +367,14 @@ void Trainer::restore(const std::string& path) {
     ar.read("optimizer", optim_ar);
     model_->load(model_ar);
     optim_->load(optim_ar);
+    if (ema_) {
+      torch::serialize::InputArchive probe;
+      if (ar.try_read("ema", probe))
+        ema_->load(ar);
+      else
+        ema_ = std::make_unique<ParameterEma>(params_, cfg_.train.ema_decay),
+        logf("{} holds no weight average: train.ema_decay starts one from its weights", path);
+    }
     torch::Tensor rng;
     ar.read("rng_cpu_" + std::to_string(comm_.rank()), rng);
     set_rng_state(at::detail::getDefaultCPUGenerator(), rng);
@@ -499,6 +523,7 @@ Trainer::StepResult Trainer::train_step(std::vector<Batch>& batches) {
   ++step_;
   comm_.set_activity(step_, "optimizer");
   runner_->update(sched_.lr(step_));
+  if (ema_) ema_->update();
   interval_.times.lap(PhaseTimes::kOptimizer);
   r.applied = true;
   return r;
