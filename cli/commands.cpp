@@ -196,6 +196,7 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)")->check(kInteger);
   c->add_option("--length-penalty", o->decode.length_penalty, "GNMT length penalty alpha")->check(kFiniteNumber);
   c->add_option("--max-len-ratio", o->decode.max_len_ratio)->check(kFiniteNumber);
+  c->add_flag("--no-unk", o->decode.no_unk, "Never emit <unk>");
   c->add_option("--batch", o->batch_sentences, "Sentences decoded together")->check(kInteger);
   c->add_option("--limit", o->limit, "Only the first N sentences")->check(kInteger);
   c->add_option("--ref", o->reference, "Raw reference file (default: corpus targets, detokenized)");
@@ -217,13 +218,17 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
 
 void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto o = std::make_shared<TranslateOptions>();
-  auto* c = app.add_subcommand("translate", "Translate stdin to stdout, one sentence per line");
+  auto input = std::make_shared<std::string>(), output = std::make_shared<std::string>();
+  auto* c = app.add_subcommand("translate", "Translate stdin (or -i FILE) to stdout (or -o FILE), a sentence a line");
   c->add_option("--checkpoint", o->checkpoint, "Checkpoint file (.tern)")->required();
   c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)")->check(kInteger);
   c->add_option("--length-penalty", o->decode.length_penalty, "GNMT length penalty alpha")->check(kFiniteNumber);
   c->add_option("--max-len-ratio", o->decode.max_len_ratio, "Hypotheses stop at this ratio times the source length")
       ->check(kFiniteNumber);
   c->add_option("--nbest", o->decode.nbest, "Print the N best, tab-separated with scores")->check(kInteger);
+  c->add_flag("--no-unk", o->decode.no_unk, "Never emit <unk>");
+  c->add_option("-i,--input", *input, "Source text, one sentence per line (default: stdin)");
+  c->add_option("-o,--output", *output, "Translations (default: stdout; a file is written when all are done)");
   c->add_option("--batch", o->batch, "Lines translated together")->check(kInteger);
   c->add_option("--max-src-tokens", o->max_src_tokens,
                 "Truncate longer sources, with a warning per line (default: the training corpus's --max-tokens)")
@@ -231,10 +236,10 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   add_choice<Precision>(c, "--precision", o->precision, "Compute precision (default: the checkpoint's)");
   add_choice<DeviceRequest>(c, "--device", o->device, "Device (auto: CUDA when present)");
   c->add_flag("!--no-ema", o->use_ema, "The trained weights, not their average (train.ema_decay)");
-  c->callback([o, &run] {
-    run = [o] {
+  c->callback([o, input, output, &run] {
+    run = [o, input, output] {
       set_threads(0);
-      translate_stream(*o, std::cin, "stdin", std::cout, std::cerr);
+      translate_files(*o, *input, *output, std::cin, std::cout, std::cerr);
     };
   });
 }

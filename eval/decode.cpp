@@ -56,6 +56,7 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
   for (int64_t t = 0; t < longest; ++t) {
     // The top 2K continuations of each sentence are chosen on the model's device; only they travel to the host.
     torch::Tensor lp = model.step(prev, state).to(torch::kFloat32);  // (B*K, V)
+    if (opt.no_unk) lp.select(1, kUnkId).fill_(-std::numeric_limits<float>::infinity());
     const int64_t V = lp.size(1);
     torch::Tensor total = lp + torch::tensor(scores, torch::kFloat64).to(dev, torch::kFloat32).unsqueeze(1);
     auto [top_dev, top_idx_dev] = total.view({B, K * V}).topk(std::min<int64_t>(2 * K, K * V), 1);  // (B, 2K)

@@ -13,7 +13,8 @@ struct DecodeOptions {
   double length_penalty = 0.6;  // GNMT alpha: score = logprob / ((5 + len) / 6)^alpha (0 disables)
   double max_len_ratio = 2.0;   // Hypotheses stop at max_len_ratio * source length + max_len_extra tokens.
   int64_t max_len_extra = 10;
-  int64_t nbest = 1;  // Hypotheses returned per sentence (<= beam).
+  int64_t nbest = 1;    // Hypotheses returned per sentence (<= beam).
+  bool no_unk = false;  // Never emit <unk> (its log-probability is set to -inf at every step).
   void validate() const;
 };
 

@@ -5,8 +5,10 @@
 #include <istream>
 #include <numeric>
 #include <ostream>
+#include <sstream>
 
 #include "core/errors.h"
+#include "core/files.h"
 #include "data/batcher.h"
 #include "data/text.h"
 #include "eval/evaluate.h"
@@ -74,6 +76,20 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
     if (static_cast<int64_t>(ids.size()) >= opt.batch) flush();
   }
   flush();
+  return stats;
+}
+
+TranslateStats translate_files(const TranslateOptions& opt, const std::string& input, const std::string& output,
+                               std::istream& in, std::ostream& out, std::ostream& log) {
+  std::ifstream file;
+  const bool from_stdin = input.empty() || input == "-";
+  if (!from_stdin) file = open_text_file(input, "input");
+  std::istream& source = from_stdin ? in : file;
+  const std::string name = from_stdin ? "stdin" : input;
+  if (output.empty()) return translate_stream(opt, source, name, out, log);
+  std::ostringstream text;
+  TranslateStats stats = translate_stream(opt, source, name, text, log);
+  write_file_atomic(output, text.str());
   return stats;
 }
 

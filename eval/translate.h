@@ -33,5 +33,9 @@ struct TranslateStats {
 // scores) and one warning per truncated line to `log`.
 TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, const std::string& in_name,
                                 std::ostream& out, std::ostream& log);
+// `tern translate -i INPUT -o OUTPUT`: INPUT "" or "-" reads `in` (stdin); OUTPUT "" writes to `out`, else the file is
+// written atomically once every line is translated (a failure leaves any previous file intact).
+TranslateStats translate_files(const TranslateOptions& opt, const std::string& input, const std::string& output,
+                               std::istream& in, std::ostream& out, std::ostream& log);
 
 }  // namespace tern

@@ -20,7 +20,8 @@ DeviceKind resolve_device_kind(DeviceRequest request, const std::string& key) {
 
 torch::Device rank_device(DeviceKind kind, int local_rank) {
   if (kind == DeviceKind::kCpu) return torch::Device(torch::kCPU);
-  const int n = static_cast<int>(torch::cuda::device_count());
+  // device_count() is a c10::DeviceIndex (a signed char), never negative.
+  const int n = static_cast<unsigned char>(torch::cuda::device_count());
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(n > 1 ? local_rank % n : 0));
 }
 

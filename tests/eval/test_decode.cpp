@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "data/tokenizer.h"
 #include "eval/decode.h"
 
 namespace tern {
@@ -28,6 +29,29 @@ TEST(Decode, NbestIsSortedAndBounded) {
     EXPECT_GE(res[b][1].score, res[b][2].score);
     for (const auto& h : res[b]) EXPECT_LE(static_cast<int64_t>(h.tokens.size()), b == 0 ? 5 : 3);
   }
+}
+
+// --no-unk: a model that prefers <unk> everywhere emits it, and never with no_unk.
+TEST(Decode, NoUnkNeverEmitsUnk) {
+  torch::manual_seed(0);
+  ModelConfig c;
+  c.embedding = c.hidden = 8, c.src_vocab = c.tgt_vocab = 12, c.dropout = 0;
+  auto m = build_model(c);
+  m->eval();
+  {
+    torch::NoGradGuard ng;
+    m->named_parameters()["out.bias"][kUnkId].fill_(100.0);
+  }
+  DecodeOptions o;
+  o.beam = 3, o.max_len_ratio = 1.0, o.max_len_extra = 3;
+  auto src = torch::tensor({{4, 5, 6}, {7, 8, 0}});
+  auto len = torch::tensor({3, 2});
+  auto with = decode(*m, src, len, o);
+  EXPECT_EQ(with[0][0].tokens.front(), kUnkId);
+  o.no_unk = true;
+  for (const auto& hyps : decode(*m, src, len, o))
+    for (const auto& h : hyps)
+      for (int32_t tok : h.tokens) EXPECT_NE(tok, kUnkId);
 }
 
 }  // namespace tern
