@@ -24,6 +24,94 @@ struct Timing {
   double phase[5] = {0, 0, 0, 0, 0};  // data, forward, backward, exposed communication, optimizer
 };
 
+// One synthetic batch of full-length sentences, in pinned memory on a GPU (as the trainer's collate_step).
+Batch synthetic_batch(const TrainBenchOptions& opt, bool lm, bool pin) {
+  auto ids = torch::TensorOptions().dtype(torch::kInt64);
+  Batch b;
+  if (!lm) {
+    b.src = torch::randint(4, opt.src_vocab, {opt.batch, opt.src_len}, ids);  // (B, S)
+    b.src_len = torch::full({opt.batch}, opt.src_len, ids);                   // (B)
+  }
+  torch::Tensor tgt = torch::randint(4, opt.tgt_vocab, {opt.batch, opt.tgt_len + 1}, ids);  // (B, T + 1)
+  b.tgt_in = tgt.narrow(1, 0, opt.tgt_len).contiguous(), b.tgt_out = tgt.narrow(1, 1, opt.tgt_len).contiguous();
+  b.target_tokens = opt.batch * opt.tgt_len, b.source_tokens = lm ? 0 : opt.batch * opt.src_len;
+  if (pin) {
+    if (!lm) b.src = b.src.pin_memory(), b.src_len = b.src_len.pin_memory();
+    b.tgt_in = b.tgt_in.pin_memory(), b.tgt_out = b.tgt_out.pin_memory();
+  }
+  return b;
+}
+
+// The model, optimizer and loss scaler of one precision, and timed runs of the trainer's StepRunner on them.
+struct PrecisionBench {
+  PrecisionBench(Communicator& c, const TrainBenchOptions& o, const ModelConfig& mc, torch::Device d, Precision p)
+      : comm(c), opt(o), dev(d), precision(p), lm(mc.is_lm()) {
+    torch::manual_seed(1);
+    model = build_model(mc);
+    model->to(dev);
+    model->train();
+    params = model->parameters();
+    OptimConfig oc;  // the trainer's default Adam at --lr
+    oc.lr = opt.lr;
+    optim = make_optimizer(oc, params);
+    LossScalerOptions so;
+    so.enabled = precision == Precision::kFp16;
+    scaler = LossScaler(so);
+  }
+  int64_t parameters() const {
+    int64_t n = 0;
+    for (const auto& p : params) n += p.numel();
+    return n;
+  }
+  // One step: forward, backward, all-reduce, clipping at 1.0, Adam.
+  void step(StepRunner& runner, PhaseTimes& t) {
+    t.start();
+    std::vector<Batch> batches{synthetic_batch(opt, lm, dev.is_cuda())};
+    t.lap(PhaseTimes::kData);
+    const auto sums = runner.forward_backward(batches, static_cast<double>(opt.batch * opt.tgt_len * comm.world()),
+                                              scaler.scale(), 1, t);
+    t.lap(PhaseTimes::kCommunication);  // the all-reduce not hidden behind backward, clipping, the host read
+    if (scaler.update(std::isfinite(sums.grad_norm), 1))
+      runner.update(opt.lr);
+    else
+      runner.skip();
+    t.lap(PhaseTimes::kOptimizer);
+  }
+  // Warmup, then `steps` timed steps; `sync` waits for the device at phase boundaries so that the breakdown is
+  // attributed correctly. Times are the slowest rank's.
+  Timing run(bool overlap, bool sync, int64_t steps) {
+    GradientReducer reducer(comm, params, opt.bucket_mb, overlap);
+    StepRunner runner(StepParts{model, optim.get(), &reducer, &comm, dev, precision, /*label_smoothing=*/0.0,
+                                /*clip_norm=*/1.0});
+    buckets = static_cast<int64_t>(reducer.buckets().size());
+    PhaseTimes t;
+    for (int64_t i = 0; i < opt.warmup; ++i) step(runner, t);
+    if (dev.is_cuda()) torch::cuda::synchronize();
+    comm.barrier();
+    t = PhaseTimes{};
+    t.sync_device = sync && dev.is_cuda();
+    auto t0 = Clock::now();
+    for (int64_t i = 0; i < steps; ++i) step(runner, t);
+    if (dev.is_cuda()) torch::cuda::synchronize();
+    Timing out;
+    out.total_s = comm.allreduce_max(std::chrono::duration<double>(Clock::now() - t0).count());
+    if (overlap) started_in_backward = reducer.last_launched_in_backward();
+    for (int p = 0; p < 5; ++p) out.phase[p] = comm.allreduce_max(t.seconds[p]) / steps;
+    return out;
+  }
+
+  Communicator& comm;
+  const TrainBenchOptions& opt;
+  torch::Device dev;
+  Precision precision;
+  bool lm;
+  SequenceModel model{nullptr};
+  std::vector<torch::Tensor> params;
+  std::unique_ptr<torch::optim::Optimizer> optim;
+  LossScaler scaler;
+  int64_t buckets = 0, started_in_backward = 0;
+};
+
 }  // namespace
 
 void TrainBenchOptions::validate() const {
@@ -53,82 +141,16 @@ nlohmann::json bench_train(Communicator& comm, const TrainBenchOptions& opt) {
   for (const auto& pname : opt.precisions) {
     const Precision precision = parse_precision(pname, "bench train: --precisions");
     check_precision(precision, dev, "bench train: --precisions");
-    torch::manual_seed(1);
-    SequenceModel model = build_model(mc);
-    model->to(dev);
-    model->train();
-    auto params = model->parameters();
-    OptimConfig oc;  // the trainer's default Adam at --lr
-    oc.lr = opt.lr;
-    auto optim = make_optimizer(oc, params);
-    LossScalerOptions so;
-    so.enabled = precision == Precision::kFp16;
-    LossScaler scaler(so);
-    int64_t nparams = 0;
-    for (auto& p : params) nparams += p.numel();
-
-    // One synthetic batch of full-length sentences, in pinned memory on a GPU (as the trainer's collate_step).
-    auto make_batch = [&] {
-      auto ids = torch::TensorOptions().dtype(torch::kInt64);
-      Batch b;
-      if (!lm) {
-        b.src = torch::randint(4, opt.src_vocab, {opt.batch, opt.src_len}, ids);  // (B, S)
-        b.src_len = torch::full({opt.batch}, opt.src_len, ids);                   // (B)
-      }
-      torch::Tensor tgt = torch::randint(4, opt.tgt_vocab, {opt.batch, opt.tgt_len + 1}, ids);
-      b.tgt_in = tgt.narrow(1, 0, opt.tgt_len).contiguous(), b.tgt_out = tgt.narrow(1, 1, opt.tgt_len).contiguous();
-      b.target_tokens = opt.batch * opt.tgt_len, b.source_tokens = lm ? 0 : opt.batch * opt.src_len;
-      if (dev.is_cuda()) {
-        if (!lm) b.src = b.src.pin_memory(), b.src_len = b.src_len.pin_memory();
-        b.tgt_in = b.tgt_in.pin_memory(), b.tgt_out = b.tgt_out.pin_memory();
-      }
-      return b;
-    };
-    // One step through the trainer's StepRunner (forward, backward, all-reduce, clipping at 1.0, Adam).
-    auto step = [&](StepRunner& runner, PhaseTimes& t) {
-      t.start();
-      std::vector<Batch> batches{make_batch()};
-      t.lap(PhaseTimes::kData);
-      const auto sums = runner.forward_backward(batches, static_cast<double>(opt.batch * opt.tgt_len * comm.world()),
-                                                scaler.scale(), 1, t);
-      t.lap(PhaseTimes::kCommunication);  // the all-reduce not hidden behind backward, clipping, the host read
-      if (scaler.update(std::isfinite(sums.grad_norm), 1))
-        runner.update(opt.lr);
-      else
-        runner.skip();
-      t.lap(PhaseTimes::kOptimizer);
-    };
-    int64_t buckets = 0, started_in_backward = 0;
-    // `sync` waits for the device at phase boundaries so that the breakdown is attributed correctly.
-    auto run = [&](bool overlap, bool sync, int64_t steps) {
-      GradientReducer reducer(comm, params, opt.bucket_mb, overlap);
-      StepRunner runner(StepParts{model, optim.get(), &reducer, &comm, dev, precision, /*label_smoothing=*/0.0,
-                                  /*clip_norm=*/1.0});
-      buckets = static_cast<int64_t>(reducer.buckets().size());
-      PhaseTimes t;
-      for (int64_t i = 0; i < opt.warmup; ++i) step(runner, t);
-      if (dev.is_cuda()) torch::cuda::synchronize();
-      comm.barrier();
-      t = PhaseTimes{};
-      t.sync_device = sync && dev.is_cuda();
-      auto t0 = Clock::now();
-      for (int64_t i = 0; i < steps; ++i) step(runner, t);
-      if (dev.is_cuda()) torch::cuda::synchronize();
-      Timing out;
-      out.total_s = comm.allreduce_max(std::chrono::duration<double>(Clock::now() - t0).count());
-      if (overlap) started_in_backward = reducer.last_launched_in_backward();
-      for (int p = 0; p < 5; ++p) out.phase[p] = comm.allreduce_max(t.seconds[p]) / steps;
-      return out;
-    };
+    PrecisionBench bench(comm, opt, mc, dev, precision);
 #ifdef TERN_WITH_NCCL
     if (dev.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(dev.index());
 #endif
-    Timing fast = run(/*overlap=*/true, /*sync=*/false, opt.steps);  // throughput, nothing waits inside a step
-    Timing split = run(/*overlap=*/true, /*sync=*/true, opt.steps);  // where the time goes
+    Timing fast = bench.run(/*overlap=*/true, /*sync=*/false, opt.steps);  // throughput, nothing waits inside a step
+    Timing split = bench.run(/*overlap=*/true, /*sync=*/true, opt.steps);  // where the time goes
     const double per_rank = tokens_per_step * opt.steps / fast.total_s;
     nlohmann::json row = {{"precision", pname},
                           {"model", mc.type.name()},
-                          {"parameters", nparams},
+                          {"parameters", bench.parameters()},
                           {"device", dev.str()},
                           {"ranks", comm.world()},
                           {"backend", comm.backend()},
@@ -147,19 +169,20 @@ nlohmann::json bench_train(Communicator& comm, const TrainBenchOptions& opt) {
                             {"optimizer", 1e3 * split.phase[4]}}}};
     if (comm.world() > 1) {
       // The same steps with the all-reduce after backward: all of it is exposed there.
-      Timing after = run(/*overlap=*/false, /*sync=*/true, opt.steps);
+      Timing after = bench.run(/*overlap=*/false, /*sync=*/true, opt.steps);
       const double comm_ms = 1e3 * after.phase[3], exposed_ms = 1e3 * split.phase[3];
       row["communication_after_backward_ms"] = comm_ms;
       row["hidden_communication_share"] = comm_ms > 0 ? std::max(0.0, 1.0 - exposed_ms / comm_ms) : 0.0;
-      row["buckets"] = buckets;
-      row["buckets_started_during_backward"] = started_in_backward;
+      row["buckets"] = bench.buckets;
+      row["buckets_started_during_backward"] = bench.started_in_backward;
     }
 #ifdef TERN_WITH_NCCL
     if (dev.is_cuda())
       row["peak_gpu_memory_mib"] =
           c10::cuda::CUDACachingAllocator::getDeviceStats(dev.index()).allocated_bytes[0].peak / 1048576.0;
 #endif
-    if (scaler.enabled()) row["loss_scale"] = scaler.scale(), row["skipped_steps"] = scaler.skipped_steps();
+    if (bench.scaler.enabled())
+      row["loss_scale"] = bench.scaler.scale(), row["skipped_steps"] = bench.scaler.skipped_steps();
     rows.push_back(row);
   }
   return rows;

@@ -303,8 +303,10 @@ void add_average(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("inputs", a->inputs, "Checkpoint files, or with --last N the run directory")->required();
   c->add_option("--last", a->avg.last, "Average the newest N step checkpoints of RUN_DIR")->check(kInteger);
   c->add_option("--out", a->avg.out, "The averaged checkpoint (.tern)")->required();
-  c->callback([a, &run] {
-    run = [a] {
+  c->callback([a, c, &run] {
+    run = [a, c] {
+      if (c->count("--last") && a->avg.last < 1)
+        throw ConfigError(fmt::format("average: --last must be >= 1 (got {})", a->avg.last));
       if (a->avg.last != 0) {
         if (a->inputs.size() != 1)
           throw ConfigError(
