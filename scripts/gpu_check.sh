@@ -25,12 +25,97 @@ LOG=$OUT/gpu_check.log
 : > "$LOG"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 T_START=$(date +%s)
+BUDGET=${GPU_CHECK_BUDGET:-540}  # seconds for all stages: a stage that would not fit is skipped (the device call has 600)
+cat > "$RES/report.py" <<'PY'
+import glob, json, os, subprocess, sys
+res, out, mode, tern, total = sys.argv[1:6]
+quiet = "--quiet" in sys.argv  # after each stage: only the JSON
+precisions = [a for a in sys.argv[6:] if a != "--quiet"]
+def run(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout.strip()
+    except Exception as e:
+        return f"unavailable ({e})"
+def load(path):
+    try:
+        return json.load(open(path))
+    except Exception:
+        return None
+r = {"mode": mode, "seconds": int(total), "stages": {}, "figures": {}}
+try:
+    import torch
+    r["torch"] = torch.__version__
+    r["cuda_runtime"] = torch.version.cuda
+    r["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() and mode == "gpu" else "cpu"
+except ImportError:
+    r["device"] = "cpu"
+r["gpu"] = run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"]) \
+    if mode == "gpu" else None
+r["nccl"] = run(["python3", "-c", "import torch;print('.'.join(map(str, torch.cuda.nccl.version())))"]) \
+    if mode == "gpu" else None
+r["cores"] = os.cpu_count()
+for f in sorted(glob.glob(f"{res}/stage_*.json")):
+    r["stages"][os.path.basename(f)[6:-5]] = load(f)
+# On a CPU, fp16 (and bf16 without oneDNN's kernel) are refused with a config error (exit 2): expected there.
+for p in ("fp16", "bf16"):
+    st = r["stages"].get(f"train_{p}")
+    if mode == "smoke" and st and st["rc"] == 2:
+        st["status"] = "refused"
+train = {}
+for p in precisions:
+    rows = []
+    path = f"{res}/run_{p}/metrics.jsonl"
+    if os.path.exists(path):
+        rows = [json.loads(l) for l in open(path) if l.strip()]
+    valid = [x["valid_ppl"] for x in rows if "valid_ppl" in x]
+    tps = [x["tokens_per_s"] for x in rows if "tokens_per_s" in x]
+    env = load(f"{res}/run_{p}/environment.json") or {}
+    train[p] = {"status": r["stages"].get(f"train_{p}", {}).get("status"), "valid_ppl": valid[-1] if valid else None,
+                "tokens_per_s": sum(tps[1:]) / len(tps[1:]) if len(tps) > 1 else (tps[0] if tps else None),
+                "backend": env.get("backend"), "device": env.get("device"), "gpus": env.get("gpus")}
+ppl = [v["valid_ppl"] for v in train.values() if v["valid_ppl"]]
+r["figures"]["train"] = train
+if len(ppl) > 1:
+    r["figures"]["train_valid_ppl_spread"] = max(ppl) / min(ppl) - 1
+for f in sorted(glob.glob(f"{res}/bench_*.json")):
+    b = load(f)
+    if b:
+        r["figures"][os.path.basename(f)[:-5]] = {"config": b.get("config"), "ratios": b.get("ratios")}
+r["figures"]["allreduce"] = load(f"{res}/allreduce.json")
+junit = f"{res}/cuda_junit.xml"
+if os.path.exists(junit):
+    import xml.etree.ElementTree as ET
+    cases = ET.parse(junit).getroot().iter("testcase")
+    r["figures"]["cuda_tests"] = {c.get("name"): c.get("status") for c in cases}
+json.dump(r, open(out, "w"), indent=1)
+if quiet:
+    sys.exit(0)
+print(f"gpu_check ({mode}): {r['device']}, {total} s; stages: " +
+      ", ".join(f"{k} {v['status']}" for k, v in r["stages"].items() if v))
+for p, v in train.items():
+    print(f"  train {p}: {v['status']}, valid ppl {v['valid_ppl']}, {v['tokens_per_s']} tok/s, {v['backend']} on {v['device']}")
+for k, v in r["figures"].items():
+    if k.startswith("bench_") and v.get("ratios"):
+        print(f"  {k}: " + ", ".join(f"{x['precision']} tern {x['tern_tokens_per_s']:.0f} eager {x['eager_tokens_per_s']:.0f} "
+                                     f"({x['ratio']:.2f}x)" for x in v["ratios"]))
+bad = [k for k, v in r["stages"].items() if not v or v["status"] not in ("ok", "skipped", "refused")]
+if bad:
+    print("gpu_check: stages that did not pass: " + ", ".join(bad) + f" (log: {out[:-5]}.log)")
+sys.exit(1 if bad else 0)
+PY
 
 say() { echo "[gpu_check $(date +%H:%M:%S)] $*" | tee -a "$LOG"; }
 # stage NAME LIMIT_S COMMAND...: runs COMMAND with a time limit, its output into the log; records status and time.
 stage() {
   local name=$1 limit=$2
   shift 2
+  local left=$((BUDGET - ($(date +%s) - T_START)))
+  if [ "$left" -lt 20 ]; then
+    say "stage $name: skipped, ${left}s of the ${BUDGET}s budget left"
+    echo '{"status": "skipped", "rc": 0, "seconds": 0, "why": "time budget"}' > "$RES/stage_$name.json"
+    return 0
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
   say "stage $name (limit ${limit}s)"
   local t0 rc status
   t0=$(date +%s%N)
@@ -47,13 +132,15 @@ stage() {
   python3 -c 'import json,sys; json.dump({"status": sys.argv[2], "rc": int(sys.argv[3]), "seconds": round(float(sys.argv[4]), 1)}, open(sys.argv[1], "w"))' \
     "$RES/stage_$name.json" "$status" "$rc" "$((($(date +%s%N) - t0) / 1000000)).0e-3"
   say "stage $name: $status (exit $rc)"
+  python3 "$RES/report.py" "$RES" "$OUT/gpu_check.json" "$MODE" "$TERN" "$(($(date +%s) - T_START))" \
+    "${PRECISIONS[@]}" --quiet > /dev/null 2>&1 || true
   return 0
 }
 
 if [ "$MODE" = gpu ]; then
   BUILD=$ROOT/build-gpu
   JOBS=$(nproc)
-  TRAIN_STEPS=${TRAIN_STEPS:-600}
+  TRAIN_STEPS=${TRAIN_STEPS:-400}
   PRECISIONS=(fp32 fp16 bf16)
   BENCH_ARGS=()
   CORPUS=$ROOT/.gpu_bundle/bible.h5
@@ -178,81 +265,8 @@ bench_config seq2seq_nofeed configs/bench_seq2seq.yaml --set model.input_feeding
 # --- allreduce ----------------------------------------------------------------------------------------------------
 stage allreduce 60 mpirun -np 1 "$TERN" bench allreduce --sizes 1048576 67108864 --iters 10 --json "$RES/allreduce.json"
 
-# --- the report ---------------------------------------------------------------------------------------------------
-python3 - "$RES" "$OUT/gpu_check.json" "$MODE" "$TERN" "$(($(date +%s) - T_START))" "${PRECISIONS[@]}" <<'PY' | tee -a "$LOG"
-import glob, json, os, subprocess, sys
-res, out, mode, tern, total = sys.argv[1:6]
-precisions = sys.argv[6:]
-def run(cmd):
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout.strip()
-    except Exception as e:
-        return f"unavailable ({e})"
-def load(path):
-    try:
-        return json.load(open(path))
-    except Exception:
-        return None
-r = {"mode": mode, "seconds": int(total), "stages": {}, "figures": {}}
-try:
-    import torch
-    r["torch"] = torch.__version__
-    r["cuda_runtime"] = torch.version.cuda
-    r["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() and mode == "gpu" else "cpu"
-except ImportError:
-    r["device"] = "cpu"
-r["gpu"] = run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"]) \
-    if mode == "gpu" else None
-r["nccl"] = run(["python3", "-c", "import torch;print('.'.join(map(str, torch.cuda.nccl.version())))"]) \
-    if mode == "gpu" else None
-r["cores"] = os.cpu_count()
-for f in sorted(glob.glob(f"{res}/stage_*.json")):
-    r["stages"][os.path.basename(f)[6:-5]] = load(f)
-# On a CPU, fp16 (and bf16 without oneDNN's kernel) are refused with a config error (exit 2): expected there.
-for p in ("fp16", "bf16"):
-    st = r["stages"].get(f"train_{p}")
-    if mode == "smoke" and st and st["rc"] == 2:
-        st["status"] = "refused"
-train = {}
-for p in precisions:
-    rows = []
-    path = f"{res}/run_{p}/metrics.jsonl"
-    if os.path.exists(path):
-        rows = [json.loads(l) for l in open(path) if l.strip()]
-    valid = [x["valid_ppl"] for x in rows if "valid_ppl" in x]
-    tps = [x["tokens_per_s"] for x in rows if "tokens_per_s" in x]
-    env = load(f"{res}/run_{p}/environment.json") or {}
-    train[p] = {"status": r["stages"].get(f"train_{p}", {}).get("status"), "valid_ppl": valid[-1] if valid else None,
-                "tokens_per_s": sum(tps[1:]) / len(tps[1:]) if len(tps) > 1 else (tps[0] if tps else None),
-                "backend": env.get("backend"), "device": env.get("device"), "gpus": env.get("gpus")}
-ppl = [v["valid_ppl"] for v in train.values() if v["valid_ppl"]]
-r["figures"]["train"] = train
-if len(ppl) > 1:
-    r["figures"]["train_valid_ppl_spread"] = max(ppl) / min(ppl) - 1
-for f in sorted(glob.glob(f"{res}/bench_*.json")):
-    b = load(f)
-    if b:
-        r["figures"][os.path.basename(f)[:-5]] = {"config": b.get("config"), "ratios": b.get("ratios")}
-r["figures"]["allreduce"] = load(f"{res}/allreduce.json")
-junit = f"{res}/cuda_junit.xml"
-if os.path.exists(junit):
-    import xml.etree.ElementTree as ET
-    cases = ET.parse(junit).getroot().iter("testcase")
-    r["figures"]["cuda_tests"] = {c.get("name"): c.get("status") for c in cases}
-json.dump(r, open(out, "w"), indent=1)
-print(f"gpu_check ({mode}): {r['device']}, {total} s; stages: " +
-      ", ".join(f"{k} {v['status']}" for k, v in r["stages"].items() if v))
-for p, v in train.items():
-    print(f"  train {p}: {v['status']}, valid ppl {v['valid_ppl']}, {v['tokens_per_s']} tok/s, {v['backend']} on {v['device']}")
-for k, v in r["figures"].items():
-    if k.startswith("bench_") and v.get("ratios"):
-        print(f"  {k}: " + ", ".join(f"{x['precision']} tern {x['tern_tokens_per_s']:.0f} eager {x['eager_tokens_per_s']:.0f} "
-                                     f"({x['ratio']:.2f}x)" for x in v["ratios"]))
-bad = [k for k, v in r["stages"].items() if not v or v["status"] not in ("ok", "skipped", "refused")]
-if bad:
-    print("gpu_check: stages that did not pass: " + ", ".join(bad) + f" (log: {out[:-5]}.log)")
-sys.exit(1 if bad else 0)
-PY
+# --- the report (also rewritten after every stage, so a run cut short still leaves its JSON) ------------------
+python3 "$RES/report.py" "$RES" "$OUT/gpu_check.json" "$MODE" "$TERN" "$(($(date +%s) - T_START))" "${PRECISIONS[@]}" | tee -a "$LOG"
 rc=${PIPESTATUS[0]}
 rm -rf "$RES"
 exit "$rc"
