@@ -123,6 +123,8 @@ void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
       ->check(kNonNegativeInteger);
   c->add_option("--vocab-size", o->tokenizer.vocab_size, "SentencePiece vocabulary size per model")->check(kInteger);
   c->add_option("--spm-type", o->tokenizer.model_type, "unigram or bpe");
+  c->add_flag("--byte-fallback", o->tokenizer.byte_fallback,
+              "Unknown characters become UTF-8 byte pieces, not <unk> (needs --vocab-size > 260)");
   c->add_option("--character-coverage", o->tokenizer.character_coverage)->check(kFiniteNumber);
   c->add_option("--spm-sample", o->tokenizer.sample_sentences, "Sentences sampled to train SentencePiece")
       ->check(kInteger);

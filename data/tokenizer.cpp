@@ -20,6 +20,9 @@ void TokenizerTrainOptions::validate() const {
     throw ConfigError("tokenizer model_type must be unigram or bpe (got '" + model_type + "')");
   if (!(character_coverage > 0.9 && character_coverage <= 1.0))
     throw ConfigError(fmt::format("character_coverage must be in (0.9, 1] (got {})", character_coverage));
+  if (byte_fallback && vocab_size <= 260)
+    throw ConfigError(fmt::format(
+        "--byte-fallback needs --vocab-size above 260 (256 byte pieces and 4 specials; got {})", vocab_size));
   if (sample_sentences < 100 || sample_sentences > 1000000000)
     throw ConfigError(fmt::format("--spm-sample must be in [100, 1e9] (got {})", sample_sentences));
 }
@@ -87,8 +90,8 @@ std::string train_tokenizer(const TokenizerTrainOptions& opt, LineSource& source
   std::string args = fmt::format(
       "--vocab_size={} --model_type={} --character_coverage={} --input_sentence_size={} "
       "--shuffle_input_sentence=true --pad_id=0 --unk_id=1 --bos_id=2 --eos_id=3 --hard_vocab_limit=false "
-      "--minloglevel=2 --num_threads=2",
-      opt.vocab_size, opt.model_type, opt.character_coverage, opt.sample_sentences);
+      "--minloglevel=2 --num_threads=2 --byte_fallback={}",
+      opt.vocab_size, opt.model_type, opt.character_coverage, opt.sample_sentences, opt.byte_fallback);
   sentencepiece::SetRandomGeneratorSeed(static_cast<unsigned>(opt.seed));
   Iter it(source);
   std::string proto;

@@ -19,6 +19,8 @@ struct TokenizerTrainOptions {
   double character_coverage = 1.0;     // Share of characters covered by the vocabulary.
   int64_t sample_sentences = 2000000;  // Sentences sampled for training (bounds memory).
   uint64_t seed = 1;
+  bool byte_fallback = false;  // Characters outside the vocabulary become UTF-8 byte pieces instead of <unk> (adds
+                               // 256 pieces: vocab_size must leave room for them).
   void validate() const;
 };
 

@@ -140,4 +140,27 @@ TEST(Prepare, MonolingualCorpus) {
   EXPECT_GT(c.num_sentences("valid"), 0);
 }
 
+// --byte-fallback: a character never seen in training encodes to byte pieces (no <unk>) and decodes back.
+TEST(Prepare, ByteFallbackKeepsUnseenCharacters) {
+  Fixture f;
+  f.o.tokenizer.byte_fallback = true;
+  f.o.tokenizer.vocab_size = 60;
+  EXPECT_NE(test::error_of([&] { prepare_corpus(f.o); }).find("--byte-fallback needs --vocab-size above 260"),
+            std::string::npos);
+  f.o.tokenizer.vocab_size = 320;
+  prepare_corpus(f.o);
+  CorpusReader c(f.o.out);
+  Tokenizer fallback(c.vocab("tgt").model_proto, "tgt");
+  const std::string unseen = "stra\u00dfe \u00e6on";  // neither character is in the synthetic training text
+  auto ids = fallback.encode(unseen);
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), kUnkId), 0);
+  EXPECT_EQ(fallback.decode(ids), unseen);
+  Fixture g;  // without byte fallback the same text has <unk>s
+  g.o.tokenizer.vocab_size = 60;
+  prepare_corpus(g.o);
+  Tokenizer plain(CorpusReader(g.o.out).vocab("tgt").model_proto, "tgt");
+  auto plain_ids = plain.encode(unseen);
+  EXPECT_GT(std::count(plain_ids.begin(), plain_ids.end(), kUnkId), 0);
+}
+
 }  // namespace tern
