@@ -222,7 +222,8 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto o = std::make_shared<TranslateOptions>();
   auto input = std::make_shared<std::string>(), output = std::make_shared<std::string>();
   auto* c = app.add_subcommand("translate", "Translate stdin (or -i FILE) to stdout (or -o FILE), a sentence a line");
-  c->add_option("--checkpoint", o->checkpoint, "Checkpoint file (.tern)")->required();
+  c->add_option("--checkpoint", o->checkpoints, "Checkpoint file(s) (.tern); several decode as an ensemble")
+      ->required();
   c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)")->check(kInteger);
   c->add_option("--length-penalty", o->decode.length_penalty, "GNMT length penalty alpha")->check(kFiniteNumber);
   c->add_option("--max-len-ratio", o->decode.max_len_ratio, "Hypotheses stop at this ratio times the source length")

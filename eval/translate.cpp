@@ -17,17 +17,43 @@ namespace tern {
 
 void TranslateOptions::validate() const {
   decode.validate();
+  if (checkpoints.empty()) throw ConfigError("translate: --checkpoint is required");
   if (batch < 1 || batch > 100000) throw ConfigError(fmt::format("--batch must be in [1, 100000] (got {})", batch));
   if (max_src_tokens < 0 || max_src_tokens > 1000000)
     throw ConfigError(fmt::format("--max-src-tokens must be in [0, 1000000] (0: the training corpus's limit; got {})",
                                   max_src_tokens));
 }
 
+namespace {
+
+// The first checkpoint, whose model is replaced by an ensemble of all of them when there are several; every member
+// must be a seq2seq model with the first one's vocabularies.
+InferenceModel load_ensemble(const TranslateOptions& opt) {
+  std::vector<InferenceModel> ms;
+  for (const auto& path : opt.checkpoints) {
+    ms.push_back(load_inference_model(path, opt.device, opt.precision, opt.use_ema));
+    if (!ms.back().src) throw ConfigError(path + " is a language model; translate needs a seq2seq checkpoint");
+    if (ms.back().src->hash() != ms[0].src->hash() || ms.back().tgt->hash() != ms[0].tgt->hash())
+      throw CheckpointError(
+          fmt::format("{}: its vocabularies differ from those of {}: an ensemble needs one source "
+                      "and one target vocabulary",
+                      path, opt.checkpoints[0]));
+  }
+  if (ms.size() > 1) {
+    std::vector<SequenceModel> members;
+    for (auto& m : ms) members.push_back(m.model);
+    ms[0].model = std::make_shared<EnsembleImpl>(std::move(members));
+    ms[0].model->eval();
+  }
+  return std::move(ms[0]);
+}
+
+}  // namespace
+
 TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, const std::string& in_name,
                                 std::ostream& out, std::ostream& log) {
   opt.validate();
-  InferenceModel im = load_inference_model(opt.checkpoint, opt.device, opt.precision, opt.use_ema);
-  if (!im.src) throw ConfigError(opt.checkpoint + " is a language model; translate needs a seq2seq checkpoint");
+  InferenceModel im = load_ensemble(opt);
   const int64_t cap = opt.max_src_tokens > 0  ? opt.max_src_tokens
                       : im.max_src_tokens > 0 ? im.max_src_tokens
                                               : kDefaultMaxSrcTokens;

@@ -5,6 +5,7 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "eval/decode.h"
 #include "models/config.h"
@@ -12,7 +13,7 @@
 namespace tern {
 
 struct TranslateOptions {
-  std::string checkpoint;
+  std::vector<std::string> checkpoints;  // one, or several (an ensemble: the mean of their log-probabilities)
   DeviceRequest device = DeviceRequest::kAuto;
   std::optional<Precision> precision;  // none: the checkpoint's train.precision
   bool use_ema = true;                 // the averaged weights of a train.ema_decay checkpoint (--no-ema: the weights)

@@ -32,7 +32,31 @@ DecoderState DecoderState::select(const torch::Tensor& idx) const {
   DecoderState s;
   s.h = rows(h, 1), s.c = rows(c, 1), s.feed = rows(feed, 0), s.memory = rows(memory, 0);
   s.keys = rows(keys, 0), s.mask = rows(mask, 0), s.attn = rows(attn, 0);
+  for (const auto& p : parts) s.parts.push_back(p.select(idx));
   return s;
+}
+
+EnsembleImpl::EnsembleImpl(std::vector<SequenceModel> m) : SequenceModelImpl(m.at(0)->config()), members(std::move(m)) {
+  for (size_t i = 0; i < members.size(); ++i) register_module("member" + std::to_string(i), members[i]);
+}
+
+torch::Tensor EnsembleImpl::forward(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&) {
+  throw ConfigError("an ensemble decodes only (translate); evaluate perplexity with one checkpoint");
+}
+
+DecoderState EnsembleImpl::encode(const torch::Tensor& src, const torch::Tensor& src_len) {
+  DecoderState s;
+  for (auto& m : members) s.parts.push_back(m->encode(src, src_len));
+  return s;
+}
+
+torch::Tensor EnsembleImpl::step(const torch::Tensor& prev, DecoderState& state) {
+  torch::Tensor sum;  // (B, V)
+  for (size_t i = 0; i < members.size(); ++i) {
+    torch::Tensor lp = members[i]->step(prev, state.parts[i]);
+    sum = i == 0 ? lp : sum + lp;
+  }
+  return sum / static_cast<double>(members.size());
 }
 
 SequenceModel build_model(const ModelConfig& cfg) {

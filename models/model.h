@@ -11,12 +11,13 @@ namespace tern {
 
 // Decoder state for incremental decoding; every tensor's first dimension (or second, for h/c) is the batch.
 struct DecoderState {
-  torch::Tensor h, c;    // (L, B, H); c undefined for GRU
-  torch::Tensor feed;    // (B, H) previous attentional state (input feeding), zeros at t = 0
-  torch::Tensor memory;  // (B, S, H) encoder outputs
-  torch::Tensor keys;    // (B, S, H) attention keys projected from memory
-  torch::Tensor mask;    // (B, S) bool, true on real source tokens
-  torch::Tensor attn;    // (B, S) attention weights of the last step
+  torch::Tensor h, c;               // (L, B, H); c undefined for GRU
+  torch::Tensor feed;               // (B, H) previous attentional state (input feeding), zeros at t = 0
+  torch::Tensor memory;             // (B, S, H) encoder outputs
+  torch::Tensor keys;               // (B, S, H) attention keys projected from memory
+  torch::Tensor mask;               // (B, S) bool, true on real source tokens
+  torch::Tensor attn;               // (B, S) attention weights of the last step
+  std::vector<DecoderState> parts;  // an ensemble's: one state per member (the tensors above are then unused)
   // Rows `idx` (K) of every tensor: beam search reorders and expands with it.
   DecoderState select(const torch::Tensor& idx) const;
 };
@@ -41,5 +42,15 @@ using SequenceModel = std::shared_ptr<SequenceModelImpl>;
 
 // Builds the model described by `cfg` (validated first).
 SequenceModel build_model(const ModelConfig& cfg);
+
+// Several seq2seq models with one target vocabulary decoding together: each step's log-probabilities are the mean of
+// the members' (translate --checkpoint A B ...). It decodes only: forward (teacher forcing) is refused.
+struct EnsembleImpl : SequenceModelImpl {
+  explicit EnsembleImpl(std::vector<SequenceModel> members);
+  torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in) override;
+  DecoderState encode(const torch::Tensor& src, const torch::Tensor& src_len) override;
+  torch::Tensor step(const torch::Tensor& prev, DecoderState& state) override;  // (B) -> (B, V) mean log-probs
+  std::vector<SequenceModel> members;
+};
 
 }  // namespace tern

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
+#include "core/errors.h"
 #include "data/tokenizer.h"
 #include "eval/decode.h"
+#include "models/model.h"
 
 namespace tern {
 
@@ -52,6 +54,32 @@ TEST(Decode, NoUnkNeverEmitsUnk) {
   for (const auto& hyps : decode(*m, src, len, o))
     for (const auto& h : hyps)
       for (int32_t tok : h.tokens) EXPECT_NE(tok, kUnkId);
+}
+
+// An ensemble of one model, or of a model with itself, decodes exactly as that model.
+TEST(Decode, EnsembleOfOneEqualsTheModel) {
+  torch::manual_seed(0);
+  ModelConfig c;
+  c.embedding = c.hidden = 8, c.src_vocab = c.tgt_vocab = 12, c.dropout = 0;
+  auto m = build_model(c);
+  m->eval();
+  DecodeOptions o;
+  o.beam = 3, o.nbest = 2, o.max_len_ratio = 1.0, o.max_len_extra = 3;
+  auto src = torch::tensor({{4, 5, 6}, {7, 8, 0}});
+  auto len = torch::tensor({3, 2});
+  auto alone = decode(*m, src, len, o);
+  for (size_t n : {1, 2}) {
+    EnsembleImpl e(std::vector<SequenceModel>(n, m));
+    auto together = decode(e, src, len, o);
+    for (size_t b = 0; b < alone.size(); ++b)
+      for (size_t k = 0; k < alone[b].size(); ++k) {
+        EXPECT_EQ(together[b][k].tokens, alone[b][k].tokens);
+        EXPECT_EQ(together[b][k].score, alone[b][k].score);
+      }
+  }
+  torch::manual_seed(1);
+  EnsembleImpl pair({m, build_model(c)});
+  EXPECT_THROW(pair.forward(src, len, src), ConfigError);
 }
 
 }  // namespace tern
