@@ -86,13 +86,13 @@ const CLI::Validator kFiniteNumber(
 // An option naming one of E's values (--precision bf16): checked as text like the numbers, stored as the enum.
 template <typename E, typename Target>
 CLI::Option* add_choice(CLI::App* c, const std::string& name, Target& target, const std::string& help) {
-  CLI::Validator names(
-      [name](std::string& s) -> std::string {
+  CLI::Validator names(  // CLI11 puts the option's name in front of the message
+      [](std::string& s) -> std::string {
         try {
-          parse_choice<E>(s, name);
+          parse_choice<E>(s, "");
           return "";
         } catch (const ConfigError& e) {
-          return e.what();
+          return std::string(e.what()).substr(1);  // "must be a, b or c (got x)"
         }
       },
       "NAME");
