@@ -60,7 +60,8 @@ AverageResult average_checkpoints(const AverageOptions& opt) {
   if (fs::exists(opt.out)) throw IoError(opt.out + ": output exists; nothing was overwritten");
 
   // The first file fixes the model and the vocabularies; every other file must match them.
-  CheckpointMeta meta = checkpoint_meta(read_checkpoint(res.inputs[0]).meta, res.inputs[0]);
+  CheckpointData first = read_checkpoint(res.inputs[0]);  // read once: it is also the loop's first input
+  CheckpointMeta meta = checkpoint_meta(first.meta, res.inputs[0]);
   const Config cfg = stored_config(meta, res.inputs[0]);
   const auto model = model_keys(cfg);
   ModelConfig sized = cfg.model;  // sized by the checkpoint's vocabularies
@@ -72,7 +73,7 @@ AverageResult average_checkpoints(const AverageOptions& opt) {
   torch::serialize::OutputArchive out;
   for (size_t i = 0; i < res.inputs.size(); ++i) {
     const std::string& path = res.inputs[i];
-    CheckpointData d = read_checkpoint(path);
+    CheckpointData d = i == 0 ? std::move(first) : read_checkpoint(path);
     CheckpointMeta m = checkpoint_meta(d.meta, path);
     const auto keys = model_keys(stored_config(m, path));
     for (size_t k = 0; k < keys.size(); ++k)

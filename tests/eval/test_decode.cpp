@@ -33,11 +33,19 @@ TEST(Decode, NbestIsSortedAndBounded) {
   }
 }
 
-// --no-unk: a model that prefers <unk> everywhere emits it, and never with no_unk.
-TEST(Decode, NoUnkNeverEmitsUnk) {
+namespace {
+// The tiny seq2seq of the decode tests, built after seeding the generator (same weights every time).
+ModelConfig tiny_seq2seq() {
   torch::manual_seed(0);
   ModelConfig c;
   c.embedding = c.hidden = 8, c.src_vocab = c.tgt_vocab = 12, c.dropout = 0;
+  return c;
+}
+}  // namespace
+
+// --no-unk: a model that prefers <unk> everywhere emits it, and never with no_unk.
+TEST(Decode, NoUnkNeverEmitsUnk) {
+  ModelConfig c = tiny_seq2seq();
   auto m = build_model(c);
   m->eval();
   {
@@ -58,9 +66,7 @@ TEST(Decode, NoUnkNeverEmitsUnk) {
 
 // An ensemble of one model, or of a model with itself, decodes exactly as that model.
 TEST(Decode, EnsembleOfOneEqualsTheModel) {
-  torch::manual_seed(0);
-  ModelConfig c;
-  c.embedding = c.hidden = 8, c.src_vocab = c.tgt_vocab = 12, c.dropout = 0;
+  ModelConfig c = tiny_seq2seq();
   auto m = build_model(c);
   m->eval();
   DecodeOptions o;
