@@ -11,8 +11,9 @@
 #include "data/batcher.h"
 #include "data/corpus.h"
 #include "data/text.h"
-#include "eval/bleu.h"
-#include "eval/chrf.h"
+#include "translation/bleu.h"
+#include "translation/chrf.h"
+#include "translation/translate_corpus.h"
 #include "models/device.h"
 #include "models/loss.h"
 #include "trainer/checkpoint.h"
@@ -177,29 +178,6 @@ nlohmann::json perplexity(InferenceModel& im, ShardData& data, int64_t n, std::v
           {"ppl_per_word", std::pow(2.0, nll / words / std::log(2.0))}};
 }
 
-// Detokenized translations of the first n sentences of `data`, batched by source length, in corpus order.
-std::vector<std::string> translate_split(InferenceModel& im, ShardData& data, int64_t n, const EvaluateOptions& opt) {
-  std::vector<std::string> hyps(static_cast<size_t>(n));
-  BatchingOptions db;
-  db.shuffle = false;
-  db.batch_tokens = 1 << 30;
-  db.max_sentences = opt.batch_sentences;
-  Progress bar("translate", static_cast<uint64_t>(n), "sentences", 10.0, opt.progress);
-  int64_t done = 0;
-  for (const auto& ids : data.make_batches(db, 0)) {
-    std::vector<int64_t> keep = first_n(ids, n);
-    if (keep.empty()) continue;
-    Batch b = data.collate(keep);
-    AutocastScope autocast(im.precision, im.device);
-    auto res = decode(*im.model, b.src.to(im.device), b.src_len, opt.decode);
-    for (size_t r = 0; r < keep.size(); ++r) hyps[static_cast<size_t>(keep[r])] = im.tgt->decode(res[r][0].tokens);
-    done += static_cast<int64_t>(keep.size());
-    bar.update(static_cast<uint64_t>(done));
-  }
-  bar.finish();
-  return hyps;
-}
-
 }  // namespace
 
 nlohmann::json evaluate(const EvaluateOptions& opt) {
@@ -225,9 +203,12 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   if (lm || !opt.translate) return out;
 
   if (!opt.reference.empty()) refs = aligned_references(opt.reference, corpus, opt.split, n);
-  auto t0 = std::chrono::steady_clock::now();
-  const std::vector<std::string> hyps = translate_split(im, data, n, opt);
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CorpusTranslateOptions to;
+  to.decode = opt.decode, to.batch_sentences = opt.batch_sentences, to.limit = n, to.device = im.device;
+  to.precision = im.precision, to.progress = opt.progress;
+  const CorpusTranslation tr = translate_corpus(*im.model, data, *im.tgt, to);
+  const std::vector<std::string>& hyps = tr.hypotheses;
+  const double secs = tr.seconds;
   BleuScore bleu = corpus_bleu(hyps, {refs});
   out["translation"] = {{"beam", opt.decode.beam},
                         {"length_penalty", opt.decode.length_penalty},

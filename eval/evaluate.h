@@ -6,7 +6,7 @@
 #include <string>
 
 #include "data/tokenizer.h"
-#include "eval/decode.h"
+#include "translation/decode.h"
 #include "models/model.h"
 #include "models/precision.h"
 #include "trainer/config.h"

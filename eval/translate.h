@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "eval/decode.h"
+#include "translation/decode.h"
 #include "models/config.h"
 
 namespace tern {

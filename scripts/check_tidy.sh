@@ -29,7 +29,7 @@ def uses_torch(path, seen=()):  # through its own includes and the project heade
 out = []
 for e in json.load(open(src)):
     rel = e["file"][len(root) + 1:] if e["file"].startswith(root + "/") else ""
-    if not re.match(r"(core|data|models|distributed|trainer|eval|bench|cli)/[a-z_]+\.cpp$", rel):
+    if not re.match(r"(core|data|models|distributed|translation|trainer|eval|bench|cli)/[a-z_]+\.cpp$", rel):
         continue
     out.append({**e, "command": re.sub(r"-include \S+cmake_pch\.hxx|-fpch-preprocess|-Winvalid-pch", "", e["command"])})
     if all_files == "1" or not uses_torch(e["file"]):

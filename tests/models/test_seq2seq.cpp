@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "data/tokenizer.h"
-#include "eval/decode.h"
+#include "translation/decode.h"
 #include "models/language_model.h"
 #include "models/loss.h"
 #include "models/seq2seq.h"

@@ -1,4 +1,4 @@
-#include "eval/bleu.h"
+#include "translation/bleu.h"
 
 #include <fmt/format.h>
 
@@ -10,7 +10,7 @@
 
 #include "core/errors.h"
 #include "data/text.h"
-#include "eval/gram_counts.h"
+#include "translation/gram_counts.h"
 
 namespace tern {
 namespace {

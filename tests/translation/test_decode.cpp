@@ -2,7 +2,7 @@
 
 #include "core/errors.h"
 #include "data/tokenizer.h"
-#include "eval/decode.h"
+#include "translation/decode.h"
 #include "models/model.h"
 
 namespace tern {

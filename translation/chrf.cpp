@@ -1,4 +1,4 @@
-#include "eval/chrf.h"
+#include "translation/chrf.h"
 
 #include <fmt/format.h>
 
@@ -6,8 +6,8 @@
 
 #include "core/errors.h"
 #include "data/text.h"
-#include "eval/bleu.h"
-#include "eval/gram_counts.h"
+#include "translation/bleu.h"
+#include "translation/gram_counts.h"
 
 namespace tern {
 namespace {

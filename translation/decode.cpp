@@ -1,4 +1,4 @@
-#include "eval/decode.h"
+#include "translation/decode.h"
 
 #include <fmt/format.h>
 

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "eval/bleu.h"
+#include "translation/bleu.h"
 
 namespace tern {
 

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "eval/bleu.h"
-#include "eval/chrf.h"
+#include "translation/bleu.h"
+#include "translation/chrf.h"
 
 namespace tern {
 

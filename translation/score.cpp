@@ -1,4 +1,4 @@
-#include "eval/score.h"
+#include "translation/score.h"
 
 #include <fmt/format.h>
 

@@ -1,0 +1,37 @@
+// Translation of one split of an HDF5 corpus (a rank's shard of it): what `tern evaluate`, validation by BLEU/chrF
+// during training and `tern bench translate` share. Batches are sorted by source length; results come back in corpus
+// order, detokenized, with the detokenized corpus targets as references.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/batcher.h"
+#include "data/tokenizer.h"
+#include "models/model.h"
+#include "models/precision.h"
+#include "translation/decode.h"
+
+namespace tern {
+
+struct CorpusTranslateOptions {
+  DecodeOptions decode;
+  int64_t batch_sentences = 64;  // sentences decoded together (>= 1)
+  int64_t limit = 0;             // the first `limit` sentences of the shard (0: all)
+  torch::Device device{torch::kCPU};
+  Precision precision = Precision::kFp32;
+  bool progress = false;  // a bar (terminal) or periodic log lines
+};
+
+struct CorpusTranslation {
+  std::vector<std::string> hypotheses;  // the best hypothesis of each sentence, detokenized, in corpus order
+  std::vector<std::string> references;  // each sentence's target, detokenized
+  int64_t source_tokens = 0;            // subword tokens decoded from...
+  int64_t hypothesis_tokens = 0;        // ...and produced (eos excluded)
+  double seconds = 0;                   // wall time of the decoding (detokenization included)
+};
+
+CorpusTranslation translate_corpus(SequenceModelImpl& model, const ShardData& data, const Tokenizer& tgt,
+                                   const CorpusTranslateOptions& opt);
+
+}  // namespace tern
