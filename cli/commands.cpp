@@ -16,6 +16,7 @@
 
 #include "bench/allreduce_bench.h"
 #include "bench/train_bench.h"
+#include "bench/translate_bench.h"
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
@@ -25,7 +26,7 @@
 #include "eval/evaluate.h"
 #include "eval/ngram.h"
 #include "eval/report.h"
-#include "eval/score.h"
+#include "translation/score.h"
 #include "eval/translate.h"
 #include "models/device.h"
 #include "trainer/average.h"
@@ -392,6 +393,29 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
       if (ctx.comm->rank() != 0) return;
       std::cout << train_bench_table(rows, t->bench, ctx.comm->world(), ctx.comm->backend()) << std::flush;
       if (!t->json.empty()) write_file_atomic(t->json, rows.dump(2) + "\n");
+    };
+  });
+
+  auto tb = std::make_shared<TranslateBenchOptions>();
+  auto tb_json = std::make_shared<std::string>();
+  auto* tl = bench->add_subcommand(
+      "translate", "Decoding sentences/s and tokens/s of a checkpoint per beam and batch size, on a corpus split");
+  tl->add_option("--checkpoint", tb->checkpoint, "Seq2seq checkpoint (.tern)")->required();
+  tl->add_option("--data", tb->corpus, "HDF5 corpus with the checkpoint's vocabularies")->required();
+  tl->add_option("--split", tb->split, "Split to translate");
+  tl->add_option("--beams", tb->beams, "Beam sizes, each measured in turn")->check(kInteger);
+  tl->add_option("--batches", tb->batches, "Sentences decoded together, each measured in turn")->check(kInteger);
+  tl->add_option("--limit", tb->limit, "Only the first N sentences")->check(kInteger);
+  tl->add_option("--length-penalty", tb->decode.length_penalty, "GNMT length penalty alpha")->check(kFiniteNumber);
+  add_choice<Precision>(tl, "--precision", tb->precision, "Compute precision (default: the checkpoint's)");
+  add_choice<DeviceRequest>(tl, "--device", tb->device, "Device (auto: CUDA when present)");
+  tl->add_option("--json", *tb_json, "Also write the rows here");
+  tl->callback([tb, tb_json, &run] {
+    run = [tb, tb_json] {
+      set_threads(0);
+      nlohmann::json rows = bench_translate(*tb);
+      std::cout << translate_bench_table(rows, *tb) << std::flush;
+      if (!tb_json->empty()) write_file_atomic(*tb_json, rows.dump(2) + "\n");
     };
   });
 }

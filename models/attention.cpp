@@ -19,18 +19,21 @@ torch::Tensor AttentionImpl::keys(const torch::Tensor& memory) {
 
 std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward(const torch::Tensor& query, const torch::Tensor& keys,
                                                                const torch::Tensor& memory, const torch::Tensor& mask) {
-  torch::Tensor scores;  // (B, T, S)
+  const int64_t N = query.size(0), T = query.size(1), B = keys.size(0), S = keys.size(1);
+  TORCH_CHECK(N % B == 0, "attention: ", N, " query rows for ", B, " sources");
+  torch::Tensor q = query.reshape({B, N / B * T, query.size(2)});  // (B, G*T, H)
+  torch::Tensor scores;                                             // (B, G*T, S)
   if (kind_ == AttentionKind::kAdditive) {
-    // (B, T, 1, H) + (B, 1, S, H) -> tanh -> v -> (B, T, S)
-    scores = v_(torch::tanh(w_query_(query).unsqueeze(2) + keys.unsqueeze(1))).squeeze(-1);
+    // (B, G*T, 1, H) + (B, 1, S, H) -> tanh -> v -> (B, G*T, S)
+    scores = v_(torch::tanh(w_query_(q).unsqueeze(2) + keys.unsqueeze(1))).squeeze(-1);
   } else {
-    scores = torch::bmm(query, keys.transpose(1, 2));
+    scores = torch::bmm(q, keys.transpose(1, 2));
   }
   // Softmax in fp32 (or wider) whatever the compute precision.
   scores = at_least_fp32(scores).masked_fill(~mask.unsqueeze(1), -std::numeric_limits<float>::infinity());
-  torch::Tensor weights = torch::softmax(scores, -1);                            // (B, T, S)
-  torch::Tensor context = torch::bmm(weights.to(memory.scalar_type()), memory);  // (B, T, H)
-  return {context, weights};
+  torch::Tensor weights = torch::softmax(scores, -1);                            // (B, G*T, S)
+  torch::Tensor context = torch::bmm(weights.to(memory.scalar_type()), memory);  // (B, G*T, H)
+  return {context.view({N, T, -1}), weights.view({N, T, S})};
 }
 
 }  // namespace tern

@@ -12,8 +12,9 @@ struct AttentionImpl : torch::nn::Module {
   AttentionImpl(Choice<AttentionKind> kind, int64_t hidden);
   // Projects encoder states once per sentence. memory (B, S, H) -> keys (B, S, H)
   torch::Tensor keys(const torch::Tensor& memory);
-  // query (B, T, H), keys (B, S, H), memory (B, S, H), mask (B, S) true on real tokens
-  // -> context (B, T, H), weights (B, T, S)
+  // query (N, T, H), keys (B, S, H), memory (B, S, H), mask (B, S) true on real tokens -> context (N, T, H),
+  // weights (N, T, S). N = G*B: G query rows per source, grouped (beam search: rows b*G .. b*G+G-1 attend to source
+  // b), so the encoder states are never copied per hypothesis.
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& query, const torch::Tensor& keys,
                                                   const torch::Tensor& memory, const torch::Tensor& mask);
 

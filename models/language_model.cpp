@@ -27,12 +27,14 @@ torch::Tensor SequenceModelImpl::step(const torch::Tensor&, DecoderState&) {
   throw ConfigError("model.type " + cfg_.type.name() + " does not support incremental decoding");
 }
 
-DecoderState DecoderState::select(const torch::Tensor& idx) const {
-  auto rows = [&](const torch::Tensor& t, int64_t dim) { return t.defined() ? t.index_select(dim, idx) : t; };
+DecoderState DecoderState::select(const torch::Tensor& rows, const torch::Tensor& sources) const {
+  auto pick = [](const torch::Tensor& t, int64_t dim, const torch::Tensor& idx) {
+    return t.defined() && idx.defined() ? t.index_select(dim, idx) : t;
+  };
   DecoderState s;
-  s.h = rows(h, 1), s.c = rows(c, 1), s.feed = rows(feed, 0), s.memory = rows(memory, 0);
-  s.keys = rows(keys, 0), s.mask = rows(mask, 0), s.attn = rows(attn, 0);
-  for (const auto& p : parts) s.parts.push_back(p.select(idx));
+  s.h = pick(h, 1, rows), s.c = pick(c, 1, rows), s.feed = pick(feed, 0, rows), s.attn = pick(attn, 0, rows);
+  s.memory = pick(memory, 0, sources), s.keys = pick(keys, 0, sources), s.mask = pick(mask, 0, sources);
+  for (const auto& p : parts) s.parts.push_back(p.select(rows, sources));
   return s;
 }
 

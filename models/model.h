@@ -9,17 +9,20 @@
 
 namespace tern {
 
-// Decoder state for incremental decoding; every tensor's first dimension (or second, for h/c) is the batch.
+// Decoder state for incremental decoding. Hypothesis rows (N) and source sentences (B) are distinct: beam search keeps
+// K rows per source, grouped (rows b*K .. b*K+K-1 belong to source b), and the encoder's tensors stay once per source.
 struct DecoderState {
-  torch::Tensor h, c;               // (L, B, H); c undefined for GRU
-  torch::Tensor feed;               // (B, H) previous attentional state (input feeding), zeros at t = 0
-  torch::Tensor memory;             // (B, S, H) encoder outputs
-  torch::Tensor keys;               // (B, S, H) attention keys projected from memory
-  torch::Tensor mask;               // (B, S) bool, true on real source tokens
-  torch::Tensor attn;               // (B, S) attention weights of the last step
+  torch::Tensor h, c;               // (L, N, H) per row; c undefined for GRU
+  torch::Tensor feed;               // (N, H) per row: previous attentional state (input feeding), zeros at t = 0
+  torch::Tensor attn;               // (N, S) per row: attention weights of the last step
+  torch::Tensor memory;             // (B, S, H) per source: encoder outputs
+  torch::Tensor keys;               // (B, S, H) per source: attention keys projected from memory
+  torch::Tensor mask;               // (B, S) bool per source, true on real source tokens
   std::vector<DecoderState> parts;  // an ensemble's: one state per member (the tensors above are then unused)
-  // Rows `idx` (K) of every tensor: beam search reorders and expands with it.
-  DecoderState select(const torch::Tensor& idx) const;
+  // Rows `rows` (N') of the per-row tensors and, when defined, sources `sources` (B') of the per-source ones. The rows
+  // must stay grouped by source in the order of `sources` (beam search expands, reorders within a beam, and drops
+  // finished sentences with it).
+  DecoderState select(const torch::Tensor& rows, const torch::Tensor& sources = {}) const;
 };
 
 struct SequenceModelImpl : torch::nn::Module {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "core/errors.h"
 #include "data/tokenizer.h"
@@ -33,73 +34,89 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
   opt.validate();
   torch::NoGradGuard ng;
   const int64_t B = src.size(0), K = opt.beam;
+  const auto dev = src.device();
+  const auto on_dev = [&](const std::vector<int64_t>& v) { return torch::tensor(v, torch::kInt64).to(dev); };
   auto lens = src_len.to(torch::kCPU);
   std::vector<int64_t> max_len(static_cast<size_t>(B));
-  int64_t longest = 1;
-  for (int64_t b = 0; b < B; ++b) {
+  for (int64_t b = 0; b < B; ++b)
     max_len[b] =
         static_cast<int64_t>(opt.max_len_ratio * static_cast<double>(lens[b].item<int64_t>())) + opt.max_len_extra;
-    longest = std::max(longest, max_len[b]);
-  }
+  const int64_t longest = std::max<int64_t>(1, *std::max_element(max_len.begin(), max_len.end()));
+
+  // The sentences still searching (`active`, A of them) own K rows each: row a*K + k is hypothesis k of sentence
+  // active[a]. The encoder's tensors stay once per sentence; a finished sentence's rows and source leave the batch.
+  std::vector<int64_t> active(static_cast<size_t>(B));
+  std::iota(active.begin(), active.end(), 0);
   DecoderState state = model.encode(src, src_len);
-  // Rows are (sentence, beam) pairs: row = b * K + k.
-  auto dev = src.device();
   state = state.select(torch::arange(B, torch::TensorOptions().dtype(torch::kInt64).device(dev)).repeat_interleave(K));
   std::vector<std::vector<int32_t>> seqs(static_cast<size_t>(B * K));
   std::vector<double> scores(static_cast<size_t>(B * K), 0.0);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t k = 1; k < K; ++k) scores[b * K + k] = -std::numeric_limits<double>::infinity();
   std::vector<std::vector<Hypothesis>> finished(static_cast<size_t>(B));
-  std::vector<bool> done(static_cast<size_t>(B), false);
   torch::Tensor prev = torch::full({B * K}, kBosId, torch::TensorOptions().dtype(torch::kInt64).device(dev));
 
   for (int64_t t = 0; t < longest; ++t) {
+    const auto A = static_cast<int64_t>(active.size());
     // The top 2K continuations of each sentence are chosen on the model's device; only they travel to the host.
-    torch::Tensor lp = model.step(prev, state).to(torch::kFloat32);  // (B*K, V)
+    torch::Tensor lp = model.step(prev, state).to(torch::kFloat32);  // (A*K, V)
     if (opt.no_unk) lp.select(1, kUnkId).fill_(-std::numeric_limits<float>::infinity());
     const int64_t V = lp.size(1);
     torch::Tensor total = lp + torch::tensor(scores, torch::kFloat64).to(dev, torch::kFloat32).unsqueeze(1);
-    auto [top_dev, top_idx_dev] = total.view({B, K * V}).topk(std::min<int64_t>(2 * K, K * V), 1);  // (B, 2K)
+    auto [top_dev, top_idx_dev] = total.view({A, K * V}).topk(std::min<int64_t>(2 * K, K * V), 1);  // (A, 2K)
     torch::Tensor top_val = top_dev.to(torch::kCPU), top_idx = top_idx_dev.to(torch::kCPU);
     auto val = top_val.accessor<float, 2>();
     auto idx = top_idx.accessor<int64_t, 2>();
-    std::vector<int64_t> origin(static_cast<size_t>(B * K));
-    std::vector<int64_t> next_tok(static_cast<size_t>(B * K), kPadId);
-    std::vector<std::vector<int32_t>> next_seqs(static_cast<size_t>(B * K));
-    std::vector<double> next_scores(static_cast<size_t>(B * K), -std::numeric_limits<double>::infinity());
-    for (int64_t b = 0; b < B; ++b) {
+    std::vector<int64_t> kept, rows, next_tok;  // positions in `active` that go on, their rows' origins and tokens
+    std::vector<std::vector<int32_t>> next_seqs;
+    std::vector<double> next_scores;
+    for (int64_t a = 0; a < A; ++a) {
+      const int64_t b = active[a];
+      const bool at_limit = t + 1 >= max_len[b];
       int64_t alive = 0;
-      if (!done[b]) {
-        for (int64_t j = 0; j < top_idx.size(1) && alive < K; ++j) {
-          double s = val[b][j];
-          if (!std::isfinite(s)) break;
-          int64_t from = b * K + idx[b][j] / V, tok = idx[b][j] % V;
-          bool at_limit = t + 1 >= max_len[b];
-          if (tok == kEosId || at_limit) {
-            if (j < K) {
-              Hypothesis h;
-              h.tokens = seqs[from];
-              if (tok != kEosId) h.tokens.push_back(static_cast<int32_t>(tok));
-              h.logprob = s;
-              h.score = normalise(s, h.tokens.size() + 1, opt.length_penalty);
-              finished[b].push_back(std::move(h));
-            }
-            continue;
+      const auto first_row = static_cast<int64_t>(rows.size());
+      for (int64_t j = 0; j < top_idx.size(1) && alive < K; ++j) {
+        const double s = val[a][j];
+        if (!std::isfinite(s)) break;
+        const int64_t from = a * K + idx[a][j] / V, tok = idx[a][j] % V;
+        if (tok == kEosId || at_limit) {
+          if (j < K) {
+            Hypothesis h;
+            h.tokens = seqs[from];
+            if (tok != kEosId) h.tokens.push_back(static_cast<int32_t>(tok));
+            h.logprob = s;
+            h.score = normalise(s, h.tokens.size() + 1, opt.length_penalty);
+            finished[b].push_back(std::move(h));
           }
-          int64_t row = b * K + alive++;
-          origin[row] = from, next_tok[row] = tok, next_scores[row] = s;
-          next_seqs[row] = seqs[from];
-          next_seqs[row].push_back(static_cast<int32_t>(tok));
+          continue;
         }
-        if (static_cast<int64_t>(finished[b].size()) >= K || t + 1 >= max_len[b]) done[b] = true;
+        ++alive;
+        rows.push_back(from), next_tok.push_back(tok), next_scores.push_back(s);
+        next_seqs.push_back(seqs[from]);
+        next_seqs.back().push_back(static_cast<int32_t>(tok));
       }
-      for (int64_t k = alive; k < K; ++k) origin[b * K + k] = b * K;  // dead rows: keep shapes
+      if (static_cast<int64_t>(finished[b].size()) >= K || at_limit) {  // done: its rows leave the batch
+        rows.resize(first_row), next_tok.resize(first_row), next_scores.resize(first_row);
+        next_seqs.resize(first_row);
+        continue;
+      }
+      kept.push_back(a);
+      for (int64_t k = alive; k < K; ++k) {  // dead rows keep the shape: a copy of the first, scored -inf
+        rows.push_back(a * K), next_tok.push_back(kPadId);
+        next_scores.push_back(-std::numeric_limits<double>::infinity()), next_seqs.emplace_back();
+      }
     }
-    if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
+    if (kept.empty()) break;
     seqs = std::move(next_seqs), scores = std::move(next_scores);
-    auto o = torch::tensor(origin, torch::kInt64).to(dev);
-    state = state.select(o);
-    prev = torch::tensor(next_tok, torch::kInt64).to(dev);
+    if (static_cast<int64_t>(kept.size()) < A) {
+      state = state.select(on_dev(rows), on_dev(kept));
+      std::vector<int64_t> still;
+      for (int64_t a : kept) still.push_back(active[a]);
+      active = std::move(still);
+    } else {
+      state = state.select(on_dev(rows));
+    }
+    prev = on_dev(next_tok);
   }
   for (int64_t b = 0; b < B; ++b) {
     auto& f = finished[b];
