@@ -26,11 +26,11 @@
 #include "eval/evaluate.h"
 #include "eval/ngram.h"
 #include "eval/report.h"
-#include "translation/score.h"
 #include "eval/translate.h"
 #include "models/device.h"
 #include "trainer/average.h"
 #include "trainer/trainer.h"
+#include "translation/score.h"
 
 namespace tern {
 namespace {
@@ -178,9 +178,9 @@ void add_train(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
       opt.progress = !a->no_progress;
       TrainResult r = train(cfg, *ctx.comm, opt);
       if (ctx.comm->rank() == 0) {
-        logf("trained {} steps in {:.1f} min, {:.0f} tokens/s; best valid loss {:.4f} (ppl {:.2f}); last checkpoint {}",
-             r.steps, r.seconds / 60, r.tokens_per_s, r.best_valid_loss, std::exp(r.best_valid_loss),
-             r.last_checkpoint);
+        logf("trained {} steps in {:.1f} min, {:.0f} tokens/s; best valid {} {}; last checkpoint {}", r.steps,
+             r.seconds / 60, r.tokens_per_s, r.valid_metric,
+             r.best_valid_score ? fmt::format("{:.4f}", *r.best_valid_score) : "none", r.last_checkpoint);
       }
       if (r.preempted) ctx.exit_code = kExitPreempted;
     };

@@ -1,8 +1,10 @@
 // tern: one executable with subcommands. Parses the command line, runs the command, turns errors into one message
 // and an exit code; under MPI a failing rank aborts the whole job.
+#include <malloc.h>
 #include <algorithm>
 #include <clocale>
 #include <cstdio>
+
 #include <map>
 #include <string>
 #include <vector>
@@ -14,6 +16,10 @@
 
 int main(int argc, char** argv) {
   std::setlocale(LC_CTYPE, "C.UTF-8");
+  // Tensors of a few MB are allocated and freed at every decoding and training step; glibc would map and unmap each
+  // (a page fault per 4 KiB, ~10% of beam search time). Keep blocks up to 256 MiB in the heap instead.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
   CLI::App app{"tern: train and evaluate recurrent sequence models (LSTM/GRU language models, attention seq2seq)"};
   app.require_subcommand(1);
   tern::CommandContext ctx;

@@ -11,13 +11,13 @@
 #include "data/batcher.h"
 #include "data/corpus.h"
 #include "data/text.h"
-#include "translation/bleu.h"
-#include "translation/chrf.h"
-#include "translation/translate_corpus.h"
 #include "models/device.h"
 #include "models/loss.h"
 #include "trainer/checkpoint.h"
 #include "trainer/ema.h"
+#include "translation/bleu.h"
+#include "translation/chrf.h"
+#include "translation/translate_corpus.h"
 
 namespace tern {
 

@@ -6,10 +6,10 @@
 #include <string>
 
 #include "data/tokenizer.h"
-#include "translation/decode.h"
 #include "models/model.h"
 #include "models/precision.h"
 #include "trainer/config.h"
+#include "translation/decode.h"
 
 namespace tern {
 

@@ -266,14 +266,16 @@ RunData read_run(const fs::path& dir) {
   r.metrics = std::move(mf.rows);
   r.ckpts = read_checkpoints(dir, r.metrics);
   read_results(dir, r.evals, r.baselines);
-  double best_valid = 1e300;
+  double best_valid = 1e300, best_bleu = -1;
   for (const auto& m : r.metrics) {
     if (m.valid_loss) best_valid = std::min(best_valid, *m.valid_loss);
+    if (m.valid_bleu) best_bleu = std::max(best_bleu, *m.valid_bleu);
     r.summary["steps"] = m.step;
     if (m.tokens_per_s) r.summary["tokens_per_s"] = *m.tokens_per_s;
     r.summary["elapsed_s"] = m.elapsed_s;
   }
   if (best_valid < 1e300) r.summary["best_valid_loss"] = best_valid, r.summary["best_valid_ppl"] = std::exp(best_valid);
+  if (best_bleu >= 0) r.summary["best_valid_bleu"] = best_bleu;
   return r;
 }
 
@@ -284,6 +286,8 @@ json report_json(const RunData& r, const std::string& run_dir) {
                {"summary", r.summary}};
   const std::pair<const char*, Field> fields[] = {{"train_loss", &MetricsRow::train_loss},
                                                   {"valid_loss", &MetricsRow::valid_loss},
+                                                  {"valid_bleu", &MetricsRow::valid_bleu},
+                                                  {"valid_chrf", &MetricsRow::valid_chrf},
                                                   {"lr", &MetricsRow::lr},
                                                   {"grad_norm", &MetricsRow::grad_norm},
                                                   {"loss_scale", &MetricsRow::loss_scale},
@@ -346,6 +350,10 @@ std::string html_curves(const std::vector<MetricsRow>& metrics) {
              {series(metrics, &MetricsRow::train_ppl, "train", "#1f77b4"),
               series(metrics, &MetricsRow::valid_ppl, "valid", "#d62728", true)},
              true);
+  if (std::any_of(metrics.begin(), metrics.end(), [](const MetricsRow& m) { return m.valid_bleu.has_value(); }))
+    h += chart("validation BLEU and chrF (train.valid_metric)",
+               {series(metrics, &MetricsRow::valid_bleu, "BLEU", "#d62728", true),
+                series(metrics, &MetricsRow::valid_chrf, "chrF", "#17becf", true)});
   h += chart("learning rate", {series(metrics, &MetricsRow::lr, "lr", "#2ca02c")});
   h += chart("gradient norm (before clipping)", {series(metrics, &MetricsRow::grad_norm, "grad norm", "#9467bd")});
   Series scale = series(metrics, &MetricsRow::loss_scale, "loss scale", "#8c564b");
@@ -367,6 +375,8 @@ std::string html_report(const RunData& r, const Tables& t, const std::string& ru
   if (r.summary.contains("best_valid_loss"))
     h += fmt::format("; best validation loss {:.4f} nats/token (perplexity {:.2f})",
                      r.summary["best_valid_loss"].get<double>(), r.summary["best_valid_ppl"].get<double>());
+  if (r.summary.contains("best_valid_bleu"))
+    h += fmt::format("; best validation BLEU {:.2f}", r.summary["best_valid_bleu"].get<double>());
   h += ". Perplexities are per token with one end-of-sentence token per sentence counted: PPL = 2<sup>H</sup>, H "
        "the cross-entropy in bits (docs/evaluation.md).</p>\n";
   h += html_curves(r.metrics);

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "translation/decode.h"
 #include "models/config.h"
+#include "translation/decode.h"
 
 namespace tern {
 

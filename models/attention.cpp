@@ -22,7 +22,7 @@ std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward(const torch::Tens
   const int64_t N = query.size(0), T = query.size(1), B = keys.size(0), S = keys.size(1);
   TORCH_CHECK(N % B == 0, "attention: ", N, " query rows for ", B, " sources");
   torch::Tensor q = query.reshape({B, N / B * T, query.size(2)});  // (B, G*T, H)
-  torch::Tensor scores;                                             // (B, G*T, S)
+  torch::Tensor scores;                                            // (B, G*T, S)
   if (kind_ == AttentionKind::kAdditive) {
     // (B, G*T, 1, H) + (B, 1, S, H) -> tanh -> v -> (B, G*T, S)
     scores = v_(torch::tanh(w_query_(q).unsqueeze(2) + keys.unsqueeze(1))).squeeze(-1);

@@ -166,7 +166,8 @@ CheckpointMeta checkpoint_meta(const nlohmann::json& j, const std::string& path)
     }
   }
   // The schedule's state (TrainingSchedule::save) sits at the top level; its load says which key is missing.
-  for (const char* key : {"best_valid_loss", "validations_without_improvement", "plateau_scale", "bad_validations"})
+  for (const char* key : {"valid_metric", "best_valid_score", "best_valid_loss", "validations_without_improvement",
+                          "plateau_scale", "bad_validations"})
     if (j.contains(key)) m.schedule[key] = j[key];
   return m;
 }

@@ -45,6 +45,7 @@ class Schema {
         bind("train.valid_every", t.valid_every);
     bind("train.save_every", t.save_every), bind("train.keep_last", t.keep_last);
     bind("train.ema_decay", t.ema_decay), bind("train.early_stopping", t.early_stopping), bind("train.seed", t.seed),
+        bind("train.valid_metric", t.valid_metric), bind("train.valid_beam", t.valid_beam),
         bind("train.device", t.device);
     bind("train.precision", t.precision), bind("train.threads", t.threads),
         bind("train.max_bad_steps", t.max_bad_steps);
@@ -250,6 +251,9 @@ void TrainLoopConfig::validate() const {
     fail("ema_decay", "must be in [0, 1) (0 disables)", fmt::format("{}", ema_decay));
   device.check("train.device");
   precision.check("train.precision");
+  valid_metric.check("train.valid_metric");
+  if (valid_beam < 1 || valid_beam > 64)
+    fail("valid_beam", "must be in [1, 64] (1: greedy)", std::to_string(valid_beam));
   if (threads < 0 || threads > 4096) fail("threads", "must be in [0, 4096]", std::to_string(threads));
   if (max_bad_steps < 0) fail("max_bad_steps", "must be >= 0", std::to_string(max_bad_steps));
   if (check_sync_every < 0) fail("check_sync_every", "must be >= 0", std::to_string(check_sync_every));
@@ -273,6 +277,11 @@ void Config::validate() const {
     optim.validate();
     train.validate();
     distributed.validate();
+    if (model.is_lm() && (train.valid_metric == ValidMetric::kBleu || train.valid_metric == ValidMetric::kChrf))
+      throw ConfigError(
+          fmt::format("train.valid_metric {} translates the valid split: it needs model.type seq2seq "
+                      "(got {}); a language model validates by loss",
+                      train.valid_metric.name(), model.type.name()));
     if (optim.schedule == LrSchedule::kCosine && train.max_steps <= optim.warmup_steps)
       throw ConfigError(fmt::format(
           "optim.schedule cosine decays over train.max_steps, which must be set and above optim.warmup_steps "
@@ -345,6 +354,12 @@ Config parse_config(const std::string& text, const std::string& source, const st
     schema.set(key, v, "--set");
   }
   cfg.validate();
+  return resolve_defaults(std::move(cfg));
+}
+
+Config resolve_defaults(Config cfg) {
+  if (cfg.train.valid_metric == ValidMetric::kAuto)
+    cfg.train.valid_metric = cfg.model.is_lm() ? ValidMetric::kLoss : ValidMetric::kBleu;
   return cfg;
 }
 

@@ -16,6 +16,7 @@ namespace tern {
 enum class OptimizerKind { kAdam, kAdamw, kSgd };
 enum class LrSchedule { kConstant, kInverseSqrt, kPlateau, kCosine };
 enum class LossScaling { kAuto, kDynamic, kNone };
+enum class ValidMetric { kAuto, kLoss, kBleu, kChrf };
 template <>
 struct ChoiceNames<OptimizerKind> {
   static constexpr std::array<const char*, 3> kNames{"adam", "adamw", "sgd"};
@@ -23,6 +24,10 @@ struct ChoiceNames<OptimizerKind> {
 template <>
 struct ChoiceNames<LrSchedule> {
   static constexpr std::array<const char*, 4> kNames{"constant", "inverse_sqrt", "plateau", "cosine"};
+};
+template <>
+struct ChoiceNames<ValidMetric> {
+  static constexpr std::array<const char*, 4> kNames{"auto", "loss", "bleu", "chrf"};
 };
 template <>
 struct ChoiceNames<LossScaling> {
@@ -70,7 +75,12 @@ struct TrainLoopConfig {
   double ema_decay = 0;                  // Exponential moving average of the weights (0 disables; e.g. 0.999): what
                                          // validation, best.tern, evaluate and translate use (--no-ema: the weights).
   int64_t early_stopping = 0;            // Stop after this many validations without improvement (0 disables).
-  uint64_t seed = 1;                     // Parameters, dropout and data order.
+  // What validation scores, and what best.tern, the plateau schedule and early stopping follow: loss (nats per target
+  // token, lower is better) | bleu | chrf (the valid split translated, detokenized and scored as `tern score` does;
+  // higher is better). auto: bleu for seq2seq, loss for language models (resolved when the config is read).
+  Choice<ValidMetric> valid_metric = ValidMetric::kAuto;
+  int64_t valid_beam = 1;                               // Beam size of that translation (1: greedy).
+  uint64_t seed = 1;                                    // Parameters, dropout and data order.
   Choice<DeviceRequest> device = DeviceRequest::kAuto;  // auto | cpu | cuda
   Choice<Precision> precision =
       Precision::kFp32;  // fp32 | fp16 (CUDA only) | bf16: autocast compute dtype (docs/precision.md)
@@ -100,6 +110,9 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 // Same, from YAML text (source names it in messages).
 Config parse_config(const std::string& yaml_text, const std::string& source,
                     const std::vector<std::string>& overrides = {});
+// Resolves the `auto` values that depend on other keys (train.valid_metric: bleu for seq2seq, loss for language
+// models); parse_config does it, and so does the trainer for a Config built in code.
+Config resolve_defaults(Config cfg);
 // The resolved config as YAML (every key, defaults included).
 std::string to_yaml(const Config& cfg);
 // Every key ("section.key") with its value as YAML text, in schema order: configs compare key by key.

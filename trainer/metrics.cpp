@@ -19,7 +19,9 @@ template <typename T>
 std::optional<T> get(const nlohmann::json& j, const char* key, const std::string& where) {
   if (!j.contains(key)) return std::nullopt;
   const auto& v = j[key];
-  if constexpr (std::is_integral_v<T>) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.is_string()) throw DataError(fmt::format("{}: {} must be a string (got {})", where, key, v.dump()));
+  } else if constexpr (std::is_integral_v<T>) {
     if (!v.is_number_integer())
       throw DataError(fmt::format("{}: {} must be an integer (got {})", where, key, v.dump()));
   } else if (!v.is_number()) {  // NaN and infinity are written as null: a diverged loss stays readable
@@ -46,6 +48,8 @@ nlohmann::json to_json(const MetricsRow& r) {
                     {"communication", b->communication},
                     {"optimizer", b->optimizer}};
   put(j, "valid_loss", r.valid_loss), put(j, "valid_ppl", r.valid_ppl);
+  put(j, "valid_bleu", r.valid_bleu), put(j, "valid_bleu_signature", r.valid_bleu_signature);
+  put(j, "valid_chrf", r.valid_chrf), put(j, "valid_chrf_signature", r.valid_chrf_signature);
   j["elapsed_s"] = r.elapsed_s;
   return j;
 }
@@ -81,6 +85,9 @@ MetricsRow metrics_row(const nlohmann::json& j, const std::string& where) {
                               get<double>(b, "optimizer", w).value_or(0)};
   }
   r.valid_loss = get<double>(j, "valid_loss", where), r.valid_ppl = get<double>(j, "valid_ppl", where);
+  r.valid_bleu = get<double>(j, "valid_bleu", where), r.valid_chrf = get<double>(j, "valid_chrf", where);
+  r.valid_bleu_signature = get<std::string>(j, "valid_bleu_signature", where);
+  r.valid_chrf_signature = get<std::string>(j, "valid_chrf_signature", where);
   return r;
 }
 

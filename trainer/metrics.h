@@ -29,8 +29,10 @@ struct MetricsRow {
   std::optional<StepBreakdown> step_ms;
   std::optional<int64_t> skipped_steps;
   std::optional<double> lr;  // train rows, and validations during training
-  // valid rows
-  std::optional<double> valid_loss, valid_ppl;
+  // valid rows: the loss always; BLEU and chrF (sacreBLEU-exact, with their signatures) when validation translates
+  // (train.valid_metric bleu or chrf)
+  std::optional<double> valid_loss, valid_ppl, valid_bleu, valid_chrf;
+  std::optional<std::string> valid_bleu_signature, valid_chrf_signature;
 };
 
 nlohmann::json to_json(const MetricsRow& row);

@@ -36,6 +36,9 @@
 #include "trainer/run_dir.h"
 #include "trainer/schedule.h"
 #include "trainer/step.h"
+#include "translation/bleu.h"
+#include "translation/chrf.h"
+#include "translation/translate_corpus.h"
 
 namespace fs = std::filesystem;
 
@@ -90,7 +93,7 @@ void set_rng_state(at::Generator gen, const torch::Tensor& state) {
 class Trainer {
  public:
   Trainer(const Config& cfg, Communicator& comm, const TrainOptions& opt)
-      : cfg_(cfg), comm_(comm), opt_(opt), sched_(cfg_.optim, cfg_.train), corpus_(cfg.data.corpus) {}
+      : cfg_(resolve_defaults(cfg)), comm_(comm), opt_(opt), sched_(cfg_.optim, cfg_.train), corpus_(cfg.data.corpus) {}
 
   TrainResult run();
 
@@ -120,12 +123,21 @@ class Trainer {
   void finish(TrainResult& res);
   void setup();
   void check_agreement();
-  double validate();          // the weights training uses, or their average with train.ema_decay
-  double validate_current();  // the weights as they are
+  struct Validation {
+    double loss = 0;  // nats per target token
+    std::optional<BleuScore> bleu;
+    std::optional<ChrfScore> chrf;
+    double score = 0;  // train.valid_metric's
+  };
+  Validation validate();          // the weights training uses, or their average with train.ema_decay
+  Validation validate_current();  // the weights as they are
+  // BLEU and chrF of the valid split translated (every rank its shard; the same scores on every rank); rank 0 writes
+  // the hypotheses and references to run_dir/valid.hyp and valid.ref.
+  void score_translation(Validation& v);
+  void log_validation(const Validation& v, int64_t epoch, std::optional<double> lr, bool is_best);
   void save(bool is_best, int64_t next_epoch, int64_t next_batch);
   void restore(const std::string& path);
   void log_metrics(const MetricsRow& row);
-  MetricsRow valid_row(double loss, int64_t epoch, std::optional<double> lr) const;
   std::vector<double> sum_over_ranks(std::vector<double> values);
   bool is_root() const { return comm_.rank() == 0; }
   // The corpus's --max-tokens (prepare's policy attribute), for translate's default source cap; 0 when unknown.
@@ -141,6 +153,7 @@ class Trainer {
   TrainOptions opt_;
   TrainingSchedule sched_;
   CorpusReader corpus_;
+  std::unique_ptr<Tokenizer> tgt_tokenizer_;  // detokenizes validation translations (train.valid_metric bleu, chrf)
   torch::Device device_{torch::kCPU};
   SequenceModel model_;
   std::unique_ptr<torch::optim::Optimizer> optim_;
@@ -182,6 +195,9 @@ void Trainer::setup() {
   sized.src_vocab = c.model.is_lm() ? 0 : corpus_.vocab("src").size;
   sized.tgt_vocab = corpus_.vocab(c.model.is_lm() ? "text" : "tgt").size;
   corpus_max_tokens_ = read_corpus_max_tokens();
+  if (c.train.valid_metric != ValidMetric::kLoss)
+    tgt_tokenizer_ =
+        std::make_unique<Tokenizer>(corpus_.vocab("tgt").model_proto, corpus_.path() + " (target vocabulary)");
   num_shards_ = c.data.shards > 0 ? c.data.shards : comm_.world();
   if (num_shards_ % comm_.world() != 0)
     throw ConfigError(fmt::format("{}: data.shards ({}) must be a multiple of the number of ranks ({})", c.source,
@@ -238,18 +254,15 @@ std::vector<double> Trainer::sum_over_ranks(std::vector<double> values) {
   return {t.data_ptr<double>(), t.data_ptr<double>() + t.numel()};
 }
 
-double Trainer::validate() {
-  if (valid_shards_.empty()) return 0;
-  if (ema_) {  // validation scores the averaged weights
-    ema_->swap();
-    const double loss = validate_current();
-    ema_->swap();
-    return loss;
-  }
-  return validate_current();
+Trainer::Validation Trainer::validate() {
+  if (!ema_) return validate_current();
+  ema_->swap();  // validation scores the averaged weights
+  Validation v = validate_current();
+  ema_->swap();
+  return v;
 }
 
-double Trainer::validate_current() {
+Trainer::Validation Trainer::validate_current() {
   torch::NoGradGuard ng;
   model_->eval();
   double tokens = 0;
@@ -266,16 +279,63 @@ double Trainer::validate_current() {
       tokens += static_cast<double>(batch.target_tokens);
     }
   }
-  model_->train();
   auto sums = sum_over_ranks({nll.item<double>(), tokens});
-  return sums[0] / std::max(1.0, sums[1]);
+  Validation v;
+  v.loss = sums[0] / std::max(1.0, sums[1]);
+  v.score = v.loss;
+  if (cfg_.train.valid_metric != ValidMetric::kLoss) score_translation(v);
+  model_->train();
+  return v;
 }
 
-MetricsRow Trainer::valid_row(double loss, int64_t epoch, std::optional<double> lr) const {
+void Trainer::score_translation(Validation& v) {
+  CorpusTranslateOptions to;
+  to.decode.beam = cfg_.train.valid_beam;
+  to.device = device_, to.precision = precision_;
+  std::string hyps, refs;  // this rank's shards, a line per sentence
+  for (auto& shard : valid_shards_) {
+    const CorpusTranslation tr = translate_corpus(*model_, *shard, *tgt_tokenizer_, to);
+    for (size_t i = 0; i < tr.hypotheses.size(); ++i) hyps += tr.hypotheses[i] + "\n", refs += tr.references[i] + "\n";
+  }
+  // Shards are contiguous and in rank order: concatenated, they are the split in corpus order.
+  auto lines = [](const std::vector<std::string>& parts) {
+    std::vector<std::string> out;
+    for (const auto& p : parts) {
+      std::istringstream in(p);
+      for (std::string line; std::getline(in, line);) out.push_back(line);
+    }
+    return out;
+  };
+  const std::vector<std::string> hyp_parts = comm_.allgather(hyps), ref_parts = comm_.allgather(refs);
+  const std::vector<std::string> all_hyps = lines(hyp_parts), all_refs = lines(ref_parts);
+  v.bleu = corpus_bleu(all_hyps, {all_refs});
+  v.chrf = corpus_chrf(all_hyps, {all_refs});
+  v.score = cfg_.train.valid_metric == ValidMetric::kBleu ? v.bleu->score : v.chrf->score;
+  if (!is_root()) return;
+  const fs::path dir(cfg_.train.run_dir);
+  auto joined = [](const std::vector<std::string>& parts) {
+    std::string all;
+    for (const auto& p : parts) all += p;
+    return all;
+  };
+  write_file_atomic((dir / "valid.hyp").string(), joined(hyp_parts));
+  write_file_atomic((dir / "valid.ref").string(), joined(ref_parts));
+}
+
+void Trainer::log_validation(const Validation& v, int64_t epoch, std::optional<double> lr, bool is_best) {
   MetricsRow row;
   row.kind = MetricsKind::kValid, row.step = step_, row.epoch = epoch, row.elapsed_s = since(start_);
-  row.valid_loss = loss, row.valid_ppl = std::exp(loss), row.lr = lr;
-  return row;
+  row.valid_loss = v.loss, row.valid_ppl = std::exp(v.loss), row.lr = lr;
+  if (v.bleu) row.valid_bleu = v.bleu->score, row.valid_bleu_signature = v.bleu->signature;
+  if (v.chrf) row.valid_chrf = v.chrf->score, row.valid_chrf_signature = v.chrf->signature;
+  log_metrics(row);
+  if (!is_root()) return;
+  std::string scores;
+  if (v.bleu)
+    scores = fmt::format(", BLEU {:.2f}, {} {:.2f} (beam {})", v.bleu->score, v.chrf->name, v.chrf->score,
+                         cfg_.train.valid_beam);
+  logf("validation at step {}: loss {:.4f} nats/token, ppl {:.2f}{}{}", step_, v.loss, std::exp(v.loss), scores,
+       is_best ? fmt::format(" (best {})", cfg_.train.valid_metric.name()) : "");
 }
 
 void Trainer::log_metrics(const MetricsRow& row) {
@@ -385,7 +445,11 @@ void Trainer::restore(const std::string& path) {
   }
   step_ = m.step, epoch_ = m.epoch, batch_in_epoch_ = m.batch_in_epoch, bad_steps_ = m.bad_steps;
   try {
-    sched_.load(m.schedule);
+    if (!sched_.load(m.schedule) && is_root())
+      logf(
+          "train.valid_metric is {} now, not {} as in {}: the best score and early stopping start over (best.tern "
+          "is replaced at the next validation)",
+          cfg_.train.valid_metric.name(), m.schedule.value("valid_metric", "loss"), path);
     if (!m.loss_scaler.is_null()) scaler_.load(m.loss_scaler);
   } catch (const nlohmann::json::exception& e) {
     throw CheckpointError(path + ": its metadata lacks the schedule or loss-scaler state (" + e.what() + ")");
@@ -563,13 +627,10 @@ bool Trainer::after_step(const StepResult& r, int64_t steps_in_epoch, TrainResul
   bool is_best = false;
   if (act.validate && !valid_shards_.empty()) {
     comm_.set_activity(step_, "validation");
-    double vl = validate();
-    res.last_valid_loss = vl;
-    is_best = sched_.record_validation(vl);
-    log_metrics(valid_row(vl, epoch_ + 1, sched_.lr(step_)));
-    if (is_root())
-      logf("validation at step {}: loss {:.4f} nats/token, ppl {:.2f}{}", step_, vl, std::exp(vl),
-           is_best ? " (best)" : "");
+    const Validation v = validate();
+    res.last_valid_loss = v.loss;
+    is_best = sched_.record_validation(v.score);
+    log_validation(v, epoch_ + 1, sched_.lr(step_), is_best);
     if (!done && sched_.should_stop_early()) {
       if (is_root())
         logf("early stopping: {} validations without improvement", sched_.validations_without_improvement());
@@ -599,13 +660,15 @@ void Trainer::finish(TrainResult& res) {
   if (!res.preempted && saved_step_ != step_) {
     bool is_best = false;
     if (!valid_shards_.empty()) {
-      res.last_valid_loss = validate();
-      is_best = sched_.record_final_validation(res.last_valid_loss);
-      log_metrics(valid_row(res.last_valid_loss, epoch_, std::nullopt));
+      const Validation v = validate();
+      res.last_valid_loss = v.loss;
+      is_best = sched_.record_final_validation(v.score);
+      log_validation(v, epoch_, std::nullopt, is_best);
     }
     save(is_best, epoch_, batch_in_epoch_);
   }
-  res.best_valid_loss = std::isfinite(sched_.best_loss()) ? sched_.best_loss() : 0;
+  res.valid_metric = cfg_.train.valid_metric.name();
+  res.best_valid_score = sched_.best_score();
   res.last_checkpoint = last_ckpt_;
   res.best_checkpoint = best_ckpt_;
   set_log_file("");

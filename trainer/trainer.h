@@ -1,6 +1,7 @@
 // The training loop: sharded batches, forward/backward, gradient all-reduce, clipping, optimizer and LR schedule,
 // validation, early stopping, checkpoints, metrics.jsonl. Works alone or as one rank of an MPI job.
 #pragma once
+#include <optional>
 #include <string>
 
 #include "distributed/communicator.h"
@@ -12,8 +13,9 @@ namespace tern {
 
 struct TrainResult {
   int64_t steps = 0;
-  double best_valid_loss = 0;  // nats per target token (0 when no validation ran)
-  double last_valid_loss = 0;
+  std::string valid_metric;                // train.valid_metric (resolved): loss, bleu or chrf
+  std::optional<double> best_valid_score;  // of that metric (none when no validation ran)
+  double last_valid_loss = 0;              // nats per target token (0 when no validation ran)
   std::string last_checkpoint, best_checkpoint;
   double seconds = 0;
   double tokens_per_s = 0;  // source + target tokens per second, all ranks

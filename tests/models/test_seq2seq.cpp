@@ -1,11 +1,11 @@
 #include <gtest/gtest.h>
 
 #include "data/tokenizer.h"
-#include "translation/decode.h"
 #include "models/language_model.h"
 #include "models/loss.h"
 #include "models/seq2seq.h"
 #include "test_util.h"
+#include "translation/decode.h"
 
 namespace tern {
 

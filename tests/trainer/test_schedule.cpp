@@ -13,6 +13,7 @@ TEST(Schedule, WarmupThenInverseSqrt) {
   OptimConfig o;
   o.lr = 1e-3, o.warmup_steps = 100, o.schedule = "inverse_sqrt";
   TrainLoopConfig t;
+  t.valid_metric = ValidMetric::kLoss;
   TrainingSchedule s(o, t);
   EXPECT_DOUBLE_EQ(s.lr(1), 1e-5);
   EXPECT_DOUBLE_EQ(s.lr(50), 5e-4);
@@ -26,6 +27,7 @@ TEST(Schedule, ConstantAndPlateauDecay) {
   OptimConfig o;
   o.lr = 0.1, o.warmup_steps = 0, o.schedule = "plateau", o.plateau_factor = 0.5, o.plateau_patience = 2;
   TrainLoopConfig t;
+  t.valid_metric = ValidMetric::kLoss;
   TrainingSchedule s(o, t);
   EXPECT_DOUBLE_EQ(s.lr(7), 0.1);
   EXPECT_TRUE(s.record_validation(3.0));
@@ -43,6 +45,7 @@ TEST(Schedule, ConstantAndPlateauDecay) {
 TEST(Schedule, WhenToValidateSaveAndStop) {
   OptimConfig o;
   TrainLoopConfig t;
+  t.valid_metric = ValidMetric::kLoss;
   t.max_steps = 100, t.valid_every = 30, t.save_every = 40, t.max_minutes = 5;
   TrainingSchedule s(o, t);
   auto a = s.after_step(30, 0);
@@ -62,9 +65,10 @@ TEST(Schedule, EarlyStoppingAndStateRoundTrip) {
   OptimConfig o;
   o.schedule = "plateau", o.plateau_patience = 3;
   TrainLoopConfig t;
+  t.valid_metric = ValidMetric::kLoss;
   t.early_stopping = 2;
   TrainingSchedule s(o, t);
-  EXPECT_TRUE(std::isinf(s.best_loss()));
+  EXPECT_FALSE(s.best_score());
   s.record_validation(1.0);
   s.record_validation(1.5);
   EXPECT_FALSE(s.should_stop_early());
@@ -74,7 +78,7 @@ TEST(Schedule, EarlyStoppingAndStateRoundTrip) {
   s.save(meta);
   TrainingSchedule r(o, t);
   r.load(meta);
-  EXPECT_EQ(r.best_loss(), 1.0);
+  EXPECT_EQ(r.best_score(), 1.0);
   EXPECT_EQ(r.validations_without_improvement(), 2);
   EXPECT_TRUE(r.should_stop_early());
   r.record_validation(2.0);  // the third bad validation decays on the restored count
@@ -82,12 +86,42 @@ TEST(Schedule, EarlyStoppingAndStateRoundTrip) {
   TrainingSchedule fresh(o, t);
   nlohmann::json none;
   fresh.save(none);
-  EXPECT_EQ(none["best_valid_loss"], -1.0);  // +inf is stored as -1
+  EXPECT_TRUE(none["best_valid_score"].is_null());
   r.load(none);
-  EXPECT_TRUE(std::isinf(r.best_loss()));
+  EXPECT_FALSE(r.best_score());
   EXPECT_FALSE(r.record_final_validation(std::nan("")));
   EXPECT_TRUE(r.record_final_validation(0.5));
   EXPECT_EQ(r.validations_without_improvement(), 0);
+}
+
+TEST(Schedule, BleuIsHigherIsBetterAndAMetricChangeStartsOver) {
+  OptimConfig o;
+  TrainLoopConfig t;
+  t.valid_metric = ValidMetric::kBleu, t.early_stopping = 2;
+  TrainingSchedule s(o, t);
+  EXPECT_TRUE(s.record_validation(10.0));
+  EXPECT_FALSE(s.record_validation(9.0));
+  EXPECT_TRUE(s.record_validation(12.5));
+  EXPECT_EQ(s.best_score(), 12.5);
+  nlohmann::json meta;
+  s.save(meta);
+  EXPECT_EQ(meta["valid_metric"], "bleu");
+  TrainingSchedule same(o, t);
+  EXPECT_TRUE(same.load(meta));
+  EXPECT_EQ(same.best_score(), 12.5);
+  TrainLoopConfig by_loss = t;
+  by_loss.valid_metric = ValidMetric::kLoss;
+  TrainingSchedule other(o, by_loss);
+  EXPECT_FALSE(other.load(meta));  // a BLEU is no loss: the best score starts over
+  EXPECT_FALSE(other.best_score());
+  EXPECT_TRUE(other.record_validation(3.0));
+  // Metadata of tern before valid_metric: best_valid_loss, -1 for none.
+  nlohmann::json legacy = {
+      {"best_valid_loss", 2.5}, {"validations_without_improvement", 1}, {"plateau_scale", 1.0}, {"bad_validations", 0}};
+  TrainingSchedule old(o, by_loss);
+  EXPECT_TRUE(old.load(legacy));
+  EXPECT_EQ(old.best_score(), 2.5);
+  EXPECT_EQ(old.validations_without_improvement(), 1);
 }
 
 }  // namespace tern
@@ -98,6 +132,7 @@ TEST(Schedule, WarmupThenCosineToMinLr) {
   OptimConfig o;
   o.lr = 1e-3, o.min_lr = 1e-4, o.warmup_steps = 100, o.schedule = LrSchedule::kCosine;
   TrainLoopConfig t;
+  t.valid_metric = ValidMetric::kLoss;
   t.max_steps = 1100;
   TrainingSchedule s(o, t);
   EXPECT_DOUBLE_EQ(s.lr(50), 5e-4);       // warmup

@@ -2,8 +2,8 @@
 
 #include "core/errors.h"
 #include "data/tokenizer.h"
-#include "translation/decode.h"
 #include "models/model.h"
+#include "translation/decode.h"
 
 namespace tern {
 

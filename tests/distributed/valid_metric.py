@@ -1,0 +1,91 @@
+"""train.valid_metric: validation translates the valid split and scores it as `tern score` does; metrics.jsonl has
+valid_bleu / valid_chrf with their signatures; best.tern follows the chosen metric (higher is better); the same
+scores with 2 ranks (each translates its shard); a language model refuses bleu; an old metric on resume starts the
+best score over."""
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "cli"))
+from common import *  # noqa: E402,F403
+
+d = tempdir()
+corpus = make_corpus(d, n=600)
+text = TINY_CONFIG.replace("log_every: 5, valid_every: 10, save_every: 10",
+                           "log_every: 5, valid_every: 5, save_every: 100, keep_last: 10")
+cfg = tiny_config(d, corpus, "X", text=text)
+
+
+def score(run_dir, metric):
+    args = ["score", f"{run_dir}/valid.ref", "-i", f"{run_dir}/valid.hyp", "-w", "15"] + \
+        (["-m", "chrf"] if metric == "chrf" else [])
+    return json.loads(run(args).stdout)
+
+
+for metric in ("bleu", "chrf"):
+    rd = f"{d}/{metric}"
+    p = run(["train", cfg, "--set", f"train.run_dir={rd}", "--set", f"train.valid_metric={metric}",
+             "--set", "train.max_steps=30", "--no-progress"])
+    rows = [r for r in metrics(rd) if r["kind"] == "valid"]
+    check(all("valid_bleu" in r and "valid_chrf" in r and "valid_loss" in r for r in rows) and len(rows) == 6,
+          f"{metric}: every validation row has valid_bleu, valid_chrf and valid_loss ({len(rows)} rows)")
+    # The last validation's output is valid.hyp: tern score on it gives the row's score and signature.
+    s = score(rd, metric)
+    last = rows[-1]
+    check(abs(s["score"] - last[f"valid_{metric}"]) < 1e-9 and s["signature"] == last[f"valid_{metric}_signature"],
+          f"{metric}: valid_{metric} {last[f'valid_{metric}']:.6f} equals tern score {s['score']:.6f} "
+          f"({s['signature']})")
+    refs = open(f"{rd}/valid.ref").read().splitlines()
+    check(len(refs) == len(open(f"{rd}/valid.hyp").read().splitlines()) > 0, f"{metric}: one hypothesis per reference")
+    # best.tern holds the step of the highest score (the first of equals).
+    best_row = max(rows, key=lambda r: (r[f"valid_{metric}"], -r["step"]))
+    best_step = json.loads(run(["evaluate", "--checkpoint", f"{rd}/best.tern", "--data", corpus,
+                                "--no-translate"]).stdout)["step"]
+    check(best_step == best_row["step"], f"{metric}: best.tern is step {best_step}, the best {metric} "
+          f"{best_row[f'valid_{metric}']:.3f} at step {best_row['step']} (higher is better)")
+    check(f"best valid {metric}" in p.stderr, f"{metric}: the summary names the metric")
+
+# Beam search in validation: train.valid_beam.
+rd = f"{d}/beam"
+run(["train", cfg, "--set", f"train.run_dir={rd}", "--set", "train.valid_beam=4", "--set", "train.max_steps=10",
+     "--no-progress"])
+beam_rows = [r for r in metrics(rd) if r["kind"] == "valid"]
+greedy_rows = [r for r in metrics(f"{d}/bleu") if r["kind"] == "valid" and r["step"] <= 10]
+check(beam_rows[-1]["valid_loss"] == greedy_rows[-1]["valid_loss"] and
+      open(f"{rd}/valid.hyp").read() != "",
+      f"valid_beam 4: same weights, beam-search BLEU {beam_rows[-1]['valid_bleu']:.3f} vs greedy "
+      f"{greedy_rows[-1]['valid_bleu']:.3f}")
+
+# Two ranks translate a shard each: the same scores as one rank (the same weights: overlap off, same global batch).
+rd2, rd1 = f"{d}/two", f"{d}/one"
+mp = subprocess.run(["mpirun", "-np", "2", TERN, "train", cfg, "--set", f"train.run_dir={rd2}",
+                     "--set", "train.max_steps=10", "--set", "data.shards=2", "--no-progress"],
+                    capture_output=True, text=True, timeout=300 * TIMEOUT_SCALE)
+if mp.returncode != 0:
+    print(mp.stderr[-2000:])
+run(["train", cfg, "--set", f"train.run_dir={rd1}", "--set", "train.max_steps=10", "--set", "data.shards=2",
+     "--no-progress"])
+r2 = [r["valid_bleu"] for r in metrics(rd2) if r["kind"] == "valid"]
+r1 = [r["valid_bleu"] for r in metrics(rd1) if r["kind"] == "valid"]
+check(mp.returncode == 0 and r2 == r1 and open(f"{rd2}/valid.hyp").read() == open(f"{rd1}/valid.hyp").read(),
+      f"2 ranks: valid BLEU {r2} equals 1 rank's {r1}, valid.hyp identical")
+
+# Resuming a run validated by loss with bleu: the best score starts over, and says so.
+rd = f"{d}/switch"
+run(["train", cfg, "--set", f"train.run_dir={rd}", "--set", "train.valid_metric=loss", "--set", "train.max_steps=10",
+     "--no-progress"])
+check(all("valid_bleu" not in r for r in metrics(rd)), "valid_metric loss: no translation, no valid_bleu")
+p = run(["train", cfg, "--set", f"train.run_dir={rd}", "--set", "train.max_steps=15", "--resume", "--no-progress"])
+check("the best score and early stopping start over" in p.stderr, "a metric change on resume is announced")
+
+# Bad values.
+p = run(["train", cfg, "--set", "train.valid_metric=bleu4", "--set", f"train.run_dir={d}/bad"], expect=2)
+check("train.valid_metric must be auto, loss, bleu or chrf (got bleu4)" in p.stderr, "an unknown metric is refused")
+p = run(["train", cfg, "--set", "train.valid_beam=0", "--set", f"train.run_dir={d}/bad"], expect=2)
+check("train.valid_beam must be in [1, 64] (1: greedy) (got 0)" in p.stderr, "valid_beam 0 is refused")
+lm = tiny_config(d, corpus, f"{d}/lm", text=text.replace("model: {", "model: {type: lm, "), name="lm.yaml")
+p = run(["train", lm, "--set", "train.valid_metric=bleu"], expect=2)
+check("train.valid_metric bleu translates the valid split: it needs model.type seq2seq (got lm)" in p.stderr,
+      "a language model refuses valid_metric bleu")
+finish()
