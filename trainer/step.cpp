@@ -1,6 +1,7 @@
 #include "trainer/step.h"
 
 #include <limits>
+#include <optional>
 
 #include "models/loss.h"
 #include "trainer/grad_norm.h"
@@ -48,6 +49,8 @@ StepRunner::Sums StepRunner::forward_backward(std::vector<Batch>& batches, doubl
     LossSums ls;
     comm.set_activity(step, "forward");
     {
+      std::optional<ShardRng::Scope> stream;
+      if (rng_) stream.emplace(*rng_, k / static_cast<size_t>(batches_per_shard_));
       AutocastScope autocast(parts_.precision, dev);
       auto logits = parts_.model->forward(b.src.defined() ? b.src.to(dev, /*non_blocking=*/true) : b.src, b.src_len,
                                           b.tgt_in.to(dev, /*non_blocking=*/true));  // (B, T, V)

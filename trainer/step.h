@@ -15,6 +15,7 @@
 #include "models/precision.h"
 #include "trainer/config.h"
 #include "trainer/metrics.h"
+#include "trainer/shard_rng.h"
 
 namespace tern {
 
@@ -60,9 +61,13 @@ class StepRunner {
   void update(double lr);
   // Drops the gradients of a skipped step.
   void skip() { parts_.optimizer->zero_grad(); }
+  // The forward of batch k draws from stream k / batches_per_shard of `rng` (batches come shard by shard).
+  void use_shard_rng(ShardRng* rng, int64_t batches_per_shard) { rng_ = rng, batches_per_shard_ = batches_per_shard; }
 
  private:
   StepParts parts_;
+  ShardRng* rng_ = nullptr;
+  int64_t batches_per_shard_ = 1;
   std::vector<torch::Tensor> params_;
 };
 

@@ -35,6 +35,7 @@
 #include "trainer/loss_scaler.h"
 #include "trainer/run_dir.h"
 #include "trainer/schedule.h"
+#include "trainer/shard_rng.h"
 #include "trainer/step.h"
 #include "translation/bleu.h"
 #include "translation/chrf.h"
@@ -81,14 +82,6 @@ torch::Tensor bytes_tensor(const std::string& s) {
   return torch::from_blob(const_cast<char*>(s.data()), {static_cast<int64_t>(s.size())}, torch::kUInt8).clone();
 }
 
-std::string rng_state(at::Generator gen) {
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  return tensor_bytes(gen.get_state());
-}
-void set_rng_state(at::Generator gen, const torch::Tensor& state) {
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(state.to(torch::kCPU));
-}
 
 class Trainer {
  public:
@@ -160,6 +153,7 @@ class Trainer {
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<StepRunner> runner_;
   std::unique_ptr<ParameterEma> ema_;  // train.ema_decay > 0
+  std::unique_ptr<ShardRng> rng_;      // dropout's random stream per shard of this rank
   std::vector<torch::Tensor> params_;
   int64_t num_shards_ = 1;
   std::vector<std::unique_ptr<ShardData>> train_shards_, valid_shards_;
@@ -225,8 +219,11 @@ void Trainer::setup() {
   // After the broadcast below every rank holds rank 0's parameters; the average starts from them (reset there).
   runner_ = std::make_unique<StepRunner>(StepParts{model_, optim_.get(), reducer_.get(), &comm_, device_, precision_,
                                                    c.optim.label_smoothing, c.optim.clip_norm});
-  // Dropout differs per rank; the initial parameters come from rank 0.
-  torch::manual_seed(t.seed + 7919 * static_cast<uint64_t>(comm_.rank()));
+  // Dropout draws from one stream per shard (whichever rank holds it); the initial parameters come from rank 0.
+  std::vector<int64_t> shards;
+  for (int64_t k = 0; k < per_rank; ++k) shards.push_back(comm_.rank() * per_rank + k);
+  rng_ = std::make_unique<ShardRng>(t.seed, shards, device_);
+  runner_->use_shard_rng(rng_.get(), c.optim.accumulate);
   reducer_->broadcast_parameters();
   if (t.ema_decay > 0) ema_ = std::make_unique<ParameterEma>(params_, t.ema_decay);
 }
@@ -343,10 +340,13 @@ void Trainer::log_metrics(const MetricsRow& row) {
 }
 
 void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
-  // RNG states (CPU, and CUDA when training on a GPU) of every rank travel to rank 0, which writes the file.
-  auto all_rng = comm_.allgather(rng_state(at::detail::getDefaultCPUGenerator()));
-  auto all_cuda_rng =
-      comm_.allgather(device_.is_cuda() ? rng_state(at::globalContext().defaultGenerator(device_)) : std::string());
+  // The RNG streams of every shard (CPU, and CUDA when training on a GPU) travel to rank 0, which writes the file:
+  // local stream i of rank r is shard r * (shards per rank) + i.
+  std::vector<std::vector<std::string>> cpu_rng, cuda_rng;  // [local index][rank]
+  for (size_t i = 0; i < rng_->size(); ++i) {
+    cpu_rng.push_back(comm_.allgather(rng_->cpu_state(i)));
+    cuda_rng.push_back(comm_.allgather(rng_->cuda_state(i)));
+  }
   const std::string name = step_checkpoint_name(step_);
   const fs::path dir(cfg_.train.run_dir);
   last_ckpt_ = (dir / name).string();  // on every rank: all agree on what was saved last
@@ -362,10 +362,13 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   ar.write("model", model_ar);
   ar.write("optimizer", optim_ar);
   if (ema_) ema_->save(ar);
-  for (int r = 0; r < comm_.world(); ++r) {
-    ar.write("rng_cpu_" + std::to_string(r), bytes_tensor(all_rng[r]));
-    if (!all_cuda_rng[r].empty()) ar.write("rng_cuda_" + std::to_string(r), bytes_tensor(all_cuda_rng[r]));
-  }
+  for (size_t i = 0; i < rng_->size(); ++i)
+    for (int r = 0; r < comm_.world(); ++r) {
+      const std::string shard = std::to_string(static_cast<int64_t>(r) * static_cast<int64_t>(rng_->size()) +
+                                               static_cast<int64_t>(i));
+      ar.write("rng_cpu_shard" + shard, bytes_tensor(cpu_rng[i][r]));
+      if (!cuda_rng[i][r].empty()) ar.write("rng_cuda_shard" + shard, bytes_tensor(cuda_rng[i][r]));
+    }
   for (const auto& side : corpus_.sides()) ar.write("vocab_" + side, bytes_tensor(corpus_.vocab(side).model_proto));
   std::ostringstream blob;
   ar.save_to(blob);
@@ -415,10 +418,12 @@ void Trainer::restore(const std::string& path) {
   for (const auto& side : corpus_.sides())
     need(m.vocab.count(side) && m.vocab.at(side).hash == corpus_.vocab(side).hash,
          "was trained with a different " + side + " vocabulary than " + corpus_.path());
-  need(m.world_size == comm_.world(),
-       fmt::format("was written by a job of {} ranks, this job has {}: per-rank RNG streams cannot be remapped; "
-                   "HINT: resume with mpirun -np {}",
-                   m.world_size, comm_.world(), m.world_size));
+  // The global batch is one batch per shard: the shards must be those of the run, the ranks may differ.
+  const int64_t saved_shards = m.num_shards > 0 ? m.num_shards : m.world_size;  // older tern: one shard per rank
+  need(saved_shards == num_shards_,
+       fmt::format("was trained with {} data shard(s) (the global batch is one batch per shard), this job has {}; "
+                   "HINT: resume with --set data.shards={} on a number of ranks that divides it",
+                   saved_shards, num_shards_, saved_shards));
   torch::serialize::InputArchive ar, model_ar, optim_ar;
   std::istringstream in(d.archive);
   try {
@@ -435,11 +440,22 @@ void Trainer::restore(const std::string& path) {
         ema_ = std::make_unique<ParameterEma>(params_, cfg_.train.ema_decay),
         logf("{} holds no weight average: train.ema_decay starts one from its weights", path);
     }
-    torch::Tensor rng;
-    ar.read("rng_cpu_" + std::to_string(comm_.rank()), rng);
-    set_rng_state(at::detail::getDefaultCPUGenerator(), rng);
-    if (device_.is_cuda() && ar.try_read("rng_cuda_" + std::to_string(comm_.rank()), rng))
-      set_rng_state(at::globalContext().defaultGenerator(device_), rng);
+    for (size_t i = 0; i < rng_->size(); ++i) {
+      const std::string shard = std::to_string(rng_->shard(i));
+      torch::Tensor cpu, cuda;
+      if (!ar.try_read("rng_cpu_shard" + shard, cpu)) {  // older tern: a stream per rank, one shard per rank
+        need(m.world_size == comm_.world(),
+             fmt::format("was written by tern before per-shard random streams, by a job of {} ranks; this job has "
+                         "{}; HINT: resume it once with mpirun -np {}, later checkpoints resume on any number of "
+                         "ranks",
+                         m.world_size, comm_.world(), m.world_size));
+        ar.read("rng_cpu_" + std::to_string(comm_.rank()), cpu);
+        if (device_.is_cuda()) ar.try_read("rng_cuda_" + std::to_string(comm_.rank()), cuda);
+      } else if (device_.is_cuda()) {
+        ar.try_read("rng_cuda_shard" + shard, cuda);
+      }
+      rng_->set_states(i, cpu, cuda);
+    }
   } catch (const c10::Error& e) {
     throw CheckpointError(path + ": cannot load model/optimizer state: " + e.msg());
   }
