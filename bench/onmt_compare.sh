@@ -2,8 +2,9 @@
 # tern and OpenNMT-py 3.5.1 side by side, in one run on one machine: the same Bible corpus (the pieces of tern's
 # SentencePiece models, so both see identical token sequences and vocabularies), the same architecture
 # (configs/bible.yaml: 1-layer bidirectional LSTM encoder, LSTM decoder without input feeding, Luong general
-# attention, 256 units, tied target embeddings, dropout 0.1) and recipe (Adam, lr 0.002 reached at step 200 then
-# 1/sqrt(step) decay, 3000-token batches, label smoothing 0.1, clip 1.0), STEPS training steps each; then beam search
+# attention, 256 units, tied target embeddings, dropout 0.1) and recipe (Adam, lr rising linearly to 0.002 at step 200
+# then 1/sqrt(step): OpenNMT-py noam with hidden 256 is the same curve; 3000-token batches, label smoothing 0.1, clip
+# 1.0), STEPS training steps each; then beam search
 # on the 470 held-out test verses (beam BEAM, batch BATCH sentences, GNMT length penalty 0.6 in both).
 # Prints training tokens/s, translation sentences/s and BLEU (sacreBLEU-exact `tern score` on the raw references)
 # with the tern/OpenNMT-py ratios, and writes them to $OUT/compare.json.
@@ -80,8 +81,8 @@ input_feed: 0
 share_decoder_embeddings: true
 dropout: [0.1]
 optim: adam
-learning_rate: $(python3 -c 'print(0.002 * 200 ** 0.5)')
-decay_method: rsqrt
+learning_rate: $(python3 -c "print(0.002 * 256 ** 0.5 * 200 ** 0.5)")
+decay_method: noam
 warmup_steps: 200
 max_grad_norm: 1.0
 label_smoothing: 0.1

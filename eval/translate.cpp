@@ -12,6 +12,7 @@
 #include "data/batcher.h"
 #include "data/text.h"
 #include "eval/evaluate.h"
+#include "translation/translate_corpus.h"
 
 namespace tern {
 
@@ -59,24 +60,28 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
                                               : kDefaultMaxSrcTokens;
   TranslateStats stats;
   std::vector<std::vector<int32_t>> ids;  // this batch's sources, in input order
+  // Lines are read in chunks of several batches (one per decoding worker, a few each), sorted by length within the
+  // chunk (less padding), decoded side by side and written in input order.
+  const int64_t workers = decode_workers(im.device, 0);
+  const int64_t chunk = opt.batch * workers * 4;
   auto flush = [&] {
     if (ids.empty()) return;
-    // Decode in order of length (less padding), write in input order.
-    std::vector<size_t> order(ids.size());
-    std::iota(order.begin(), order.end(), 0);
+    std::vector<size_t> order;
+    for (size_t i = 0; i < ids.size(); ++i)
+      if (!ids[i].empty()) order.push_back(i);
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ids[a].size() < ids[b].size(); });
-    std::vector<std::vector<int32_t>> sorted;
-    for (size_t i : order)
-      if (!ids[i].empty()) sorted.push_back(ids[i]);
     std::vector<std::vector<Hypothesis>> res(ids.size());
-    if (!sorted.empty()) {
-      auto [src, len] = pad_rows(sorted);  // (B, S), (B)
+    const auto batches = static_cast<int64_t>((order.size() + static_cast<size_t>(opt.batch) - 1) / opt.batch);
+    run_batches(batches, workers, [&](int64_t k) {
+      const size_t begin = static_cast<size_t>(k * opt.batch);
+      const size_t end = std::min(order.size(), begin + static_cast<size_t>(opt.batch));
+      std::vector<std::vector<int32_t>> rows;
+      for (size_t j = begin; j < end; ++j) rows.push_back(ids[order[j]]);
+      auto [src, len] = pad_rows(rows);  // (B, S), (B)
       AutocastScope autocast(im.precision, im.device);
       auto decoded = decode(*im.model, src.to(im.device), len.to(im.device), opt.decode);
-      size_t k = 0;
-      for (size_t i : order)
-        if (!ids[i].empty()) res[i] = std::move(decoded[k++]);
-    }
+      for (size_t j = begin; j < end; ++j) res[order[j]] = std::move(decoded[j - begin]);
+    });
     for (const auto& hyps : res) {
       for (size_t k = 0; k < hyps.size(); ++k) {
         out << im.tgt->decode(hyps[k].tokens);
@@ -99,7 +104,7 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
       ids.back().resize(static_cast<size_t>(cap));
       ++stats.truncated;
     }
-    if (static_cast<int64_t>(ids.size()) >= opt.batch) flush();
+    if (static_cast<int64_t>(ids.size()) >= chunk) flush();
   }
   flush();
   return stats;

@@ -27,9 +27,9 @@ struct CheckpointMeta {
   int64_t step = 0;   // optimizer steps taken
   int64_t epoch = 0;  // the position to continue from: epoch and batch within it
   int64_t batch_in_epoch = 0;
-  int64_t bad_steps = 0;   // non-finite steps skipped so far
-  int64_t world_size = 1;  // ranks of the job that wrote it (per-rank RNG streams)
-  int64_t num_shards = 0;  // data shards of the run (0: not recorded, older tern: one per rank)
+  int64_t bad_steps = 0;    // non-finite steps skipped so far
+  int64_t world_size = 1;   // ranks of the job that wrote it (per-rank RNG streams)
+  int64_t num_shards = 0;   // data shards of the run (0: not recorded, older tern: one per rank)
   std::string config_yaml;  // the resolved config
   std::string corpus_identity, corpus_kind;
   std::map<std::string, VocabStamp> vocab;  // per side

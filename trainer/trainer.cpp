@@ -82,7 +82,6 @@ torch::Tensor bytes_tensor(const std::string& s) {
   return torch::from_blob(const_cast<char*>(s.data()), {static_cast<int64_t>(s.size())}, torch::kUInt8).clone();
 }
 
-
 class Trainer {
  public:
   Trainer(const Config& cfg, Communicator& comm, const TrainOptions& opt)
@@ -364,8 +363,8 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   if (ema_) ema_->save(ar);
   for (size_t i = 0; i < rng_->size(); ++i)
     for (int r = 0; r < comm_.world(); ++r) {
-      const std::string shard = std::to_string(static_cast<int64_t>(r) * static_cast<int64_t>(rng_->size()) +
-                                               static_cast<int64_t>(i));
+      const std::string shard =
+          std::to_string(static_cast<int64_t>(r) * static_cast<int64_t>(rng_->size()) + static_cast<int64_t>(i));
       ar.write("rng_cpu_shard" + shard, bytes_tensor(cpu_rng[i][r]));
       if (!cuda_rng[i][r].empty()) ar.write("rng_cuda_shard" + shard, bytes_tensor(cuda_rng[i][r]));
     }

@@ -43,27 +43,26 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
         static_cast<int64_t>(opt.max_len_ratio * static_cast<double>(lens[b].item<int64_t>())) + opt.max_len_extra;
   const int64_t longest = std::max<int64_t>(1, *std::max_element(max_len.begin(), max_len.end()));
 
-  // The sentences still searching (`active`, A of them) own K rows each: row a*K + k is hypothesis k of sentence
-  // active[a]. The encoder's tensors stay once per sentence; a finished sentence's rows and source leave the batch.
+  // The sentences still searching (`active`, A of them) own R rows each: row a*R + k is hypothesis k of sentence
+  // active[a]; R is 1 at the first step (every hypothesis is <s>) and K after it. The encoder's tensors stay once per
+  // sentence; a finished sentence's rows and source leave the batch.
   std::vector<int64_t> active(static_cast<size_t>(B));
   std::iota(active.begin(), active.end(), 0);
   DecoderState state = model.encode(src, src_len);
-  state = state.select(torch::arange(B, torch::TensorOptions().dtype(torch::kInt64).device(dev)).repeat_interleave(K));
-  std::vector<std::vector<int32_t>> seqs(static_cast<size_t>(B * K));
-  std::vector<double> scores(static_cast<size_t>(B * K), 0.0);
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t k = 1; k < K; ++k) scores[b * K + k] = -std::numeric_limits<double>::infinity();
+  std::vector<std::vector<int32_t>> seqs(static_cast<size_t>(B));
+  std::vector<double> scores(static_cast<size_t>(B), 0.0);
   std::vector<std::vector<Hypothesis>> finished(static_cast<size_t>(B));
-  torch::Tensor prev = torch::full({B * K}, kBosId, torch::TensorOptions().dtype(torch::kInt64).device(dev));
+  torch::Tensor prev = torch::full({B}, kBosId, torch::TensorOptions().dtype(torch::kInt64).device(dev));
 
   for (int64_t t = 0; t < longest; ++t) {
     const auto A = static_cast<int64_t>(active.size());
+    const int64_t R = t == 0 ? 1 : K;
     // The top 2K continuations of each sentence are chosen on the model's device; only they travel to the host.
-    torch::Tensor lp = model.step(prev, state).to(torch::kFloat32);  // (A*K, V)
+    torch::Tensor lp = model.step(prev, state).to(torch::kFloat32);  // (A*R, V)
     if (opt.no_unk) lp.select(1, kUnkId).fill_(-std::numeric_limits<float>::infinity());
     const int64_t V = lp.size(1);
     torch::Tensor total = lp + torch::tensor(scores, torch::kFloat64).to(dev, torch::kFloat32).unsqueeze(1);
-    auto [top_dev, top_idx_dev] = total.view({A, K * V}).topk(std::min<int64_t>(2 * K, K * V), 1);  // (A, 2K)
+    auto [top_dev, top_idx_dev] = total.view({A, R * V}).topk(std::min<int64_t>(2 * K, R * V), 1);  // (A, 2K)
     torch::Tensor top_val = top_dev.to(torch::kCPU), top_idx = top_idx_dev.to(torch::kCPU);
     auto val = top_val.accessor<float, 2>();
     auto idx = top_idx.accessor<int64_t, 2>();
@@ -78,7 +77,7 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
       for (int64_t j = 0; j < top_idx.size(1) && alive < K; ++j) {
         const double s = val[a][j];
         if (!std::isfinite(s)) break;
-        const int64_t from = a * K + idx[a][j] / V, tok = idx[a][j] % V;
+        const int64_t from = a * R + idx[a][j] / V, tok = idx[a][j] % V;
         if (tok == kEosId || at_limit) {
           if (j < K) {
             Hypothesis h;
@@ -102,7 +101,7 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
       }
       kept.push_back(a);
       for (int64_t k = alive; k < K; ++k) {  // dead rows keep the shape: a copy of the first, scored -inf
-        rows.push_back(a * K), next_tok.push_back(kPadId);
+        rows.push_back(a * R), next_tok.push_back(kPadId);
         next_scores.push_back(-std::numeric_limits<double>::infinity()), next_seqs.emplace_back();
       }
     }

@@ -3,6 +3,7 @@
 // order, detokenized, with the detokenized corpus targets as references.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@ struct CorpusTranslateOptions {
   torch::Device device{torch::kCPU};
   Precision precision = Precision::kFp32;
   bool progress = false;  // a bar (terminal) or periodic log lines
+  int64_t workers = 0;    // CPU: batches decoded side by side, one thread each (0: the intra-op thread count); GPU: 1
 };
 
 struct CorpusTranslation {
@@ -30,6 +32,13 @@ struct CorpusTranslation {
   int64_t hypothesis_tokens = 0;        // ...and produced (eos excluded)
   double seconds = 0;                   // wall time of the decoding (detokenization included)
 };
+
+// Batches decoded side by side: on a CPU `requested` (0: the intra-op thread count), on a GPU 1.
+int64_t decode_workers(const torch::Device& device, int64_t requested);
+// Runs decode_batch(i) for every i in [0, n) on `workers` threads, each with one intra-op thread (a decoding step's
+// small matrices keep one core busy better than two cores share them; Marian decodes on CPUs the same way), grad mode
+// as in the caller; 1 worker runs them in order in this thread. The first exception is rethrown here.
+void run_batches(int64_t n, int64_t workers, const std::function<void(int64_t)>& decode_batch);
 
 CorpusTranslation translate_corpus(SequenceModelImpl& model, const ShardData& data, const Tokenizer& tgt,
                                    const CorpusTranslateOptions& opt);
