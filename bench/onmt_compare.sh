@@ -122,10 +122,11 @@ REF=$(dirname "$CORPUS")/test.es
 python3 - "$OUT" "$STEPS" "$BEAM" "$BATCH" <<'PY'
 import json, re, statistics, sys
 out, steps, beam, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-# Training tokens/s (source + target, as each tool reports per 25 steps), the first report (start-up) left out.
+# Training tokens/s (source + target, as each tool reports per 25 steps): the median, the first report (start-up)
+# left out; a median, so that one interval disturbed by another process does not move it.
 onmt = [int(a) + int(b) for a, b in re.findall(r"(\d+)/\s*(\d+) tok/s", open(f"{out}/onmt_train.log").read())]
 tern = [r["tokens_per_s"] for r in map(json.loads, open(f"{out}/tern/metrics.jsonl")) if r.get("kind") == "train"]
-onmt_tok, tern_tok = (statistics.mean(v[1:] if len(v) > 1 else v) for v in (onmt, tern))
+onmt_tok, tern_tok = (statistics.median(v[1:] if len(v) > 1 else v) for v in (onmt, tern))
 log = open(f"{out}/onmt_translate.log").read()
 onmt_secs = float(re.search(r"Total translation time \(s\): ([0-9.]+)", log).group(1))
 sentences = sum(1 for _ in open(f"{out}/onmt.test.es"))

@@ -8,6 +8,7 @@
 #   bench     bench/train_vs_eager.py: configs/bench_lm.yaml, configs/bench_seq2seq.yaml with and without input
 #             feeding, fp32/fp16/bf16 (tern and eager PyTorch tokens/s in the same run)
 #   allreduce tern bench allreduce through NCCL
+#   translate tern bench translate of the fp32 checkpoint: beam 1 and 5, batch 64, on the GPU (sentences/s, BLEU)
 # Everything goes to $OUT/gpu_check.json (GPU, driver, versions, every figure, each stage's status) and
 # $OUT/gpu_check.log.
 #
@@ -82,6 +83,7 @@ for f in sorted(glob.glob(f"{res}/bench_*.json")):
     if b:
         r["figures"][os.path.basename(f)[:-5]] = {"config": b.get("config"), "ratios": b.get("ratios")}
 r["figures"]["allreduce"] = load(f"{res}/allreduce.json")
+r["figures"]["translate"] = load(f"{res}/translate.json")
 junit = f"{res}/cuda_junit.xml"
 if os.path.exists(junit):
     import xml.etree.ElementTree as ET
@@ -98,6 +100,9 @@ for k, v in r["figures"].items():
     if k.startswith("bench_") and v.get("ratios"):
         print(f"  {k}: " + ", ".join(f"{x['precision']} tern {x['tern_tokens_per_s']:.0f} eager {x['eager_tokens_per_s']:.0f} "
                                      f"({x['ratio']:.2f}x)" for x in v["ratios"]))
+for x in r["figures"].get("translate") or []:
+    print(f"  translate beam {x['beam']} batch {x['batch']}: {x['sentences_per_s']:.1f} sentences/s, "
+          f"BLEU {x['bleu']:.2f}, {x['device']} {x['precision']}")
 bad = [k for k, v in r["stages"].items() if not v or v["status"] not in ("ok", "skipped", "refused")]
 if bad:
     print("gpu_check: stages that did not pass: " + ", ".join(bad) + f" (log: {out[:-5]}.log)")
@@ -264,6 +269,13 @@ bench_config seq2seq_nofeed configs/bench_seq2seq.yaml --set model.input_feeding
 
 # --- allreduce ----------------------------------------------------------------------------------------------------
 stage allreduce 60 mpirun -np 1 "$TERN" bench allreduce --sizes 1048576 67108864 --iters 10 --json "$RES/allreduce.json"
+
+# --- translate: decoding speed of the fp32 run's checkpoint on the device ------------------------------------------
+if [ -f "$RES/run_fp32/latest" ]; then
+  stage translate $([ "$MODE" = gpu ] && echo 90 || echo 60) "$TERN" bench translate \
+    --checkpoint "$RES/run_fp32/$(cat "$RES/run_fp32/latest")" --data "$CORPUS" --beams 1 5 --batches 64 \
+    $([ "$MODE" = smoke ] && echo "--limit 20 --device cpu") --json "$RES/translate.json"
+fi
 
 # --- the report (also rewritten after every stage, so a run cut short still leaves its JSON) ------------------
 python3 "$RES/report.py" "$RES" "$OUT/gpu_check.json" "$MODE" "$TERN" "$(($(date +%s) - T_START))" "${PRECISIONS[@]}" | tee -a "$LOG"
