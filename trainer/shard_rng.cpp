@@ -4,22 +4,24 @@
 
 namespace tern {
 
+std::string tensor_bytes(const torch::Tensor& t) {
+  auto c = t.contiguous().to(torch::kCPU);
+  return std::string(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+}
+
+torch::Tensor bytes_tensor(const std::string& s) {
+  return torch::from_blob(const_cast<char*>(s.data()), {static_cast<int64_t>(s.size())}, torch::kUInt8).clone();
+}
+
 std::string rng_state(at::Generator gen) {
   std::lock_guard<std::mutex> lock(gen.mutex());
-  torch::Tensor t = gen.get_state().contiguous();
-  return {reinterpret_cast<const char*>(t.data_ptr<uint8_t>()), static_cast<size_t>(t.numel())};
+  return tensor_bytes(gen.get_state());
 }
 
 void set_rng_state(at::Generator gen, const torch::Tensor& state) {
   std::lock_guard<std::mutex> lock(gen.mutex());
   gen.set_state(state.to(torch::kCPU));
 }
-
-namespace {
-torch::Tensor bytes(const std::string& s) {
-  return torch::from_blob(const_cast<char*>(s.data()), {static_cast<int64_t>(s.size())}, torch::kUInt8).clone();
-}
-}  // namespace
 
 ShardRng::ShardRng(uint64_t seed, std::vector<int64_t> shards, torch::Device device)
     : shards_(std::move(shards)), device_(device) {
@@ -31,17 +33,14 @@ ShardRng::ShardRng(uint64_t seed, std::vector<int64_t> shards, torch::Device dev
 }
 
 void ShardRng::set_states(size_t i, const torch::Tensor& cpu, const torch::Tensor& cuda) {
-  auto as_bytes = [](const torch::Tensor& t) {
-    torch::Tensor c = t.to(torch::kCPU).contiguous();
-    return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel()));
-  };
-  cpu_.at(i) = as_bytes(cpu);
-  if (device_.is_cuda() && cuda.defined()) cuda_.at(i) = as_bytes(cuda);
+  cpu_.at(i) = tensor_bytes(cpu);
+  if (device_.is_cuda() && cuda.defined()) cuda_.at(i) = tensor_bytes(cuda);
 }
 
 ShardRng::Scope::Scope(ShardRng& rng, size_t i) : rng_(rng), i_(i) {
-  set_rng_state(at::detail::getDefaultCPUGenerator(), bytes(rng_.cpu_[i_]));
-  if (rng_.device_.is_cuda()) set_rng_state(at::globalContext().defaultGenerator(rng_.device_), bytes(rng_.cuda_[i_]));
+  set_rng_state(at::detail::getDefaultCPUGenerator(), bytes_tensor(rng_.cpu_[i_]));
+  if (rng_.device_.is_cuda())
+    set_rng_state(at::globalContext().defaultGenerator(rng_.device_), bytes_tensor(rng_.cuda_[i_]));
 }
 
 ShardRng::Scope::~Scope() {

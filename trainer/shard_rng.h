@@ -42,6 +42,9 @@ class ShardRng {
   std::vector<std::string> cpu_, cuda_;
 };
 
+// A tensor's bytes (on the host), and bytes as a uint8 tensor (how checkpoints store RNG states and vocabularies).
+std::string tensor_bytes(const torch::Tensor& t);
+torch::Tensor bytes_tensor(const std::string& s);
 // A generator's state as bytes, and back.
 std::string rng_state(at::Generator gen);
 void set_rng_state(at::Generator gen, const torch::Tensor& state);

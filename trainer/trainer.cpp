@@ -74,14 +74,6 @@ nlohmann::json environment(const torch::Device& device, const Communicator& comm
           {"resumed_from", resumed_from}};
 }
 
-std::string tensor_bytes(const torch::Tensor& t) {
-  auto c = t.contiguous().to(torch::kCPU);
-  return std::string(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
-}
-torch::Tensor bytes_tensor(const std::string& s) {
-  return torch::from_blob(const_cast<char*>(s.data()), {static_cast<int64_t>(s.size())}, torch::kUInt8).clone();
-}
-
 class Trainer {
  public:
   Trainer(const Config& cfg, Communicator& comm, const TrainOptions& opt)
