@@ -1,5 +1,7 @@
 """tern translate -i FILE -o FILE gives what stdin/stdout gives; a missing input or an unwritable output is refused
-with its exit code and leaves no partial file; --no-unk decodes; --checkpoint A B decodes as an ensemble."""
+with its exit code and leaves no partial file; --no-unk decodes; --checkpoint A B decodes as an ensemble; tern bench translate reports per setting, decodes the
+same with several workers, and refuses bad values and foreign vocabularies."""
+import json
 import os
 
 from common import *  # noqa: F403
@@ -33,4 +35,20 @@ corpus2 = make_corpus(f"{d}/v2", n=300, vocab=50)
 run(["train", tiny_config(d, corpus2, f"{d}/other", name="o.yaml"), "--no-progress", "--set", "train.max_steps=10"])
 p = run(["translate", "--checkpoint", ckpt, f"{d}/other/ckpt_step00000010.tern", "-i", f"{d}/in.txt"], expect=5)
 check("its vocabularies differ" in p.stderr, f"mixed vocabularies refused ({p.stderr.strip()[-160:]})")
+# tern bench translate: a row per (beam, batch); a 4-thread run decodes in 4 workers with the same BLEU as 1.
+bench = run(["bench", "translate", "--checkpoint", ckpt, "--data", corpus, "--beams", "1", "3", "--batches", "8",
+             "--json", f"{d}/bench.json"])
+rows = json.load(open(f"{d}/bench.json"))
+check([(r["beam"], r["batch"]) for r in rows] == [(1, 8), (3, 8)] and all(r["sentences_per_s"] > 0 for r in rows)
+      and "sentences/s" in bench.stdout, "bench translate: one row per beam and batch size, printed and in JSON")
+four = run(["bench", "translate", "--checkpoint", ckpt, "--data", corpus, "--beams", "3", "--batches", "8",
+            "--json", f"{d}/bench4.json"], env={"OMP_NUM_THREADS": "4"})
+check(json.load(open(f"{d}/bench4.json"))[0]["bleu"] == rows[1]["bleu"], "4 decoding workers translate as 1 does")
+for args, msg in ((["--beams", "0"], "--beams: each must be in [1, 1024] (got 0)"),
+                  (["--batches", "0"], "--batches: each must be in [1, 100000] (got 0)"),
+                  (["--limit", "-1"], "--limit must be >= 0")):
+    p = run(["bench", "translate", "--checkpoint", ckpt, "--data", corpus, *args], expect=2)
+    check(msg in p.stderr, f"bench translate {' '.join(args)} refused ({p.stderr.strip()[-100:]})")
+p = run(["bench", "translate", "--checkpoint", ckpt, "--data", corpus2], expect=4)
+check("its vocabularies differ" in p.stderr, "bench translate on another corpus's vocabularies refused")
 finish()
