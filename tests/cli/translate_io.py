@@ -1,6 +1,7 @@
 """tern translate -i FILE -o FILE gives what stdin/stdout gives; a missing input or an unwritable output is refused
-with its exit code and leaves no partial file; --no-unk decodes; --checkpoint A B decodes as an ensemble; tern bench translate reports per setting, decodes the
-same with several workers, and refuses bad values and foreign vocabularies."""
+with its exit code and leaves no partial file; --no-unk decodes; --checkpoint A B decodes as an ensemble; tern bench
+translate reports per setting, decodes the same with several workers, and refuses bad values and foreign
+vocabularies."""
 import json
 import os
 
