@@ -107,15 +107,18 @@ CLI::Option* add_choice(CLI::App* c, const std::string& name, Target& target, co
 void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto o = std::make_shared<PrepareOptions>();
   auto* c = app.add_subcommand("prepare", "Tokenize raw text into an HDF5 corpus (trains SentencePiece unless given)");
-  c->add_option("--train-src", o->train_src, "Training source text, one sentence per line");
-  c->add_option("--train-tgt", o->train_tgt, "Training target text, line-aligned with --train-src");
-  c->add_option("--train-text", o->train_text, "Monolingual training text (language model)");
+  c->add_option("--train-src", o->train_src,
+                "Training source text, one sentence per line (several files: read one after the other)");
+  c->add_option("--train-tgt", o->train_tgt, "Training target text, line-aligned with --train-src (file by file)");
+  c->add_option("--train-text", o->train_text, "Monolingual training text (language model), one or more files");
   c->add_option("--valid-src", o->valid_src);
   c->add_option("--valid-tgt", o->valid_tgt);
   c->add_option("--valid-text", o->valid_text);
   c->add_option("--test-src", o->test_src);
   c->add_option("--test-tgt", o->test_tgt);
   c->add_option("--test-text", o->test_text);
+  c->add_option("--threads", o->threads, "Threads that check and encode the input (0: every core; same output)")
+      ->check(kInteger);
   c->add_option("--valid-fraction", o->valid_fraction, "Without valid files: share of training lines held out")
       ->check(kFiniteNumber);
   c->add_option("--test-fraction", o->test_fraction, "Without test files: share of training lines held out")
@@ -127,7 +130,11 @@ void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_flag("--byte-fallback", o->tokenizer.byte_fallback,
               "Unknown characters become UTF-8 byte pieces, not <unk> (needs --vocab-size > 260)");
   c->add_option("--character-coverage", o->tokenizer.character_coverage)->check(kFiniteNumber);
-  c->add_option("--spm-sample", o->tokenizer.sample_sentences, "Sentences sampled to train SentencePiece")
+  c->add_option("--spm-sample", o->tokenizer.sample_sentences,
+                fmt::format("Sentences sampled to train each SentencePiece model (default {}); memory grows with "
+                            "it: about 3 KB a sentence of ~130 characters, per model (two train side by side; with the "
+                            "default, prepare peaks below 2 GB)",
+                            TokenizerTrainOptions::kDefaultSample))
       ->check(kInteger);
   c->add_flag("--joint-vocab", o->joint_vocab, "One vocabulary for source and target");
   c->add_option("--spm-src", o->spm_src, "Reuse this source SentencePiece model");

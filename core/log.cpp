@@ -4,7 +4,12 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 namespace tern {
 namespace {
@@ -37,6 +42,35 @@ std::string host_name() {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   return host;
+}
+
+namespace {
+double status_kib(const char* key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const size_t n = std::strlen(key);
+  while (std::getline(in, line))
+    if (line.compare(0, n, key) == 0) return std::atof(line.c_str() + n);
+  return 0;
+}
+}  // namespace
+
+double resident_mib() { return status_kib("VmRSS:") / 1024.0; }
+double peak_resident_mib() { return status_kib("VmHWM:") / 1024.0; }
+
+double process_seconds() {
+  std::ifstream stat("/proc/self/stat"), up("/proc/uptime");
+  std::string text;
+  std::getline(stat, text);
+  double uptime = 0;
+  up >> uptime;
+  // Field 22 (starttime, in clock ticks since boot) counts from the field after the command's closing ')'.
+  std::istringstream rest(text.substr(text.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+  }
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return field.empty() || ticks <= 0 ? 0 : uptime - std::atof(field.c_str()) / ticks;
 }
 
 std::string utc_timestamp() {

@@ -16,17 +16,30 @@ std::pair<int64_t, int64_t> shard_range(int64_t n, int64_t shard, int64_t num_sh
 }
 
 ShardData::ShardData(const CorpusReader& corpus, const std::string& split, int64_t shard, int64_t num_shards)
-    : parallel_(corpus.kind() == "parallel") {
+    : corpus_(corpus), split_(split) {
   auto [b, e] = shard_range(corpus.num_sentences(split), shard, num_shards);
   if (e <= b)
     throw DataError(fmt::format("{}: shard {} of {} of split '{}' is empty ({} sentences in the split)", corpus.path(),
                                 shard, num_shards, split, corpus.num_sentences(split)));
-  if (parallel_) {
-    src_ = corpus.read(split, "src", b, e);
-    tgt_ = corpus.read(split, "tgt", b, e);
+  first_ = b;
+  if (corpus.kind() == "parallel") {
+    src_ = corpus.offsets(split, "src", b, e);
+    tgt_ = corpus.offsets(split, "tgt", b, e);
   } else {
-    tgt_ = corpus.read(split, "text", b, e);
+    tgt_ = corpus.offsets(split, "text", b, e);
   }
+}
+
+std::vector<int32_t> ShardData::read(const std::string& side, const std::vector<int64_t>& offsets,
+                                     const std::vector<int64_t>& ids) const {
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  ranges.reserve(ids.size());
+  for (int64_t i : ids) {
+    if (i < 0 || i >= size())
+      throw DataError(fmt::format("{}: sentence {} is outside the shard of {} sentences", corpus_.path(), i, size()));
+    ranges.emplace_back(offsets[static_cast<size_t>(i)], offsets[static_cast<size_t>(i) + 1]);
+  }
+  return corpus_.gather(split_, side, ranges);
 }
 
 std::vector<std::vector<int64_t>> ShardData::make_batches(const BatchingOptions& opt, int64_t epoch) const {
@@ -35,9 +48,10 @@ std::vector<std::vector<int64_t>> ShardData::make_batches(const BatchingOptions&
   std::iota(order.begin(), order.end(), 0);
   std::mt19937_64 rng(opt.seed * 1000003ULL + static_cast<uint64_t>(epoch));
   if (opt.shuffle) std::shuffle(order.begin(), order.end(), rng);
+  const bool parallel = this->parallel();
   auto cost = [&](int64_t i) {
-    int64_t t = tgt_.length(static_cast<size_t>(i)) + 1;
-    return parallel_ ? std::max<int64_t>(src_.length(static_cast<size_t>(i)), t) : t;
+    int64_t t = length(tgt_, i) + 1;
+    return parallel ? std::max<int64_t>(length(src_, i), t) : t;
   };
   // Average cost estimates how many sentences a pool of `pool_batches` batches holds.
   double avg = 0;
@@ -88,11 +102,14 @@ std::pair<torch::Tensor, torch::Tensor> pad_rows(const std::vector<std::vector<i
 
 Batch ShardData::collate(const std::vector<int64_t>& ids) const {
   Batch b;
+  const bool parallel = this->parallel();
+  const std::vector<int32_t> ys = read(parallel ? "tgt" : "text", tgt_, ids);
+  const std::vector<int32_t> xs = parallel ? read("src", src_, ids) : std::vector<int32_t>{};
   const int64_t B = static_cast<int64_t>(ids.size());
   int64_t S = 0, T = 0;
   for (int64_t i : ids) {
-    T = std::max(T, tgt_.length(static_cast<size_t>(i)) + 1);
-    if (parallel_) S = std::max(S, src_.length(static_cast<size_t>(i)));
+    T = std::max(T, length(tgt_, i) + 1);
+    if (parallel) S = std::max(S, length(src_, i));
   }
   auto opts = torch::TensorOptions().dtype(torch::kInt64);
   b.tgt_in = torch::full({B, T}, kPadId, opts);   // (B, T)
@@ -100,24 +117,26 @@ Batch ShardData::collate(const std::vector<int64_t>& ids) const {
   b.src_len = torch::zeros({B}, opts);            // (B)
   auto tin = b.tgt_in.accessor<int64_t, 2>(), tout = b.tgt_out.accessor<int64_t, 2>();
   auto slen = b.src_len.accessor<int64_t, 1>();
-  if (parallel_) b.src = torch::full({B, std::max<int64_t>(S, 1)}, kPadId, opts);  // (B, S)
+  if (parallel) b.src = torch::full({B, std::max<int64_t>(S, 1)}, kPadId, opts);  // (B, S)
+  const int32_t* y = ys.data();
+  const int32_t* x = xs.data();
   for (int64_t r = 0; r < B; ++r) {
-    size_t i = static_cast<size_t>(ids[static_cast<size_t>(r)]);
-    const int32_t* y = tgt_.data(i);
-    int64_t n = tgt_.length(i);
+    const int64_t i = ids[static_cast<size_t>(r)];
+    const int64_t n = length(tgt_, i);
     tin[r][0] = kBosId;
     for (int64_t t = 0; t < n; ++t) tin[r][t + 1] = tout[r][t] = y[t];
     tout[r][n] = kEosId;
+    y += n;
     b.target_tokens += n + 1;
-    if (parallel_) {
+    if (parallel) {
       auto src = b.src.accessor<int64_t, 2>();
-      const int32_t* x = src_.data(i);
-      int64_t m = src_.length(i);
+      const int64_t m = length(src_, i);
       for (int64_t s = 0; s < m; ++s) src[r][s] = x[s];
+      x += m;
       slen[r] = m;
       b.source_tokens += m;
     }
-    b.sentence_ids.push_back(first_sentence() + static_cast<int64_t>(i));
+    b.sentence_ids.push_back(first_ + i);
   }
   return b;
 }

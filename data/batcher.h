@@ -1,5 +1,6 @@
-// Token-count batching with length bucketing over one shard of one split, held in memory (a rank holds only its
-// shards), and collation into padded tensors.
+// Token-count batching with length bucketing over one shard of one split, and collation into padded tensors. A shard
+// keeps only its sentence index in memory (16 bytes a sentence of a parallel corpus); collate reads the tokens of a
+// batch from the corpus file.
 #pragma once
 #include <torch/torch.h>
 
@@ -26,18 +27,28 @@ struct Batch {
 
 class ShardData {
  public:
-  // Reads shard `shard` of `num_shards` (contiguous, near-equal sentence ranges) of `split`.
+  // The index of shard `shard` of `num_shards` (contiguous, near-equal sentence ranges) of `split`. `corpus` must
+  // outlive the shard.
   ShardData(const CorpusReader& corpus, const std::string& split, int64_t shard = 0, int64_t num_shards = 1);
-  int64_t size() const { return static_cast<int64_t>(tgt_.size()); }
-  int64_t first_sentence() const { return tgt_.first_sentence; }
-  bool parallel() const { return parallel_; }
+  int64_t size() const { return static_cast<int64_t>(tgt_.size()) - 1; }
+  int64_t first_sentence() const { return first_; }
+  bool parallel() const { return !src_.empty(); }
   // Batches of local indices for `epoch`; deterministic in (options.seed, epoch).
   std::vector<std::vector<int64_t>> make_batches(const BatchingOptions& opt, int64_t epoch) const;
+  // Reads the sentences (one read a side) and pads them; safe to call from another thread.
   Batch collate(const std::vector<int64_t>& local_ids) const;
 
  private:
-  bool parallel_;
-  TokenBlock src_, tgt_;
+  int64_t length(const std::vector<int64_t>& offsets, int64_t i) const {
+    return offsets[static_cast<size_t>(i) + 1] - offsets[static_cast<size_t>(i)];
+  }
+  // The tokens of the sentences `ids`, one after the other.
+  std::vector<int32_t> read(const std::string& side, const std::vector<int64_t>& offsets,
+                            const std::vector<int64_t>& ids) const;
+  const CorpusReader& corpus_;
+  std::string split_;
+  int64_t first_ = 0;
+  std::vector<int64_t> src_, tgt_;  // (N+1) offsets of the sentences in the split's token stream; src_ empty: an LM
 };
 
 // Token rows padded on the right with kPadId: (B, max(1, longest)) int64, and their lengths (B) int64.

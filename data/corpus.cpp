@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
+#include <numeric>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -14,7 +16,7 @@
 namespace tern {
 namespace {
 
-constexpr hsize_t kChunk = 1 << 16;       // elements per HDF5 chunk
+constexpr hsize_t kChunk = 1 << 12;       // elements per HDF5 chunk (16-32 KiB: a random sentence reads one)
 constexpr size_t kFlushTokens = 1 << 20;  // buffered tokens before an append
 
 // The innermost message of HDF5's error stack, e.g. "Fletcher32 checksum failed".
@@ -206,6 +208,12 @@ void CorpusWriter::set_attr(const std::string& name, const std::string& value) {
 void CorpusWriter::set_source_lines(const std::string& split, int64_t lines) { impl_->source_lines[split] = lines; }
 
 void CorpusWriter::append(const std::string& split, const std::vector<std::vector<int32_t>>& per_side, int64_t line) {
+  std::vector<TokenSpan> spans;
+  for (const auto& v : per_side) spans.push_back({v.data(), v.size()});
+  append(split, spans, line);
+}
+
+void CorpusWriter::append(const std::string& split, const std::vector<TokenSpan>& per_side, int64_t line) {
   if (per_side.size() != sides_.size())
     throw DataError(fmt::format("append: expected {} sides, got {}", sides_.size(), per_side.size()));
   auto it = impl_->splits.find(split);
@@ -236,8 +244,8 @@ void CorpusWriter::append(const std::string& split, const std::vector<std::vecto
   }
   for (size_t k = 0; k < sides_.size(); ++k) {
     auto& ss = st.sides.at(sides_[k]);
-    ss.tok_buf.insert(ss.tok_buf.end(), per_side[k].begin(), per_side[k].end());
-    ss.total += static_cast<int64_t>(per_side[k].size());
+    ss.tok_buf.insert(ss.tok_buf.end(), per_side[k].data, per_side[k].data + per_side[k].size);
+    ss.total += static_cast<int64_t>(per_side[k].size);
     ss.off_buf.push_back(ss.total);
     if (ss.tok_buf.size() >= kFlushTokens) impl_->flush(ss);
   }
@@ -264,138 +272,191 @@ void CorpusWriter::close() {
 
 // ---------------------------------------------------------------------------------------------- reader
 
-struct CorpusReader::Impl {
+namespace {
+
+constexpr const char* kHint = "HINT: recreate it with `tern prepare`";
+// Each open tokens dataset caches this many bytes of decoded chunks (random batches touch one chunk a sentence).
+constexpr size_t kChunkCacheBytes = size_t{8} << 20;
+
+H open_dataset(hid_t parent, const std::string& name, hid_t access = H5P_DEFAULT) {
+  return H(H5Lexists(parent, name.c_str(), H5P_DEFAULT) > 0 ? H5Dopen2(parent, name.c_str(), access) : -1, H5Dclose);
+}
+
+hsize_t extent(hid_t d) {
+  H space(H5Dget_space(d), H5Sclose);
+  return static_cast<hsize_t>(H5Sget_simple_extent_npoints(space));
+}
+
+// Elements [begin, begin + count) of a 1-D dataset of integers of `want_size` bytes; false when HDF5 fails.
+bool read_slab(hid_t d, hid_t memtype, size_t want_size, hsize_t begin, hsize_t count, void* out) {
+  if (count == 0) return true;
+  H type(H5Dget_type(d), H5Tclose);
+  if (H5Tget_class(type) != H5T_INTEGER || H5Tget_size(type) != want_size) return false;
+  H fspace(H5Dget_space(d), H5Sclose);
+  H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &begin, nullptr, &count, nullptr);
+  H mspace(H5Screate_simple(1, &count, nullptr), H5Sclose);
+  return H5Dread(d, memtype, mspace, fspace, H5P_DEFAULT, out) >= 0;
+}
+
+VocabInfo read_vocab(hid_t vocab_group, const std::string& path, const std::string& side) {
+  VocabInfo v;
+  v.side = side;
+  H d = open_dataset(vocab_group, side);
+  if (d < 0) throw DataError(fmt::format("{}: dataset /vocab/{} is missing; {}", path, side, kHint));
+  v.model_proto.resize(static_cast<size_t>(extent(d)));
+  if (H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.model_proto.data()) < 0)
+    throw DataError(path + ": cannot read /vocab/" + side + " (" + h5_error() + ")");
+  if (!read_i64_attr(d, "vocab_size", v.size) || v.size <= 4)
+    throw DataError(fmt::format("{}: /vocab/{} attribute vocab_size must be > 4 (got {})", path, side, v.size));
+  read_str_attr(d, "hash", v.hash);
+  std::string actual = hex64(hash_string(v.model_proto));
+  if (v.hash != actual)
+    throw DataError(fmt::format("{}: /vocab/{} checksum mismatch (stored {}, computed {}): the file is corrupted; {}",
+                                path, side, v.hash, actual, kHint));
+  const int64_t pieces = Tokenizer(v.model_proto, path + ": /vocab/" + side).vocab_size();
+  if (pieces != v.size)
+    throw DataError(
+        fmt::format("{}: /vocab/{} attribute vocab_size is {} but its SentencePiece model has {} pieces; {}", path,
+                    side, v.size, pieces, kHint));
+  return v;
+}
+
+}  // namespace
+
+// One file of the corpus: its open datasets and each split's counts (read and checked once, on open).
+struct CorpusPart {
+  struct Split {
+    int64_t sentences = 0, source_lines = 0;
+    H lines;
+    std::map<std::string, H> tokens, offsets;  // per side
+    std::map<std::string, int64_t> num_tokens;
+  };
+  std::string path;
   H file;
+  std::map<std::string, Split> splits;
 };
 
-CorpusReader::CorpusReader(const std::string& path) : impl_(std::make_unique<Impl>()), path_(path) {
-  const std::string hint = "HINT: recreate it with `tern prepare`";
+struct CorpusReader::Piece {
+  const CorpusPart* part = nullptr;
+  const CorpusPart::Split* split = nullptr;
+  int64_t first_sentence = 0, first_token = 0, first_line = 0;  // the parts' before it
+};
+
+struct CorpusReader::Impl {
+  std::vector<CorpusPart> parts;
+  std::mutex mutex;  // one HDF5 call at a time: the background loader reads while the trainer validates
+};
+
+CorpusReader::CorpusReader(const std::string& path) : CorpusReader(std::vector<std::string>{path}) {}
+
+CorpusReader::CorpusReader(const std::vector<std::string>& paths) : impl_(std::make_unique<Impl>()), paths_(paths) {
+  if (paths.empty()) throw DataError("a corpus needs at least one .h5 file");
+  path_ = fmt::format("{}", fmt::join(paths, ","));
+  for (const auto& p : paths) open_part(p);
+}
+
+namespace {
+// Opens a split's datasets. Counts, extents and the first and last offsets agree (metadata and two values per side:
+// cheap on open).
+CorpusPart::Split open_split(const CorpusPart& part, const std::string& split, const std::vector<std::string>& sides) {
+  const std::string& path = part.path;
+  auto fail = [&](const std::string& what) { throw DataError(fmt::format("{}: {}; {}", path, what, kHint)); };
+  CorpusPart::Split s;
+  H g = open_group(part.file, split, false);
+  if (!read_i64_attr(g, "num_sentences", s.sentences) || s.sentences < 0)
+    fail("/" + split + " attribute num_sentences is missing or negative");
+  if (!read_i64_attr(g, "source_lines", s.source_lines) || s.source_lines < 0)
+    fail("/" + split + " attribute source_lines is missing or negative");
+  const int64_t n = s.sentences;
+  s.lines = open_dataset(part.file, split + "/lines");
+  if (s.lines < 0) fail("dataset /" + split + "/lines is missing");
+  if (static_cast<int64_t>(extent(s.lines)) != n)
+    fail(fmt::format("/{}/lines has {} entries but num_sentences is {}", split, extent(s.lines), n));
+  H access(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
+  H5Pset_chunk_cache(access, 10007, kChunkCacheBytes, 1.0);
+  for (const auto& side : sides) {
+    const std::string base = split + "/" + side;
+    H sg(H5Lexists(part.file, base.c_str(), H5P_DEFAULT) > 0 ? H5Gopen2(part.file, base.c_str(), H5P_DEFAULT) : -1,
+         H5Gclose);
+    int64_t nt = -1;
+    if (sg < 0 || !read_i64_attr(sg, "num_tokens", nt)) fail("/" + base + " is missing");
+    H offsets = open_dataset(part.file, base + "/offsets"), tokens = open_dataset(part.file, base + "/tokens", access);
+    if (offsets < 0 || tokens < 0) fail("dataset /" + base + "/offsets or /" + base + "/tokens is missing");
+    if (static_cast<int64_t>(extent(offsets)) != n + 1)
+      fail(fmt::format("/{}/offsets has {} entries but num_sentences of /{} is {} (needs num_sentences + 1)", base,
+                       extent(offsets), split, n));
+    if (nt < 0 || static_cast<int64_t>(extent(tokens)) != nt)
+      fail(fmt::format("/{}/tokens has {} entries but its num_tokens attribute is {}", base, extent(tokens), nt));
+    int64_t ends[2] = {-1, -1};
+    if (!read_slab(offsets, H5T_NATIVE_INT64, 8, 0, 1, &ends[0]) ||
+        !read_slab(offsets, H5T_NATIVE_INT64, 8, static_cast<hsize_t>(n), 1, &ends[1]))
+      fail("cannot read /" + base + "/offsets (" + h5_error() + "): the file is corrupted or truncated");
+    if (ends[0] != 0) fail(fmt::format("/{}/offsets[0] must be 0 (got {})", base, ends[0]));
+    if (ends[1] != nt)
+      fail(fmt::format("/{}/offsets[{}] (the end of the last sentence) is {} but num_tokens is {}", base, n, ends[1],
+                       nt));
+    s.tokens[side] = std::move(tokens);
+    s.offsets[side] = std::move(offsets);
+    s.num_tokens[side] = nt;
+  }
+  return s;
+}
+}  // namespace
+
+// Opens `path` and checks the format, version, kind and vocabularies (against the first part's) and every split.
+void CorpusReader::open_part(const std::string& path) {
   if (H5Fis_hdf5(path.c_str()) <= 0) {
     H5Eclear2(H5E_DEFAULT);
     FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) throw DataError(path + ": corpus file does not exist or cannot be read");
     std::fclose(f);
-    throw DataError(path + ": not an HDF5 file (truncated or corrupted?); " + hint);
+    throw DataError(fmt::format("{}: not an HDF5 file (truncated or corrupted?); {}", path, kHint));
   }
-  impl_->file = H(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (impl_->file < 0) throw DataError(path + ": cannot open corpus (" + h5_error() + "); " + hint);
-  std::string format;
+  CorpusPart part;
+  part.path = path;
+  part.file = H(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (part.file < 0) throw DataError(fmt::format("{}: cannot open corpus ({}); {}", path, h5_error(), kHint));
+  std::string format, kind;
   int64_t version = 0;
-  if (!read_str_attr(impl_->file, "format", format) || format != kCorpusFormat)
+  if (!read_str_attr(part.file, "format", format) || format != kCorpusFormat)
     throw DataError(path + ": not a tern corpus (attribute 'format' is '" + format + "', expected 'tern-corpus')");
-  if (!read_i64_attr(impl_->file, "format_version", version) || version != kCorpusFormatVersion)
+  if (!read_i64_attr(part.file, "format_version", version) || version != kCorpusFormatVersion)
     throw DataError(fmt::format("{}: corpus format version {} is not supported (this tern reads version {}{}); {}",
                                 path, version, kCorpusFormatVersion,
                                 version == 1 ? ": version 1 does not record the input line of each sentence, which "
                                                "evaluate --ref needs to align references"
                                              : "",
-                                hint));
-  if (!read_str_attr(impl_->file, "kind", kind_)) throw DataError(path + ": attribute 'kind' is missing");
-  try {
-    sides_ = sides_of(kind_);
-  } catch (const DataError& e) {
-    throw DataError(path + ": " + e.what());
-  }
-  H vg = open_group(impl_->file, "vocab", false);
-  if (vg < 0) throw DataError(path + ": group /vocab is missing; " + hint);
-  for (const auto& side : sides_) {
-    VocabInfo v;
-    v.side = side;
-    H d(H5Lexists(vg, side.c_str(), H5P_DEFAULT) > 0 ? H5Dopen2(vg, side.c_str(), H5P_DEFAULT) : -1, H5Dclose);
-    if (d < 0) throw DataError(path + ": dataset /vocab/" + side + " is missing; " + hint);
-    H space(H5Dget_space(d), H5Sclose);
-    hssize_t n = H5Sget_simple_extent_npoints(space);
-    v.model_proto.resize(static_cast<size_t>(std::max<hssize_t>(0, n)));
-    if (H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.model_proto.data()) < 0)
-      throw DataError(path + ": cannot read /vocab/" + side + " (" + h5_error() + ")");
-    if (!read_i64_attr(d, "vocab_size", v.size) || v.size <= 4)
-      throw DataError(fmt::format("{}: /vocab/{} attribute vocab_size must be > 4 (got {})", path, side, v.size));
-    read_str_attr(d, "hash", v.hash);
-    std::string actual = hex64(hash_string(v.model_proto));
-    if (v.hash != actual)
-      throw DataError(path + ": /vocab/" + side + " checksum mismatch (stored " + v.hash + ", computed " + actual +
-                      "): the file is corrupted; " + hint);
-    const int64_t pieces = Tokenizer(v.model_proto, path + ": /vocab/" + side).vocab_size();
-    if (pieces != v.size)
-      throw DataError(
-          fmt::format("{}: /vocab/{} attribute vocab_size is {} but its SentencePiece model has {} pieces; {}", path,
-                      side, v.size, pieces, hint));
-    vocabs_.push_back(std::move(v));
-  }
-  for (const auto& split : splits()) validate_split(split);
-}
-
-namespace {
-hsize_t extent(hid_t file, const std::string& name) {
-  H d(H5Lexists(file, name.c_str(), H5P_DEFAULT) > 0 ? H5Dopen2(file, name.c_str(), H5P_DEFAULT) : -1, H5Dclose);
-  if (d < 0) return static_cast<hsize_t>(-1);
-  H space(H5Dget_space(d), H5Sclose);
-  return static_cast<hsize_t>(H5Sget_simple_extent_npoints(space));
-}
-}  // namespace
-
-// Counts, extents and the first and last offsets agree (metadata and two values per side: cheap on open).
-void CorpusReader::validate_split(const std::string& split) const {
-  const std::string hint = "; HINT: recreate it with `tern prepare`";
-  const int64_t n = num_sentences(split);
-  auto fail = [&](const std::string& what) { throw DataError(path_ + ": " + what + hint); };
-  const hsize_t nl = extent(impl_->file, split + "/lines");
-  if (nl == static_cast<hsize_t>(-1)) fail("dataset /" + split + "/lines is missing");
-  if (static_cast<int64_t>(nl) != n)
-    fail(fmt::format("/{}/lines has {} entries but num_sentences is {}", split, nl, n));
-  for (const auto& side : sides_) {
-    const std::string base = split + "/" + side;
-    const int64_t nt = num_tokens(split, side);
-    const hsize_t no = extent(impl_->file, base + "/offsets"), ntok = extent(impl_->file, base + "/tokens");
-    if (no == static_cast<hsize_t>(-1) || ntok == static_cast<hsize_t>(-1))
-      fail("dataset /" + base + "/offsets or /" + base + "/tokens is missing");
-    if (static_cast<int64_t>(no) != n + 1)
-      fail(fmt::format("/{}/offsets has {} entries but num_sentences of /{} is {} (needs num_sentences + 1)", base, no,
-                       split, n));
-    if (nt < 0 || static_cast<int64_t>(ntok) != nt)
-      fail(fmt::format("/{}/tokens has {} entries but its num_tokens attribute is {}", base, ntok, nt));
-    H d(H5Dopen2(impl_->file, (base + "/offsets").c_str(), H5P_DEFAULT), H5Dclose);
-    int64_t ends[2] = {-1, -1};
-    for (int k = 0; k < 2; ++k) {
-      hsize_t at = k == 0 ? 0 : static_cast<hsize_t>(n), one = 1;
-      H fspace(H5Dget_space(d), H5Sclose);
-      H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &at, nullptr, &one, nullptr);
-      H mspace(H5Screate_simple(1, &one, nullptr), H5Sclose);
-      if (H5Dread(d, H5T_NATIVE_INT64, mspace, fspace, H5P_DEFAULT, &ends[k]) < 0)
-        fail("cannot read /" + base + "/offsets (" + h5_error() + "): the file is corrupted or truncated");
+                                kHint));
+  if (!read_str_attr(part.file, "kind", kind)) throw DataError(path + ": attribute 'kind' is missing");
+  const bool first = impl_->parts.empty();
+  if (first) {
+    kind_ = kind;
+    try {
+      sides_ = sides_of(kind_);
+    } catch (const DataError& e) {
+      throw DataError(path + ": " + e.what());
     }
-    if (ends[0] != 0) fail(fmt::format("/{}/offsets[0] must be 0 (got {})", base, ends[0]));
-    if (ends[1] != nt)
-      fail(fmt::format("/{}/offsets[{}] (the end of the last sentence) is {} but num_tokens is {}", base, n, ends[1],
-                       nt));
+  } else if (kind != kind_) {
+    throw DataError(
+        fmt::format("{}: this part of the corpus is {} but {} is {}: parts of one corpus must be of one kind", path,
+                    kind, impl_->parts[0].path, kind_));
   }
-}
-
-std::vector<int64_t> CorpusReader::line_numbers(const std::string& split) const {
-  const int64_t n = num_sentences(split), total = source_lines(split);
-  H d(H5Dopen2(impl_->file, (split + "/lines").c_str(), H5P_DEFAULT), H5Dclose);
-  std::vector<int64_t> out(static_cast<size_t>(n));
-  if (d < 0 || (n > 0 && H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0))
-    throw DataError(path_ + ": cannot read /" + split + "/lines (" + h5_error() +
-                    "): the file is corrupted or truncated");
-  int64_t prev = 0;
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (out[i] <= prev || out[i] > total)
-      throw DataError(
-          fmt::format("{}: /{}/lines[{}] is {}: line numbers must increase and lie in [1, {}] (the input's "
-                      "line count); HINT: recreate it with `tern prepare`",
-                      path_, split, i, out[i], total));
-    prev = out[i];
+  H vg = open_group(part.file, "vocab", false);
+  if (vg < 0) throw DataError(fmt::format("{}: group /vocab is missing; {}", path, kHint));
+  for (size_t k = 0; k < sides_.size(); ++k) {
+    VocabInfo v = read_vocab(vg, path, sides_[k]);
+    if (first) {
+      vocabs_.push_back(std::move(v));
+    } else if (v.hash != vocabs_[k].hash) {
+      throw DataError(fmt::format(
+          "{}: its {} vocabulary (hash {}) differs from that of {} (hash {}): parts of one corpus must share their "
+          "SentencePiece models; HINT: prepare every part with --spm-src/--spm-tgt (or --spm-model) of the first",
+          path, sides_[k], v.hash, impl_->parts[0].path, vocabs_[k].hash));
+    }
   }
-  return out;
-}
-
-int64_t CorpusReader::source_lines(const std::string& split) const {
-  H g = open_group(impl_->file, split, false);
-  int64_t n = -1;
-  if (g < 0 || !read_i64_attr(g, "source_lines", n) || n < 0)
-    throw DataError(path_ + ": /" + split + " attribute source_lines is missing or negative");
-  return n;
+  for (const char* split : {"train", "valid", "test"})
+    if (H5Lexists(part.file, split, H5P_DEFAULT) > 0) part.splits[split] = open_split(part, split, sides_);
+  impl_->parts.push_back(std::move(part));
 }
 
 CorpusReader::~CorpusReader() = default;
@@ -408,7 +469,9 @@ std::vector<std::string> CorpusReader::splits() const {
 }
 
 bool CorpusReader::has_split(const std::string& split) const {
-  return H5Lexists(impl_->file, split.c_str(), H5P_DEFAULT) > 0;
+  for (const auto& p : impl_->parts)
+    if (p.splits.count(split)) return true;
+  return false;
 }
 
 const VocabInfo& CorpusReader::vocab(const std::string& side) const {
@@ -418,77 +481,187 @@ const VocabInfo& CorpusReader::vocab(const std::string& side) const {
 }
 
 std::string CorpusReader::attr(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
   std::string v;
-  read_str_attr(impl_->file, name, v);
+  read_str_attr(impl_->parts[0].file, name, v);
   return v;
 }
 
-int64_t CorpusReader::num_sentences(const std::string& split) const {
-  H g = open_group(impl_->file, split, false);
-  if (g < 0)
+// The parts that hold `split`, in order, with the sentences, tokens of `side` ("" for none) and input lines before
+// each.
+std::vector<CorpusReader::Piece> CorpusReader::pieces(const std::string& split, const std::string& side) const {
+  std::vector<Piece> out;
+  Piece next;
+  for (const auto& p : impl_->parts) {
+    auto it = p.splits.find(split);
+    if (it == p.splits.end()) continue;
+    next.part = &p;
+    next.split = &it->second;
+    out.push_back(next);
+    next.first_sentence += it->second.sentences;
+    next.first_line += it->second.source_lines;
+    if (!side.empty()) next.first_token += it->second.num_tokens.at(side);
+  }
+  if (out.empty())
     throw DataError(path_ + ": split '" + split + "' is missing (has: " + fmt::format("{}", fmt::join(splits(), ", ")) +
                     ")");
-  int64_t n = -1;
-  if (!read_i64_attr(g, "num_sentences", n) || n < 0)
-    throw DataError(path_ + ": /" + split + " attribute num_sentences is missing or negative");
+  if (!side.empty() && std::find(sides_.begin(), sides_.end(), side) == sides_.end())
+    throw DataError(path_ + ": corpus has no side '" + side + "' (it is " + kind_ + ")");
+  return out;
+}
+
+int64_t CorpusReader::num_sentences(const std::string& split) const {
+  int64_t n = 0;
+  for (const auto& p : pieces(split)) n += p.split->sentences;
   return n;
 }
 
 int64_t CorpusReader::num_tokens(const std::string& split, const std::string& side) const {
-  H g(H5Gopen2(impl_->file, (split + "/" + side).c_str(), H5P_DEFAULT), H5Gclose);
-  int64_t n = -1;
-  if (g < 0 || !read_i64_attr(g, "num_tokens", n)) throw DataError(path_ + ": /" + split + "/" + side + " is missing");
+  int64_t n = 0;
+  for (const auto& p : pieces(split, side)) n += p.split->num_tokens.at(side);
   return n;
 }
 
-namespace {
-template <typename T>
-std::vector<T> read_range(hid_t file, const std::string& path, const std::string& name, hid_t memtype, hid_t want_class,
-                          size_t want_size, hsize_t begin, hsize_t count) {
-  H d(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
-  if (d < 0) throw DataError(path + ": dataset /" + name + " is missing; HINT: recreate it with `tern prepare`");
-  H type(H5Dget_type(d), H5Tclose);
-  if (H5Tget_class(type) != want_class || H5Tget_size(type) != want_size)
-    throw DataError(
-        fmt::format("{}: dataset /{} has the wrong dtype (expected {}-byte integers)", path, name, want_size));
-  H fspace(H5Dget_space(d), H5Sclose);
-  hssize_t n = H5Sget_simple_extent_npoints(fspace);
-  if (static_cast<hsize_t>(n) < begin + count)
-    throw DataError(fmt::format("{}: dataset /{} has {} elements, need {} (truncated?)", path, name, n, begin + count));
-  std::vector<T> out(count);
-  if (count == 0) return out;
-  H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &begin, nullptr, &count, nullptr);
-  H mspace(H5Screate_simple(1, &count, nullptr), H5Sclose);
-  if (H5Dread(d, memtype, mspace, fspace, H5P_DEFAULT, out.data()) < 0)
-    throw DataError(path + ": cannot read /" + name + " (" + h5_error() + "): the file is corrupted or truncated");
+int64_t CorpusReader::source_lines(const std::string& split) const {
+  int64_t n = 0;
+  for (const auto& p : pieces(split)) n += p.split->source_lines;
+  return n;
+}
+
+std::vector<int64_t> CorpusReader::line_numbers(const std::string& split) const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  std::vector<int64_t> out;
+  for (const auto& p : pieces(split)) {
+    const size_t at = out.size();
+    out.resize(at + static_cast<size_t>(p.split->sentences));
+    if (!read_slab(p.split->lines, H5T_NATIVE_INT64, 8, 0, static_cast<hsize_t>(p.split->sentences), out.data() + at))
+      throw DataError(p.part->path + ": cannot read /" + split + "/lines (" + h5_error() +
+                      "): the file is corrupted or truncated");
+    int64_t prev = 0;
+    for (size_t i = at; i < out.size(); ++i) {
+      if (out[i] <= prev || out[i] > p.split->source_lines)
+        throw DataError(
+            fmt::format("{}: /{}/lines[{}] is {}: line numbers must increase and lie in [1, {}] (the "
+                        "input's line count); {}",
+                        p.part->path, split, i - at, out[i], p.split->source_lines, kHint));
+      prev = out[i];
+      out[i] += p.first_line;  // the parts' inputs read as one file, in order
+    }
+  }
   return out;
 }
-}  // namespace
 
-TokenBlock CorpusReader::read(const std::string& split, const std::string& side, int64_t begin, int64_t end) const {
-  int64_t n = num_sentences(split);
+std::vector<int64_t> CorpusReader::offsets(const std::string& split, const std::string& side, int64_t begin,
+                                           int64_t end) const {
+  const int64_t n = num_sentences(split);
   if (begin < 0 || end < begin || end > n)
     throw DataError(
         fmt::format("{}: sentence range [{}, {}) outside split '{}' of {} sentences", path_, begin, end, split, n));
-  const std::string base = split + "/" + side;
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  std::vector<int64_t> out;
+  for (const auto& p : pieces(split, side)) {
+    // This part's sentences of the range (an empty range reads the one offset where it starts).
+    const int64_t pb = p.first_sentence, pe = pb + p.split->sentences;
+    const int64_t b = std::max(begin, pb), e = std::min(end, pe);
+    if (e < b || (e == b && (begin != end || !out.empty()))) continue;
+    const auto count = static_cast<hsize_t>(e - b) + 1;
+    std::vector<int64_t> part(count);
+    if (!read_slab(p.split->offsets.at(side), H5T_NATIVE_INT64, 8, static_cast<hsize_t>(b - pb), count, part.data()))
+      throw DataError(fmt::format("{}: cannot read /{}/{}/offsets ({}): the file is corrupted or truncated",
+                                  p.part->path, split, side, h5_error()));
+    const int64_t nt = p.split->num_tokens.at(side);
+    for (size_t i = 0; i < part.size(); ++i)
+      if (part[i] < 0 || part[i] > nt || (i > 0 && part[i] < part[i - 1]))
+        throw DataError(fmt::format("{}: /{}/{}/offsets[{}] is {}: offsets must not decrease and lie in [0, {}]; {}",
+                                    p.part->path, split, side, b - pb + static_cast<int64_t>(i), part[i], nt, kHint));
+    // The first offset of a part repeats the last of the part before (both are where this part's tokens start).
+    for (size_t i = out.empty() ? 0 : 1; i < part.size(); ++i) out.push_back(part[i] + p.first_token);
+  }
+  return out;
+}
+
+std::vector<int32_t> CorpusReader::gather(const std::string& split, const std::string& side,
+                                          const std::vector<std::pair<int64_t, int64_t>>& ranges) const {
+  const std::vector<Piece> parts = pieces(split, side);
+  const int64_t total = parts.back().first_token + parts.back().split->num_tokens.at(side);
+  // Output position of each range, in the order given.
+  std::vector<int64_t> at(ranges.size() + 1, 0);
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const auto [a, b] = ranges[i];
+    if (a < 0 || b < a || b > total)
+      throw DataError(
+          fmt::format("{}: token range [{}, {}) outside /{}/{} of {} tokens", path_, a, b, split, side, total));
+    at[i + 1] = at[i] + (b - a);
+  }
+  std::vector<size_t> order(ranges.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t x, size_t y) { return ranges[x] < ranges[y]; });
+  std::vector<int32_t> out(static_cast<size_t>(at.back()));
+  std::vector<int32_t> buffer;
+  const int64_t vocab_size = vocab(side).size;
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  size_t k = 0;
+  for (const auto& p : parts) {
+    const int64_t end = p.first_token + p.split->num_tokens.at(side);
+    // This part's ranges in file order; a range equal to the one before it is read once.
+    std::vector<size_t> mine;
+    H fspace(-1, H5Sclose);
+    hsize_t n = 0;
+    for (; k < order.size() && ranges[order[k]].first < end; ++k) {
+      const auto [a, b] = ranges[order[k]];
+      if (b > end) throw DataError(fmt::format("{}: token range [{}, {}) crosses two parts", path_, a, b));
+      if (b == a) continue;
+      if (!mine.empty() && ranges[mine.back()] == ranges[order[k]]) {
+        mine.push_back(order[k]);
+        continue;
+      }
+      if (!mine.empty() && a < ranges[mine.back()].second)
+        throw DataError(fmt::format("{}: token ranges [{}, {}) and [{}, {}) overlap", path_, ranges[mine.back()].first,
+                                    ranges[mine.back()].second, a, b));
+      if (fspace < 0) fspace = H(H5Dget_space(p.split->tokens.at(side)), H5Sclose);
+      hsize_t start = static_cast<hsize_t>(a - p.first_token), count = static_cast<hsize_t>(b - a);
+      H5Sselect_hyperslab(fspace, mine.empty() ? H5S_SELECT_SET : H5S_SELECT_OR, &start, nullptr, &count, nullptr);
+      mine.push_back(order[k]);
+      n += count;
+    }
+    if (n == 0) continue;
+    buffer.resize(n);
+    H mspace(H5Screate_simple(1, &n, nullptr), H5Sclose);
+    if (H5Dread(p.split->tokens.at(side), H5T_NATIVE_INT32, mspace, fspace, H5P_DEFAULT, buffer.data()) < 0)
+      throw DataError(fmt::format("{}: cannot read /{}/{}/tokens ({}): the file is corrupted or truncated",
+                                  p.part->path, split, side, h5_error()));
+    // The buffer holds the distinct ranges in file order: copy each to its place in the output.
+    size_t pos = 0;
+    for (size_t j = 0; j < mine.size(); ++j) {
+      const size_t r = mine[j];
+      const int64_t len = ranges[r].second - ranges[r].first;
+      if (j > 0 && ranges[mine[j - 1]] == ranges[r]) pos -= static_cast<size_t>(len);
+      for (int64_t i = 0; i < len; ++i) {
+        const int32_t id = buffer[pos + static_cast<size_t>(i)];
+        if (id < 0 || id >= vocab_size)
+          throw DataError(fmt::format("{}: token id {} at /{}/{}/tokens[{}] is outside the vocabulary [0, {}); {}",
+                                      p.part->path, id, split, side, ranges[r].first - p.first_token + i, vocab_size,
+                                      kHint));
+      }
+      std::copy_n(buffer.begin() + static_cast<std::ptrdiff_t>(pos), len, out.begin() + at[r]);
+      pos += static_cast<size_t>(len);
+    }
+  }
+  return out;
+}
+
+TokenBlock CorpusReader::read(const std::string& split, const std::string& side, int64_t begin, int64_t end) const {
   TokenBlock b;
   b.first_sentence = begin;
-  b.offsets = read_range<int64_t>(impl_->file, path_, base + "/offsets", H5T_NATIVE_INT64, H5T_INTEGER, 8,
-                                  static_cast<hsize_t>(begin), static_cast<hsize_t>(end - begin) + 1);
-  int64_t t0 = b.offsets.front();
-  for (size_t i = 0; i + 1 < b.offsets.size(); ++i)
-    if (b.offsets[i + 1] < b.offsets[i] || b.offsets[i] < 0)
-      throw DataError(
-          fmt::format("{}: /{}/offsets decrease at sentence {}", path_, base, begin + static_cast<int64_t>(i)));
+  b.offsets = offsets(split, side, begin, end);
+  const int64_t t0 = b.offsets.front(), t1 = b.offsets.back();
+  std::vector<std::pair<int64_t, int64_t>> ranges;  // [t0, t1) cut where parts end
+  for (const auto& p : pieces(split, side)) {
+    const int64_t a = std::max(t0, p.first_token), e = std::min(t1, p.first_token + p.split->num_tokens.at(side));
+    if (a < e) ranges.emplace_back(a, e);
+  }
+  b.tokens = gather(split, side, ranges);
   for (auto& o : b.offsets) o -= t0;
-  b.tokens = read_range<int32_t>(impl_->file, path_, base + "/tokens", H5T_NATIVE_INT32, H5T_INTEGER, 4,
-                                 static_cast<hsize_t>(t0), static_cast<hsize_t>(b.offsets.back()));
-  const int64_t vs = vocab(side).size;
-  for (size_t i = 0; i < b.size(); ++i)
-    for (int64_t k = b.offsets[i]; k < b.offsets[i + 1]; ++k)
-      if (b.tokens[k] < 0 || b.tokens[k] >= vs)
-        throw DataError(fmt::format("{}: token id {} at sentence {} of /{} is outside the vocabulary [0, {})", path_,
-                                    b.tokens[k], begin + static_cast<int64_t>(i), base, vs));
   return b;
 }
 

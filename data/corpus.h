@@ -30,6 +30,12 @@ struct VocabInfo {
   std::string model_proto;  // serialized SentencePiece model
 };
 
+// A sentence's ids on one side, as stored elsewhere.
+struct TokenSpan {
+  const int32_t* data;
+  size_t size;
+};
+
 class CorpusWriter {
  public:
   // Creates `path` (fails if it exists). kind: "parallel" (sides src,tgt) or "monolingual" (side text).
@@ -39,6 +45,7 @@ class CorpusWriter {
   // Appends one sentence to every side of `split`, in sides() order. `line` is its 1-based line number in the input
   // file the split came from (0: the line after the previous sentence's).
   void append(const std::string& split, const std::vector<std::vector<int32_t>>& per_side, int64_t line = 0);
+  void append(const std::string& split, const std::vector<TokenSpan>& per_side, int64_t line = 0);
   // Lines of the input file `split` came from (default: the last line number appended).
   void set_source_lines(const std::string& split, int64_t lines);
   void set_attr(const std::string& name, const std::string& value);
@@ -51,36 +58,54 @@ class CorpusWriter {
   std::vector<std::string> sides_;
 };
 
+struct CorpusPart;
+
+// A corpus is one .h5 file or several (parts prepared separately, e.g. by a job array, with the same vocabularies):
+// each split is the parts' splits in the order given, as if their inputs had been one file.
 class CorpusReader {
  public:
-  // Opens and validates the format, version, vocabularies (SentencePiece models of the stated size) and each split's
-  // counts (num_sentences, num_tokens and offsets agree); throws DataError naming the file and the record.
+  // Opens and validates the format, version, vocabularies (SentencePiece models of the stated size, the same in every
+  // part) and each split's counts (num_sentences, num_tokens and offsets agree); throws DataError naming the file and
+  // the record. Datasets stay open; reads may come from several threads (they take turns).
   explicit CorpusReader(const std::string& path);
+  explicit CorpusReader(const std::vector<std::string>& paths);
   ~CorpusReader();
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return path_; }  // the parts' paths, joined by ','
+  const std::vector<std::string>& paths() const { return paths_; }
   const std::string& kind() const { return kind_; }
   const std::vector<std::string>& sides() const { return sides_; }
   std::vector<std::string> splits() const;
   bool has_split(const std::string& split) const;
   const VocabInfo& vocab(const std::string& side) const;
-  std::string attr(const std::string& name) const;  // "" when absent
+  std::string attr(const std::string& name) const;  // the first part's; "" when absent
   int64_t num_sentences(const std::string& split) const;
   int64_t num_tokens(const std::string& split, const std::string& side) const;
-  // The 1-based input line number of every sentence of `split` (increasing), and the input's line count.
+  // The 1-based input line number of every sentence of `split` (increasing; a later part's count on from the lines
+  // of the parts before it), and the inputs' line count.
   std::vector<int64_t> line_numbers(const std::string& split) const;
   int64_t source_lines(const std::string& split) const;
   // Sentences [begin, end); checks offsets and token ids against the vocabulary.
   TokenBlock read(const std::string& split, const std::string& side, int64_t begin, int64_t end) const;
+  // Where sentences [begin, end) lie in the split's token stream (the parts' tokens one after the other):
+  // end - begin + 1 increasing offsets. A sentence i is tokens [offsets[i - begin], offsets[i - begin + 1]).
+  std::vector<int64_t> offsets(const std::string& split, const std::string& side, int64_t begin, int64_t end) const;
+  // The tokens of each range of the split's token stream, one after the other in the order given: one read per part
+  // (a union of hyperslabs), token ids checked against the vocabulary. Ranges must not overlap unless equal.
+  std::vector<int32_t> gather(const std::string& split, const std::string& side,
+                              const std::vector<std::pair<int64_t, int64_t>>& ranges) const;
   // A content identity for cross-rank agreement: vocab hashes and split sizes.
   std::string identity() const;
 
  private:
   struct Impl;
+  struct Piece;  // a part holding a split, and what comes before it in the split
+  void open_part(const std::string& path);
+  std::vector<Piece> pieces(const std::string& split, const std::string& side = "") const;
   std::unique_ptr<Impl> impl_;
+  std::vector<std::string> paths_;
   std::string path_, kind_;
   std::vector<std::string> sides_;
   std::vector<VocabInfo> vocabs_;
-  void validate_split(const std::string& split) const;
 };
 
 }  // namespace tern

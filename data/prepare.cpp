@@ -7,13 +7,16 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "core/parallel.h"
 #include "core/progress.h"
 #include "data/corpus.h"
 #include "data/text.h"
@@ -23,10 +26,11 @@ namespace fs = std::filesystem;
 namespace tern {
 namespace {
 
-// One split's input: one file per side (parallel: src, tgt; monolingual: text).
+// One split's input: files[side][k] (parallel sides src, tgt; monolingual: text); file k of every side pairs up.
 struct SplitInput {
   std::string split;
-  std::vector<std::string> files;
+  std::vector<std::vector<std::string>> files;
+  std::vector<int64_t> lines;  // of each file k (the same on every side)
 };
 
 // Which split line `i` of the training file goes to, when splitting by fraction.
@@ -38,6 +42,14 @@ std::string assign_split(const PrepareOptions& o, int64_t i) {
   if (u < o.valid_fraction + o.test_fraction) return "test";
   return "train";
 }
+
+// The same, as a static string (what the encoding threads hand to the writer).
+const char* split_name(const std::string& split) {
+  for (const char* s : {"train", "valid", "test"})
+    if (split == s) return s;
+  throw DataError("unknown split '" + split + "'");
+}
+const char* assign_split_name(const PrepareOptions& o, int64_t i) { return split_name(assign_split(o, i)); }
 
 struct FileScan {
   int64_t lines = 0, bytes = 0, blank = 0;
@@ -64,17 +76,23 @@ FileScan scan_file(const std::string& path) {
   return s;
 }
 
-// Lines of the given files, in order, skipping training lines that were assigned to valid/test.
+// The lines of each stream (a side's files, read one after the other), stream after stream, skipping training lines
+// assigned to valid/test (a line's number counts from the start of its stream).
 class TrainLines : public LineSource {
  public:
-  TrainLines(const PrepareOptions& o, std::vector<std::string> files, bool filter)
-      : o_(o), files_(std::move(files)), filter_(filter) {}
+  TrainLines(const PrepareOptions& o, std::vector<std::vector<std::string>> streams, bool filter)
+      : o_(o), filter_(filter) {
+    for (auto& files : streams) {
+      for (auto& f : files) files_.push_back(std::move(f));
+      stream_ends_.push_back(files_.size());
+    }
+  }
   bool next(std::string& line) override {
     while (true) {
       if (!in_) {
         if (k_ >= files_.size()) return false;
+        if (std::find(stream_ends_.begin(), stream_ends_.end(), k_) != stream_ends_.end()) i_ = 0;
         in_ = std::make_unique<std::ifstream>(files_[k_++], std::ios::binary);
-        i_ = 0;
       }
       if (!read_line(*in_, line)) {
         in_.reset();
@@ -90,6 +108,7 @@ class TrainLines : public LineSource {
  private:
   const PrepareOptions& o_;
   std::vector<std::string> files_;
+  std::vector<size_t> stream_ends_;
   bool filter_;
   size_t k_ = 0;
   int64_t i_ = 0;
@@ -130,8 +149,11 @@ void check_output(const PrepareOptions& o) {
     throw IoError(o.out + ": --out names a directory; give the path of the .h5 file to write (nothing was written)");
   if (!fs::exists(o.out, ec)) return;
   if (!o.overwrite) throw IoError(o.out + ": output exists; pass --overwrite to replace it (nothing was written)");
-  for (const auto& in : {o.train_src, o.train_tgt, o.train_text, o.valid_src, o.valid_tgt, o.valid_text, o.test_src,
-                         o.test_tgt, o.test_text, o.spm_src, o.spm_tgt, o.spm_model})
+  std::vector<std::string> inputs{o.spm_src, o.spm_tgt, o.spm_model};
+  for (const auto* files : {&o.train_src, &o.train_tgt, &o.train_text, &o.valid_src, &o.valid_tgt, &o.valid_text,
+                            &o.test_src, &o.test_tgt, &o.test_text})
+    inputs.insert(inputs.end(), files->begin(), files->end());
+  for (const auto& in : inputs)
     if (!in.empty() && fs::equivalent(in, o.out, ec))
       throw IoError(fmt::format("{}: --out is also an input ({}); --overwrite would destroy it (nothing was written)",
                                 o.out, in));
@@ -163,6 +185,13 @@ void PrepareOptions::validate() const {
          "--spm-model with a parallel corpus needs --joint-vocab (or give --spm-src/--spm-tgt)");
     need(valid_src.empty() == valid_tgt.empty(), "--valid-src and --valid-tgt must be given together");
     need(test_src.empty() == test_tgt.empty(), "--test-src and --test-tgt must be given together");
+    for (const auto& [split, src, tgt] :
+         {std::tuple{"train", &train_src, &train_tgt}, std::tuple{"valid", &valid_src, &valid_tgt},
+          std::tuple{"test", &test_src, &test_tgt}})
+      need(src->size() == tgt->size(),
+           fmt::format("--{0}-src has {1} file(s) but --{0}-tgt has {2}: file k of the source pairs with file k of "
+                       "the target",
+                       split, src->size(), tgt->size()));
     need(spm_src.empty() == spm_tgt.empty(), "--spm-src and --spm-tgt must be given together");
     need(!(joint_vocab && !spm_src.empty()), "--joint-vocab takes one model: use --spm-model, not --spm-src/--spm-tgt");
   } else {
@@ -181,45 +210,79 @@ void PrepareOptions::validate() const {
   long_policy.check("--long-policy");
   empty_policy.check("--empty-policy");
   need(!out.empty(), "--out is required");
+  need(threads >= 0 && threads <= 1024, fmt::format("--threads must be in [0, 1024] (0: every core; got {})", threads));
+  for (const auto* files :
+       {&train_src, &train_tgt, &train_text, &valid_src, &valid_tgt, &valid_text, &test_src, &test_tgt, &test_text})
+    for (const auto& f : *files) need(!f.empty(), "an input file name is empty");
   tokenizer.validate();
 }
 
 namespace {
 
-// Per split, one file per side: line counts agree, files are UTF-8 and not empty. Adds each file to `inputs_json`.
-std::vector<SplitInput> collect_inputs(const PrepareOptions& o, PrepareResult& result, nlohmann::json& inputs_json) {
+// Per split and file pair, line counts agree; files are UTF-8 and not empty (checked in `threads` threads). Adds each
+// file to `inputs_json`.
+std::vector<SplitInput> collect_inputs(const PrepareOptions& o, int threads, PrepareResult& result,
+                                       nlohmann::json& inputs_json) {
   const bool par = o.parallel();
   std::vector<SplitInput> inputs;
-  auto add = [&](const std::string& split, const std::string& a, const std::string& b) {
-    if (!a.empty()) inputs.push_back({split, par ? std::vector<std::string>{a, b} : std::vector<std::string>{a}});
+  auto add = [&](const std::string& split, const std::vector<std::string>& a, const std::vector<std::string>& b) {
+    if (!a.empty())
+      inputs.push_back(
+          {split, par ? std::vector<std::vector<std::string>>{a, b} : std::vector<std::vector<std::string>>{a}, {}});
   };
   add("train", par ? o.train_src : o.train_text, o.train_tgt);
   add("valid", par ? o.valid_src : o.valid_text, o.valid_tgt);
   add("test", par ? o.test_src : o.test_text, o.test_tgt);
-  for (const auto& in : inputs) {
-    std::vector<FileScan> scans;
-    for (const auto& f : in.files) {
-      scans.push_back(scan_file(f));
-      result.input_bytes += scans.back().bytes;
-      inputs_json.push_back(
-          {{"split", in.split}, {"path", f}, {"lines", scans.back().lines}, {"xxh64", scans.back().xxh64}});
-    }
-    if (par && scans[0].lines != scans[1].lines)
+  struct File {
+    size_t input, side, k;
+    FileScan scan;
+  };
+  std::vector<File> files;
+  for (size_t n = 0; n < inputs.size(); ++n)
+    for (size_t k = 0; k < inputs[n].files[0].size(); ++k)
+      for (size_t side = 0; side < inputs[n].files.size(); ++side) files.push_back({n, side, k, {}});
+  size_t next = 0, done = 0;
+  ordered_map<size_t, FileScan>(
+      threads, [&](size_t& i) { return (i = next++) < files.size(); },
+      [&](size_t& i) { return scan_file(inputs[files[i].input].files[files[i].side][files[i].k]); },
+      [&](FileScan& scan) { files[done++].scan = std::move(scan); });
+  const char* side_names[] = {"src", "tgt"};
+  for (size_t i = 0; i < files.size(); ++i) {
+    const File& f = files[i];
+    SplitInput& in = inputs[f.input];
+    const std::string& path = in.files[f.side][f.k];
+    result.input_bytes += f.scan.bytes;
+    inputs_json.push_back({{"split", in.split},
+                           {"side", par ? side_names[f.side] : "text"},
+                           {"path", path},
+                           {"lines", f.scan.lines},
+                           {"xxh64", f.scan.xxh64}});
+    if (f.scan.lines == 0) throw DataError(path + ": input file is empty");
+    if (f.scan.blank == f.scan.lines)
+      throw DataError(fmt::format("{}: all {} lines are blank: there is no text to tokenize", path, f.scan.lines));
+    if (f.side == 0) {
+      in.lines.push_back(f.scan.lines);
+    } else if (f.scan.lines != in.lines[f.k]) {
       throw DataError(
           fmt::format("{} has {} lines but {} has {} lines: parallel files must have one line per sentence pair",
-                      in.files[0], scans[0].lines, in.files[1], scans[1].lines));
-    if (scans[0].lines == 0) throw DataError(in.files[0] + ": input file is empty");
-    for (size_t k = 0; k < scans.size(); ++k)
-      if (scans[k].blank == scans[k].lines)
-        throw DataError(
-            fmt::format("{}: all {} lines are blank: there is no text to tokenize", in.files[k], scans[k].lines));
+                      in.files[0][f.k], in.lines[f.k], path, f.scan.lines));
+    }
   }
   return inputs;
 }
 
-// One tokenizer per side: the given models, or trained on the training lines only.
+// Trains a SentencePiece model on `lines` in a thread of its own: SentencePiece's random generator is per thread and
+// seeded on first use, so every model starts from the seed whether it is trained first, second or alongside another.
+std::future<std::string> train_in_thread(const TokenizerTrainOptions& opt, std::unique_ptr<LineSource> lines) {
+  return std::async(std::launch::async, [opt, lines = std::shared_ptr<LineSource>(std::move(lines))] {
+    return train_tokenizer(opt, *lines);
+  });
+}
+
+// One tokenizer per side: the given models, or trained on the training lines only (two models side by side when
+// `threads` > 1).
 std::vector<std::unique_ptr<Tokenizer>> make_tokenizers(const PrepareOptions& o, const SplitInput& train,
-                                                        bool by_fraction) {
+                                                        bool by_fraction, int threads) {
   const bool par = o.parallel();
   std::vector<std::unique_ptr<Tokenizer>> toks;
   if (!o.spm_model.empty()) {
@@ -232,19 +295,23 @@ std::vector<std::unique_ptr<Tokenizer>> make_tokenizers(const PrepareOptions& o,
       toks.push_back(std::make_unique<Tokenizer>(t.model_proto(), p));
     }
   } else if (!par || o.joint_vocab) {
-    logf("training a {} SentencePiece {} model, vocab {} on the training split", par ? "joint" : "monolingual",
-         o.tokenizer.model_type, o.tokenizer.vocab_size);
-    TrainLines lines(o, train.files, by_fraction);
-    std::string proto = train_tokenizer(o.tokenizer, lines);
+    logf("training a {} SentencePiece {} model, vocab {} on the training split (at most {} sentences)",
+         par ? "joint" : "monolingual", o.tokenizer.model_type, o.tokenizer.vocab_size, o.tokenizer.sample_sentences);
+    const std::string proto =
+        train_in_thread(o.tokenizer, std::make_unique<TrainLines>(o, train.files, by_fraction)).get();
     for (size_t k = 0; k < (par ? 2u : 1u); ++k) toks.push_back(std::make_unique<Tokenizer>(proto, "trained model"));
   } else {
-    const char* sides[] = {"src", "tgt"};
+    logf("training the src and tgt SentencePiece {} models, vocab {} on {} sentences at most each{}",
+         o.tokenizer.model_type, o.tokenizer.vocab_size, o.tokenizer.sample_sentences,
+         threads > 1 ? ", side by side" : "");
+    std::vector<std::future<std::string>> protos;
     for (size_t k = 0; k < 2; ++k) {
-      logf("training the {} SentencePiece {} model, vocab {} on {}", sides[k], o.tokenizer.model_type,
-           o.tokenizer.vocab_size, train.files[k]);
-      TrainLines lines(o, {train.files[k]}, by_fraction);
-      toks.push_back(std::make_unique<Tokenizer>(train_tokenizer(o.tokenizer, lines), "trained model"));
+      protos.push_back(train_in_thread(
+          o.tokenizer,
+          std::make_unique<TrainLines>(o, std::vector<std::vector<std::string>>{train.files[k]}, by_fraction)));
+      if (threads <= 1) protos.back().wait();
     }
+    for (auto& p : protos) toks.push_back(std::make_unique<Tokenizer>(p.get(), "trained model"));
   }
   return toks;
 }
@@ -294,6 +361,67 @@ bool encode_sentence(const PrepareOptions& o, const std::vector<std::unique_ptr<
   return true;
 }
 
+// Up to kBlockLines consecutive lines of one file pair of a split: the unit the encoding threads take.
+constexpr int64_t kBlockLines = 4096;
+struct Block {
+  size_t input = 0, file = 0;  // inputs[input].files[side][file]
+  int64_t first = 0;           // 0-based number of the first line in the split's input (its files one after another)
+  int64_t first_in_file = 0;   // ... and in its file
+  int64_t bytes = 0;
+  std::vector<std::vector<std::string>> lines;  // [line][side]
+};
+// The kept sentences of a block, flat (few allocations: the writer thread frees what the encoding threads made).
+struct EncodedBlock {
+  std::vector<const char*> split;         // of each kept sentence
+  std::vector<int64_t> line;              // its 1-based line in the split's input
+  std::vector<std::vector<int32_t>> ids;  // [side]: the sentences' ids one after another
+  std::vector<std::vector<size_t>> ends;  // [side]: where each sentence's ids end
+  std::map<std::string, SplitStats> stats;
+  int64_t lines = 0, bytes = 0;
+};
+
+// Reads the inputs block by block, each split's files one after another (every side in step).
+class BlockReader {
+ public:
+  explicit BlockReader(const std::vector<SplitInput>& inputs) : inputs_(inputs) {}
+  bool next(Block& b) {
+    while (n_ < inputs_.size()) {
+      const SplitInput& in = inputs_[n_];
+      if (files_.empty()) {
+        if (k_ >= in.lines.size()) {
+          ++n_, k_ = 0, first_ = 0;
+          continue;
+        }
+        for (const auto& side : in.files) files_.push_back(open_text_file(side[k_], "input file"));
+        line_ = 0;
+      }
+      b = Block{n_, k_, first_ + line_, line_, 0, {}};
+      std::vector<std::string> row(in.files.size());
+      while (static_cast<int64_t>(b.lines.size()) < kBlockLines) {
+        bool ok = true;
+        for (size_t side = 0; side < files_.size(); ++side)
+          ok = read_line(files_[side], row[side], in.files[side][k_]) && ok;
+        if (!ok) break;
+        for (const auto& l : row) b.bytes += static_cast<int64_t>(l.size()) + 1;
+        b.lines.push_back(row);
+      }
+      line_ += static_cast<int64_t>(b.lines.size());
+      if (static_cast<int64_t>(b.lines.size()) < kBlockLines || line_ == in.lines[k_]) {
+        files_.clear();
+        first_ += in.lines[k_++];
+      }
+      if (!b.lines.empty()) return true;
+    }
+    return false;
+  }
+
+ private:
+  const std::vector<SplitInput>& inputs_;
+  size_t n_ = 0, k_ = 0;
+  int64_t first_ = 0, line_ = 0;
+  std::vector<std::ifstream> files_;
+};
+
 // The corpus attributes that record how it was made: the filter statistics and the policy.
 void write_provenance(CorpusWriter& w, const PrepareOptions& o, const PrepareResult& result,
                       const nlohmann::json& inputs_json) {
@@ -329,14 +457,15 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
   fs::create_directories(out_dir, ec);
   if (access(out_dir.c_str(), W_OK) != 0) throw IoError(out_dir.string() + ": output directory is not writable");
 
+  const int threads = resolve_threads(o.threads);
   nlohmann::json inputs_json = nlohmann::json::array();
-  const std::vector<SplitInput> inputs = collect_inputs(o, result, inputs_json);
+  const std::vector<SplitInput> inputs = collect_inputs(o, threads, result, inputs_json);
   const bool by_fraction = o.valid_fraction > 0 || o.test_fraction > 0;
-  const auto toks = make_tokenizers(o, inputs[0], by_fraction);
+  const auto toks = make_tokenizers(o, inputs[0], by_fraction, threads);
   const std::vector<std::string> sides =
       o.parallel() ? std::vector<std::string>{"src", "tgt"} : std::vector<std::string>{"text"};
 
-  // Encode and write, under a temporary name renamed at the end.
+  // Encode (in `threads` threads) and write (in this one, in input order), under a temporary name renamed at the end.
   remove_orphaned_temporaries(o.out);
   TemporaryOutput temporary(temporary_name(fs::absolute(o.out).string()));
   const std::string& tmp = temporary.path();
@@ -346,31 +475,62 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
     for (size_t k = 0; k < sides.size(); ++k)
       w.set_vocab({sides[k], toks[k]->vocab_size(), toks[k]->hash(), toks[k]->model_proto()});
     int64_t total_lines = 0;
-    for (const auto& j : inputs_json) total_lines += j["lines"].get<int64_t>();
-    Progress bar("prepare", static_cast<uint64_t>(total_lines / static_cast<int64_t>(sides.size())), "lines", 10.0,
-                 o.progress);
-    int64_t done = 0;
-    for (size_t n = 0; n < inputs.size(); ++n) {
-      const SplitInput& in = inputs[n];
-      const int64_t input_lines = inputs_json[n * sides.size()]["lines"].get<int64_t>();
+    for (const auto& in : inputs) {
+      int64_t lines = 0;
+      for (int64_t n : in.lines) lines += n;
+      total_lines += lines;
       for (const char* split : {"train", "valid", "test"})
-        if (in.split == split || (in.split == "train" && by_fraction)) w.set_source_lines(split, input_lines);
-      std::vector<std::unique_ptr<std::ifstream>> files;
-      for (const auto& f : in.files) files.push_back(std::make_unique<std::ifstream>(f, std::ios::binary));
-      std::vector<std::string> lines(sides.size());
-      std::vector<std::vector<int32_t>> ids(sides.size());
-      for (int64_t i = 0;; ++i) {
-        bool ok = true;
-        for (size_t k = 0; k < sides.size(); ++k) ok = read_line(*files[k], lines[k], in.files[k]) && ok;
-        if (!ok) break;
-        bar.update(static_cast<uint64_t>(++done));
-        const std::string split = in.split == "train" && by_fraction ? assign_split(o, i) : in.split;
-        SplitStats& st = result.splits[split];
-        ++st.lines;
-        if (encode_sentence(o, toks, lines, ids, in.files, i + 1, st)) w.append(split, ids, i + 1);
-      }
+        if (in.split == split || (in.split == "train" && by_fraction)) w.set_source_lines(split, lines);
     }
+    Progress bar("prepare", static_cast<uint64_t>(total_lines), "lines", 10.0, o.progress);
+    int64_t done = 0, bytes = 0;
+    BlockReader reader(inputs);
+    auto encode = [&](Block& b) {
+      const SplitInput& in = inputs[b.input];
+      std::vector<std::string> files;
+      for (const auto& side : in.files) files.push_back(side[b.file]);
+      EncodedBlock e;
+      e.lines = static_cast<int64_t>(b.lines.size());
+      e.bytes = b.bytes;
+      e.ids.resize(sides.size());
+      e.ends.resize(sides.size());
+      std::vector<std::vector<int32_t>> ids(sides.size());
+      for (size_t j = 0; j < b.lines.size(); ++j) {
+        const int64_t i = b.first + static_cast<int64_t>(j);
+        const char* split = in.split == "train" && by_fraction ? assign_split_name(o, i) : split_name(in.split);
+        SplitStats& st = e.stats[split];
+        ++st.lines;
+        if (!encode_sentence(o, toks, b.lines[j], ids, files, b.first_in_file + static_cast<int64_t>(j) + 1, st))
+          continue;
+        e.split.push_back(split);
+        e.line.push_back(i + 1);
+        for (size_t k = 0; k < sides.size(); ++k) {
+          e.ids[k].insert(e.ids[k].end(), ids[k].begin(), ids[k].end());
+          e.ends[k].push_back(e.ids[k].size());
+        }
+      }
+      return e;
+    };
+    auto write = [&](EncodedBlock& e) {
+      std::vector<TokenSpan> spans(sides.size());
+      for (size_t r = 0; r < e.split.size(); ++r) {
+        for (size_t k = 0; k < sides.size(); ++k) {
+          const size_t begin = r == 0 ? 0 : e.ends[k][r - 1];
+          spans[k] = {e.ids[k].data() + begin, e.ends[k][r] - begin};
+        }
+        w.append(e.split[r], spans, e.line[r]);
+      }
+      for (const auto& [split, st] : e.stats) result.splits[split] += st;
+      done += e.lines, bytes += e.bytes;
+      const double s = std::max(1e-9, bar.elapsed_s());
+      bar.update(static_cast<uint64_t>(done), fmt::format("{:.1f} MB/s", static_cast<double>(bytes) / 1e6 / s));
+    };
+    ordered_map<Block, EncodedBlock>(
+        threads, [&](Block& b) { return reader.next(b); }, encode, write);
     bar.finish();
+    const double s = std::max(1e-9, bar.elapsed_s());
+    logf("encoded {} lines in {:.1f} s ({:.0f} lines/s, {:.1f} MB/s) with {} thread(s)", done, s,
+         static_cast<double>(done) / s, static_cast<double>(bytes) / 1e6 / s, threads);
     for (const auto& [split, st] : result.splits)
       if (st.kept == 0)
         throw DataError(fmt::format("split '{}' is empty after filtering ({} lines read)", split, st.lines));

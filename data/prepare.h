@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/choice.h"
 #include "data/tokenizer.h"
@@ -21,10 +22,11 @@ struct ChoiceNames<EmptyPolicy> {
 };
 
 struct PrepareOptions {
-  // Parallel corpora give *_src and *_tgt; monolingual (language model) corpora give *_text.
-  std::string train_src, train_tgt, train_text;
-  std::string valid_src, valid_tgt, valid_text;
-  std::string test_src, test_tgt, test_text;
+  // Parallel corpora give *_src and *_tgt; monolingual (language model) corpora give *_text. A split may come in
+  // several files a side, read one after the other (file k of src pairs with file k of tgt).
+  std::vector<std::string> train_src, train_tgt, train_text;
+  std::vector<std::string> valid_src, valid_tgt, valid_text;
+  std::vector<std::string> test_src, test_tgt, test_text;
   // Without valid/test files, this share of training lines goes to each split, chosen by `seed` (0 disables).
   double valid_fraction = 0.0;
   double test_fraction = 0.0;
@@ -41,6 +43,8 @@ struct PrepareOptions {
   std::string out;                                        // output .h5; an existing file is an error unless overwrite
   bool overwrite = false;
   bool progress = true;
+  // Threads that check and encode the input (0: every core). The output is the same for any number.
+  int threads = 0;
 
   bool parallel() const { return train_text.empty(); }
   void validate() const;  // throws ConfigError
@@ -49,6 +53,11 @@ struct PrepareOptions {
 struct SplitStats {
   int64_t lines = 0, kept = 0, dropped_empty = 0, dropped_long = 0, truncated = 0;
   int64_t tokens_src = 0, tokens_tgt = 0;
+  SplitStats& operator+=(const SplitStats& o) {
+    lines += o.lines, kept += o.kept, dropped_empty += o.dropped_empty, dropped_long += o.dropped_long;
+    truncated += o.truncated, tokens_src += o.tokens_src, tokens_tgt += o.tokens_tgt;
+    return *this;
+  }
 };
 
 struct PrepareResult {

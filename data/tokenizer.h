@@ -17,7 +17,9 @@ struct TokenizerTrainOptions {
   int vocab_size = 8000;               // Subword vocabulary size, specials included (>= 16).
   std::string model_type = "unigram";  // unigram | bpe
   double character_coverage = 1.0;     // Share of characters covered by the vocabulary.
-  int64_t sample_sentences = 2000000;  // Sentences sampled for training (bounds memory).
+  // Sentences sampled for training: memory grows with it (about 3 KB a sentence of ~130 characters for unigram).
+  int64_t sample_sentences = kDefaultSample;
+  static constexpr int64_t kDefaultSample = 200000;
   uint64_t seed = 1;
   bool byte_fallback = false;  // Characters outside the vocabulary become UTF-8 byte pieces instead of <unk> (adds
                                // 256 pieces: vocab_size must leave room for them).

@@ -124,6 +124,32 @@ class Schema {
     };
     get_[key] = [&field](YAML::Emitter& e) { e << field.name(); };
   }
+  // A path or a list of paths (one path is emitted as a scalar, as before lists were allowed).
+  void bind(const std::string& key, std::vector<std::string>& field) {
+    order_.push_back(key);
+    set_[key] = [&field, key](const YAML::Node& v, const std::string& where) {
+      const std::string rule = "a path or a list of paths";
+      field.clear();
+      if (v.IsSequence()) {
+        for (const auto& item : v) {
+          need_scalar(item, where, key + " entries", "paths");
+          field.push_back(item.Scalar());
+        }
+        return;
+      }
+      need_scalar(v, where, key, rule);
+      field.push_back(v.Scalar());
+    };
+    get_[key] = [&field](YAML::Emitter& e) {
+      if (field.size() == 1) {
+        e << field[0];
+        return;
+      }
+      e << YAML::Flow << YAML::BeginSeq;
+      for (const auto& f : field) e << f;
+      e << YAML::EndSeq;
+    };
+  }
   template <typename T>
   void bind(const std::string& key, T& field) {
     order_.push_back(key);
@@ -192,7 +218,11 @@ int signal_number(const std::string& name) {
 }
 
 void DataConfig::validate() const {
-  if (corpus.empty()) throw ConfigError("data.corpus must name an HDF5 corpus (got an empty string)");
+  if (corpus.empty()) throw ConfigError("data.corpus must name an HDF5 corpus (got an empty list)");
+  for (size_t i = 0; i < corpus.size(); ++i)
+    if (corpus[i].empty())
+      throw ConfigError(fmt::format("data.corpus must name HDF5 corpus files (entry {} of {} is an empty string)",
+                                    i + 1, corpus.size()));
   auto is_split = [](const std::string& s) { return s == "train" || s == "valid" || s == "test"; };
   if (!is_split(train_split))
     throw ConfigError("data.train_split must be train, valid or test (got '" + train_split + "')");

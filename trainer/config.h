@@ -35,7 +35,9 @@ struct ChoiceNames<LossScaling> {
 };
 
 struct DataConfig {
-  std::string corpus;  // Path to the HDF5 corpus from `tern prepare` (relative to the working directory).
+  // The HDF5 corpus from `tern prepare` (relative to the working directory), or a list of its parts (prepared
+  // separately with the same vocabularies; each split is the parts' splits in order).
+  std::vector<std::string> corpus;
   std::string train_split = "train";
   std::string valid_split = "valid";  // "" disables validation
   BatchingOptions batching;           // data.batch_tokens, data.max_sentences, data.pool_batches (per shard)

@@ -1,5 +1,6 @@
 #include "trainer/trainer.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #ifdef TERN_WITH_NCCL
@@ -154,8 +155,9 @@ class Trainer {
   // Position, saved in checkpoints.
   int64_t step_ = 0, epoch_ = 0, batch_in_epoch_ = 0;
   int64_t bad_steps_ = 0;
-  int64_t corpus_max_tokens_ = 0;  // read once in setup, saved in every checkpoint
-  int64_t saved_step_ = -1;        // the step of the newest checkpoint saved or resumed from
+  mutable std::atomic<int64_t> loader_ns_{0}, loader_tokens_{0};  // collate_step's time and tokens (background)
+  int64_t corpus_max_tokens_ = 0;                                 // read once in setup, saved in every checkpoint
+  int64_t saved_step_ = -1;  // the step of the newest checkpoint saved or resumed from
   std::string last_ckpt_, best_ckpt_;
   std::unique_ptr<RunDirectory> run_dir_;  // rank 0 only
   Clock::time_point start_ = Clock::now();
@@ -533,6 +535,7 @@ Trainer::EpochPlan Trainer::plan_epoch() {
 // Step i's batches: batches i*K .. i*K+K-1 (K = optim.accumulate) of each shard of this rank; on a GPU in pinned
 // memory, so copies do not block.
 std::vector<Batch> Trainer::collate_step(const EpochPlan& plan, int64_t i) const {
+  const auto t0 = Clock::now();
   std::vector<Batch> out;
   const int64_t K = cfg_.optim.accumulate;
   for (size_t k = 0; k < train_shards_.size(); ++k)
@@ -543,7 +546,9 @@ std::vector<Batch> Trainer::collate_step(const EpochPlan& plan, int64_t i) const
         if (b.src.defined()) b.src = b.src.pin_memory(), b.src_len = b.src_len.pin_memory();
         b.tgt_in = b.tgt_in.pin_memory(), b.tgt_out = b.tgt_out.pin_memory();
       }
+      loader_tokens_ += out.back().source_tokens + out.back().target_tokens;
     }
+  loader_ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
   return out;
 }
 
@@ -674,6 +679,12 @@ void Trainer::finish(TrainResult& res) {
     }
     save(is_best, epoch_, batch_in_epoch_);
   }
+  if (loader_ns_ > 0 && res.seconds > 0) {
+    const double loader_s = static_cast<double>(loader_ns_.load()) * 1e-9;
+    const double rate = static_cast<double>(loader_tokens_.load()) / loader_s;
+    logf("data loader: {:.1f} s reading and collating {} tokens ({:.0f} tokens/s, {:.0f}x this rank's training rate)",
+         loader_s, loader_tokens_.load(), rate, rate * comm_.world() / std::max(1e-9, res.tokens_per_s));
+  }
   res.valid_metric = cfg_.train.valid_metric.name();
   res.best_valid_score = sched_.best_score();
   res.last_checkpoint = last_ckpt_;
@@ -690,8 +701,13 @@ TrainResult Trainer::run() {
   model_->train();
   Progress bar("train", static_cast<uint64_t>(cfg_.train.max_steps), "steps", 1e9, opt_.progress && is_root());
   bool stop = false;
+  bool first_plan = true;
   while (!stop && !(cfg_.train.max_epochs > 0 && epoch_ >= cfg_.train.max_epochs)) {
     const EpochPlan plan = plan_epoch();
+    if (std::exchange(first_plan, false)) {
+      malloc_trim(0);  // hand back what setup freed (the heap keeps blocks up to 256 MiB: see cli/main.cpp)
+      logf("ready to train {:.1f} s after start; resident memory {:.0f} MiB", process_seconds(), resident_mib());
+    }
     std::future<std::vector<Batch>> ahead;  // the next step's batches, collated by a background thread
     for (; batch_in_epoch_ < plan.steps && !stop; ++batch_in_epoch_) {
       optim_->zero_grad(/*set_to_none=*/false);

@@ -88,7 +88,7 @@ TEST(Corpus, TokenIdOutsideVocabularyIsNamed) {
   std::string e = test::error_of([&] { r.read("train", "tgt", 0, r.num_sentences("train")); });
   EXPECT_NE(e.find("token id"), std::string::npos) << e;
   EXPECT_NE(e.find("outside the vocabulary [0, 50)"), std::string::npos) << e;
-  EXPECT_NE(e.find("at sentence"), std::string::npos) << e;
+  EXPECT_NE(e.find("at /train/tgt/tokens["), std::string::npos) << e;
 }
 
 TEST(Corpus, MissingFileNotHdf5AndTruncated) {

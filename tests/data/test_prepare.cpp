@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "core/hash.h"
@@ -16,8 +17,8 @@ struct Fixture {
     auto src = test::synthetic_sentences(n, 1);
     test::write_lines(d.file("train.en"), src);
     test::write_lines(d.file("train.es"), test::synthetic_translation(src));
-    o.train_src = d.file("train.en");
-    o.train_tgt = d.file("train.es");
+    o.train_src = {d.file("train.en")};
+    o.train_tgt = {d.file("train.es")};
     o.valid_fraction = 0.1;
     o.test_fraction = 0.1;
     o.tokenizer.vocab_size = 60;
@@ -51,7 +52,7 @@ TEST(Prepare, ParallelWithSeededSplit) {
 TEST(Prepare, LineCountMismatchNamesBothFiles) {
   Fixture f;
   test::write_lines(f.d.file("short.es"), {"uno", "dos"});
-  f.o.train_tgt = f.d.file("short.es");
+  f.o.train_tgt = {f.d.file("short.es")};
   std::string e = test::error_of([&] { prepare_corpus(f.o); });
   EXPECT_NE(e.find("train.en has 400 lines but"), std::string::npos) << e;
   EXPECT_NE(e.find("short.es has 2 lines"), std::string::npos) << e;
@@ -60,9 +61,9 @@ TEST(Prepare, LineCountMismatchNamesBothFiles) {
 
 TEST(Prepare, InvalidUtf8NamesFileAndLine) {
   Fixture f;
-  auto lines = test::read_lines(f.o.train_tgt);
+  auto lines = test::read_lines(f.o.train_tgt[0]);
   lines[6] = "caf\xe9 latin-1";
-  test::write_lines(f.o.train_tgt, lines);
+  test::write_lines(f.o.train_tgt[0], lines);
   std::string e = test::error_of([&] { prepare_corpus(f.o); });
   EXPECT_NE(e.find("train.es:7: invalid UTF-8"), std::string::npos) << e;
   EXPECT_FALSE(std::filesystem::exists(f.o.out));
@@ -70,10 +71,10 @@ TEST(Prepare, InvalidUtf8NamesFileAndLine) {
 
 TEST(Prepare, EmptyLinesDroppedAndCountedOrRefused) {
   Fixture f;
-  auto lines = test::read_lines(f.o.train_src);
+  auto lines = test::read_lines(f.o.train_src[0]);
   lines[3] = "   ";
   lines[10] = "";
-  test::write_lines(f.o.train_src, lines);
+  test::write_lines(f.o.train_src[0], lines);
   f.o.valid_fraction = f.o.test_fraction = 0;
   PrepareResult r = prepare_corpus(f.o);
   EXPECT_EQ(r.splits["train"].dropped_empty, 2);
@@ -161,6 +162,89 @@ TEST(Prepare, ByteFallbackKeepsUnseenCharacters) {
   Tokenizer plain(CorpusReader(g.o.out).vocab("tgt").model_proto, "tgt");
   auto plain_ids = plain.encode(unseen);
   EXPECT_GT(std::count(plain_ids.begin(), plain_ids.end(), kUnkId), 0);
+}
+
+namespace {
+// Every split's sentences, line numbers and counts, and the filter statistics: what two preparations must share.
+std::string corpus_contents(const std::string& path) {
+  CorpusReader c(path);
+  std::string out = c.identity() + "|" + c.attr("filter_stats");
+  for (const auto& split : c.splits()) {
+    out += fmt::format("|{} lines {}", split, c.source_lines(split));
+    for (int64_t l : c.line_numbers(split)) out += fmt::format(",{}", l);
+    for (const auto& side : c.sides()) {
+      TokenBlock b = c.read(split, side, 0, c.num_sentences(split));
+      for (int64_t o : b.offsets) out += fmt::format(",{}", o);
+      for (int32_t t : b.tokens) out += fmt::format(" {}", t);
+    }
+  }
+  return out;
+}
+
+// The fixture's lines with an empty and an over-long pair mixed in (dropped, counted, never reordered).
+Fixture mixed_fixture(int n) {
+  Fixture f(n);
+  auto src = test::read_lines(f.o.train_src[0]), tgt = test::read_lines(f.o.train_tgt[0]);
+  src[5] = "";
+  src[9] = std::string(400, 'x');
+  test::write_lines(f.o.train_src[0], src);
+  f.o.max_tokens = 40;
+  return f;
+}
+}  // namespace
+
+TEST(Prepare, ThreadsGiveTheSameCorpus) {
+  // Several encoding blocks (4096 lines each), with held-out splits and dropped lines.
+  Fixture f = mixed_fixture(9000);
+  f.o.threads = 1;
+  prepare_corpus(f.o);
+  const std::string one = corpus_contents(f.o.out);
+  for (int threads : {2, 5}) {
+    f.o.threads = threads;
+    f.o.overwrite = true;
+    f.o.out = f.d.file(fmt::format("t{}.h5", threads));
+    prepare_corpus(f.o);
+    EXPECT_EQ(corpus_contents(f.o.out), one) << threads << " threads";
+  }
+}
+
+TEST(Prepare, SeveralInputFilesReadAsTheirConcatenation) {
+  Fixture f = mixed_fixture(5000);
+  prepare_corpus(f.o);
+  const std::string whole = corpus_contents(f.o.out);
+  // The same lines in three files a side (cut at different places than the encoding blocks).
+  const auto src = test::read_lines(f.o.train_src[0]), tgt = test::read_lines(f.o.train_tgt[0]);
+  Fixture g(10);
+  g.o.valid_fraction = f.o.valid_fraction, g.o.test_fraction = f.o.test_fraction, g.o.max_tokens = f.o.max_tokens;
+  g.o.train_src.clear(), g.o.train_tgt.clear();
+  const size_t cuts[] = {0, 1234, 4100, src.size()};
+  for (int k = 0; k < 3; ++k) {
+    const auto b = static_cast<std::ptrdiff_t>(cuts[k]), e = static_cast<std::ptrdiff_t>(cuts[k + 1]);
+    test::write_lines(g.d.file(fmt::format("p{}.en", k)), {src.begin() + b, src.begin() + e});
+    test::write_lines(g.d.file(fmt::format("p{}.es", k)), {tgt.begin() + b, tgt.begin() + e});
+    g.o.train_src.push_back(g.d.file(fmt::format("p{}.en", k)));
+    g.o.train_tgt.push_back(g.d.file(fmt::format("p{}.es", k)));
+  }
+  g.o.threads = 3;
+  prepare_corpus(g.o);
+  EXPECT_EQ(corpus_contents(g.o.out), whole);
+  // An error names the file and its own line; file counts and pairs must agree.
+  g.o.empty_policy = EmptyPolicy::kError;
+  g.o.overwrite = true;
+  std::string e = test::error_of([&] { prepare_corpus(g.o); });
+  EXPECT_NE(e.find("p0.en:6: empty line"), std::string::npos) << e;
+  g.o.empty_policy = EmptyPolicy::kDrop;
+  g.o.train_tgt.pop_back();
+  e = test::error_of([&] { prepare_corpus(g.o); });
+  EXPECT_NE(e.find("--train-src has 3 file(s) but --train-tgt has 2"), std::string::npos) << e;
+  g.o.train_tgt.push_back(g.o.train_tgt[0]);
+  e = test::error_of([&] { prepare_corpus(g.o); });
+  EXPECT_NE(e.find("p2.en has 900 lines but"), std::string::npos) << e;
+  EXPECT_NE(e.find("p0.es has 1234 lines"), std::string::npos) << e;
+  g.o.train_tgt.back() = g.d.file("p2.es");
+  g.o.threads = -1;
+  e = test::error_of([&] { prepare_corpus(g.o); });
+  EXPECT_NE(e.find("--threads must be in [0, 1024]"), std::string::npos) << e;
 }
 
 }  // namespace tern
