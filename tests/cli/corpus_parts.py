@@ -1,0 +1,80 @@
+"""A corpus in parts, through the CLI: `prepare` with several files per side and with --threads gives the corpus of
+one file; parts prepared separately with shared SentencePiece models train, listed in data.corpus, exactly as the one
+file does (same losses); bad lists and mismatched parts are refused with their exit codes."""
+import h5py
+import numpy as np
+
+from common import check, finish, metrics, run, synthetic_parallel, tempdir, tiny_config, write
+
+EXIT_CONFIG, EXIT_DATA = 2, 4
+
+
+def datasets(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def same_datasets(a, b):
+    x, y = datasets(a), datasets(b)
+    return x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x)
+
+
+d = tempdir()
+src, tgt = synthetic_parallel(900, seed=4)
+vsrc, vtgt = synthetic_parallel(60, seed=5)
+write(f"{d}/a.en", src), write(f"{d}/a.es", tgt), write(f"{d}/v.en", vsrc), write(f"{d}/v.es", vtgt)
+common = ["--vocab-size", "60", "--valid-src", f"{d}/v.en", "--valid-tgt", f"{d}/v.es"]
+run(["prepare", "--train-src", f"{d}/a.en", "--train-tgt", f"{d}/a.es", *common, "--threads", "1",
+     "--out", f"{d}/whole.h5"])
+
+# Several files a side, encoded in 3 threads: the same corpus.
+for k, (b, e) in enumerate([(0, 400), (400, 900)]):
+    write(f"{d}/p{k}.en", src[b:e]), write(f"{d}/p{k}.es", tgt[b:e])
+run(["prepare", "--train-src", f"{d}/p0.en", f"{d}/p1.en", "--train-tgt", f"{d}/p0.es", f"{d}/p1.es", *common,
+     "--threads", "3", "--out", f"{d}/files.h5"])
+check(same_datasets(f"{d}/whole.h5", f"{d}/files.h5"), "prepare of 2 files a side in 3 threads = 1 file, 1 thread")
+
+# Parts prepared one by one (as a job array would) with the whole's SentencePiece models.
+with h5py.File(f"{d}/whole.h5", "r") as f:
+    for side in ("src", "tgt"):
+        open(f"{d}/{side}.model", "wb").write(f[f"vocab/{side}"][()].tobytes())
+models = ["--spm-src", f"{d}/src.model", "--spm-tgt", f"{d}/tgt.model"]
+run(["prepare", "--train-src", f"{d}/p0.en", "--train-tgt", f"{d}/p0.es", *common, *models, "--out", f"{d}/0.h5"])
+run(["prepare", "--train-src", f"{d}/p1.en", "--train-tgt", f"{d}/p1.es", *models, "--out", f"{d}/1.h5"])
+
+losses = {}
+for name, corpus in [("whole", f"{d}/whole.h5"), ("parts", f"[{d}/0.h5, {d}/1.h5]")]:
+    cfg = tiny_config(d, corpus, f"{d}/run_{name}", name=f"{name}.yaml")
+    p = run(["train", cfg, "--set", "train.max_steps=12", "--set", "train.valid_every=6", "--no-progress"])
+    rows = metrics(f"{d}/run_{name}")
+    losses[name] = [(r.get("step"), r.get("train_loss"), r.get("valid_loss")) for r in rows]
+    check("ready to train" in p.stderr and "resident memory" in p.stderr and "data loader:" in p.stderr,
+          f"{name}: the log states startup time, resident memory and the loader's rate")
+check(len(losses["whole"]) > 2 and losses["whole"] == losses["parts"],
+      "training on the parts listed in data.corpus gives the losses of the one file, exactly")
+
+# Refused: an empty list, a list of lists, a missing part, a part with other vocabularies, --threads -1.
+cfg = tiny_config(d, f"{d}/whole.h5", f"{d}/run_bad", name="bad.yaml")
+p = run(["train", cfg, "--set", "data.corpus=[]"], expect=EXIT_CONFIG)
+check("data.corpus must name an HDF5 corpus" in p.stderr, "an empty data.corpus list: exit 2 with the rule")
+p = run(["train", cfg, "--set", f"data.corpus=[[{d}/0.h5]]"], expect=EXIT_CONFIG)
+check("data.corpus entries must be paths" in p.stderr, "a nested list: exit 2 naming the key")
+p = run(["train", cfg, "--set", f"data.corpus=[{d}/0.h5, {d}/nope.h5]"], expect=EXIT_DATA)
+check("nope.h5: corpus file does not exist" in p.stderr, "a missing part: exit 4 naming it")
+p = run(["train", cfg, "--set", f"data.corpus=[{d}/0.h5, {d}/1.h5, {d}/../{d.split('/')[-1]}/0.h5]"],
+        expect=EXIT_DATA)
+check("0.h5: listed twice as a part of the corpus (parts 1 and 3)" in p.stderr, "a part listed twice: exit 4")
+run(["prepare", "--train-src", f"{d}/p1.en", "--train-tgt", f"{d}/p1.es", "--vocab-size", "40",
+     "--out", f"{d}/other.h5"])
+p = run(["train", cfg, "--set", f"data.corpus=[{d}/0.h5, {d}/other.h5]"], expect=EXIT_DATA)
+check("other.h5: its" in p.stderr and "must share their SentencePiece models" in p.stderr,
+      "a part with other vocabularies: exit 4 naming it and the fix")
+p = run(["prepare", "--train-src", f"{d}/p1.en", "--train-tgt", f"{d}/p1.es", "--threads", "-1",
+         "--out", f"{d}/t.h5"], expect=EXIT_CONFIG)
+check("--threads must be in [0, 1024]" in p.stderr, "prepare --threads -1: exit 2 with the rule")
+p = run(["prepare", "--train-src", f"{d}/p0.en", f"{d}/p1.en", "--train-tgt", f"{d}/p0.es",
+         "--out", f"{d}/t.h5"], expect=EXIT_CONFIG)
+check("--train-src has 2 file(s) but --train-tgt has 1" in p.stderr, "unpaired file lists: exit 2")
+finish()
