@@ -1,5 +1,7 @@
 #include "bench/translate_bench.h"
 
+#include <fmt/ranges.h>
+
 #include "core/errors.h"
 #include "data/corpus.h"
 #include "eval/evaluate.h"
@@ -24,7 +26,7 @@ nlohmann::json bench_translate(const TranslateBenchOptions& opt) {
   if (!im.src) throw ConfigError(opt.checkpoint + " is a language model; bench translate needs a seq2seq checkpoint");
   CorpusReader corpus(opt.corpus);
   if (corpus.vocab("src").hash != im.src->hash() || corpus.vocab("tgt").hash != im.tgt->hash())
-    throw DataError(opt.corpus + ": its vocabularies differ from those " + opt.checkpoint + " was trained with");
+    throw DataError(corpus.path() + ": its vocabularies differ from those " + opt.checkpoint + " was trained with");
   ShardData data(corpus, opt.split);
   nlohmann::json rows = nlohmann::json::array();
   for (int64_t beam : opt.beams) {
@@ -54,9 +56,10 @@ nlohmann::json bench_translate(const TranslateBenchOptions& opt) {
 }
 
 std::string translate_bench_table(const nlohmann::json& rows, const TranslateBenchOptions& opt) {
-  std::string out = fmt::format("{} on {} ({} split, {} sentences), {} {}, {} thread(s)\n", opt.checkpoint, opt.corpus,
-                                opt.split, rows[0]["sentences"].get<int64_t>(), rows[0]["device"].get<std::string>(),
-                                rows[0]["precision"].get<std::string>(), rows[0]["threads"].get<int>());
+  std::string out = fmt::format("{} on {} ({} split, {} sentences), {} {}, {} thread(s)\n", opt.checkpoint,
+                                fmt::join(opt.corpus, ","), opt.split, rows[0]["sentences"].get<int64_t>(),
+                                rows[0]["device"].get<std::string>(), rows[0]["precision"].get<std::string>(),
+                                rows[0]["threads"].get<int>());
   out += fmt::format("{:>5} {:>6} {:>12} {:>13} {:>13} {:>7}\n", "beam", "batch", "sentences/s", "src tok/s",
                      "out tok/s", "BLEU");
   for (const auto& r : rows)

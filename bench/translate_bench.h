@@ -13,7 +13,8 @@
 namespace tern {
 
 struct TranslateBenchOptions {
-  std::string checkpoint, corpus, split = "test";
+  std::string checkpoint, split = "test";
+  std::vector<std::string> corpus;  // the .h5 file or its parts
   std::vector<int64_t> beams{1, 5};
   std::vector<int64_t> batches{16, 64};
   int64_t limit = 0;  // the first N sentences of the split (0: all)

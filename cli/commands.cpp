@@ -198,7 +198,7 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto o = std::make_shared<EvaluateOptions>();
   auto* c = app.add_subcommand("evaluate", "Perplexity, translation and BLEU of a checkpoint on a corpus split");
   c->add_option("--checkpoint", o->checkpoint, "Checkpoint file (.tern)")->required();
-  c->add_option("--data", o->corpus, "HDF5 corpus")->required();
+  c->add_option("--data", o->corpus, "HDF5 corpus (several files: its parts, in order)")->required();
   c->add_option("--split", o->split, "train | valid | test");
   add_choice<Precision>(c, "--precision", o->precision, "Compute precision (default: the checkpoint's)");
   add_choice<DeviceRequest>(c, "--device", o->device, "Device (auto: CUDA when present)");
@@ -408,7 +408,7 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   auto* tl = bench->add_subcommand(
       "translate", "Decoding sentences/s and tokens/s of a checkpoint per beam and batch size, on a corpus split");
   tl->add_option("--checkpoint", tb->checkpoint, "Seq2seq checkpoint (.tern)")->required();
-  tl->add_option("--data", tb->corpus, "HDF5 corpus with the checkpoint's vocabularies")->required();
+  tl->add_option("--data", tb->corpus, "HDF5 corpus with the checkpoint's vocabularies (or its parts)")->required();
   tl->add_option("--split", tb->split, "Split to translate");
   tl->add_option("--beams", tb->beams, "Beam sizes, each measured in turn")->check(kInteger);
   tl->add_option("--batches", tb->batches, "Sentences decoded together, each measured in turn")->check(kInteger);

@@ -187,12 +187,12 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   const bool lm = im.config.model.is_lm();
   const std::string tgt_side = lm ? "text" : "tgt";
   if (corpus.vocab(tgt_side).hash != im.tgt->hash() || (!lm && corpus.vocab("src").hash != im.src->hash()))
-    throw DataError(opt.corpus + ": its vocabulary differs from the one " + opt.checkpoint +
+    throw DataError(corpus.path() + ": its vocabulary differs from the one " + opt.checkpoint +
                     " was trained with; HINT: evaluate on a corpus prepared with the same SentencePiece models");
   ShardData data(corpus, opt.split);
   int64_t n = opt.limit > 0 ? std::min(opt.limit, data.size()) : data.size();
   nlohmann::json out = {{"checkpoint", opt.checkpoint}, {"step", im.step},    {"weights", im.ema ? "ema" : "trained"},
-                        {"corpus", opt.corpus},         {"split", opt.split}, {"sentences", n}};
+                        {"corpus", corpus.path()},      {"split", opt.split}, {"sentences", n}};
   torch::NoGradGuard ng;
   std::vector<std::string> refs;
   out["perplexity"] = perplexity(im, data, n, refs);

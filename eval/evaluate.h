@@ -4,6 +4,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "data/tokenizer.h"
 #include "models/model.h"
@@ -32,7 +33,7 @@ InferenceModel load_inference_model(const std::string& checkpoint, DeviceRequest
 
 struct EvaluateOptions {
   std::string checkpoint;
-  std::string corpus;  // HDF5 corpus; its vocabularies must match the checkpoint's
+  std::vector<std::string> corpus;  // HDF5 corpus (or its parts); its vocabularies must match the checkpoint's
   std::string split = "test";
   DeviceRequest device = DeviceRequest::kAuto;
   std::optional<Precision> precision;  // none: the checkpoint's train.precision

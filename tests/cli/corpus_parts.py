@@ -1,6 +1,9 @@
 """A corpus in parts, through the CLI: `prepare` with several files per side and with --threads gives the corpus of
 one file; parts prepared separately with shared SentencePiece models train, listed in data.corpus, exactly as the one
 file does (same losses); bad lists and mismatched parts are refused with their exit codes."""
+import glob
+import json
+
 import h5py
 import numpy as np
 
@@ -54,6 +57,20 @@ for name, corpus in [("whole", f"{d}/whole.h5"), ("parts", f"[{d}/0.h5, {d}/1.h5
           f"{name}: the log states startup time, resident memory and the loader's rate")
 check(len(losses["whole"]) > 2 and losses["whole"] == losses["parts"],
       "training on the parts listed in data.corpus gives the losses of the one file, exactly")
+
+# evaluate --data takes the parts too: the same figures as on the one file.
+ckpt = sorted(glob.glob(f"{d}/run_parts/ckpt_*.tern"))[-1]
+evals = {}
+for name, data in [("whole", [f"{d}/whole.h5"]), ("parts", [f"{d}/0.h5", f"{d}/1.h5"])]:
+    run(["evaluate", "--checkpoint", ckpt, "--data", *data, "--split", "valid", "--beam", "2",
+         "--json", f"{d}/eval_{name}.json"])
+    e = json.load(open(f"{d}/eval_{name}.json"))
+    e.pop("corpus", None)
+    for timing in ("seconds", "sentences_per_s"):
+        e.get("translation", {}).pop(timing, None)
+    evals[name] = json.dumps(e, sort_keys=True)
+check(evals["whole"] == evals["parts"] and "bleu" in evals["whole"],
+      "evaluate --data PART0 PART1 gives the perplexity, hypotheses and BLEU of the one file")
 
 # Refused: an empty list, a list of lists, a missing part, a part with other vocabularies, --threads -1.
 cfg = tiny_config(d, f"{d}/whole.h5", f"{d}/run_bad", name="bad.yaml")
