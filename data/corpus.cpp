@@ -615,7 +615,6 @@ std::vector<int32_t> CorpusReader::gather(const std::string& split, const std::s
     const int64_t end = p.first_token + p.split->num_tokens.at(side);
     // This part's ranges in file order; a range equal to the one before it is read once.
     std::vector<size_t> mine;
-    H fspace(-1, H5Sclose);
     hsize_t n = 0;
     for (; k < order.size() && ranges[order[k]].first < end; ++k) {
       const auto [a, b] = ranges[order[k]];
@@ -628,18 +627,23 @@ std::vector<int32_t> CorpusReader::gather(const std::string& split, const std::s
       if (!mine.empty() && a < ranges[mine.back()].second)
         throw DataError(fmt::format("{}: token ranges [{}, {}) and [{}, {}) overlap", path_, ranges[mine.back()].first,
                                     ranges[mine.back()].second, a, b));
-      if (fspace < 0) fspace = H(H5Dget_space(p.split->tokens.at(side)), H5Sclose);
-      hsize_t start = static_cast<hsize_t>(a - p.first_token), count = static_cast<hsize_t>(b - a);
-      H5Sselect_hyperslab(fspace, mine.empty() ? H5S_SELECT_SET : H5S_SELECT_OR, &start, nullptr, &count, nullptr);
       mine.push_back(order[k]);
-      n += count;
+      n += static_cast<hsize_t>(b - a);
     }
     if (n == 0) continue;
     buffer.resize(n);
-    H mspace(H5Screate_simple(1, &n, nullptr), H5Sclose);
-    if (H5Dread(p.split->tokens.at(side), H5T_NATIVE_INT32, mspace, fspace, H5P_DEFAULT, buffer.data()) < 0)
-      throw DataError(fmt::format("{}: cannot read /{}/{}/tokens ({}): the file is corrupted or truncated",
-                                  p.part->path, split, side, h5_error()));
+    // One read a range: HDF5 1.10 projects a union of hyperslabs onto every chunk it touches, which costs more than
+    // the reads themselves for a batch of sentences scattered over the file.
+    hsize_t at_buffer = 0;
+    for (size_t j = 0; j < mine.size(); ++j) {
+      const auto [a, b] = ranges[mine[j]];
+      if (j > 0 && ranges[mine[j - 1]] == ranges[mine[j]]) continue;
+      if (!read_slab(p.split->tokens.at(side), H5T_NATIVE_INT32, 4, static_cast<hsize_t>(a - p.first_token),
+                     static_cast<hsize_t>(b - a), buffer.data() + at_buffer))
+        throw DataError(fmt::format("{}: cannot read /{}/{}/tokens ({}): the file is corrupted or truncated",
+                                    p.part->path, split, side, h5_error()));
+      at_buffer += static_cast<hsize_t>(b - a);
+    }
     // The buffer holds the distinct ranges in file order: copy each to its place in the output.
     size_t pos = 0;
     for (size_t j = 0; j < mine.size(); ++j) {

@@ -89,8 +89,8 @@ class CorpusReader {
   // Where sentences [begin, end) lie in the split's token stream (the parts' tokens one after the other):
   // end - begin + 1 increasing offsets. A sentence i is tokens [offsets[i - begin], offsets[i - begin + 1]).
   std::vector<int64_t> offsets(const std::string& split, const std::string& side, int64_t begin, int64_t end) const;
-  // The tokens of each range of the split's token stream, one after the other in the order given: one read per part
-  // (a union of hyperslabs), token ids checked against the vocabulary. Ranges must not overlap unless equal.
+  // The tokens of each range of the split's token stream, one after the other in the order given: one read a range,
+  // in file order, token ids checked against the vocabulary. Ranges must not overlap unless equal.
   std::vector<int32_t> gather(const std::string& split, const std::string& side,
                               const std::vector<std::pair<int64_t, int64_t>>& ranges) const;
   // A content identity for cross-rank agreement: vocab hashes and split sizes.
