@@ -1,6 +1,5 @@
 #include "cli/commands.h"
 
-#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "core/parallel.h"
 #include "data/prepare.h"
 #include "data/text.h"
 #include "distributed/communicator.h"
@@ -52,9 +52,7 @@ void set_threads(int64_t requested, int local_ranks = 1) {
   }
   if (n <= 0) {
     const int64_t machine = std::max<int64_t>(1, std::thread::hardware_concurrency());
-    int64_t mine = machine;
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof(set), &set) == 0) mine = std::max(1, CPU_COUNT(&set));
+    const int64_t mine = usable_cores();
     n = std::max<int64_t>(1, std::min(mine, machine / std::max(1, local_ranks)));
   }
   torch::set_num_threads(static_cast<int>(n));

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -44,19 +43,13 @@ std::string host_name() {
   return host;
 }
 
-namespace {
-double status_kib(const char* key) {
+double resident_mib() {
   std::ifstream in("/proc/self/status");
   std::string line;
-  const size_t n = std::strlen(key);
   while (std::getline(in, line))
-    if (line.compare(0, n, key) == 0) return std::atof(line.c_str() + n);
+    if (line.compare(0, 6, "VmRSS:") == 0) return std::atof(line.c_str() + 6) / 1024.0;
   return 0;
 }
-}  // namespace
-
-double resident_mib() { return status_kib("VmRSS:") / 1024.0; }
-double peak_resident_mib() { return status_kib("VmHWM:") / 1024.0; }
 
 double process_seconds() {
   std::ifstream stat("/proc/self/stat"), up("/proc/uptime");

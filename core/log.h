@@ -15,9 +15,8 @@ void set_log_file(const std::string& path);
 // This machine's host name, and the current time as 2026-11-27T21:41:09Z: what records of a job name.
 std::string host_name();
 std::string utc_timestamp();
-// This process's resident memory now (VmRSS) and at its peak (VmHWM), in MiB; 0 where /proc is missing.
+// This process's resident memory now (VmRSS), in MiB; 0 where /proc is missing.
 double resident_mib();
-double peak_resident_mib();
 // Seconds since this process started (its start time in /proc/self/stat).
 double process_seconds();
 

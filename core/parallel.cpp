@@ -1,11 +1,17 @@
 #include "core/parallel.h"
 
+#include <sched.h>
+
+#include <algorithm>
+
 namespace tern {
 
-int resolve_threads(int requested) {
-  if (requested > 0) return requested;
-  const unsigned cores = std::thread::hardware_concurrency();
-  return cores > 0 ? static_cast<int>(cores) : 1;
+int usable_cores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
+
+int resolve_threads(int requested) { return requested > 0 ? requested : usable_cores(); }
 
 }  // namespace tern

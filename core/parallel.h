@@ -14,7 +14,9 @@
 
 namespace tern {
 
-// The number of threads `requested` means: 0 is every core of this machine.
+// The cores this process may run on (its CPU affinity, which SLURM and taskset restrict), at least 1.
+int usable_cores();
+// The number of threads `requested` means: 0 is every usable core.
 int resolve_threads(int requested);
 
 // Calls `work` on every item `next` produces, in `threads` worker threads (1: in this thread), and hands the results

@@ -288,11 +288,15 @@ hsize_t extent(hid_t d) {
   return static_cast<hsize_t>(H5Sget_simple_extent_npoints(space));
 }
 
-// Elements [begin, begin + count) of a 1-D dataset of integers of `want_size` bytes; false when HDF5 fails.
-bool read_slab(hid_t d, hid_t memtype, size_t want_size, hsize_t begin, hsize_t count, void* out) {
-  if (count == 0) return true;
+// Whether a dataset holds integers of `size` bytes (checked once, on open).
+bool integers_of(hid_t d, size_t size) {
   H type(H5Dget_type(d), H5Tclose);
-  if (H5Tget_class(type) != H5T_INTEGER || H5Tget_size(type) != want_size) return false;
+  return H5Tget_class(type) == H5T_INTEGER && H5Tget_size(type) == size;
+}
+
+// Elements [begin, begin + count) of a 1-D integer dataset; false when HDF5 fails.
+bool read_slab(hid_t d, hid_t memtype, hsize_t begin, hsize_t count, void* out) {
+  if (count == 0) return true;
   H fspace(H5Dget_space(d), H5Sclose);
   H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &begin, nullptr, &count, nullptr);
   H mspace(H5Screate_simple(1, &count, nullptr), H5Sclose);
@@ -382,6 +386,11 @@ CorpusPart::Split open_split(const CorpusPart& part, const std::string& split, c
   if (s.lines < 0) fail("dataset /" + split + "/lines is missing");
   if (static_cast<int64_t>(extent(s.lines)) != n)
     fail(fmt::format("/{}/lines has {} entries but num_sentences is {}", split, extent(s.lines), n));
+  auto need_integers = [&](hid_t d, const std::string& name, size_t size) {
+    if (!integers_of(d, size))
+      fail(fmt::format("dataset /{} has the wrong dtype (expected {}-byte integers)", name, size));
+  };
+  need_integers(s.lines, split + "/lines", 8);
   H access(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
   H5Pset_chunk_cache(access, 10007, kChunkCacheBytes, 1.0);
   for (const auto& side : sides) {
@@ -397,9 +406,11 @@ CorpusPart::Split open_split(const CorpusPart& part, const std::string& split, c
                        extent(offsets), split, n));
     if (nt < 0 || static_cast<int64_t>(extent(tokens)) != nt)
       fail(fmt::format("/{}/tokens has {} entries but its num_tokens attribute is {}", base, extent(tokens), nt));
+    need_integers(offsets, base + "/offsets", 8);
+    need_integers(tokens, base + "/tokens", 4);
     int64_t ends[2] = {-1, -1};
-    if (!read_slab(offsets, H5T_NATIVE_INT64, 8, 0, 1, &ends[0]) ||
-        !read_slab(offsets, H5T_NATIVE_INT64, 8, static_cast<hsize_t>(n), 1, &ends[1]))
+    if (!read_slab(offsets, H5T_NATIVE_INT64, 0, 1, &ends[0]) ||
+        !read_slab(offsets, H5T_NATIVE_INT64, static_cast<hsize_t>(n), 1, &ends[1]))
       fail("cannot read /" + base + "/offsets (" + h5_error() + "): the file is corrupted or truncated");
     if (ends[0] != 0) fail(fmt::format("/{}/offsets[0] must be 0 (got {})", base, ends[0]));
     if (ends[1] != nt)
@@ -544,7 +555,7 @@ std::vector<int64_t> CorpusReader::line_numbers(const std::string& split) const 
   for (const auto& p : pieces(split)) {
     const size_t at = out.size();
     out.resize(at + static_cast<size_t>(p.split->sentences));
-    if (!read_slab(p.split->lines, H5T_NATIVE_INT64, 8, 0, static_cast<hsize_t>(p.split->sentences), out.data() + at))
+    if (!read_slab(p.split->lines, H5T_NATIVE_INT64, 0, static_cast<hsize_t>(p.split->sentences), out.data() + at))
       throw DataError(p.part->path + ": cannot read /" + split + "/lines (" + h5_error() +
                       "): the file is corrupted or truncated");
     int64_t prev = 0;
@@ -576,7 +587,7 @@ std::vector<int64_t> CorpusReader::offsets(const std::string& split, const std::
     if (e < b || (e == b && (begin != end || !out.empty()))) continue;
     const auto count = static_cast<hsize_t>(e - b) + 1;
     std::vector<int64_t> part(count);
-    if (!read_slab(p.split->offsets.at(side), H5T_NATIVE_INT64, 8, static_cast<hsize_t>(b - pb), count, part.data()))
+    if (!read_slab(p.split->offsets.at(side), H5T_NATIVE_INT64, static_cast<hsize_t>(b - pb), count, part.data()))
       throw DataError(fmt::format("{}: cannot read /{}/{}/offsets ({}): the file is corrupted or truncated",
                                   p.part->path, split, side, h5_error()));
     const int64_t nt = p.split->num_tokens.at(side);
@@ -607,58 +618,36 @@ std::vector<int32_t> CorpusReader::gather(const std::string& split, const std::s
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(), [&](size_t x, size_t y) { return ranges[x] < ranges[y]; });
   std::vector<int32_t> out(static_cast<size_t>(at.back()));
-  std::vector<int32_t> buffer;
   const int64_t vocab_size = vocab(side).size;
   std::lock_guard<std::mutex> lock(impl_->mutex);
   size_t k = 0;
   for (const auto& p : parts) {
     const int64_t end = p.first_token + p.split->num_tokens.at(side);
-    // This part's ranges in file order; a range equal to the one before it is read once.
-    std::vector<size_t> mine;
-    hsize_t n = 0;
-    for (; k < order.size() && ranges[order[k]].first < end; ++k) {
-      const auto [a, b] = ranges[order[k]];
+    // This part's ranges in file order, each read straight to its place in the output (one read a range: HDF5 1.10
+    // projects a union of hyperslabs onto every chunk it touches, which costs more than the reads themselves for a
+    // batch of sentences scattered over the file); a range equal to the one before it is copied, not read again.
+    for (size_t last = order.size(); k < order.size() && ranges[order[k]].first < end; ++k) {
+      const size_t r = order[k];
+      const auto [a, b] = ranges[r];
       if (b > end) throw DataError(fmt::format("{}: token range [{}, {}) crosses two parts", path_, a, b));
       if (b == a) continue;
-      if (!mine.empty() && ranges[mine.back()] == ranges[order[k]]) {
-        mine.push_back(order[k]);
+      int32_t* to = out.data() + at[r];
+      if (last < order.size() && ranges[last] == ranges[r]) {
+        std::copy_n(out.data() + at[last], b - a, to);
         continue;
       }
-      if (!mine.empty() && a < ranges[mine.back()].second)
-        throw DataError(fmt::format("{}: token ranges [{}, {}) and [{}, {}) overlap", path_, ranges[mine.back()].first,
-                                    ranges[mine.back()].second, a, b));
-      mine.push_back(order[k]);
-      n += static_cast<hsize_t>(b - a);
-    }
-    if (n == 0) continue;
-    buffer.resize(n);
-    // One read a range: HDF5 1.10 projects a union of hyperslabs onto every chunk it touches, which costs more than
-    // the reads themselves for a batch of sentences scattered over the file.
-    hsize_t at_buffer = 0;
-    for (size_t j = 0; j < mine.size(); ++j) {
-      const auto [a, b] = ranges[mine[j]];
-      if (j > 0 && ranges[mine[j - 1]] == ranges[mine[j]]) continue;
-      if (!read_slab(p.split->tokens.at(side), H5T_NATIVE_INT32, 4, static_cast<hsize_t>(a - p.first_token),
-                     static_cast<hsize_t>(b - a), buffer.data() + at_buffer))
+      if (last < order.size() && a < ranges[last].second)
+        throw DataError(fmt::format("{}: token ranges [{}, {}) and [{}, {}) overlap", path_, ranges[last].first,
+                                    ranges[last].second, a, b));
+      if (!read_slab(p.split->tokens.at(side), H5T_NATIVE_INT32, static_cast<hsize_t>(a - p.first_token),
+                     static_cast<hsize_t>(b - a), to))
         throw DataError(fmt::format("{}: cannot read /{}/{}/tokens ({}): the file is corrupted or truncated",
                                     p.part->path, split, side, h5_error()));
-      at_buffer += static_cast<hsize_t>(b - a);
-    }
-    // The buffer holds the distinct ranges in file order: copy each to its place in the output.
-    size_t pos = 0;
-    for (size_t j = 0; j < mine.size(); ++j) {
-      const size_t r = mine[j];
-      const int64_t len = ranges[r].second - ranges[r].first;
-      if (j > 0 && ranges[mine[j - 1]] == ranges[r]) pos -= static_cast<size_t>(len);
-      for (int64_t i = 0; i < len; ++i) {
-        const int32_t id = buffer[pos + static_cast<size_t>(i)];
-        if (id < 0 || id >= vocab_size)
+      for (int64_t i = 0; i < b - a; ++i)
+        if (to[i] < 0 || to[i] >= vocab_size)
           throw DataError(fmt::format("{}: token id {} at /{}/{}/tokens[{}] is outside the vocabulary [0, {}); {}",
-                                      p.part->path, id, split, side, ranges[r].first - p.first_token + i, vocab_size,
-                                      kHint));
-      }
-      std::copy_n(buffer.begin() + static_cast<std::ptrdiff_t>(pos), len, out.begin() + at[r]);
-      pos += static_cast<size_t>(len);
+                                      p.part->path, to[i], split, side, a - p.first_token + i, vocab_size, kHint));
+      last = r;
     }
   }
   return out;

@@ -160,9 +160,25 @@ TEST(Corpus, WrongDtypeIsRefused) {
     H5Sclose(sp);
     H5Fclose(f);
   }
-  // 100 floats where num_tokens says otherwise: refused on open; with the count right, refused on read.
+  // 100 floats where num_tokens says otherwise: refused on open; with the count right, refused on open too.
   std::string e = test::error_of([&] { CorpusReader r(d.file("c.h5")); });
   EXPECT_NE(e.find("/train/src/tokens has 100 entries but its num_tokens attribute is"), std::string::npos) << e;
+  write_small(d.file("l.h5"), 10);
+  {
+    hid_t f = H5Fopen(d.file("l.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t old = H5Dopen2(f, "train/lines", H5P_DEFAULT), old_space = H5Dget_space(old);
+    hsize_t n = static_cast<hsize_t>(H5Sget_simple_extent_npoints(old_space));  // the right count, floats
+    H5Sclose(old_space);
+    H5Dclose(old);
+    H5Ldelete(f, "train/lines", H5P_DEFAULT);
+    hid_t sp = H5Screate_simple(1, &n, nullptr);
+    hid_t ds = H5Dcreate2(f, "train/lines", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Fclose(f);
+  }
+  e = test::error_of([&] { CorpusReader r(d.file("l.h5")); });
+  EXPECT_NE(e.find("dataset /train/lines has the wrong dtype (expected 8-byte integers)"), std::string::npos) << e;
 }
 
 namespace {
