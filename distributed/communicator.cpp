@@ -207,7 +207,7 @@ class MpiCommunicator : public Communicator {
         std::lock_guard<std::mutex> lock(heartbeat_mutex_);
         if (!heartbeat_dir_.empty())
           ranks = "; what every rank was doing, from its heartbeat in " + heartbeat_dir_ + ":\n" +
-                  describe_ranks(heartbeat_dir_, world_, unix_now(), kStaleS);
+                  describe_ranks(heartbeat_dir_, world_, unix_now(), kStaleS, rank_);
       }
       log_line(
           fmt::format("distributed error: {} #{} did not complete within distributed.timeout_s = {} s: another "

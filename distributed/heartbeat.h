@@ -24,7 +24,9 @@ struct Heartbeat {
 // false when it cannot (diagnosis must never stop the job).
 bool write_heartbeat(const std::string& dir, const Heartbeat& hb);
 // One line per rank 0..world-1 from the files in `dir`, as seen at `now` (seconds since the epoch); a heartbeat
-// older than `stale_s` means the rank is stopped, killed or unreachable.
-std::string describe_ranks(const std::string& dir, int world, double now, double stale_s);
+// older than `stale_s` means the rank is stopped, killed or unreachable. A last line gives the verdict: the ranks that
+// stopped, else those busy elsewhere, else (every rank alive and waiting) the hosts that `self`, the rank describing,
+// cannot reach: on several hosts that is the network.
+std::string describe_ranks(const std::string& dir, int world, double now, double stale_s, int self = -1);
 
 }  // namespace tern

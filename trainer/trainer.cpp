@@ -195,8 +195,8 @@ void Trainer::setup() {
     train_shards_.push_back(std::make_unique<ShardData>(corpus_, c.data.train_split, shard, num_shards_));
     const auto& sd = *train_shards_.back();
     if (comm_.world() > 1)  // every rank says what it holds (tests check the shards are disjoint and cover the split)
-      logf("reads {} sentences [{}, {}) of {} (shard {} of {})", c.data.train_split, sd.first_sentence(),
-           sd.first_sentence() + sd.size(), corpus_.num_sentences(c.data.train_split), shard, num_shards_);
+      logf("reads {} sentences [{}, {}) of {} (shard {} of {}) on host {}", c.data.train_split, sd.first_sentence(),
+           sd.first_sentence() + sd.size(), corpus_.num_sentences(c.data.train_split), shard, num_shards_, host_name());
     if (!c.data.valid_split.empty())
       valid_shards_.push_back(std::make_unique<ShardData>(corpus_, c.data.valid_split, shard, num_shards_));
   }

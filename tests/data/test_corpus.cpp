@@ -124,6 +124,106 @@ TEST(Corpus, CorruptedChunkFailsChecksum) {
   EXPECT_NE(e.find("corrupted"), std::string::npos) << e;
 }
 
+namespace {
+// Replaces dataset `name` by a copy of its values stored another way: `chunk` elements a chunk (0: contiguous), with
+// or without the Fletcher-32 filter.
+void restore_tokens(const std::string& path, const std::string& name, const std::vector<int32_t>& values, hsize_t chunk,
+                    bool fletcher) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  H5Ldelete(f, name.c_str(), H5P_DEFAULT);
+  hsize_t n = values.size(), max = chunk ? H5S_UNLIMITED : n;
+  hid_t space = H5Screate_simple(1, &n, &max), plist = H5Pcreate(H5P_DATASET_CREATE);
+  if (chunk) H5Pset_chunk(plist, 1, &chunk);
+  if (fletcher) H5Pset_fletcher32(plist);
+  hid_t d = H5Dcreate2(f, name.c_str(), H5T_STD_I32LE, space, H5P_DEFAULT, plist, H5P_DEFAULT);
+  ASSERT_GE(d, 0);
+  ASSERT_GE(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0);
+  H5Dclose(d), H5Pclose(plist), H5Sclose(space), H5Fclose(f);
+}
+
+// The tokens of `n` random sentences of /train/src, read with gather.
+std::vector<int32_t> random_sentences(const CorpusReader& r, int n) {
+  const auto off = r.offsets("train", "src", 0, r.num_sentences("train"));
+  std::mt19937_64 g(5);
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  for (int i = 0; i < n; ++i) {
+    const auto k = static_cast<size_t>(g() % (off.size() - 1));
+    ranges.emplace_back(off[k], off[k + 1]);
+  }
+  return r.gather("train", "src", ranges);
+}
+}  // namespace
+
+// The reader takes checked chunks straight from the file; tokens stored another way (the 65,536-token chunks of older
+// corpora, no checksum, no chunks) read through HDF5 and give the same sentences.
+TEST(Corpus, TokensStoredOtherwiseReadTheSame) {
+  test::TempDir d;
+  write_small(d.file("c.h5"), 60000);
+  std::vector<int32_t> all, sample;
+  {
+    CorpusReader r(d.file("c.h5"));
+    all = r.read("train", "src", 0, r.num_sentences("train")).tokens;
+    sample = random_sentences(r, 3000);
+  }
+  ASSERT_GT(all.size(), size_t{4096 * 20});
+  for (auto [chunk, fletcher] : {std::pair<hsize_t, bool>{65536, true}, {100, false}, {0, false}, {333, true}}) {
+    restore_tokens(d.file("c.h5"), "train/src/tokens", all, chunk, fletcher);
+    CorpusReader r(d.file("c.h5"));
+    EXPECT_EQ(r.read("train", "src", 0, r.num_sentences("train")).tokens, all) << chunk << " " << fletcher;
+    EXPECT_EQ(random_sentences(r, 3000), sample) << chunk << " " << fletcher;
+  }
+}
+
+// A flipped byte in one token chunk is caught by the checksum and named; the other chunks still read.
+TEST(Corpus, CorruptedTokenChunkIsNamed) {
+  test::TempDir d;
+  write_small(d.file("c.h5"), 60000);
+  haddr_t address = 0;
+  {
+    hid_t f = H5Fopen(d.file("c.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(f, "train/src/tokens", H5P_DEFAULT);
+    hsize_t at = 3 * 4096, size = 0;
+    unsigned mask = 0;
+    ASSERT_GE(H5Dget_chunk_info_by_coord(ds, &at, &mask, &address, &size), 0);
+    H5Dclose(ds), H5Fclose(f);
+  }
+  {
+    std::fstream f(d.file("c.h5"), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(address + 1000));
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x01);
+    f.seekp(static_cast<std::streamoff>(address + 1000));
+    f.write(&c, 1);
+  }
+  CorpusReader r(d.file("c.h5"));
+  EXPECT_EQ(r.gather("train", "src", {{0, 4096}, {4 * 4096, 5 * 4096}}).size(), size_t{8192});
+  const std::string e = test::error_of([&] { r.gather("train", "src", {{3 * 4096 + 10, 3 * 4096 + 20}}); });
+  EXPECT_NE(e.find("/train/src/tokens (Fletcher-32 checksum mismatch in chunk 3 (elements [12288, 16384)))"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("corrupted"), std::string::npos) << e;
+}
+
+// Words of all ones are the checksum's extreme case (HDF5's running sum wraps): every chunk of -1s passes the check,
+// and the ids are then refused as outside the vocabulary.
+TEST(Corpus, ChecksumOfExtremeWordsMatchesHdf5) {
+  test::TempDir d;
+  write_small(d.file("c.h5"), 60000);
+  std::vector<int32_t> ones;
+  {
+    CorpusReader r(d.file("c.h5"));
+    ones.assign(r.read("train", "src", 0, r.num_sentences("train")).tokens.size(), -1);
+  }
+  restore_tokens(d.file("c.h5"), "train/src/tokens", ones, 4096, true);
+  CorpusReader r(d.file("c.h5"));
+  for (int64_t k = 0; k < static_cast<int64_t>(ones.size()) / 4096; ++k) {
+    const std::string e = test::error_of([&] { r.gather("train", "src", {{k * 4096, k * 4096 + 1}}); });
+    EXPECT_NE(e.find("token id -1 at /train/src/tokens"), std::string::npos) << e;
+  }
+}
+
 TEST(Corpus, WrongFormatVersionAndMissingDataset) {
   test::TempDir d;
   write_small(d.file("c.h5"), 10);

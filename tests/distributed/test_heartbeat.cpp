@@ -42,6 +42,34 @@ TEST(Heartbeat, NamesStoppedBusyAndWaitingRanks) {
       << "no temporary files left";
 }
 
+// The verdict line: stopped ranks first; with every rank alive and waiting on two hosts, the network, naming the
+// host the describing rank cannot reach.
+TEST(Heartbeat, VerdictNamesStoppedRanksOrTheUnreachableHost) {
+  test::TempDir tmp;
+  const std::string dir = tmp.path.string();
+  const double now = 1.8e9;
+  for (int r = 0; r < 4; ++r) {
+    Heartbeat hb = beat(r, 9, "gradient all-reduce", "all-reduce", now - 0.5);
+    hb.host = r < 2 ? "hostA" : "hostB";
+    ASSERT_TRUE(write_heartbeat(dir, hb));
+  }
+  std::string text = describe_ranks(dir, 4, now, 3.0, 1);
+  EXPECT_NE(text.find("=> every rank is alive and waits in a collective: the network between the hosts stopped "
+                      "carrying data"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("from rank 1 on host hostA, host hostB (ranks 2, 3) stopped answering"), std::string::npos)
+      << text;
+  Heartbeat late = beat(3, 9, "backward", "", now - 20);
+  late.host = "hostB";
+  ASSERT_TRUE(write_heartbeat(dir, late));
+  text = describe_ranks(dir, 4, now, 3.0, 0);
+  EXPECT_NE(text.find("=> rank(s) 3 stopped answering"), std::string::npos) << text;
+  ASSERT_TRUE(write_heartbeat(dir, beat(3, 9, "backward", "", now)));
+  EXPECT_NE(describe_ranks(dir, 4, now, 3.0, 0).find("=> rank(s) 3 are alive but outside collectives"),
+            std::string::npos);
+}
+
 TEST(Heartbeat, UnwritableDirectoryIsNotAnError) {
   EXPECT_FALSE(write_heartbeat("/nonexistent/tern/heartbeat", beat(0, 1, "data", "", 0)));
 }
