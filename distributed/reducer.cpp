@@ -104,10 +104,11 @@ void GradientReducer::reduce(double scale) {
   // Parameters that received no gradient in this backward (unused, or frozen) are packed now.
   for (size_t k = 0; k < params_.size(); ++k)
     if (!filled_[k]) fill(k, nullptr), --pending_[bucket_of_[k]];
+  // Without overlap the same collectives start now: overlap changes when they run, never what they compute.
   if (armed_) {
     launch_ready();
   } else {
-    for (size_t i = 0; i < buckets_.size(); ++i) comm_.allreduce_sum(flat_[i]);
+    for (size_t i = 0; i < buckets_.size(); ++i) work_[i] = comm_.allreduce_sum_async(flat_[i]);
   }
   for (auto& w : work_)
     if (w) w->wait();
