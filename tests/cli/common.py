@@ -2,6 +2,7 @@
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import tempfile
@@ -115,3 +116,60 @@ def wait_job(job, timeout=90):
 
 def tempdir():
     return tempfile.mkdtemp(prefix="tern_e2e_")
+
+
+def check_same_training(run_dir, reference, steps, tol=1e-5):
+    """The per-step losses of `run_dir` (steps 1..steps, each logged once) and its final parameters equal those of
+    `reference` within `tol` (0: bitwise)."""
+    got = [(x["step"], x["train_loss"]) for x in metrics(run_dir) if "train_loss" in x]
+    want = {x["step"]: x["train_loss"] for x in metrics(reference) if "train_loss" in x}
+    check([s for s, _ in got] == list(range(1, steps + 1)), f"steps 1-{steps} logged once each ({len(got)} lines)")
+    worst = max((abs(want[s] - loss) if s in want else float("inf") for s, loss in got), default=float("inf"))
+    check(worst <= tol, f"per-step losses equal the reference run (max difference {worst:.3g})")
+    name = f"ckpt_step{steps:08d}.tern"
+    diff = subprocess.run([CKPT_DIFF, f"{run_dir}/{name}", f"{reference}/{name}"], capture_output=True, text=True)
+    check(diff.returncode == 0 and float(diff.stdout) <= tol,
+          f"final parameters equal the reference run (max difference {diff.stdout.strip()})")
+
+
+def slurm_conf(path, d, controller, nodes, partition_extra=""):
+    """A private SLURM cluster's slurm.conf (auth/none, root, state and logs under `d`; %n: each slurmd's own files).
+    controller: "host(address)"; nodes: NodeName lines."""
+    with open(path, "w") as f:
+        f.write(f"""ClusterName=terntest
+SlurmctldHost={controller}
+SlurmctldPort={SLURM_PORTS[0]}
+SlurmdPort={SLURM_PORTS[1]}
+AuthType=auth/none
+CredType=cred/none
+SlurmUser=root
+SlurmdUser=root
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=none
+SchedulerType=sched/builtin
+SchedulerParameters=sched_interval=1
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+JobRequeue=1
+ReturnToService=2
+MailProg=/bin/true
+StateSaveLocation={d}/ctld
+SlurmdSpoolDir={d}/slurmd_%n
+SlurmctldPidFile={d}/slurmctld.pid
+SlurmdPidFile={d}/slurmd_%n.pid
+SlurmctldLogFile={d}/slurmctld.log
+SlurmdLogFile={d}/slurmd_%n.log
+{nodes}
+PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP {partition_extra}
+""")
+    os.makedirs(f"{d}/ctld", exist_ok=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+SLURM_PORTS = (free_port(), free_port())

@@ -10,10 +10,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "cli"))
 from common import *  # noqa: E402,F403
 from netns_cluster import Cluster  # noqa: E402
 
-why = Cluster.unavailable()
-if why:
-    print(f"SKIP: {why}")
-    sys.exit(77)
+Cluster.skip_unless_able()
 
 d = tempdir()
 corpus = make_corpus(d, n=600)
@@ -30,13 +27,5 @@ check(job.returncode == 0, f"4 ranks on 2 hosts train (exit {job.returncode})")
 hosts = {int(r): h for r, h in re.findall(r"\[rank (\d)/4\].*? on host (\S+)", out)}
 check(sorted(hosts) == [0, 1, 2, 3] and hosts[0] == hosts[1] == c.names[0] and hosts[2] == hosts[3] == c.names[1],
       f"ranks 0-1 run on the first host, 2-3 on the second ({hosts})")
-one = [x["train_loss"] for x in metrics(f"{d}/one") if "train_loss" in x]
-four = [x["train_loss"] for x in metrics(f"{d}/four") if "train_loss" in x]
-check(len(one) == 10 and len(four) == 10, f"10 logged steps each ({len(one)}, {len(four)})")
-worst = max(abs(a - b) for a, b in zip(one, four))
-check(worst < 1e-5, f"per-step losses agree (max difference {worst:.3g})")
-diff = subprocess.run([CKPT_DIFF, f"{d}/one/ckpt_step00000010.tern", f"{d}/four/ckpt_step00000010.tern"],
-                      capture_output=True, text=True)
-check(diff.returncode == 0 and float(diff.stdout) < 1e-5,
-      f"final parameters agree (max difference {diff.stdout.strip()})")
+check_same_training(f"{d}/four", f"{d}/one", steps=10)
 finish()

@@ -10,10 +10,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "cli"))
 from common import *  # noqa: E402,F403
 from netns_cluster import Cluster  # noqa: E402
 
-why = Cluster.unavailable()
-if why:
-    print(f"SKIP: {why}")
-    sys.exit(77)
+Cluster.skip_unless_able()
 
 d = tempdir()
 corpus = make_corpus(d, n=600)
@@ -41,13 +38,5 @@ check(job.returncode == 0 and f"resumed from {d}/run/{latest} at step {step}" in
       f"--resume on the two hosts continues from step {step} (exit {job.returncode})")
 run(["train", cfg, "--set", f"train.run_dir={d}/one", "--set", f"train.max_steps={step + 4}",
      "--set", "train.save_every=0", *sets])
-resumed = [(x["step"], x["train_loss"]) for x in metrics(f"{d}/run") if "train_loss" in x]
-one = [(x["step"], x["train_loss"]) for x in metrics(f"{d}/one") if "train_loss" in x]
-check([s for s, _ in resumed] == list(range(1, step + 5)), "every step logged once across the two jobs")
-worst = max(abs(a[1] - b[1]) for a, b in zip(resumed, one))
-check(worst < 1e-5, f"per-step losses equal the uninterrupted 1-rank run (max difference {worst:.3g})")
-name = f"ckpt_step{step + 4:08d}.tern"
-diff = subprocess.run([CKPT_DIFF, f"{d}/run/{name}", f"{d}/one/{name}"], capture_output=True, text=True)
-check(diff.returncode == 0 and float(diff.stdout) < 1e-5,
-      f"final parameters equal the uninterrupted run (max difference {diff.stdout.strip()})")
+check_same_training(f"{d}/run", f"{d}/one", steps=step + 4)
 finish()

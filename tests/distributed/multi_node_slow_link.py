@@ -11,10 +11,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "cli"))
 from common import *  # noqa: E402,F403
 from netns_cluster import Cluster  # noqa: E402
 
-why = Cluster.unavailable()
-if why:
-    print(f"SKIP: {why}")
-    sys.exit(77)
+Cluster.skip_unless_able()
 
 d = tempdir()
 corpus = make_corpus(d, n=600)

@@ -17,10 +17,7 @@ missing = [b for b in ["slurmctld", "slurmd", "sbatch", "srun", "scontrol", "sin
 if missing:
     print(f"SKIP: SLURM is not installed ({', '.join(missing)} missing; scripts/setup.sh installs it)")
     sys.exit(77)
-why = Cluster.unavailable()
-if why:
-    print(f"SKIP: {why}")
-    sys.exit(77)
+Cluster.skip_unless_able()
 
 SOURCE = os.environ.get("TERN_SOURCE", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 d = tempdir()
@@ -37,33 +34,7 @@ with Cluster(2) as c:
     nodes = "\n".join(f"NodeName={n} NodeAddr={a} CPUs={os.cpu_count()} RealMemory=1000 State=UNKNOWN"
                       for n, a in zip(c.names, c.addrs))
     os.makedirs(f"{d}/conf_0")
-    with open(conf, "w") as f:
-        f.write(f"""ClusterName=ternnodes
-SlurmctldHost={c.names[0]}({c.addrs[0]})
-SlurmctldPort=6917
-SlurmdPort=6918
-AuthType=auth/none
-CredType=cred/none
-SlurmUser=root
-SlurmdUser=root
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-MpiDefault=none
-SchedulerType=sched/builtin
-SchedulerParameters=sched_interval=1
-SelectType=select/cons_tres
-SelectTypeParameters=CR_CPU
-ReturnToService=2
-MailProg=/bin/true
-StateSaveLocation={d}/ctld
-SlurmdSpoolDir={d}/slurmd_%n
-SlurmctldPidFile={d}/slurmctld.pid
-SlurmdPidFile={d}/slurmd_%n.pid
-SlurmctldLogFile={d}/slurmctld.log
-SlurmdLogFile={d}/slurmd_%n.log
-{nodes}
-PartitionName=test Nodes={",".join(c.names)} Default=YES MaxTime=INFINITE State=UP
-""")
+    slurm_conf(conf, d, f"{c.names[0]}({c.addrs[0]})", nodes)
     for i in range(1, len(c.names)):
         os.makedirs(f"{d}/conf_{i}")
         shutil.copy(conf, f"{d}/conf_{i}/slurm.conf")
@@ -71,7 +42,6 @@ PartitionName=test Nodes={",".join(c.names)} Default=YES MaxTime=INFINITE State=
         os.makedirs(f"{d}/pmix_{i}")
         with open(f"{d}/conf_{i}/mpi.conf", "w") as f:
             f.write(f"PMIxCliTmpDirBase={d}/pmix_{i}\n")
-    os.makedirs(f"{d}/ctld")
     for n in c.names:
         os.makedirs(f"{d}/slurmd_{n}")
     env = {**os.environ, "SLURM_CONF": conf, "TERN": TERN,
@@ -127,13 +97,5 @@ PartitionName=test Nodes={",".join(c.names)} Default=YES MaxTime=INFINITE State=
                 proc.kill()
 hosts = {int(r): h for r, h in re.findall(r"\[rank (\d)/2\].*? on host (\S+)", log)}
 check(hosts == {0: c.names[0], 1: c.names[1]}, f"one rank on each node ({hosts})")
-one = [x["train_loss"] for x in metrics(f"{d}/one") if "train_loss" in x]
-job_losses = [x["train_loss"] for x in metrics(f"{d}/job") if "train_loss" in x]
-check(len(job_losses) == 10, f"10 logged steps ({len(job_losses)})")
-worst = max((abs(a - b) for a, b in zip(one, job_losses)), default=1.0)
-check(worst < 1e-5, f"per-step losses equal the 1-rank run (max difference {worst:.3g})")
-diff = subprocess.run([CKPT_DIFF, f"{d}/one/ckpt_step00000010.tern", f"{d}/job/ckpt_step00000010.tern"],
-                      capture_output=True, text=True)
-check(diff.returncode == 0 and float(diff.stdout) < 1e-5,
-      f"final parameters equal the 1-rank run (max difference {diff.stdout.strip()})")
+check_same_training(f"{d}/job", f"{d}/one", steps=10, tol=0)
 finish()

@@ -8,11 +8,13 @@ runs a command inside the host's namespace (`ip netns exec`), over TCP only.
         c.slow_link(1)                     # tc tbf on host 1's link, both directions
         c.link(1, up=False)                # cut host 1 off the network
 
-Needs root (as CI has) and iproute2; `Cluster.unavailable()` says why a test must be skipped.
+Needs root (as CI has) and iproute2; `Cluster.unavailable()` says why a test must be skipped, `skip_unless_able()`
+skips it (exit 77, ctest's SKIP_RETURN_CODE).
 """
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
 # Open MPI over TCP across the namespaces: every host's link is eth0 (interface names are per namespace); ranks on
@@ -50,6 +52,13 @@ class Cluster:
             return f"cannot create a network namespace: {p.stderr.strip()}"
         sh("ip", "netns", "del", probe, check=False)
         return None
+
+    @staticmethod
+    def skip_unless_able():
+        why = Cluster.unavailable()
+        if why:
+            print(f"SKIP: {why}")
+            sys.exit(77)
 
     def __enter__(self):
         try:

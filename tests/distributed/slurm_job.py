@@ -26,45 +26,13 @@ if os.geteuid() != 0:
     sys.exit(SKIP)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 d = tempdir()
 host = socket.gethostname().split(".")[0]
 conf = f"{d}/slurm.conf"
-with open(conf, "w") as f:
-    f.write(f"""ClusterName=terntest
-SlurmctldHost={host}(127.0.0.1)
-SlurmctldPort={free_port()}
-SlurmdPort={free_port()}
-AuthType=auth/none
-CredType=cred/none
-SlurmUser=root
-SlurmdUser=root
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-MpiDefault=none
-SchedulerType=sched/builtin
-SchedulerParameters=sched_interval=1
-SelectType=select/cons_tres
-SelectTypeParameters=CR_CPU
-JobRequeue=1
-ReturnToService=2
-MailProg=/bin/true
-StateSaveLocation={d}/ctld
-SlurmdSpoolDir={d}/slurmd
-SlurmctldPidFile={d}/slurmctld.pid
-SlurmdPidFile={d}/slurmd.pid
-SlurmctldLogFile={d}/slurmctld.log
-SlurmdLogFile={d}/slurmd.log
-NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory=1000 State=UNKNOWN
-PartitionName=test Nodes={host} Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:2
-""")
-os.makedirs(f"{d}/ctld")
-os.makedirs(f"{d}/slurmd")
+slurm_conf(conf, d, f"{host}(127.0.0.1)",
+           f"NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory=1000 State=UNKNOWN",
+           partition_extra="OverSubscribe=FORCE:2")
+os.makedirs(f"{d}/slurmd_{host}")
 env = {**os.environ, "SLURM_CONF": conf}
 daemons = [subprocess.Popen(["slurmctld", "-D", "-i", "-f", conf], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.STDOUT),
@@ -88,7 +56,7 @@ def job_field(job, name):
 
 
 def logs():
-    for name in ["slurmctld.log", "slurmd.log"]:
+    for name in ["slurmctld.log", f"slurmd_{host}.log"]:
         if os.path.exists(f"{d}/{name}"):
             print(f"--- {name}\n" + open(f"{d}/{name}").read()[-2000:])
 
