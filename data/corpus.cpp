@@ -396,7 +396,8 @@ class TokenDataset {
       return;
     if (chunk == 0 || chunk > (hsize_t{1} << 24)) return;
     chunk_ = chunk;
-    capacity_ = std::max<size_t>(2, kChunkCacheBytes / (chunk * sizeof(int32_t)));
+    // 8 MiB of tokens, and at most 4,096 chunks: tiny chunks would otherwise make millions of entries.
+    capacity_ = std::clamp<size_t>(kChunkCacheBytes / (chunk * sizeof(int32_t)), 2, 4096);
   }
   hid_t id() const { return d_; }
 
