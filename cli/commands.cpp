@@ -24,6 +24,7 @@
 #include "data/text.h"
 #include "distributed/communicator.h"
 #include "eval/evaluate.h"
+#include "eval/generate.h"
 #include "eval/ngram.h"
 #include "eval/report.h"
 #include "eval/translate.h"
@@ -253,6 +254,30 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   });
 }
 
+void add_generate(CLI::App& app, CommandContext&, std::function<void()>& run) {
+  auto o = std::make_shared<GenerateOptions>();
+  auto* c = app.add_subcommand("generate", "Text from a language model checkpoint: sampling, greedy or beam search");
+  c->add_option("--checkpoint", o->checkpoint, "Language model checkpoint (.tern)")->required();
+  c->add_option("--prompt", o->prompt, "Text to continue (default: start a sentence)");
+  c->add_option("--num", o->num, "Sequences to generate (with --beam: the best N)")->check(kInteger);
+  c->add_option("--max-len", o->max_len, "Generated tokens at most")->check(kInteger);
+  c->add_option("--temperature", o->temperature, "Divide log-probabilities by T before sampling")->check(kFiniteNumber);
+  c->add_option("--top-k", o->top_k, "Sample among the K most likely tokens (0: all)")->check(kInteger);
+  c->add_option("--top-p", o->top_p, "Sample among the most likely tokens holding probability P (nucleus)")
+      ->check(kFiniteNumber);
+  c->add_option("--seed", o->seed, "Random seed: the same seed gives the same text");
+  c->add_option("--beam", o->beam, "0: sample (default); 1: greedy; K: beam search of width K")->check(kInteger);
+  add_choice<Precision>(c, "--precision", o->precision, "Compute precision (default: the checkpoint's)");
+  add_choice<DeviceRequest>(c, "--device", o->device, "Device (auto: CUDA when present)");
+  c->add_flag("!--no-ema", o->use_ema, "The trained weights, not their average (train.ema_decay)");
+  c->callback([o, &run] {
+    run = [o] {
+      set_threads(0);
+      generate_text(*o, std::cout, std::cerr);
+    };
+  });
+}
+
 void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
   struct Args {
     std::vector<std::string> refs;
@@ -432,6 +457,7 @@ void register_commands(CLI::App& app, CommandContext& ctx, std::function<void()>
   add_train(app, ctx, run);
   add_evaluate(app, ctx, run);
   add_translate(app, ctx, run);
+  add_generate(app, ctx, run);
   add_score(app, ctx, run);
   add_ngram(app, ctx, run);
   add_report(app, ctx, run);

@@ -19,6 +19,12 @@ torch::Tensor LanguageModelImpl::forward(const torch::Tensor&, const torch::Tens
   return out_(drop_(out));                                                         // (B, T, V)
 }
 
+torch::Tensor LanguageModelImpl::step(const torch::Tensor& prev, DecoderState& state) {
+  auto [out, h, c] = rnn_(drop_(emb_(prev.unsqueeze(1))), state.h, state.c);  // (N, 1, H)
+  state.h = h, state.c = c;
+  return torch::log_softmax(out_(drop_(out.squeeze(1))).to(torch::kFloat32), -1);  // (N, V)
+}
+
 DecoderState SequenceModelImpl::encode(const torch::Tensor&, const torch::Tensor&) {
   throw ConfigError("model.type " + cfg_.type.name() + " has no encoder: translation needs model.type seq2seq");
 }

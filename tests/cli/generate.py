@@ -1,0 +1,54 @@
+"""`tern generate` on a small trained language model: sampling reproducible by seed (and different with another),
+greedy equal to top-k 1, beam search with n-best, the prompt kept at the start; bad options, a seq2seq checkpoint,
+a prompt that is not UTF-8 and a missing checkpoint refused with their exit codes."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import *  # noqa: E402,F403
+
+d = tempdir()
+src, _ = synthetic_parallel(600)
+write(f"{d}/text.txt", src)
+run(["prepare", "--train-text", f"{d}/text.txt", "--valid-fraction", "0.1", "--vocab-size", "60", "--out", f"{d}/lm.h5"])
+lm_cfg = TINY_CONFIG.replace("model: {cell: lstm", "model: {type: lm, cell: lstm").replace(", attention: general", "")
+cfg = tiny_config(d, f"{d}/lm.h5", f"{d}/lm", text=lm_cfg, name="lm.yaml")
+run(["train", cfg, "--no-progress"])
+ckpt = f"{d}/lm/best.tern"
+
+
+def gen(*args, expect=0):
+    length = [] if "--max-len" in args else ["--max-len", "15"]
+    return run(["generate", "--checkpoint", ckpt, *length, *args], expect=expect)
+
+
+a, b = gen("--num", "4", "--seed", "7"), gen("--num", "4", "--seed", "7")
+c = gen("--num", "4", "--seed", "8")
+lines = a.stdout.splitlines()
+check(len(lines) == 4 and all(l.strip() for l in lines), f"--num 4 prints 4 texts ({lines})")
+check(a.stdout == b.stdout, "the same seed gives the same text")
+check(a.stdout != c.stdout, "another seed gives other text")
+check(a.stderr.count("generate: sequence") == 4 and "log-probability" in a.stderr, "each sequence's log-probability is logged")
+g = gen("--beam", "1", "--prompt", "the king")
+check(g.stdout.startswith("the king") and len(g.stdout.splitlines()) == 1, f"greedy continues the prompt ({g.stdout!r})")
+check(gen("--top-k", "1", "--prompt", "the king", "--seed", "99").stdout == g.stdout, "top-k 1 equals greedy")
+bm = gen("--beam", "4", "--num", "2", "--prompt", "the king")
+check(len(bm.stdout.splitlines()) == 2, "beam 4 with --num 2 prints the 2 best")
+scores = [float(l.rsplit(" ", 1)[1]) for l in bm.stderr.splitlines() if "generate: sequence" in l]
+check(len(scores) == 2 and scores[0] >= scores[1], f"best first ({scores})")
+# Bad input: its exit code and a message that names the option and the value.
+for args, code, msg in [(["--temperature", "0"], 2, "--temperature must be a finite number above 0 (got 0)"),
+                        (["--top-p", "1.5"], 2, "--top-p must be in (0, 1] (got 1.5)"),
+                        (["--beam", "2", "--num", "3"], 2, "--num 3 is more than --beam 2"),
+                        (["--max-len", "0"], 2, "--max-len must be at least 1 (got 0)"),
+                        (["--prompt", "caf\udce9"], 2, "--prompt is not valid UTF-8")]:
+    p = gen(*args, expect=code)
+    check(msg in p.stderr, f"{args}: exit {code} and {msg!r} ({p.stderr.strip()[-200:]!r})")
+s2s = f"{d}/s2s"
+corpus = make_corpus(d, n=300)
+run(["train", tiny_config(d, corpus, s2s), "--set", "train.max_steps=2", "--no-progress"])
+p = run(["generate", "--checkpoint", f"{s2s}/ckpt_step00000002.tern"], expect=2)
+check("is a seq2seq model; generate needs a language model (model.type lm)" in p.stderr, "a seq2seq checkpoint is refused")
+p = run(["generate", "--checkpoint", f"{d}/nope.tern"], expect=5)
+check("nope.tern" in p.stderr, "a missing checkpoint is a checkpoint error naming it")
+finish()
