@@ -122,10 +122,14 @@ TEST(Generate, BeamSearchIsScoredAndOrdered) {
   ASSERT_EQ(beam.size(), 3u);
   for (size_t i = 0; i < beam.size(); ++i) {
     EXPECT_NEAR(beam[i].logprob, forward_logprob(*m, prompt, beam[i]), 1e-4);
-    if (i > 0 && beam[i].ended == beam[i - 1].ended) EXPECT_LE(beam[i].logprob, beam[i - 1].logprob);
+    if (i > 0 && beam[i].ended == beam[i - 1].ended) {
+      EXPECT_LE(beam[i].logprob, beam[i - 1].logprob);
+    }
   }
   const auto greedy = generate_ids(*m, prompt, options(1), torch::kCPU);
-  if (beam[0].ended && greedy[0].ended) EXPECT_GE(beam[0].logprob, greedy[0].logprob - 1e-9);
+  if (beam[0].ended && greedy[0].ended) {
+    EXPECT_GE(beam[0].logprob, greedy[0].logprob - 1e-9);
+  }
 }
 
 TEST(Generate, BadOptionsAreConfigErrors) {
