@@ -197,7 +197,12 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto o = std::make_shared<EvaluateOptions>();
   auto* c = app.add_subcommand("evaluate", "Perplexity, translation and BLEU of a checkpoint on a corpus split");
   c->add_option("--checkpoint", o->checkpoint, "Checkpoint file (.tern)")->required();
-  c->add_option("--data", o->corpus, "HDF5 corpus (several files: its parts, in order)")->required();
+  auto sentence_scores = std::make_shared<bool>(false);
+  c->add_option("--data", o->corpus, "HDF5 corpus (several files: its parts, in order)");
+  c->add_option("--text", o->text, "Or a text file, a sentence a line, scored under a language model");
+  c->add_flag("--sentence-scores", *sentence_scores,
+              "With --text: print each sentence's log10 probability, tokens and perplexity (tab-separated) instead "
+              "of the JSON (--json still writes it)");
   c->add_option("--split", o->split, "train | valid | test");
   add_choice<Precision>(c, "--precision", o->precision, "Compute precision (default: the checkpoint's)");
   add_choice<DeviceRequest>(c, "--device", o->device, "Device (auto: CUDA when present)");
@@ -214,13 +219,14 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_flag("!--no-translate", o->translate, "Perplexity only");
   c->add_option("--attention-samples", o->attention_samples, "Sentences whose attention weights go into the JSON")
       ->check(kInteger);
-  c->callback([o, &run] {
-    run = [o] {
+  c->callback([o, sentence_scores, &run] {
+    run = [o, sentence_scores] {
+      if (*sentence_scores && o->text.empty()) throw ConfigError("evaluate: --sentence-scores needs --text FILE");
       set_threads(0);
-      nlohmann::json r = evaluate(*o);
+      nlohmann::json r = o->text.empty() ? evaluate(*o) : evaluate_text(*o, *sentence_scores ? &std::cout : nullptr);
       std::string text = r.dump(2);
       if (!o->json_out.empty()) write_file_atomic(o->json_out, text + "\n");
-      std::cout << text << std::endl;
+      if (!*sentence_scores) std::cout << text << std::endl;
     };
   });
 }

@@ -132,6 +132,9 @@ size_t count_words(const std::string& s) {
 
 void EvaluateOptions::validate() const {
   decode.validate();
+  if (corpus.empty() == text.empty())
+    throw ConfigError("evaluate: give a corpus (--data) or a text file (--text), not " +
+                      std::string(corpus.empty() ? "neither" : "both"));
   if (batch_sentences < 1 || batch_sentences > 100000)
     throw ConfigError(fmt::format("--batch must be in [1, 100000] (got {})", batch_sentences));
   if (limit < 0) throw ConfigError(fmt::format("--limit must be >= 0 (0: every sentence; got {})", limit));
@@ -140,6 +143,9 @@ void EvaluateOptions::validate() const {
 }
 
 namespace {
+
+// The perplexity block of the JSON result from summed nats, tokens (eos included) and words (one eos each).
+nlohmann::json perplexity_json(double nll, double tokens, double words);
 
 // Perplexity of the first n sentences of `data`: nats summed over target tokens (eos included), batched by length.
 // Fills refs_detok[i] with sentence i's detokenized target (the default reference).
@@ -167,6 +173,80 @@ nlohmann::json perplexity(InferenceModel& im, ShardData& data, int64_t n, std::v
       words += static_cast<double>(count_words(ref) + 1);
     }
   }
+  return perplexity_json(nll, tokens, words);
+}
+
+}  // namespace
+
+nlohmann::json evaluate_text(const EvaluateOptions& opt, std::ostream* sentence_scores) {
+  opt.validate();
+  InferenceModel im = load_inference_model(opt.checkpoint, opt.device, opt.precision, opt.use_ema);
+  if (im.src)
+    throw ConfigError(opt.checkpoint + " is a seq2seq model: --text scores text under a language model (for a " +
+                      "seq2seq checkpoint evaluate a corpus with --data)");
+  std::ifstream in(opt.text, std::ios::binary);
+  if (!in) throw DataError(opt.text + ": cannot open the --text file");
+  std::vector<std::vector<int32_t>> lines;
+  std::vector<int64_t> words;
+  std::string line;
+  while (read_line(in, line, opt.text)) {
+    if (const int64_t bad = invalid_utf8_at(line); bad >= 0)
+      throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", opt.text, lines.size() + 1, bad + 1));
+    lines.push_back(im.tgt->encode(squeeze_spaces(line)));
+    words.push_back(count_words(squeeze_spaces(line)) + 1);
+    if (opt.limit > 0 && static_cast<int64_t>(lines.size()) >= opt.limit) break;
+  }
+  torch::NoGradGuard ng;
+  double nll = 0, tokens = 0, total_words = 0;
+  const auto n = static_cast<int64_t>(lines.size());
+  for (int64_t b0 = 0; b0 < n; b0 += opt.batch_sentences) {
+    const int64_t b1 = std::min(n, b0 + opt.batch_sentences);
+    int64_t T = 0;
+    for (int64_t i = b0; i < b1; ++i)
+      T = std::max<int64_t>(T, static_cast<int64_t>(lines[static_cast<size_t>(i)].size()) + 1);
+    torch::Tensor in_ids = torch::full({b1 - b0, T}, int64_t{kPadId}, torch::kLong);   // (B, T): <s> w1 .. wn
+    torch::Tensor out_ids = torch::full({b1 - b0, T}, int64_t{kPadId}, torch::kLong);  // (B, T): w1 .. wn </s>
+    for (int64_t i = b0; i < b1; ++i) {
+      const auto& w = lines[static_cast<size_t>(i)];
+      in_ids[i - b0][0] = int64_t{kBosId};
+      for (size_t t = 0; t < w.size(); ++t) {
+        in_ids[i - b0][static_cast<int64_t>(t) + 1] = int64_t{w[t]};
+        out_ids[i - b0][static_cast<int64_t>(t)] = int64_t{w[t]};
+      }
+      out_ids[i - b0][static_cast<int64_t>(w.size())] = int64_t{kEosId};
+    }
+    AutocastScope autocast(im.precision, im.device);
+    const torch::Tensor lp =
+        torch::log_softmax(im.model->forward({}, {}, in_ids.to(im.device)).to(torch::kFloat32), -1);
+    const torch::Tensor target = out_ids.to(im.device);
+    const torch::Tensor per_token = lp.gather(2, target.unsqueeze(2)).squeeze(2).masked_fill(target == kPadId, 0);
+    const torch::Tensor per_sentence = per_token.sum(1).to(torch::kCPU, torch::kFloat64);  // (B) nats
+    for (int64_t i = b0; i < b1; ++i) {
+      const double lp_nats = per_sentence[i - b0].item<double>();
+      const auto len = static_cast<double>(lines[static_cast<size_t>(i)].size() + 1);
+      nll -= lp_nats, tokens += len, total_words += static_cast<double>(words[static_cast<size_t>(i)]);
+      if (sentence_scores)
+        *sentence_scores << fmt::format("{:.6f}\t{}\t{:.4f}\n", lp_nats / std::log(10.0), static_cast<int64_t>(len),
+                                        std::exp(-lp_nats / len));
+    }
+  }
+  if (n == 0) throw DataError(opt.text + ": the --text file has no lines");
+  nlohmann::json out = {{"checkpoint", opt.checkpoint},
+                        {"step", im.step},
+                        {"weights", im.ema ? "ema" : "trained"},
+                        {"text", opt.text},
+                        {"sentences", n},
+                        {"perplexity", perplexity_json(nll, tokens, total_words)}};
+  const auto& p = out["perplexity"];
+  logf("perplexity on {} ({} sentences): {:.3f} per subword token ({:.4f} bits), {:.3f} per word", opt.text, n,
+       p["ppl_per_token"].get<double>(), p["cross_entropy_bits_per_token"].get<double>(),
+       p["ppl_per_word"].get<double>());
+  return out;
+}
+
+namespace {
+
+nlohmann::json perplexity_json(double nll, double tokens, double words) {
   const double H = nll / tokens;
   return {{"convention", "PPL = 2^H, H = cross-entropy in bits; end-of-sentence tokens are counted (one per sentence)"},
           {"target_tokens", tokens},

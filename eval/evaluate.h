@@ -34,6 +34,7 @@ InferenceModel load_inference_model(const std::string& checkpoint, DeviceRequest
 struct EvaluateOptions {
   std::string checkpoint;
   std::vector<std::string> corpus;  // HDF5 corpus (or its parts); its vocabularies must match the checkpoint's
+  std::string text;                 // or a raw text file, a sentence a line, scored under a language model
   std::string split = "test";
   DeviceRequest device = DeviceRequest::kAuto;
   std::optional<Precision> precision;  // none: the checkpoint's train.precision
@@ -52,5 +53,9 @@ struct EvaluateOptions {
 };
 
 nlohmann::json evaluate(const EvaluateOptions& opt);
+// A language model's perplexity on opt.text (each line encoded with the checkpoint's tokenizer, <s> before and </s>
+// after it). With `sentence_scores`, one line a sentence goes there: its log10 probability (</s> included, as KenLM's
+// query totals it), its token count (</s> included) and its perplexity per token, tab-separated.
+nlohmann::json evaluate_text(const EvaluateOptions& opt, std::ostream* sentence_scores = nullptr);
 
 }  // namespace tern

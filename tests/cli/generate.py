@@ -1,6 +1,10 @@
-"""`tern generate` on a small trained language model: sampling reproducible by seed (and different with another),
+"""`tern generate` and `tern evaluate --text` on a small trained language model. generate: sampling reproducible by seed (and different with another),
 greedy equal to top-k 1, beam search with n-best, the prompt kept at the start; bad options, a seq2seq checkpoint,
-a prompt that is not UTF-8 and a missing checkpoint refused with their exit codes."""
+a prompt that is not UTF-8 and a missing checkpoint refused with their exit codes. evaluate --text: the perplexity
+of a text file equals that of the same lines prepared as a corpus split, and --sentence-scores gives one line a
+sentence whose log10 probabilities add up to it."""
+import json
+import math
 import os
 import sys
 
@@ -44,11 +48,40 @@ for args, code, msg in [(["--temperature", "0"], 2, "--temperature must be a fin
                         (["--prompt", "caf\udce9"], 2, "--prompt is not valid UTF-8")]:
     p = gen(*args, expect=code)
     check(msg in p.stderr, f"{args}: exit {code} and {msg!r} ({p.stderr.strip()[-200:]!r})")
+# evaluate --text FILE against the same lines prepared as the test split with the same SentencePiece model.
+import h5py  # noqa: E402
+with h5py.File(f"{d}/lm.h5", "r") as f:
+    open(f"{d}/lm.model", "wb").write(f["vocab/text"][()].tobytes())
+held, _ = synthetic_parallel(40, seed=5)
+write(f"{d}/held.txt", held)
+run(["prepare", "--train-text", f"{d}/text.txt", "--test-text", f"{d}/held.txt", "--spm-model", f"{d}/lm.model",
+     "--out", f"{d}/held.h5"])
+on_corpus = json.loads(run(["evaluate", "--checkpoint", ckpt, "--data", f"{d}/held.h5", "--split", "test"]).stdout)
+on_text = json.loads(run(["evaluate", "--checkpoint", ckpt, "--text", f"{d}/held.txt"]).stdout)
+a, b = on_corpus["perplexity"], on_text["perplexity"]
+check(a["target_tokens"] == b["target_tokens"] and abs(a["ppl_per_token"] / b["ppl_per_token"] - 1) < 1e-5,
+      f"--text perplexity equals the corpus split's ({a['ppl_per_token']:.4f}, {b['ppl_per_token']:.4f})")
+p = run(["evaluate", "--checkpoint", ckpt, "--text", f"{d}/held.txt", "--sentence-scores", "--json", f"{d}/s.json"])
+rows = [l.split("\t") for l in p.stdout.splitlines()]
+check(len(rows) == 40 and all(len(r) == 3 for r in rows), f"--sentence-scores: 40 lines of 3 fields ({rows[:2]})")
+nats = -sum(float(r[0]) for r in rows) * math.log(10)
+tokens = sum(int(r[1]) for r in rows)
+check(tokens == b["target_tokens"] and abs(math.exp(nats / tokens) / b["ppl_per_token"] - 1) < 1e-4,
+      "the sentences' log10 probabilities add up to the perplexity")
+check(json.load(open(f"{d}/s.json"))["sentences"] == 40, "--json still writes the result")
+for args, code, msg in [(["--sentence-scores", "--data", f"{d}/held.h5"], 2, "--sentence-scores needs --text FILE"),
+                        (["--data", f"{d}/held.h5", "--text", f"{d}/held.txt"], 2, "not both"),
+                        ([], 2, "not neither"),
+                        (["--text", f"{d}/missing.txt"], 4, "missing.txt: cannot open the --text file")]:
+    p = run(["evaluate", "--checkpoint", ckpt, *args], expect=code)
+    check(msg in p.stderr, f"evaluate {args}: exit {code}, {msg!r}")
 s2s = f"{d}/s2s"
 corpus = make_corpus(d, n=300)
 run(["train", tiny_config(d, corpus, s2s), "--set", "train.max_steps=2", "--no-progress"])
 p = run(["generate", "--checkpoint", f"{s2s}/ckpt_step00000002.tern"], expect=2)
 check("is a seq2seq model; generate needs a language model (model.type lm)" in p.stderr, "a seq2seq checkpoint is refused")
+p = run(["evaluate", "--checkpoint", f"{s2s}/ckpt_step00000002.tern", "--text", f"{d}/held.txt"], expect=2)
+check("--text scores text under a language model" in p.stderr, "evaluate --text refuses a seq2seq checkpoint")
 p = run(["generate", "--checkpoint", f"{d}/nope.tern"], expect=5)
 check("nope.tern" in p.stderr, "a missing checkpoint is a checkpoint error naming it")
 finish()
