@@ -330,6 +330,9 @@ void add_ngram(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--arpa", a->arpa, "Write the model here in ARPA format");
   c->add_option("--sentence-scores", a->sentence_scores, "Write each test sentence's total log10 probability here");
   c->add_option("-f,--format", a->format, "text | json");
+  c->add_flag("--discount-fallback", a->ngram.discount_fallback,
+              "kneser-ney: discounts 0.5 1 1.5 for an order whose counts of counts cannot give them (as KenLM)");
+  c->add_option("--unit", a->unit, "word | char (characters, a space as \"\u2581\"; perplexity per character)");
   c->callback([a, &run] { run = [a] { std::cout << run_ngram(*a) << std::flush; }; });
 }
 

@@ -205,21 +205,25 @@ void NgramModel::estimate_kneser_ney() {
     int64_t coc[5] = {0, 0, 0, 0, 0};
     for (const auto& [key, e] : grams_[n - 1])
       if (e.count > 0 && e.count < 5) ++coc[e.count];
-    for (int j = 1; j <= 3; ++j)
-      if (coc[j] == 0)
-        throw DataError(
-            fmt::format("cannot estimate Kneser-Ney discounts for {}-grams: no {}-gram has adjusted count "
-                        "{} (the training text is too small or artificial; lower --order or use "
-                        "--smoothing interpolated)",
-                        n, n, j));
+    std::string problem;
+    for (int j = 1; j <= 3 && problem.empty(); ++j)
+      if (coc[j] == 0) problem = fmt::format("no {}-gram has adjusted count {}", n, j);
     // Chen & Goodman (26), in single precision like lmplz.
-    const float y = static_cast<float>(coc[1]) / static_cast<float>(coc[1] + 2.0 * coc[2]);
-    for (int j = 1; j <= 3; ++j) {
+    const float y = problem.empty() ? static_cast<float>(coc[1]) / static_cast<float>(coc[1] + 2.0 * coc[2]) : 0;
+    for (int j = 1; j <= 3 && problem.empty(); ++j) {
       float d = static_cast<float>(j) -
                 static_cast<float>(j + 1) * y * static_cast<float>(coc[j + 1]) / static_cast<float>(coc[j]);
-      if (d < 0 || d > j)
-        throw DataError(fmt::format("Kneser-Ney discount for {}-grams with count {} is out of range: {}", n, j, d));
+      if (d < 0 || d > j) problem = fmt::format("the discount for count {} is out of range: {}", j, d);
       discounts_[n - 1][j] = d;
+    }
+    if (!problem.empty()) {
+      if (!opt_.discount_fallback)
+        throw DataError(
+            fmt::format("cannot estimate Kneser-Ney discounts for {}-grams: {} (the training text is too small or "
+                        "artificial, or made of characters; pass --discount-fallback for discounts 0.5, 1, 1.5 as "
+                        "KenLM's --discount_fallback, lower --order, or use --smoothing interpolated)",
+                        n, problem));
+      discounts_[n - 1] = {0, 0.5, 1.0, 1.5};
     }
   }
   // Per context: the sum of its extensions' counts and the interpolation weight gamma.
@@ -413,17 +417,43 @@ std::string NgramModel::arpa() const {
   return out;
 }
 
+Sentences to_characters(const Sentences& sentences, bool pieces) {
+  static const std::string kSpace = "\xe2\x96\x81";  // U+2581
+  Sentences out;
+  out.reserve(sentences.size());
+  for (const auto& words : sentences) {
+    auto& chars = out.emplace_back();
+    for (size_t i = 0; i < words.size(); ++i) {
+      if (i > 0 && !pieces) chars.push_back(kSpace);
+      const std::string& w = words[i];
+      for (size_t c = 0; c < w.size();) {
+        size_t e = c + 1;
+        while (e < w.size() && (static_cast<unsigned char>(w[e]) & 0xC0) == 0x80) ++e;  // UTF-8 continuation bytes
+        chars.push_back(w.substr(c, e - c));
+        c = e;
+      }
+    }
+  }
+  return out;
+}
+
 void NgramRunOptions::validate() const {
   if (format != "text" && format != "json") throw ConfigError("--format must be text or json (got " + format + ")");
+  if (unit != "word" && unit != "char") throw ConfigError("--unit must be word or char (got " + unit + ")");
   ngram.validate();
 }
 
 std::string run_ngram(const NgramRunOptions& o) {
   o.validate();
   auto t0 = std::chrono::steady_clock::now();
-  Sentences train = load_ngram_text(o.train, o.train_split, o.side);
-  Sentences heldout = o.heldout.empty() ? Sentences{} : load_ngram_text(o.heldout, o.heldout_split, o.side);
-  Sentences test = load_ngram_text(o.test, o.test_split, o.side);
+  const auto load = [&](const std::string& path, const std::string& split) {
+    Sentences s = load_ngram_text(path, split, o.side);
+    const bool corpus = path.size() > 3 && path.compare(path.size() - 3, 3, ".h5") == 0;  // SentencePiece pieces
+    return o.unit == "char" ? to_characters(s, corpus) : s;
+  };
+  Sentences train = load(o.train, o.train_split);
+  Sentences heldout = o.heldout.empty() ? Sentences{} : load(o.heldout, o.heldout_split);
+  Sentences test = load(o.test, o.test_split);
   NgramModel m = NgramModel::train(train, o.ngram, heldout);
   const double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::vector<double> per_sentence;
@@ -437,6 +467,7 @@ std::string run_ngram(const NgramRunOptions& o) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   nlohmann::json j = {{"order", o.ngram.order},
+                      {"unit", o.unit},
                       {"smoothing", o.ngram.smoothing},
                       {"train", o.train},
                       {"test", o.test},
@@ -457,9 +488,9 @@ std::string run_ngram(const NgramRunOptions& o) {
   if (o.ngram.smoothing == "add-k" || o.ngram.smoothing == "laplace")
     j["k"] = o.ngram.smoothing == "laplace" ? 1.0 : o.ngram.add_k;
   if (o.format == "json") return j.dump(2) + "\n";
-  return fmt::format("{}-gram {} model: vocabulary {}, n-grams {}; built in {:.2f} s, peak memory {:.0f} MiB\n",
-                     o.ngram.order, o.ngram.smoothing, m.vocab_size(), fmt::join(m.ngram_counts(), "/"), build_s,
-                     ru.ru_maxrss / 1024.0) +
+  return fmt::format("{}-gram {} model{}: vocabulary {}, n-grams {}; built in {:.2f} s, peak memory {:.0f} MiB\n",
+                     o.ngram.order, o.ngram.smoothing, o.unit == "char" ? " of characters" : "", m.vocab_size(),
+                     fmt::join(m.ngram_counts(), "/"), build_s, ru.ru_maxrss / 1024.0) +
          fmt::format(
              "Perplexity including OOVs:\t{:.6f}\nPerplexity excluding OOVs:\t{:.6f}\nOOVs:\t{}\n"
              "Tokens:\t{}\nCross-entropy:\t{:.6f} bits/token\n",

@@ -18,12 +18,19 @@ using Sentences = std::vector<std::vector<std::string>>;  // whitespace-split wo
 // tern corpus as SentencePiece pieces (side "" picks "text" or "tgt"). Throws DataError naming the file and line.
 Sentences load_ngram_text(const std::string& path, const std::string& split, const std::string& side = "");
 
+// Character units: each sentence's words joined by U+2581 "▁" (SentencePiece's visible space, so that ARPA's
+// whitespace-separated fields still parse), then split into UTF-8 characters. `pieces`: the sentences are a tern
+// corpus's SentencePiece pieces, which carry their own "▁" and are concatenated as they are.
+Sentences to_characters(const Sentences& sentences, bool pieces = false);
+
 struct NgramOptions {
   int order = 3;                         // 1..5
   std::string smoothing = "kneser-ney";  // laplace | add-k | interpolated | kneser-ney
   double add_k = 0.1;                    // add-k constant (> 0); laplace is add-k with k = 1
   double heldout_fraction = 0.1;         // interpolated without held-out text: every 1/f-th sentence tunes the weights
   int em_iterations = 200;               // interpolated: EM passes over the held-out text (stops early on convergence)
+  bool discount_fallback = false;        // kneser-ney: discounts 0.5, 1, 1.5 for an order whose counts of counts
+                                         // cannot give them (KenLM's --discount_fallback; small or character text)
   void validate() const;                 // throws ConfigError stating the rule
 };
 
@@ -100,6 +107,7 @@ struct NgramRunOptions {
   std::string train_split = "train", test_split = "test", heldout_split = "valid", side;
   std::string arpa, sentence_scores;  // outputs ("" : not written)
   std::string format = "text";        // text | json
+  std::string unit = "word";          // word | char (to_characters: perplexity per character)
   void validate() const;              // throws ConfigError
 };
 std::string run_ngram(const NgramRunOptions& opt);

@@ -87,6 +87,21 @@ with h5py.File(corpus, "r") as f:
     n_test = int(f["test"].attrs["num_sentences"])
 check(r["sentences"] == n_test > 0 and r["oovs"] == 0 and r["ppl"] > 1, f"HDF5 corpus input: {r['sentences']} test sentences")
 
+# Character units: a space becomes "▁", one token a character plus one </s> a sentence; the ARPA lists them.
+p = run(["ngram", "--order", "4", "--unit", "char", "--train", train, "--test", test], expect=4)
+check("pass --discount-fallback" in p.stderr, "character Kneser-Ney without singletons at some order: the error says what to do")
+p = run(["ngram", "--order", "4", "--unit", "char", "--discount-fallback", "--train", train, "--test", test,
+         "--arpa", f"{d}/char.arpa", "-f", "json"])
+r = json.loads(p.stdout)
+lines = [l.split() for l in open(test, encoding="utf-8") if l.strip()]
+want = sum(len("▁".join(w)) + 1 for w in lines)
+check(r["unit"] == "char" and r["tokens"] == want and r["oovs"] == 0 and 1 < r["ppl"] < 30,
+      f"--unit char: {r['tokens']} tokens = characters + </s> ({want}), perplexity per character {r['ppl']:.3f}")
+arpa = load_arpa(f"{d}/char.arpa")
+check((1, "▁") in arpa and (1, "a") in arpa and max(n for n, _ in arpa) == 4, "the character ARPA has the space and letters")
+p = run(["ngram", "--unit", "byte", "--train", train, "--test", test], expect=2)
+check("--unit must be word or char (got byte)" in p.stderr, "an unknown --unit is a config error")
+
 # Bad inputs: a clear message, a non-zero exit, no output file.
 out = f"{d}/never.arpa"
 p = run(["ngram", "--order", "6", "--train", train, "--test", test, "--arpa", out], expect=2)

@@ -82,6 +82,62 @@ TEST(Ngram, EverySmoothingSumsToOne) {
     }
 }
 
+// Character models: words become characters with "▁" between them (pieces are only split), and every smoothing still
+// gives a distribution over the characters that sums to 1.
+TEST(Ngram, CharacterModelsSumToOne) {
+  const Sentences chars = to_characters(split({"ab c", "c"}));
+  EXPECT_EQ(chars, (Sentences{{"a", "b", "\xe2\x96\x81", "c"}, {"c"}}));
+  EXPECT_EQ(to_characters({{"\xe2\x96\x81"
+                            "d\xc3\xa9",
+                            "f"}},
+                          /*pieces=*/true),
+            (Sentences{{"\xe2\x96\x81", "d", "\xc3\xa9", "f"}}));
+  // Words of letters drawn Zipf-like from 300 (a-z, then U+011A...), so that rare letters have few contexts.
+  std::mt19937 rng(2);
+  std::vector<double> weights;
+  for (int i = 1; i <= 300; ++i) weights.push_back(1.0 / i);
+  std::discrete_distribution<int> letter(weights.begin(), weights.end());
+  Sentences words(400);
+  for (auto& s : words)
+    for (int k = 2 + static_cast<int>(rng() % 6); k > 0; --k) {
+      std::string w;
+      for (int c = 1 + static_cast<int>(rng() % 6); c > 0; --c) {
+        const int l = letter(rng);
+        const int cp = 0x100 + l;  // two UTF-8 bytes
+        w += l < 26 ? std::string(1, static_cast<char>('a' + l))
+                    : std::string{static_cast<char>(0xC0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3F))};
+      }
+      s.push_back(w);
+    }
+  const Sentences text = to_characters(words);
+  for (std::string smoothing : {"add-k", "interpolated", "kneser-ney"})
+    for (int order = 1; order <= 5; ++order) {
+      NgramOptions o;
+      o.order = order;
+      o.smoothing = smoothing;
+      auto m = NgramModel::train(text, o);
+      const int32_t a = m.word_id("a"), sp = m.word_id("\xe2\x96\x81"), rare = m.word_id("\xc4\x9a");  // U+011A
+      ASSERT_NE(rare, NgramModel::kUnk);
+      for (const auto& h : std::vector<std::vector<int32_t>>{
+               {NgramModel::kBos}, {NgramModel::kBos, a}, {a, rare, sp}, {a, a, a, a}, {sp, NgramModel::kUnk}})
+        EXPECT_NEAR(total_probability(m, h), 1.0, 1e-6) << smoothing << " order " << order;
+    }
+}
+
+// Without singletons or doubletons the closed-form Kneser-Ney discounts do not exist: an error that says what to do,
+// or, with discount_fallback, KenLM's 0.5, 1, 1.5 for that order and still a distribution.
+TEST(Ngram, KneserNeyDiscountFallback) {
+  const Sentences text = split({"a b a b", "a b a b", "b a b a", "a a b b"});
+  NgramOptions o;
+  o.order = 2;
+  EXPECT_NE(test::error_of([&] { NgramModel::train(text, o); }).find("pass --discount-fallback"), std::string::npos);
+  o.discount_fallback = true;
+  auto m = NgramModel::train(text, o);
+  EXPECT_EQ(m.discounts()[0], (std::array<double, 4>{0, 0.5, 1.0, 1.5}));
+  for (const auto& h : std::vector<std::vector<int32_t>>{{NgramModel::kBos}, {m.word_id("a")}, {m.word_id("b")}})
+    EXPECT_NEAR(total_probability(m, h), 1.0, 1e-6);
+}
+
 TEST(Ngram, PerplexityConventions) {
   NgramOptions o;
   o.order = 2;
