@@ -18,6 +18,7 @@ void ModelConfig::validate() const {
   if (hidden < 2 || hidden > 65536) bad("hidden", "must be in [2, 65536]", std::to_string(hidden));
   if (type == ModelType::kSeq2seq && bidirectional && hidden % 2 != 0)
     bad("hidden", "must be even with a bidirectional encoder (H/2 per direction)", std::to_string(hidden));
+  if (context < 1 || context > 32) bad("context", "must be in [1, 32]", std::to_string(context));
   if (!(dropout >= 0.0 && dropout < 1.0)) bad("dropout", "must be in [0, 1)", fmt::format("{}", dropout));
   if (tie_embeddings && embedding != hidden)
     bad("tie_embeddings",

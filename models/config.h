@@ -7,7 +7,7 @@
 
 namespace tern {
 
-enum class ModelType { kSeq2seq, kLm };
+enum class ModelType { kSeq2seq, kLm, kFfnnLm };
 enum class Cell { kLstm, kGru };
 enum class AttentionKind { kDot, kGeneral, kAdditive };
 // Autocast compute dtype (docs/precision.md) and the device a run asks for; models/precision.h and models/device.h
@@ -17,7 +17,7 @@ enum class DeviceRequest { kAuto, kCpu, kCuda };
 
 template <>
 struct ChoiceNames<ModelType> {
-  static constexpr std::array<const char*, 2> kNames{"seq2seq", "lm"};
+  static constexpr std::array<const char*, 3> kNames{"seq2seq", "lm", "ffnn_lm"};
 };
 template <>
 struct ChoiceNames<Cell> {
@@ -37,22 +37,26 @@ struct ChoiceNames<DeviceRequest> {
 };
 
 struct ModelConfig {
-  Choice<ModelType> type = ModelType::kSeq2seq;  // seq2seq (encoder-decoder with attention) | lm (decoder-only LM)
-  Choice<Cell> cell = Cell::kLstm;               // lstm | gru
-  int64_t layers = 1;                            // Recurrent layers in the encoder and in the decoder (>= 1).
-  int64_t embedding = 256;                       // Embedding size E.
-  int64_t hidden = 512;                          // Hidden size H (a bidirectional encoder uses H/2 per direction).
-  bool bidirectional = true;                     // Bidirectional encoder (seq2seq only).
+  // seq2seq (encoder-decoder with attention) | lm (recurrent language model) | ffnn_lm (feed-forward language model:
+  // the embeddings of the `context` previous tokens concatenated, a tanh layer of `hidden` units, a softmax; Bengio
+  // et al. 2003)
+  Choice<ModelType> type = ModelType::kSeq2seq;
+  Choice<Cell> cell = Cell::kLstm;  // lstm | gru
+  int64_t layers = 1;               // Recurrent layers in the encoder and in the decoder (>= 1).
+  int64_t embedding = 256;          // Embedding size E.
+  int64_t hidden = 512;             // Hidden size H (a bidirectional encoder uses H/2 per direction).
+  bool bidirectional = true;        // Bidirectional encoder (seq2seq only).
   Choice<AttentionKind> attention = AttentionKind::kGeneral;  // dot | general (Luong) | additive (Bahdanau)
   bool input_feeding = true;    // Feed the previous attentional state into the decoder (Luong et al.).
   double dropout = 0.1;         // Dropout on embeddings, between layers and before the output layer.
   bool tie_embeddings = false;  // Share the target embedding with the output projection (needs E == H).
+  int64_t context = 4;          // ffnn_lm: previous tokens it sees (n - 1 of an n-gram model), in [1, 32].
   // Not configuration: the vocabulary sizes a model is built with, set from the corpus (training) or the checkpoint
   // (inference) on a copy passed to build_model; never read from or written to YAML.
   int64_t src_vocab = 0, tgt_vocab = 0;
 
-  bool is_lm() const { return type == ModelType::kLm; }
-  void validate() const;  // throws ConfigError with the key and value
+  bool is_lm() const { return type != ModelType::kSeq2seq; }  // a language model: lm or ffnn_lm
+  void validate() const;                                      // throws ConfigError with the key and value
 };
 
 }  // namespace tern

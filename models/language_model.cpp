@@ -5,6 +5,10 @@
 
 namespace tern {
 
+namespace {
+constexpr int64_t kSentenceStart = 2;  // <s> (data/tokenizer.h's kBosId; models do not depend on data/)
+}  // namespace
+
 LanguageModelImpl::LanguageModelImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
   emb_ = register_module(
       "emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.tgt_vocab, cfg.embedding).padding_idx(0)));
@@ -23,6 +27,37 @@ torch::Tensor LanguageModelImpl::step(const torch::Tensor& prev, DecoderState& s
   auto [out, h, c] = rnn_(drop_(emb_(prev.unsqueeze(1))), state.h, state.c);  // (N, 1, H)
   state.h = h, state.c = c;
   return torch::log_softmax(out_(drop_(out.squeeze(1))).to(torch::kFloat32), -1);  // (N, V)
+}
+
+FfnnLanguageModelImpl::FfnnLanguageModelImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
+  emb_ = register_module(
+      "emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.tgt_vocab, cfg.embedding).padding_idx(0)));
+  hidden_ = register_module("hidden", torch::nn::Linear(cfg.context * cfg.embedding, cfg.hidden));
+  out_ = register_module("out",
+                         OutputLayer(cfg.hidden, cfg.tgt_vocab, cfg.tie_embeddings ? emb_->weight : torch::Tensor()));
+  drop_ = register_module("drop", torch::nn::Dropout(cfg.dropout));
+}
+
+torch::Tensor FfnnLanguageModelImpl::hidden_of(const torch::Tensor& window) {
+  auto e = drop_(emb_(window));                                              // (..., C, E)
+  return drop_(torch::tanh(hidden_(e.flatten(/*start_dim=*/e.dim() - 2))));  // (..., H)
+}
+
+torch::Tensor FfnnLanguageModelImpl::forward(const torch::Tensor&, const torch::Tensor&, const torch::Tensor& tgt_in) {
+  const int64_t C = cfg_.context;
+  // Position t sees tokens t-C+1 .. t of tgt_in (which starts with <s>); before that, more <s>.
+  auto padded = torch::cat({torch::full({tgt_in.size(0), C - 1}, kSentenceStart, tgt_in.options()), tgt_in}, 1);
+  auto windows = padded.unfold(1, C, 1);  // (B, T, C)
+  return out_(hidden_of(windows));        // (B, T, V)
+}
+
+torch::Tensor FfnnLanguageModelImpl::step(const torch::Tensor& prev, DecoderState& state) {
+  const int64_t C = cfg_.context;
+  torch::Tensor window =
+      state.h.defined() ? state.h[0] : torch::full({prev.size(0), C}, kSentenceStart, prev.options());
+  window = torch::cat({window.narrow(1, 1, C - 1), prev.unsqueeze(1)}, 1);     // (N, C)
+  state.h = window.unsqueeze(0);                                               // (1, N, C)
+  return torch::log_softmax(out_(hidden_of(window)).to(torch::kFloat32), -1);  // (N, V)
 }
 
 DecoderState SequenceModelImpl::encode(const torch::Tensor&, const torch::Tensor&) {
@@ -72,6 +107,7 @@ SequenceModel build_model(const ModelConfig& cfg) {
   if (cfg.tgt_vocab <= 4 || (!cfg.is_lm() && cfg.src_vocab <= 4))
     throw ConfigError("model vocabulary sizes are not set (they come from the corpus)");
   try {
+    if (cfg.type == ModelType::kFfnnLm) return std::make_shared<FfnnLanguageModelImpl>(cfg);
     if (cfg.is_lm()) return std::make_shared<LanguageModelImpl>(cfg);
     return std::make_shared<Seq2SeqImpl>(cfg);
   } catch (const c10::Error& e) {  // an allocation refused for a model far too large

@@ -19,4 +19,20 @@ struct LanguageModelImpl : SequenceModelImpl {
   torch::nn::Dropout drop_{nullptr};
 };
 
+// Feed-forward language model (model.type ffnn_lm): p(w_t | w_{t-C} .. w_{t-1}) from the C = model.context previous
+// tokens' embeddings concatenated, a tanh layer and the output projection. Positions before the sentence are <s>.
+struct FfnnLanguageModelImpl : SequenceModelImpl {
+  explicit FfnnLanguageModelImpl(const ModelConfig& cfg);
+  // tgt_in (B, T) -> logits (B, T, V); src and src_len are ignored.
+  torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in) override;
+  // The window of the last C tokens lives in state.h as (1, N, C) ids.
+  torch::Tensor step(const torch::Tensor& prev, DecoderState& state) override;
+
+  torch::Tensor hidden_of(const torch::Tensor& window);  // (..., C) ids -> (..., H)
+  torch::nn::Embedding emb_{nullptr};                    // (V, E)
+  torch::nn::Linear hidden_{nullptr};                    // (C*E) -> H
+  OutputLayer out_{nullptr};                             // (V, H), weight shared with emb_ when tied
+  torch::nn::Dropout drop_{nullptr};
+};
+
 }  // namespace tern

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# LSTM language model against n-gram baselines on the same text: King James Bible (held-out books as valid/test),
-# SentencePiece pieces from one `tern prepare`, the LSTM trained for MINUTES on CPU, every model scored on the same
+# LSTM and feed-forward language models against n-gram baselines on the same text: King James Bible (held-out books as
+# valid/test), SentencePiece pieces from one `tern prepare`, the LSTM (configs/bible_lm.yaml) and the FFNN
+# (configs/bible_ffnn_lm.yaml) each trained for MINUTES on CPU, every model scored on the same
 # test split with the same convention (per piece, one </s> per verse). Prints a table; writes $RUN_DIR/lm_vs_ngram.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,12 +17,16 @@ if [ ! -f "$WORK/kjv.h5" ]; then
   "$TERN" prepare --train-text "$BIBLE/train.en" --valid-text "$BIBLE/valid.en" --test-text "$BIBLE/test.en" \
     --vocab-size 4000 --max-tokens 150 --long-policy drop --out "$WORK/kjv.h5"
 fi
-"$TERN" train configs/bible_lm.yaml --set data.corpus="$WORK/kjv.h5" --set train.run_dir="$RUN_DIR" \
-  --set train.max_minutes="$MINUTES" --no-progress
-CKPT="$RUN_DIR/best.tern"
-[ -f "$CKPT" ] || CKPT="$RUN_DIR/$(cat "$RUN_DIR/latest")"
-"$TERN" evaluate --checkpoint "$CKPT" --data "$WORK/kjv.h5" --split test --no-translate \
-  --json "$RUN_DIR/lstm_test.json" > /dev/null
+for model in lstm ffnn; do
+  cfg=configs/bible_lm.yaml dir="$RUN_DIR"
+  [ "$model" = ffnn ] && cfg=configs/bible_ffnn_lm.yaml dir="$RUN_DIR/ffnn"
+  "$TERN" train "$cfg" --set data.corpus="$WORK/kjv.h5" --set train.run_dir="$dir" \
+    --set train.max_minutes="$MINUTES" --no-progress
+  CKPT="$dir/best.tern"
+  [ -f "$CKPT" ] || CKPT="$dir/$(cat "$dir/latest")"
+  "$TERN" evaluate --checkpoint "$CKPT" --data "$WORK/kjv.h5" --split test --no-translate \
+    --json "$RUN_DIR/${model}_test.json" > /dev/null
+done
 for spec in "3 kneser-ney" "5 kneser-ney" "3 interpolated" "3 add-k" "3 laplace"; do
   set -- $spec
   "$TERN" ngram --order "$1" --smoothing "$2" --train "$WORK/kjv.h5" --heldout "$WORK/kjv.h5" \
@@ -30,9 +35,12 @@ done
 python3 - "$RUN_DIR" <<'PY'
 import glob, json, os, sys
 run = sys.argv[1]
-lstm = json.load(open(f"{run}/lstm_test.json"))
-rows = [("LSTM LM " + os.path.basename(lstm["checkpoint"]) + f" (step {lstm['step']})",
-         lstm["perplexity"]["ppl_per_token"], lstm["perplexity"]["cross_entropy_bits_per_token"])]
+rows = []
+for name in ("lstm", "ffnn"):
+    r = json.load(open(f"{run}/{name}_test.json"))
+    rows.append((f"{name.upper()} LM " + os.path.basename(r["checkpoint"]) + f" (step {r['step']})",
+                 r["perplexity"]["ppl_per_token"], r["perplexity"]["cross_entropy_bits_per_token"]))
+lstm = r
 for f in sorted(glob.glob(f"{run}/ngram_*.json")):
     r = json.load(open(f))
     rows.append((f"{r['order']}-gram {r['smoothing']}", r["ppl"], r["bits_per_token"]))

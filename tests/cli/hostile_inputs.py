@@ -125,7 +125,8 @@ refused(["ngram", "--smoothing", "interpolated", "--order", "2", "--train", f"{d
         "nodir/lm.arpa: cannot write", "unwritable --arpa")
 refused(["train", cfg, "--set", f"train.run_dir={d}/tiny.yaml/sub"], EXIT_FILE, "cannot create or write the run directory",
         "unwritable run_dir")
-refused(["evaluate", "--checkpoint", ckpt], EXIT_CONFIG, "--data is required", "missing required option")
+refused(["evaluate", "--checkpoint", ckpt], EXIT_CONFIG, "give a corpus (--data) or a text file (--text), not neither",
+        "missing required option")
 refused(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--beam", "x"], EXIT_CONFIG, "--beam", "non-numeric option")
 refused(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--no-such-option"], EXIT_CONFIG, "no-such-option",
         "unknown option")

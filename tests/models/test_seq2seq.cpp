@@ -84,6 +84,34 @@ TEST(Seq2Seq, TinyModelOverfitsAndGreedyReproducesTargets) {
   }
 }
 
+// The feed-forward LM (model.type ffnn_lm): gradients by finite differences; position t sees exactly the C tokens
+// up to it (<s> before the sentence); step() one token at a time equals forward().
+TEST(FfnnLanguageModel, GradientsContextAndSteps) {
+  ModelConfig c;
+  c.type = "ffnn_lm", c.context = 3, c.embedding = 6, c.hidden = 7, c.tgt_vocab = 15, c.dropout = 0;
+  torch::manual_seed(5);
+  auto m = build_model(c);
+  m->to(torch::kFloat64);
+  auto tin = torch::tensor({{2, 4, 5, 6, 7}, {2, 8, 9, 0, 0}}),
+       tout = torch::tensor({{4, 5, 6, 7, 3}, {8, 9, 3, 0, 0}});
+  auto loss = [&] { return sequence_loss(m->forward({}, {}, tin), tout, 0.1).loss; };
+  EXPECT_LT(test::gradient_error(*m, loss, 3), 1e-5);
+  m->eval();
+  torch::NoGradGuard ng;
+  const auto base = m->forward({}, {}, tin);  // (B, T, V)
+  auto far = tin.clone(), near = tin.clone();
+  far[0][1] = 11;   // 3 positions before t = 4: outside its window
+  near[0][2] = 11;  // 2 positions before: inside
+  EXPECT_TRUE(torch::equal(m->forward({}, {}, far)[0][4], base[0][4]));
+  EXPECT_FALSE(torch::equal(m->forward({}, {}, near)[0][4], base[0][4]));
+  DecoderState st;
+  const auto full = torch::log_softmax(base, -1);
+  for (int64_t t = 0; t < 5; ++t)
+    EXPECT_LT((m->step(tin.select(1, t), st) - full.select(1, t)).abs().max().item<double>(), 1e-6) << t;
+  c.context = 0;
+  EXPECT_NE(test::error_of([&] { c.validate(); }).find("model.context must be in [1, 32] (got 0)"), std::string::npos);
+}
+
 TEST(LanguageModel, ShapesAndTiedEmbeddings) {
   ModelConfig c;
   c.type = "lm", c.embedding = c.hidden = 16, c.tie_embeddings = true, c.tgt_vocab = 30, c.dropout = 0;
