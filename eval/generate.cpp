@@ -16,14 +16,16 @@
 namespace tern {
 
 void GenerateOptions::validate() const {
-  if (num < 1) throw ConfigError(fmt::format("generate: --num must be at least 1 (got {})", num));
-  if (max_len < 1) throw ConfigError(fmt::format("generate: --max-len must be at least 1 (got {})", max_len));
+  if (num < 1 || num > 100000) throw ConfigError(fmt::format("generate: --num must be in [1, 100000] (got {})", num));
+  if (max_len < 1 || max_len > 100000)
+    throw ConfigError(fmt::format("generate: --max-len must be in [1, 100000] (got {})", max_len));
   if (!(temperature > 0) || !std::isfinite(temperature))
     throw ConfigError(fmt::format("generate: --temperature must be a finite number above 0 (got {})", temperature));
   if (top_k < 0) throw ConfigError(fmt::format("generate: --top-k must be 0 (all tokens) or more (got {})", top_k));
   if (!(top_p > 0 && top_p <= 1)) throw ConfigError(fmt::format("generate: --top-p must be in (0, 1] (got {})", top_p));
-  if (beam < 0)
-    throw ConfigError(fmt::format("generate: --beam must be 0 (sample), 1 (greedy) or more (got {})", beam));
+  if (beam < 0 || beam > 1000)
+    throw ConfigError(
+        fmt::format("generate: --beam must be 0 (sample), 1 (greedy) or a width up to 1000 (got {})", beam));
   if (beam > 1 && num > beam)
     throw ConfigError(fmt::format("generate: --num {} is more than --beam {}: a beam keeps that many", num, beam));
 }

@@ -44,7 +44,8 @@ check(len(scores) == 2 and scores[0] >= scores[1], f"best first ({scores})")
 for args, code, msg in [(["--temperature", "0"], 2, "--temperature must be a finite number above 0 (got 0)"),
                         (["--top-p", "1.5"], 2, "--top-p must be in (0, 1] (got 1.5)"),
                         (["--beam", "2", "--num", "3"], 2, "--num 3 is more than --beam 2"),
-                        (["--max-len", "0"], 2, "--max-len must be at least 1 (got 0)"),
+                        (["--max-len", "0"], 2, "--max-len must be in [1, 100000] (got 0)"),
+                        (["--num", "1000000000"], 2, "--num must be in [1, 100000] (got 1000000000)"),
                         (["--prompt", "caf\udce9"], 2, "--prompt is not valid UTF-8")]:
     p = gen(*args, expect=code)
     check(msg in p.stderr, f"{args}: exit {code} and {msg!r} ({p.stderr.strip()[-200:]!r})")

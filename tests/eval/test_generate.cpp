@@ -141,9 +141,11 @@ TEST(Generate, BadOptionsAreConfigErrors) {
   EXPECT_NE(bad([](auto& o) { o.temperature = 0; }).find("--temperature must be a finite number above 0 (got 0)"),
             std::string::npos);
   EXPECT_NE(bad([](auto& o) { o.top_p = 0; }).find("--top-p must be in (0, 1] (got 0)"), std::string::npos);
-  EXPECT_NE(bad([](auto& o) { o.num = 0; }).find("--num must be at least 1 (got 0)"), std::string::npos);
+  EXPECT_NE(bad([](auto& o) { o.num = 0; }).find("--num must be in [1, 100000] (got 0)"), std::string::npos);
+  EXPECT_NE(bad([](auto& o) { o.num = 1000000000; }).find("--num must be in [1, 100000]"), std::string::npos);
+  EXPECT_NE(bad([](auto& o) { o.beam = 5000; }).find("a width up to 1000 (got 5000)"), std::string::npos);
   EXPECT_NE(bad([](auto& o) { o.beam = 2, o.num = 3; }).find("--num 3 is more than --beam 2"), std::string::npos);
-  EXPECT_NE(bad([](auto& o) { o.max_len = 0; }).find("--max-len must be at least 1"), std::string::npos);
+  EXPECT_NE(bad([](auto& o) { o.max_len = 0; }).find("--max-len must be in [1, 100000] (got 0)"), std::string::npos);
 }
 
 }  // namespace tern
