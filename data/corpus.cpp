@@ -399,7 +399,6 @@ class TokenDataset {
     // 8 MiB of tokens, and at most 4,096 chunks: tiny chunks would otherwise make millions of entries.
     capacity_ = std::clamp<size_t>(kChunkCacheBytes / (chunk * sizeof(int32_t)), 2, 4096);
   }
-  hid_t id() const { return d_; }
 
   // Elements [begin, begin + count) into `out`; an empty string, or what is wrong with the file.
   std::string read(hsize_t begin, hsize_t count, int32_t* out) const {

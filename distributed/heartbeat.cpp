@@ -30,7 +30,7 @@ bool write_heartbeat(const std::string& dir, const Heartbeat& hb) {
 
 std::string describe_ranks(const std::string& dir, int world, double now, double stale_s, int self) {
   std::string out;
-  std::vector<int> stopped, busy, waiting;
+  std::vector<int> stopped, busy;
   std::map<std::string, std::vector<int>> hosts;  // host -> its ranks (those with a heartbeat)
   std::string self_host;
   for (int r = 0; r < world; ++r) {
@@ -55,7 +55,6 @@ std::string describe_ranks(const std::string& dir, int world, double now, double
       stopped.push_back(r);
     } else if (!waiting_in.empty()) {
       state = fmt::format("waiting in {} #{} for {:.0f} s", waiting_in, j.value("call", 0), j.value("waiting_s", 0.0));
-      waiting.push_back(r);
     } else {
       state = fmt::format("BUSY outside collectives (after {} collectives)", j.value("call", 0));
       busy.push_back(r);
