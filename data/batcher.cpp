@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 #include <random>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -84,6 +85,40 @@ std::vector<std::vector<int64_t>> ShardData::make_batches(const BatchingOptions&
   return batches;
 }
 
+namespace {
+
+using Rows = torch::TensorAccessor<int64_t, 2>;
+
+// tgt_in / tgt_out of `B` rows of at most `T` - 1 target tokens, padded with kPadId.
+std::pair<torch::Tensor, torch::Tensor> target_tensors(int64_t B, int64_t T) {
+  auto opts = torch::TensorOptions().dtype(torch::kInt64);
+  return {torch::full({B, T}, kPadId, opts), torch::full({B, T}, kPadId, opts)};  // (B, T), (B, T)
+}
+
+// Row r: <s> y[0..n) into tgt_in, y[0..n) </s> into tgt_out.
+void put_target(Rows& tin, Rows& tout, int64_t r, const int32_t* y, int64_t n) {
+  tin[r][0] = kBosId;
+  for (int64_t t = 0; t < n; ++t) tin[r][t + 1] = tout[r][t] = y[t];
+  tout[r][n] = kEosId;
+}
+
+}  // namespace
+
+Batch target_batch(const std::vector<std::vector<int32_t>>& rows) {
+  Batch b;
+  const auto B = static_cast<int64_t>(rows.size());
+  int64_t T = 1;
+  for (const auto& r : rows) T = std::max<int64_t>(T, static_cast<int64_t>(r.size()) + 1);
+  std::tie(b.tgt_in, b.tgt_out) = target_tensors(B, T);
+  auto tin = b.tgt_in.accessor<int64_t, 2>(), tout = b.tgt_out.accessor<int64_t, 2>();
+  for (int64_t r = 0; r < B; ++r) {
+    const auto& y = rows[static_cast<size_t>(r)];
+    put_target(tin, tout, r, y.data(), static_cast<int64_t>(y.size()));
+    b.target_tokens += static_cast<int64_t>(y.size()) + 1;
+  }
+  return b;
+}
+
 std::pair<torch::Tensor, torch::Tensor> pad_rows(const std::vector<std::vector<int32_t>>& rows) {
   const int64_t B = static_cast<int64_t>(rows.size());
   int64_t S = 1;
@@ -112,9 +147,8 @@ Batch ShardData::collate(const std::vector<int64_t>& ids) const {
     if (parallel) S = std::max(S, length(src_, i));
   }
   auto opts = torch::TensorOptions().dtype(torch::kInt64);
-  b.tgt_in = torch::full({B, T}, kPadId, opts);   // (B, T)
-  b.tgt_out = torch::full({B, T}, kPadId, opts);  // (B, T)
-  b.src_len = torch::zeros({B}, opts);            // (B)
+  std::tie(b.tgt_in, b.tgt_out) = target_tensors(B, T);  // (B, T), (B, T)
+  b.src_len = torch::zeros({B}, opts);                   // (B)
   auto tin = b.tgt_in.accessor<int64_t, 2>(), tout = b.tgt_out.accessor<int64_t, 2>();
   auto slen = b.src_len.accessor<int64_t, 1>();
   if (parallel) b.src = torch::full({B, std::max<int64_t>(S, 1)}, kPadId, opts);  // (B, S)
@@ -123,9 +157,7 @@ Batch ShardData::collate(const std::vector<int64_t>& ids) const {
   for (int64_t r = 0; r < B; ++r) {
     const int64_t i = ids[static_cast<size_t>(r)];
     const int64_t n = length(tgt_, i);
-    tin[r][0] = kBosId;
-    for (int64_t t = 0; t < n; ++t) tin[r][t + 1] = tout[r][t] = y[t];
-    tout[r][n] = kEosId;
+    put_target(tin, tout, r, y, n);
     y += n;
     b.target_tokens += n + 1;
     if (parallel) {

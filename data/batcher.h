@@ -51,6 +51,9 @@ class ShardData {
   std::vector<int64_t> src_, tgt_;  // (N+1) offsets of the sentences in the split's token stream; src_ empty: an LM
 };
 
+// A language model's batch of token rows: tgt_in (<s> y), tgt_out (y </s>) and target_tokens (src undefined).
+Batch target_batch(const std::vector<std::vector<int32_t>>& rows);
+
 // Token rows padded on the right with kPadId: (B, max(1, longest)) int64, and their lengths (B) int64.
 std::pair<torch::Tensor, torch::Tensor> pad_rows(const std::vector<std::vector<int32_t>>& rows);
 

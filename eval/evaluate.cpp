@@ -192,8 +192,9 @@ nlohmann::json evaluate_text(const EvaluateOptions& opt, std::ostream* sentence_
   while (read_line(in, line, opt.text)) {
     if (const int64_t bad = invalid_utf8_at(line); bad >= 0)
       throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", opt.text, lines.size() + 1, bad + 1));
-    lines.push_back(im.tgt->encode(squeeze_spaces(line)));
-    words.push_back(count_words(squeeze_spaces(line)) + 1);
+    const std::string text = squeeze_spaces(line);
+    lines.push_back(im.tgt->encode(text));
+    words.push_back(count_words(text) + 1);
     if (opt.limit > 0 && static_cast<int64_t>(lines.size()) >= opt.limit) break;
   }
   torch::NoGradGuard ng;
@@ -201,24 +202,11 @@ nlohmann::json evaluate_text(const EvaluateOptions& opt, std::ostream* sentence_
   const auto n = static_cast<int64_t>(lines.size());
   for (int64_t b0 = 0; b0 < n; b0 += opt.batch_sentences) {
     const int64_t b1 = std::min(n, b0 + opt.batch_sentences);
-    int64_t T = 0;
-    for (int64_t i = b0; i < b1; ++i)
-      T = std::max<int64_t>(T, static_cast<int64_t>(lines[static_cast<size_t>(i)].size()) + 1);
-    torch::Tensor in_ids = torch::full({b1 - b0, T}, int64_t{kPadId}, torch::kLong);   // (B, T): <s> w1 .. wn
-    torch::Tensor out_ids = torch::full({b1 - b0, T}, int64_t{kPadId}, torch::kLong);  // (B, T): w1 .. wn </s>
-    for (int64_t i = b0; i < b1; ++i) {
-      const auto& w = lines[static_cast<size_t>(i)];
-      in_ids[i - b0][0] = int64_t{kBosId};
-      for (size_t t = 0; t < w.size(); ++t) {
-        in_ids[i - b0][static_cast<int64_t>(t) + 1] = int64_t{w[t]};
-        out_ids[i - b0][static_cast<int64_t>(t)] = int64_t{w[t]};
-      }
-      out_ids[i - b0][static_cast<int64_t>(w.size())] = int64_t{kEosId};
-    }
+    const Batch batch = target_batch({lines.begin() + b0, lines.begin() + b1});  // (B, T): <s> y, y </s>
     AutocastScope autocast(im.precision, im.device);
     const torch::Tensor lp =
-        torch::log_softmax(im.model->forward({}, {}, in_ids.to(im.device)).to(torch::kFloat32), -1);
-    const torch::Tensor target = out_ids.to(im.device);
+        torch::log_softmax(im.model->forward({}, {}, batch.tgt_in.to(im.device)).to(torch::kFloat32), -1);
+    const torch::Tensor target = batch.tgt_out.to(im.device);
     const torch::Tensor per_token = lp.gather(2, target.unsqueeze(2)).squeeze(2).masked_fill(target == kPadId, 0);
     const torch::Tensor per_sentence = per_token.sum(1).to(torch::kCPU, torch::kFloat64);  // (B) nats
     for (int64_t i = b0; i < b1; ++i) {

@@ -48,12 +48,14 @@ Key drop_last(const Key& k, int n) {
 
 constexpr double kLog10Zero = -99.0;  // ARPA's stand-in for log10(0)
 
+// A tern corpus (its sentences are SentencePiece pieces), not a text file.
+bool is_corpus(const std::string& path) { return path.size() > 3 && path.compare(path.size() - 3, 3, ".h5") == 0; }
+
 }  // namespace
 
 Sentences load_ngram_text(const std::string& path, const std::string& split, const std::string& side) {
   Sentences out;
-  const bool h5 = path.size() > 3 && path.compare(path.size() - 3, 3, ".h5") == 0;
-  if (h5) {
+  if (is_corpus(path)) {
     CorpusReader corpus(path);
     const std::string sd = side.empty() ? (corpus.kind() == "parallel" ? "tgt" : "text") : side;
     if (!corpus.has_split(split)) throw DataError(fmt::format("{}: has no split '{}'", path, split));
@@ -448,8 +450,7 @@ std::string run_ngram(const NgramRunOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
   const auto load = [&](const std::string& path, const std::string& split) {
     Sentences s = load_ngram_text(path, split, o.side);
-    const bool corpus = path.size() > 3 && path.compare(path.size() - 3, 3, ".h5") == 0;  // SentencePiece pieces
-    return o.unit == "char" ? to_characters(s, corpus) : s;
+    return o.unit == "char" ? to_characters(s, is_corpus(path)) : s;
   };
   Sentences train = load(o.train, o.train_split);
   Sentences heldout = o.heldout.empty() ? Sentences{} : load(o.heldout, o.heldout_split);
