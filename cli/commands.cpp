@@ -317,7 +317,14 @@ void add_ngram(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto a = std::make_shared<NgramRunOptions>();
   auto* c = app.add_subcommand("ngram", "n-gram language model baseline: estimate, write ARPA, perplexity like KenLM");
   c->add_option("--order", a->ngram.order, "1..5")->check(kInteger);
-  c->add_option("--smoothing", a->ngram.smoothing, "laplace | add-k | interpolated | kneser-ney");
+  c->add_option("--smoothing", a->ngram.smoothing, "laplace | add-k | interpolated | katz | kneser-ney");
+  c->add_option("--gt-max", a->ngram.katz_max_count, "katz: counts up to this get Good-Turing discounts")
+      ->check(kInteger);
+  auto cutoff = std::make_shared<std::string>();
+  c->add_option("--cutoff", *cutoff, "Minimum count per order, e.g. 1,1,2 (later orders repeat the last)");
+  c->add_option("--prune", a->ngram.prune,
+                "Relative-entropy pruning (Stolcke): drop n-grams whose removal raises perplexity by less than this")
+      ->check(kFiniteNumber);
   c->add_option("--k", a->ngram.add_k, "add-k constant")->check(kFiniteNumber);
   c->add_option("--train", a->train, "Whitespace-tokenized text, or a tern corpus (.h5)")->required();
   c->add_option("--test", a->test, "Text to score (a .h5 corpus: its --test-split)")->required();
@@ -333,7 +340,12 @@ void add_ngram(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_flag("--discount-fallback", a->ngram.discount_fallback,
               "kneser-ney: discounts 0.5 1 1.5 for an order whose counts of counts cannot give them (as KenLM)");
   c->add_option("--unit", a->unit, "word | char (characters, a space as \"\u2581\"; perplexity per character)");
-  c->callback([a, &run] { run = [a] { std::cout << run_ngram(*a) << std::flush; }; });
+  c->callback([a, cutoff, &run] {
+    run = [a, cutoff] {
+      if (!cutoff->empty()) a->ngram.cutoffs = parse_cutoffs(*cutoff);
+      std::cout << run_ngram(*a) << std::flush;
+    };
+  });
 }
 
 void add_average(CLI::App& app, CommandContext&, std::function<void()>& run) {

@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <unordered_set>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -91,13 +93,62 @@ size_t NgramModel::KeyHash::operator()(const Key& k) const { return hash_bytes(k
 void NgramOptions::validate() const {
   if (order < 1 || order > NgramModel::kMaxOrder)
     throw ConfigError(fmt::format("ngram order must be between 1 and {} (got {})", NgramModel::kMaxOrder, order));
-  if (smoothing != "laplace" && smoothing != "add-k" && smoothing != "interpolated" && smoothing != "kneser-ney")
-    throw ConfigError("ngram smoothing must be laplace, add-k, interpolated or kneser-ney (got " + smoothing + ")");
+  if (smoothing != "laplace" && smoothing != "add-k" && smoothing != "interpolated" && smoothing != "katz" &&
+      smoothing != "kneser-ney")
+    throw ConfigError("ngram smoothing must be laplace, add-k, interpolated, katz or kneser-ney (got " + smoothing +
+                      ")");
+  if (katz_max_count < 1 || katz_max_count > 100)
+    throw ConfigError(
+        fmt::format("ngram Good-Turing maximum count (--gt-max) must be between 1 and 100 (got {})", katz_max_count));
+  if (cutoffs.size() > static_cast<size_t>(NgramModel::kMaxOrder))
+    throw ConfigError(fmt::format("ngram --cutoff gives {} minimum counts; at most one per order, {} orders",
+                                  cutoffs.size(), NgramModel::kMaxOrder));
+  for (size_t i = 0; i < cutoffs.size(); ++i)
+    if (cutoffs[i] < 1)
+      throw ConfigError(
+          fmt::format("ngram --cutoff: the minimum count of order {} must be >= 1 (got {})", i + 1, cutoffs[i]));
+  if (!cutoffs.empty() && cutoffs[0] != 1)
+    throw ConfigError(fmt::format(
+        "ngram --cutoff: the unigram minimum must be 1 (got {}): every training word stays in the vocabulary, as "
+        "KenLM and SRILM require; rare words can be mapped to <unk> in the text instead",
+        cutoffs[0]));
+  if (!(prune >= 0 && prune <= 1))
+    throw ConfigError(fmt::format("ngram --prune threshold must be in [0, 1] (got {}; 1e-8 to 1e-6 are usual)", prune));
+  const bool reduces = prune > 0 || std::any_of(cutoffs.begin(), cutoffs.end(), [](int64_t c) { return c > 1; });
+  if (reduces && order > 1 && (smoothing == "laplace" || smoothing == "add-k"))
+    throw ConfigError(
+        fmt::format("ngram --cutoff and --prune need a backoff model (katz, kneser-ney or "
+                    "interpolated); {} smoothing has no backoff weights to take the removed mass",
+                    smoothing));
   if (!(add_k > 0)) throw ConfigError(fmt::format("ngram add-k constant must be > 0 (got {})", add_k));
   if (!(add_k <= 1e6)) throw ConfigError(fmt::format("ngram add-k constant must be <= 1e6 (got {})", add_k));
   if (!(heldout_fraction > 0 && heldout_fraction <= 0.5))
     throw ConfigError(fmt::format("ngram held-out fraction must be in (0, 0.5] (got {})", heldout_fraction));
   if (em_iterations < 1) throw ConfigError(fmt::format("ngram EM iterations must be >= 1 (got {})", em_iterations));
+}
+
+std::vector<int64_t> parse_cutoffs(const std::string& text) {
+  std::vector<int64_t> out;
+  size_t i = 0;
+  while (true) {
+    const size_t j = std::min(text.find(',', i), text.size());
+    const std::string item = text.substr(i, j - i);
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || ec != std::errc() || end != item.data() + item.size())
+      throw ConfigError(
+          fmt::format("ngram --cutoff '{}': item {} ('{}') is not a whole number; give one minimum "
+                      "count per order separated by commas, e.g. 1,1,2",
+                      text, out.size() + 1, item));
+    out.push_back(v);
+    if (j == text.size()) return out;
+    i = j + 1;
+  }
+}
+
+int64_t NgramOptions::cutoff(int n) const {
+  if (cutoffs.empty()) return 1;
+  return cutoffs[std::min<size_t>(static_cast<size_t>(n), cutoffs.size()) - 1];
 }
 
 double PerplexityResult::ppl() const { return tokens ? std::pow(10.0, -log10_prob / tokens) : 0.0; }
@@ -152,7 +203,9 @@ NgramModel NgramModel::train(const Sentences& text, const NgramOptions& opt, con
     // Raw counts of every n-gram that predicts a word: <s> w1 .. wk </s>, one <s> of padding.
     for (size_t i = 1; i < s.size(); ++i)
       for (int n = 1; n <= N && static_cast<size_t>(n) <= i + 1; ++n) {
-        ++m.grams_[n - 1][key_of(&s[i], n)].count;
+        auto& e = m.grams_[n - 1][key_of(&s[i], n)];
+        ++e.count;
+        ++e.raw;
         Key ctx;
         ctx.w.fill(-1);
         if (n > 1) ctx = key_of(&s[i - 1], n - 1);
@@ -178,9 +231,14 @@ NgramModel NgramModel::train(const Sentences& text, const NgramOptions& opt, con
             fmt::format("ngram interpolated smoothing needs held-out text: {} training sentences are too "
                         "few to hold out every {}th (give --heldout)",
                         text.size(), every));
-      lambdas = train(rest, opt, tune).lambdas_;
+      NgramOptions whole = opt;  // the weights come from the full model, before any cutoff or pruning
+      whole.cutoffs.clear();
+      whole.prune = 0;
+      lambdas = train(rest, whole, tune).lambdas_;
     }
     m.estimate_interpolated(lambdas);
+  } else if (opt.smoothing == "katz") {
+    m.estimate_katz();
   } else if (N == 1) {  // add-k unigrams are a plain table
     const double k = opt.smoothing == "laplace" ? 1.0 : opt.add_k;
     const double V = static_cast<double>(m.words_.size() - 1),
@@ -188,7 +246,142 @@ NgramModel NgramModel::train(const Sentences& text, const NgramOptions& opt, con
     for (auto& [key, e] : m.grams_[0]) e.log10_prob = key.w[0] == kBos ? 0.0 : std::log10((e.count + k) / (T + k * V));
     m.arpa_form_ = true;
   }
+  if (m.arpa_form_) m.cut_and_prune();
   return m;
+}
+
+// Katz backoff (Katz 1987) as SRILM's ngram-count estimates it: an n-gram seen c times gets d_c c / c(h), with the
+// Good-Turing coefficient d_c = ((c+1) n_{c+1} / (c n_c) - (k+1) n_{k+1} / n_1) / (1 - (k+1) n_{k+1} / n_1) for
+// c <= k and 1 above (a coefficient outside (0, 1] is 1, as SRILM does); the mass left in a context goes to the lower
+// order through the backoff weight. Unigrams are discounted too (SRILM's default -gt1max 1 leaves them undiscounted,
+// which gives <unk> no probability); their left-over mass goes to the words never seen (<unk>), or to every word
+// when there are none.
+void NgramModel::estimate_katz() {
+  const int N = opt_.order, k = opt_.katz_max_count;
+  katz_.assign(N, std::vector<double>(k + 1, 1.0));
+  for (int n = 1; n <= N; ++n) {
+    std::vector<int64_t> coc(k + 2, 0);
+    for (const auto& [key, e] : grams_[n - 1])
+      if (e.count >= 1 && e.count <= k + 1) ++coc[e.count];
+    if (coc[1] == 0) continue;
+    const double common = (k + 1.0) * static_cast<double>(coc[k + 1]) / static_cast<double>(coc[1]);
+    for (int r = 1; r <= k; ++r) {
+      if (coc[r] == 0) continue;
+      const double c0 = (r + 1.0) * static_cast<double>(coc[r + 1]) / (r * static_cast<double>(coc[r]));
+      const double c = (c0 - common) / (1.0 - common);
+      katz_[n - 1][r] = std::isfinite(c) && c > 1e-10 && c <= 1.0 && c0 <= 1.0 ? c : 1.0;
+    }
+  }
+  double left = 1;
+  int64_t unseen = 0;
+  for (int n = 1; n <= N; ++n) {
+    const auto& d = katz_[n - 1];
+    for (auto& [key, e] : grams_[n - 1]) {
+      if (n == 1 && (key.w[0] == kBos || e.count == 0)) {
+        e.log10_prob = kLog10Zero;
+        if (key.w[0] != kBos) ++unseen;
+        continue;
+      }
+      const double c = static_cast<double>(e.count);
+      const double p = (e.count <= k ? d[e.count] : 1.0) * c / context_total_[n - 1].at(drop_last(key, n));
+      e.log10_prob = std::log10(p);
+      if (n == 1) left -= p;
+    }
+  }
+  left = std::max(left, 0.0);
+  const double V = static_cast<double>(words_.size() - 1);  // <s> is never predicted
+  for (auto& [key, e] : grams_[0]) {
+    if (key.w[0] == kBos) {
+      e.log10_prob = 0;
+    } else if (unseen > 0 && e.count == 0) {
+      e.log10_prob = left > 0 ? std::log10(left / static_cast<double>(unseen)) : kLog10Zero;
+    } else if (unseen == 0) {
+      e.log10_prob = std::log10(std::pow(10.0, e.log10_prob) + left / V);
+    }
+  }
+  arpa_form_ = true;
+  for (int n = 2; n <= N; ++n) recompute_backoffs(n);
+}
+
+double NgramModel::lower_prob(const Key& g, int n) const {
+  std::vector<int32_t> h(g.w.begin() + 1, g.w.begin() + n - 1);
+  return std::pow(10.0, log10_prob(h, g.w[n - 1]));
+}
+
+// The weight of context h: (1 - sum of p(w|h) over its kept extensions) / (1 - sum of p(w|h') over the same words).
+void NgramModel::recompute_backoffs(int n) {
+  std::unordered_map<Key, std::pair<double, double>, KeyHash> sums;
+  for (const auto& [key, e] : grams_[n - 1]) {
+    auto& s = sums[drop_last(key, n)];
+    s.first += std::pow(10.0, e.log10_prob);
+    s.second += lower_prob(key, n);
+  }
+  for (auto& [key, e] : grams_[n - 2]) {
+    auto it = sums.find(key);
+    if (it == sums.end()) {
+      e.log10_bow = 0;
+      continue;
+    }
+    const double num = 1 - it->second.first, den = std::max(1 - it->second.second, 1e-12);
+    e.log10_bow = num > 1e-12 ? std::log10(num / den) : kLog10Zero;
+  }
+}
+
+// Count cutoffs, then entropy-based pruning (Stolcke 1998, as SRILM's -prune), from the highest order down. An n-gram
+// that is the prefix (a context) or the suffix of a kept longer n-gram is kept, so that the ARPA file stays complete.
+// Pruning h w costs D = -p(h) [p(w|h) (log p'(w|h) - log p(w|h)) + L (log a' - log a)], where p' is the backed-off
+// probability a' p(w|h'), L the mass h leaves to the lower order and a, a' the backoff weights before and after; all
+// n-grams of an order are judged against the model before that order is pruned; h w goes when 10^D - 1 < threshold
+// (the relative rise of perplexity). Backoff weights are recomputed for every order at the end.
+void NgramModel::cut_and_prune() {
+  const int N = opt_.order;
+  const bool cut = std::any_of(opt_.cutoffs.begin(), opt_.cutoffs.end(), [](int64_t c) { return c > 1; });
+  if (!cut && opt_.prune <= 0) return;
+  for (int n = N; n >= 2; --n) {
+    std::unordered_set<Key, KeyHash> keep;
+    if (n < N)
+      for (const auto& [key, e] : grams_[n]) keep.insert(drop_last(key, n + 1)), keep.insert(drop_first(key, n + 1));
+    auto& grams = grams_[n - 1];
+    std::vector<Key> drop;
+    for (const auto& [key, e] : grams)
+      if (e.raw < opt_.cutoff(n) && !keep.count(key)) drop.push_back(key);
+    for (const auto& key : drop) grams.erase(key);
+    pruned_ += static_cast<int64_t>(drop.size());
+    recompute_backoffs(n);
+    if (opt_.prune <= 0) continue;
+    std::unordered_map<Key, std::pair<double, double>, KeyHash> sums;  // context: (sum p(w|h), sum p(w|h'))
+    for (const auto& [key, e] : grams) {
+      auto& s = sums[drop_last(key, n)];
+      s.first += std::pow(10.0, e.log10_prob);
+      s.second += lower_prob(key, n);
+    }
+    std::unordered_map<Key, double, KeyHash> context_prob;  // p(h) by the chain rule, <s> given
+    drop.clear();
+    for (const auto& [key, e] : grams) {
+      if (keep.count(key)) continue;
+      const Key h = drop_last(key, n);
+      auto [cp, added] = context_prob.emplace(h, 0.0);
+      if (added) {
+        std::vector<int32_t> hist;
+        double lp = 0;
+        for (int i = 0; i < n - 1; ++i) {
+          if (!(i == 0 && h.w[0] == kBos)) lp += log10_prob(hist, h.w[i]);
+          hist.push_back(h.w[i]);
+        }
+        cp->second = std::pow(10.0, lp);
+      }
+      const auto& s = sums.at(h);
+      const double p = std::pow(10.0, e.log10_prob), q = lower_prob(key, n);
+      const double left = std::max(1 - s.first, 0.0), den = std::max(1 - s.second, 1e-12);
+      const double new_bow = std::log10(left + p) - std::log10(den + q);
+      double d = p * (new_bow + std::log10(q) - e.log10_prob);
+      if (left > 1e-12) d += left * (new_bow - std::log10(left / den));
+      if (std::pow(10.0, -cp->second * d) - 1 < opt_.prune) drop.push_back(key);
+    }
+    for (const auto& key : drop) grams.erase(key);
+    pruned_ += static_cast<int64_t>(drop.size());
+  }
+  for (int n = 2; n <= N; ++n) recompute_backoffs(n);
 }
 
 // Interpolated modified Kneser-Ney as in KenLM's lmplz (Chen & Goodman; Heafield et al. 2013): adjusted counts below
@@ -486,12 +679,18 @@ std::string run_ngram(const NgramRunOptions& o) {
                       {"peak_rss_mib", ru.ru_maxrss / 1024.0}};
   if (o.ngram.smoothing == "kneser-ney") j["discounts"] = m.discounts();
   if (o.ngram.smoothing == "interpolated") j["lambdas"] = m.lambdas();
+  if (o.ngram.smoothing == "katz") j["good_turing_discounts"] = m.katz_discounts();
+  if (!o.ngram.cutoffs.empty()) j["cutoffs"] = o.ngram.cutoffs;
+  if (o.ngram.prune > 0) j["prune"] = o.ngram.prune;
+  j["pruned_ngrams"] = m.pruned();
   if (o.ngram.smoothing == "add-k" || o.ngram.smoothing == "laplace")
     j["k"] = o.ngram.smoothing == "laplace" ? 1.0 : o.ngram.add_k;
   if (o.format == "json") return j.dump(2) + "\n";
-  return fmt::format("{}-gram {} model{}: vocabulary {}, n-grams {}; built in {:.2f} s, peak memory {:.0f} MiB\n",
+  return fmt::format("{}-gram {} model{}: vocabulary {}, n-grams {}{}; built in {:.2f} s, peak memory {:.0f} MiB\n",
                      o.ngram.order, o.ngram.smoothing, o.unit == "char" ? " of characters" : "", m.vocab_size(),
-                     fmt::join(m.ngram_counts(), "/"), build_s, ru.ru_maxrss / 1024.0) +
+                     fmt::join(m.ngram_counts(), "/"),
+                     m.pruned() ? fmt::format(" ({} removed by cutoffs and pruning)", m.pruned()) : "", build_s,
+                     ru.ru_maxrss / 1024.0) +
          fmt::format(
              "Perplexity including OOVs:\t{:.6f}\nPerplexity excluding OOVs:\t{:.6f}\nOOVs:\t{}\n"
              "Tokens:\t{}\nCross-entropy:\t{:.6f} bits/token\n",

@@ -1,7 +1,9 @@
 // Classical n-gram language models (orders 1-5) as baselines for the LSTM language model: Laplace, add-k,
-// interpolated (Jelinek-Mercer, weights tuned by EM on held-out text) and interpolated modified Kneser-Ney estimated
-// the way KenLM's lmplz does it. Scoring follows KenLM's query: one </s> per sentence is predicted, words outside the
-// training vocabulary are <unk>, perplexity is reported with and without them.
+// interpolated (Jelinek-Mercer, weights tuned by EM on held-out text), Katz backoff with Good-Turing discounts (as
+// SRILM's ngram-count) and interpolated modified Kneser-Ney estimated the way KenLM's lmplz does it. Backoff models can
+// drop rare n-grams (count cutoffs) and prune by relative entropy (Stolcke 1998); backoff weights are then recomputed
+// so that every context still sums to one. Scoring follows KenLM's query: one </s> per sentence is predicted, words
+// outside the training vocabulary are <unk>, perplexity is reported with and without them.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -25,14 +27,23 @@ Sentences to_characters(const Sentences& sentences, bool pieces = false);
 
 struct NgramOptions {
   int order = 3;                         // 1..5
-  std::string smoothing = "kneser-ney";  // laplace | add-k | interpolated | kneser-ney
+  std::string smoothing = "kneser-ney";  // laplace | add-k | interpolated | katz | kneser-ney
   double add_k = 0.1;                    // add-k constant (> 0); laplace is add-k with k = 1
   double heldout_fraction = 0.1;         // interpolated without held-out text: every 1/f-th sentence tunes the weights
   int em_iterations = 200;               // interpolated: EM passes over the held-out text (stops early on convergence)
   bool discount_fallback = false;        // kneser-ney: discounts 0.5, 1, 1.5 for an order whose counts of counts
                                          // cannot give them (KenLM's --discount_fallback; small or character text)
+  int katz_max_count = 7;                // katz: counts 1..k get Good-Turing discounts (SRILM's gtNmax), at every order
+  std::vector<int64_t> cutoffs;          // minimum raw count of an n-gram per order 1, 2, ...; later orders repeat the
+                                         // last; the unigram minimum must be 1 ({} : keep everything)
+  double prune = 0;                      // Stolcke pruning: drop an n-gram when removing it raises the model's
+                                         // perplexity by less than this fraction (0 : no pruning)
+  int64_t cutoff(int n) const;           // minimum count for order n
   void validate() const;                 // throws ConfigError stating the rule
 };
+
+// "1,1,2" -> {1, 1, 2}; throws ConfigError naming the text and the item that is not a count.
+std::vector<int64_t> parse_cutoffs(const std::string& text);
 
 struct PerplexityResult {
   int64_t sentences = 0;
@@ -62,6 +73,8 @@ class NgramModel {
   std::vector<int64_t> ngram_counts() const;  // distinct n-grams per order (ARPA header)
   std::vector<std::array<double, 4>> discounts() const { return discounts_; }  // kneser-ney: D0..D3 per order
   std::vector<double> lambdas() const { return lambdas_; }  // interpolated: weight of order n's ML estimate
+  std::vector<std::vector<double>> katz_discounts() const { return katz_; }  // katz: [n-1][r] for r = 0..k
+  int64_t pruned() const { return pruned_; }                                 // n-grams removed by cutoffs and pruning
 
   // log10 p(word | history) in ids (history ends just before the word; only its last order-1 ids matter).
   double log10_prob(const std::vector<int32_t>& history, int32_t word) const;
@@ -79,6 +92,7 @@ class NgramModel {
   };
   struct Entry {
     int64_t count = 0;      // raw count (Kneser-Ney: adjusted count below the highest order)
+    int64_t raw = 0;        // raw count (cutoffs)
     double log10_prob = 0;  // backoff-form (ARPA) probability
     double log10_bow = 0;   // backoff weight of this n-gram as a context
   };
@@ -86,6 +100,10 @@ class NgramModel {
  private:
   void estimate_kneser_ney();
   void estimate_interpolated(const std::vector<double>& lambdas);
+  void estimate_katz();
+  void cut_and_prune();
+  void recompute_backoffs(int n);  // backoff weights of every context of order-n n-grams, from their kept extensions
+  double lower_prob(const Key& g, int n) const;  // p(w | h') of an n-gram h w, h' = h without its first word
   std::vector<double> tune_lambdas(const Sentences& heldout) const;
   std::vector<int32_t> ids(const std::vector<std::string>& sentence, int64_t* oovs) const;
 
@@ -96,6 +114,8 @@ class NgramModel {
   std::vector<std::unordered_map<Key, int64_t, KeyHash>> context_total_;  // [n-1]: sum of raw counts of h·w, |h| = n-1
   std::vector<std::array<double, 4>> discounts_;
   std::vector<double> lambdas_;
+  std::vector<std::vector<double>> katz_;
+  int64_t pruned_ = 0;
   bool arpa_form_ = false;  // probabilities live in grams_ (kneser-ney, interpolated, order-1 add-k)
 };
 

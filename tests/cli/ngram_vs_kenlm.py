@@ -1,5 +1,6 @@
 """tern ngram against KenLM's own outputs on King James text (shared/ngram-kenlm: lmplz ARPA files, query
-perplexities and per-sentence scores): modified Kneser-Ney within 0.1%; plus the command's bad inputs."""
+perplexities and per-sentence scores): modified Kneser-Ney within 0.1%; Katz, cut-off and pruned models written as
+ARPA that KenLM (the PyPI kenlm module) loads and scores as tern does; plus the command's bad inputs."""
 import gzip
 import json
 import os
@@ -69,12 +70,32 @@ for order in (2, 3, 4):
         check(len(mine) == len(theirs) == 600 and worst < 1e-3,
               f"per-sentence log10 probabilities within {worst:.2e} of KenLM's query")
 
+# Katz, count cutoffs and entropy pruning: the ARPA file tern writes, loaded by KenLM, gives every test sentence the
+# log10 probability tern gives it (ARPA stores 7 digits: within 2e-4 a sentence of about 40 tokens).
+import kenlm  # noqa: E402  (scripts/setup.sh installs it)
+
+for smoothing, order, extra in (("katz", 3, []), ("katz", 4, ["--cutoff", "1,1,2"]),
+                                ("kneser-ney", 4, ["--prune", "1e-7"]),
+                                ("interpolated", 3, ["--cutoff", "1,2", "--prune", "1e-6"])):
+    arpa, scores = f"{d}/{smoothing}{order}.arpa", f"{d}/{smoothing}{order}.scores"
+    p = run(["ngram", "--order", str(order), "--smoothing", smoothing, *extra, "--train", train, "--test", test,
+             "--arpa", arpa, "--sentence-scores", scores, "-f", "json"])
+    ours = json.loads(p.stdout)
+    check((ours["pruned_ngrams"] > 0) == bool(extra), f"{smoothing} {extra}: {ours['pruned_ngrams']} n-grams removed")
+    model = kenlm.Model(arpa)
+    mine = [float(l) for l in open(scores)]
+    theirs = [model.score(l.strip(), bos=True, eos=True) for l in open(test)]
+    worst = max(abs(x - y) for x, y in zip(mine, theirs))
+    check(len(mine) == len(theirs) == 600 and worst < 2e-4,
+          f"{smoothing} order {order} {' '.join(extra)}: KenLM scores the {len(theirs)} sentences within {worst:.1e}")
+    check(abs(sum(theirs) - ours["log10_prob"]) < 1e-3 * abs(ours["log10_prob"]), "corpus total as KenLM's")
+
 # The other smoothings rank as theory says on the same text; text output names the numbers like query does.
 ppl = {}
-for s in ("laplace", "add-k", "interpolated", "kneser-ney"):
+for s in ("laplace", "add-k", "interpolated", "katz", "kneser-ney"):
     p = run(["ngram", "--order", "3", "--smoothing", s, "--train", train, "--test", test, "-f", "json"])
     ppl[s] = json.loads(p.stdout)["ppl"]
-check(ppl["kneser-ney"] < ppl["interpolated"] < ppl["add-k"] < ppl["laplace"], f"perplexity order {ppl}")
+check(ppl["kneser-ney"] < ppl["katz"] < ppl["interpolated"] < ppl["add-k"] < ppl["laplace"], f"perplexity order {ppl}")
 p = run(["ngram", "--order", "2", "--train", train, "--test", test])
 check("Perplexity including OOVs:\t88.1" in p.stdout and "Tokens:\t22042" in p.stdout, "text output")
 
@@ -116,4 +137,13 @@ p = run(["ngram", "--train", train, "--test", f"{d}/bad.txt"], expect=4)
 check(f"{d}/bad.txt:2: invalid UTF-8" in p.stderr, "invalid UTF-8 named by file and line")
 p = run(["ngram", "--train", corpus, "--train-split", "dev", "--test", test], expect=4)
 check("has no split 'dev'" in p.stderr, "unknown corpus split named")
+p = run(["ngram", "--cutoff", "1,x", "--train", train, "--test", test, "--arpa", out], expect=2)
+check("--cutoff '1,x': item 2 ('x') is not a whole number" in p.stderr and not os.path.exists(out), "bad --cutoff")
+p = run(["ngram", "--cutoff", "3,1", "--train", train, "--test", test], expect=2)
+check("the unigram minimum must be 1 (got 3)" in p.stderr, "unigram cutoff refused")
+p = run(["ngram", "--prune", "2", "--train", train, "--test", test], expect=2)
+check("--prune threshold must be in [0, 1] (got 2" in p.stderr, "prune out of range")
+p = run(["ngram", "--prune", "1e-7", "--smoothing", "laplace", "--order", "2", "--train", train, "--test", test],
+        expect=2)
+check("need a backoff model" in p.stderr, "pruning refused for add-one smoothing")
 finish()

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <random>
 
 #include "core/errors.h"
@@ -69,7 +70,7 @@ TEST(Ngram, LaplaceBigramByHand) {
 
 TEST(Ngram, EverySmoothingSumsToOne) {
   Sentences text = zipf_text(400, 1);
-  for (std::string smoothing : {"laplace", "add-k", "interpolated", "kneser-ney"})
+  for (std::string smoothing : {"laplace", "add-k", "interpolated", "katz", "kneser-ney"})
     for (int order = 1; order <= 4; ++order) {
       NgramOptions o;
       o.order = order;
@@ -110,7 +111,7 @@ TEST(Ngram, CharacterModelsSumToOne) {
       s.push_back(w);
     }
   const Sentences text = to_characters(words);
-  for (std::string smoothing : {"add-k", "interpolated", "kneser-ney"})
+  for (std::string smoothing : {"add-k", "interpolated", "katz", "kneser-ney"})
     for (int order = 1; order <= 5; ++order) {
       NgramOptions o;
       o.order = order;
@@ -204,6 +205,90 @@ TEST(Ngram, ArpaFormAndItsLimits) {
   EXPECT_NO_THROW(NgramModel::train(zipf_text(300, 6), o).arpa());
 }
 
+// Katz: the Good-Turing coefficients come from the counts of counts of each order by SRILM's formula, a seen n-gram
+// gets d_c c / c(h), and the rest of a context's mass is backed off so that it still sums to one.
+TEST(Ngram, KatzGoodTuringByHand) {
+  const Sentences text = zipf_text(600, 3);
+  NgramOptions o;
+  o.order = 2;
+  o.smoothing = "katz";
+  auto m = NgramModel::train(text, o);
+  std::map<std::pair<std::string, std::string>, int64_t> bigrams;
+  std::map<std::string, int64_t> context;
+  for (const auto& s : text) {
+    std::vector<std::string> w = {"<s>"};
+    w.insert(w.end(), s.begin(), s.end());
+    w.push_back("</s>");
+    for (size_t i = 1; i < w.size(); ++i) ++bigrams[{w[i - 1], w[i]}], ++context[w[i - 1]];
+  }
+  std::vector<double> n(10, 0);
+  for (const auto& [g, c] : bigrams)
+    if (c < 10) ++n[c];
+  const int k = o.katz_max_count;
+  const double common = (k + 1) * n[k + 1] / n[1];
+  for (int r = 1; r <= k; ++r) {
+    const double c0 = (r + 1) * n[r + 1] / (r * n[r]);
+    double d = (c0 - common) / (1 - common);
+    if (!(d > 1e-10 && d <= 1 && c0 <= 1)) d = 1;
+    EXPECT_NEAR(m.katz_discounts()[1][r], d, 1e-12) << "r = " << r;
+  }
+  int checked = 0;
+  for (const auto& [g, c] : bigrams) {
+    if (g.first == "<s>" || g.second == "</s>" || (c != 1 && c != 3 && c != 20)) continue;
+    const double expect = (c <= k ? m.katz_discounts()[1][c] : 1.0) * c / context[g.first];
+    EXPECT_NEAR(std::pow(10.0, m.log10_prob({m.word_id(g.first)}, m.word_id(g.second))), expect, 1e-9);
+    ++checked;
+  }
+  EXPECT_GT(checked, 20);
+  EXPECT_NEAR(total_probability(m, {m.word_id("w3")}), 1.0, 1e-9);
+}
+
+// Count cutoffs keep an n-gram of the highest order only when it was seen often enough; lower orders also keep what
+// longer n-grams need (prefixes and suffixes). Pruning by relative entropy removes more as the threshold rises and
+// costs little perplexity. Every model still sums to one in every context.
+TEST(Ngram, CutoffsAndPruningKeepDistributions) {
+  const Sentences text = zipf_text(800, 4), test = zipf_text(200, 5);
+  std::map<std::vector<std::string>, int64_t> trigrams;
+  for (const auto& s : text) {
+    std::vector<std::string> w = {"<s>"};
+    w.insert(w.end(), s.begin(), s.end());
+    w.push_back("</s>");
+    for (size_t i = 2; i < w.size(); ++i) ++trigrams[{w[i - 2], w[i - 1], w[i]}];
+  }
+  int64_t at_least_3 = 0;
+  for (const auto& [g, c] : trigrams) at_least_3 += c >= 3;
+  for (std::string smoothing : {"interpolated", "katz", "kneser-ney"}) {
+    NgramOptions o;
+    o.order = 3;
+    o.smoothing = smoothing;
+    const auto full = NgramModel::train(text, o);
+    o.cutoffs = {1, 2, 3};
+    const auto cut = NgramModel::train(text, o);
+    EXPECT_EQ(cut.ngram_counts()[2], at_least_3) << smoothing;
+    EXPECT_LT(cut.ngram_counts()[1], full.ngram_counts()[1]) << smoothing;
+    EXPECT_EQ(cut.pruned(),
+              full.ngram_counts()[1] + full.ngram_counts()[2] - cut.ngram_counts()[1] - cut.ngram_counts()[2]);
+    o.cutoffs.clear();
+    int64_t last = full.ngram_counts()[1] + full.ngram_counts()[2];
+    double last_ppl = full.evaluate(text).ppl();  // pruning trades training-set perplexity for size
+    for (double threshold : {1e-6, 1e-5, 1e-4}) {
+      o.prune = threshold;
+      const auto pruned = NgramModel::train(text, o);
+      const int64_t kept = pruned.ngram_counts()[1] + pruned.ngram_counts()[2];
+      const double ppl = pruned.evaluate(text).ppl();
+      EXPECT_LE(kept, last) << smoothing << " prune " << threshold;
+      EXPECT_GE(ppl, last_ppl * 0.999) << smoothing << " prune " << threshold;
+      EXPECT_LT(pruned.evaluate(test).ppl(), full.evaluate(test).ppl() * 1.1) << smoothing << " prune " << threshold;
+      last = kept, last_ppl = ppl;
+      const int32_t w0 = pruned.word_id("w0"), w1 = pruned.word_id("w1");
+      for (const auto& model : {&cut, &pruned})
+        for (const auto& h : std::vector<std::vector<int32_t>>{{NgramModel::kBos}, {NgramModel::kBos, w0}, {w0, w1}})
+          EXPECT_NEAR(total_probability(*model, h), 1.0, 1e-6) << smoothing << " prune " << threshold;
+    }
+    EXPECT_LT(last, (full.ngram_counts()[1] + full.ngram_counts()[2]) * 3 / 4) << smoothing;
+  }
+}
+
 TEST(Ngram, OptionsAreValidated) {
   NgramOptions o;
   o.order = 6;
@@ -215,6 +300,23 @@ TEST(Ngram, OptionsAreValidated) {
   o.add_k = 0;
   EXPECT_EQ(test::error_of([&] { o.validate(); }), "ngram add-k constant must be > 0 (got 0)");
   EXPECT_NE(test::error_of([] { NgramModel::train({}, NgramOptions{}); }).find("no sentences"), std::string::npos);
+  o = NgramOptions{};
+  o.cutoffs = {2, 2};
+  EXPECT_NE(test::error_of([&] { o.validate(); }).find("the unigram minimum must be 1 (got 2)"), std::string::npos);
+  o.cutoffs = {1, 0};
+  EXPECT_NE(test::error_of([&] { o.validate(); }).find("order 2 must be >= 1 (got 0)"), std::string::npos);
+  o.cutoffs = {1, 1, 1, 1, 1, 1};
+  EXPECT_NE(test::error_of([&] { o.validate(); }).find("gives 6 minimum counts"), std::string::npos);
+  o.cutoffs = {1, 2};
+  o.smoothing = "add-k";
+  EXPECT_NE(test::error_of([&] { o.validate(); }).find("need a backoff model"), std::string::npos);
+  o = NgramOptions{};
+  o.prune = -1;
+  EXPECT_NE(test::error_of([&] { o.validate(); }).find("--prune threshold must be in [0, 1] (got -1"),
+            std::string::npos);
+  EXPECT_EQ(parse_cutoffs("1,1,2"), (std::vector<int64_t>{1, 1, 2}));
+  for (const char* bad : {"", "1,,2", "1,x", "1,2,", "1.5"})
+    EXPECT_NE(test::error_of([&] { parse_cutoffs(bad); }).find("is not a whole number"), std::string::npos) << bad;
 }
 
 }  // namespace tern
