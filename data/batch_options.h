@@ -5,6 +5,10 @@
 
 namespace tern {
 
+// How a language model reads its text (data.lm_mode): sentence by sentence from a zero state, or as a continuous
+// stream with the recurrent state carried from window to window (truncated backpropagation through time).
+enum class LmMode { kSentence, kStream };
+
 struct BatchingOptions {
   int64_t batch_tokens = 4096;  // Max padded tokens per batch: count * max(src_len, tgt_len + 1).
   int64_t max_sentences = 0;    // Max sentences per batch (0: no limit).

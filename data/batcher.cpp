@@ -85,6 +85,61 @@ std::vector<std::vector<int64_t>> ShardData::make_batches(const BatchingOptions&
   return batches;
 }
 
+StreamLayout ShardData::stream_layout(int64_t streams, int64_t bptt) const {
+  StreamLayout l;
+  l.bptt = bptt;
+  const int64_t total = position(size());
+  streams = std::clamp<int64_t>(streams, 1, total);
+  int64_t longest = 0;
+  for (int64_t b = 0; b <= streams; ++b) {
+    l.begin.push_back(shard_range(total, b, streams).first);
+    if (b > 0) longest = std::max(longest, l.begin[b] - l.begin[b - 1]);
+  }
+  l.windows = (longest + bptt - 1) / bptt;
+  return l;
+}
+
+Batch ShardData::collate_window(const StreamLayout& l, int64_t k) const {
+  Batch b;
+  b.stream = true;
+  b.stream_start = k == 0;
+  const int64_t B = l.streams(), W = l.bptt;
+  b.tgt_in = torch::full({B, W}, kPadId, torch::kInt64);   // (B, W)
+  b.tgt_out = torch::full({B, W}, kPadId, torch::kInt64);  // (B, W)
+  auto tin = b.tgt_in.accessor<int64_t, 2>(), tout = b.tgt_out.accessor<int64_t, 2>();
+  const std::string side = parallel() ? "tgt" : "text";
+  for (int64_t r = 0; r < B; ++r) {
+    const int64_t from = l.begin[r] + k * W, to = std::min(l.begin[r + 1], l.begin[r] + (k + 1) * W);
+    // The sentences that hold positions [from, to): the last one starting at or before `from`, onwards.
+    int64_t lo = 0, hi = size();  // -> lo: the first sentence that starts after `from`
+    while (lo < hi) {
+      const int64_t mid = (lo + hi) / 2;
+      if (position(mid) <= from)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    const int64_t i = std::max<int64_t>(lo - 1, 0);
+    b.sentence_ids.push_back(first_ + i);
+    if (from >= to) continue;
+    std::vector<int64_t> ids;
+    for (int64_t j = i; j < size() && position(j) < to; ++j) ids.push_back(j);
+    const std::vector<int32_t> tokens = read(side, tgt_, ids);
+    size_t at = 0;  // start of sentence ids[s] in `tokens`
+    for (int64_t s : ids) {
+      const int64_t n = length(tgt_, s), p0 = position(s);
+      for (int64_t p = std::max(from, p0); p < std::min(to, p0 + n + 1); ++p) {
+        const int64_t j = p - p0, t = p - from;  // j: index within the sentence's n + 1 positions
+        tin[r][t] = j == 0 ? kBosId : tokens[at + static_cast<size_t>(j) - 1];
+        tout[r][t] = j < n ? tokens[at + static_cast<size_t>(j)] : kEosId;
+        ++b.target_tokens;
+      }
+      at += static_cast<size_t>(n);
+    }
+  }
+  return b;
+}
+
 namespace {
 
 using Rows = torch::TensorAccessor<int64_t, 2>;

@@ -21,8 +21,22 @@ struct Batch {
   torch::Tensor tgt_out;      // (B, T) int64: y1 .. yn eos
   int64_t target_tokens = 0;  // non-pad entries of tgt_out (the loss is averaged over these)
   int64_t source_tokens = 0;
-  std::vector<int64_t> sentence_ids;  // index of each row in the split
+  std::vector<int64_t> sentence_ids;  // index of each row in the split (stream mode: of its first sentence)
+  bool stream = false;                // a window of parallel streams (language models, data.lm_mode stream)
+  bool stream_start = false;          // the streams' first window: the carried state starts from zeros
   int64_t size() const { return static_cast<int64_t>(sentence_ids.size()); }
+};
+
+// Stream mode: a shard's sentences, in corpus order, joined into one sequence of teacher-forcing positions (each
+// sentence gives <s> y1 .. yn as inputs and y1 .. yn </s> as targets, so every token and one </s> a sentence is
+// predicted once), cut into `streams` contiguous parallel streams of near-equal length and read in windows of
+// `bptt` positions: window k of stream b covers positions begin[b] + k*bptt .. + bptt (the streams' last windows are
+// padded where a stream is shorter).
+struct StreamLayout {
+  int64_t bptt = 35;
+  std::vector<int64_t> begin;  // (streams + 1): where each stream starts in the shard's positions; back() = all
+  int64_t windows = 0;         // windows per epoch: ceil(longest stream / bptt)
+  int64_t streams() const { return static_cast<int64_t>(begin.size()) - 1; }
 };
 
 class ShardData {
@@ -37,8 +51,14 @@ class ShardData {
   std::vector<std::vector<int64_t>> make_batches(const BatchingOptions& opt, int64_t epoch) const;
   // Reads the sentences (one read a side) and pads them; safe to call from another thread.
   Batch collate(const std::vector<int64_t>& local_ids) const;
+  // Stream mode: the layout of `streams` streams (fewer when the shard has fewer positions) in windows of `bptt`, and
+  // window k of it, (streams, bptt) ids; a window at or past layout.windows is all padding. Safe from another thread.
+  StreamLayout stream_layout(int64_t streams, int64_t bptt) const;
+  Batch collate_window(const StreamLayout& layout, int64_t k) const;
 
  private:
+  // Stream position of local sentence i's first input (<s>): the tokens before it plus one </s> a sentence.
+  int64_t position(int64_t i) const { return tgt_[static_cast<size_t>(i)] - tgt_[0] + i; }
   int64_t length(const std::vector<int64_t>& offsets, int64_t i) const {
     return offsets[static_cast<size_t>(i) + 1] - offsets[static_cast<size_t>(i)];
   }

@@ -15,6 +15,7 @@
 #include "models/loss.h"
 #include "trainer/checkpoint.h"
 #include "trainer/ema.h"
+#include "trainer/step.h"
 #include "translation/bleu.h"
 #include "translation/chrf.h"
 #include "translation/translate_corpus.h"
@@ -264,6 +265,25 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   torch::NoGradGuard ng;
   std::vector<std::string> refs;
   out["perplexity"] = perplexity(im, data, n, refs);
+  if (lm && im.config.data.lm_mode == LmMode::kStream) {
+    // The model's own mode: the split as data.batch_tokens / data.bptt streams, the state carried across sentences.
+    // The same tokens are predicted (one </s> a sentence), so both perplexities are per the same tokens.
+    if (n < data.size())
+      throw ConfigError(
+          fmt::format("--limit {}: a model trained with data.lm_mode stream is evaluated on the whole "
+                      "split as one stream; drop --limit",
+                      opt.limit));
+    const StreamLayout layout = data.stream_layout(im.config.data.streams(), im.config.data.bptt);
+    auto [sum, tokens] = stream_nll(*im.model, data, layout, im.device, im.precision);
+    nlohmann::json sentence = out["perplexity"];
+    out["perplexity"] = perplexity_json(sum.item<double>(), tokens, sentence["words"].get<double>());
+    out["perplexity"]["mode"] =
+        fmt::format("stream: {} streams in windows of {} tokens, state carried", layout.streams(), layout.bptt);
+    sentence["mode"] = "sentence: every sentence from a zero state";
+    out["perplexity_sentence_mode"] = sentence;
+    logf("perplexity on {} read sentence by sentence (each from a zero state): {:.3f} per subword token", opt.split,
+         sentence["ppl_per_token"].get<double>());
+  }
   const auto& p = out["perplexity"];
   logf("perplexity on {} ({} sentences): {:.3f} per subword token ({:.4f} bits), {:.3f} per word", opt.split, n,
        p["ppl_per_token"].get<double>(), p["cross_entropy_bits_per_token"].get<double>(),

@@ -23,6 +23,12 @@ torch::Tensor LanguageModelImpl::forward(const torch::Tensor&, const torch::Tens
   return out_(drop_(out));                                                         // (B, T, V)
 }
 
+torch::Tensor LanguageModelImpl::forward_stream(const torch::Tensor& tgt_in, DecoderState& state) {
+  auto [out, h, c] = rnn_(drop_(emb_(tgt_in)), state.h, state.c);  // (B, W, H)
+  state.h = h.detach(), state.c = c.defined() ? c.detach() : c;
+  return out_(drop_(out));  // (B, W, V)
+}
+
 torch::Tensor LanguageModelImpl::step(const torch::Tensor& prev, DecoderState& state) {
   auto [out, h, c] = rnn_(drop_(emb_(prev.unsqueeze(1))), state.h, state.c);  // (N, 1, H)
   state.h = h, state.c = c;
@@ -62,6 +68,11 @@ torch::Tensor FfnnLanguageModelImpl::step(const torch::Tensor& prev, DecoderStat
 
 DecoderState SequenceModelImpl::encode(const torch::Tensor&, const torch::Tensor&) {
   throw ConfigError("model.type " + cfg_.type.name() + " has no encoder: translation needs model.type seq2seq");
+}
+
+torch::Tensor SequenceModelImpl::forward_stream(const torch::Tensor&, DecoderState&) {
+  throw ConfigError("model.type " + cfg_.type.name() +
+                    " carries no recurrent state across windows: data.lm_mode stream needs model.type lm");
 }
 
 torch::Tensor SequenceModelImpl::step(const torch::Tensor&, DecoderState&) {

@@ -9,6 +9,7 @@ struct LanguageModelImpl : SequenceModelImpl {
   explicit LanguageModelImpl(const ModelConfig& cfg);
   // tgt_in (B, T) -> logits (B, T, V); src and src_len are ignored.
   torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in) override;
+  torch::Tensor forward_stream(const torch::Tensor& tgt_in, DecoderState& state) override;  // (B, W) -> (B, W, V)
   // One token a row: prev (N) -> log-probabilities (N, V) of the next, as forward gives them; `state` carries h and c
   // (a fresh state starts from zeros, as forward does).
   torch::Tensor step(const torch::Tensor& prev, DecoderState& state) override;

@@ -32,6 +32,9 @@ struct SequenceModelImpl : torch::nn::Module {
   // encoder input needs the lengths on the host, so lengths on a GPU cost a synchronisation.
   virtual torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len,
                                 const torch::Tensor& tgt_in) = 0;
+  // Stream mode (recurrent language models): tgt_in (B, W) -> logits (B, W, V), starting from state.h / state.c
+  // (undefined: zeros) and leaving there the final state, detached (truncated backpropagation through time).
+  virtual torch::Tensor forward_stream(const torch::Tensor& tgt_in, DecoderState& state);
   // Incremental decoding (seq2seq): encode once, then one step per target token.
   virtual DecoderState encode(const torch::Tensor& src, const torch::Tensor& src_len);
   // prev (B) previous tokens -> log-probabilities (B, V_tgt); updates `state`.

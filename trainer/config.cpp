@@ -30,6 +30,7 @@ class Schema {
     bind("data.corpus", d.corpus), bind("data.train_split", d.train_split), bind("data.valid_split", d.valid_split);
     bind("data.batch_tokens", d.batching.batch_tokens), bind("data.max_sentences", d.batching.max_sentences);
     bind("data.pool_batches", d.batching.pool_batches), bind("data.shards", d.shards);
+    bind("data.lm_mode", d.lm_mode), bind("data.bptt", d.bptt);
     auto& o = c.optim;
     bind("optim.optimizer", o.optimizer), bind("optim.lr", o.lr), bind("optim.beta1", o.beta1),
         bind("optim.beta2", o.beta2);
@@ -235,6 +236,13 @@ void DataConfig::validate() const {
   need("max_sentences", batching.max_sentences, 0, 10000000);
   need("pool_batches", batching.pool_batches, 1, 1000000);
   need("shards", shards, 0, 100000);
+  lm_mode.check("data.lm_mode");
+  need("bptt", bptt, 1, 100000);
+  if (lm_mode == LmMode::kStream && batching.batch_tokens < bptt)
+    throw ConfigError(
+        fmt::format("data.batch_tokens ({}) must be at least data.bptt ({}) in stream mode: a batch is "
+                    "batch_tokens / bptt parallel streams of bptt tokens",
+                    batching.batch_tokens, bptt));
 }
 
 void OptimConfig::validate() const {
@@ -312,6 +320,9 @@ void Config::validate() const {
           fmt::format("train.valid_metric {} translates the valid split: it needs model.type seq2seq "
                       "(got {}); a language model validates by loss",
                       train.valid_metric.name(), model.type.name()));
+    if (data.lm_mode == LmMode::kStream && model.type != ModelType::kLm)
+      throw ConfigError(fmt::format("data.lm_mode stream carries a recurrent state: it needs model.type lm (got {})",
+                                    model.type.name()));
     if (optim.schedule == LrSchedule::kCosine && train.max_steps <= optim.warmup_steps)
       throw ConfigError(fmt::format(
           "optim.schedule cosine decays over train.max_steps, which must be set and above optim.warmup_steps "

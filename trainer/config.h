@@ -1,6 +1,7 @@
 // The whole training configuration as typed structs, parsed from YAML in one place (config.cpp) and validated once.
 // Unknown keys are errors that suggest the nearest valid key; the resolved config is written next to checkpoints.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -30,6 +31,10 @@ struct ChoiceNames<ValidMetric> {
   static constexpr std::array<const char*, 4> kNames{"auto", "loss", "bleu", "chrf"};
 };
 template <>
+struct ChoiceNames<LmMode> {
+  static constexpr std::array<const char*, 2> kNames{"sentence", "stream"};
+};
+template <>
 struct ChoiceNames<LossScaling> {
   static constexpr std::array<const char*, 3> kNames{"auto", "dynamic", "none"};
 };
@@ -42,6 +47,12 @@ struct DataConfig {
   std::string valid_split = "valid";  // "" disables validation
   BatchingOptions batching;           // data.batch_tokens, data.max_sentences, data.pool_batches (per shard)
   int64_t shards = 0;                 // Data shards; each step takes one batch per shard (0: one per rank).
+  // Language models: sentence (each sentence from a zero state, batched by length) | stream (the shard's sentences
+  // in corpus order as data.batch_tokens / data.bptt parallel streams, read in windows of data.bptt tokens, the
+  // recurrent state carried, detached, from window to window; training, validation and evaluate alike).
+  Choice<LmMode> lm_mode = LmMode::kSentence;
+  int64_t bptt = 35;  // stream mode: window length (truncated backpropagation through time)
+  int64_t streams() const { return std::max<int64_t>(1, batching.batch_tokens / bptt); }
   void validate() const;
 };
 

@@ -37,6 +37,21 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& o,
   throw ConfigError("optim.optimizer: unknown optimizer");
 }
 
+std::pair<torch::Tensor, double> stream_nll(SequenceModelImpl& model, const ShardData& shard,
+                                            const StreamLayout& layout, torch::Device device, Precision precision) {
+  torch::Tensor nll = torch::zeros({}, torch::dtype(torch::kFloat64).device(device));
+  double tokens = 0;
+  DecoderState state;
+  for (int64_t w = 0; w < layout.windows; ++w) {
+    Batch b = shard.collate_window(layout, w);
+    AutocastScope autocast(precision, device);
+    auto logits = model.forward_stream(b.tgt_in.to(device), state);  // (B, W, V)
+    nll += sequence_loss(logits, b.tgt_out.to(device), 0.0).nll.to(torch::kFloat64);
+    tokens += static_cast<double>(b.target_tokens);
+  }
+  return {nll, tokens};
+}
+
 StepRunner::StepRunner(StepParts parts) : parts_(std::move(parts)), params_(parts_.model->parameters()) {}
 
 StepRunner::Sums StepRunner::forward_backward(std::vector<Batch>& batches, double global_tokens, double loss_scale,
@@ -52,8 +67,16 @@ StepRunner::Sums StepRunner::forward_backward(std::vector<Batch>& batches, doubl
       std::optional<ShardRng::Scope> stream;
       if (rng_) stream.emplace(*rng_, k / static_cast<size_t>(batches_per_shard_));
       AutocastScope autocast(parts_.precision, dev);
-      auto logits = parts_.model->forward(b.src.defined() ? b.src.to(dev, /*non_blocking=*/true) : b.src, b.src_len,
-                                          b.tgt_in.to(dev, /*non_blocking=*/true));  // (B, T, V)
+      torch::Tensor logits;  // (B, T, V)
+      if (b.stream) {
+        const size_t shard = k / static_cast<size_t>(batches_per_shard_);
+        if (carried_.size() <= shard) carried_.resize(shard + 1);
+        if (b.stream_start) carried_[shard] = DecoderState{};
+        logits = parts_.model->forward_stream(b.tgt_in.to(dev, /*non_blocking=*/true), carried_[shard]);
+      } else {
+        logits = parts_.model->forward(b.src.defined() ? b.src.to(dev, /*non_blocking=*/true) : b.src, b.src_len,
+                                       b.tgt_in.to(dev, /*non_blocking=*/true));
+      }
       ls = sequence_loss(logits, b.tgt_out.to(dev, /*non_blocking=*/true), parts_.label_smoothing);
     }
     times.lap(PhaseTimes::kForward);

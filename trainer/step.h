@@ -34,6 +34,11 @@ struct PhaseTimes {
 // The optimizer optim.optimizer names, with its hyper-parameters.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& o, const std::vector<torch::Tensor>& params);
 
+// Stream mode evaluation: the summed NLL (fp64, on `device`) and the target tokens of every window of `layout` over
+// `shard`, in order, the state carried across windows from zeros. Call under NoGradGuard with the model in eval mode.
+std::pair<torch::Tensor, double> stream_nll(SequenceModelImpl& model, const ShardData& shard,
+                                            const StreamLayout& layout, torch::Device device, Precision precision);
+
 struct StepParts {
   SequenceModel model;
   torch::optim::Optimizer* optimizer = nullptr;
@@ -63,12 +68,16 @@ class StepRunner {
   void skip() { parts_.optimizer->zero_grad(); }
   // The forward of batch k draws from stream k / batches_per_shard of `rng` (batches come shard by shard).
   void use_shard_rng(ShardRng* rng, int64_t batches_per_shard) { rng_ = rng, batches_per_shard_ = batches_per_shard; }
+  // Stream mode: the recurrent state each of this rank's shards carries into its next window (h, c undefined before
+  // the first); a batch with stream_start resets it. Checkpoints save it for an exact resume.
+  std::vector<DecoderState>& carried() { return carried_; }
 
  private:
   StepParts parts_;
   ShardRng* rng_ = nullptr;
   int64_t batches_per_shard_ = 1;
   std::vector<torch::Tensor> params_;
+  std::vector<DecoderState> carried_;
 };
 
 }  // namespace tern

@@ -122,6 +122,8 @@ class Trainer {
   void log_validation(const Validation& v, int64_t epoch, std::optional<double> lr, bool is_best);
   void save(bool is_best, int64_t next_epoch, int64_t next_batch);
   void restore(const std::string& path);
+  std::string carried_state(size_t i);
+  void restore_carried(size_t i, const std::string& bytes);
   void log_metrics(const MetricsRow& row);
   std::vector<double> sum_over_ranks(std::vector<double> values);
   bool is_root() const { return comm_.rank() == 0; }
@@ -149,6 +151,8 @@ class Trainer {
   std::vector<torch::Tensor> params_;
   int64_t num_shards_ = 1;
   std::vector<std::unique_ptr<ShardData>> train_shards_, valid_shards_;
+  bool stream_ = false;                                      // data.lm_mode stream
+  std::vector<StreamLayout> train_layouts_, valid_layouts_;  // stream mode: per shard of this rank
   BatchingOptions batching_;
   Precision precision_ = Precision::kFp32;
   LossScaler scaler_;
@@ -202,6 +206,11 @@ void Trainer::setup() {
   }
   batching_ = c.data.batching;
   batching_.seed = t.seed;
+  stream_ = c.data.lm_mode == LmMode::kStream;
+  if (stream_) {
+    for (const auto& s : train_shards_) train_layouts_.push_back(s->stream_layout(c.data.streams(), c.data.bptt));
+    for (const auto& s : valid_shards_) valid_layouts_.push_back(s->stream_layout(c.data.streams(), c.data.bptt));
+  }
 
   torch::manual_seed(t.seed);
   model_ = build_model(sized);
@@ -259,7 +268,13 @@ Trainer::Validation Trainer::validate_current() {
   torch::Tensor nll = torch::zeros({}, torch::dtype(torch::kFloat64).device(device_));  // summed on the device
   BatchingOptions b = batching_;
   b.shuffle = false;
-  for (auto& shard : valid_shards_) {
+  for (size_t s = 0; s < valid_shards_.size(); ++s) {
+    auto& shard = valid_shards_[s];
+    if (stream_) {
+      auto [sum, n] = stream_nll(*model_, *shard, valid_layouts_[s], device_, precision_);
+      nll += sum, tokens += n;
+      continue;
+    }
     for (const auto& ids : shard->make_batches(b, 0)) {
       Batch batch = shard->collate(ids);
       AutocastScope autocast(precision_, device_);
@@ -340,6 +355,10 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
     cpu_rng.push_back(comm_.allgather(rng_->cpu_state(i)));
     cuda_rng.push_back(comm_.allgather(rng_->cuda_state(i)));
   }
+  // Stream mode: the state each shard carries into its next window travels to rank 0 the same way.
+  std::vector<std::vector<std::string>> carried;  // [local index][rank]
+  if (stream_)
+    for (size_t i = 0; i < train_shards_.size(); ++i) carried.push_back(comm_.allgather(carried_state(i)));
   const std::string name = step_checkpoint_name(step_);
   const fs::path dir(cfg_.train.run_dir);
   last_ckpt_ = (dir / name).string();  // on every rank: all agree on what was saved last
@@ -362,6 +381,12 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
       ar.write("rng_cpu_shard" + shard, bytes_tensor(cpu_rng[i][r]));
       if (!cuda_rng[i][r].empty()) ar.write("rng_cuda_shard" + shard, bytes_tensor(cuda_rng[i][r]));
     }
+  for (size_t i = 0; i < carried.size(); ++i)
+    for (int r = 0; r < comm_.world(); ++r)
+      if (!carried[i][r].empty())
+        ar.write("stream_state_shard" + std::to_string(static_cast<int64_t>(r) * static_cast<int64_t>(carried.size()) +
+                                                       static_cast<int64_t>(i)),
+                 bytes_tensor(carried[i][r]));
   for (const auto& side : corpus_.sides()) ar.write("vocab_" + side, bytes_tensor(corpus_.vocab(side).model_proto));
   std::ostringstream blob;
   ar.save_to(blob);
@@ -379,6 +404,29 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   run_dir_->prune(cfg_.train.keep_last, last_ckpt_);
   logf("saved checkpoint {}{}", last_ckpt_, is_best ? " (best so far)" : "");
   comm_.barrier();
+}
+
+// Stream mode: shard i's carried state (h, and c for an LSTM) as bytes; "" before its first window.
+std::string Trainer::carried_state(size_t i) {
+  auto& c = runner_->carried();
+  if (i >= c.size() || !c[i].h.defined()) return "";
+  torch::serialize::OutputArchive ar;
+  ar.write("h", c[i].h.cpu());
+  if (c[i].c.defined()) ar.write("c", c[i].c.cpu());
+  std::ostringstream out;
+  ar.save_to(out);
+  return out.str();
+}
+
+void Trainer::restore_carried(size_t i, const std::string& bytes) {
+  auto& c = runner_->carried();
+  if (c.size() <= i) c.resize(i + 1);
+  torch::serialize::InputArchive ar;
+  std::istringstream in(bytes);
+  ar.load_from(in, device_);
+  ar.read("h", c[i].h);
+  torch::Tensor cell;
+  if (ar.try_read("c", cell)) c[i].c = cell;
 }
 
 void Trainer::restore(const std::string& path) {
@@ -448,6 +496,14 @@ void Trainer::restore(const std::string& path) {
         ar.try_read("rng_cuda_shard" + shard, cuda);
       }
       rng_->set_states(i, cpu, cuda);
+      torch::Tensor state;
+      if (stream_ && m.batch_in_epoch > 0) {
+        need(ar.try_read("stream_state_shard" + shard, state),
+             "holds no carried stream state for shard " + shard +
+                 " (was it trained with data.lm_mode sentence?); HINT: resume with the data.lm_mode it was trained "
+                 "with, or from a checkpoint at an epoch boundary");
+        restore_carried(i, tensor_bytes(state));
+      }
     }
   } catch (const c10::Error& e) {
     throw CheckpointError(path + ": cannot load model/optimizer state: " + e.msg());
@@ -516,13 +572,19 @@ void Trainer::open_run() {
 // any shard.
 Trainer::EpochPlan Trainer::plan_epoch() {
   EpochPlan plan;
+  const int64_t k = cfg_.optim.accumulate;
+  if (stream_) {  // every window of every shard once; a shard with fewer windows reads padding at the end
+    double most = 0;
+    for (const auto& l : train_layouts_) most = std::max(most, static_cast<double>(l.windows));
+    plan.steps = (static_cast<int64_t>(comm_.allreduce_max(most)) + k - 1) / k;
+    return plan;
+  }
   double fewest = 1e18;
   for (auto& s : train_shards_) {
     plan.batches.push_back(s->make_batches(batching_, epoch_));
     fewest = std::min(fewest, static_cast<double>(plan.batches.back().size()));
   }
   const int64_t batches = static_cast<int64_t>(-comm_.allreduce_max(-fewest));
-  const int64_t k = cfg_.optim.accumulate;
   plan.steps = batches / k;  // the last batches % k of the epoch are left out (as a partial batch would be)
   if (plan.steps == 0)
     throw ConfigError(
@@ -540,7 +602,8 @@ std::vector<Batch> Trainer::collate_step(const EpochPlan& plan, int64_t i) const
   const int64_t K = cfg_.optim.accumulate;
   for (size_t k = 0; k < train_shards_.size(); ++k)
     for (int64_t a = i * K; a < (i + 1) * K; ++a) {
-      out.push_back(train_shards_[k]->collate(plan.batches[k][static_cast<size_t>(a)]));
+      out.push_back(stream_ ? train_shards_[k]->collate_window(train_layouts_[k], a)
+                            : train_shards_[k]->collate(plan.batches[k][static_cast<size_t>(a)]));
       if (device_.is_cuda()) {
         Batch& b = out.back();
         if (b.src.defined()) b.src = b.src.pin_memory(), b.src_len = b.src_len.pin_memory();

@@ -27,6 +27,56 @@ std::string make_corpus(const test::TempDir& d, int n) {
 }
 }  // namespace
 
+// Stream mode: over an epoch's windows, each stream's non-pad positions are consecutive, the streams follow one
+// another, and together they are every sentence's <s> y / y </s> pairs in corpus order: each token and one </s> a
+// sentence predicted exactly once. Checked for several stream counts and window lengths, on a shard that does not
+// start at sentence 0.
+TEST(Batcher, StreamWindowsCoverEveryTokenOnce) {
+  test::TempDir d;
+  const std::string path = make_corpus(d, 200);
+  CorpusReader c(path);
+  ShardData shard(c, "train", 1, 2);
+  std::vector<int64_t> want_in, want_out;
+  for (int64_t i = 0; i < shard.size(); ++i) {
+    Batch b = shard.collate({i});
+    const auto tin = b.tgt_in[0], tout = b.tgt_out[0];
+    for (int64_t t = 0; t < b.target_tokens; ++t)
+      want_in.push_back(tin[t].item<int64_t>()), want_out.push_back(tout[t].item<int64_t>());
+  }
+  for (auto [streams, bptt] : std::vector<std::pair<int64_t, int64_t>>{{1, 7}, {3, 5}, {8, 13}, {5, 1000}}) {
+    const StreamLayout l = shard.stream_layout(streams, bptt);
+    ASSERT_EQ(l.streams(), streams);
+    EXPECT_EQ(l.begin.back(), static_cast<int64_t>(want_out.size()));
+    std::vector<std::vector<int64_t>> in(streams), out(streams);
+    int64_t tokens = 0;
+    for (int64_t k = 0; k <= l.windows; ++k) {  // one past the end: all padding
+      Batch b = shard.collate_window(l, k);
+      EXPECT_EQ(b.tgt_in.sizes(), (std::vector<int64_t>{streams, bptt}));
+      EXPECT_EQ(b.stream_start, k == 0);
+      if (k == l.windows) EXPECT_EQ(b.target_tokens, 0);
+      tokens += b.target_tokens;
+      for (int64_t r = 0; r < streams; ++r)
+        for (int64_t t = 0; t < bptt; ++t) {
+          const int64_t y = b.tgt_out[r][t].item<int64_t>();
+          EXPECT_EQ(y == kPadId, b.tgt_in[r][t].item<int64_t>() == kPadId);
+          if (y == kPadId) continue;
+          EXPECT_EQ(static_cast<int64_t>(out[r].size()), k * bptt + t) << "a gap inside stream " << r;
+          in[r].push_back(b.tgt_in[r][t].item<int64_t>()), out[r].push_back(y);
+        }
+    }
+    std::vector<int64_t> all_in, all_out;
+    for (int64_t r = 0; r < streams; ++r) {
+      EXPECT_EQ(static_cast<int64_t>(out[r].size()), l.begin[r + 1] - l.begin[r]);
+      all_in.insert(all_in.end(), in[r].begin(), in[r].end());
+      all_out.insert(all_out.end(), out[r].begin(), out[r].end());
+    }
+    EXPECT_EQ(all_in, want_in) << streams << " streams, bptt " << bptt;
+    EXPECT_EQ(all_out, want_out) << streams << " streams, bptt " << bptt;
+    EXPECT_EQ(tokens, static_cast<int64_t>(want_out.size()));
+  }
+  EXPECT_EQ(shard.stream_layout(1000000, 4).streams(), static_cast<int64_t>(want_out.size()));  // at most 1 a position
+}
+
 TEST(Batcher, BatchesRespectTokenBudgetAndCoverShard) {
   test::TempDir d;
   CorpusReader c(make_corpus(d, 300));

@@ -133,6 +133,33 @@ TEST(LanguageModel, ShapesAndTiedEmbeddings) {
   EXPECT_ANY_THROW(m->encode(torch::zeros({1, 1}, torch::kInt64), torch::ones({1}, torch::kInt64)));
 }
 
+// Stream mode: two windows with the state carried give the logits of one window twice as long, and the gradient of
+// the second window stops at the carried (detached) state.
+TEST(LanguageModel, CarriedStateEqualsALongerWindow) {
+  for (const char* cell : {"lstm", "gru"}) {
+    ModelConfig c;
+    c.type = "lm", c.cell = cell, c.layers = 2, c.embedding = c.hidden = 16, c.tgt_vocab = 30, c.dropout = 0;
+    auto m = build_model(c);
+    const auto x = torch::randint(4, 30, {3, 12});  // (B, T)
+    DecoderState whole, parts;
+    const auto long_window = m->forward_stream(x, whole);  // (B, 12, V)
+    const auto a = m->forward_stream(x.narrow(1, 0, 5), parts), b = m->forward_stream(x.narrow(1, 5, 7), parts);
+    EXPECT_TRUE(torch::allclose(torch::cat({a, b}, 1), long_window, 1e-5, 1e-6)) << cell;
+    EXPECT_TRUE(torch::allclose(parts.h, whole.h, 1e-5, 1e-6)) << cell;
+    EXPECT_FALSE(parts.h.requires_grad()) << cell;
+    DecoderState fresh;
+    EXPECT_TRUE(torch::allclose(m->forward({}, {}, x), m->forward_stream(x, fresh)))
+        << "a window from zeros is the sentence-mode forward";
+  }
+  ModelConfig f;
+  f.type = "ffnn_lm", f.tgt_vocab = 30;
+  DecoderState s;
+  EXPECT_NE(test::error_of([&] {
+              build_model(f)->forward_stream(torch::ones({1, 2}, torch::kInt64), s);
+            }).find("data.lm_mode stream needs model.type lm"),
+            std::string::npos);
+}
+
 TEST(ModelConfig, RulesNameTheKey) {
   ModelConfig c;
   c.src_vocab = c.tgt_vocab = 20;
