@@ -19,6 +19,13 @@ void ModelConfig::validate() const {
   if (type == ModelType::kSeq2seq && bidirectional && hidden % 2 != 0)
     bad("hidden", "must be even with a bidirectional encoder (H/2 per direction)", std::to_string(hidden));
   if (context < 1 || context > 32) bad("context", "must be in [1, 32]", std::to_string(context));
+  if (attention_window < 1 || attention_window > 10000)
+    bad("attention_window", "must be in [1, 10000]", std::to_string(attention_window));
+  if (attention_heads < 1 || attention_heads > 256)
+    bad("attention_heads", "must be in [1, 256]", std::to_string(attention_heads));
+  if (type == ModelType::kSeq2seq && attention == AttentionKind::kMultihead && hidden % attention_heads != 0)
+    bad("attention_heads", fmt::format("must divide model.hidden ({}) with multihead attention", hidden),
+        std::to_string(attention_heads));
   if (!(dropout >= 0.0 && dropout < 1.0)) bad("dropout", "must be in [0, 1)", fmt::format("{}", dropout));
   if (tie_embeddings && embedding != hidden)
     bad("tie_embeddings",

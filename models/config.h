@@ -9,7 +9,7 @@ namespace tern {
 
 enum class ModelType { kSeq2seq, kLm, kFfnnLm };
 enum class Cell { kLstm, kGru };
-enum class AttentionKind { kDot, kGeneral, kAdditive };
+enum class AttentionKind { kDot, kGeneral, kAdditive, kLocal, kMultihead };
 // Autocast compute dtype (docs/precision.md) and the device a run asks for; models/precision.h and models/device.h
 // act on them.
 enum class Precision { kFp32, kFp16, kBf16 };
@@ -25,7 +25,7 @@ struct ChoiceNames<Cell> {
 };
 template <>
 struct ChoiceNames<AttentionKind> {
-  static constexpr std::array<const char*, 3> kNames{"dot", "general", "additive"};
+  static constexpr std::array<const char*, 5> kNames{"dot", "general", "additive", "local", "multihead"};
 };
 template <>
 struct ChoiceNames<Precision> {
@@ -46,11 +46,16 @@ struct ModelConfig {
   int64_t embedding = 256;          // Embedding size E.
   int64_t hidden = 512;             // Hidden size H (a bidirectional encoder uses H/2 per direction).
   bool bidirectional = true;        // Bidirectional encoder (seq2seq only).
-  Choice<AttentionKind> attention = AttentionKind::kGeneral;  // dot | general (Luong) | additive (Bahdanau)
-  bool input_feeding = true;    // Feed the previous attentional state into the decoder (Luong et al.).
-  double dropout = 0.1;         // Dropout on embeddings, between layers and before the output layer.
-  bool tie_embeddings = false;  // Share the target embedding with the output projection (needs E == H).
-  int64_t context = 4;          // ffnn_lm: previous tokens it sees (n - 1 of an n-gram model), in [1, 32].
+  // dot | general (Luong) | additive (Bahdanau) | local (Luong local-p: general scores in a window of
+  // attention_window positions either side of a predicted position, times a Gaussian) | multihead (attention_heads
+  // scaled dot-product heads over projected queries, keys and values, then an output projection)
+  Choice<AttentionKind> attention = AttentionKind::kGeneral;
+  int64_t attention_window = 10;  // local: D, the half-width of the window (sigma = D / 2)
+  int64_t attention_heads = 4;    // multihead: heads; model.hidden must be a multiple
+  bool input_feeding = true;      // Feed the previous attentional state into the decoder (Luong et al.).
+  double dropout = 0.1;           // Dropout on embeddings, between layers and before the output layer.
+  bool tie_embeddings = false;    // Share the target embedding with the output projection (needs E == H).
+  int64_t context = 4;            // ffnn_lm: previous tokens it sees (n - 1 of an n-gram model), in [1, 32].
   // Not configuration: the vocabulary sizes a model is built with, set from the corpus (training) or the checkpoint
   // (inference) on a copy passed to build_model; never read from or written to YAML.
   int64_t src_vocab = 0, tgt_vocab = 0;

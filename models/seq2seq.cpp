@@ -94,7 +94,7 @@ Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
   } else {
     decoder_ = register_module("decoder", RnnStack(cfg.cell, E, H, L, cfg.dropout, false));
   }
-  attention_ = register_module("attention", Attention(cfg.attention, H));
+  attention_ = register_module("attention", Attention(cfg));
   combine_ = register_module("combine", torch::nn::Linear(torch::nn::LinearOptions(2 * H, H).bias(false)));
   out_ = register_module("out", OutputLayer(H, cfg.tgt_vocab, cfg.tie_embeddings ? tgt_emb_->weight : torch::Tensor()));
   drop_ = register_module("drop", torch::nn::Dropout(cfg.dropout));

@@ -26,6 +26,7 @@ class Schema {
     bind("model.attention", m.attention), bind("model.input_feeding", m.input_feeding),
         bind("model.dropout", m.dropout);
     bind("model.tie_embeddings", m.tie_embeddings), bind("model.context", m.context);
+    bind("model.attention_window", m.attention_window), bind("model.attention_heads", m.attention_heads);
     auto& d = c.data;
     bind("data.corpus", d.corpus), bind("data.train_split", d.train_split), bind("data.valid_split", d.valid_split);
     bind("data.batch_tokens", d.batching.batch_tokens), bind("data.max_sentences", d.batching.max_sentences);

@@ -43,7 +43,9 @@ class AttentionGradients : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(AttentionGradients, MatchFiniteDifferences) {
   torch::manual_seed(2);
-  Attention att(GetParam(), 4);
+  ModelConfig c;
+  c.attention = GetParam(), c.hidden = 4, c.attention_window = 1, c.attention_heads = 2;
+  Attention att(c);
   att->to(torch::kFloat64);
   auto memory = torch::randn({2, 5, 4}, torch::kFloat64), query = torch::randn({2, 3, 4}, torch::kFloat64);
   auto mask = torch::tensor({{1, 1, 1, 0, 0}, {1, 1, 1, 1, 1}}).to(torch::kBool);
@@ -55,11 +57,15 @@ TEST_P(AttentionGradients, MatchFiniteDifferences) {
     EXPECT_LT(test::gradient_error(*att, loss), 1e-5);
   }
   auto [ctx, w] = att(query, att->keys(memory), memory, mask);
-  // Padding gets exactly zero weight; weights sum to one.
+  // Padding gets exactly zero weight; weights sum to one (local: at most one, the Gaussian scales the window's).
   EXPECT_EQ(w.index({0, torch::indexing::Slice(), torch::indexing::Slice(3)}).abs().max().item<double>(), 0.0);
-  EXPECT_LT((w.sum(-1) - 1).abs().max().item<double>(), 1e-12);
+  if (GetParam() == "local")
+    EXPECT_LT(w.sum(-1).max().item<double>(), 1 + 1e-12);
+  else
+    EXPECT_LT((w.sum(-1) - 1).abs().max().item<double>(), 1e-12);
 }
 
-INSTANTIATE_TEST_SUITE_P(Kinds, AttentionGradients, ::testing::Values("dot", "general", "additive"));
+INSTANTIATE_TEST_SUITE_P(Kinds, AttentionGradients,
+                         ::testing::Values("dot", "general", "additive", "local", "multihead"));
 
 }  // namespace tern

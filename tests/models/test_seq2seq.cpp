@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "data/tokenizer.h"
+#include "models/attention.h"
 #include "models/language_model.h"
 #include "models/loss.h"
 #include "models/seq2seq.h"
@@ -15,6 +16,7 @@ ModelConfig tiny(const std::string& cell, const std::string& attention, bool fee
   c.cell = cell, c.attention = attention, c.input_feeding = feed;
   c.layers = 2, c.embedding = 8, c.hidden = 8, c.dropout = 0.0;
   c.src_vocab = 12, c.tgt_vocab = 11;
+  c.attention_window = 1, c.attention_heads = 2;  // local: a window narrower than the sources
   return c;
 }
 }  // namespace
@@ -45,42 +47,68 @@ TEST_P(Seq2SeqVariants, PaddingDoesNotChangeOutputs) {
   EXPECT_LT((one[0] - padded.index({0, Slice(0, 2)})).abs().max().item<float>(), 1e-5);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cells, Seq2SeqVariants,
-                         ::testing::Values(std::make_tuple("lstm", "general", true),
-                                           std::make_tuple("lstm", "additive", false),
-                                           std::make_tuple("gru", "dot", true),
-                                           std::make_tuple("gru", "general", false)));
+INSTANTIATE_TEST_SUITE_P(
+    Cells, Seq2SeqVariants,
+    ::testing::Values(std::make_tuple("lstm", "general", true), std::make_tuple("lstm", "additive", false),
+                      std::make_tuple("gru", "dot", true), std::make_tuple("gru", "general", false),
+                      std::make_tuple("lstm", "local", true), std::make_tuple("gru", "local", false),
+                      std::make_tuple("lstm", "multihead", true), std::make_tuple("gru", "multihead", false)));
+
+// Incremental decoding as beam search runs it (G hypothesis rows per source, grouped, the encoder states once per
+// source) gives the log-probabilities of teacher forcing, for every attention.
+TEST_P(Seq2SeqVariants, GroupedStepsEqualTeacherForcing) {
+  auto [cell, att, feed] = GetParam();
+  torch::manual_seed(6);
+  auto model = build_model(tiny(cell, att, feed));
+  model->eval();
+  torch::NoGradGuard ng;
+  auto src = torch::tensor({{4, 5, 6, 7, 8}, {8, 9, 0, 0, 0}});
+  auto len = torch::tensor({5, 2});
+  auto tin = torch::tensor({{2, 4, 5, 6}, {2, 6, 7, 8}});
+  const auto full = torch::log_softmax(model->forward(src, len, tin), -1);  // (B, T, V)
+  const int64_t G = 3;
+  const auto rows = torch::arange(2).repeat_interleave(G);  // (B*G): 0 0 0 1 1 1
+  DecoderState s = model->encode(src, len).select(rows);
+  for (int64_t t = 0; t < tin.size(1); ++t) {
+    const auto lp = model->step(tin.select(1, t).index_select(0, rows), s);  // (B*G, V)
+    EXPECT_LT((lp - full.select(1, t).index_select(0, rows)).abs().max().item<float>(), 1e-5) << att << " t " << t;
+    EXPECT_EQ(s.attn.sizes(), (std::vector<int64_t>{2 * G, 5}));
+    EXPECT_LT(s.attn.index({3, torch::indexing::Slice(2, 5)}).abs().max().item<float>(), 1e-12) << "padding";
+  }
+}
 
 TEST(Seq2Seq, TinyModelOverfitsAndGreedyReproducesTargets) {
-  torch::manual_seed(0);
-  ModelConfig c = tiny("lstm", "general", true);
-  c.layers = 1, c.embedding = 32, c.hidden = 32;
-  auto model = build_model(c);
-  auto src = torch::tensor({{4, 5, 6}, {7, 8, 0}, {9, 10, 11}, {5, 4, 0}});
-  auto len = torch::tensor({3, 2, 3, 2});
-  auto tgt = std::vector<std::vector<int32_t>>{{5, 6, 7}, {8, 9}, {10, 4}, {6, 5, 4, 7}};
-  auto tin = torch::zeros({4, 5}, torch::kInt64), tout = torch::zeros({4, 5}, torch::kInt64);
-  for (int b = 0; b < 4; ++b) {
-    tin[b][0] = kBosId;
-    for (size_t t = 0; t < tgt[b].size(); ++t) tin[b][t + 1] = tout[b][t] = tgt[b][t];
-    tout[b][static_cast<int64_t>(tgt[b].size())] = kEosId;
-  }
-  torch::optim::Adam opt(model->parameters(), 0.02);
-  for (int it = 0; it < 300; ++it) {
-    opt.zero_grad();
-    sequence_loss(model->forward(src, len, tin), tout, 0.0).loss.backward();
-    opt.step();
-  }
-  model->eval();
-  DecodeOptions greedy;
-  greedy.beam = 1;
-  auto hyps = decode(*model, src, len, greedy);
-  DecodeOptions beam;
-  beam.beam = 3;
-  auto bhyps = decode(*model, src, len, beam);
-  for (int b = 0; b < 4; ++b) {
-    EXPECT_EQ(hyps[b][0].tokens, tgt[b]) << "sentence " << b;
-    EXPECT_EQ(bhyps[b][0].tokens, tgt[b]) << "sentence " << b;
+  for (const char* attention : {"general", "local", "multihead"}) {
+    torch::manual_seed(0);
+    ModelConfig c = tiny("lstm", attention, true);
+    c.layers = 1, c.embedding = 32, c.hidden = 32;
+    auto model = build_model(c);
+    auto src = torch::tensor({{4, 5, 6}, {7, 8, 0}, {9, 10, 11}, {5, 4, 0}});
+    auto len = torch::tensor({3, 2, 3, 2});
+    auto tgt = std::vector<std::vector<int32_t>>{{5, 6, 7}, {8, 9}, {10, 4}, {6, 5, 4, 7}};
+    auto tin = torch::zeros({4, 5}, torch::kInt64), tout = torch::zeros({4, 5}, torch::kInt64);
+    for (int b = 0; b < 4; ++b) {
+      tin[b][0] = kBosId;
+      for (size_t t = 0; t < tgt[b].size(); ++t) tin[b][t + 1] = tout[b][t] = tgt[b][t];
+      tout[b][static_cast<int64_t>(tgt[b].size())] = kEosId;
+    }
+    torch::optim::Adam opt(model->parameters(), 0.02);
+    for (int it = 0; it < 300; ++it) {
+      opt.zero_grad();
+      sequence_loss(model->forward(src, len, tin), tout, 0.0).loss.backward();
+      opt.step();
+    }
+    model->eval();
+    DecodeOptions greedy;
+    greedy.beam = 1;
+    auto hyps = decode(*model, src, len, greedy);
+    DecodeOptions beam;
+    beam.beam = 3;
+    auto bhyps = decode(*model, src, len, beam);
+    for (int b = 0; b < 4; ++b) {
+      EXPECT_EQ(hyps[b][0].tokens, tgt[b]) << attention << " sentence " << b;
+      EXPECT_EQ(bhyps[b][0].tokens, tgt[b]) << attention << " sentence " << b;
+    }
   }
 }
 
@@ -157,6 +185,39 @@ TEST(LanguageModel, CarriedStateEqualsALongerWindow) {
   EXPECT_NE(test::error_of([&] {
               build_model(f)->forward_stream(torch::ones({1, 2}, torch::kInt64), s);
             }).find("data.lm_mode stream needs model.type lm"),
+            std::string::npos);
+}
+
+// Local attention (Luong local-p): no weight outside D of the predicted position, which lies in [0, S_b]; weights are
+// the window's softmax times the Gaussian. Multihead: each row's weights (the heads' mean) sum to one.
+TEST(Attention, LocalWindowAndMultiheadWeights) {
+  ModelConfig c = tiny("lstm", "local", true);
+  c.attention_window = 2;
+  Attention local(c);
+  torch::manual_seed(8);
+  auto memory = torch::randn({2, 9, 8}), query = torch::randn({2, 4, 8});
+  auto mask = torch::arange(9).unsqueeze(0) < torch::tensor({9, 6}).unsqueeze(1);  // (B, S)
+  auto [context, w] = local(query, local->keys(memory), memory, mask);             // (B, T, S)
+  EXPECT_EQ(context.sizes(), (std::vector<int64_t>{2, 4, 8}));
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t t = 0; t < 4; ++t) {
+      auto nz = w[b][t].nonzero().flatten();
+      ASSERT_GT(nz.numel(), 0);
+      EXPECT_LE(nz.max().item<int64_t>() - nz.min().item<int64_t>(), 4) << "at most 2D + 1 positions";
+      EXPECT_LT(nz.max().item<int64_t>(), b == 0 ? 9 : 6) << "no weight on padding";
+      EXPECT_LE(w[b][t].sum().item<float>(), 1.0 + 1e-6);
+    }
+  c.attention = "multihead", c.attention_heads = 4;
+  Attention mh(c);
+  auto [mc, mw] = mh(query, mh->keys(memory), memory, mask);
+  EXPECT_EQ(mh->keys(memory).sizes(), (std::vector<int64_t>{2, 9, 16}));
+  EXPECT_TRUE(torch::allclose(mw.sum(-1), torch::ones({2, 4}), 1e-5, 1e-5));
+  EXPECT_LT(mw.index({1, torch::indexing::Slice(), torch::indexing::Slice(6, 9)}).abs().max().item<float>(), 1e-12);
+  c.hidden = 10;
+  EXPECT_NE(test::error_of([&] { c.validate(); }).find("model.attention_heads must divide model.hidden (10)"),
+            std::string::npos);
+  c.attention = "local", c.attention_window = 0;
+  EXPECT_NE(test::error_of([&] { c.validate(); }).find("model.attention_window must be in [1, 10000] (got 0)"),
             std::string::npos);
 }
 
