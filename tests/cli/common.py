@@ -76,6 +76,17 @@ train: {run_dir: RUN, max_steps: 30, log_every: 5, valid_every: 10, save_every: 
 """
 
 
+def tern_job(args, ranks=1, timeout=300):
+    """`tern ARGS...` under `mpirun -np RANKS` when ranks > 1; the tail of stderr is printed when it fails."""
+    cmd = [TERN, *args]
+    if ranks > 1:
+        cmd = ["mpirun", "-np", str(ranks)] + cmd
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        print(p.stderr[-2000:])
+    return p
+
+
 def tiny_config(d, corpus, run_dir, text=TINY_CONFIG, name="tiny.yaml"):
     path = f"{d}/{name}"
     with open(path, "w") as f:

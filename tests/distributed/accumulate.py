@@ -18,14 +18,8 @@ cfg = tiny_config(d, corpus, "X", text=text)
 
 
 def train(run_dir, accumulate, ranks=1, shards=1, extra=()):
-    cmd = [TERN, "train", cfg, "--set", f"train.run_dir={run_dir}", "--set", f"optim.accumulate={accumulate}",
-           "--set", f"data.shards={shards}", "--set", "train.threads=1", "--no-progress", *extra]
-    if ranks > 1:
-        cmd = ["mpirun", "-np", str(ranks)] + cmd
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    if p.returncode != 0:
-        print(p.stderr[-2000:])
-    return p
+    return tern_job(["train", cfg, "--set", f"train.run_dir={run_dir}", "--set", f"optim.accumulate={accumulate}",
+                     "--set", f"data.shards={shards}", "--set", "train.threads=1", "--no-progress", *extra], ranks)
 
 
 def losses(run_dir):

@@ -4,7 +4,6 @@ carried state of both shards restored); validation equals `tern evaluate` on the
 modes over the same tokens; the mode's bad configurations are refused with the rule."""
 import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "cli"))
@@ -24,14 +23,9 @@ N = 9  # an epoch of one shard is about 40 windows: resumes land mid-epoch, with
 
 
 def train(ranks, run_dir, steps, resume=False, extra=()):
-    cmd = [TERN, "train", cfg, "--set", f"train.run_dir={run_dir}", "--set", f"train.max_steps={steps}",
-           "--set", "train.threads=1", "--set", "data.shards=2", "--no-progress", *extra] + (["--resume"] if resume else [])
-    if ranks > 1:
-        cmd = ["mpirun", "-np", str(ranks)] + cmd
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    if p.returncode != 0:
-        print(p.stderr[-2000:])
-    return p
+    return tern_job(["train", cfg, "--set", f"train.run_dir={run_dir}", "--set", f"train.max_steps={steps}",
+                     "--set", "train.threads=1", "--set", "data.shards=2", "--no-progress", *extra,
+                     *(["--resume"] if resume else [])], ranks)
 
 
 full, part, moved = f"{d}/full", f"{d}/part", f"{d}/moved"
