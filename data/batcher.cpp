@@ -107,7 +107,6 @@ Batch ShardData::collate_window(const StreamLayout& l, int64_t k) const {
   b.tgt_in = torch::full({B, W}, kPadId, torch::kInt64);   // (B, W)
   b.tgt_out = torch::full({B, W}, kPadId, torch::kInt64);  // (B, W)
   auto tin = b.tgt_in.accessor<int64_t, 2>(), tout = b.tgt_out.accessor<int64_t, 2>();
-  const std::string side = parallel() ? "tgt" : "text";
   for (int64_t r = 0; r < B; ++r) {
     const int64_t from = l.begin[r] + k * W, to = std::min(l.begin[r + 1], l.begin[r] + (k + 1) * W);
     // The sentences that hold positions [from, to): the last one starting at or before `from`, onwards.
@@ -124,7 +123,7 @@ Batch ShardData::collate_window(const StreamLayout& l, int64_t k) const {
     if (from >= to) continue;
     std::vector<int64_t> ids;
     for (int64_t j = i; j < size() && position(j) < to; ++j) ids.push_back(j);
-    const std::vector<int32_t> tokens = read(side, tgt_, ids);
+    const std::vector<int32_t> tokens = read(target_side(), tgt_, ids);
     size_t at = 0;  // start of sentence ids[s] in `tokens`
     for (int64_t s : ids) {
       const int64_t n = length(tgt_, s), p0 = position(s);
@@ -193,7 +192,7 @@ std::pair<torch::Tensor, torch::Tensor> pad_rows(const std::vector<std::vector<i
 Batch ShardData::collate(const std::vector<int64_t>& ids) const {
   Batch b;
   const bool parallel = this->parallel();
-  const std::vector<int32_t> ys = read(parallel ? "tgt" : "text", tgt_, ids);
+  const std::vector<int32_t> ys = read(target_side(), tgt_, ids);
   const std::vector<int32_t> xs = parallel ? read("src", src_, ids) : std::vector<int32_t>{};
   const int64_t B = static_cast<int64_t>(ids.size());
   int64_t S = 0, T = 0;

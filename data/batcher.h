@@ -57,6 +57,7 @@ class ShardData {
   Batch collate_window(const StreamLayout& layout, int64_t k) const;
 
  private:
+  const char* target_side() const { return parallel() ? "tgt" : "text"; }  // the corpus side a model predicts
   // Stream position of local sentence i's first input (<s>): the tokens before it plus one </s> a sentence.
   int64_t position(int64_t i) const { return tgt_[static_cast<size_t>(i)] - tgt_[0] + i; }
   int64_t length(const std::vector<int64_t>& offsets, int64_t i) const {

@@ -262,17 +262,18 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   int64_t n = opt.limit > 0 ? std::min(opt.limit, data.size()) : data.size();
   nlohmann::json out = {{"checkpoint", opt.checkpoint}, {"step", im.step},    {"weights", im.ema ? "ema" : "trained"},
                         {"corpus", corpus.path()},      {"split", opt.split}, {"sentences", n}};
+  const bool stream = lm && im.config.data.lm_mode == LmMode::kStream;
+  if (stream && n < data.size())
+    throw ConfigError(
+        fmt::format("--limit {}: a model trained with data.lm_mode stream is evaluated on the whole "
+                    "split as one stream; drop --limit",
+                    opt.limit));
   torch::NoGradGuard ng;
   std::vector<std::string> refs;
   out["perplexity"] = perplexity(im, data, n, refs);
-  if (lm && im.config.data.lm_mode == LmMode::kStream) {
+  if (stream) {
     // The model's own mode: the split as data.batch_tokens / data.bptt streams, the state carried across sentences.
     // The same tokens are predicted (one </s> a sentence), so both perplexities are per the same tokens.
-    if (n < data.size())
-      throw ConfigError(
-          fmt::format("--limit {}: a model trained with data.lm_mode stream is evaluated on the whole "
-                      "split as one stream; drop --limit",
-                      opt.limit));
     const StreamLayout layout = data.stream_layout(im.config.data.streams(), im.config.data.bptt);
     auto [sum, tokens] = stream_nll(*im.model, data, layout, im.device, im.precision);
     nlohmann::json sentence = out["perplexity"];

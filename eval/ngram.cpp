@@ -308,14 +308,24 @@ double NgramModel::lower_prob(const Key& g, int n) const {
   return std::pow(10.0, log10_prob(h, g.w[n - 1]));
 }
 
-// The weight of context h: (1 - sum of p(w|h) over its kept extensions) / (1 - sum of p(w|h') over the same words).
-void NgramModel::recompute_backoffs(int n) {
+// Per context h of the order-n n-grams h w: (sum of p(w|h), sum of p(w|h')) over its kept extensions; `lower`, when
+// given, receives each n-gram's p(w|h') in the map's iteration order.
+std::unordered_map<NgramModel::Key, std::pair<double, double>, NgramModel::KeyHash> NgramModel::context_sums(
+    int n, std::vector<double>* lower) const {
   std::unordered_map<Key, std::pair<double, double>, KeyHash> sums;
   for (const auto& [key, e] : grams_[n - 1]) {
     auto& s = sums[drop_last(key, n)];
+    const double q = lower_prob(key, n);
     s.first += std::pow(10.0, e.log10_prob);
-    s.second += lower_prob(key, n);
+    s.second += q;
+    if (lower) lower->push_back(q);
   }
+  return sums;
+}
+
+// The weight of context h: (1 - sum of p(w|h) over its kept extensions) / (1 - sum of p(w|h') over the same words).
+void NgramModel::recompute_backoffs(int n) {
+  const auto sums = context_sums(n);
   for (auto& [key, e] : grams_[n - 2]) {
     auto it = sums.find(key);
     if (it == sums.end()) {
@@ -332,7 +342,8 @@ void NgramModel::recompute_backoffs(int n) {
 // Pruning h w costs D = -p(h) [p(w|h) (log p'(w|h) - log p(w|h)) + L (log a' - log a)], where p' is the backed-off
 // probability a' p(w|h'), L the mass h leaves to the lower order and a, a' the backoff weights before and after; all
 // n-grams of an order are judged against the model before that order is pruned; h w goes when 10^D - 1 < threshold
-// (the relative rise of perplexity). Backoff weights are recomputed for every order at the end.
+// (the relative rise of perplexity). Judging order n uses only orders below it, which are not cut yet, so backoff
+// weights are recomputed once, for every order, at the end.
 void NgramModel::cut_and_prune() {
   const int N = opt_.order;
   const bool cut = std::any_of(opt_.cutoffs.begin(), opt_.cutoffs.end(), [](int64_t c) { return c > 1; });
@@ -347,31 +358,28 @@ void NgramModel::cut_and_prune() {
       if (e.raw < opt_.cutoff(n) && !keep.count(key)) drop.push_back(key);
     for (const auto& key : drop) grams.erase(key);
     pruned_ += static_cast<int64_t>(drop.size());
-    recompute_backoffs(n);
     if (opt_.prune <= 0) continue;
-    std::unordered_map<Key, std::pair<double, double>, KeyHash> sums;  // context: (sum p(w|h), sum p(w|h'))
-    for (const auto& [key, e] : grams) {
-      auto& s = sums[drop_last(key, n)];
-      s.first += std::pow(10.0, e.log10_prob);
-      s.second += lower_prob(key, n);
-    }
+    std::vector<double> lower;  // p(w|h') of each n-gram, in the order `grams` iterates
+    const auto sums = context_sums(n, &lower);
     std::unordered_map<Key, double, KeyHash> context_prob;  // p(h) by the chain rule, <s> given
     drop.clear();
+    size_t i = 0;
     for (const auto& [key, e] : grams) {
+      const double q = lower[i++];
       if (keep.count(key)) continue;
       const Key h = drop_last(key, n);
       auto [cp, added] = context_prob.emplace(h, 0.0);
       if (added) {
         std::vector<int32_t> hist;
         double lp = 0;
-        for (int i = 0; i < n - 1; ++i) {
-          if (!(i == 0 && h.w[0] == kBos)) lp += log10_prob(hist, h.w[i]);
-          hist.push_back(h.w[i]);
+        for (int k = 0; k < n - 1; ++k) {
+          if (!(k == 0 && h.w[0] == kBos)) lp += log10_prob(hist, h.w[k]);
+          hist.push_back(h.w[k]);
         }
         cp->second = std::pow(10.0, lp);
       }
       const auto& s = sums.at(h);
-      const double p = std::pow(10.0, e.log10_prob), q = lower_prob(key, n);
+      const double p = std::pow(10.0, e.log10_prob);
       const double left = std::max(1 - s.first, 0.0), den = std::max(1 - s.second, 1e-12);
       const double new_bow = std::log10(left + p) - std::log10(den + q);
       double d = p * (new_bow + std::log10(q) - e.log10_prob);

@@ -102,6 +102,8 @@ class NgramModel {
   void estimate_interpolated(const std::vector<double>& lambdas);
   void estimate_katz();
   void cut_and_prune();
+  std::unordered_map<Key, std::pair<double, double>, KeyHash> context_sums(int n,
+                                                                           std::vector<double>* lower = nullptr) const;
   void recompute_backoffs(int n);  // backoff weights of every context of order-n n-grams, from their kept extensions
   double lower_prob(const Key& g, int n) const;  // p(w | h') of an n-gram h w, h' = h without its first word
   std::vector<double> tune_lambdas(const Sentences& heldout) const;

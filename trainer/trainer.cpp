@@ -358,7 +358,7 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   // Stream mode: the state each shard carries into its next window travels to rank 0 the same way.
   std::vector<std::vector<std::string>> carried;  // [local index][rank]
   if (stream_)
-    for (size_t i = 0; i < train_shards_.size(); ++i) carried.push_back(comm_.allgather(carried_state(i)));
+    for (size_t i = 0; i < rng_->size(); ++i) carried.push_back(comm_.allgather(carried_state(i)));
   const std::string name = step_checkpoint_name(step_);
   const fs::path dir(cfg_.train.run_dir);
   last_ckpt_ = (dir / name).string();  // on every rank: all agree on what was saved last
@@ -380,13 +380,9 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
           std::to_string(static_cast<int64_t>(r) * static_cast<int64_t>(rng_->size()) + static_cast<int64_t>(i));
       ar.write("rng_cpu_shard" + shard, bytes_tensor(cpu_rng[i][r]));
       if (!cuda_rng[i][r].empty()) ar.write("rng_cuda_shard" + shard, bytes_tensor(cuda_rng[i][r]));
+      if (!carried.empty() && !carried[i][r].empty())
+        ar.write("stream_state_shard" + shard, bytes_tensor(carried[i][r]));
     }
-  for (size_t i = 0; i < carried.size(); ++i)
-    for (int r = 0; r < comm_.world(); ++r)
-      if (!carried[i][r].empty())
-        ar.write("stream_state_shard" + std::to_string(static_cast<int64_t>(r) * static_cast<int64_t>(carried.size()) +
-                                                       static_cast<int64_t>(i)),
-                 bytes_tensor(carried[i][r]));
   for (const auto& side : corpus_.sides()) ar.write("vocab_" + side, bytes_tensor(corpus_.vocab(side).model_proto));
   std::ostringstream blob;
   ar.save_to(blob);
