@@ -137,7 +137,7 @@ std::vector<int64_t> parse_cutoffs(const std::string& text) {
     auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
     if (item.empty() || ec != std::errc() || end != item.data() + item.size())
       throw ConfigError(
-          fmt::format("ngram --cutoff '{}': item {} ('{}') is not a whole number; give one minimum "
+          fmt::format("ngram --cutoff '{}': item {} ('{}') is not a whole number (below 2^63); give one minimum "
                       "count per order separated by commas, e.g. 1,1,2",
                       text, out.size() + 1, item));
     out.push_back(v);
