@@ -1,7 +1,8 @@
 """A slow link between two hosts (tc tbf: 1 Gbit/s, burst 32 kbit, latency 400 ms; this kernel has no netem):
 2 hosts x 2 ranks train to the end, with the overlapped all-reduce (run by the communication thread) giving per-step
 losses and parameters bitwise equal to the all-reduce after backward; and `tern bench train` across the hosts
-reports the exposed communication and the share of the all-reduce hidden behind backward."""
+reports the exposed communication, the share of the all-reduce hidden behind backward, and buckets launched during
+backward."""
 import json
 import os
 import subprocess
@@ -47,8 +48,9 @@ r = rows[0] if isinstance(rows, list) else rows
 comm, exposed = r["communication_after_backward_ms"], r["breakdown_ms"]["exposed_communication"]
 hidden = r["hidden_communication_share"]
 print(f"all-reduce after backward {comm:.0f} ms, exposed when overlapped {exposed:.0f} ms, hidden {100 * hidden:.0f}%")
+# Overlap that stopped working shows here deterministically: no bucket would be launched before backward ends.
 check(r["ranks"] == 2 and r["buckets_started_during_backward"] > 1, "buckets start during backward on both hosts")
-# bench/multi_node_overlap.py measures ~75% on a quiet 2-core machine; the bound here only catches overlap that
-# stopped working (all buckets waiting for reduce() gives ~0%).
-check(comm > 0 and hidden > 0.35, f"more than a third of the all-reduce is hidden behind backward ({100 * hidden:.0f}%)")
+check(comm > 0 and exposed >= 0, "the bench reports the all-reduce time and the exposed communication")
+# The hidden share is a timing, not asserted here (CI measured 29% on a loaded 2-core machine, a quiet one ~70-75%):
+# bench/multi_node_overlap.py is the benchmark that reports it.
 finish()
