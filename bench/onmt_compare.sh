@@ -6,6 +6,8 @@
 # then 1/sqrt(step): OpenNMT-py noam with hidden 256 is the same curve; 3000-token batches, label smoothing 0.1, clip
 # 1.0), STEPS training steps each; then beam search
 # on the 470 held-out test verses (beam BEAM, batch BATCH sentences, GNMT length penalty 0.6 in both).
+# tern decodes twice: its default search (a sentence ends when beam hypotheses have ended, as fairseq) and with
+# --early-stop (a sentence ends when its best continuation is </s>: OpenNMT-py's rule, the like-for-like comparison).
 # Prints training tokens/s, translation sentences/s and BLEU (sacreBLEU-exact `tern score` on the raw references)
 # with the tern/OpenNMT-py ratios, and writes them to $OUT/compare.json.
 #
@@ -116,8 +118,15 @@ echo "== tern: beam $BEAM on the test split"
 "$TERN" evaluate --checkpoint "$OUT/tern/$(cat "$OUT/tern/latest")" --data "$CORPUS" --split test --beam "$BEAM" \
   --batch "$BATCH" --hyp-out "$OUT/tern.test.es" > /dev/null 2> "$OUT/tern_evaluate.log"
 
+echo "== tern: beam $BEAM with --early-stop (OpenNMT-py's stopping rule)"
+"$TERN" bench translate --checkpoint "$OUT/tern/$(cat "$OUT/tern/latest")" --data "$CORPUS" --beams "$BEAM" \
+  --batches "$BATCH" --early-stop --json "$OUT/tern_translate_early.json" > "$OUT/tern_translate_early.log" 2>&1
+"$TERN" evaluate --checkpoint "$OUT/tern/$(cat "$OUT/tern/latest")" --data "$CORPUS" --split test --beam "$BEAM" \
+  --batch "$BATCH" --early-stop --hyp-out "$OUT/tern_early.test.es" > /dev/null 2> "$OUT/tern_evaluate_early.log"
+
 REF=$(dirname "$CORPUS")/test.es
 "$TERN" score "$REF" -i "$OUT/tern.test.es" -w 2 > "$OUT/tern.bleu.json"
+"$TERN" score "$REF" -i "$OUT/tern_early.test.es" -w 2 > "$OUT/tern_early.bleu.json"
 "$TERN" score "$REF" -i "$OUT/onmt.test.es" -w 2 > "$OUT/onmt.bleu.json"
 python3 - "$OUT" "$STEPS" "$BEAM" "$BATCH" <<'PY'
 import json, re, statistics, sys
@@ -131,16 +140,21 @@ log = open(f"{out}/onmt_translate.log").read()
 onmt_secs = float(re.search(r"Total translation time \(s\): ([0-9.]+)", log).group(1))
 sentences = sum(1 for _ in open(f"{out}/onmt.test.es"))
 onmt_sps = sentences / onmt_secs
-tern_sps = json.load(open(f"{out}/tern_translate.json"))[0]["sentences_per_s"]
-onmt_bleu, tern_bleu = (json.load(open(f"{out}/{t}.bleu.json"))["score"] for t in ("onmt", "tern"))
+tern_sps, early_sps = (json.load(open(f"{out}/{f}.json"))[0]["sentences_per_s"]
+                       for f in ("tern_translate", "tern_translate_early"))
+onmt_bleu, tern_bleu, early_bleu = (json.load(open(f"{out}/{t}.bleu.json"))["score"]
+                                    for t in ("onmt", "tern", "tern_early"))
 r = {"steps": steps, "beam": beam, "batch": batch, "test_sentences": sentences,
      "train_tokens_per_s": {"tern": tern_tok, "opennmt_py": onmt_tok, "ratio": tern_tok / onmt_tok},
-     "translate_sentences_per_s": {"tern": tern_sps, "opennmt_py": onmt_sps, "ratio": tern_sps / onmt_sps},
-     "bleu": {"tern": tern_bleu, "opennmt_py": onmt_bleu}}
+     "translate_sentences_per_s": {"tern": tern_sps, "tern_early_stop": early_sps, "opennmt_py": onmt_sps,
+                                   "ratio": tern_sps / onmt_sps, "ratio_early_stop": early_sps / onmt_sps},
+     "bleu": {"tern": tern_bleu, "tern_early_stop": early_bleu, "opennmt_py": onmt_bleu}}
 json.dump(r, open(f"{out}/compare.json", "w"), indent=2)
 print(f"\n{'':28}{'tern':>10}{'OpenNMT-py':>12}{'ratio':>8}")
 print(f"{'train tokens/s (src+tgt)':28}{tern_tok:>10.0f}{onmt_tok:>12.0f}{tern_tok / onmt_tok:>7.2f}x")
 print(f"{f'translate sentences/s (beam {beam})':28}{tern_sps:>10.1f}{onmt_sps:>12.1f}{tern_sps / onmt_sps:>7.2f}x")
+print(f"{'  with --early-stop':28}{early_sps:>10.1f}{onmt_sps:>12.1f}{early_sps / onmt_sps:>7.2f}x")
 print(f"{f'BLEU after {steps} steps':28}{tern_bleu:>10.2f}{onmt_bleu:>12.2f}")
+print(f"{'  with --early-stop':28}{early_bleu:>10.2f}")
 print(f"({sentences} test verses, batch {batch}, both with every core; details in {out}/compare.json)")
 PY

@@ -41,6 +41,7 @@ nlohmann::json bench_translate(const TranslateBenchOptions& opt) {
       const auto n = static_cast<double>(tr.hypotheses.size());
       rows.push_back({{"beam", beam},
                       {"batch", batch},
+                      {"early_stop", opt.decode.early_stop},
                       {"sentences", tr.hypotheses.size()},
                       {"seconds", tr.seconds},
                       {"sentences_per_s", n / tr.seconds},
@@ -56,10 +57,10 @@ nlohmann::json bench_translate(const TranslateBenchOptions& opt) {
 }
 
 std::string translate_bench_table(const nlohmann::json& rows, const TranslateBenchOptions& opt) {
-  std::string out = fmt::format("{} on {} ({} split, {} sentences), {} {}, {} thread(s)\n", opt.checkpoint,
+  std::string out = fmt::format("{} on {} ({} split, {} sentences), {} {}, {} thread(s){}\n", opt.checkpoint,
                                 fmt::join(opt.corpus, ","), opt.split, rows[0]["sentences"].get<int64_t>(),
                                 rows[0]["device"].get<std::string>(), rows[0]["precision"].get<std::string>(),
-                                rows[0]["threads"].get<int>());
+                                rows[0]["threads"].get<int>(), opt.decode.early_stop ? ", --early-stop" : "");
   out += fmt::format("{:>5} {:>6} {:>12} {:>13} {:>13} {:>7}\n", "beam", "batch", "sentences/s", "src tok/s",
                      "out tok/s", "BLEU");
   for (const auto& r : rows)

@@ -103,6 +103,17 @@ CLI::Option* add_choice(CLI::App* c, const std::string& name, Target& target, co
       ->check(names);
 }
 
+// The beam search's flags (translate, evaluate, bench translate).
+void add_search_flags(CLI::App* c, DecodeOptions& d) {
+  c->add_option("--length-penalty", d.length_penalty, "GNMT length penalty alpha")->check(kFiniteNumber);
+  c->add_option("--max-len-ratio", d.max_len_ratio, "Hypotheses stop at this ratio times the source length")
+      ->check(kFiniteNumber);
+  c->add_flag("--no-unk", d.no_unk, "Never emit <unk>");
+  c->add_flag("--early-stop", d.early_stop,
+              "A sentence ends when its best continuation is </s> (OpenNMT-py's rule: faster), not when beam "
+              "hypotheses have ended (fairseq's)");
+}
+
 void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto o = std::make_shared<PrepareOptions>();
   auto* c = app.add_subcommand("prepare", "Tokenize raw text into an HDF5 corpus (trains SentencePiece unless given)");
@@ -208,9 +219,7 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   add_choice<DeviceRequest>(c, "--device", o->device, "Device (auto: CUDA when present)");
   c->add_flag("!--no-ema", o->use_ema, "The trained weights, not their average (train.ema_decay)");
   c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)")->check(kInteger);
-  c->add_option("--length-penalty", o->decode.length_penalty, "GNMT length penalty alpha")->check(kFiniteNumber);
-  c->add_option("--max-len-ratio", o->decode.max_len_ratio)->check(kFiniteNumber);
-  c->add_flag("--no-unk", o->decode.no_unk, "Never emit <unk>");
+  add_search_flags(c, o->decode);
   c->add_option("--batch", o->batch_sentences, "Sentences decoded together")->check(kInteger);
   c->add_option("--limit", o->limit, "Only the first N sentences")->check(kInteger);
   c->add_option("--ref", o->reference, "Raw reference file (default: corpus targets, detokenized)");
@@ -238,11 +247,8 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--checkpoint", o->checkpoints, "Checkpoint file(s) (.tern); several decode as an ensemble")
       ->required();
   c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)")->check(kInteger);
-  c->add_option("--length-penalty", o->decode.length_penalty, "GNMT length penalty alpha")->check(kFiniteNumber);
-  c->add_option("--max-len-ratio", o->decode.max_len_ratio, "Hypotheses stop at this ratio times the source length")
-      ->check(kFiniteNumber);
+  add_search_flags(c, o->decode);
   c->add_option("--nbest", o->decode.nbest, "Print the N best, tab-separated with scores")->check(kInteger);
-  c->add_flag("--no-unk", o->decode.no_unk, "Never emit <unk>");
   c->add_option("-i,--input", *input, "Source text, one sentence per line (default: stdin)");
   c->add_option("-o,--output", *output, "Translations (default: stdout; a file is written when all are done)");
   c->add_option("--batch", o->batch, "Lines translated together")->check(kInteger);
@@ -457,7 +463,7 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   tl->add_option("--beams", tb->beams, "Beam sizes, each measured in turn")->check(kInteger);
   tl->add_option("--batches", tb->batches, "Sentences decoded together, each measured in turn")->check(kInteger);
   tl->add_option("--limit", tb->limit, "Only the first N sentences")->check(kInteger);
-  tl->add_option("--length-penalty", tb->decode.length_penalty, "GNMT length penalty alpha")->check(kFiniteNumber);
+  add_search_flags(tl, tb->decode);
   add_choice<Precision>(tl, "--precision", tb->precision, "Compute precision (default: the checkpoint's)");
   add_choice<DeviceRequest>(tl, "--device", tb->device, "Device (auto: CUDA when present)");
   tl->add_option("--json", *tb_json, "Also write the rows here");

@@ -301,6 +301,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   BleuScore bleu = corpus_bleu(hyps, {refs});
   out["translation"] = {{"beam", opt.decode.beam},
                         {"length_penalty", opt.decode.length_penalty},
+                        {"early_stop", opt.decode.early_stop},
                         {"sentences_per_s", static_cast<double>(n) / secs},
                         {"seconds", secs},
                         {"reference", opt.reference.empty() ? "corpus targets, detokenized" : opt.reference}};

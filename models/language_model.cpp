@@ -87,6 +87,7 @@ DecoderState DecoderState::select(const torch::Tensor& rows, const torch::Tensor
   s.h = pick(h, 1, rows), s.c = pick(c, 1, rows), s.feed = pick(feed, 0, rows), s.attn = pick(attn, 0, rows);
   s.memory = pick(memory, 0, sources), s.keys = pick(keys, 0, sources), s.mask = pick(mask, 0, sources);
   for (const auto& p : parts) s.parts.push_back(p.select(rows, sources));
+  s.weights = weights;
   return s;
 }
 

@@ -9,6 +9,8 @@
 
 namespace tern {
 
+struct DecodeWeights;  // a model's parameters rearranged for stepping on the CPU (models/seq2seq.h)
+
 // Decoder state for incremental decoding. Hypothesis rows (N) and source sentences (B) are distinct: beam search keeps
 // K rows per source, grouped (rows b*K .. b*K+K-1 belong to source b), and the encoder's tensors stay once per source.
 struct DecoderState {
@@ -19,6 +21,7 @@ struct DecoderState {
   torch::Tensor keys;               // (B, S, H) per source: attention keys projected from memory
   torch::Tensor mask;               // (B, S) bool per source, true on real source tokens
   std::vector<DecoderState> parts;  // an ensemble's: one state per member (the tensors above are then unused)
+  std::shared_ptr<const DecodeWeights> weights;  // set by encode() when steps may use it (inference on the CPU)
   // Rows `rows` (N') of the per-row tensors and, when defined, sources `sources` (B') of the per-source ones. The rows
   // must stay grouped by source in the order of `sources` (beam search expands, reorders within a beam, and drops
   // finished sentences with it).

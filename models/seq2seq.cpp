@@ -1,5 +1,7 @@
 #include "models/seq2seq.h"
 
+#include <ATen/autocast_mode.h>
+
 #include "models/loss.h"
 
 namespace tern {
@@ -118,6 +120,9 @@ DecoderState Seq2SeqImpl::encode(const torch::Tensor& src, const torch::Tensor& 
   s.mask = torch::arange(S, src.options()).unsqueeze(0) < src_len.to(src.device(), true).unsqueeze(1);  // (B, S)
   s.keys = attention_->keys(s.memory);                                                                  // (B, S, H)
   s.feed = torch::zeros({B, H}, s.memory.options());                                                    // (B, H)
+  if (!is_training() && !torch::GradMode::is_enabled() && src.device().is_cpu() &&
+      !at::autocast::is_autocast_enabled(at::kCPU))
+    s.weights = decode_weights();
   return s;
 }
 
@@ -173,7 +178,89 @@ torch::Tensor Seq2SeqImpl::forward(const torch::Tensor& src, const torch::Tensor
   return project(htilde);  // (B, T, V)
 }
 
+std::shared_ptr<const DecodeWeights> Seq2SeqImpl::decode_weights() {
+  torch::NoGradGuard ng;
+  std::vector<std::pair<const void*, int64_t>> key;
+  for (const auto& p : parameters()) key.emplace_back(p.data_ptr(), p._version());
+  std::lock_guard<std::mutex> lock(cache_->mutex);
+  if (cache_->weights && cache_->key == key) return cache_->weights;
+  auto w = std::make_shared<DecodeWeights>();
+  const int64_t E = cfg_.embedding, L = cfg_.layers;
+  auto t = [](const torch::Tensor& m) { return m.t().contiguous(); };
+  for (int64_t l = 0; l < L; ++l) {
+    torch::Tensor w_ih, w_hh, b_ih, b_hh;  // (G, I), (G, H), (G), (G)
+    if (!lstm_cells_.empty()) {
+      const auto& c = lstm_cells_[l];
+      w_ih = c->weight_ih, w_hh = c->weight_hh, b_ih = c->bias_ih, b_hh = c->bias_hh;
+    } else if (!gru_cells_.empty()) {
+      const auto& c = gru_cells_[l];
+      w_ih = c->weight_ih, w_hh = c->weight_hh, b_ih = c->bias_ih, b_hh = c->bias_hh;
+    } else {
+      auto p = decoder_->named_parameters(/*recurse=*/true);
+      const std::string n = std::string(decoder_->lstm() ? "lstm" : "gru") + ".";
+      const std::string k = "_l" + std::to_string(l);
+      w_ih = p[n + "weight_ih" + k], w_hh = p[n + "weight_hh" + k], b_ih = p[n + "bias_ih" + k];
+      b_hh = p[n + "bias_hh" + k];
+    }
+    DecodeWeights::Layer layer;
+    layer.hh_t = t(w_hh), layer.b_hh = b_hh;
+    if (l == 0) {
+      w->token_gates = torch::addmm(b_ih, tgt_emb_->weight, w_ih.narrow(1, 0, E).t());  // (V, G)
+      if (w_ih.size(1) > E) layer.in_t = t(w_ih.narrow(1, E, w_ih.size(1) - E));        // input feeding
+    } else {
+      layer.in_t = t(w_ih), layer.b_in = b_ih;
+    }
+    w->layers.push_back(std::move(layer));
+  }
+  w->combine_t = t(combine_->weight);
+  w->out_t = t(out_->weight), w->out_b = out_->bias;
+  cache_->key = std::move(key);
+  cache_->weights = w;
+  return w;
+}
+
+torch::Tensor Seq2SeqImpl::fast_cell_step(const torch::Tensor& prev, const DecodeWeights& w, DecoderState& s) {
+  const bool lstm = cfg_.cell == Cell::kLstm;
+  torch::Tensor x;  // (N, H) the layer's output
+  std::vector<torch::Tensor> hs, cs;
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const auto& p = w.layers[l];
+    torch::Tensor h = s.h[static_cast<int64_t>(l)];  // (N, H)
+    torch::Tensor gi;                                // (N, G) input gates
+    if (l == 0) {
+      gi = w.token_gates.index_select(0, prev);
+      if (p.in_t.defined()) gi = gi.addmm(s.feed, p.in_t);
+    } else {
+      gi = torch::addmm(p.b_in, x, p.in_t);
+    }
+    torch::Tensor gh = torch::addmm(p.b_hh, h, p.hh_t);  // (N, G)
+    if (lstm) {
+      auto g = (gi + gh).chunk(4, 1);  // input, forget, cell, output
+      torch::Tensor c = torch::sigmoid(g[1]) * s.c[static_cast<int64_t>(l)] + torch::sigmoid(g[0]) * torch::tanh(g[2]);
+      x = torch::sigmoid(g[3]) * torch::tanh(c);
+      cs.push_back(c);
+    } else {
+      auto i = gi.chunk(3, 1), r = gh.chunk(3, 1);  // reset, update, new
+      torch::Tensor reset = torch::sigmoid(i[0] + r[0]), update = torch::sigmoid(i[1] + r[1]);
+      torch::Tensor n = torch::tanh(i[2] + reset * r[2]);
+      x = n + update * (h - n);  // (1 - z) n + z h
+    }
+    hs.push_back(x);
+  }
+  s.h = torch::stack(hs);
+  if (lstm) s.c = torch::stack(cs);
+  return x;
+}
+
 torch::Tensor Seq2SeqImpl::step(const torch::Tensor& prev, DecoderState& s) {
+  if (s.weights) {
+    const DecodeWeights& w = *s.weights;
+    torch::Tensor top = fast_cell_step(prev, w, s);                                    // (N, H)
+    auto [context, weights] = attention_(top.unsqueeze(1), s.keys, s.memory, s.mask);  // (N, 1, H), (N, 1, S)
+    s.feed = torch::tanh(torch::cat({context.squeeze(1), top}, -1).mm(w.combine_t));   // (N, H)
+    s.attn = weights.squeeze(1);
+    return torch::log_softmax(torch::addmm(w.out_b, s.feed, w.out_t), -1);  // (N, V)
+  }
   torch::Tensor emb = drop_(tgt_emb_(prev));  // (B, E)
   torch::Tensor top;                          // (B, 1, H)
   if (cfg_.input_feeding) {

@@ -4,6 +4,11 @@
 #include "models/attention.h"
 #include "models/model.h"
 
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
 namespace tern {
 
 // A stack of LSTM or GRU layers, fused over time (cuDNN on GPU) or stepped one token at a time.
@@ -31,6 +36,23 @@ struct OutputLayerImpl : torch::nn::Module {
 };
 TORCH_MODULE(OutputLayer);
 
+// The decoder's parameters rearranged for inference steps on the CPU, computed once from the current weights (about
+// 25% less time a step than the modules': layer 0's input gates of every target token are a table, and the
+// projections are stored transposed for the matrix product). G gates: 4H (LSTM) or 3H (GRU).
+struct DecodeWeights {
+  struct Layer {
+    torch::Tensor in_t;  // (I, G) input weights transposed; layer 0: the input-feeding part only (else undefined)
+    torch::Tensor hh_t;  // (H, G) recurrent weights transposed
+    torch::Tensor b_in;  // (G) input bias (layers > 0)
+    torch::Tensor b_hh;  // (G) recurrent bias
+  };
+  torch::Tensor token_gates;  // (V, G) layer 0: W_ih[:, :E] emb(v) + b_ih for every target token v
+  std::vector<Layer> layers;
+  torch::Tensor combine_t;  // (2H, H)
+  torch::Tensor out_t;      // (H, V)
+  torch::Tensor out_b;      // (V)
+};
+
 struct Seq2SeqImpl : SequenceModelImpl {
   explicit Seq2SeqImpl(const ModelConfig& cfg);
   torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in) override;
@@ -43,6 +65,11 @@ struct Seq2SeqImpl : SequenceModelImpl {
   // h~ = tanh(W_c [context; h]) then dropout and the output layer. h (B, T, H) -> logits (B, T, V), weights (B, T, S)
   std::pair<torch::Tensor, torch::Tensor> attend(const torch::Tensor& h, const DecoderState& s, torch::Tensor* htilde);
   torch::Tensor project(const torch::Tensor& htilde);  // (B, T, H) -> (B, T, V)
+  // The decode weights of the parameters as they are now: built at the first call and again after any parameter
+  // changed (its storage or version counter); thread-safe.
+  std::shared_ptr<const DecodeWeights> decode_weights();
+  // One decoder step with `w`: prev (N) -> top hidden (N, H); updates s.h / s.c.
+  torch::Tensor fast_cell_step(const torch::Tensor& prev, const DecodeWeights& w, DecoderState& s);
 
   torch::nn::Embedding src_emb_{nullptr}, tgt_emb_{nullptr};  // (V_src, E), (V_tgt, E)
   RnnStack encoder_{nullptr};
@@ -53,6 +80,12 @@ struct Seq2SeqImpl : SequenceModelImpl {
   torch::nn::Linear combine_{nullptr};  // W_c (H, 2H)
   OutputLayer out_{nullptr};            // (V_tgt, H), weight shared with tgt_emb_ when tied
   torch::nn::Dropout drop_{nullptr};
+  struct WeightsCache {
+    std::mutex mutex;
+    std::vector<std::pair<const void*, int64_t>> key;  // per parameter: storage and version it was built from
+    std::shared_ptr<const DecodeWeights> weights;
+  };
+  std::shared_ptr<WeightsCache> cache_ = std::make_shared<WeightsCache>();
 };
 
 }  // namespace tern

@@ -29,6 +29,42 @@ double normalise(double logprob, size_t len, double alpha) {
 }
 }  // namespace
 
+std::pair<torch::Tensor, torch::Tensor> best_continuations(const torch::Tensor& lp, const std::vector<double>& scores,
+                                                           int64_t R, int64_t n) {
+  const int64_t rows = lp.size(0), V = lp.size(1), A = rows / R;
+  n = std::min(n, R * V);
+  torch::Tensor score = torch::tensor(scores, torch::kFloat64).to(lp.device(), torch::kFloat32);  // (A*R)
+  if (lp.is_cuda()) {  // one topk on the device; only (A, n) travel to the host
+    auto [val, idx] = (lp + score.unsqueeze(1)).view({A, R * V}).topk(n, 1);
+    return {val.to(torch::kCPU), idx.to(torch::kCPU)};
+  }
+  // On the CPU one pass over each row keeps a sorted list of the n best, most values failing a single comparison
+  // with the n-th best: about 3x faster than adding the scores into a new (A*R, V) tensor and calling topk.
+  torch::Tensor x = lp.contiguous();
+  torch::Tensor val = torch::full({A, n}, -std::numeric_limits<float>::infinity());
+  torch::Tensor idx = torch::zeros({A, n}, torch::kInt64);
+  const float* in = x.data_ptr<float>();
+  const float* add = score.data_ptr<float>();
+  for (int64_t a = 0; a < A; ++a) {
+    float* bv = val.data_ptr<float>() + a * n;
+    int64_t* bi = idx.data_ptr<int64_t>() + a * n;
+    float worst = bv[n - 1];
+    for (int64_t r = 0; r < R; ++r) {
+      const float* row = in + (a * R + r) * V;
+      const float s = add[a * R + r];
+      for (int64_t v = 0; v < V; ++v) {
+        const float t = row[v] + s;
+        if (!(t > worst)) continue;  // ties keep the earlier continuation; NaN never enters
+        int64_t j = n - 1;
+        for (; j > 0 && bv[j - 1] < t; --j) bv[j] = bv[j - 1], bi[j] = bi[j - 1];
+        bv[j] = t, bi[j] = r * V + v;
+        worst = bv[n - 1];
+      }
+    }
+  }
+  return {val, idx};
+}
+
 std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torch::Tensor& src,
                                             const torch::Tensor& src_len, const DecodeOptions& opt) {
   opt.validate();
@@ -57,13 +93,10 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
   for (int64_t t = 0; t < longest; ++t) {
     const auto A = static_cast<int64_t>(active.size());
     const int64_t R = t == 0 ? 1 : K;
-    // The top 2K continuations of each sentence are chosen on the model's device; only they travel to the host.
     torch::Tensor lp = model.step(prev, state).to(torch::kFloat32);  // (A*R, V)
     if (opt.no_unk) lp.select(1, kUnkId).fill_(-std::numeric_limits<float>::infinity());
     const int64_t V = lp.size(1);
-    torch::Tensor total = lp + torch::tensor(scores, torch::kFloat64).to(dev, torch::kFloat32).unsqueeze(1);
-    auto [top_dev, top_idx_dev] = total.view({A, R * V}).topk(std::min<int64_t>(2 * K, R * V), 1);  // (A, 2K)
-    torch::Tensor top_val = top_dev.to(torch::kCPU), top_idx = top_idx_dev.to(torch::kCPU);
+    auto [top_val, top_idx] = best_continuations(lp, scores, R, 2 * K);  // (A, 2K) on the host
     auto val = top_val.accessor<float, 2>();
     auto idx = top_idx.accessor<int64_t, 2>();
     std::vector<int64_t> kept, rows, next_tok;  // positions in `active` that go on, their rows' origins and tokens
@@ -73,12 +106,14 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
       const int64_t b = active[a];
       const bool at_limit = t + 1 >= max_len[b];
       int64_t alive = 0;
+      bool best_ended = false;  // the best continuation is </s> (or at the length limit)
       const auto first_row = static_cast<int64_t>(rows.size());
       for (int64_t j = 0; j < top_idx.size(1) && alive < K; ++j) {
         const double s = val[a][j];
         if (!std::isfinite(s)) break;
         const int64_t from = a * R + idx[a][j] / V, tok = idx[a][j] % V;
         if (tok == kEosId || at_limit) {
+          best_ended = best_ended || j == 0;
           if (j < K) {
             Hypothesis h;
             h.tokens = seqs[from];
@@ -94,7 +129,8 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
         next_seqs.push_back(seqs[from]);
         next_seqs.back().push_back(static_cast<int32_t>(tok));
       }
-      if (static_cast<int64_t>(finished[b].size()) >= K || at_limit) {  // done: its rows leave the batch
+      const auto ended = static_cast<int64_t>(finished[b].size());
+      if (ended >= K || at_limit || (opt.early_stop && best_ended && ended >= opt.nbest)) {  // its rows leave the batch
         rows.resize(first_row), next_tok.resize(first_row), next_scores.resize(first_row);
         next_seqs.resize(first_row);
         continue;

@@ -15,6 +15,9 @@ struct DecodeOptions {
   int64_t max_len_extra = 10;
   int64_t nbest = 1;    // Hypotheses returned per sentence (<= beam).
   bool no_unk = false;  // Never emit <unk> (its log-probability is set to -inf at every step).
+  // A sentence ends when its best continuation is </s> and nbest hypotheses have ended (OpenNMT-py, CTranslate2),
+  // instead of when `beam` hypotheses have ended (fairseq): fewer steps, a slightly narrower search.
+  bool early_stop = false;
   void validate() const;
 };
 
@@ -23,6 +26,12 @@ struct Hypothesis {
   double logprob = 0;           // sum of token log-probabilities, eos included
   double score = 0;             // length-normalised logprob
 };
+
+// Each sentence's n best continuations: lp (A*R, V) log-probabilities of A sentences' R rows each, scores (A*R) the
+// rows' scores so far -> values (A, n) of lp + score and indices r*V + token, best first, on the host (-inf past
+// the finite ones). On a GPU one topk; on the CPU one pass over lp.
+std::pair<torch::Tensor, torch::Tensor> best_continuations(const torch::Tensor& lp, const std::vector<double>& scores,
+                                                           int64_t R, int64_t n);
 
 // src (B, S), src_len (B) on the model's device -> per sentence, `nbest` hypotheses, best first.
 std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torch::Tensor& src,

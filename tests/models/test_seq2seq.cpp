@@ -69,12 +69,29 @@ TEST_P(Seq2SeqVariants, GroupedStepsEqualTeacherForcing) {
   const int64_t G = 3;
   const auto rows = torch::arange(2).repeat_interleave(G);  // (B*G): 0 0 0 1 1 1
   DecoderState s = model->encode(src, len).select(rows);
+  ASSERT_TRUE(s.weights) << "inference on the CPU steps with the rearranged decode weights";
+  DecoderState modules = s;  // the same steps through the modules (LSTM/GRU, Linear)
+  modules.weights = nullptr;
   for (int64_t t = 0; t < tin.size(1); ++t) {
-    const auto lp = model->step(tin.select(1, t).index_select(0, rows), s);  // (B*G, V)
+    const auto prev = tin.select(1, t).index_select(0, rows);
+    const auto lp = model->step(prev, s);  // (B*G, V)
     EXPECT_LT((lp - full.select(1, t).index_select(0, rows)).abs().max().item<float>(), 1e-5) << att << " t " << t;
+    EXPECT_LT((lp - model->step(prev, modules)).abs().max().item<float>(), 1e-5) << att << " t " << t;
     EXPECT_EQ(s.attn.sizes(), (std::vector<int64_t>{2 * G, 5}));
     EXPECT_LT(s.attn.index({3, torch::indexing::Slice(2, 5)}).abs().max().item<float>(), 1e-12) << "padding";
   }
+  // The decode weights follow the parameters: changed in place, the next encode rebuilds them.
+  auto* seq2seq = dynamic_cast<Seq2SeqImpl*>(model.get());
+  ASSERT_NE(seq2seq, nullptr);
+  auto before = model->encode(src, len).weights;
+  EXPECT_EQ(model->encode(src, len).weights, before) << "built once while the parameters stay";
+  model->named_parameters()["tgt_emb.weight"].mul_(1.5);
+  DecoderState after = model->encode(src, len);
+  EXPECT_NE(after.weights, before);
+  const auto changed = torch::log_softmax(model->forward(src, len, tin), -1);
+  EXPECT_LT((model->step(tin.select(1, 0), after) - changed.select(1, 0)).abs().max().item<float>(), 1e-5) << att;
+  model->train();
+  EXPECT_FALSE(model->encode(src, len).weights) << "training steps through the modules";
 }
 
 TEST(Seq2Seq, TinyModelOverfitsAndGreedyReproducesTargets) {

@@ -15,6 +15,27 @@ TEST(DecodeOptions, Validation) {
   EXPECT_THROW(o.validate(), std::exception);
 }
 
+// The CPU's one-pass selection equals topk over lp + score, -inf rows and entries included.
+TEST(Decode, BestContinuationsEqualTopk) {
+  torch::manual_seed(1);
+  const int64_t A = 3, R = 4, V = 50, n = 8;
+  torch::Tensor lp = torch::log_softmax(torch::randn({A * R, V}) * 3, -1);
+  lp.index_put_({torch::tensor({0, 5}), torch::tensor({7, 9})}, -std::numeric_limits<float>::infinity());
+  std::vector<double> scores{-1.0, -2.5, -0.5, -std::numeric_limits<double>::infinity(), -3, -1, -2, -4, 0, -1, -1, -2};
+  torch::Tensor total = lp + torch::tensor(scores, torch::kFloat64).to(torch::kFloat32).unsqueeze(1);
+  auto [ref_val, ref_idx] = total.view({A, R * V}).topk(n, 1);
+  auto [val, idx] = best_continuations(lp, scores, R, n);
+  EXPECT_TRUE(torch::equal(val, ref_val));
+  EXPECT_TRUE(torch::equal(idx, ref_idx));
+  // Fewer finite continuations than asked: the rest is -inf.
+  torch::Tensor few = torch::full({2, 3}, -std::numeric_limits<float>::infinity());
+  few[0][1] = -1.0f;
+  auto [fv, fi] = best_continuations(few, {0.0, -std::numeric_limits<double>::infinity()}, 2, 4);
+  EXPECT_EQ(fv[0][0].item<float>(), -1.0f);
+  EXPECT_EQ(fi[0][0].item<int64_t>(), 1);
+  EXPECT_TRUE(std::isinf(fv[0][1].item<float>()));
+}
+
 TEST(Decode, NbestIsSortedAndBounded) {
   torch::manual_seed(0);
   ModelConfig c;
@@ -42,6 +63,30 @@ ModelConfig tiny_seq2seq() {
   return c;
 }
 }  // namespace
+
+// --early-stop ends a sentence when its best continuation is </s>: a subset of the full search's steps, so its best
+// hypothesis is one the full search also finds or beats, and never more tokens than allowed.
+TEST(Decode, EarlyStopIsANarrowerSearch) {
+  ModelConfig c = tiny_seq2seq();
+  auto m = build_model(c);
+  m->eval();
+  DecodeOptions full;
+  full.beam = 4, full.max_len_ratio = 2.0, full.max_len_extra = 4;
+  DecodeOptions early = full;
+  early.early_stop = true;
+  const std::vector<std::vector<int64_t>> sources{{4, 5, 6}, {7, 8}, {9, 10, 11, 4}, {5}};
+  int64_t differ = 0;
+  for (const auto& ids : sources) {  // one sentence a batch: the same rows at every step
+    auto src = torch::tensor(ids).unsqueeze(0);
+    auto len = torch::tensor({static_cast<int64_t>(ids.size())});
+    auto f = decode(*m, src, len, full), e = decode(*m, src, len, early);
+    ASSERT_EQ(e[0].size(), 1u);
+    EXPECT_GE(f[0][0].score, e[0][0].score - 1e-9);
+    EXPECT_LE(e[0][0].tokens.size(), 2 * ids.size() + 4);
+    differ += f[0][0].tokens != e[0][0].tokens;
+  }
+  EXPECT_LT(differ, static_cast<int64_t>(sources.size())) << "most sentences agree";
+}
 
 // --no-unk: a model that prefers <unk> everywhere emits it, and never with no_unk.
 TEST(Decode, NoUnkNeverEmitsUnk) {
