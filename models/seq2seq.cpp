@@ -212,7 +212,6 @@ std::shared_ptr<const DecodeWeights> Seq2SeqImpl::decode_weights() {
     }
     w->layers.push_back(std::move(layer));
   }
-  w->combine_t = t(combine_->weight);
   w->out_t = t(out_->weight), w->out_b = out_->bias;
   cache_->key = std::move(key);
   cache_->weights = w;
@@ -253,27 +252,21 @@ torch::Tensor Seq2SeqImpl::fast_cell_step(const torch::Tensor& prev, const Decod
 }
 
 torch::Tensor Seq2SeqImpl::step(const torch::Tensor& prev, DecoderState& s) {
+  torch::Tensor top;  // (B, 1, H)
   if (s.weights) {
-    const DecodeWeights& w = *s.weights;
-    torch::Tensor top = fast_cell_step(prev, w, s);                                    // (N, H)
-    auto [context, weights] = attention_(top.unsqueeze(1), s.keys, s.memory, s.mask);  // (N, 1, H), (N, 1, S)
-    s.feed = torch::tanh(torch::cat({context.squeeze(1), top}, -1).mm(w.combine_t));   // (N, H)
-    s.attn = weights.squeeze(1);
-    return torch::log_softmax(torch::addmm(w.out_b, s.feed, w.out_t), -1);  // (N, V)
-  }
-  torch::Tensor emb = drop_(tgt_emb_(prev));  // (B, E)
-  torch::Tensor top;                          // (B, 1, H)
-  if (cfg_.input_feeding) {
-    top = cell_step(emb, s).unsqueeze(1);
+    top = fast_cell_step(prev, *s.weights, s).unsqueeze(1);
+  } else if (cfg_.input_feeding) {
+    top = cell_step(drop_(tgt_emb_(prev)), s).unsqueeze(1);
   } else {
-    auto [out, h, c] = decoder_(emb.unsqueeze(1), s.h, s.c);
+    auto [out, h, c] = decoder_(drop_(tgt_emb_(prev)).unsqueeze(1), s.h, s.c);
     s.h = h, s.c = c, top = out;
   }
   torch::Tensor ht;
   auto [unused, weights] = attend(top, s, &ht);
   s.feed = ht.squeeze(1);
-  s.attn = weights.squeeze(1);                                           // (B, S)
-  return torch::log_softmax(at_least_fp32(project(ht).squeeze(1)), -1);  // (B, V)
+  s.attn = weights.squeeze(1);  // (B, S)
+  torch::Tensor logits = s.weights ? torch::addmm(s.weights->out_b, s.feed, s.weights->out_t) : project(ht).squeeze(1);
+  return torch::log_softmax(at_least_fp32(logits), -1);  // (B, V)
 }
 
 }  // namespace tern

@@ -37,8 +37,8 @@ struct OutputLayerImpl : torch::nn::Module {
 TORCH_MODULE(OutputLayer);
 
 // The decoder's parameters rearranged for inference steps on the CPU, computed once from the current weights (about
-// 25% less time a step than the modules': layer 0's input gates of every target token are a table, and the
-// projections are stored transposed for the matrix product). G gates: 4H (LSTM) or 3H (GRU).
+// 25% less time a step than the modules': layer 0's input gates of every target token are a table, and the recurrent
+// and output projections are stored transposed for the matrix product). G gates: 4H (LSTM) or 3H (GRU).
 struct DecodeWeights {
   struct Layer {
     torch::Tensor in_t;  // (I, G) input weights transposed; layer 0: the input-feeding part only (else undefined)
@@ -48,9 +48,8 @@ struct DecodeWeights {
   };
   torch::Tensor token_gates;  // (V, G) layer 0: W_ih[:, :E] emb(v) + b_ih for every target token v
   std::vector<Layer> layers;
-  torch::Tensor combine_t;  // (2H, H)
-  torch::Tensor out_t;      // (H, V)
-  torch::Tensor out_b;      // (V)
+  torch::Tensor out_t;  // (H, V)
+  torch::Tensor out_b;  // (V)
 };
 
 struct Seq2SeqImpl : SequenceModelImpl {
