@@ -112,6 +112,9 @@ void add_search_flags(CLI::App* c, DecodeOptions& d) {
   c->add_flag("--early-stop", d.early_stop,
               "A sentence ends when its best continuation is </s> (OpenNMT-py's rule: faster), not when beam "
               "hypotheses have ended (fairseq's)");
+  c->add_flag("--int8", d.int8,
+              "CPU search with int8 output-layer products (faster; logits move by about 1e-2, so translations can "
+              "differ slightly from fp32)");
 }
 
 void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {

@@ -22,6 +22,17 @@
 
 namespace tern {
 
+void set_int8_decoding(InferenceModel& im, bool on) {
+  if (!on) return;
+  if (!im.device.is_cpu())
+    throw ConfigError("--int8 is for decoding on the CPU (the device is " + im.device.str() +
+                      "); on a GPU use --precision fp16 or bf16");
+  if (im.precision != Precision::kFp32)
+    throw ConfigError("--int8 replaces the fp32 products of the CPU search: it cannot be combined with --precision " +
+                      precision_name(im.precision) + " (pass --precision fp32)");
+  im.model->set_int8_decoding(true);
+}
+
 InferenceModel load_inference_model(const std::string& path, DeviceRequest device, std::optional<Precision> precision,
                                     bool use_ema) {
   CheckpointData d = read_checkpoint(path);
@@ -182,6 +193,7 @@ nlohmann::json perplexity(InferenceModel& im, ShardData& data, int64_t n, std::v
 nlohmann::json evaluate_text(const EvaluateOptions& opt, std::ostream* sentence_scores) {
   opt.validate();
   InferenceModel im = load_inference_model(opt.checkpoint, opt.device, opt.precision, opt.use_ema);
+  set_int8_decoding(im, opt.decode.int8);
   if (im.src)
     throw ConfigError(opt.checkpoint + " is a seq2seq model: --text scores text under a language model (for a " +
                       "seq2seq checkpoint evaluate a corpus with --data)");
@@ -252,6 +264,7 @@ nlohmann::json perplexity_json(double nll, double tokens, double words) {
 nlohmann::json evaluate(const EvaluateOptions& opt) {
   opt.validate();
   InferenceModel im = load_inference_model(opt.checkpoint, opt.device, opt.precision, opt.use_ema);
+  set_int8_decoding(im, opt.decode.int8);
   CorpusReader corpus(opt.corpus);
   const bool lm = im.config.model.is_lm();
   const std::string tgt_side = lm ? "text" : "tgt";
@@ -302,6 +315,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   out["translation"] = {{"beam", opt.decode.beam},
                         {"length_penalty", opt.decode.length_penalty},
                         {"early_stop", opt.decode.early_stop},
+                        {"int8", opt.decode.int8},
                         {"sentences_per_s", static_cast<double>(n) / secs},
                         {"seconds", secs},
                         {"reference", opt.reference.empty() ? "corpus targets, detokenized" : opt.reference}};

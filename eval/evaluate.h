@@ -31,6 +31,10 @@ struct InferenceModel {
 InferenceModel load_inference_model(const std::string& checkpoint, DeviceRequest device = DeviceRequest::kAuto,
                                     std::optional<Precision> precision = std::nullopt, bool use_ema = true);
 
+// translate/evaluate/bench translate --int8: the model's CPU search uses int8 output products. Refused on a GPU,
+// with --precision fp16/bf16 (autocast steps do not use them) and for a language model, each with its rule.
+void set_int8_decoding(InferenceModel& im, bool on);
+
 struct EvaluateOptions {
   std::string checkpoint;
   std::vector<std::string> corpus;  // HDF5 corpus (or its parts); its vocabularies must match the checkpoint's

@@ -46,6 +46,7 @@ InferenceModel load_ensemble(const TranslateOptions& opt) {
     ms[0].model = std::make_shared<EnsembleImpl>(std::move(members));
     ms[0].model->eval();
   }
+  set_int8_decoding(ms[0], opt.decode.int8);
   return std::move(ms[0]);
 }
 

@@ -79,6 +79,10 @@ torch::Tensor SequenceModelImpl::step(const torch::Tensor&, DecoderState&) {
   throw ConfigError("model.type " + cfg_.type.name() + " does not support incremental decoding");
 }
 
+void SequenceModelImpl::set_int8_decoding(bool on) {
+  if (on) throw ConfigError("--int8 applies to the search of seq2seq models (model.type is " + cfg_.type.name() + ")");
+}
+
 DecoderState DecoderState::select(const torch::Tensor& rows, const torch::Tensor& sources) const {
   auto pick = [](const torch::Tensor& t, int64_t dim, const torch::Tensor& idx) {
     return t.defined() && idx.defined() ? t.index_select(dim, idx) : t;
@@ -97,6 +101,10 @@ EnsembleImpl::EnsembleImpl(std::vector<SequenceModel> m) : SequenceModelImpl(m.a
 
 torch::Tensor EnsembleImpl::forward(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&) {
   throw ConfigError("an ensemble decodes only (translate); evaluate perplexity with one checkpoint");
+}
+
+void EnsembleImpl::set_int8_decoding(bool on) {
+  for (auto& m : members) m->set_int8_decoding(on);
 }
 
 DecoderState EnsembleImpl::encode(const torch::Tensor& src, const torch::Tensor& src_len) {

@@ -2,6 +2,7 @@
 
 #include <ATen/autocast_mode.h>
 
+#include "core/errors.h"
 #include "models/loss.h"
 
 namespace tern {
@@ -183,7 +184,7 @@ std::shared_ptr<const DecodeWeights> Seq2SeqImpl::decode_weights() {
   std::vector<std::pair<const void*, int64_t>> key;
   for (const auto& p : parameters()) key.emplace_back(p.data_ptr(), p._version());
   std::lock_guard<std::mutex> lock(cache_->mutex);
-  if (cache_->weights && cache_->key == key) return cache_->weights;
+  if (cache_->weights && cache_->key == key && cache_->int8 == int8_) return cache_->weights;
   auto w = std::make_shared<DecodeWeights>();
   const int64_t E = cfg_.embedding, L = cfg_.layers;
   auto t = [](const torch::Tensor& m) { return m.t().contiguous(); };
@@ -213,7 +214,9 @@ std::shared_ptr<const DecodeWeights> Seq2SeqImpl::decode_weights() {
     w->layers.push_back(std::move(layer));
   }
   w->out_t = t(out_->weight), w->out_b = out_->bias;
+  if (int8_) w->out_int8 = std::make_shared<Int8Linear>(out_->weight, out_->bias);
   cache_->key = std::move(key);
+  cache_->int8 = int8_;
   cache_->weights = w;
   return w;
 }
@@ -251,6 +254,12 @@ torch::Tensor Seq2SeqImpl::fast_cell_step(const torch::Tensor& prev, const Decod
   return x;
 }
 
+void Seq2SeqImpl::set_int8_decoding(bool on) {
+  if (on && !cpu_supports_int8())
+    throw ConfigError("--int8: LibTorch has no int8 kernels for this CPU (fbgemm needs AVX2); decode without --int8");
+  int8_ = on;
+}
+
 torch::Tensor Seq2SeqImpl::step(const torch::Tensor& prev, DecoderState& s) {
   torch::Tensor top;  // (B, 1, H)
   if (s.weights) {
@@ -265,7 +274,9 @@ torch::Tensor Seq2SeqImpl::step(const torch::Tensor& prev, DecoderState& s) {
   auto [unused, weights] = attend(top, s, &ht);
   s.feed = ht.squeeze(1);
   s.attn = weights.squeeze(1);  // (B, S)
-  torch::Tensor logits = s.weights ? torch::addmm(s.weights->out_b, s.feed, s.weights->out_t) : project(ht).squeeze(1);
+  torch::Tensor logits = !s.weights            ? project(ht).squeeze(1)
+                         : s.weights->out_int8 ? (*s.weights->out_int8)(s.feed)
+                                               : torch::addmm(s.weights->out_b, s.feed, s.weights->out_t);
   return torch::log_softmax(at_least_fp32(logits), -1);  // (B, V)
 }
 

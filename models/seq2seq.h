@@ -2,6 +2,7 @@
 // additive attention, optional input feeding, tied target embeddings.
 #pragma once
 #include "models/attention.h"
+#include "models/int8_linear.h"
 #include "models/model.h"
 
 #include <memory>
@@ -48,8 +49,9 @@ struct DecodeWeights {
   };
   torch::Tensor token_gates;  // (V, G) layer 0: W_ih[:, :E] emb(v) + b_ih for every target token v
   std::vector<Layer> layers;
-  torch::Tensor out_t;  // (H, V)
-  torch::Tensor out_b;  // (V)
+  torch::Tensor out_t;                         // (H, V)
+  torch::Tensor out_b;                         // (V)
+  std::shared_ptr<const Int8Linear> out_int8;  // set_int8_decoding(true): the output layer in int8
 };
 
 struct Seq2SeqImpl : SequenceModelImpl {
@@ -57,6 +59,7 @@ struct Seq2SeqImpl : SequenceModelImpl {
   torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in) override;
   DecoderState encode(const torch::Tensor& src, const torch::Tensor& src_len) override;
   torch::Tensor step(const torch::Tensor& prev, DecoderState& state) override;
+  void set_int8_decoding(bool on) override;
 
  private:
   // Decoder cells, one per layer, for the input-feeding step loop.
@@ -82,8 +85,10 @@ struct Seq2SeqImpl : SequenceModelImpl {
   struct WeightsCache {
     std::mutex mutex;
     std::vector<std::pair<const void*, int64_t>> key;  // per parameter: storage and version it was built from
+    bool int8 = false;                                 // the output layer is int8
     std::shared_ptr<const DecodeWeights> weights;
   };
+  bool int8_ = false;
   std::shared_ptr<WeightsCache> cache_ = std::make_shared<WeightsCache>();
 };
 

@@ -18,6 +18,9 @@ struct DecodeOptions {
   // A sentence ends when its best continuation is </s> and nbest hypotheses have ended (OpenNMT-py, CTranslate2),
   // instead of when `beam` hypotheses have ended (fairseq): fewer steps, a slightly narrower search.
   bool early_stop = false;
+  // The CPU search takes the output layer's product in int8 (per-row int8 weights, activations quantized per step:
+  // Marian's and CTranslate2's CPU int8); applied when the model is loaded (eval/evaluate.h set_int8_decoding).
+  bool int8 = false;
   void validate() const;
 };
 

@@ -1,7 +1,7 @@
 """tern translate -i FILE -o FILE gives what stdin/stdout gives; a missing input or an unwritable output is refused
 with its exit code and leaves no partial file; --no-unk decodes; --checkpoint A B decodes as an ensemble; tern bench
 translate reports per setting, decodes the same with several workers, and refuses bad values and foreign
-vocabularies."""
+vocabularies; --int8 decodes and is refused with another precision."""
 import json
 import os
 
@@ -50,6 +50,15 @@ for args, msg in ((["--beams", "0"], "--beams: each must be in [1, 1024] (got 0)
                   (["--limit", "-1"], "--limit must be >= 0")):
     p = run(["bench", "translate", "--checkpoint", ckpt, "--data", corpus, *args], expect=2)
     check(msg in p.stderr, f"bench translate {' '.join(args)} refused ({p.stderr.strip()[-100:]})")
+# --int8: translates every line, bench records it, and it is refused with another precision.
+q = run(["translate", "--checkpoint", ckpt, "--int8", "-i", f"{d}/in.txt"]).stdout
+check(len(q.splitlines()) == 3, f"--int8 translates ({q.strip()!r})")
+run(["bench", "translate", "--checkpoint", ckpt, "--data", corpus, "--beams", "3", "--batches", "8", "--int8",
+     "--json", f"{d}/bench8.json"])
+r8 = json.load(open(f"{d}/bench8.json"))[0]
+check(r8["int8"] and not rows[1]["int8"] and r8["sentences"] == rows[1]["sentences"], "bench translate --int8 row")
+p = run(["translate", "--checkpoint", ckpt, "--int8", "--precision", "bf16", "-i", f"{d}/in.txt"], expect=2)
+check("--precision" in p.stderr, f"--int8 with --precision bf16 refused ({p.stderr.strip()[-140:]})")
 p = run(["bench", "translate", "--checkpoint", ckpt, "--data", corpus2], expect=4)
 check("its vocabularies differ" in p.stderr, "bench translate on another corpus's vocabularies refused")
 finish()

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
+#include "core/errors.h"
 #include "data/tokenizer.h"
 #include "models/attention.h"
+#include "models/int8_linear.h"
 #include "models/language_model.h"
 #include "models/loss.h"
 #include "models/seq2seq.h"
@@ -94,6 +96,44 @@ TEST_P(Seq2SeqVariants, GroupedStepsEqualTeacherForcing) {
   EXPECT_FALSE(model->encode(src, len).weights) << "training steps through the modules";
 }
 
+// --int8: the output layer's product in int8 stays within the quantisation error of the fp32 step (and is not the fp32
+// step itself); turning it off rebuilds the fp32 weights; a language model refuses it.
+TEST(Seq2Seq, Int8StepsStayCloseToFp32) {
+  if (!cpu_supports_int8()) GTEST_SKIP() << "LibTorch has no int8 kernels for this CPU";
+  torch::manual_seed(3);
+  ModelConfig c = tiny("lstm", "general", false);
+  c.layers = 1, c.embedding = c.hidden = 64, c.tgt_vocab = 300;
+  auto model = build_model(c);
+  model->eval();
+  torch::NoGradGuard ng;
+  auto src = torch::tensor({{4, 5, 6, 7, 8}, {8, 9, 0, 0, 0}});
+  auto len = torch::tensor({5, 2});
+  auto prev = torch::tensor({2, 2});
+  DecoderState fp32 = model->encode(src, len);
+  const auto ref = model->step(prev, fp32);  // (2, V)
+  model->set_int8_decoding(true);
+  DecoderState int8 = model->encode(src, len);
+  ASSERT_TRUE(int8.weights && int8.weights->out_int8);
+  const float diff = (model->step(prev, int8) - ref).abs().max().item<float>();
+  EXPECT_GT(diff, 0.0f) << "the int8 product is used";
+  EXPECT_LT(diff, 0.05f);
+  // Int8Linear alone: within the bound of per-row weight and per-call activation rounding.
+  auto w = torch::randn({300, 64}) * 0.2, b = torch::randn({300}) * 0.1, x = torch::rand({7, 64}) * 2 - 1;
+  const auto exact = torch::addmm(b, x, w.t());
+  const auto q = Int8Linear(w, b)(x);
+  const auto bound =
+      (w.abs().amax(1) / 127 * 0.5 * x.abs().sum(1, true).t().max() + w.abs().sum(1) * (2.0 / 127 * 0.5 + 1e-4))
+          .unsqueeze(0);  // (1, Out)
+  EXPECT_TRUE(((q - exact).abs() <= bound).all().item<bool>()) << (q - exact).abs().max().item<float>();
+  model->set_int8_decoding(false);
+  DecoderState back = model->encode(src, len);
+  EXPECT_FALSE(back.weights->out_int8);
+  EXPECT_TRUE(torch::equal(model->step(prev, back), ref));
+  ModelConfig lm = c;
+  lm.type = "lm";
+  EXPECT_THROW(build_model(lm)->set_int8_decoding(true), ConfigError);
+}
+
 TEST(Seq2Seq, TinyModelOverfitsAndGreedyReproducesTargets) {
   for (const char* attention : {"general", "local", "multihead"}) {
     torch::manual_seed(0);
@@ -125,6 +165,12 @@ TEST(Seq2Seq, TinyModelOverfitsAndGreedyReproducesTargets) {
     for (int b = 0; b < 4; ++b) {
       EXPECT_EQ(hyps[b][0].tokens, tgt[b]) << attention << " sentence " << b;
       EXPECT_EQ(bhyps[b][0].tokens, tgt[b]) << attention << " sentence " << b;
+    }
+    if (cpu_supports_int8()) {  // --int8 search finds the same translations
+      model->set_int8_decoding(true);
+      auto qhyps = decode(*model, src, len, beam);
+      model->set_int8_decoding(false);
+      for (int b = 0; b < 4; ++b) EXPECT_EQ(qhyps[b][0].tokens, tgt[b]) << attention << " int8, sentence " << b;
     }
   }
 }
