@@ -6,12 +6,15 @@
 # then 1/sqrt(step): OpenNMT-py noam with hidden 256 is the same curve; 3000-token batches, label smoothing 0.1, clip
 # 1.0), STEPS training steps each; then beam search
 # on the 470 held-out test verses (beam BEAM, batch BATCH sentences, GNMT length penalty 0.6 in both).
-# tern decodes twice: its default search (a sentence ends when beam hypotheses have ended, as fairseq) and with
-# --early-stop (a sentence ends when its best continuation is </s>: OpenNMT-py's rule, the like-for-like comparison).
-# Prints training tokens/s, translation sentences/s and BLEU (sacreBLEU-exact `tern score` on the raw references)
-# with the tern/OpenNMT-py ratios, and writes them to $OUT/compare.json.
+# tern decodes three ways: its default search (a sentence ends when beam hypotheses have ended, as fairseq), with
+# --early-stop (a sentence ends when its best continuation is </s>: OpenNMT-py's rule, the like-for-like comparison),
+# and with --early-stop --int8 (the output layer's product in int8, as Marian and CTranslate2 decode on CPUs).
+# Decoding runs REPEATS interleaved rounds and compares medians. Prints training tokens/s, translation sentences/s
+# and BLEU (sacreBLEU-exact `tern score` on the raw references) with the tern/OpenNMT-py ratios, and writes them to
+# $OUT/compare.json.
 #
-#   bench/onmt_compare.sh                 # STEPS=850 BEAM=5 BATCH=64 OUT=work/onmt_compare
+#   bench/onmt_compare.sh                 # STEPS=850 BEAM=5 BATCH=64 REPEATS=5 OUT=work/onmt_compare
+#   DECODE_ONLY=1 bench/onmt_compare.sh   # decode again with the models an earlier run trained in OUT
 # OpenNMT-py goes into a venv (work/onmt-venv, --system-site-packages so it uses this machine's torch, --no-deps for
 # opennmt-py itself); torch 2.11 needs TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 to read its checkpoints. Both use every
 # core (OMP_NUM_THREADS unset): run it on a quiet machine.
@@ -21,6 +24,7 @@ TERN=${TERN:-build/cli/tern}
 STEPS=${STEPS:-850}
 BEAM=${BEAM:-5}
 BATCH=${BATCH:-64}
+REPEATS=${REPEATS:-5}
 OUT=${OUT:-work/onmt_compare}
 VENV=${ONMT_VENV:-work/onmt-venv}
 CORPUS=${CORPUS:-work/bible/bible.h5}
@@ -36,6 +40,10 @@ if [ ! -x "$VENV/bin/onmt_train" ]; then
   "$VENV/bin/pip" install -q configargparse pyonmttok spacy pyahocorasick rapidfuzz tensorboard waitress \
     fasttext-wheel sacremoses 2>&1 | grep -v "requires torch\|dependency resolver\|ctranslate2" || true
 fi
+if [ "${DECODE_ONLY:-0}" = 1 ]; then
+  [ -f "$OUT/onmt/model_step_$STEPS.pt" ] && [ -f "$OUT/tern/latest" ] ||
+    { echo "onmt_compare: DECODE_ONLY=1 needs the models of an earlier run in $OUT" >&2; exit 1; }
+else
 rm -rf "$OUT" && mkdir -p "$OUT/data"
 
 echo "== exporting the corpus's pieces for OpenNMT-py"
@@ -96,10 +104,27 @@ EOF
 
 echo "== OpenNMT-py: training $STEPS steps"
 TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 "$VENV/bin/onmt_train" -config "$OUT/onmt.yaml" > "$OUT/onmt_train.log" 2>&1
-echo "== OpenNMT-py: beam $BEAM on the test split"
-TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 "$VENV/bin/onmt_translate" -model "$OUT/onmt/model_step_$STEPS.pt" \
-  -src "$OUT/data/test.src" -output "$OUT/onmt.test.pieces" -beam_size "$BEAM" -batch_size "$BATCH" \
-  -batch_type sents -length_penalty wu -alpha 0.6 -max_length 250 -report_time > "$OUT/onmt_translate.log" 2>&1
+echo "== tern: training $STEPS steps"
+"$TERN" train configs/bible.yaml --set data.corpus="$CORPUS" --set train.run_dir="$OUT/tern" \
+  --set train.max_steps="$STEPS" --set train.valid_every=0 --set train.save_every=0 \
+  > "$OUT/tern_train.log" 2>&1
+fi
+# Decoding speed varies by +-20% from minute to minute on a shared VM: REPEATS rounds, each decoding once with
+# OpenNMT-py and once with every tern setting, and the medians are compared. The settings: tern's default search,
+# --early-stop (OpenNMT-py's stopping rule: the like-for-like search), and --early-stop --int8 (int8 output layer).
+TERN_SETTINGS=("default:" "early_stop:--early-stop" "int8:--early-stop --int8")
+CKPT="$OUT/tern/$(cat "$OUT/tern/latest")"
+for round in $(seq 1 "$REPEATS"); do
+  echo "== decoding, round $round of $REPEATS: OpenNMT-py, then tern ${TERN_SETTINGS[*]%%:*}"
+  TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 "$VENV/bin/onmt_translate" -model "$OUT/onmt/model_step_$STEPS.pt" \
+    -src "$OUT/data/test.src" -output "$OUT/onmt.test.pieces" -beam_size "$BEAM" -batch_size "$BATCH" \
+    -batch_type sents -length_penalty wu -alpha 0.6 -max_length 250 -report_time > "$OUT/onmt_translate.$round.log" 2>&1
+  for s in "${TERN_SETTINGS[@]}"; do
+    # shellcheck disable=SC2086  # the flags split into words
+    "$TERN" bench translate --checkpoint "$CKPT" --data "$CORPUS" --beams "$BEAM" --batches "$BATCH" ${s#*:} \
+      --json "$OUT/tern_translate.${s%%:*}.$round.json" > /dev/null 2>&1
+  done
+done
 python3 - "$OUT/data/spm.tgt" "$OUT/onmt.test.pieces" "$OUT/onmt.test.es" <<'PY'
 import sentencepiece as spm, sys
 sp = spm.SentencePieceProcessor(model_file=sys.argv[1])
@@ -107,54 +132,47 @@ with open(sys.argv[2]) as i, open(sys.argv[3], "w") as o:
     for line in i:
         o.write(sp.decode_pieces(line.split()) + "\n")
 PY
-
-echo "== tern: training $STEPS steps"
-"$TERN" train configs/bible.yaml --set data.corpus="$CORPUS" --set train.run_dir="$OUT/tern" \
-  --set train.max_steps="$STEPS" --set train.valid_every=0 --set train.save_every=0 \
-  > "$OUT/tern_train.log" 2>&1
-echo "== tern: beam $BEAM on the test split"
-"$TERN" bench translate --checkpoint "$OUT/tern/$(cat "$OUT/tern/latest")" --data "$CORPUS" --beams "$BEAM" \
-  --batches "$BATCH" --json "$OUT/tern_translate.json" > "$OUT/tern_translate.log" 2>&1
-"$TERN" evaluate --checkpoint "$OUT/tern/$(cat "$OUT/tern/latest")" --data "$CORPUS" --split test --beam "$BEAM" \
-  --batch "$BATCH" --hyp-out "$OUT/tern.test.es" > /dev/null 2> "$OUT/tern_evaluate.log"
-
-echo "== tern: beam $BEAM with --early-stop (OpenNMT-py's stopping rule)"
-"$TERN" bench translate --checkpoint "$OUT/tern/$(cat "$OUT/tern/latest")" --data "$CORPUS" --beams "$BEAM" \
-  --batches "$BATCH" --early-stop --json "$OUT/tern_translate_early.json" > "$OUT/tern_translate_early.log" 2>&1
-"$TERN" evaluate --checkpoint "$OUT/tern/$(cat "$OUT/tern/latest")" --data "$CORPUS" --split test --beam "$BEAM" \
-  --batch "$BATCH" --early-stop --hyp-out "$OUT/tern_early.test.es" > /dev/null 2> "$OUT/tern_evaluate_early.log"
-
 REF=$(dirname "$CORPUS")/test.es
-"$TERN" score "$REF" -i "$OUT/tern.test.es" -w 2 > "$OUT/tern.bleu.json"
-"$TERN" score "$REF" -i "$OUT/tern_early.test.es" -w 2 > "$OUT/tern_early.bleu.json"
 "$TERN" score "$REF" -i "$OUT/onmt.test.es" -w 2 > "$OUT/onmt.bleu.json"
-python3 - "$OUT" "$STEPS" "$BEAM" "$BATCH" <<'PY'
+for s in "${TERN_SETTINGS[@]}"; do
+  # shellcheck disable=SC2086
+  "$TERN" evaluate --checkpoint "$CKPT" --data "$CORPUS" --split test --beam "$BEAM" --batch "$BATCH" ${s#*:} \
+    --hyp-out "$OUT/tern.${s%%:*}.test.es" > /dev/null 2> "$OUT/tern_evaluate.${s%%:*}.log"
+  "$TERN" score "$REF" -i "$OUT/tern.${s%%:*}.test.es" -w 2 > "$OUT/tern.${s%%:*}.bleu.json"
+done
+python3 - "$OUT" "$STEPS" "$BEAM" "$BATCH" "$REPEATS" <<'PY'
 import json, re, statistics, sys
-out, steps, beam, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+out, steps, beam, batch, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+settings = ("default", "early_stop", "int8")
 # Training tokens/s (source + target, as each tool reports per 25 steps): the median, the first report (start-up)
 # left out; a median, so that one interval disturbed by another process does not move it.
 onmt = [int(a) + int(b) for a, b in re.findall(r"(\d+)/\s*(\d+) tok/s", open(f"{out}/onmt_train.log").read())]
 tern = [r["tokens_per_s"] for r in map(json.loads, open(f"{out}/tern/metrics.jsonl")) if r.get("kind") == "train"]
 onmt_tok, tern_tok = (statistics.median(v[1:] if len(v) > 1 else v) for v in (onmt, tern))
-log = open(f"{out}/onmt_translate.log").read()
-onmt_secs = float(re.search(r"Total translation time \(s\): ([0-9.]+)", log).group(1))
 sentences = sum(1 for _ in open(f"{out}/onmt.test.es"))
-onmt_sps = sentences / onmt_secs
-tern_sps, early_sps = (json.load(open(f"{out}/{f}.json"))[0]["sentences_per_s"]
-                       for f in ("tern_translate", "tern_translate_early"))
-onmt_bleu, tern_bleu, early_bleu = (json.load(open(f"{out}/{t}.bleu.json"))["score"]
-                                    for t in ("onmt", "tern", "tern_early"))
-r = {"steps": steps, "beam": beam, "batch": batch, "test_sentences": sentences,
+onmt_runs = [sentences / float(re.search(r"Total translation time \(s\): ([0-9.]+)",
+                                          open(f"{out}/onmt_translate.{k}.log").read()).group(1))
+             for k in range(1, repeats + 1)]
+tern_runs = {s: [json.load(open(f"{out}/tern_translate.{s}.{k}.json"))[0]["sentences_per_s"]
+                 for k in range(1, repeats + 1)] for s in settings}
+onmt_sps = statistics.median(onmt_runs)
+tern_sps = {s: statistics.median(v) for s, v in tern_runs.items()}
+bleu = {t: json.load(open(f"{out}/{t}.bleu.json"))["score"] for t in ("onmt", *(f"tern.{s}" for s in settings))}
+r = {"steps": steps, "beam": beam, "batch": batch, "test_sentences": sentences, "decode_rounds": repeats,
      "train_tokens_per_s": {"tern": tern_tok, "opennmt_py": onmt_tok, "ratio": tern_tok / onmt_tok},
-     "translate_sentences_per_s": {"tern": tern_sps, "tern_early_stop": early_sps, "opennmt_py": onmt_sps,
-                                   "ratio": tern_sps / onmt_sps, "ratio_early_stop": early_sps / onmt_sps},
-     "bleu": {"tern": tern_bleu, "tern_early_stop": early_bleu, "opennmt_py": onmt_bleu}}
+     "translate_sentences_per_s": {"opennmt_py": onmt_sps, "opennmt_py_runs": onmt_runs,
+                                   **{f"tern_{s}": tern_sps[s] for s in settings},
+                                   **{f"tern_{s}_runs": tern_runs[s] for s in settings},
+                                   **{f"ratio_{s}": tern_sps[s] / onmt_sps for s in settings}},
+     "bleu": {"opennmt_py": bleu["onmt"], **{f"tern_{s}": bleu[f"tern.{s}"] for s in settings}}}
 json.dump(r, open(f"{out}/compare.json", "w"), indent=2)
-print(f"\n{'':28}{'tern':>10}{'OpenNMT-py':>12}{'ratio':>8}")
-print(f"{'train tokens/s (src+tgt)':28}{tern_tok:>10.0f}{onmt_tok:>12.0f}{tern_tok / onmt_tok:>7.2f}x")
-print(f"{f'translate sentences/s (beam {beam})':28}{tern_sps:>10.1f}{onmt_sps:>12.1f}{tern_sps / onmt_sps:>7.2f}x")
-print(f"{'  with --early-stop':28}{early_sps:>10.1f}{onmt_sps:>12.1f}{early_sps / onmt_sps:>7.2f}x")
-print(f"{f'BLEU after {steps} steps':28}{tern_bleu:>10.2f}{onmt_bleu:>12.2f}")
-print(f"{'  with --early-stop':28}{early_bleu:>10.2f}")
-print(f"({sentences} test verses, batch {batch}, both with every core; details in {out}/compare.json)")
+print(f"\n{'':36}{'tern':>10}{'OpenNMT-py':>12}{'ratio':>8}{'BLEU':>8}")
+print(f"{'train tokens/s (src+tgt)':36}{tern_tok:>10.0f}{onmt_tok:>12.0f}{tern_tok / onmt_tok:>7.2f}x")
+names = {"default": f"translate sent/s (beam {beam})", "early_stop": "  --early-stop (OpenNMT-py's rule)",
+         "int8": "  --early-stop --int8"}
+for s in settings:
+    print(f"{names[s]:36}{tern_sps[s]:>10.1f}{onmt_sps:>12.1f}{tern_sps[s] / onmt_sps:>7.2f}x{bleu[f'tern.{s}']:>8.2f}")
+print(f"{'OpenNMT-py BLEU':36}{'':>30}{bleu['onmt']:>8.2f}")
+print(f"({sentences} test verses, batch {batch}, medians of {repeats} interleaved decoding rounds, both with every "
+      f"core; BLEU after {steps} training steps; details in {out}/compare.json)")
 PY

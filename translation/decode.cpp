@@ -4,7 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #include "core/errors.h"
 #include "data/tokenizer.h"
@@ -24,6 +28,24 @@ void DecodeOptions::validate() const {
 }
 
 namespace {
+constexpr int64_t kBlock = 16;
+
+// The largest of kBlock values, NaNs ignored (-inf when all are NaN). Most blocks of a row are below the n-th best
+// continuation and are skipped after this one vectorised test.
+float block_max(const float* x) {
+#if defined(__SSE2__)
+  __m128 m = _mm_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t i = 0; i < kBlock; i += 4) m = _mm_max_ps(_mm_loadu_ps(x + i), m);  // a NaN lane keeps m
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ps(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+#else
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < kBlock; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+#endif
+}
+
 double normalise(double logprob, size_t len, double alpha) {
   return alpha > 0 ? logprob / std::pow((5.0 + static_cast<double>(len)) / 6.0, alpha) : logprob;
 }
@@ -53,6 +75,10 @@ std::pair<torch::Tensor, torch::Tensor> best_continuations(const torch::Tensor& 
       const float* row = in + (a * R + r) * V;
       const float s = add[a * R + r];
       for (int64_t v = 0; v < V; ++v) {
+        if (v % kBlock == 0 && v + kBlock <= V && !(block_max(row + v) + s > worst)) {
+          v += kBlock - 1;  // no value of the block enters
+          continue;
+        }
         const float t = row[v] + s;
         if (!(t > worst)) continue;  // ties keep the earlier continuation; NaN never enters
         int64_t j = n - 1;

@@ -34,6 +34,12 @@ TEST(Decode, BestContinuationsEqualTopk) {
   EXPECT_EQ(fv[0][0].item<float>(), -1.0f);
   EXPECT_EQ(fi[0][0].item<int64_t>(), 1);
   EXPECT_TRUE(std::isinf(fv[0][1].item<float>()));
+  // A NaN never enters, nor hides a larger value of its block of 16 (values 16..31 of the row) from the choice.
+  torch::Tensor nan = torch::full({1, 40}, -5.0f);
+  nan[0][17] = std::numeric_limits<float>::quiet_NaN(), nan[0][20] = -1.0f, nan[0][39] = -2.0f;
+  auto [nv, ni] = best_continuations(nan, {0.0}, 1, 2);
+  EXPECT_EQ(ni[0][0].item<int64_t>(), 20);
+  EXPECT_EQ(ni[0][1].item<int64_t>(), 39);
 }
 
 TEST(Decode, NbestIsSortedAndBounded) {
