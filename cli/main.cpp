@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
   CLI::App app{"tern: train and evaluate recurrent sequence models (LSTM/GRU language models, attention seq2seq)"};
   app.require_subcommand(1);
+  app.option_defaults()->disable_flag_override();  // a flag takes no value: --early-stop=3 is an error, not "true"
   tern::CommandContext ctx;
   std::function<void()> run;
   tern::register_commands(app, ctx, run);

@@ -30,6 +30,10 @@ p = run(["train", cfg], expect=2, env={"OMP_NUM_THREADS": "four"})
 check("OMP_NUM_THREADS: must be a positive integer, got 'four'" in p.stderr and not os.path.exists(f"{d}/never_omp"),
       f"bad OMP_NUM_THREADS is named ({p.stderr.strip()[-160:]!r})")
 
+# A flag takes no value: --no-progress=3 is refused (CLI11 would read it as "true"), nothing written.
+p = run(["train", cfg, "--no-progress=3"], expect=2)
+check("no-progress" in p.stderr and not os.path.exists(f"{d}/never_omp"), f"a value for a flag refused ({p.stderr.strip()[-160:]!r})")
+
 # Empty inputs and missing splits.
 write(f"{d}/empty.en", [])
 write(f"{d}/empty.es", [])
