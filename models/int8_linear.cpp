@@ -17,9 +17,13 @@ bool cpu_supports_int8() {
          std::find(engines.begin(), engines.end(), at::QEngine::FBGEMM) != engines.end();
 }
 
-Int8Linear::Int8Linear(const torch::Tensor& weight, const torch::Tensor& bias) {
+void require_int8_kernels() {
   if (!cpu_supports_int8())
     throw ConfigError("--int8: LibTorch has no int8 kernels for this CPU (fbgemm needs AVX2); decode without --int8");
+}
+
+Int8Linear::Int8Linear(const torch::Tensor& weight, const torch::Tensor& bias) {
+  require_int8_kernels();
   torch::NoGradGuard ng;
   torch::Tensor w = weight.detach().to(torch::kCPU, torch::kFloat32).contiguous();  // (Out, In)
   torch::Tensor scale = (w.abs().amax(1).to(torch::kDouble) / 127.0).clamp_min(1e-12);

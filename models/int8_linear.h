@@ -22,5 +22,7 @@ class Int8Linear {
 
 // Whether LibTorch has int8 kernels for this CPU (fbgemm needs AVX2; oneDNN's engine is the alternative).
 bool cpu_supports_int8();
+// Throws ConfigError, naming --int8, when it has none.
+void require_int8_kernels();
 
 }  // namespace tern

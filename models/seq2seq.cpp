@@ -2,7 +2,6 @@
 
 #include <ATen/autocast_mode.h>
 
-#include "core/errors.h"
 #include "models/loss.h"
 
 namespace tern {
@@ -255,8 +254,7 @@ torch::Tensor Seq2SeqImpl::fast_cell_step(const torch::Tensor& prev, const Decod
 }
 
 void Seq2SeqImpl::set_int8_decoding(bool on) {
-  if (on && !cpu_supports_int8())
-    throw ConfigError("--int8: LibTorch has no int8 kernels for this CPU (fbgemm needs AVX2); decode without --int8");
+  if (on) require_int8_kernels();
   int8_ = on;
 }
 
