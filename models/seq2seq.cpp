@@ -183,7 +183,8 @@ std::shared_ptr<const DecodeWeights> Seq2SeqImpl::decode_weights() {
   std::vector<std::pair<const void*, int64_t>> key;
   for (const auto& p : parameters()) key.emplace_back(p.data_ptr(), p._version());
   std::lock_guard<std::mutex> lock(cache_->mutex);
-  if (cache_->weights && cache_->key == key && cache_->int8 == int8_) return cache_->weights;
+  if (cache_->weights && cache_->key == key && static_cast<bool>(cache_->weights->out_int8) == int8_)
+    return cache_->weights;
   auto w = std::make_shared<DecodeWeights>();
   const int64_t E = cfg_.embedding, L = cfg_.layers;
   auto t = [](const torch::Tensor& m) { return m.t().contiguous(); };
@@ -212,10 +213,11 @@ std::shared_ptr<const DecodeWeights> Seq2SeqImpl::decode_weights() {
     }
     w->layers.push_back(std::move(layer));
   }
-  w->out_t = t(out_->weight), w->out_b = out_->bias;
-  if (int8_) w->out_int8 = std::make_shared<Int8Linear>(out_->weight, out_->bias);
+  if (int8_)
+    w->out_int8 = std::make_shared<Int8Linear>(out_->weight, out_->bias);
+  else
+    w->out_t = t(out_->weight), w->out_b = out_->bias;
   cache_->key = std::move(key);
-  cache_->int8 = int8_;
   cache_->weights = w;
   return w;
 }

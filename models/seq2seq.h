@@ -49,9 +49,9 @@ struct DecodeWeights {
   };
   torch::Tensor token_gates;  // (V, G) layer 0: W_ih[:, :E] emb(v) + b_ih for every target token v
   std::vector<Layer> layers;
-  torch::Tensor out_t;                         // (H, V)
+  torch::Tensor out_t;                         // (H, V) fp32 output layer (undefined with out_int8)
   torch::Tensor out_b;                         // (V)
-  std::shared_ptr<const Int8Linear> out_int8;  // set_int8_decoding(true): the output layer in int8
+  std::shared_ptr<const Int8Linear> out_int8;  // set_int8_decoding(true): the output layer in int8 instead
 };
 
 struct Seq2SeqImpl : SequenceModelImpl {
@@ -85,7 +85,6 @@ struct Seq2SeqImpl : SequenceModelImpl {
   struct WeightsCache {
     std::mutex mutex;
     std::vector<std::pair<const void*, int64_t>> key;  // per parameter: storage and version it was built from
-    bool int8 = false;                                 // the output layer is int8
     std::shared_ptr<const DecodeWeights> weights;
   };
   bool int8_ = false;
