@@ -74,17 +74,17 @@ std::pair<torch::Tensor, torch::Tensor> best_continuations(const torch::Tensor& 
     for (int64_t r = 0; r < R; ++r) {
       const float* row = in + (a * R + r) * V;
       const float s = add[a * R + r];
-      for (int64_t v = 0; v < V; ++v) {
-        if (v % kBlock == 0 && v + kBlock <= V && !(block_max(row + v) + s > worst)) {
-          v += kBlock - 1;  // no value of the block enters
-          continue;
+      for (int64_t v0 = 0; v0 < V; v0 += kBlock) {
+        const int64_t end = std::min(V, v0 + kBlock);
+        if (end - v0 == kBlock && !(block_max(row + v0) + s > worst)) continue;  // no value of the block enters
+        for (int64_t v = v0; v < end; ++v) {
+          const float t = row[v] + s;
+          if (!(t > worst)) continue;  // ties keep the earlier continuation; NaN never enters
+          int64_t j = n - 1;
+          for (; j > 0 && bv[j - 1] < t; --j) bv[j] = bv[j - 1], bi[j] = bi[j - 1];
+          bv[j] = t, bi[j] = r * V + v;
+          worst = bv[n - 1];
         }
-        const float t = row[v] + s;
-        if (!(t > worst)) continue;  // ties keep the earlier continuation; NaN never enters
-        int64_t j = n - 1;
-        for (; j > 0 && bv[j - 1] < t; --j) bv[j] = bv[j - 1], bi[j] = bi[j - 1];
-        bv[j] = t, bi[j] = r * V + v;
-        worst = bv[n - 1];
       }
     }
   }
