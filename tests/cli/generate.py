@@ -73,7 +73,8 @@ check(json.load(open(f"{d}/s.json"))["sentences"] == 40, "--json still writes th
 for args, code, msg in [(["--sentence-scores", "--data", f"{d}/held.h5"], 2, "--sentence-scores needs --text FILE"),
                         (["--data", f"{d}/held.h5", "--text", f"{d}/held.txt"], 2, "not both"),
                         ([], 2, "not neither"),
-                        (["--text", f"{d}/missing.txt"], 4, "missing.txt: cannot open the --text file")]:
+                        (["--text", f"{d}/missing.txt"], 4, "missing.txt: cannot open the --text file"),
+                        (["--data", f"{d}/held.h5", "--int8"], 2, "--int8 applies to the search of seq2seq models")]:
     p = run(["evaluate", "--checkpoint", ckpt, *args], expect=code)
     check(msg in p.stderr, f"evaluate {args}: exit {code}, {msg!r}")
 # The feed-forward LM (model.type ffnn_lm) trains, generates and scores text the same way.
