@@ -15,9 +15,15 @@
 #
 #   bench/onmt_compare.sh                 # STEPS=850 BEAM=5 BATCH=64 REPEATS=5 OUT=work/onmt_compare
 #   DECODE_ONLY=1 bench/onmt_compare.sh   # decode again with the models an earlier run trained in OUT
+#   DEVICE=cuda ONMT_WHEELS=.gpu_bundle/wheels bench/onmt_compare.sh   # on the GPU machine (scripts/gpu_check.sh)
 # OpenNMT-py goes into a venv (work/onmt-venv, --system-site-packages so it uses this machine's torch, --no-deps for
 # opennmt-py itself); torch 2.11 needs TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 to read its checkpoints. Both use every
-# core (OMP_NUM_THREADS unset): run it on a quiet machine.
+# core (OMP_NUM_THREADS unset): run it on a quiet machine. Without network (the GPU machine), ONMT_WHEELS names a
+# folder of wheels (scripts/gpu_bundle.sh: opennmt-py, configargparse, pyonmttok, sentencepiece), unpacked into
+# $OUT/onmt-py (on PYTHONPATH); the three modules OpenNMT-py imports at start-up only for transforms this comparison
+# does not use (spacy, ahocorasick, rapidfuzz) are replaced there by modules that raise ImportError when touched.
+# DEVICE=cuda trains and decodes both on the GPU (OpenNMT-py: gpu_ranks [0], -gpu 0); --int8 is CPU-only, so
+# there tern decodes with its default search and --early-stop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TERN=${TERN:-build/cli/tern}
@@ -28,11 +34,51 @@ REPEATS=${REPEATS:-5}
 OUT=${OUT:-work/onmt_compare}
 VENV=${ONMT_VENV:-work/onmt-venv}
 CORPUS=${CORPUS:-work/bible/bible.h5}
+REF=${REF:-$(dirname "$CORPUS")/test.es}
+DEVICE=${DEVICE:-cpu}
 unset OMP_NUM_THREADS
+case "$DEVICE" in
+  cpu) TERN_SETTINGS=("default:" "early_stop:--early-stop" "int8:--early-stop --int8") ;;
+  cuda) TERN_SETTINGS=("default:" "early_stop:--early-stop") ;;
+  *) echo "onmt_compare: DEVICE must be cpu or cuda, not '$DEVICE'" >&2; exit 2 ;;
+esac
 
 if [ ! -f "$CORPUS" ]; then STEPS=0 scripts/run_bible.sh > /dev/null 2>&1 || true; fi
 [ -f "$CORPUS" ] || { echo "onmt_compare: $CORPUS is missing: run scripts/run_bible.sh first" >&2; exit 1; }
-if [ ! -x "$VENV/bin/onmt_train" ]; then
+[ -f "$REF" ] || { echo "onmt_compare: the raw test references $REF are missing (set REF)" >&2; exit 1; }
+if [ -n "${ONMT_WHEELS:-}" ]; then
+  SLIM=$OUT/onmt-py
+  if [ ! -d "$SLIM/onmt" ]; then
+    echo "== installing OpenNMT-py 3.5.1 from $ONMT_WHEELS into $SLIM"
+    for w in "$ONMT_WHEELS"/*.whl; do python3 -m zipfile -e "$w" "$SLIM"; done  # a wheel is a zip (no pip needed)
+    for m in spacy ahocorasick rapidfuzz fasttext sacremoses; do
+      python3 -c "import $m" 2> /dev/null || cat > "$SLIM/$m.py" <<EOF
+class _Missing:  # any name of the module; using it raises
+    def __getattr__(self, name):
+        return self
+    def __call__(self, *args, **kwargs):
+        raise ImportError("$m is not installed: onmt_compare.sh uses no OpenNMT-py transform that needs it")
+def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return _Missing()
+EOF
+    done
+  fi
+  export PYTHONPATH=$SLIM${PYTHONPATH:+:$PYTHONPATH}
+  onmt() {
+    local tool=$1
+    shift
+    python3 -c "import sys; from onmt.bin.$tool import main; sys.argv[0] = 'onmt_$tool'; main()" "$@"
+  }
+else
+  onmt() {
+    local tool=$1
+    shift
+    "$VENV/bin/onmt_$tool" "$@"
+  }
+fi
+if [ -z "${ONMT_WHEELS:-}" ] && [ ! -x "$VENV/bin/onmt_train" ]; then
   echo "== installing OpenNMT-py 3.5.1 into $VENV"
   python3 -m venv --system-site-packages "$VENV"
   "$VENV/bin/pip" install -q --no-deps opennmt-py==3.5.1
@@ -44,7 +90,7 @@ if [ "${DECODE_ONLY:-0}" = 1 ]; then
   [ -f "$OUT/onmt/model_step_$STEPS.pt" ] && [ -f "$OUT/tern/latest" ] ||
     { echo "onmt_compare: DECODE_ONLY=1 needs the models of an earlier run in $OUT" >&2; exit 1; }
 else
-rm -rf "$OUT" && mkdir -p "$OUT/data"
+rm -rf "$OUT/data" "$OUT/onmt" "$OUT/tern" && mkdir -p "$OUT/data"
 
 echo "== exporting the corpus's pieces for OpenNMT-py"
 python3 - "$CORPUS" "$OUT/data" <<'PY'
@@ -101,28 +147,32 @@ batch_size: 3000
 valid_batch_size: 64
 num_workers: 0
 EOF
+[ "$DEVICE" = cuda ] && printf 'world_size: 1\ngpu_ranks: [0]\n' >> "$OUT/onmt.yaml"
 
 echo "== OpenNMT-py: training $STEPS steps"
-TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 "$VENV/bin/onmt_train" -config "$OUT/onmt.yaml" > "$OUT/onmt_train.log" 2>&1
+TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 onmt train -config "$OUT/onmt.yaml" > "$OUT/onmt_train.log" 2>&1
 echo "== tern: training $STEPS steps"
 "$TERN" train configs/bible.yaml --set data.corpus="$CORPUS" --set train.run_dir="$OUT/tern" \
-  --set train.max_steps="$STEPS" --set train.valid_every=0 --set train.save_every=0 \
+  --set train.max_steps="$STEPS" --set train.valid_every=0 --set train.save_every=0 --set train.device="$DEVICE" \
   > "$OUT/tern_train.log" 2>&1
 fi
 # Decoding speed varies by +-20% from minute to minute on a shared VM: REPEATS rounds, each decoding once with
 # OpenNMT-py and once with every tern setting, and the medians are compared. The settings: tern's default search,
-# --early-stop (OpenNMT-py's stopping rule: the like-for-like search), and --early-stop --int8 (int8 output layer).
-TERN_SETTINGS=("default:" "early_stop:--early-stop" "int8:--early-stop --int8")
+# --early-stop (OpenNMT-py's stopping rule: the like-for-like search), and on the CPU --early-stop --int8 (int8
+# output layer).
+ONMT_DEVICE=()
+[ "$DEVICE" = cuda ] && ONMT_DEVICE=(-gpu 0)
 CKPT="$OUT/tern/$(cat "$OUT/tern/latest")"
 for round in $(seq 1 "$REPEATS"); do
   echo "== decoding, round $round of $REPEATS: OpenNMT-py, then tern ${TERN_SETTINGS[*]%%:*}"
-  TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 "$VENV/bin/onmt_translate" -model "$OUT/onmt/model_step_$STEPS.pt" \
+  TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 onmt translate -model "$OUT/onmt/model_step_$STEPS.pt" \
     -src "$OUT/data/test.src" -output "$OUT/onmt.test.pieces" -beam_size "$BEAM" -batch_size "$BATCH" \
-    -batch_type sents -length_penalty wu -alpha 0.6 -max_length 250 -report_time > "$OUT/onmt_translate.$round.log" 2>&1
+    -batch_type sents -length_penalty wu -alpha 0.6 -max_length 250 -report_time "${ONMT_DEVICE[@]}" \
+    > "$OUT/onmt_translate.$round.log" 2>&1
   for s in "${TERN_SETTINGS[@]}"; do
     # shellcheck disable=SC2086  # the flags split into words
     "$TERN" bench translate --checkpoint "$CKPT" --data "$CORPUS" --beams "$BEAM" --batches "$BATCH" ${s#*:} \
-      --json "$OUT/tern_translate.${s%%:*}.$round.json" > /dev/null 2>&1
+      --device "$DEVICE" --json "$OUT/tern_translate.${s%%:*}.$round.json" > /dev/null 2>&1
   done
 done
 python3 - "$OUT/data/spm.tgt" "$OUT/onmt.test.pieces" "$OUT/onmt.test.es" <<'PY'
@@ -132,18 +182,17 @@ with open(sys.argv[2]) as i, open(sys.argv[3], "w") as o:
     for line in i:
         o.write(sp.decode_pieces(line.split()) + "\n")
 PY
-REF=$(dirname "$CORPUS")/test.es
 "$TERN" score "$REF" -i "$OUT/onmt.test.es" -w 2 > "$OUT/onmt.bleu.json"
 for s in "${TERN_SETTINGS[@]}"; do
   # shellcheck disable=SC2086
   "$TERN" evaluate --checkpoint "$CKPT" --data "$CORPUS" --split test --beam "$BEAM" --batch "$BATCH" ${s#*:} \
-    --hyp-out "$OUT/tern.${s%%:*}.test.es" > /dev/null 2> "$OUT/tern_evaluate.${s%%:*}.log"
+    --device "$DEVICE" --hyp-out "$OUT/tern.${s%%:*}.test.es" > /dev/null 2> "$OUT/tern_evaluate.${s%%:*}.log"
   "$TERN" score "$REF" -i "$OUT/tern.${s%%:*}.test.es" -w 2 > "$OUT/tern.${s%%:*}.bleu.json"
 done
-python3 - "$OUT" "$STEPS" "$BEAM" "$BATCH" "$REPEATS" <<'PY'
+python3 - "$OUT" "$STEPS" "$BEAM" "$BATCH" "$REPEATS" "$DEVICE" "${TERN_SETTINGS[@]%%:*}" <<'PY'
 import json, re, statistics, sys
 out, steps, beam, batch, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-settings = ("default", "early_stop", "int8")
+device, settings = sys.argv[6], sys.argv[7:]
 # Training tokens/s (source + target, as each tool reports per 25 steps): the median, the first report (start-up)
 # left out; a median, so that one interval disturbed by another process does not move it.
 onmt = [int(a) + int(b) for a, b in re.findall(r"(\d+)/\s*(\d+) tok/s", open(f"{out}/onmt_train.log").read())]
@@ -158,7 +207,7 @@ tern_runs = {s: [json.load(open(f"{out}/tern_translate.{s}.{k}.json"))[0]["sente
 onmt_sps = statistics.median(onmt_runs)
 tern_sps = {s: statistics.median(v) for s, v in tern_runs.items()}
 bleu = {t: json.load(open(f"{out}/{t}.bleu.json"))["score"] for t in ("onmt", *(f"tern.{s}" for s in settings))}
-r = {"steps": steps, "beam": beam, "batch": batch, "test_sentences": sentences, "decode_rounds": repeats,
+r = {"device": device, "steps": steps, "beam": beam, "batch": batch, "test_sentences": sentences, "decode_rounds": repeats,
      "train_tokens_per_s": {"tern": tern_tok, "opennmt_py": onmt_tok, "ratio": tern_tok / onmt_tok},
      "translate_sentences_per_s": {"opennmt_py": onmt_sps, "opennmt_py_runs": onmt_runs,
                                    **{f"tern_{s}": tern_sps[s] for s in settings},
@@ -173,6 +222,7 @@ names = {"default": f"translate sent/s (beam {beam})", "early_stop": "  --early-
 for s in settings:
     print(f"{names[s]:36}{tern_sps[s]:>10.1f}{onmt_sps:>12.1f}{tern_sps[s] / onmt_sps:>7.2f}x{bleu[f'tern.{s}']:>8.2f}")
 print(f"{'OpenNMT-py BLEU':36}{'':>30}{bleu['onmt']:>8.2f}")
-print(f"({sentences} test verses, batch {batch}, medians of {repeats} interleaved decoding rounds, both with every "
-      f"core; BLEU after {steps} training steps; details in {out}/compare.json)")
+where = "the GPU" if device == "cuda" else "the CPU, both with every core"
+print(f"({sentences} test verses, batch {batch}, medians of {repeats} interleaved decoding rounds on {where}; BLEU "
+      f"after {steps} training steps; details in {out}/compare.json)")
 PY

@@ -9,16 +9,28 @@
 #             feeding, fp32/fp16/bf16 (tern and eager PyTorch tokens/s in the same run)
 #   allreduce tern bench allreduce through NCCL
 #   translate tern bench translate of the fp32 checkpoint: beam 1 and 5, batch 64, on the GPU (sentences/s, BLEU)
+#   onmt      bench/onmt_compare.sh on the GPU: tern and OpenNMT-py 3.5.1 (from the bundle's wheels) each trained
+#             850 steps on the Bible corpus, then beam 5 decoding of the test set, 3 rounds (training tokens/s,
+#             sentences/s, BLEU); smoke: skipped unless ONMT_WHEELS names wheels for this machine's Python
 # Everything goes to $OUT/gpu_check.json (GPU, driver, versions, every figure, each stage's status) and
 # $OUT/gpu_check.log.
 #
 #   scripts/gpu_check.sh            on the GPU machine (device run, carry [".gpu_bundle"])
+#   scripts/gpu_check.sh --stages deps,build,onmt   only these stages (a stage name or its prefix: train, bench)
 #   scripts/gpu_check.sh --smoke    the same stages on the CPU with tiny shapes (< 3 minutes; ctest gpu_check_smoke)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 MODE=gpu
-[ "${1:-}" = "--smoke" ] && MODE=smoke
+STAGES=all
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) MODE=smoke ;;
+    --stages) STAGES=${2:?--stages needs a comma-separated list}; shift ;;
+    *) echo "gpu_check: unknown argument '$1' (--smoke, --stages LIST)" >&2; exit 2 ;;
+  esac
+  shift
+done
 OUT=${OUT:-$ROOT/gpu_check_out}
 mkdir -p "$OUT"
 RES=$(mktemp -d /tmp/gpu_check.XXXXXX)  # one JSON file per stage and figure, merged at the end
@@ -84,6 +96,7 @@ for f in sorted(glob.glob(f"{res}/bench_*.json")):
         r["figures"][os.path.basename(f)[:-5]] = {"config": b.get("config"), "ratios": b.get("ratios")}
 r["figures"]["allreduce"] = load(f"{res}/allreduce.json")
 r["figures"]["translate"] = load(f"{res}/translate.json")
+r["figures"]["onmt_compare"] = load(f"{res}/onmt/compare.json")
 junit = f"{res}/cuda_junit.xml"
 if os.path.exists(junit):
     import xml.etree.ElementTree as ET
@@ -95,6 +108,8 @@ if quiet:
 print(f"gpu_check ({mode}): {r['device']}, {total} s; stages: " +
       ", ".join(f"{k} {v['status']}" for k, v in r["stages"].items() if v))
 for p, v in train.items():
+    if v["status"] is None:  # not run (--stages)
+        continue
     print(f"  train {p}: {v['status']}, valid ppl {v['valid_ppl']}, {v['tokens_per_s']} tok/s, {v['backend']} on {v['device']}")
 for k, v in r["figures"].items():
     if k.startswith("bench_") and v.get("ratios"):
@@ -103,6 +118,12 @@ for k, v in r["figures"].items():
 for x in r["figures"].get("translate") or []:
     print(f"  translate beam {x['beam']} batch {x['batch']}: {x['sentences_per_s']:.1f} sentences/s, "
           f"BLEU {x['bleu']:.2f}, {x['device']} {x['precision']}")
+c = r["figures"].get("onmt_compare")
+if c:
+    t, b = c["translate_sentences_per_s"], c["bleu"]
+    print(f"  against OpenNMT-py ({c['device']}, {c['steps']} steps): train {c['train_tokens_per_s']['ratio']:.2f}x; "
+          + ", ".join(f"decode {k[6:]} {t[k]:.2f}x (BLEU {b['tern_' + k[6:]]:.2f} vs {b['opennmt_py']:.2f})"
+                      for k in t if k.startswith("ratio_")))
 bad = [k for k, v in r["stages"].items() if not v or v["status"] not in ("ok", "skipped", "refused")]
 if bad:
     print("gpu_check: stages that did not pass: " + ", ".join(bad) + f" (log: {out[:-5]}.log)")
@@ -114,6 +135,9 @@ say() { echo "[gpu_check $(date +%H:%M:%S)] $*" | tee -a "$LOG"; }
 stage() {
   local name=$1 limit=$2
   shift 2
+  if [ "$STAGES" != all ] && [[ ",$STAGES," != *",$name,"* ]] && [[ ",$STAGES," != *",${name%%_*},"* ]]; then
+    return 0  # not asked for (--stages)
+  fi
   local left=$((BUDGET - ($(date +%s) - T_START)))
   if [ "$left" -lt 20 ]; then
     say "stage $name: skipped, ${left}s of the ${BUDGET}s budget left"
@@ -162,7 +186,7 @@ else
   DEVICE_SETS=(--set train.device=cpu --set distributed.backend=mpi --set train.threads=1)
 fi
 TERN=$BUILD/cli/tern
-export MODE ROOT BUILD JOBS RES TERN
+export MODE ROOT BUILD JOBS RES TERN OUT
 
 # --- deps: what the machine lacks, from the bundle's .deb files -------------------------------------------------
 deps() {
@@ -276,6 +300,28 @@ if [ -f "$RES/run_fp32/latest" ]; then
     --checkpoint "$RES/run_fp32/$(cat "$RES/run_fp32/latest")" --data "$CORPUS" --beams 1 5 --batches 64 \
     $([ "$MODE" = smoke ] && echo "--limit 20 --device cpu") --json "$RES/translate.json"
 fi
+
+# --- onmt: tern against OpenNMT-py 3.5.1, both on the device -----------------------------------------------------
+onmt_compare() {
+  local wheels=${ONMT_WHEELS:-$ROOT/.gpu_bundle/wheels} out=$RES/onmt
+  if [ "$MODE" = smoke ] && [ -z "${ONMT_WHEELS:-}" ]; then
+    echo "onmt: skipped on the CPU (set ONMT_WHEELS to wheels of opennmt-py, configargparse, pyonmttok, sentencepiece)"
+    return 77
+  fi
+  compgen -G "$wheels/OpenNMT_py-*.whl" > /dev/null || { echo "onmt: no OpenNMT-py wheel in $wheels: run scripts/gpu_bundle.sh"; return 1; }
+  local rc=0
+  if [ "$MODE" = gpu ]; then
+    DEVICE=cuda ONMT_WHEELS=$wheels CORPUS=$ROOT/.gpu_bundle/bible.h5 REF=$ROOT/.gpu_bundle/test.es OUT=$out STEPS=850 \
+      REPEATS=3 bench/onmt_compare.sh || rc=$?
+  else  # the same path on the CPU (by hand: it needs the Bible corpus and wheels for this Python), 30 steps, 1 round
+    DEVICE=cpu ONMT_WHEELS=$wheels OUT=$out STEPS=30 REPEATS=1 bench/onmt_compare.sh || rc=$?
+  fi
+  mkdir -p "$OUT/onmt"  # the figures and logs come back; the models and the exported corpus stay behind
+  cp "$out"/*.json "$out"/*.log "$OUT/onmt/" 2> /dev/null
+  return $rc
+}
+export -f onmt_compare
+stage onmt $([ "$MODE" = gpu ] && echo 300 || echo 240) onmt_compare
 
 # --- the report (also rewritten after every stage, so a run cut short still leaves its JSON) ------------------
 python3 "$RES/report.py" "$RES" "$OUT/gpu_check.json" "$MODE" "$TERN" "$(($(date +%s) - T_START))" "${PRECISIONS[@]}" | tee -a "$LOG"
