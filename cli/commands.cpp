@@ -409,6 +409,7 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   c->add_option("--json", *out, "Also write the rows here");
   c->callback([o, out, &ctx, &run] {
     run = [o, out, &ctx] {
+      check_outputs({{"--json", *out}}, {});
       o->cuda = resolve_device_kind(DeviceRequest::kAuto, "bench allreduce") == DeviceKind::kCuda;
       DistributedConfig cfg;
       ctx.comm = make_communicator(cfg, o->cuda);
@@ -441,6 +442,7 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   tr->add_option("--json", t->json, "Also write the rows here");
   tr->callback([t, &ctx, &run] {
     run = [t, &ctx] {
+      check_outputs({{"--json", t->json}}, {{"config", t->config}});
       Config cfg = load_config(t->config, t->set);
       t->bench.cuda = resolve_device_kind(cfg.train.device, cfg.source + ": train.device") == DeviceKind::kCuda;
       t->bench.model = cfg.model;
@@ -472,6 +474,9 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   tl->add_option("--json", *tb_json, "Also write the rows here");
   tl->callback([tb, tb_json, &run] {
     run = [tb, tb_json] {
+      std::vector<NamedPath> inputs = {{"--checkpoint", tb->checkpoint}};
+      for (const std::string& part : tb->corpus) inputs.push_back({"--data", part});
+      check_outputs({{"--json", *tb_json}}, inputs);
       set_threads(0);
       nlohmann::json rows = bench_translate(*tb);
       std::cout << translate_bench_table(rows, *tb) << std::flush;

@@ -92,6 +92,50 @@ uint64_t regular_file_size(const std::string& path, const std::string& what) {
   return static_cast<uint64_t>(st.st_size);
 }
 
+namespace {
+
+bool named(const NamedPath& p) { return !p.path.empty() && p.path != "-"; }
+
+// The same file: an existing one by inode (links, relative paths), one yet to be written by its normalised path.
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec) && !ec;
+  const fs::path ca = fs::weakly_canonical(fs::absolute(a, ec), ec), cb = fs::weakly_canonical(fs::absolute(b, ec), ec);
+  return !ec && ca == cb;
+}
+
+}  // namespace
+
+void check_outputs(const std::vector<NamedPath>& outputs, const std::vector<NamedPath>& inputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const NamedPath& out = outputs[i];
+    if (!named(out)) continue;
+    std::error_code ec;
+    if (fs::is_directory(out.path, ec))
+      throw IoError(
+          fmt::format("{}: {} is a directory; give a file name (nothing was computed)", out.path, out.option));
+    const fs::path dir = fs::path(out.path).parent_path().empty() ? fs::path(".") : fs::path(out.path).parent_path();
+    if (!fs::is_directory(dir, ec))
+      throw IoError(fmt::format("{}: {}: directory {} does not exist (nothing was computed)", out.path, out.option,
+                                dir.string()));
+    if (::access(dir.c_str(), W_OK) != 0)
+      throw IoError(fmt::format("{}: {}: cannot write in directory {} ({}) (nothing was computed)", out.path,
+                                out.option, dir.string(), std::strerror(errno)));
+    for (const NamedPath& in : inputs)
+      if (named(in) && same_file(out.path, in.path))
+        throw IoError(
+            fmt::format("{}: {} is also the input of {} ({}); writing it would destroy that input (nothing "
+                        "was computed)",
+                        out.path, out.option, in.option, in.path));
+    for (size_t j = 0; j < i; ++j)
+      if (named(outputs[j]) && same_file(out.path, outputs[j].path))
+        throw IoError(
+            fmt::format("{}: {} and {} name the same file; one would replace the other (nothing was "
+                        "computed)",
+                        out.path, outputs[j].option, out.option));
+  }
+}
+
 std::string read_file_head(const std::string& path, size_t n, const std::string& what) {
   regular_file_size(path, what);
   std::ifstream in(path, std::ios::binary);

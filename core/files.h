@@ -25,4 +25,14 @@ std::string read_file_head(const std::string& path, size_t n, const std::string&
 // Throws IoError unless `path` names a regular file that can be opened for reading; returns its size in bytes.
 uint64_t regular_file_size(const std::string& path, const std::string& what);
 
+// A file a command reads or writes, with the option that named it (for messages).
+struct NamedPath {
+  std::string option;  // "--hyp-out", "-i", ...
+  std::string path;    // "" or "-": none (stdin/stdout)
+};
+// Checked before any work, so that a typo costs nothing: each output's directory exists and is writable, the output
+// is not a directory, not one of the inputs (the same file by any name: writing it would destroy that input) and
+// not another output of the same command (one would silently replace the other). Throws IoError naming both options.
+void check_outputs(const std::vector<NamedPath>& outputs, const std::vector<NamedPath>& inputs);
+
 }  // namespace tern

@@ -188,10 +188,18 @@ nlohmann::json perplexity(InferenceModel& im, ShardData& data, int64_t n, std::v
   return perplexity_json(nll, tokens, words);
 }
 
+// Before any work: --hyp-out and --json are writable, distinct, and none of the inputs.
+void check_evaluate_outputs(const EvaluateOptions& opt) {
+  std::vector<NamedPath> inputs = {{"--checkpoint", opt.checkpoint}, {"--ref", opt.reference}, {"--text", opt.text}};
+  for (const std::string& part : opt.corpus) inputs.push_back({"--data", part});
+  check_outputs({{"--hyp-out", opt.hypotheses_out}, {"--json", opt.json_out}}, inputs);
+}
+
 }  // namespace
 
 nlohmann::json evaluate_text(const EvaluateOptions& opt, std::ostream* sentence_scores) {
   opt.validate();
+  check_evaluate_outputs(opt);
   InferenceModel im = load_inference_model(opt.checkpoint, opt.device, opt.precision, opt.use_ema);
   set_int8_decoding(im, opt.decode.int8);
   if (im.src)
@@ -263,6 +271,7 @@ nlohmann::json perplexity_json(double nll, double tokens, double words) {
 
 nlohmann::json evaluate(const EvaluateOptions& opt) {
   opt.validate();
+  check_evaluate_outputs(opt);
   InferenceModel im = load_inference_model(opt.checkpoint, opt.device, opt.precision, opt.use_ema);
   set_int8_decoding(im, opt.decode.int8);
   CorpusReader corpus(opt.corpus);

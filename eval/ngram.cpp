@@ -648,6 +648,8 @@ void NgramRunOptions::validate() const {
 
 std::string run_ngram(const NgramRunOptions& o) {
   o.validate();
+  check_outputs({{"--arpa", o.arpa}, {"--sentence-scores", o.sentence_scores}},
+                {{"--train", o.train}, {"--test", o.test}, {"--heldout", o.heldout}});
   auto t0 = std::chrono::steady_clock::now();
   const auto load = [&](const std::string& path, const std::string& split) {
     Sentences s = load_ngram_text(path, split, o.side);

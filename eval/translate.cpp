@@ -113,6 +113,9 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
 
 TranslateStats translate_files(const TranslateOptions& opt, const std::string& input, const std::string& output,
                                std::istream& in, std::ostream& out, std::ostream& log) {
+  std::vector<NamedPath> inputs = {{"-i", input}};
+  for (const std::string& c : opt.checkpoints) inputs.push_back({"--checkpoint", c});
+  check_outputs({{"-o", output}}, inputs);
   std::ifstream file;
   const bool from_stdin = input.empty() || input == "-";
   if (!from_stdin) file = open_text_file(input, "input");

@@ -117,12 +117,12 @@ check(p.returncode == 0 and "skipping a truncated last line" in p.stderr, f"repo
 refused(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--out", corpus], EXIT_FILE,
         "output exists", "existing --out")
 refused(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--hyp-out", f"{d}/nodir/h.txt"], EXIT_FILE,
-        "nodir/h.txt: cannot write", "unwritable --hyp-out")
+        ["nodir/h.txt: --", "nodir does not exist (nothing was computed)"], "unwritable --hyp-out")
 refused(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--no-translate", "--json", f"{d}/nodir/e.json"], EXIT_FILE,
-        "nodir/e.json: cannot write", "unwritable --json")
+        ["nodir/e.json: --", "nodir does not exist (nothing was computed)"], "unwritable --json")
 refused(["ngram", "--smoothing", "interpolated", "--order", "2", "--train", f"{d}/train.es", "--test", f"{d}/test.es", "--arpa",
          f"{d}/nodir/lm.arpa"], EXIT_FILE,
-        "nodir/lm.arpa: cannot write", "unwritable --arpa")
+        ["nodir/lm.arpa: --", "nodir does not exist (nothing was computed)"], "unwritable --arpa")
 refused(["train", cfg, "--set", f"train.run_dir={d}/tiny.yaml/sub"], EXIT_FILE, "cannot create or write the run directory",
         "unwritable run_dir")
 refused(["evaluate", "--checkpoint", ckpt], EXIT_CONFIG, "give a corpus (--data) or a text file (--text), not neither",
@@ -257,6 +257,30 @@ subprocess.run([sys.executable, "-c", "import h5py,sys; f=h5py.File(sys.argv[1],
                 "f['train'].attrs['num_sentences']=5; f.close()", f"{d}/ns.h5"], check=True)
 refused(["evaluate", "--checkpoint", ckpt, "--data", f"{d}/ns.h5"], EXIT_DATA, ["ns.h5", "but num_sentences is 5"],
         "num_sentences smaller than the datasets")
+
+# 14. An output that is an input, or another output, or cannot be written, is refused before any work, and the
+# input is intact (it used to be replaced: `translate -i x -o x`, `evaluate --hyp-out CKPT`).
+write(f"{d}/in.en", src[:3])
+shutil.copy(ckpt, f"{d}/keep.tern")
+os.symlink(f"{d}/keep.tern", f"{d}/alias.tern")
+ckpt_bytes, in_bytes = open(f"{d}/keep.tern", "rb").read(), open(f"{d}/in.en").read()
+refused(["translate", "--checkpoint", f"{d}/keep.tern", "-i", f"{d}/in.en", "-o", f"{d}/../{os.path.basename(d)}/in.en"],
+        EXIT_FILE, ["-o is also the input of -i", "nothing was computed"], "translate -o over -i")
+refused(["translate", "--checkpoint", f"{d}/keep.tern", "-i", f"{d}/in.en", "-o", f"{d}/alias.tern"], EXIT_FILE,
+        "-o is also the input of --checkpoint", "translate -o over the checkpoint (through a symlink)")
+refused(["evaluate", "--checkpoint", f"{d}/keep.tern", "--data", corpus, "--hyp-out", f"{d}/alias.tern"], EXIT_FILE,
+        "--hyp-out is also the input of --checkpoint", "evaluate --hyp-out over the checkpoint")
+refused(["evaluate", "--checkpoint", f"{d}/keep.tern", "--data", corpus, "--hyp-out", f"{d}/o.json", "--json",
+         f"{d}/./o.json"], EXIT_FILE, "--hyp-out and --json name the same file", "evaluate --hyp-out = --json")
+refused(["evaluate", "--checkpoint", f"{d}/keep.tern", "--data", corpus, "--json", d], EXIT_FILE,
+        "--json is a directory", "evaluate --json DIR")
+refused(["bench", "translate", "--checkpoint", f"{d}/keep.tern", "--data", corpus, "--json", corpus], EXIT_FILE,
+        "--json is also the input of --data", "bench translate --json over the corpus")
+refused(["ngram", "--train", f"{d}/in.en", "--test", f"{d}/in.en", "--arpa", f"{d}/in.en"], EXIT_FILE,
+        "--arpa is also the input of --train", "ngram --arpa over --train")
+check(open(f"{d}/keep.tern", "rb").read() == ckpt_bytes and open(f"{d}/in.en").read() == in_bytes,
+      "the inputs are intact")
+check(not os.path.exists(f"{d}/o.json"), "no output was written")
 
 shutil.rmtree(d)
 finish()

@@ -1,0 +1,58 @@
+// check_outputs: an output that is an input (by any name), another output, a directory, or in a missing directory
+// is refused before any work.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/errors.h"
+#include "core/files.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using namespace tern;
+
+namespace {
+
+std::string touch(const std::string& path) {
+  std::ofstream(path) << "x\n";
+  return path;
+}
+
+}  // namespace
+
+TEST(Files, CheckOutputsRefusesAnInputByAnyName) {
+  test::TempDir d;
+  const std::string in = touch(d.file("in.txt"));
+  fs::create_symlink(in, d.file("link.txt"));
+  fs::create_hard_link(in, d.file("hard.txt"));
+  const std::string dotted = (d.path / "." / "in.txt").string();
+  for (const std::string& out : {in, d.file("link.txt"), d.file("hard.txt"), dotted}) {
+    const std::string e = test::error_of([&] { check_outputs({{"-o", out}}, {{"-i", in}}); });
+    EXPECT_NE(e.find("-o is also the input of -i"), std::string::npos) << out << ": " << e;
+  }
+  EXPECT_NO_THROW(check_outputs({{"-o", d.file("new.txt")}}, {{"-i", in}, {"--ref", ""}, {"-i", "-"}}));
+  EXPECT_NO_THROW(check_outputs({{"-o", touch(d.file("old.txt"))}}, {{"-i", in}}));  // an old output is replaced
+}
+
+TEST(Files, CheckOutputsRefusesTwoOutputsOfOneFile) {
+  test::TempDir d;
+  const std::string a = d.file("a.json"), same = (d.path / "sub" / ".." / "a.json").string();
+  fs::create_directory(d.file("sub"));
+  const std::string e = test::error_of([&] { check_outputs({{"--hyp-out", a}, {"--json", same}}, {}); });
+  EXPECT_NE(e.find("--hyp-out and --json name the same file"), std::string::npos) << e;
+  EXPECT_NO_THROW(check_outputs({{"--hyp-out", a}, {"--json", d.file("b.json")}, {"--x", ""}, {"--y", ""}}, {}));
+}
+
+TEST(Files, CheckOutputsRefusesDirectoriesAndMissingDirectories) {
+  test::TempDir d;
+  EXPECT_NE(test::error_of([&] {
+              check_outputs({{"--json", d.path.string()}}, {});
+            }).find("--json is a directory"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] {
+              check_outputs({{"--json", d.file("no/x.json")}}, {});
+            }).find("does not exist"),
+            std::string::npos);
+  EXPECT_THROW(check_outputs({{"--json", d.file("no/x.json")}}, {}), IoError);
+}
