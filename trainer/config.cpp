@@ -340,7 +340,14 @@ Config parse_config(const std::string& text, const std::string& source, const st
   Schema schema(cfg);
   YAML::Node root;
   try {
-    root = YAML::Load(text);
+    std::vector<YAML::Node> documents = YAML::LoadAll(text);
+    if (!documents.empty()) root = documents[0];
+    // A second document ("---") would be ignored silently: its values are not the ones trained with.
+    for (size_t i = 1; i < documents.size(); ++i)
+      if (documents[i].IsDefined() && !documents[i].IsNull())
+        throw ConfigError(fmt::format(
+            "{}:{}: a second YAML document (after '---'); a config is one document: merge them or remove one", source,
+            documents[i].Mark().line + 1));
   } catch (const YAML::Exception& e) {
     throw ConfigError(
         fmt::format("{}:{}:{}: YAML does not parse: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg));

@@ -54,6 +54,14 @@ TEST(Config, YamlSyntaxErrorHasLine) {
   EXPECT_NE(e.find("YAML does not parse"), std::string::npos) << e;
 }
 
+TEST(Config, OneYamlDocument) {
+  // A second document used to be ignored: its values silently not the ones trained with.
+  std::string e = err(std::string(kGood) + "---\nmodel: {hidden: 32}\n");
+  EXPECT_NE(e.find("a second YAML document (after '---')"), std::string::npos) << e;
+  EXPECT_NO_THROW(parse_config(std::string(kGood) + "---\n", "cfg.yaml"));  // an empty trailing document
+  EXPECT_NO_THROW(parse_config(std::string("---\n") + kGood, "cfg.yaml"));  // a leading marker
+}
+
 TEST(Config, ResolvedYamlRoundTrips) {
   Config c = parse_config(kGood, "cfg.yaml", {"model.hidden=64"});
   Config again = parse_config(to_yaml(c), "resolved");
