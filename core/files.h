@@ -25,6 +25,10 @@ std::string read_file_head(const std::string& path, size_t n, const std::string&
 // Throws IoError unless `path` names a regular file that can be opened for reading; returns its size in bytes.
 uint64_t regular_file_size(const std::string& path, const std::string& what);
 
+// Whether two paths name the same file: an existing one by inode (links, relative paths), one yet to be written by
+// its normalised absolute path.
+bool same_file(const std::string& a, const std::string& b);
+
 // A file a command reads or writes, with the option that named it (for messages).
 struct NamedPath {
   std::string option;  // "--hyp-out", "-i", ...

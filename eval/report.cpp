@@ -256,7 +256,7 @@ RunData read_run(const fs::path& dir) {
   if (fs::exists(dir / "environment.json")) {
     try {
       r.env = json::parse(read_text(dir / "environment.json"));
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
       throw DataError((dir / "environment.json").string() + ": not JSON: " + e.what());
     }
   }

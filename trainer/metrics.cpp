@@ -104,9 +104,10 @@ MetricsFile read_metrics(const std::string& path) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(lines[i]);
-    } catch (const nlohmann::json::parse_error&) {
-      if (i + 1 < lines.size())
-        throw DataError(where + ": not a JSON object (metrics lines are written by tern train)");
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number such as 1e999
+      if (i + 1 < lines.size() || e.id != 101)      // 101: unexpected end of input, as a kill mid-write leaves it
+        throw DataError(where +
+                        ": not a JSON object of finite numbers (metrics lines are written by tern train): " + e.what());
       out.cut_last_line = true;
       break;
     }

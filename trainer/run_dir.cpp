@@ -126,8 +126,8 @@ int64_t RunDirectory::open_metrics(int64_t resumed_step) {
       nlohmann::json row;
       try {
         row = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::parse_error&) {
-        ++dropped;  // cut by a kill mid-write
+      } catch (const nlohmann::json::exception&) {  // cut by a kill mid-write, or damaged (a number such as 1e999)
+        ++dropped;
         continue;
       }
       if (!row.is_object() || !row.contains("step") || !row["step"].is_number_integer() ||

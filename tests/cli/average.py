@@ -34,6 +34,12 @@ p = run(["average", "--out", f"{d}/avg.tern", c[1], c[2]], expect=7)
 check("avg.tern: output exists" in p.stderr, f"existing --out refused ({p.stderr.strip()})")
 p = run(["average", "--out", f"{d}/one.tern", c[1]], expect=2)
 check("at least two checkpoints" in p.stderr, "one checkpoint refused")
+os.symlink(c[1], f"{d}/alias.tern")
+p = run(["average", "--out", f"{d}/twice.tern", c[1], c[2], f"{d}/alias.tern"], expect=2)
+check("are the same checkpoint (inputs 1 and 3)" in p.stderr and not os.path.exists(f"{d}/twice.tern"),
+      f"a checkpoint given twice (through a link) refused ({p.stderr.strip()[-200:]})")
+p = run(["average", "--out", f"{d}/nodir/avg.tern", c[1], c[2]], expect=7)
+check("nodir does not exist" in p.stderr, f"--out in a missing directory refused ({p.stderr.strip()[-200:]})")
 other = tiny_config(d, corpus, f"{d}/big", text=TINY_CONFIG.replace("hidden: 32", "hidden: 48").replace(
     "max_steps: 30", "max_steps: 10"), name="big.yaml")
 run(["train", other, "--no-progress"])

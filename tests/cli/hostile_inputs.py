@@ -112,6 +112,14 @@ with open(f"{d}/killed/metrics.jsonl", "a") as f:
     f.write('{"step": 31, "tr')
 p = run(["report", f"{d}/killed"], expect=None)
 check(p.returncode == 0 and "skipping a truncated last line" in p.stderr, f"report with a cut final line ({p.stderr.strip()[-200:]!r})")
+# A damaged line (a number JSON cannot hold) was an internal error (exit 1) in the report and at resume.
+lines = open(f"{d}/killed/metrics.jsonl").read().splitlines()[:-1]
+open(f"{d}/killed/metrics.jsonl", "w").write("\n".join(lines[:2] + ['{"step": 3, "train_loss": 1e999}'] + lines[2:]) + "\n")
+refused(["report", f"{d}/killed"], EXIT_DATA, ["killed/metrics.jsonl:3: not a JSON object", "number overflow"],
+        "report of a metrics line with 1e999")
+shutil.copytree(f"{d}/killed", f"{d}/damaged")
+run(["train", cfg, "--set", f"train.run_dir={d}/damaged", "--set", "train.max_steps=32", "--resume", "--no-progress"])
+check(not any("1e999" in x for x in open(f"{d}/damaged/metrics.jsonl")), "resume drops the damaged metrics line")
 
 # 7. Exit codes: file-system errors 7, command-line mistakes 2.
 refused(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--out", corpus], EXIT_FILE,
