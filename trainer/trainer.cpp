@@ -759,7 +759,15 @@ TrainResult Trainer::run() {
   interval_ = Interval{};
   model_->train();
   Progress bar("train", static_cast<uint64_t>(cfg_.train.max_steps), "steps", 1e9, opt_.progress && is_root());
-  bool stop = false;
+  // A resumed run that already reached its end trains nothing more (the loop would take one step before asking).
+  bool stop = (cfg_.train.max_steps > 0 && step_ >= cfg_.train.max_steps) || sched_.should_stop_early();
+  if (stop && is_root())
+    logf("nothing to train: the run is at step {}, which {}", step_,
+         sched_.should_stop_early()
+             ? fmt::format("early stopping ended ({} validations without improvement)",
+                           sched_.validations_without_improvement())
+             : fmt::format("reaches train.max_steps = {}; raise it to train further", cfg_.train.max_steps));
+  if (stop) bar.update(static_cast<uint64_t>(step_), "nothing to train");
   bool first_plan = true;
   while (!stop && !(cfg_.train.max_epochs > 0 && epoch_ >= cfg_.train.max_epochs)) {
     const EpochPlan plan = plan_epoch();

@@ -290,5 +290,21 @@ check(open(f"{d}/keep.tern", "rb").read() == ckpt_bytes and open(f"{d}/in.en").r
       "the inputs are intact")
 check(not os.path.exists(f"{d}/o.json"), "no output was written")
 
+# 15. Resuming a run that reached train.max_steps trains nothing (it used to take one more step each time).
+before = {f: open(f"{d}/run/{f}", "rb").read() for f in sorted(os.listdir(f"{d}/run")) if f != "lock"}
+p = run(["train", cfg, "--set", f"train.run_dir={d}/run", "--resume", "--no-progress"])
+after = {f: open(f"{d}/run/{f}", "rb").read() for f in sorted(os.listdir(f"{d}/run")) if f not in ("lock", "train.log")}
+changed = sorted(f for f in set(before) | set(after)  # the logs and the environment of the newest start aside
+           if f not in ("train.log", "environment.json") and before.get(f) != after.get(f))
+check("nothing to train: the run is at step 30, which reaches train.max_steps = 30" in p.stderr and not changed,
+      f"resume of a finished run changes nothing (changed: {changed}; {p.stderr.strip()[-160:]!r})")
+stalled = ["--set", f"train.run_dir={d}/stalled", "--set", "train.early_stopping=1", "--set", "train.valid_every=1",
+           "--set", "train.max_steps=50", "--set", "optim.lr=1e-9", "--set", "optim.schedule=constant", "--set",
+           "optim.warmup_steps=0", "--set", "train.valid_metric=loss", "--no-progress"]
+p = run(["train", cfg, *stalled])
+p = run(["train", cfg, *stalled, "--resume"])
+check("which early stopping ended (1 validations without improvement)" in p.stderr and
+      not os.path.exists(f"{d}/stalled/ckpt_step00000003.tern"), f"nor a run early stopping ended ({p.stderr.strip()[-200:]!r})")
+
 shutil.rmtree(d)
 finish()
