@@ -100,6 +100,8 @@ class Schema {
   static const char* type_name() {
     if constexpr (std::is_same_v<T, bool>)
       return "true or false";
+    else if constexpr (std::is_unsigned_v<T>)
+      return "a whole number >= 0";
     else if constexpr (std::is_integral_v<T>)
       return "an integer";
     else if constexpr (std::is_floating_point_v<T>)

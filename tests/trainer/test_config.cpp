@@ -54,6 +54,11 @@ TEST(Config, YamlSyntaxErrorHasLine) {
   EXPECT_NE(e.find("YAML does not parse"), std::string::npos) << e;
 }
 
+TEST(Config, NegativeSeedSaysWhy) {
+  std::string e = err(kGood, {"train.seed=-1"});
+  EXPECT_NE(e.find("train.seed must be a whole number >= 0 (got '-1')"), std::string::npos) << e;
+}
+
 TEST(Config, OneYamlDocument) {
   // A second document used to be ignored: its values silently not the ones trained with.
   std::string e = err(std::string(kGood) + "---\nmodel: {hidden: 32}\n");
