@@ -18,6 +18,9 @@ std::string score_files(const std::string& hypotheses_file, const std::vector<st
   const bool from_stdin = hypotheses_file.empty() || hypotheses_file == "-";
   std::vector<std::string> hyps =
       from_stdin ? read_utf8_lines(in, "stdin") : read_utf8_file(hypotheses_file, "hypotheses");
+  if (hyps.empty())  // as sacreBLEU: "Test set contains no sentence" (a score of 0 would hide a failed translation)
+    throw DataError(fmt::format("{}: no hypotheses (the input is empty); there is nothing to score",
+                                from_stdin ? "stdin" : hypotheses_file));
   std::vector<std::vector<std::string>> refs;
   for (const auto& r : reference_files) {
     refs.push_back(read_utf8_file(r, "reference file"));

@@ -34,6 +34,11 @@ check("OMP_NUM_THREADS: must be a positive integer, got 'four'" in p.stderr and 
 p = run(["train", cfg, "--no-progress=3"], expect=2)
 check("no-progress" in p.stderr and not os.path.exists(f"{d}/never_omp"), f"a value for a flag refused ({p.stderr.strip()[-160:]!r})")
 
+# Scoring an empty hypothesis file is refused, as sacreBLEU refuses it (a BLEU of 0 would hide a failed translation).
+open(f"{d}/empty.txt", "w").close()
+p = run(["score", f"{d}/empty.txt", "-i", f"{d}/empty.txt"], expect=4)
+check("empty.txt: no hypotheses (the input is empty)" in p.stderr, f"empty hypotheses refused ({p.stderr.strip()[-160:]!r})")
+
 # Empty inputs and missing splits.
 write(f"{d}/empty.en", [])
 write(f"{d}/empty.es", [])
