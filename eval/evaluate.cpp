@@ -290,8 +290,12 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
         fmt::format("--limit {}: a model trained with data.lm_mode stream is evaluated on the whole "
                     "split as one stream; drop --limit",
                     opt.limit));
+  // A --ref that does not align with the split is refused before any work.
+  std::vector<std::string> given_refs;
+  if (!lm && opt.translate && !opt.reference.empty())
+    given_refs = aligned_references(opt.reference, corpus, opt.split, n);
   torch::NoGradGuard ng;
-  std::vector<std::string> refs;
+  std::vector<std::string> refs;  // the corpus targets, detokenized
   out["perplexity"] = perplexity(im, data, n, refs);
   if (stream) {
     // The model's own mode: the split as data.batch_tokens / data.bptt streams, the state carried across sentences.
@@ -313,7 +317,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
        p["ppl_per_word"].get<double>());
   if (lm || !opt.translate) return out;
 
-  if (!opt.reference.empty()) refs = aligned_references(opt.reference, corpus, opt.split, n);
+  if (!opt.reference.empty()) refs = std::move(given_refs);
   CorpusTranslateOptions to;
   to.decode = opt.decode, to.batch_sentences = opt.batch_sentences, to.limit = n, to.device = im.device;
   to.precision = im.precision, to.progress = opt.progress;

@@ -50,8 +50,9 @@ check(base["sentences"] == 98 and abs(base["bleu"]["score"] - with_ref["bleu"]["
       f"--ref after dropped lines: BLEU {with_ref['bleu']['score']:.4f} == corpus targets {base['bleu']['score']:.4f} "
       f"({base['sentences']} sentences)")
 write(f"{d}/short.es", test_tgt[:98])
-refused(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--ref", f"{d}/short.es"], EXIT_DATA,
-        ["short.es has 98 lines", "input of 100 lines (98 sentences kept)"], "reference of the wrong length")
+p = refused(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--ref", f"{d}/short.es"], EXIT_DATA,
+            ["short.es has 98 lines", "input of 100 lines (98 sentences kept)"], "reference of the wrong length")
+check("perplexity on" not in p.stderr, "and refused before the perplexity pass")
 
 # 2. Resume from an older checkpoint: the checkpoint it writes survives keep_last, `latest` names it.
 run(["train", cfg, "--set", f"train.run_dir={d}/older", "--set", "train.max_steps=6", "--set", "train.save_every=2",
