@@ -533,7 +533,10 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
          static_cast<double>(done) / s, static_cast<double>(bytes) / 1e6 / s, threads);
     for (const auto& [split, st] : result.splits)
       if (st.kept == 0)
-        throw DataError(fmt::format("split '{}' is empty after filtering ({} lines read)", split, st.lines));
+        throw DataError(fmt::format(
+            "split '{}' is empty after filtering ({} lines read: {} empty, {} longer than --max-tokens {} subword "
+            "tokens); HINT: raise --max-tokens or pass --long-policy truncate",
+            split, st.lines, st.dropped_empty, st.dropped_long, o.max_tokens));
     write_provenance(w, o, result, inputs_json);
     w.close();
   }

@@ -44,6 +44,11 @@ write(f"{d}/empty.en", [])
 write(f"{d}/empty.es", [])
 p = run(["prepare", "--train-src", f"{d}/empty.en", "--train-tgt", f"{d}/empty.es", "--out", f"{d}/e.h5"], expect=4)
 check("empty.en: input file is empty" in p.stderr and not os.path.exists(f"{d}/e.h5"), "empty corpus is refused")
+write(f"{d}/long.en", [" ".join(["word"] * 40)] * 30)
+p = run(["prepare", "--train-src", f"{d}/long.en", "--train-tgt", f"{d}/long.en", "--out", f"{d}/e.h5", "--vocab-size",
+         "16", "--max-tokens", "8"], expect=4)
+check("30 longer than --max-tokens 8 subword tokens); HINT: raise --max-tokens" in p.stderr and
+      not os.path.exists(f"{d}/e.h5"), f"a split emptied by --max-tokens says why ({p.stderr.strip()[-200:]!r})")
 src, tgt = synthetic_parallel(200)
 write(f"{d}/s.en", src)
 write(f"{d}/s.es", tgt)
