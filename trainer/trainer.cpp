@@ -760,16 +760,24 @@ TrainResult Trainer::run() {
   model_->train();
   Progress bar("train", static_cast<uint64_t>(cfg_.train.max_steps), "steps", 1e9, opt_.progress && is_root());
   // A resumed run that already reached its end trains nothing more (the loop would take one step before asking).
-  bool stop = (cfg_.train.max_steps > 0 && step_ >= cfg_.train.max_steps) || sched_.should_stop_early();
-  if (stop && is_root())
-    logf("nothing to train: the run is at step {}, which {}", step_,
-         sched_.should_stop_early()
-             ? fmt::format("early stopping ended ({} validations without improvement)",
-                           sched_.validations_without_improvement())
-             : fmt::format("reaches train.max_steps = {}; raise it to train further", cfg_.train.max_steps));
-  if (stop) bar.update(static_cast<uint64_t>(step_), "nothing to train");
+  const auto& t = cfg_.train;
+  std::string ended;
+  if (t.max_steps > 0 && step_ >= t.max_steps)
+    ended = fmt::format("reaches train.max_steps = {}; raise it to train further", t.max_steps);
+  else if (t.max_epochs > 0 && epoch_ >= t.max_epochs)
+    ended = fmt::format("ends epoch {} of train.max_epochs = {}; raise it to train further", epoch_, t.max_epochs);
+  else if (sched_.should_stop_early())
+    ended = fmt::format(
+        "early stopping ended ({} validations without improvement; raise train.early_stopping to "
+        "train further)",
+        sched_.validations_without_improvement());
+  bool stop = !ended.empty();
+  if (stop) {
+    if (is_root()) logf("nothing to train: the run is at step {}, which {}", step_, ended);
+    bar.update(static_cast<uint64_t>(step_), "nothing to train");
+  }
   bool first_plan = true;
-  while (!stop && !(cfg_.train.max_epochs > 0 && epoch_ >= cfg_.train.max_epochs)) {
+  while (!stop && !(t.max_epochs > 0 && epoch_ >= t.max_epochs)) {
     const EpochPlan plan = plan_epoch();
     if (std::exchange(first_plan, false)) {
       malloc_trim(0);  // hand back what setup freed (the heap keeps blocks up to 256 MiB: see cli/main.cpp)

@@ -304,7 +304,7 @@ stalled = ["--set", f"train.run_dir={d}/stalled", "--set", "train.early_stopping
            "optim.warmup_steps=0", "--set", "train.valid_metric=loss", "--no-progress"]
 p = run(["train", cfg, *stalled])
 p = run(["train", cfg, *stalled, "--resume"])
-check("which early stopping ended (1 validations without improvement)" in p.stderr and
+check("which early stopping ended (1 validations without improvement; raise train.early_stopping" in p.stderr and
       not os.path.exists(f"{d}/stalled/ckpt_step00000003.tern"), f"nor a run early stopping ended ({p.stderr.strip()[-200:]!r})")
 
 shutil.rmtree(d)
