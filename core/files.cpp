@@ -50,21 +50,49 @@ std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
   return removed;
 }
 
-void write_file_atomic(const std::string& path, const std::string& content) {
-  fs::path p(path);
-  const std::string tmp = temporary_name(path);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw IoError(path + ": cannot write (" + std::strerror(errno) + "); the previous file is intact");
+namespace {
+
+// Writes all of `content` to `fd`; returns 0 or the errno of the failed write.
+int write_all(int fd, const std::string& content) {
   size_t off = 0;
   while (off < content.size()) {
     ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw IoError(path + ": write failed (" + std::strerror(err) + "); the previous file is intact");
-    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
     off += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+// An existing path that is neither a regular file nor a directory (after links): a device or a pipe (/dev/stdout,
+// /dev/null, a shell's >(...)), written in place since it cannot be replaced.
+bool is_special(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+  if (is_special(path)) {
+    int fd = ::open(path.c_str(), O_WRONLY);
+    if (fd < 0) throw IoError(path + ": cannot write (" + std::strerror(errno) + ")");
+    const int err = write_all(fd, content);
+    ::close(fd);
+    if (err != 0) throw IoError(path + ": write failed (" + std::strerror(err) + ")");
+    return;
+  }
+  // Through a symbolic link the file it names is replaced and the link stays.
+  std::error_code link_ec;
+  fs::path p = fs::is_symlink(path, link_ec) ? fs::weakly_canonical(path, link_ec) : fs::path(path);
+  if (link_ec || p.empty()) p = path;
+  const std::string tmp = temporary_name(p.string());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) throw IoError(path + ": cannot write (" + std::strerror(errno) + "); the previous file is intact");
+  if (const int err = write_all(fd, content); err != 0) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw IoError(path + ": write failed (" + std::strerror(err) + "); the previous file is intact");
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     int err = errno;
@@ -109,6 +137,12 @@ void check_outputs(const std::vector<NamedPath>& outputs, const std::vector<Name
   for (size_t i = 0; i < outputs.size(); ++i) {
     const NamedPath& out = outputs[i];
     if (!named(out)) continue;
+    if (is_special(out.path)) {  // a device or a pipe: written in place, nothing to destroy
+      if (::access(out.path.c_str(), W_OK) != 0)
+        throw IoError(fmt::format("{}: {}: cannot write ({}) (nothing was computed)", out.path, out.option,
+                                  std::strerror(errno)));
+      continue;
+    }
     std::error_code ec;
     if (fs::is_directory(out.path, ec))
       throw IoError(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan + UBSan) and runs each: first over the kept regression inputs in
 # fuzz/regressions/<target>/, then for FUZZ_SECONDS of new fuzzing. A crash fails the script; libFuzzer leaves the
-# crashing input in the current directory: copy it to fuzz/regressions/<target>/ once fixed.
+# crashing input in the current directory: copy it to fuzz/regressions/<target>/ once fixed. An input that takes
+# over 30 s (-timeout) fails too, so a hang is reported with its input rather than killed by ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${FUZZ_SECONDS:-20}
@@ -18,7 +19,7 @@ for t in corpus checkpoint config; do
   fi
   work=$(mktemp -d)
   [ -d "fuzz/seeds/$t" ] && cp fuzz/seeds/$t/* "$work"/ 2>/dev/null || true
-  "$BUILD/fuzz_$t" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -print_final_stats=1 "$work" 2>&1 \
+  "$BUILD/fuzz_$t" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 "$work" 2>&1 \
     | grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb)|ERROR|SUMMARY" | sed "s/^/fuzz_$t: /"
   status=${PIPESTATUS[0]}
   rm -rf "$work"

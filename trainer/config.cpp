@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <fstream>
@@ -9,6 +10,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -336,20 +338,50 @@ void Config::validate() const {
   }
 }
 
+namespace {
+
+// The line of a document marker ("---" or "..." at the start of a line) that has content both before and after it
+// (outside comments and directives), or 0: a marker at the start or at the end of the text is harmless.
+int second_document_line(const std::string& text) {
+  auto has_content = [](std::string_view s) {
+    const size_t i = s.find_first_not_of(" \t\r");
+    return i != std::string_view::npos && s[i] != '#';
+  };
+  bool before = false;  // content seen before the current marker
+  int marker = 0, number = 0;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find('\n', start), text.size());
+    const std::string_view line(text.data() + start, end - start);
+    ++number;
+    const bool is_marker = (line.rfind("---", 0) == 0 || line.rfind("...", 0) == 0) &&
+                           (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+    const std::string_view rest = is_marker ? line.substr(3) : line;
+    if (is_marker && before) marker = number;
+    if (has_content(rest) && !(line.rfind('%', 0) == 0 && !before)) {
+      if (marker > 0) return marker;
+      before = true;
+    }
+    start = end + 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
 Config parse_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
   Config cfg;
   cfg.source = source;
   Schema schema(cfg);
+  // A second document ("---") would be ignored silently: its values are not the ones trained with. (Found from the
+  // text: yaml-cpp 0.7's LoadAll loops forever on some malformed input.)
+  if (const int line = second_document_line(text); line > 0)
+    throw ConfigError(
+        fmt::format("{}:{}: a second YAML document (after '---'); a config is one document: merge them or remove one",
+                    source, line));
   YAML::Node root;
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    if (!documents.empty()) root = documents[0];
-    // A second document ("---") would be ignored silently: its values are not the ones trained with.
-    for (size_t i = 1; i < documents.size(); ++i)
-      if (documents[i].IsDefined() && !documents[i].IsNull())
-        throw ConfigError(fmt::format(
-            "{}:{}: a second YAML document (after '---'); a config is one document: merge them or remove one", source,
-            documents[i].Mark().line + 1));
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw ConfigError(
         fmt::format("{}:{}:{}: YAML does not parse: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg));

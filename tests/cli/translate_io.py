@@ -17,6 +17,12 @@ write(f"{d}/in.txt", src.splitlines())
 piped = run(["translate", "--checkpoint", ckpt], stdin=src).stdout
 run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", f"{d}/out.txt"])
 check(open(f"{d}/out.txt").read() == piped and len(piped.splitlines()) == 3, "-i/-o equals stdin/stdout")
+# A device is written through (not replaced by a file in /dev); a link to a file keeps being a link.
+p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", "/dev/stdout"])
+check(p.stdout == piped and os.path.islink("/dev/stdout"), "-o /dev/stdout prints the translations")
+os.symlink(f"{d}/out.txt", f"{d}/link.txt")
+run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", f"{d}/link.txt"])
+check(os.path.islink(f"{d}/link.txt") and open(f"{d}/out.txt").read() == piped, "-o LINK writes the file it names")
 p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/missing.txt"], expect=4)
 check("missing.txt" in p.stderr, f"missing input named ({p.stderr.strip()[-120:]})")
 p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", f"{d}/nodir/out.txt"], expect=7)

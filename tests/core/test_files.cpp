@@ -1,9 +1,12 @@
 // check_outputs: an output that is an input (by any name), another output, a directory, or in a missing directory
-// is refused before any work.
+// is refused before any work; write_file_atomic writes devices and pipes in place and keeps symbolic links.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <thread>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -55,4 +58,29 @@ TEST(Files, CheckOutputsRefusesDirectoriesAndMissingDirectories) {
             }).find("does not exist"),
             std::string::npos);
   EXPECT_THROW(check_outputs({{"--json", d.file("no/x.json")}}, {}), IoError);
+}
+
+TEST(Files, DevicesAreWrittenInPlaceAndLinksStay) {
+  test::TempDir d;
+  // A device (here /dev/null) is written through, not replaced by a regular file in /dev.
+  EXPECT_NO_THROW(check_outputs({{"--json", "/dev/null"}}, {{"-i", "/dev/null"}}));
+  write_file_atomic("/dev/null", "rows\n");
+  EXPECT_FALSE(fs::is_regular_file("/dev/null"));
+  // A named pipe gets the content.
+  const std::string fifo = d.file("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string got;
+  std::thread reader([&] {
+    std::ifstream in(fifo);
+    got.assign(std::istreambuf_iterator<char>(in), {});
+  });
+  write_file_atomic(fifo, "through the pipe\n");
+  reader.join();
+  EXPECT_EQ(got, "through the pipe\n");
+  // Through a symbolic link the target is replaced and the link stays a link.
+  const std::string target = touch(d.file("target.txt"));
+  fs::create_symlink(target, d.file("link.txt"));
+  write_file_atomic(d.file("link.txt"), "new\n");
+  EXPECT_TRUE(fs::is_symlink(d.file("link.txt")));
+  EXPECT_EQ(test::read_lines(target), std::vector<std::string>{"new"});
 }
