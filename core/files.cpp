@@ -133,6 +133,13 @@ bool same_file(const std::string& a, const std::string& b) {
   return !ec && ca == cb;
 }
 
+std::optional<std::pair<size_t, size_t>> repeated_file(const std::vector<std::string>& paths) {
+  for (size_t i = 0; i < paths.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (same_file(paths[j], paths[i])) return std::make_pair(j, i);
+  return std::nullopt;
+}
+
 void check_outputs(const std::vector<NamedPath>& outputs, const std::vector<NamedPath>& inputs) {
   for (size_t i = 0; i < outputs.size(); ++i) {
     const NamedPath& out = outputs[i];
@@ -147,7 +154,8 @@ void check_outputs(const std::vector<NamedPath>& outputs, const std::vector<Name
     if (fs::is_directory(out.path, ec))
       throw IoError(
           fmt::format("{}: {} is a directory; give a file name (nothing was computed)", out.path, out.option));
-    const fs::path dir = fs::path(out.path).parent_path().empty() ? fs::path(".") : fs::path(out.path).parent_path();
+    fs::path dir = fs::path(out.path).parent_path();
+    if (dir.empty()) dir = ".";
     if (!fs::is_directory(dir, ec))
       throw IoError(fmt::format("{}: {}: directory {} does not exist (nothing was computed)", out.path, out.option,
                                 dir.string()));

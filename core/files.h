@@ -2,7 +2,9 @@
 // interrupted write leaves, and bounded reads that refuse what is not a regular file of a sane size.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tern {
@@ -28,6 +30,8 @@ uint64_t regular_file_size(const std::string& path, const std::string& what);
 // Whether two paths name the same file: an existing one by inode (links, relative paths), one yet to be written by
 // its normalised absolute path.
 bool same_file(const std::string& a, const std::string& b);
+// The positions (earlier, later) of the first path that names the same file as an earlier one, if any.
+std::optional<std::pair<size_t, size_t>> repeated_file(const std::vector<std::string>& paths);
 
 // A file a command reads or writes, with the option that named it (for messages).
 struct NamedPath {

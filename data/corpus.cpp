@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include "core/errors.h"
+#include "core/files.h"
 #include "core/hash.h"
 #include "data/tokenizer.h"
 
@@ -501,15 +502,10 @@ CorpusReader::CorpusReader(const std::string& path) : CorpusReader(std::vector<s
 CorpusReader::CorpusReader(const std::vector<std::string>& paths) : impl_(std::make_unique<Impl>()), paths_(paths) {
   if (paths.empty()) throw DataError("a corpus needs at least one .h5 file");
   path_ = fmt::format("{}", fmt::join(paths, ","));
-  for (size_t i = 0; i < paths.size(); ++i)
-    for (size_t j = 0; j < i; ++j) {
-      std::error_code ec;
-      if (paths[i] == paths[j] || std::filesystem::equivalent(paths[i], paths[j], ec))
-        throw DataError(
-            fmt::format("{}: listed twice as a part of the corpus (parts {} and {}): its sentences would "
-                        "be read twice",
-                        paths[i], j + 1, i + 1));
-    }
+  if (const auto twice = repeated_file(paths))
+    throw DataError(
+        fmt::format("{}: listed twice as a part of the corpus (parts {} and {}): its sentences would be read twice",
+                    paths[twice->second], twice->first + 1, twice->second + 1));
   for (const auto& p : paths) open_part(p);
 }
 

@@ -154,7 +154,7 @@ void check_output(const PrepareOptions& o) {
                             &o.test_src, &o.test_tgt, &o.test_text})
     inputs.insert(inputs.end(), files->begin(), files->end());
   for (const auto& in : inputs)
-    if (!in.empty() && fs::equivalent(in, o.out, ec))
+    if (!in.empty() && same_file(in, o.out))
       throw IoError(fmt::format("{}: --out is also an input ({}); --overwrite would destroy it (nothing was written)",
                                 o.out, in));
 }

@@ -59,13 +59,11 @@ AverageResult average_checkpoints(const AverageOptions& opt) {
   }
   if (fs::exists(opt.out)) throw IoError(opt.out + ": output exists; nothing was overwritten");
   check_outputs({{"--out", opt.out}}, {});
-  for (size_t i = 0; i < res.inputs.size(); ++i)
-    for (size_t j = 0; j < i; ++j)
-      if (same_file(res.inputs[i], res.inputs[j]))
-        throw ConfigError(
-            fmt::format("average: {} and {} are the same checkpoint (inputs {} and {}); each one would "
-                        "count twice: give each checkpoint once",
-                        res.inputs[j], res.inputs[i], j + 1, i + 1));
+  if (const auto twice = repeated_file(res.inputs))
+    throw ConfigError(fmt::format(
+        "average: {} and {} are the same checkpoint (inputs {} and {}); each one would count twice: give each "
+        "checkpoint once",
+        res.inputs[twice->first], res.inputs[twice->second], twice->first + 1, twice->second + 1));
 
   // The first file fixes the model and the vocabularies; every other file must match them.
   CheckpointData first = read_checkpoint(res.inputs[0]);  // read once: it is also the loop's first input
