@@ -119,6 +119,11 @@ open(f"{d}/killed/metrics.jsonl", "w").write("\n".join(lines[:2] + ['{"step": 3,
 refused(["report", f"{d}/killed"], EXIT_DATA, ["killed/metrics.jsonl:3: not a JSON object", "number overflow"],
         "report of a metrics line with 1e999")
 shutil.copytree(f"{d}/killed", f"{d}/damaged")
+shutil.copytree(f"{d}/killed", f"{d}/badenv")
+open(f"{d}/badenv/metrics.jsonl", "w").write("\n".join(lines) + "\n")
+open(f"{d}/badenv/environment.json", "w").write('{"host": "x", "cores": 1e999}\n')
+refused(["report", f"{d}/badenv"], EXIT_DATA, ["badenv/environment.json: not JSON", "number overflow"],
+        "report of an environment.json with 1e999")
 run(["train", cfg, "--set", f"train.run_dir={d}/damaged", "--set", "train.max_steps=32", "--resume", "--no-progress"])
 check(not any("1e999" in x for x in open(f"{d}/damaged/metrics.jsonl")), "resume drops the damaged metrics line")
 
