@@ -87,23 +87,24 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   fs::path p = fs::is_symlink(path, link_ec) ? fs::weakly_canonical(path, link_ec) : fs::path(path);
   if (link_ec || p.empty()) p = path;
   const std::string tmp = temporary_name(p.string());
+  const std::string kept = fs::exists(p, link_ec) ? "; the previous file is intact" : "; nothing was written";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw IoError(path + ": cannot write (" + std::strerror(errno) + "); the previous file is intact");
+  if (fd < 0) throw IoError(path + ": cannot write (" + std::strerror(errno) + ")" + kept);
   if (const int err = write_all(fd, content); err != 0) {
     ::close(fd);
     ::unlink(tmp.c_str());
-    throw IoError(path + ": write failed (" + std::strerror(err) + "); the previous file is intact");
+    throw IoError(path + ": write failed (" + std::strerror(err) + ")" + kept);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
-    throw IoError(path + ": flush failed (" + std::strerror(err) + "); the previous file is intact");
+    throw IoError(path + ": flush failed (" + std::strerror(err) + ")" + kept);
   }
   std::error_code ec;
   fs::rename(tmp, p, ec);
   if (ec) {
     ::unlink(tmp.c_str());
-    throw IoError(path + ": cannot replace it (" + ec.message() + "); the previous file is intact");
+    throw IoError(path + ": cannot replace it (" + ec.message() + ")" + kept);
   }
   fsync_dir(p.parent_path().empty() ? fs::path(".") : p.parent_path());
 }

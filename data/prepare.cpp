@@ -313,6 +313,17 @@ std::vector<std::unique_ptr<Tokenizer>> make_tokenizers(const PrepareOptions& o,
     }
     for (auto& p : protos) toks.push_back(std::make_unique<Tokenizer>(p.get(), "trained model"));
   }
+  const bool one_model = !par || o.joint_vocab;
+  if (o.spm_model.empty() && o.spm_src.empty())
+    for (size_t k = 0; k < (one_model ? 1u : toks.size()); ++k)
+      if (toks[k]->vocab_size() < o.tokenizer.vocab_size)
+        logf(
+            "the {}SentencePiece model has {} pieces, fewer than --vocab-size {}: its training text supports no "
+            "more",
+            one_model ? ""
+            : k == 0  ? "src "
+                      : "tgt ",
+            toks[k]->vocab_size(), o.tokenizer.vocab_size);
   return toks;
 }
 

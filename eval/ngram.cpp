@@ -18,6 +18,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/hash.h"
+#include "core/log.h"
 #include "data/corpus.h"
 #include "data/text.h"
 #include "data/tokenizer.h"
@@ -650,6 +651,32 @@ std::string run_ngram(const NgramRunOptions& o) {
   o.validate();
   check_outputs({{"--arpa", o.arpa}, {"--sentence-scores", o.sentence_scores}},
                 {{"--train", o.train}, {"--test", o.test}, {"--heldout", o.heldout}});
+  // The units must agree: a corpus's SentencePiece pieces scored against another model's pieces (or against
+  // whitespace words) would give a perplexity with no meaning.
+  std::string piece_model;  // "" until a corpus is seen: its vocabulary hash
+  std::vector<std::string> texts;
+  for (const auto& [flag, path] : {std::pair{"--train", o.train}, {"--heldout", o.heldout}, {"--test", o.test}}) {
+    if (path.empty()) continue;
+    if (!is_corpus(path)) {
+      texts.push_back(path);
+      continue;
+    }
+    CorpusReader corpus(path);
+    const std::string side = o.side.empty() ? (corpus.kind() == "parallel" ? "tgt" : "text") : o.side;
+    const std::string hash = corpus.vocab(side).hash;
+    if (!piece_model.empty() && hash != piece_model)
+      throw DataError(fmt::format(
+          "{} {}: its {} vocabulary (SentencePiece model {}) is not that of --train {} ({}): the pieces are other "
+          "units, so a perplexity across them means nothing; HINT: score a corpus prepared with the same models "
+          "(tern prepare --spm-src/--spm-tgt) or raw text with --unit char",
+          flag, path, side, hash, o.train, piece_model));
+    if (piece_model.empty()) piece_model = hash;
+  }
+  if (!piece_model.empty() && !texts.empty() && o.unit == "word")
+    logf(
+        "note: {} is read as whitespace-separated words, while the corpus holds SentencePiece pieces: words the "
+        "model never saw count as OOVs",
+        texts.front());
   auto t0 = std::chrono::steady_clock::now();
   const auto load = [&](const std::string& path, const std::string& split) {
     Sentences s = load_ngram_text(path, split, o.side);

@@ -373,6 +373,15 @@ Config parse_config(const std::string& text, const std::string& source, const st
   Config cfg;
   cfg.source = source;
   Schema schema(cfg);
+  // A binary file (a checkpoint or a corpus given in the config's place) would only get a puzzling YAML message.
+  if (const size_t nul = text.find('\0'); nul != std::string::npos) {
+    const std::string kind = text.rfind("TERNCKPT", 0) == 0
+                                 ? "; it is a tern checkpoint: give its run's config.yaml, and the checkpoint with "
+                                   "--resume"
+                             : text.rfind("\x89HDF", 0) == 0 ? "; it is an HDF5 file: a corpus goes in data.corpus"
+                                                             : "";
+    throw ConfigError(fmt::format("{}: not a YAML text file (a NUL byte at byte {}){}", source, nul, kind));
+  }
   // A second document ("---") would be ignored silently: its values are not the ones trained with. (Found from the
   // text: yaml-cpp 0.7's LoadAll loops forever on some malformed input.)
   if (const int line = second_document_line(text); line > 0)
@@ -422,6 +431,7 @@ Config parse_config(const std::string& text, const std::string& source, const st
       }
     }
   }
+  std::vector<std::string> overridden;  // keys given by --set
   for (const auto& o : overrides) {
     auto eq = o.find('=');
     if (eq == std::string::npos) throw ConfigError("--set " + o + ": expected section.key=value");
@@ -435,8 +445,17 @@ Config parse_config(const std::string& text, const std::string& source, const st
     }
     if (v.IsNull()) v = YAML::Node(o.substr(eq + 1));
     schema.set(key, v, "--set");
+    overridden.push_back(key);
   }
-  cfg.validate();
+  try {
+    cfg.validate();
+  } catch (const ConfigError& e) {
+    // A rule broken by a --set value names --set, not the file (whose value was replaced).
+    const std::string what = e.what(), rest = what.substr(std::min(what.size(), source.size() + 2));
+    for (const auto& key : overridden)
+      if (rest.rfind(key + " ", 0) == 0) throw ConfigError("--set: " + rest);
+    throw;
+  }
   return resolve_defaults(std::move(cfg));
 }
 

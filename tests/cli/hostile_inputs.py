@@ -312,5 +312,39 @@ p = run(["train", cfg, *stalled, "--resume"])
 check("which early stopping ended (1 validations without improvement; raise train.early_stopping" in p.stderr and
       not os.path.exists(f"{d}/stalled/ckpt_step00000003.tern"), f"nor a run early stopping ended ({p.stderr.strip()[-200:]!r})")
 
+# 16. Found by probing: what each says now.
+refused(["train", cfg, "--set", "optim.lr=-1"], EXIT_CONFIG, "--set: optim.lr must be > 0",
+        "a --set value out of range names --set, not the file whose value it replaced")
+refused(["train", ckpt], EXIT_CONFIG, ["not a YAML text file", "it is a tern checkpoint", "--resume"],
+        "a checkpoint given as the config")
+refused(["train", corpus], EXIT_CONFIG, ["not a YAML text file", "HDF5", "data.corpus"], "a corpus given as the config")
+p = run(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--valid-fraction", "0.1",
+         "--vocab-size", "500", "--out", f"{d}/big_vocab.h5"])
+check("the src SentencePiece model has" in p.stderr and "fewer than --vocab-size 500" in p.stderr,
+      "prepare says when the vocabulary is smaller than --vocab-size")
+# The same vocabularies, other sentences: resuming on it works and says the continuation is no longer exact.
+import h5py  # noqa: E402
+with h5py.File(corpus, "r") as f:
+    for side in ("src", "tgt"):
+        f[f"vocab/{side}"][()].tofile(f"{d}/{side}.model")
+more_src, more_tgt = synthetic_parallel(500, seed=5)
+write(f"{d}/more.en", more_src)
+write(f"{d}/more.es", more_tgt)
+run(["prepare", "--train-src", f"{d}/more.en", "--train-tgt", f"{d}/more.es", "--valid-fraction", "0.1",
+     "--spm-src", f"{d}/src.model", "--spm-tgt", f"{d}/tgt.model", "--out", f"{d}/more.h5"])
+shutil.copytree(f"{d}/run", f"{d}/moved")
+p = run(["train", cfg, "--set", f"train.run_dir={d}/moved", "--set", f"data.corpus={d}/more.h5", "--set",
+         "train.max_steps=32", "--resume", "--no-progress"])
+check("is not the corpus" in p.stderr and "no longer an exact continuation" in p.stderr and "(sentences: train " in p.stderr,
+      f"resume on another corpus of the same vocabularies is said ({p.stderr[-400:]!r})")
+# n-gram: a corpus of other SentencePiece models is refused; text against a corpus gets a note.
+run(["prepare", "--train-src", f"{d}/train.es", "--train-tgt", f"{d}/train.en", "--valid-fraction", "0.1",
+     "--test-src", f"{d}/test.es", "--test-tgt", f"{d}/test.en", "--vocab-size", "60", "--out", f"{d}/rev.h5"])
+refused(["ngram", "--train", corpus, "--test", f"{d}/rev.h5", "--discount-fallback"], EXIT_DATA,
+        ["--test", "rev.h5", "is not that of --train", "SentencePiece"], "n-gram scoring across two vocabularies")
+p = run(["ngram", "--train", corpus, "--test", f"{d}/test.es", "--discount-fallback"])
+check("note: " in p.stderr and "test.es is read as whitespace-separated words" in p.stderr,
+      "n-gram scoring of text with a corpus's model notes the units")
+
 shutil.rmtree(d)
 finish()

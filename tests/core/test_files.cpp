@@ -84,3 +84,11 @@ TEST(Files, DevicesAreWrittenInPlaceAndLinksStay) {
   EXPECT_TRUE(fs::is_symlink(d.file("link.txt")));
   EXPECT_EQ(test::read_lines(target), std::vector<std::string>{"new"});
 }
+
+TEST(Files, AFailedWriteSaysWhetherAPreviousFileIsIntact) {
+  test::TempDir d;
+  // A file in a missing directory: there was none before.
+  const std::string fresh = test::error_of([&] { write_file_atomic(d.file("missing") + "/a.txt", "x"); });
+  EXPECT_NE(fresh.find("nothing was written"), std::string::npos) << fresh;
+  EXPECT_EQ(fresh.find("previous file"), std::string::npos) << fresh;
+}

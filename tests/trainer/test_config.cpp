@@ -102,8 +102,8 @@ TEST(Config, ChoicesResolveToEnums) {
   EXPECT_TRUE(c.train.device == DeviceRequest::kCpu);
   EXPECT_TRUE(c.train.precision == Precision::kFp32);
   EXPECT_EQ(choice_list<Backend>(), "auto, mpi, nccl or single");
-  EXPECT_EQ(err(kGood, {"model.cell=rnn"}), "cfg.yaml: model.cell must be lstm or gru (got rnn)");
-  EXPECT_EQ(err(kGood, {"train.precision=FP16"}), "cfg.yaml: train.precision must be fp32, fp16 or bf16 (got FP16)");
+  EXPECT_EQ(err(kGood, {"model.cell=rnn"}), "--set: model.cell must be lstm or gru (got rnn)");
+  EXPECT_EQ(err(kGood, {"train.precision=FP16"}), "--set: train.precision must be fp32, fp16 or bf16 (got FP16)");
   EXPECT_EQ(err("model: {attention: [dot]}\n"),
             "cfg.yaml: model.attention must be dot, general, additive, local or multihead (got a list)");
   // An unknown name assigned in code is reported by validate(), and its value cannot be read.
