@@ -89,6 +89,13 @@ AverageResult average_checkpoints(const AverageOptions& opt) {
     for (const auto& [side, v] : meta.vocab)
       if (!m.vocab.count(side) || m.vocab.at(side).hash != v.hash)
         throw CheckpointError(fmt::format("{}: its {} vocabulary differs from that of {}", path, side, res.inputs[0]));
+    // Two runs of one config (other seeds, or other data) learn unrelated weights: their mean is a broken model.
+    if (!meta.run_id.empty() && !m.run_id.empty() && m.run_id != meta.run_id)
+      throw CheckpointError(fmt::format(
+          "{}: belongs to run {}, {} to run {}: the parameters of separately trained models do not average; "
+          "HINT: average checkpoints of one run, or decode the runs as an ensemble (tern translate --checkpoint "
+          "A.tern B.tern)",
+          path, m.run_id, res.inputs[0], meta.run_id));
     torch::serialize::InputArchive ar, model_ar;
     std::istringstream in(d.archive);
     try {

@@ -120,6 +120,7 @@ nlohmann::json to_json(const CheckpointMeta& m) {
                       {"tern_version", m.tern_version},
                       {"torch_version", m.torch_version}};
   if (!m.averaged_from.empty()) j["averaged_from"] = m.averaged_from;
+  if (!m.run_id.empty()) j["run_id"] = m.run_id;
   j.update(m.schedule);
   return j;
 }
@@ -150,6 +151,7 @@ CheckpointMeta checkpoint_meta(const nlohmann::json& j, const std::string& path)
   if (j.contains("corpus_kind")) text("corpus_kind", m.corpus_kind);
   if (j.contains("tern_version")) text("tern_version", m.tern_version);
   if (j.contains("torch_version")) text("torch_version", m.torch_version);
+  if (j.contains("run_id")) text("run_id", m.run_id);
   if (!j.contains("vocab") || !j["vocab"].is_object()) fail("vocab", "must be an object of sides");
   for (const auto& [side, v] : j["vocab"].items()) {
     if (!v.is_object() || !v.contains("size") || !v["size"].is_number_integer() || !v.contains("hash") ||

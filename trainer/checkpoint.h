@@ -39,6 +39,9 @@ struct CheckpointMeta {
   std::string tern_version = TERN_VERSION;
   std::string torch_version;               // the LibTorch that wrote it (set by the writer, which links LibTorch)
   std::vector<std::string> averaged_from;  // `tern average`: the inputs (such a file has no optimizer state)
+  // Made when a run starts fresh and kept by every resume: the checkpoints of one run share it ("" in files of tern
+  // before it). `tern average` refuses checkpoints of two runs.
+  std::string run_id;
 };
 nlohmann::json to_json(const CheckpointMeta& m);
 // Reads the metadata of checkpoint `path`; a missing or mistyped key is a CheckpointError naming it.

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -163,6 +164,7 @@ class Trainer {
   int64_t corpus_max_tokens_ = 0;                                 // read once in setup, saved in every checkpoint
   int64_t saved_step_ = -1;  // the step of the newest checkpoint saved or resumed from
   std::string last_ckpt_, best_ckpt_;
+  std::string run_id_;  // the run's identity (CheckpointMeta::run_id): made at a fresh start, kept by resumes
   std::unique_ptr<RunDirectory> run_dir_;  // rank 0 only
   Clock::time_point start_ = Clock::now();
   Interval interval_;
@@ -389,7 +391,7 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   CheckpointMeta meta;
   meta.step = step_, meta.epoch = next_epoch, meta.batch_in_epoch = next_batch, meta.bad_steps = bad_steps_;
   meta.world_size = comm_.world(), meta.num_shards = num_shards_, meta.config_yaml = to_yaml(cfg_);
-  meta.corpus_identity = corpus_.identity(), meta.corpus_kind = corpus_.kind();
+  meta.corpus_identity = corpus_.identity(), meta.corpus_kind = corpus_.kind(), meta.run_id = run_id_;
   meta.corpus_max_tokens = corpus_max_tokens_, meta.loss_scaler = scaler_.state(), meta.torch_version = TORCH_VERSION;
   for (const auto& side : corpus_.sides()) meta.vocab[side] = {corpus_.vocab(side).size, corpus_.vocab(side).hash};
   sched_.save(meta.schedule);
@@ -523,6 +525,7 @@ void Trainer::restore(const std::string& path) {
     throw CheckpointError(path + ": cannot load model/optimizer state: " + e.msg());
   }
   step_ = m.step, epoch_ = m.epoch, batch_in_epoch_ = m.batch_in_epoch, bad_steps_ = m.bad_steps;
+  if (!m.run_id.empty()) run_id_ = m.run_id;
   try {
     if (!sched_.load(m.schedule) && is_root())
       logf(
@@ -549,7 +552,12 @@ void Trainer::open_run() {
     run_dir_->lock();
     resume = run_dir_->resume_target(opt_.resume, resume_note);
   }
+  if (is_root()) {
+    std::random_device entropy;  // a fresh run's identity, replaced by the checkpoint's when resuming
+    run_id_ = hex64(static_cast<uint64_t>(entropy()) << 32 | entropy());
+  }
   resume = comm_.allgather(resume)[0];
+  run_id_ = comm_.allgather(run_id_)[0];
   // Hang diagnosis: every rank's heartbeat, read by a rank whose collective times out.
   if (comm_.world() > 1) comm_.enable_heartbeat((fs::path(t.run_dir) / "heartbeat").string());
   setup();

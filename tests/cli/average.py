@@ -51,6 +51,12 @@ corpus2 = make_corpus(f"{d}/v2", n=300, vocab=50)
 run(["train", tiny_config(d, corpus2, f"{d}/vocab2", name="v2.yaml"), "--no-progress", "--set", "train.max_steps=10"])
 p = run(["average", "--out", f"{d}/mixedv.tern", c[2], f"{d}/vocab2/ckpt_step00000010.tern"], expect=5)
 check("vocabulary differs" in p.stderr, f"mixed vocabularies refused ({p.stderr.strip()})")
+# Two runs of one config (another seed): their weights are unrelated, so their mean would be a broken model.
+run(["train", cfg, "--no-progress", "--set", f"train.run_dir={d}/seed2", "--set", "train.seed=2", "--set",
+     "train.max_steps=10"])
+p = run(["average", "--out", f"{d}/runs.tern", c[2], f"{d}/seed2/ckpt_step00000010.tern"], expect=5)
+check("belongs to run" in p.stderr and "do not average" in p.stderr and "ensemble" in p.stderr and
+      not os.path.exists(f"{d}/runs.tern"), f"checkpoints of two runs refused ({p.stderr.strip()[-300:]})")
 p = run(["average", "--last", "5", f"{d}/run", "--out", f"{d}/x.tern"], expect=5)
 check("holds 3 step checkpoint(s); --last 5" in p.stderr, "--last more than the run holds refused")
 shutil.copy(f"{d}/avg.tern", f"{d}/run/ckpt_step00000040.tern")
