@@ -1,5 +1,6 @@
 #include "eval/evaluate.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -218,9 +219,12 @@ nlohmann::json evaluate_text(const EvaluateOptions& opt, std::ostream* sentence_
     words.push_back(count_words(text) + 1);
     if (opt.limit > 0 && static_cast<int64_t>(lines.size()) >= opt.limit) break;
   }
+  const auto n = static_cast<int64_t>(lines.size());
+  if (n == 0) throw DataError(opt.text + ": the --text file has no lines");
+  if (std::all_of(lines.begin(), lines.end(), [](const auto& l) { return l.empty(); }))
+    throw DataError(fmt::format("{}: its {} line(s) are blank: there is no text to score", opt.text, n));
   torch::NoGradGuard ng;
   double nll = 0, tokens = 0, total_words = 0;
-  const auto n = static_cast<int64_t>(lines.size());
   for (int64_t b0 = 0; b0 < n; b0 += opt.batch_sentences) {
     const int64_t b1 = std::min(n, b0 + opt.batch_sentences);
     const Batch batch = target_batch({lines.begin() + b0, lines.begin() + b1});  // (B, T): <s> y, y </s>
@@ -239,7 +243,6 @@ nlohmann::json evaluate_text(const EvaluateOptions& opt, std::ostream* sentence_
                                         std::exp(-lp_nats / len));
     }
   }
-  if (n == 0) throw DataError(opt.text + ": the --text file has no lines");
   nlohmann::json out = {{"checkpoint", opt.checkpoint},
                         {"step", im.step},
                         {"weights", im.ema ? "ema" : "trained"},

@@ -86,6 +86,9 @@ Sentences load_ngram_text(const std::string& path, const std::string& split, con
       i = j;
     }
   }
+  if (std::all_of(out.begin(), out.end(), [](const auto& s) { return s.empty(); }))
+    throw DataError(
+        fmt::format("{}: its {} line(s) are blank (an n-gram model needs words to train or score)", path, out.size()));
   return out;
 }
 

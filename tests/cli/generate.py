@@ -70,7 +70,9 @@ tokens = sum(int(r[1]) for r in rows)
 check(tokens == b["target_tokens"] and abs(math.exp(nats / tokens) / b["ppl_per_token"] - 1) < 1e-4,
       "the sentences' log10 probabilities add up to the perplexity")
 check(json.load(open(f"{d}/s.json"))["sentences"] == 40, "--json still writes the result")
+write(f"{d}/blank.txt", ["", "  ", ""])
 for args, code, msg in [(["--sentence-scores", "--data", f"{d}/held.h5"], 2, "--sentence-scores needs --text FILE"),
+                        (["--text", f"{d}/blank.txt"], 4, "blank.txt: its 3 line(s) are blank"),
                         (["--data", f"{d}/held.h5", "--text", f"{d}/held.txt"], 2, "not both"),
                         ([], 2, "not neither"),
                         (["--text", f"{d}/missing.txt"], 4, "missing.txt: cannot open the --text file"),

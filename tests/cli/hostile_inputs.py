@@ -345,6 +345,11 @@ refused(["ngram", "--train", corpus, "--test", f"{d}/rev.h5", "--discount-fallba
 p = run(["ngram", "--train", corpus, "--test", f"{d}/test.es", "--discount-fallback"])
 check("note: " in p.stderr and "test.es is read as whitespace-separated words" in p.stderr,
       "n-gram scoring of text with a corpus's model notes the units")
+write(f"{d}/blank.txt", ["", " \t", ""])
+for flag in ("--train", "--test"):
+    other = "--test" if flag == "--train" else "--train"
+    refused(["ngram", flag, f"{d}/blank.txt", other, f"{d}/train.en"], EXIT_DATA,
+            "blank.txt: its 3 line(s) are blank", f"ngram {flag} of blank lines only")
 
 shutil.rmtree(d)
 finish()
