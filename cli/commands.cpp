@@ -167,6 +167,11 @@ void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
         logf("{}: {} lines, {} kept, {} empty dropped, {} too long {}, tokens src {} tgt {}", split, s.lines, s.kept,
              s.dropped_empty, o->long_policy == LongPolicy::kTruncate ? s.truncated : s.dropped_long,
              o->long_policy == LongPolicy::kTruncate ? "truncated" : "dropped", s.tokens_src, s.tokens_tgt);
+      for (const auto& [split, s] : r.splits)
+        if (s.in_train_src > 0)
+          logf("{}: {} of its {} sentences also occur in train{}: held-out scores on them are optimistic", split,
+               s.in_train_src, s.kept,
+               o->parallel() ? fmt::format(" as sources ({} as the same pair)", s.in_train_pair) : "");
       logf("wrote {} in {:.1f} s ({:.2f} MB/s of input text)", o->out, r.seconds, r.input_bytes / 1e6 / r.seconds);
     };
   });

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string_view>
 #include <tuple>
 
 #include "core/errors.h"
@@ -383,10 +385,11 @@ struct Block {
 };
 // The kept sentences of a block, flat (few allocations: the writer thread frees what the encoding threads made).
 struct EncodedBlock {
-  std::vector<const char*> split;         // of each kept sentence
-  std::vector<int64_t> line;              // its 1-based line in the split's input
-  std::vector<std::vector<int32_t>> ids;  // [side]: the sentences' ids one after another
-  std::vector<std::vector<size_t>> ends;  // [side]: where each sentence's ids end
+  std::vector<const char*> split;             // of each kept sentence
+  std::vector<int64_t> line;                  // its 1-based line in the split's input
+  std::vector<uint64_t> src_hash, pair_hash;  // of its ids: the source (or text) side, and every side
+  std::vector<std::vector<int32_t>> ids;      // [side]: the sentences' ids one after another
+  std::vector<std::vector<size_t>> ends;      // [side]: where each sentence's ids end
   std::map<std::string, SplitStats> stats;
   int64_t lines = 0, bytes = 0;
 };
@@ -437,7 +440,7 @@ class BlockReader {
 void write_provenance(CorpusWriter& w, const PrepareOptions& o, const PrepareResult& result,
                       const nlohmann::json& inputs_json) {
   nlohmann::json stats;
-  for (const auto& [split, st] : result.splits)
+  for (const auto& [split, st] : result.splits) {
     stats[split] = {{"lines", st.lines},
                     {"kept", st.kept},
                     {"dropped_empty", st.dropped_empty},
@@ -445,6 +448,8 @@ void write_provenance(CorpusWriter& w, const PrepareOptions& o, const PrepareRes
                     {"truncated", st.truncated},
                     {"tokens_src", st.tokens_src},
                     {"tokens_tgt", st.tokens_tgt}};
+    if (split != "train") stats[split].update({{"in_train_src", st.in_train_src}, {"in_train_pair", st.in_train_pair}});
+  }
   w.set_attr("inputs", inputs_json.dump());
   w.set_attr("filter_stats", stats.dump());
   w.set_attr("policy", nlohmann::json{{"max_tokens", o.max_tokens},
@@ -515,6 +520,10 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
           continue;
         e.split.push_back(split);
         e.line.push_back(i + 1);
+        uint64_t h = hash_bytes(ids[0].data(), ids[0].size() * sizeof(int32_t));
+        e.src_hash.push_back(h);
+        for (size_t k = 1; k < sides.size(); ++k) h = hash_bytes(ids[k].data(), ids[k].size() * sizeof(int32_t), h);
+        e.pair_hash.push_back(h);
         for (size_t k = 0; k < sides.size(); ++k) {
           e.ids[k].insert(e.ids[k].end(), ids[k].begin(), ids[k].end());
           e.ends[k].push_back(e.ids[k].size());
@@ -522,9 +531,16 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
       }
       return e;
     };
+    // Held-out sentences that also occur in train, found by hashes (8 bytes a training sentence and side).
+    std::vector<uint64_t> train_src, train_pair;
+    std::vector<std::tuple<const char*, uint64_t, uint64_t>> held;  // split, source hash, pair hash
     auto write = [&](EncodedBlock& e) {
       std::vector<TokenSpan> spans(sides.size());
       for (size_t r = 0; r < e.split.size(); ++r) {
+        if (std::string_view(e.split[r]) == "train")
+          train_src.push_back(e.src_hash[r]), train_pair.push_back(e.pair_hash[r]);
+        else
+          held.emplace_back(e.split[r], e.src_hash[r], e.pair_hash[r]);
         for (size_t k = 0; k < sides.size(); ++k) {
           const size_t begin = r == 0 ? 0 : e.ends[k][r - 1];
           spans[k] = {e.ids[k].data() + begin, e.ends[k][r] - begin};
@@ -539,6 +555,13 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
     ordered_map<Block, EncodedBlock>(
         threads, [&](Block& b) { return reader.next(b); }, encode, write);
     bar.finish();
+    std::sort(train_src.begin(), train_src.end());
+    std::sort(train_pair.begin(), train_pair.end());
+    for (const auto& [split, src, pair] : held) {
+      SplitStats& st = result.splits[split];
+      st.in_train_src += std::binary_search(train_src.begin(), train_src.end(), src);
+      st.in_train_pair += std::binary_search(train_pair.begin(), train_pair.end(), pair);
+    }
     const double s = std::max(1e-9, bar.elapsed_s());
     logf("encoded {} lines in {:.1f} s ({:.0f} lines/s, {:.1f} MB/s) with {} thread(s)", done, s,
          static_cast<double>(done) / s, static_cast<double>(bytes) / 1e6 / s, threads);

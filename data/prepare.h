@@ -53,9 +53,13 @@ struct PrepareOptions {
 struct SplitStats {
   int64_t lines = 0, kept = 0, dropped_empty = 0, dropped_long = 0, truncated = 0;
   int64_t tokens_src = 0, tokens_tgt = 0;
+  // valid and test: kept sentences whose source (the text of a monolingual corpus) is also a training sentence's, and
+  // those whose pair is also a training pair (the overlap that makes held-out scores optimistic).
+  int64_t in_train_src = 0, in_train_pair = 0;
   SplitStats& operator+=(const SplitStats& o) {
     lines += o.lines, kept += o.kept, dropped_empty += o.dropped_empty, dropped_long += o.dropped_long;
     truncated += o.truncated, tokens_src += o.tokens_src, tokens_tgt += o.tokens_tgt;
+    in_train_src += o.in_train_src, in_train_pair += o.in_train_pair;
     return *this;
   }
 };

@@ -322,6 +322,11 @@ p = run(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.e
          "--vocab-size", "500", "--out", f"{d}/big_vocab.h5"])
 check("the src SentencePiece model has" in p.stderr and "fewer than --vocab-size 500" in p.stderr,
       "prepare says when the vocabulary is smaller than --vocab-size")
+write(f"{d}/seen.en", src[:20])
+write(f"{d}/seen.es", tgt[:20])
+p = run(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--valid-fraction", "0.1",
+         "--test-src", f"{d}/seen.en", "--test-tgt", f"{d}/seen.es", "--vocab-size", "60", "--out", f"{d}/seen.h5"])
+check("of its 20 sentences also occur in train as sources" in p.stderr, f"prepare says that test sentences occur in train ({p.stderr[-300:]!r})")
 # The same vocabularies, other sentences: resuming on it works and says the continuation is no longer exact.
 import h5py  # noqa: E402
 with h5py.File(corpus, "r") as f:

@@ -1,6 +1,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "core/hash.h"
 #include "data/corpus.h"
 #include "data/prepare.h"
@@ -47,6 +49,28 @@ TEST(Prepare, ParallelWithSeededSplit) {
   g.o.out = g.d.file("again.h5");
   PrepareResult r2 = prepare_corpus(g.o);
   EXPECT_EQ(r2.splits["valid"].kept, r.splits["valid"].kept);
+}
+
+TEST(Prepare, CountsHeldOutSentencesThatOccurInTrain) {
+  Fixture f;
+  f.o.valid_fraction = f.o.test_fraction = 0;
+  // A test split of 3 training pairs, 2 training sources with another target, and 5 unseen pairs.
+  auto src = test::read_lines(f.o.train_src[0]), tgt = test::read_lines(f.o.train_tgt[0]);
+  auto fresh = test::synthetic_sentences(5, 99);
+  std::vector<std::string> test_src{src[0], src[1], src[2], src[3], src[4]}, test_tgt{tgt[0], tgt[1], tgt[2], "x", "y"};
+  for (const auto& s : fresh) test_src.push_back(s + " unseen"), test_tgt.push_back(s);
+  test::write_lines(f.d.file("test.en"), test_src);
+  test::write_lines(f.d.file("test.es"), test_tgt);
+  f.o.test_src = {f.d.file("test.en")};
+  f.o.test_tgt = {f.d.file("test.es")};
+  PrepareResult r = prepare_corpus(f.o);
+  EXPECT_EQ(r.splits["test"].in_train_src, 5);
+  EXPECT_EQ(r.splits["test"].in_train_pair, 3);
+  EXPECT_EQ(r.splits["train"].in_train_src, 0);
+  const auto stats = nlohmann::json::parse(CorpusReader(f.o.out).attr("filter_stats"));
+  EXPECT_EQ(stats["test"]["in_train_src"], 5);
+  EXPECT_EQ(stats["test"]["in_train_pair"], 3);
+  EXPECT_FALSE(stats["train"].contains("in_train_src"));
 }
 
 TEST(Prepare, LineCountMismatchNamesBothFiles) {
