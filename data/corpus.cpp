@@ -16,6 +16,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/hash.h"
+#include "data/text.h"
 #include "data/tokenizer.h"
 
 namespace tern {
@@ -570,7 +571,18 @@ void CorpusReader::open_part(const std::string& path) {
     H5Eclear2(H5E_DEFAULT);
     FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) throw DataError(path + ": corpus file does not exist or cannot be read");
+    char head[4096];
+    const size_t n = std::fread(head, 1, sizeof head, f);
     std::fclose(f);
+    // What it is instead, when that is plain: another tern file, or raw text that prepare turns into a corpus.
+    const std::string_view start(head, n);
+    if (start.substr(0, 8) == "TERNCKPT")
+      throw DataError(fmt::format("{}: not an HDF5 corpus: it is a tern checkpoint", path));
+    // Text: no NUL and valid UTF-8 (but for a character the 4 KiB cut in two).
+    const int64_t bad = invalid_utf8_at(std::string(start));
+    if (n > 0 && start.find('\0') == std::string_view::npos && (bad < 0 || bad + 4 > static_cast<int64_t>(n)))
+      throw DataError(fmt::format(
+          "{}: not an HDF5 corpus: it is a text file; HINT: make a corpus of it with `tern prepare`", path));
     throw DataError(fmt::format("{}: not an HDF5 file (truncated or corrupted?); {}", path, kHint));
   }
   CorpusPart part;

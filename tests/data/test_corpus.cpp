@@ -95,7 +95,17 @@ TEST(Corpus, MissingFileNotHdf5AndTruncated) {
   test::TempDir d;
   EXPECT_NE(test::error_of([&] { CorpusReader r(d.file("nope.h5")); }).find("does not exist"), std::string::npos);
   test::write_lines(d.file("text.h5"), {"hello"});
-  EXPECT_NE(test::error_of([&] { CorpusReader r(d.file("text.h5")); }).find("not an HDF5 file"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { CorpusReader r(d.file("text.h5")); }).find("not an HDF5 corpus: it is a text file"),
+            std::string::npos);
+  {
+    std::ofstream(d.file("binary.h5"), std::ios::binary) << std::string("\x01\x00\xff\xfe junk", 9);
+    std::ofstream(d.file("ckpt.h5"), std::ios::binary) << std::string("TERNCKPT\x01\x00", 10);
+  }
+  EXPECT_NE(
+      test::error_of([&] { CorpusReader r(d.file("binary.h5")); }).find("not an HDF5 file (truncated or corrupted"),
+      std::string::npos);
+  EXPECT_NE(test::error_of([&] { CorpusReader r(d.file("ckpt.h5")); }).find("it is a tern checkpoint"),
+            std::string::npos);
   write_small(d.file("c.h5"), 20000);
   auto size = std::filesystem::file_size(d.file("c.h5"));
   std::filesystem::resize_file(d.file("c.h5"), size / 2);
