@@ -7,6 +7,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/hash.h"
+#include "data/text.h"
 
 namespace fs = std::filesystem;
 
@@ -59,8 +60,15 @@ CheckpointData read_checkpoint(const std::string& path) {
   } catch (const IoError& e) {
     throw CheckpointError(e.what());
   }
-  if (buf.size() < kHeaderBytes || std::memcmp(buf.data(), kMagic, sizeof kMagic) != 0)
+  if (buf.size() < kHeaderBytes || std::memcmp(buf.data(), kMagic, sizeof kMagic) != 0) {
+    // Another kind of file given in a checkpoint's place is named, without the hint about older checkpoints.
+    if (buf.rfind("\x89HDF", 0) == 0)
+      throw CheckpointError(path + ": not a tern checkpoint: it is an HDF5 file (a corpus goes in --data)");
+    const int64_t bad = invalid_utf8_at(buf);  // text cut after kHeaderBytes may end inside a character
+    if (!buf.empty() && buf.find('\0') == std::string::npos && (bad < 0 || bad + 4 > static_cast<int64_t>(buf.size())))
+      throw CheckpointError(path + ": not a tern checkpoint: it is a text file");
     fail("not a tern checkpoint (bad magic number or too short)");
+  }
   try {
     buf = read_file_bounded(path, UINT64_MAX, "checkpoint");
   } catch (const IoError& e) {

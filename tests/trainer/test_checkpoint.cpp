@@ -42,7 +42,15 @@ TEST(Checkpoint, TruncatedAndCorruptedAreRejected) {
   EXPECT_NE(e.find("checksum mismatch"), std::string::npos) << e;
   EXPECT_NE(e.find("HINT"), std::string::npos) << e;
   test::write_lines(d.file("c.tern"), {"not a checkpoint at all, just text"});
-  EXPECT_NE(test::error_of([&] { read_checkpoint(d.file("c.tern")); }).find("bad magic"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { read_checkpoint(d.file("c.tern")); }).find("not a tern checkpoint: it is a text file"),
+            std::string::npos);
+  {
+    std::ofstream(d.file("d.tern"), std::ios::binary) << std::string("\x89HDF\r\n\x1a\n\0\0\0\0\0\0\0\0\0\0\0\0", 20);
+    std::ofstream(d.file("e.tern"), std::ios::binary)
+        << std::string("BINARY\0\xff\xfe\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b", 20);
+  }
+  EXPECT_NE(test::error_of([&] { read_checkpoint(d.file("d.tern")); }).find("it is an HDF5 file"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { read_checkpoint(d.file("e.tern")); }).find("bad magic"), std::string::npos);
 }
 
 TEST(Checkpoint, UnwritableDirectoryKeepsPreviousFile) {
