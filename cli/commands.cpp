@@ -285,7 +285,7 @@ void add_generate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--top-k", o->top_k, "Sample among the K most likely tokens (0: all)")->check(kInteger);
   c->add_option("--top-p", o->top_p, "Sample among the most likely tokens holding probability P (nucleus)")
       ->check(kFiniteNumber);
-  c->add_option("--seed", o->seed, "Random seed: the same seed gives the same text");
+  c->add_option("--seed", o->seed, "Random seed: the same seed gives the same text")->check(kNonNegativeInteger);
   c->add_option("--beam", o->beam, "0: sample (default); 1: greedy; K: beam search of width K")->check(kInteger);
   add_choice<Precision>(c, "--precision", o->precision, "Compute precision (default: the checkpoint's)");
   add_choice<DeviceRequest>(c, "--device", o->device, "Device (auto: CUDA when present)");
