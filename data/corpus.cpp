@@ -578,9 +578,7 @@ void CorpusReader::open_part(const std::string& path) {
     const std::string_view start(head, n);
     if (start.substr(0, 8) == "TERNCKPT")
       throw DataError(fmt::format("{}: not an HDF5 corpus: it is a tern checkpoint", path));
-    // Text: no NUL and valid UTF-8 (but for a character the 4 KiB cut in two).
-    const int64_t bad = invalid_utf8_at(std::string(start));
-    if (n > 0 && start.find('\0') == std::string_view::npos && (bad < 0 || bad + 4 > static_cast<int64_t>(n)))
+    if (looks_like_text(std::string(start)))
       throw DataError(fmt::format(
           "{}: not an HDF5 corpus: it is a text file; HINT: make a corpus of it with `tern prepare`", path));
     throw DataError(fmt::format("{}: not an HDF5 file (truncated or corrupted?); {}", path, kHint));

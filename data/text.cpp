@@ -40,6 +40,12 @@ int64_t invalid_utf8_at(const std::string& s) {
   return -1;
 }
 
+bool looks_like_text(const std::string& head) {
+  const int64_t bad = invalid_utf8_at(head);
+  return !head.empty() && head.find('\0') == std::string::npos &&
+         (bad < 0 || bad + 4 > static_cast<int64_t>(head.size()));
+}
+
 std::u32string utf8_decode(const std::string& s) {
   std::u32string out;
   out.reserve(s.size());

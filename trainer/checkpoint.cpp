@@ -64,9 +64,7 @@ CheckpointData read_checkpoint(const std::string& path) {
     // Another kind of file given in a checkpoint's place is named, without the hint about older checkpoints.
     if (buf.rfind("\x89HDF", 0) == 0)
       throw CheckpointError(path + ": not a tern checkpoint: it is an HDF5 file (a corpus goes in --data)");
-    const int64_t bad = invalid_utf8_at(buf);  // text cut after kHeaderBytes may end inside a character
-    if (!buf.empty() && buf.find('\0') == std::string::npos && (bad < 0 || bad + 4 > static_cast<int64_t>(buf.size())))
-      throw CheckpointError(path + ": not a tern checkpoint: it is a text file");
+    if (looks_like_text(buf)) throw CheckpointError(path + ": not a tern checkpoint: it is a text file");
     fail("not a tern checkpoint (bad magic number or too short)");
   }
   try {

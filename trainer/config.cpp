@@ -313,7 +313,7 @@ void TrainLoopConfig::validate() const {
     fail("min_loss_scale", "must be in (0, train.loss_scale_init]", fmt::format("{}", s.min_scale));
 }
 
-void Config::validate() const {
+void Config::validate(const std::vector<std::string>& overridden) const {
   try {
     model.validate();
     data.validate();
@@ -334,7 +334,10 @@ void Config::validate() const {
           "(got max_steps {}, warmup_steps {})",
           train.max_steps, optim.warmup_steps));
   } catch (const ConfigError& e) {
-    throw ConfigError(source + ": " + e.what());
+    const std::string what = e.what();
+    for (const auto& key : overridden)
+      if (what.rfind(key + " ", 0) == 0) throw ConfigError("--set: " + what);
+    throw ConfigError(source + ": " + what);
   }
 }
 
@@ -447,15 +450,7 @@ Config parse_config(const std::string& text, const std::string& source, const st
     schema.set(key, v, "--set");
     overridden.push_back(key);
   }
-  try {
-    cfg.validate();
-  } catch (const ConfigError& e) {
-    // A rule broken by a --set value names --set, not the file (whose value was replaced).
-    const std::string what = e.what(), rest = what.substr(std::min(what.size(), source.size() + 2));
-    for (const auto& key : overridden)
-      if (rest.rfind(key + " ", 0) == 0) throw ConfigError("--set: " + rest);
-    throw;
-  }
+  cfg.validate(overridden);  // a rule broken by a --set value names --set, not the file whose value it replaced
   return resolve_defaults(std::move(cfg));
 }
 

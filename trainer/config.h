@@ -115,7 +115,8 @@ struct Config {
   TrainLoopConfig train;
   DistributedConfig distributed;
   std::string source;  // where it came from, for messages
-  void validate() const;
+  // Throws ConfigError prefixed with `source`, or with --set when the rule is about a key in `overridden`.
+  void validate(const std::vector<std::string>& overridden = {}) const;
 };
 
 // Parses `path` then applies `overrides` ("section.key=value"). Throws ConfigError naming the file, key and value.
