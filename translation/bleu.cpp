@@ -226,7 +226,7 @@ BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<st
   }
   // sacrebleu.metrics.bleu.BLEU.compute_bleu
   if (b.sys_len < b.ref_len) b.bp = b.sys_len > 0 ? std::exp(1.0 - static_cast<double>(b.ref_len) / b.sys_len) : 0.0;
-  double smooth_value = opt.smooth_value >= 0 ? opt.smooth_value : (opt.smooth == "floor" ? 0.1 : 1.0);
+  double smooth_value = !std::isnan(opt.smooth_value) ? opt.smooth_value : (opt.smooth == "floor" ? 0.1 : 1.0);
   bool any = false;
   for (auto c : b.counts) any = any || c > 0;
   if (any) {

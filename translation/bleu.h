@@ -2,6 +2,7 @@
 // signature; and the Python string semantics sacreBLEU's metrics rely on.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,8 @@ struct BleuOptions {
   std::string tokenize = "13a";  // 13a | intl | char | none
   bool lowercase = false;
   std::string smooth = "exp";  // exp | none | floor | add-k
-  double smooth_value = -1;    // floor: 0.1, add-k: 1 when < 0
+  // floor: 0.1, add-k: 1 when unset (NaN: a given value is checked finite, so -1 is refused like any negative)
+  double smooth_value = std::numeric_limits<double>::quiet_NaN();
   int max_order = 4;
   bool effective_order = false;  // sentence-level BLEU turns it on, as sacreBLEU's --sentence-level does
 };

@@ -91,7 +91,7 @@ void ScoreOptions::validate() const {
   if (format != "json" && format != "text") throw ConfigError("score format must be json or text (got " + format + ")");
   if (bleu.smooth != "exp" && bleu.smooth != "none" && bleu.smooth != "floor" && bleu.smooth != "add-k")
     throw ConfigError("--smooth-method must be exp, none, floor or add-k (got " + bleu.smooth + ")");
-  if (!(bleu.smooth_value == -1 || (bleu.smooth_value >= 0 && std::isfinite(bleu.smooth_value))))
+  if (!(std::isnan(bleu.smooth_value) || (bleu.smooth_value >= 0 && std::isfinite(bleu.smooth_value))))
     throw ConfigError(fmt::format("--smooth-value must be a finite number >= 0 (got {})", bleu.smooth_value));
   chrf.validate();
 }

@@ -189,6 +189,8 @@ refused(["score", f"{d}/test.es", "-i", f"{d}/test.es", "-s", "floor", "-sv", "n
         "--smooth-value: must be a finite number (got 'nan')", "score -sv nan")
 refused(["score", f"{d}/test.es", "-i", f"{d}/test.es", "-s", "floor", "-sv", "-3"], EXIT_CONFIG,
         "--smooth-value must be a finite number >= 0 (got -3)", "score -sv -3")
+refused(["score", f"{d}/test.es", "-i", f"{d}/test.es", "-s", "floor", "-sv", "-1"], EXIT_CONFIG,
+        "--smooth-value must be a finite number >= 0 (got -1)", "score -sv -1 (was taken as 'unset': floor[0.10])")
 refused(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--seed", "-1", "--out",
          f"{d}/seed.h5"], EXIT_CONFIG, "--seed: must be >= 0 (got -1)", "prepare --seed -1 (was wrapped to 2^64-1)")
 refused(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--limit", "-1"], EXIT_CONFIG, "--limit must be >= 0",
