@@ -80,14 +80,15 @@ struct TrainLoopConfig {
   std::string run_dir = "runs/default";  // Log, metrics.jsonl, resolved config and checkpoints go here.
   int64_t max_steps = 0;                 // Stop after this many optimizer steps (0: no limit).
   int64_t max_epochs = 0;                // Stop after this many epochs (0: no limit).
-  double max_minutes = 0;                // Stop after this much wall time (0: no limit).
-  int64_t log_every = 50;                // Steps between metrics lines.
-  int64_t valid_every = 500;             // Steps between validations (0: only at the end).
-  int64_t save_every = 1000;             // Steps between checkpoints (0: only at the end).
-  int64_t keep_last = 3;                 // Step checkpoints kept (>= 1); best.tern is kept apart.
-  double ema_decay = 0;                  // Exponential moving average of the weights (0 disables; e.g. 0.999): what
-                                         // validation, best.tern, evaluate and translate use (--no-ema: the weights).
-  int64_t early_stopping = 0;            // Stop after this many validations without improvement (0 disables).
+  double max_minutes =
+      0;  // Stop after this much wall time of this job, with a checkpoint (0: no limit); each resume gets it anew.
+  int64_t log_every = 50;      // Steps between metrics lines.
+  int64_t valid_every = 500;   // Steps between validations (0: only at the end).
+  int64_t save_every = 1000;   // Steps between checkpoints (0: only at the end).
+  int64_t keep_last = 3;       // Step checkpoints kept (>= 1); best.tern is kept apart.
+  double ema_decay = 0;        // Exponential moving average of the weights (0 disables; e.g. 0.999): what
+                               // validation, best.tern, evaluate and translate use (--no-ema: the weights).
+  int64_t early_stopping = 0;  // Stop after this many validations without improvement (0 disables).
   // What validation scores, and what best.tern, the plateau schedule and early stopping follow: loss (nats per target
   // token, lower is better) | bleu | chrf (the valid split translated, detokenized and scored as `tern score` does;
   // higher is better). auto: bleu for seq2seq, loss for language models (resolved when the config is read).
