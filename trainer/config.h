@@ -80,8 +80,8 @@ struct TrainLoopConfig {
   std::string run_dir = "runs/default";  // Log, metrics.jsonl, resolved config and checkpoints go here.
   int64_t max_steps = 0;                 // Stop after this many optimizer steps (0: no limit).
   int64_t max_epochs = 0;                // Stop after this many epochs (0: no limit).
-  double max_minutes =
-      0;  // Stop after this much wall time of this job, with a checkpoint (0: no limit); each resume gets it anew.
+  // Stop after this much wall time of this job, with a checkpoint (0: no limit); each resume gets it anew.
+  double max_minutes = 0;
   int64_t log_every = 50;      // Steps between metrics lines.
   int64_t valid_every = 500;   // Steps between validations (0: only at the end).
   int64_t save_every = 1000;   // Steps between checkpoints (0: only at the end).
