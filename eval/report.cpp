@@ -12,7 +12,9 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "data/corpus.h"
 #include "trainer/checkpoint.h"
+#include "trainer/config.h"
 #include "trainer/metrics.h"
 
 namespace fs = std::filesystem;
@@ -207,7 +209,20 @@ struct RunData {
   json evals = json::array();       // tern evaluate results saved in the directory
   json baselines = json::array();   // tern ngram results saved in the directory
   json summary = json::object();    // steps, time, tokens/s, best validation loss
+  json corpus = json::object();     // the training corpus: paths and prepare's filter statistics, or why not
 };
+
+// The corpus of the run's config, as prepare recorded it (filtering, and held-out sentences also in train).
+json read_corpus(const std::string& config_text, const std::string& config_path) {
+  try {
+    const Config cfg = parse_config(config_text, config_path);
+    const CorpusReader corpus(cfg.data.corpus);
+    return {{"paths", cfg.data.corpus},
+            {"filter_stats", json::parse(corpus.attr("filter_stats"), nullptr, /*allow_exceptions=*/false)}};
+  } catch (const std::exception& e) {  // moved or deleted since: the report says so instead of failing
+    return {{"unavailable", e.what()}};
+  }
+}
 
 // Checkpoints, verified; their validation loss is the one logged at their step.
 json read_checkpoints(const fs::path& dir, const std::vector<MetricsRow>& metrics) {
@@ -265,6 +280,7 @@ RunData read_run(const fs::path& dir) {
     log_line(fmt::format("report: {}: skipping a truncated last line", (dir / "metrics.jsonl").string()));
   r.metrics = std::move(mf.rows);
   r.ckpts = read_checkpoints(dir, r.metrics);
+  if (!r.config.empty()) r.corpus = read_corpus(r.config, (dir / "config.yaml").string());
   read_results(dir, r.evals, r.baselines);
   double best_valid = 1e300, best_bleu = -1;
   for (const auto& m : r.metrics) {
@@ -283,7 +299,7 @@ RunData read_run(const fs::path& dir) {
 json report_json(const RunData& r, const std::string& run_dir) {
   json data = {{"run_dir", run_dir},     {"config_yaml", r.config}, {"environment", r.env},
                {"checkpoints", r.ckpts}, {"evaluations", r.evals},  {"ngram_baselines", r.baselines},
-               {"summary", r.summary}};
+               {"summary", r.summary},   {"corpus", r.corpus}};
   const std::pair<const char*, Field> fields[] = {{"train_loss", &MetricsRow::train_loss},
                                                   {"valid_loss", &MetricsRow::valid_loss},
                                                   {"valid_bleu", &MetricsRow::valid_bleu},
@@ -302,7 +318,7 @@ struct Table {
   std::vector<std::vector<std::string>> rows;
 };
 struct Tables {
-  Table ckpts, evals, baselines;
+  Table ckpts, evals, baselines, corpus;
 };
 
 Tables make_tables(const RunData& r) {
@@ -320,6 +336,16 @@ Tables make_tables(const RunData& r) {
                             e.contains("bleu") ? num(e["bleu"]["score"]) : "–",
                             e.contains("chrf") ? num(e["chrf"]["score"]) : "–"});
   }
+  t.corpus.head = {"split",     "lines",      "kept",       "dropped empty",          "dropped long",
+                   "truncated", "tokens src", "tokens tgt", "also in train (source)", "also in train (pair)"};
+  if (r.corpus.contains("filter_stats") && r.corpus["filter_stats"].is_object())
+    for (const auto& [split, s] : r.corpus["filter_stats"].items()) {
+      std::vector<std::string> row{split};
+      for (const char* k : {"lines", "kept", "dropped_empty", "dropped_long", "truncated", "tokens_src", "tokens_tgt",
+                            "in_train_src", "in_train_pair"})
+        row.push_back(s.contains(k) ? s[k].dump() : "–");
+      t.corpus.rows.push_back(row);
+    }
   t.evals.head = {"result", "checkpoint", "split", "sentences", "PPL/token", "PPL/word", "BLEU", "chrF", "sentences/s"};
   for (const auto& e : r.evals)
     t.evals.rows.push_back({e["file"], e["checkpoint"], e.value("split", ""), std::to_string(e.value("sentences", 0)),
@@ -381,6 +407,15 @@ std::string html_report(const RunData& r, const Tables& t, const std::string& ru
        "the cross-entropy in bits (docs/evaluation.md).</p>\n";
   h += html_curves(r.metrics);
   h += "<h2>Checkpoints</h2>\n" + table(t.ckpts.head, t.ckpts.rows, "ckpts");
+  h += "<h2>Corpus</h2>\n";
+  if (r.corpus.contains("paths"))
+    h += "<p class=\"note\">" +
+         esc(fmt::format("{}", fmt::join(r.corpus["paths"].get<std::vector<std::string>>(), ", "))) +
+         ", as tern prepare filtered it; held-out sentences that also occur in train make their scores "
+         "optimistic.</p>\n" +
+         table(t.corpus.head, t.corpus.rows, "corpus");
+  else
+    h += "<p class=\"note\">" + esc(r.corpus.value("unavailable", std::string("no config.yaml"))) + "</p>\n";
   if (!t.evals.rows.empty()) {
     h += "<h2>Evaluations</h2>\n" + table(t.evals.head, t.evals.rows, "evals");
     for (const auto& e : r.evals)
@@ -421,6 +456,7 @@ std::string markdown_report(const RunData& r, const Tables& t, const std::string
                       r.summary["best_valid_loss"].get<double>(), r.summary["best_valid_ppl"].get<double>(),
                       r.summary.value("steps", 0));
   md += "## Checkpoints\n\n" + md_table(t.ckpts.head, t.ckpts.rows);
+  if (!t.corpus.rows.empty()) md += "\n## Corpus\n\n" + md_table(t.corpus.head, t.corpus.rows);
   if (!t.evals.rows.empty()) md += "\n## Evaluations\n\n" + md_table(t.evals.head, t.evals.rows);
   if (!r.baselines.empty())
     md += "\n## Language model against n-gram baselines\n\n" + md_table(t.baselines.head, t.baselines.rows);

@@ -42,6 +42,9 @@ check(data["summary"]["steps"] == 30 and all(c["status"] == "ok" for c in data["
 check(data["environment"]["world_size"] == 1 and data["environment"]["precision"] == "fp32", "environment recorded by tern train")
 md = open(md_path).read()
 check(md.startswith("# tern report:") and "| best.tern |" in md, "Markdown summary")
+stats = data["corpus"]["filter_stats"]
+check(data["corpus"]["paths"] == [corpus] and stats["train"]["kept"] > 0 and "in_train_src" in stats["test"] and
+      "## Corpus" in md and "<h2>Corpus</h2>" in html, f"the corpus and prepare's statistics are reported ({data['corpus']})")
 
 # A real browser: headless Chromium renders the page; its inline check counts drawn charts and records errors.
 chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -60,6 +63,15 @@ else:
     subprocess.run(args + ["--window-size=1200,1800", f"--screenshot={shot}", f"file://{html_path}"],
                    capture_output=True, timeout=120)
     check(os.path.exists(shot) and os.path.getsize(shot) > 20000, f"screenshot {shot}")
+
+# A corpus moved away since training: the report says so and is still written.
+shutil.copytree(run_dir, f"{d}/moved")
+cfg_text = open(f"{d}/moved/config.yaml").read().replace(corpus, f"{d}/gone.h5")
+open(f"{d}/moved/config.yaml", "w").write(cfg_text)
+p = run(["report", f"{d}/moved"])
+moved = json.load(open(p.stdout.split()[1]))
+check("gone.h5: corpus file does not exist" in moved["corpus"].get("unavailable", ""),
+      f"a missing corpus is noted in the report ({moved['corpus']})")
 
 # Bad inputs.
 p = run(["report", f"{d}/nowhere"], expect=4)
