@@ -56,13 +56,16 @@ bool is_corpus(const std::string& path) { return path.size() > 3 && path.compare
 
 }  // namespace
 
-Sentences load_ngram_text(const std::string& path, const std::string& split, const std::string& side) {
+Sentences load_ngram_text(const std::string& path, const std::string& split, const std::string& side,
+                          std::pair<std::string, std::string>* piece_vocab) {
   Sentences out;
+  if (piece_vocab) *piece_vocab = {};
   if (is_corpus(path)) {
     CorpusReader corpus(path);
     const std::string sd = side.empty() ? (corpus.kind() == "parallel" ? "tgt" : "text") : side;
     if (!corpus.has_split(split)) throw DataError(fmt::format("{}: has no split '{}'", path, split));
     const VocabInfo& v = corpus.vocab(sd);
+    if (piece_vocab) *piece_vocab = {sd, v.hash};
     Tokenizer tok(v.model_proto, path + " (" + sd + " vocabulary)");
     TokenBlock b = corpus.read(split, sd, 0, corpus.num_sentences(split));
     for (size_t i = 0; i < b.size(); ++i) {
@@ -654,40 +657,33 @@ std::string run_ngram(const NgramRunOptions& o) {
   o.validate();
   check_outputs({{"--arpa", o.arpa}, {"--sentence-scores", o.sentence_scores}},
                 {{"--train", o.train}, {"--test", o.test}, {"--heldout", o.heldout}});
+  auto t0 = std::chrono::steady_clock::now();
   // The units must agree: a corpus's SentencePiece pieces scored against another model's pieces (or against
   // whitespace words) would give a perplexity with no meaning.
-  std::string piece_model;  // "" until a corpus is seen: its vocabulary hash
+  std::string piece_model;  // "" until a corpus is read: its vocabulary hash
   std::vector<std::string> texts;
-  for (const auto& [flag, path] : {std::pair{"--train", o.train}, {"--heldout", o.heldout}, {"--test", o.test}}) {
-    if (path.empty()) continue;
-    if (!is_corpus(path)) {
-      texts.push_back(path);
-      continue;
-    }
-    CorpusReader corpus(path);
-    const std::string side = o.side.empty() ? (corpus.kind() == "parallel" ? "tgt" : "text") : o.side;
-    const std::string hash = corpus.vocab(side).hash;
-    if (!piece_model.empty() && hash != piece_model)
+  const auto load = [&](const char* flag, const std::string& path, const std::string& split) {
+    std::pair<std::string, std::string> vocab;  // side, hash
+    Sentences s = load_ngram_text(path, split, o.side, &vocab);
+    const auto& [side, hash] = vocab;
+    if (hash.empty()) texts.push_back(path);
+    if (!hash.empty() && !piece_model.empty() && hash != piece_model)
       throw DataError(fmt::format(
           "{} {}: its {} vocabulary (SentencePiece model {}) is not that of --train {} ({}): the pieces are other "
           "units, so a perplexity across them means nothing; HINT: score a corpus prepared with the same models "
           "(tern prepare --spm-src/--spm-tgt) or raw text with --unit char",
           flag, path, side, hash, o.train, piece_model));
     if (piece_model.empty()) piece_model = hash;
-  }
+    return o.unit == "char" ? to_characters(s, is_corpus(path)) : s;
+  };
+  Sentences train = load("--train", o.train, o.train_split);
+  Sentences heldout = o.heldout.empty() ? Sentences{} : load("--heldout", o.heldout, o.heldout_split);
+  Sentences test = load("--test", o.test, o.test_split);
   if (!piece_model.empty() && !texts.empty() && o.unit == "word")
     logf(
         "note: {} is read as whitespace-separated words, while the corpus holds SentencePiece pieces: words the "
         "model never saw count as OOVs",
         texts.front());
-  auto t0 = std::chrono::steady_clock::now();
-  const auto load = [&](const std::string& path, const std::string& split) {
-    Sentences s = load_ngram_text(path, split, o.side);
-    return o.unit == "char" ? to_characters(s, is_corpus(path)) : s;
-  };
-  Sentences train = load(o.train, o.train_split);
-  Sentences heldout = o.heldout.empty() ? Sentences{} : load(o.heldout, o.heldout_split);
-  Sentences test = load(o.test, o.test_split);
   NgramModel m = NgramModel::train(train, o.ngram, heldout);
   const double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::vector<double> per_sentence;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace tern {
@@ -18,7 +19,9 @@ using Sentences = std::vector<std::vector<std::string>>;  // whitespace-split wo
 
 // The sentences of a whitespace-tokenized UTF-8 text file, or, for a path ending in .h5, of one split and side of a
 // tern corpus as SentencePiece pieces (side "" picks "text" or "tgt"). Throws DataError naming the file and line.
-Sentences load_ngram_text(const std::string& path, const std::string& split, const std::string& side = "");
+// For a corpus, `piece_vocab` (when given) receives the side read and its vocabulary hash; for text it is cleared.
+Sentences load_ngram_text(const std::string& path, const std::string& split, const std::string& side = "",
+                          std::pair<std::string, std::string>* piece_vocab = nullptr);
 
 // Character units: each sentence's words joined by U+2581 "▁" (SentencePiece's visible space, so that ARPA's
 // whitespace-separated fields still parse), then split into UTF-8 characters. `pieces`: the sentences are a tern
