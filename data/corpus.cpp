@@ -575,10 +575,10 @@ void CorpusReader::open_part(const std::string& path) {
     const size_t n = std::fread(head, 1, sizeof head, f);
     std::fclose(f);
     // What it is instead, when that is plain: another tern file, or raw text that prepare turns into a corpus.
-    const std::string_view start(head, n);
-    if (start.substr(0, 8) == "TERNCKPT")
+    const FileKind kind = file_kind(std::string(head, n));
+    if (kind == FileKind::kCheckpoint)
       throw DataError(fmt::format("{}: not an HDF5 corpus: it is a tern checkpoint", path));
-    if (looks_like_text(std::string(start)))
+    if (kind == FileKind::kText)
       throw DataError(fmt::format(
           "{}: not an HDF5 corpus: it is a text file; HINT: make a corpus of it with `tern prepare`", path));
     throw DataError(fmt::format("{}: not an HDF5 file (truncated or corrupted?); {}", path, kHint));

@@ -40,10 +40,13 @@ int64_t invalid_utf8_at(const std::string& s) {
   return -1;
 }
 
-bool looks_like_text(const std::string& head) {
+FileKind file_kind(const std::string& head) {
+  if (head.rfind("TERNCKPT", 0) == 0) return FileKind::kCheckpoint;
+  if (head.rfind("\x89HDF\r\n\x1a\n", 0) == 0) return FileKind::kHdf5;
   const int64_t bad = invalid_utf8_at(head);
-  return !head.empty() && head.find('\0') == std::string::npos &&
-         (bad < 0 || bad + 4 > static_cast<int64_t>(head.size()));
+  const bool text =
+      !head.empty() && head.find('\0') == std::string::npos && (bad < 0 || bad + 4 > static_cast<int64_t>(head.size()));
+  return text ? FileKind::kText : FileKind::kOther;
 }
 
 std::u32string utf8_decode(const std::string& s) {

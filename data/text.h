@@ -10,9 +10,11 @@ namespace tern {
 
 // Byte offset of the first invalid UTF-8 sequence, or -1 when `s` is valid.
 int64_t invalid_utf8_at(const std::string& s);
-// Whether the first bytes of a file read as text: no NUL, valid UTF-8 but for a character cut by the end of `head`.
-// (To name a text file given where a corpus or a checkpoint belongs.)
-bool looks_like_text(const std::string& head);
+// What the first bytes of a file say it is, to name a file given in another's place (a corpus where a checkpoint
+// belongs, ...): a tern checkpoint (its magic), an HDF5 file (its signature), text (no NUL, valid UTF-8 but for a
+// character cut by the end of `head`), or none of these.
+enum class FileKind { kCheckpoint, kHdf5, kText, kOther };
+FileKind file_kind(const std::string& head);
 // Decodes valid UTF-8 into code points (call invalid_utf8_at first for untrusted text).
 std::u32string utf8_decode(const std::string& s);
 std::string utf8_encode(const std::u32string& s);

@@ -62,9 +62,10 @@ CheckpointData read_checkpoint(const std::string& path) {
   }
   if (buf.size() < kHeaderBytes || std::memcmp(buf.data(), kMagic, sizeof kMagic) != 0) {
     // Another kind of file given in a checkpoint's place is named, without the hint about older checkpoints.
-    if (buf.rfind("\x89HDF", 0) == 0)
+    const FileKind kind = file_kind(buf);
+    if (kind == FileKind::kHdf5)
       throw CheckpointError(path + ": not a tern checkpoint: it is an HDF5 file (a corpus goes in --data)");
-    if (looks_like_text(buf)) throw CheckpointError(path + ": not a tern checkpoint: it is a text file");
+    if (kind == FileKind::kText) throw CheckpointError(path + ": not a tern checkpoint: it is a text file");
     fail("not a tern checkpoint (bad magic number or too short)");
   }
   try {

@@ -14,6 +14,7 @@
 
 #include "core/errors.h"
 #include "core/files.h"
+#include "data/text.h"
 
 namespace tern {
 namespace {
@@ -378,12 +379,13 @@ Config parse_config(const std::string& text, const std::string& source, const st
   Schema schema(cfg);
   // A binary file (a checkpoint or a corpus given in the config's place) would only get a puzzling YAML message.
   if (const size_t nul = text.find('\0'); nul != std::string::npos) {
-    const std::string kind = text.rfind("TERNCKPT", 0) == 0
-                                 ? "; it is a tern checkpoint: give its run's config.yaml, and the checkpoint with "
-                                   "--resume"
-                             : text.rfind("\x89HDF", 0) == 0 ? "; it is an HDF5 file: a corpus goes in data.corpus"
-                                                             : "";
-    throw ConfigError(fmt::format("{}: not a YAML text file (a NUL byte at byte {}){}", source, nul, kind));
+    const FileKind kind = file_kind(text);
+    const std::string what = kind == FileKind::kCheckpoint
+                                 ? "; it is a tern checkpoint: give its run's config.yaml, and the checkpoint "
+                                   "with --resume"
+                             : kind == FileKind::kHdf5 ? "; it is an HDF5 file: a corpus goes in data.corpus"
+                                                       : "";
+    throw ConfigError(fmt::format("{}: not a YAML text file (a NUL byte at byte {}){}", source, nul, what));
   }
   // A second document ("---") would be ignored silently: its values are not the ones trained with. (Found from the
   // text: yaml-cpp 0.7's LoadAll loops forever on some malformed input.)
