@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <numeric>
+#include <sstream>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -824,6 +825,15 @@ std::string CorpusReader::identity() const {
   for (const auto& v : vocabs_) id += "|" + v.side + ":" + v.hash;
   for (const auto& s : splits()) id += fmt::format("|{}:{}", s, num_sentences(s));
   return id;
+}
+
+std::string CorpusReader::identity_sizes(const std::string& identity) {
+  std::vector<std::string> out;  // "kind|src:HASH|tgt:HASH|train:N|valid:N" -> "train N, valid N"
+  std::istringstream fields(identity);
+  for (std::string f; std::getline(fields, f, '|');)
+    for (const char* split : {"train", "valid", "test"})
+      if (f.rfind(std::string(split) + ":", 0) == 0) out.push_back(split + (" " + f.substr(std::strlen(split) + 1)));
+  return fmt::format("{}", fmt::join(out, ", "));
 }
 
 }  // namespace tern

@@ -459,22 +459,12 @@ void Trainer::restore(const std::string& path) {
          "was trained with a different " + side + " vocabulary than " + corpus_.path());
   // The same vocabularies but other sentences (a corpus prepared again with more data): allowed, since continuing on
   // new data is a use, but the saved data position belongs to the old corpus, so it is said.
-  if (!m.corpus_identity.empty() && m.corpus_identity != corpus_.identity() && is_root()) {
-    auto sizes = [&](const std::string& identity) {  // "kind|src:HASH|tgt:HASH|train:N|valid:N" -> "train N, valid N"
-      const auto& sides = corpus_.sides();
-      std::vector<std::string> out;
-      std::istringstream fields(identity);
-      for (std::string f; std::getline(fields, f, '|');)
-        if (const size_t colon = f.find(':');
-            colon != std::string::npos && std::find(sides.begin(), sides.end(), f.substr(0, colon)) == sides.end())
-          out.push_back(f.substr(0, colon) + " " + f.substr(colon + 1));
-      return fmt::format("{}", fmt::join(out, ", "));
-    };
+  if (!m.corpus_identity.empty() && m.corpus_identity != corpus_.identity() && is_root())
     logf(
         "warning: {} is not the corpus {} was trained on (sentences: {} there, {} here): training continues at "
         "epoch {}, batch {} of this corpus's order; the run is no longer an exact continuation",
-        corpus_.path(), path, sizes(m.corpus_identity), sizes(corpus_.identity()), m.epoch + 1, m.batch_in_epoch);
-  }
+        corpus_.path(), path, CorpusReader::identity_sizes(m.corpus_identity),
+        CorpusReader::identity_sizes(corpus_.identity()), m.epoch + 1, m.batch_in_epoch);
   // The global batch is one batch per shard: the shards must be those of the run, the ranks may differ.
   const int64_t saved_shards = m.num_shards > 0 ? m.num_shards : m.world_size;  // older tern: one shard per rank
   need(saved_shards == num_shards_,
@@ -551,8 +541,6 @@ void Trainer::open_run() {
     run_dir_ = std::make_unique<RunDirectory>(t.run_dir, "train.run_dir");
     run_dir_->lock();
     resume = run_dir_->resume_target(opt_.resume, resume_note);
-  }
-  if (is_root()) {
     std::random_device entropy;  // a fresh run's identity, replaced by the checkpoint's when resuming
     run_id_ = hex64(static_cast<uint64_t>(entropy()) << 32 | entropy());
   }
