@@ -41,7 +41,7 @@ int64_t invalid_utf8_at(const std::string& s) {
 }
 
 FileKind file_kind(const std::string& head) {
-  if (head.rfind("TERNCKPT", 0) == 0) return FileKind::kCheckpoint;
+  if (head.rfind(kCheckpointMagic, 0) == 0) return FileKind::kCheckpoint;
   if (head.rfind("\x89HDF\r\n\x1a\n", 0) == 0) return FileKind::kHdf5;
   const int64_t bad = invalid_utf8_at(head);
   const bool text =

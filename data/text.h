@@ -4,6 +4,7 @@
 #include <fstream>
 #include <istream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tern {
@@ -14,6 +15,8 @@ int64_t invalid_utf8_at(const std::string& s);
 // belongs, ...): a tern checkpoint (its magic), an HDF5 file (its signature), text (no NUL, valid UTF-8 but for a
 // character cut by the end of `head`), or none of these.
 enum class FileKind { kCheckpoint, kHdf5, kText, kOther };
+// The first 8 bytes of every tern checkpoint (trainer/checkpoint.cpp writes them; docs/checkpoint_format.md).
+inline constexpr std::string_view kCheckpointMagic = "TERNCKPT";
 FileKind file_kind(const std::string& head);
 // Decodes valid UTF-8 into code points (call invalid_utf8_at first for untrusted text).
 std::u32string utf8_decode(const std::string& s);

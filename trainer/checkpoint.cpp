@@ -14,8 +14,7 @@ namespace fs = std::filesystem;
 namespace tern {
 namespace {
 
-constexpr char kMagic[8] = {'T', 'E', 'R', 'N', 'C', 'K', 'P', 'T'};
-constexpr size_t kHeaderBytes = sizeof kMagic + 4 + 8;  // magic, version, metadata length
+constexpr size_t kHeaderBytes = kCheckpointMagic.size() + 4 + 8;  // magic, version, metadata length
 
 template <typename T>
 void put(std::string& out, T v) {
@@ -36,7 +35,7 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
   std::string meta = data.meta.dump();
   std::string out;
   out.reserve(data.archive.size() + meta.size() + 64);
-  out.append(kMagic, sizeof kMagic);
+  out.append(kCheckpointMagic);
   put<uint32_t>(out, kCheckpointVersion);
   put<uint64_t>(out, meta.size());
   out += meta;
@@ -60,7 +59,7 @@ CheckpointData read_checkpoint(const std::string& path) {
   } catch (const IoError& e) {
     throw CheckpointError(e.what());
   }
-  if (buf.size() < kHeaderBytes || std::memcmp(buf.data(), kMagic, sizeof kMagic) != 0) {
+  if (buf.size() < kHeaderBytes || buf.compare(0, kCheckpointMagic.size(), kCheckpointMagic) != 0) {
     // Another kind of file given in a checkpoint's place is named, without the hint about older checkpoints.
     const FileKind kind = file_kind(buf);
     if (kind == FileKind::kHdf5)
@@ -74,7 +73,7 @@ CheckpointData read_checkpoint(const std::string& path) {
     throw CheckpointError(e.what());
   }
   if (buf.size() < kHeaderBytes + 8 + 8) fail("truncated checkpoint");
-  size_t pos = sizeof kMagic;
+  size_t pos = kCheckpointMagic.size();
   auto get = [&](auto& v) {
     if (pos + sizeof v > buf.size()) fail("truncated checkpoint");
     std::memcpy(&v, buf.data() + pos, sizeof v);
