@@ -172,7 +172,7 @@ for round in $(seq 1 "$REPEATS"); do
   for s in "${TERN_SETTINGS[@]}"; do
     # shellcheck disable=SC2086  # the flags split into words
     "$TERN" bench translate --checkpoint "$CKPT" --data "$CORPUS" --beams "$BEAM" --batches "$BATCH" ${s#*:} \
-      --device "$DEVICE" --json "$OUT/tern_translate.${s%%:*}.$round.json" > /dev/null 2>&1
+      --device "$DEVICE" --json "$OUT/tern_translate.${s%%:*}.$round.json" --overwrite > /dev/null 2>&1
   done
 done
 python3 - "$OUT/data/spm.tgt" "$OUT/onmt.test.pieces" "$OUT/onmt.test.es" <<'PY'
@@ -186,7 +186,7 @@ PY
 for s in "${TERN_SETTINGS[@]}"; do
   # shellcheck disable=SC2086
   "$TERN" evaluate --checkpoint "$CKPT" --data "$CORPUS" --split test --beam "$BEAM" --batch "$BATCH" ${s#*:} \
-    --device "$DEVICE" --hyp-out "$OUT/tern.${s%%:*}.test.es" > /dev/null 2> "$OUT/tern_evaluate.${s%%:*}.log"
+    --device "$DEVICE" --hyp-out "$OUT/tern.${s%%:*}.test.es" --overwrite > /dev/null 2> "$OUT/tern_evaluate.${s%%:*}.log"
   "$TERN" score "$REF" -i "$OUT/tern.${s%%:*}.test.es" -w 2 > "$OUT/tern.${s%%:*}.bleu.json"
 done
 python3 - "$OUT" "$STEPS" "$BEAM" "$BATCH" "$REPEATS" "$DEVICE" "${TERN_SETTINGS[@]%%:*}" <<'PY'

@@ -117,6 +117,9 @@ void add_search_flags(CLI::App* c, DecodeOptions& d) {
               "differ slightly from fp32)");
 }
 
+// Every command that writes files refuses to replace an existing one unless given this flag.
+constexpr const char* kOverwriteHelp = "Replace existing output files (without it an existing output is refused)";
+
 void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto o = std::make_shared<PrepareOptions>();
   auto* c = app.add_subcommand("prepare", "Tokenize raw text into an HDF5 corpus (trains SentencePiece unless given)");
@@ -158,7 +161,7 @@ void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
   add_choice<LongPolicy>(c, "--long-policy", o->long_policy, "Sentences longer than --max-tokens");
   add_choice<EmptyPolicy>(c, "--empty-policy", o->empty_policy, "Lines empty after trimming, on either side");
   c->add_option("--out", o->out, "Output corpus (.h5)")->required();
-  c->add_flag("--overwrite", o->overwrite, "Replace an existing output file");
+  c->add_flag("--overwrite", o->overwrite, kOverwriteHelp);
   c->callback([o, &run] {
     run = [o] {
       o->progress = true;
@@ -233,6 +236,7 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--ref", o->reference, "Raw reference file (default: corpus targets, detokenized)");
   c->add_option("--hyp-out", o->hypotheses_out, "Write detokenized hypotheses here");
   c->add_option("--json", o->json_out, "Write the JSON result here");
+  c->add_flag("--overwrite", o->overwrite, kOverwriteHelp);
   c->add_flag("!--no-translate", o->translate, "Perplexity only");
   c->add_option("--attention-samples", o->attention_samples, "Sentences whose attention weights go into the JSON")
       ->check(kInteger);
@@ -259,6 +263,7 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--nbest", o->decode.nbest, "Print the N best, tab-separated with scores")->check(kInteger);
   c->add_option("-i,--input", *input, "Source text, one sentence per line (default: stdin)");
   c->add_option("-o,--output", *output, "Translations (default: stdout; a file is written when all are done)");
+  c->add_flag("--overwrite", o->overwrite, kOverwriteHelp);
   c->add_option("--batch", o->batch, "Lines translated together")->check(kInteger);
   c->add_option("--max-src-tokens", o->max_src_tokens,
                 "Truncate longer sources, with a warning per line (default: the training corpus's --max-tokens)")
@@ -350,6 +355,7 @@ void add_ngram(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--side", a->side, "Side of a .h5 corpus (default: text, or tgt for a parallel corpus)");
   c->add_option("--arpa", a->arpa, "Write the model here in ARPA format");
   c->add_option("--sentence-scores", a->sentence_scores, "Write each test sentence's total log10 probability here");
+  c->add_flag("--overwrite", a->overwrite, kOverwriteHelp);
   c->add_option("-f,--format", a->format, "text | json");
   c->add_flag("--discount-fallback", a->ngram.discount_fallback,
               "kneser-ney: discounts 0.5 1 1.5 for an order whose counts of counts cannot give them (as KenLM)");
@@ -372,6 +378,7 @@ void add_average(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("inputs", a->inputs, "Checkpoint files, or with --last N the run directory")->required();
   c->add_option("--last", a->avg.last, "Average the newest N step checkpoints of RUN_DIR")->check(kInteger);
   c->add_option("--out", a->avg.out, "The averaged checkpoint (.tern)")->required();
+  c->add_flag("--overwrite", a->avg.overwrite, kOverwriteHelp);
   c->callback([a, c, &run] {
     run = [a, c] {
       if (c->count("--last") && a->avg.last < 1)
@@ -406,15 +413,17 @@ void add_report(CLI::App& app, CommandContext&, std::function<void()>& run) {
 void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   auto o = std::make_shared<AllreduceBenchOptions>();
   auto out = std::make_shared<std::string>();
+  auto overwrite = std::make_shared<bool>(false);  // --overwrite of each subcommand's --json
   auto* bench = app.add_subcommand("bench", "Benchmarks (run under mpirun for several ranks)");
   bench->require_subcommand(1);
   auto* c = bench->add_subcommand("allreduce", "All-reduce bandwidth of the active backend vs plain MPI_Allreduce");
   c->add_option("--sizes", o->sizes_bytes, "Message sizes in bytes")->check(kInteger);
   c->add_option("--iters", o->iterations, "Timed iterations per size")->check(kInteger);
   c->add_option("--json", *out, "Also write the rows here");
-  c->callback([o, out, &ctx, &run] {
-    run = [o, out, &ctx] {
-      check_outputs({{"--json", *out}}, {});
+  c->add_flag("--overwrite", *overwrite, kOverwriteHelp);
+  c->callback([o, out, overwrite, &ctx, &run] {
+    run = [o, out, overwrite, &ctx] {
+      check_outputs({{"--json", *out}}, {}, *overwrite);
       o->cuda = resolve_device_kind(DeviceRequest::kAuto, "bench allreduce") == DeviceKind::kCuda;
       DistributedConfig cfg;
       ctx.comm = make_communicator(cfg, o->cuda);
@@ -445,9 +454,10 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   tr->add_option("--warmup", t->bench.warmup, "Untimed steps first")->check(kInteger);
   tr->add_option("--steps", t->bench.steps, "Timed steps")->check(kInteger);
   tr->add_option("--json", t->json, "Also write the rows here");
-  tr->callback([t, &ctx, &run] {
-    run = [t, &ctx] {
-      check_outputs({{"--json", t->json}}, {{"config", t->config}});
+  tr->add_flag("--overwrite", *overwrite, kOverwriteHelp);
+  tr->callback([t, overwrite, &ctx, &run] {
+    run = [t, overwrite, &ctx] {
+      check_outputs({{"--json", t->json}}, {{"config", t->config}}, *overwrite);
       Config cfg = load_config(t->config, t->set);
       t->bench.cuda = resolve_device_kind(cfg.train.device, cfg.source + ": train.device") == DeviceKind::kCuda;
       t->bench.model = cfg.model;
@@ -477,11 +487,12 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   add_choice<Precision>(tl, "--precision", tb->precision, "Compute precision (default: the checkpoint's)");
   add_choice<DeviceRequest>(tl, "--device", tb->device, "Device (auto: CUDA when present)");
   tl->add_option("--json", *tb_json, "Also write the rows here");
-  tl->callback([tb, tb_json, &run] {
-    run = [tb, tb_json] {
+  tl->add_flag("--overwrite", *overwrite, kOverwriteHelp);
+  tl->callback([tb, tb_json, overwrite, &run] {
+    run = [tb, tb_json, overwrite] {
       std::vector<NamedPath> inputs = {{"--checkpoint", tb->checkpoint}};
       for (const std::string& part : tb->corpus) inputs.push_back({"--data", part});
-      check_outputs({{"--json", *tb_json}}, inputs);
+      check_outputs({{"--json", *tb_json}}, inputs, *overwrite);
       set_threads(0);
       nlohmann::json rows = bench_translate(*tb);
       std::cout << translate_bench_table(rows, *tb) << std::flush;

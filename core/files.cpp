@@ -141,7 +141,7 @@ std::optional<std::pair<size_t, size_t>> repeated_file(const std::vector<std::st
   return std::nullopt;
 }
 
-void check_outputs(const std::vector<NamedPath>& outputs, const std::vector<NamedPath>& inputs) {
+void check_outputs(const std::vector<NamedPath>& outputs, const std::vector<NamedPath>& inputs, bool overwrite) {
   for (size_t i = 0; i < outputs.size(); ++i) {
     const NamedPath& out = outputs[i];
     if (!named(out)) continue;
@@ -175,6 +175,9 @@ void check_outputs(const std::vector<NamedPath>& outputs, const std::vector<Name
             fmt::format("{}: {} and {} name the same file; one would replace the other (nothing was "
                         "computed)",
                         out.path, outputs[j].option, out.option));
+    if (!overwrite && fs::exists(out.path, ec))
+      throw IoError(fmt::format("{}: {}: output exists; pass --overwrite to replace it (nothing was computed)",
+                                out.path, out.option));
   }
 }
 

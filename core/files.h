@@ -40,7 +40,8 @@ struct NamedPath {
 };
 // Checked before any work, so that a typo costs nothing: each output's directory exists and is writable, the output
 // is not a directory, not one of the inputs (the same file by any name: writing it would destroy that input) and
-// not another output of the same command (one would silently replace the other). Throws IoError naming both options.
-void check_outputs(const std::vector<NamedPath>& outputs, const std::vector<NamedPath>& inputs);
+// not another output of the same command (one would silently replace the other), and, unless `overwrite`
+// (--overwrite), not an existing file. Throws IoError naming the option(s).
+void check_outputs(const std::vector<NamedPath>& outputs, const std::vector<NamedPath>& inputs, bool overwrite);
 
 }  // namespace tern

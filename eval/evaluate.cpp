@@ -189,11 +189,11 @@ nlohmann::json perplexity(InferenceModel& im, ShardData& data, int64_t n, std::v
   return perplexity_json(nll, tokens, words);
 }
 
-// Before any work: --hyp-out and --json are writable, distinct, and none of the inputs.
+// Before any work: --hyp-out and --json are writable, distinct, none of the inputs, and new unless --overwrite.
 void check_evaluate_outputs(const EvaluateOptions& opt) {
   std::vector<NamedPath> inputs = {{"--checkpoint", opt.checkpoint}, {"--ref", opt.reference}, {"--text", opt.text}};
   for (const std::string& part : opt.corpus) inputs.push_back({"--data", part});
-  check_outputs({{"--hyp-out", opt.hypotheses_out}, {"--json", opt.json_out}}, inputs);
+  check_outputs({{"--hyp-out", opt.hypotheses_out}, {"--json", opt.json_out}}, inputs, opt.overwrite);
 }
 
 }  // namespace

@@ -50,6 +50,7 @@ struct EvaluateOptions {
                                   // targets, detokenized
   std::string hypotheses_out;     // Where detokenized hypotheses go ("" : next to json_out or not written)
   std::string json_out;           // JSON result file ("" : not written)
+  bool overwrite = false;         // Replace existing --hyp-out / --json files (else refused before any work)
   bool translate = true;          // Decode and score BLEU and chrF (seq2seq only)
   int64_t attention_samples = 3;  // Greedy translations with attention weights kept in the JSON (for reports)
   bool progress = true;

@@ -656,7 +656,7 @@ void NgramRunOptions::validate() const {
 std::string run_ngram(const NgramRunOptions& o) {
   o.validate();
   check_outputs({{"--arpa", o.arpa}, {"--sentence-scores", o.sentence_scores}},
-                {{"--train", o.train}, {"--test", o.test}, {"--heldout", o.heldout}});
+                {{"--train", o.train}, {"--test", o.test}, {"--heldout", o.heldout}}, o.overwrite);
   auto t0 = std::chrono::steady_clock::now();
   // The units must agree: a corpus's SentencePiece pieces scored against another model's pieces (or against
   // whitespace words) would give a perplexity with no meaning.

@@ -131,6 +131,7 @@ struct NgramRunOptions {
   std::string train, test, heldout;  // text files or .h5 corpora (their *_split and side)
   std::string train_split = "train", test_split = "test", heldout_split = "valid", side;
   std::string arpa, sentence_scores;  // outputs ("" : not written)
+  bool overwrite = false;             // replace existing outputs (else refused before any work)
   std::string format = "text";        // text | json
   std::string unit = "word";          // word | char (to_characters: perplexity per character)
   void validate() const;              // throws ConfigError

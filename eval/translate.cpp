@@ -115,7 +115,7 @@ TranslateStats translate_files(const TranslateOptions& opt, const std::string& i
                                std::istream& in, std::ostream& out, std::ostream& log) {
   std::vector<NamedPath> inputs = {{"-i", input}};
   for (const std::string& c : opt.checkpoints) inputs.push_back({"--checkpoint", c});
-  check_outputs({{"-o", output}}, inputs);
+  check_outputs({{"-o", output}}, inputs, opt.overwrite);
   std::ifstream file;
   const bool from_stdin = input.empty() || input == "-";
   if (!from_stdin) file = open_text_file(input, "input");

@@ -19,6 +19,7 @@ struct TranslateOptions {
   bool use_ema = true;                 // the averaged weights of a train.ema_decay checkpoint (--no-ema: the weights)
   DecodeOptions decode;
   int64_t batch = 32;          // Lines decoded together (>= 1).
+  bool overwrite = false;      // Replace an existing -o file (else refused before any work).
   int64_t max_src_tokens = 0;  // Longer sources are truncated to this many subword tokens (0: the training corpus's
                                // --max-tokens as recorded in the checkpoint, else kDefaultMaxSrcTokens).
   void validate() const;       // throws ConfigError

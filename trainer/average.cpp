@@ -57,8 +57,9 @@ AverageResult average_checkpoints(const AverageOptions& opt) {
                                         steps.size(), opt.last, std::max<int64_t>(2, opt.last)));
     res.inputs.assign(steps.end() - opt.last, steps.end());
   }
-  if (fs::exists(opt.out)) throw IoError(opt.out + ": output exists; nothing was overwritten");
-  check_outputs({{"--out", opt.out}}, {});
+  std::vector<NamedPath> inputs;
+  for (const std::string& in : res.inputs) inputs.push_back({"checkpoint", in});
+  check_outputs({{"--out", opt.out}}, inputs, opt.overwrite);
   if (const auto twice = repeated_file(res.inputs))
     throw ConfigError(fmt::format(
         "average: {} and {} are the same checkpoint (inputs {} and {}); each one would count twice: give each "

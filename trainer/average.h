@@ -12,7 +12,8 @@ struct AverageOptions {
   std::vector<std::string> checkpoints;  // the files to average, or
   std::string run_dir;                   // with `last`: the newest `last` step checkpoints of this run directory
   int64_t last = 0;
-  std::string out;        // the averaged checkpoint; an existing file is refused
+  std::string out;  // the averaged checkpoint; an existing file is refused unless `overwrite`
+  bool overwrite = false;
   void validate() const;  // throws ConfigError
 };
 

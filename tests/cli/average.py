@@ -31,7 +31,10 @@ check(len(t.stdout.splitlines()) == 1, "translate loads it")
 
 # Refusals.
 p = run(["average", "--out", f"{d}/avg.tern", c[1], c[2]], expect=7)
-check("avg.tern: output exists" in p.stderr, f"existing --out refused ({p.stderr.strip()})")
+check("avg.tern: --out: output exists; pass --overwrite" in p.stderr, f"existing --out refused ({p.stderr.strip()})")
+run(["average", "--out", f"{d}/avg.tern", c[1], c[2], "--overwrite"])
+p = run(["average", "--out", c[2], c[1], c[2], "--overwrite"], expect=7)
+check("--out is also the input of checkpoint" in p.stderr, f"--overwrite of an input refused ({p.stderr.strip()})")
 p = run(["average", "--out", f"{d}/one.tern", c[1]], expect=2)
 check("at least two checkpoints" in p.stderr, "one checkpoint refused")
 os.symlink(c[1], f"{d}/alias.tern")

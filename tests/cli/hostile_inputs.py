@@ -297,6 +297,29 @@ refused(["ngram", "--train", f"{d}/in.en", "--test", f"{d}/in.en", "--arpa", f"{
 check(open(f"{d}/keep.tern", "rb").read() == ckpt_bytes and open(f"{d}/in.en").read() == in_bytes,
       "the inputs are intact")
 check(not os.path.exists(f"{d}/o.json"), "no output was written")
+# An existing output (here a checkpoint that is not an input, and a text file) is refused and kept unless
+# --overwrite: a typo or a rerun cannot silently replace a file. --overwrite never replaces an input.
+write(f"{d}/old.txt", ["keep me"])
+other_ckpt = f"{d}/other.tern"
+shutil.copy(ckpt, other_ckpt)
+for args, option in [(["evaluate", "--checkpoint", f"{d}/keep.tern", "--data", corpus, "--json", other_ckpt], "--json"),
+                     (["evaluate", "--checkpoint", f"{d}/keep.tern", "--data", corpus, "--hyp-out", f"{d}/old.txt"],
+                      "--hyp-out"),
+                     (["ngram", "--train", f"{d}/in.en", "--test", f"{d}/in.en", "--arpa", f"{d}/old.txt"], "--arpa"),
+                     (["ngram", "--smoothing", "interpolated", "--train", f"{d}/in.en", "--test", f"{d}/in.en",
+                       "--sentence-scores", f"{d}/old.txt"], "--sentence-scores"),
+                     (["bench", "translate", "--checkpoint", f"{d}/keep.tern", "--data", corpus, "--json",
+                       f"{d}/old.txt"], "--json"),
+                     (["translate", "--checkpoint", f"{d}/keep.tern", "-i", f"{d}/in.en", "-o", other_ckpt], "-o")]:
+    refused(args, EXIT_FILE, [f": {option}: output exists; pass --overwrite to replace it", "nothing was computed"],
+            f"{args[0]} {option} over an existing file")
+check(open(other_ckpt, "rb").read() == ckpt_bytes and open(f"{d}/old.txt").read() == "keep me\n",
+      "the existing files are intact")
+run(["evaluate", "--checkpoint", f"{d}/keep.tern", "--data", corpus, "--no-translate", "--json", f"{d}/old.txt",
+     "--overwrite"])
+check(json.load(open(f"{d}/old.txt"))["split"] == "test", "--overwrite replaces it")
+refused(["translate", "--checkpoint", f"{d}/keep.tern", "-i", f"{d}/in.en", "-o", f"{d}/in.en", "--overwrite"],
+        EXIT_FILE, "-o is also the input of -i", "--overwrite of an input")
 
 # 15. Resuming a run that reached train.max_steps trains nothing (it used to take one more step each time).
 before = {f: open(f"{d}/run/{f}", "rb").read() for f in sorted(os.listdir(f"{d}/run")) if f != "lock"}

@@ -20,8 +20,15 @@ check(open(f"{d}/out.txt").read() == piped and len(piped.splitlines()) == 3, "-i
 # A device is written through (not replaced by a file in /dev); a link to a file keeps being a link.
 p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", "/dev/stdout"])
 check(p.stdout == piped and os.path.islink("/dev/stdout"), "-o /dev/stdout prints the translations")
+# An existing output is refused, and kept, unless --overwrite.
+write(f"{d}/old.txt", ["keep me"])
+p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", f"{d}/old.txt"], expect=7)
+check("old.txt: -o: output exists; pass --overwrite" in p.stderr and open(f"{d}/old.txt").read() == "keep me\n",
+      f"existing -o refused and kept ({p.stderr.strip()[-120:]})")
+run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", f"{d}/old.txt", "--overwrite"])
+check(open(f"{d}/old.txt").read() == piped, "--overwrite replaces it")
 os.symlink(f"{d}/out.txt", f"{d}/link.txt")
-run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", f"{d}/link.txt"])
+run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", f"{d}/link.txt", "--overwrite"])
 check(os.path.islink(f"{d}/link.txt") and open(f"{d}/out.txt").read() == piped, "-o LINK writes the file it names")
 p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/missing.txt"], expect=4)
 check("missing.txt" in p.stderr, f"missing input named ({p.stderr.strip()[-120:]})")

@@ -31,39 +31,55 @@ TEST(Files, CheckOutputsRefusesAnInputByAnyName) {
   fs::create_hard_link(in, d.file("hard.txt"));
   const std::string dotted = (d.path / "." / "in.txt").string();
   for (const std::string& out : {in, d.file("link.txt"), d.file("hard.txt"), dotted}) {
-    const std::string e = test::error_of([&] { check_outputs({{"-o", out}}, {{"-i", in}}); });
-    EXPECT_NE(e.find("-o is also the input of -i"), std::string::npos) << out << ": " << e;
+    for (const bool overwrite : {false, true}) {  // --overwrite never replaces an input
+      const std::string e = test::error_of([&] { check_outputs({{"-o", out}}, {{"-i", in}}, overwrite); });
+      EXPECT_NE(e.find("-o is also the input of -i"), std::string::npos) << out << ": " << e;
+    }
   }
-  EXPECT_NO_THROW(check_outputs({{"-o", d.file("new.txt")}}, {{"-i", in}, {"--ref", ""}, {"-i", "-"}}));
-  EXPECT_NO_THROW(check_outputs({{"-o", touch(d.file("old.txt"))}}, {{"-i", in}}));  // an old output is replaced
+  EXPECT_NO_THROW(check_outputs({{"-o", d.file("new.txt")}}, {{"-i", in}, {"--ref", ""}, {"-i", "-"}}, false));
+}
+
+TEST(Files, CheckOutputsReplacesAnExistingFileOnlyWithOverwrite) {
+  test::TempDir d;
+  const std::string old = touch(d.file("old.txt"));
+  const std::string e = test::error_of([&] { check_outputs({{"-o", old}}, {}, false); });
+  EXPECT_NE(e.find("old.txt: -o: output exists; pass --overwrite to replace it (nothing was computed)"),
+            std::string::npos)
+      << e;
+  EXPECT_NO_THROW(check_outputs({{"-o", old}}, {}, true));
+  // The other checks come first: a directory is refused with or without --overwrite.
+  EXPECT_NE(test::error_of([&] {
+              check_outputs({{"--json", d.path.string()}}, {}, true);
+            }).find("--json is a directory"),
+            std::string::npos);
 }
 
 TEST(Files, CheckOutputsRefusesTwoOutputsOfOneFile) {
   test::TempDir d;
   const std::string a = d.file("a.json"), same = (d.path / "sub" / ".." / "a.json").string();
   fs::create_directory(d.file("sub"));
-  const std::string e = test::error_of([&] { check_outputs({{"--hyp-out", a}, {"--json", same}}, {}); });
+  const std::string e = test::error_of([&] { check_outputs({{"--hyp-out", a}, {"--json", same}}, {}, false); });
   EXPECT_NE(e.find("--hyp-out and --json name the same file"), std::string::npos) << e;
-  EXPECT_NO_THROW(check_outputs({{"--hyp-out", a}, {"--json", d.file("b.json")}, {"--x", ""}, {"--y", ""}}, {}));
+  EXPECT_NO_THROW(check_outputs({{"--hyp-out", a}, {"--json", d.file("b.json")}, {"--x", ""}, {"--y", ""}}, {}, false));
 }
 
 TEST(Files, CheckOutputsRefusesDirectoriesAndMissingDirectories) {
   test::TempDir d;
   EXPECT_NE(test::error_of([&] {
-              check_outputs({{"--json", d.path.string()}}, {});
+              check_outputs({{"--json", d.path.string()}}, {}, false);
             }).find("--json is a directory"),
             std::string::npos);
   EXPECT_NE(test::error_of([&] {
-              check_outputs({{"--json", d.file("no/x.json")}}, {});
+              check_outputs({{"--json", d.file("no/x.json")}}, {}, false);
             }).find("does not exist"),
             std::string::npos);
-  EXPECT_THROW(check_outputs({{"--json", d.file("no/x.json")}}, {}), IoError);
+  EXPECT_THROW(check_outputs({{"--json", d.file("no/x.json")}}, {}, false), IoError);
 }
 
 TEST(Files, DevicesAreWrittenInPlaceAndLinksStay) {
   test::TempDir d;
   // A device (here /dev/null) is written through, not replaced by a regular file in /dev.
-  EXPECT_NO_THROW(check_outputs({{"--json", "/dev/null"}}, {{"-i", "/dev/null"}}));
+  EXPECT_NO_THROW(check_outputs({{"--json", "/dev/null"}}, {{"-i", "/dev/null"}}, false));
   write_file_atomic("/dev/null", "rows\n");
   EXPECT_FALSE(fs::is_regular_file("/dev/null"));
   // A named pipe gets the content.
