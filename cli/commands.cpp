@@ -204,6 +204,7 @@ void add_train(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
       install_preemption_handlers(cfg.train.preempt_signals);
       opt.resume = c->count("--resume") ? (a->resume.empty() ? "auto" : a->resume) : "";
       opt.progress = !a->no_progress;
+      opt.config_file = a->config;
       TrainResult r = train(cfg, *ctx.comm, opt);
       if (ctx.comm->rank() == 0) {
         logf("trained {} steps in {:.1f} min, {:.0f} tokens/s; best valid {} {}; last checkpoint {}", r.steps,

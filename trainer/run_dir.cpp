@@ -60,6 +60,17 @@ void RunDirectory::lock() {
     throw IoError(fmt::format("{}: cannot write the run directory lock ({})", file, std::strerror(errno)));
 }
 
+void RunDirectory::check_config_kept(const std::string& config_file, const std::string& resolved_yaml) const {
+  const std::string ours = (fs::path(path_) / "config.yaml").string();
+  if (config_file.empty() || !same_file(config_file, ours)) return;
+  if (read_file_bounded(ours, 64 << 20, "config") == resolved_yaml) return;  // writing it changes nothing
+  throw IoError(fmt::format(
+      "{}: the config given is train.run_dir's config.yaml, where a run writes its resolved config (every key, "
+      "no comments): starting would replace your file; move it out of the run directory (e.g. mv {} my.yaml) "
+      "or choose another train.run_dir (nothing was written)",
+      config_file, config_file));
+}
+
 std::string RunDirectory::resume_target(const std::string& requested, std::string& note) const {
   note.clear();
   const auto steps = step_checkpoints(path_);

@@ -27,6 +27,9 @@ class RunDirectory {
   // "auto" (what `latest` names; without `latest`, the newest step checkpoint that reads back intact) or a path.
   // Returns "" for a fresh start; `note` says how an automatic choice was made ("" when `latest` decided).
   std::string resume_target(const std::string& requested, std::string& note) const;
+  // A fresh run writes its resolved config to config.yaml here: throws IoError when `config_file` (the YAML file
+  // given) is that file and says something else (comments, other formatting or keys), which writing would replace.
+  void check_config_kept(const std::string& config_file, const std::string& resolved_yaml) const;
   // Removes the oldest step checkpoints so that at most `keep_last` remain, never `newest` (the one just written,
   // which `latest` names).
   void prune(int64_t keep_last, const std::string& newest) const;

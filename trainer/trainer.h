@@ -33,8 +33,9 @@ struct RunSettings {
 RunSettings resolve_run_settings(const Config& cfg);
 
 struct TrainOptions {
-  RunSettings settings;  // from resolve_run_settings(cfg)
-  std::string resume;    // "" (fresh), "auto" (run_dir/latest if present) or a checkpoint path
+  RunSettings settings;     // from resolve_run_settings(cfg)
+  std::string resume;       // "" (fresh), "auto" (run_dir/latest if present) or a checkpoint path
+  std::string config_file;  // the YAML file given: a fresh run refuses to write its run_dir/config.yaml over it
   bool progress = true;
 };
 

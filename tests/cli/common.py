@@ -8,7 +8,7 @@ import sys
 import tempfile
 import time
 
-TERN = os.environ.get("TERN", "build/cli/tern")
+TERN = os.path.abspath(os.environ.get("TERN", "build/cli/tern"))
 CKPT_DIFF = os.environ.get("TERN_CKPT_DIFF", "build/tests/tern_ckpt_diff")
 WORDS = "the king said unto him and they went into city of god light earth water land people house day night".split()
 
@@ -32,11 +32,11 @@ def finish():
 TIMEOUT_SCALE = float(os.environ.get("TERN_TEST_TIMEOUT_SCALE", "1"))
 
 
-def run(args, expect=0, stdin=None, env=None, timeout=300):
+def run(args, expect=0, stdin=None, env=None, timeout=300, cwd=None):
     timeout *= TIMEOUT_SCALE
     t0 = time.time()
     p = subprocess.run([TERN] + args, capture_output=True, text=True, input=stdin, timeout=timeout,
-                       env={**os.environ, **(env or {})})
+                       env={**os.environ, **(env or {})}, cwd=cwd)
     if expect is not None and p.returncode != expect:
         print(f"command: tern {' '.join(args)}\nexit {p.returncode}\nstdout: {p.stdout[-3000:]}\nstderr: {p.stderr[-3000:]}")
         raise SystemExit(f"unexpected exit code {p.returncode} (wanted {expect})")

@@ -1,5 +1,6 @@
 """Hostile and unlucky inputs (issue 10): no silent wrong score, no lost checkpoint, the documented exit code for each
 kind of error, a message that names the file/key/value, and nothing left behind."""
+import glob
 import json
 import os
 import shutil
@@ -343,6 +344,21 @@ refused(["train", cfg, "--set", "optim.lr=-1"], EXIT_CONFIG, "--set: optim.lr mu
 refused(["train", ckpt], EXIT_CONFIG, ["not a YAML text file", "it is a tern checkpoint", "--resume"],
         "a checkpoint given as the config")
 refused(["train", corpus], EXIT_CONFIG, ["not a YAML text file", "HDF5", "data.corpus"], "a corpus given as the config")
+# A config written by hand inside its run directory as config.yaml: a fresh run would replace it with the resolved
+# config (comments lost), so it is refused; tern's own config.yaml (same text) is used as it is.
+os.makedirs(f"{d}/own")
+own = tiny_config(f"{d}/own", corpus, ".", text="# my notes\n" + TINY_CONFIG, name="config.yaml")
+own_text = open(own).read()
+refused(["train", "config.yaml", "--no-progress"], EXIT_FILE,
+        ["config.yaml: the config given is train.run_dir's config.yaml", "mv config.yaml my.yaml", "nothing was written"],
+        "a hand-written config that a run would replace", cwd=f"{d}/own")
+check(open(own).read() == own_text and not glob.glob(f"{d}/own/*.tern"), "the hand-written config is kept")
+os.rename(own, f"{d}/own/my.yaml")
+run(["train", "my.yaml", "--no-progress", "--set", "train.max_steps=2"], cwd=f"{d}/own")
+for f in glob.glob(f"{d}/own/*.tern") + [f"{d}/own/latest"]:
+    os.remove(f)
+run(["train", "config.yaml", "--no-progress", "--set", "train.max_steps=2"], cwd=f"{d}/own")
+check(os.path.exists(f"{d}/own/ckpt_step00000002.tern"), "a fresh run from the config.yaml a run wrote starts")
 p = run(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--valid-fraction", "0.1",
          "--vocab-size", "500", "--out", f"{d}/big_vocab.h5"])
 check("the src SentencePiece model has" in p.stderr and "fewer than --vocab-size 500" in p.stderr,
