@@ -20,6 +20,7 @@ namespace fs = std::filesystem;
 namespace tern {
 RunDirectory::RunDirectory(const std::string& path, const std::string& key) : path_(path) {
   std::error_code ec;
+  used_before_ = fs::exists(fs::path(path) / "lock", ec);
   fs::create_directories(path, ec);
   if (ec || !fs::is_directory(path) || access(path.c_str(), W_OK) != 0)
     throw IoError(fmt::format("{}: cannot create or write the run directory ({}){}", path, key,
@@ -60,15 +61,32 @@ void RunDirectory::lock() {
     throw IoError(fmt::format("{}: cannot write the run directory lock ({})", file, std::strerror(errno)));
 }
 
-void RunDirectory::check_config_kept(const std::string& config_file, const std::string& resolved_yaml) const {
-  const std::string ours = (fs::path(path_) / "config.yaml").string();
-  if (config_file.empty() || !same_file(config_file, ours)) return;
-  if (read_file_bounded(ours, 64 << 20, "config") == resolved_yaml) return;  // writing it changes nothing
-  throw IoError(fmt::format(
-      "{}: the config given is train.run_dir's config.yaml, where a run writes its resolved config (every key, "
-      "no comments): starting would replace your file; move it out of the run directory (e.g. mv {} my.yaml) "
-      "or choose another train.run_dir (nothing was written)",
-      config_file, config_file));
+void RunDirectory::check_fresh_start(const std::string& config_file, const std::string& resolved_yaml) {
+  const fs::path dir(path_);
+  const std::string config = (dir / "config.yaml").string();
+  std::string refusal;
+  if (!config_file.empty() && same_file(config_file, config) &&
+      read_file_bounded(config, 64 << 20, "config") != resolved_yaml)
+    refusal = fmt::format(
+        "{}: the config given is train.run_dir's config.yaml, where a run writes its resolved config (every key, "
+        "no comments): starting would replace your file; move it out of the run directory (e.g. mv {} my.yaml) "
+        "or choose another train.run_dir (nothing was written)",
+        config_file, config_file);
+  // The files a run writes at the top of its directory (trainer.cpp; checkpoints are resume_target's concern).
+  for (const char* name : {"config.yaml", "environment.json", "train.log", "metrics.jsonl", "valid.hyp", "valid.ref"})
+    if (refusal.empty() && !used_before_ && fs::exists(dir / name))
+      refusal = fmt::format(
+          "{} holds {}, a file that a run writes, but no tern run has used this directory (it has no lock file): "
+          "training would replace that file; choose another train.run_dir, such as {} (nothing was written)",
+          path_, name, (dir / "run").string());
+  if (refusal.empty()) return;
+  if (!used_before_ && lock_fd_ >= 0) {  // leave the directory as it was: the next job must not take it for a run's
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    std::error_code ec;
+    fs::remove(dir / "lock", ec);
+  }
+  throw IoError(refusal);
 }
 
 std::string RunDirectory::resume_target(const std::string& requested, std::string& note) const {

@@ -27,9 +27,11 @@ class RunDirectory {
   // "auto" (what `latest` names; without `latest`, the newest step checkpoint that reads back intact) or a path.
   // Returns "" for a fresh start; `note` says how an automatic choice was made ("" when `latest` decided).
   std::string resume_target(const std::string& requested, std::string& note) const;
-  // A fresh run writes its resolved config to config.yaml here: throws IoError when `config_file` (the YAML file
-  // given) is that file and says something else (comments, other formatting or keys), which writing would replace.
-  void check_config_kept(const std::string& config_file, const std::string& resolved_yaml) const;
+  // Before a fresh run writes here, throws IoError when it would replace a file that is not a run's: `config_file`
+  // (the YAML file given) is config.yaml, where a run writes its resolved config, and says something else
+  // (comments, other keys); or a directory no run has used (no lock file before this job) holds a file a run writes
+  // (valid.ref beside a corpus, ...). Releases and removes the lock it took in such a directory first.
+  void check_fresh_start(const std::string& config_file, const std::string& resolved_yaml);
   // Removes the oldest step checkpoints so that at most `keep_last` remain, never `newest` (the one just written,
   // which `latest` names).
   void prune(int64_t keep_last, const std::string& newest) const;
@@ -40,6 +42,7 @@ class RunDirectory {
 
  private:
   std::string path_;
+  bool used_before_ = false;  // the lock file existed when this job came: a directory of earlier runs
   int lock_fd_ = -1;
   std::ofstream metrics_;
 };

@@ -541,7 +541,7 @@ void Trainer::open_run() {
     run_dir_ = std::make_unique<RunDirectory>(t.run_dir, "train.run_dir");
     run_dir_->lock();
     resume = run_dir_->resume_target(opt_.resume, resume_note);
-    if (resume.empty()) run_dir_->check_config_kept(opt_.config_file, to_yaml(cfg_));
+    if (resume.empty()) run_dir_->check_fresh_start(opt_.config_file, to_yaml(cfg_));
     std::random_device entropy;  // a fresh run's identity, replaced by the checkpoint's when resuming
     run_id_ = hex64(static_cast<uint64_t>(entropy()) << 32 | entropy());
   }

@@ -359,6 +359,16 @@ for f in glob.glob(f"{d}/own/*.tern") + [f"{d}/own/latest"]:
     os.remove(f)
 run(["train", "config.yaml", "--no-progress", "--set", "train.max_steps=2"], cwd=f"{d}/own")
 check(os.path.exists(f"{d}/own/ckpt_step00000002.tern"), "a fresh run from the config.yaml a run wrote starts")
+# A data directory as train.run_dir: its valid.ref (a name a run writes) is kept, and no lock is left behind, so a
+# second try is refused the same way.
+os.makedirs(f"{d}/data_dir")
+write(f"{d}/data_dir/valid.ref", ["Genesis 1:1"])
+for attempt in (1, 2):
+    refused(["train", cfg, "--set", f"train.run_dir={d}/data_dir", "--no-progress"], EXIT_FILE,
+            ["data_dir holds valid.ref, a file that a run writes", "no lock file", "nothing was written"],
+            f"a directory no run has used, holding a file a run writes (try {attempt})")
+check(sorted(os.listdir(f"{d}/data_dir")) == ["valid.ref"] and open(f"{d}/data_dir/valid.ref").read() == "Genesis 1:1\n",
+      "the directory is as it was")
 p = run(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--valid-fraction", "0.1",
          "--vocab-size", "500", "--out", f"{d}/big_vocab.h5"])
 check("the src SentencePiece model has" in p.stderr and "fewer than --vocab-size 500" in p.stderr,
