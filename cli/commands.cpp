@@ -403,6 +403,8 @@ void add_report(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto* c = app.add_subcommand("report", "Self-contained HTML report of a run directory (+ report.json, report.md)");
   c->add_option("run_dir", o->run_dir, "train.run_dir of a tern train run")->required();
   c->add_option("--out", o->out_dir, "Output directory (default: RUN_DIR/report)");
+  c->add_flag("--overwrite", o->overwrite,
+              "Replace report.html/json/md in --out that are not an earlier tern report (one is always replaced)");
   c->callback([o, &run] {
     run = [o] {
       ReportFiles f = write_report(*o);

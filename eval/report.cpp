@@ -297,9 +297,10 @@ RunData read_run(const fs::path& dir) {
 
 // report.json: the run's data and its curves.
 json report_json(const RunData& r, const std::string& run_dir) {
-  json data = {{"run_dir", run_dir},     {"config_yaml", r.config}, {"environment", r.env},
-               {"checkpoints", r.ckpts}, {"evaluations", r.evals},  {"ngram_baselines", r.baselines},
-               {"summary", r.summary},   {"corpus", r.corpus}};
+  json data = {
+      {"format", "tern-report"}, {"format_version", 1},    {"run_dir", run_dir},     {"config_yaml", r.config},
+      {"environment", r.env},    {"checkpoints", r.ckpts}, {"evaluations", r.evals}, {"ngram_baselines", r.baselines},
+      {"summary", r.summary},    {"corpus", r.corpus}};
   const std::pair<const char*, Field> fields[] = {{"train_loss", &MetricsRow::train_loss},
                                                   {"valid_loss", &MetricsRow::valid_loss},
                                                   {"valid_bleu", &MetricsRow::valid_bleu},
@@ -465,6 +466,23 @@ std::string markdown_report(const RunData& r, const Tables& t, const std::string
 
 }  // namespace
 
+namespace {
+// Report files in `out_dir` that are not an earlier tern report's (its report.json, a JSON object with "run_dir" and
+// "series", says the three are), which writing the report would replace: "" when there are none.
+std::string foreign_report_file(const fs::path& out_dir) {
+  std::error_code ec;
+  const fs::path j = out_dir / "report.json";
+  if (fs::exists(j, ec)) {
+    json prior = json::parse(std::ifstream(j), nullptr, /*allow_exceptions=*/false);
+    if (prior.is_object() && prior.contains("run_dir") && prior.contains("series")) return "";
+    return j.string();
+  }
+  for (const char* name : {"report.html", "report.md"})
+    if (fs::exists(out_dir / name, ec)) return (out_dir / name).string();
+  return "";
+}
+}  // namespace
+
 ReportFiles write_report(const ReportOptions& opt) {
   const fs::path dir(opt.run_dir);
   if (!fs::is_directory(dir)) throw DataError(opt.run_dir + ": not a directory");
@@ -475,6 +493,11 @@ ReportFiles write_report(const ReportOptions& opt) {
   const fs::path out_dir = opt.out_dir.empty() ? dir / "report" : fs::path(opt.out_dir);
   const RunData run = read_run(dir);
   const Tables tables = make_tables(run);
+  if (const std::string foreign = foreign_report_file(out_dir); !foreign.empty() && !opt.overwrite)
+    throw IoError(fmt::format(
+        "{}: --out: output exists and is not an earlier tern report; pass --overwrite to replace it, or choose "
+        "another --out (nothing was written)",
+        foreign));
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) throw IoError(out_dir.string() + ": cannot create the report directory: " + ec.message());

@@ -10,7 +10,8 @@ namespace tern {
 
 struct ReportOptions {
   std::string run_dir;
-  std::string out_dir;  // "" : RUN_DIR/report
+  std::string out_dir;     // "" : RUN_DIR/report
+  bool overwrite = false;  // replace report.* files in out_dir that are not an earlier tern report
 };
 
 struct ReportFiles {

@@ -321,6 +321,16 @@ run(["evaluate", "--checkpoint", f"{d}/keep.tern", "--data", corpus, "--no-trans
 check(json.load(open(f"{d}/old.txt"))["split"] == "test", "--overwrite replaces it")
 refused(["translate", "--checkpoint", f"{d}/keep.tern", "-i", f"{d}/in.en", "-o", f"{d}/in.en", "--overwrite"],
         EXIT_FILE, "-o is also the input of -i", "--overwrite of an input")
+# tern report rewrites an earlier report of its own, but not someone's report.md in the --out directory.
+os.makedirs(f"{d}/docs")
+write(f"{d}/docs/report.md", ["# my notes"])
+refused(["report", f"{d}/run", "--out", f"{d}/docs"], EXIT_FILE,
+        ["docs/report.md: --out: output exists and is not an earlier tern report", "--overwrite"], "report over notes")
+check(os.listdir(f"{d}/docs") == ["report.md"] and open(f"{d}/docs/report.md").read() == "# my notes\n",
+      "the notes are kept")
+run(["report", f"{d}/run", "--out", f"{d}/docs", "--overwrite"])
+run(["report", f"{d}/run", "--out", f"{d}/docs"])
+check(json.load(open(f"{d}/docs/report.json"))["format"] == "tern-report", "an earlier tern report is rewritten")
 
 # 15. Resuming a run that reached train.max_steps trains nothing (it used to take one more step each time).
 before = {f: open(f"{d}/run/{f}", "rb").read() for f in sorted(os.listdir(f"{d}/run")) if f != "lock"}
