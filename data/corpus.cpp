@@ -675,8 +675,13 @@ std::vector<CorpusReader::Piece> CorpusReader::pieces(const std::string& split, 
     if (!side.empty()) next.first_token += it->second.num_tokens.at(side);
   }
   if (out.empty())
-    throw DataError(path_ + ": split '" + split + "' is missing (has: " + fmt::format("{}", fmt::join(splits(), ", ")) +
-                    ")");
+    throw DataError(fmt::format(
+        "{}: split '{}' is missing (has: {}){}", path_, split, fmt::join(splits(), ", "),
+        split == "valid" || split == "test"
+            ? fmt::format("; HINT: tern prepare makes it from --{0}-src/--{0}-tgt (or --{0}-text) files, or holds out "
+                          "--{0}-fraction of the training lines",
+                          split)
+            : ""));
   if (!side.empty() && std::find(sides_.begin(), sides_.end(), side) == sides_.end())
     throw DataError(path_ + ": corpus has no side '" + side + "' (it is " + kind_ + ")");
   return out;

@@ -369,6 +369,12 @@ for f in glob.glob(f"{d}/own/*.tern") + [f"{d}/own/latest"]:
     os.remove(f)
 run(["train", "config.yaml", "--no-progress", "--set", "train.max_steps=2"], cwd=f"{d}/own")
 check(os.path.exists(f"{d}/own/ckpt_step00000002.tern"), "a fresh run from the config.yaml a run wrote starts")
+# A corpus without a valid split: training says how to make one.
+run(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--vocab-size", "60", "--out",
+     f"{d}/novalid.h5"])
+refused(["train", cfg, "--set", f"data.corpus={d}/novalid.h5", "--set", f"train.run_dir={d}/novalid"], EXIT_DATA,
+        ["novalid.h5: split 'valid' is missing (has: train)", "--valid-src/--valid-tgt", "--valid-fraction"],
+        "training on a corpus without a valid split")
 # A data directory as train.run_dir: its valid.ref (a name a run writes) is kept, and no lock is left behind, so a
 # second try is refused the same way.
 os.makedirs(f"{d}/data_dir")
