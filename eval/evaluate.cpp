@@ -270,6 +270,18 @@ nlohmann::json perplexity_json(double nll, double tokens, double words) {
           {"ppl_per_word", std::pow(2.0, nll / words / std::log(2.0))}};
 }
 
+// How many sentences of `split` tern prepare also found in train (its filter_stats), for a corpus of one file:
+// {"sentences", "in_train_src", "in_train_pair"}, or null when unknown (parts, corpora of older versions, train).
+nlohmann::json overlap_with_train(const CorpusReader& corpus, const std::string& split) {
+  if (split == "train" || corpus.path().find(',') != std::string::npos) return nullptr;
+  const auto stats = nlohmann::json::parse(corpus.attr("filter_stats"), nullptr, /*allow_exceptions=*/false);
+  if (!stats.is_object() || !stats.contains(split)) return nullptr;
+  const nlohmann::json& s = stats[split];
+  for (const char* key : {"kept", "in_train_src", "in_train_pair"})
+    if (!s.is_object() || !s.contains(key) || !s[key].is_number_unsigned()) return nullptr;
+  return {{"sentences", s["kept"]}, {"in_train_src", s["in_train_src"]}, {"in_train_pair", s["in_train_pair"]}};
+}
+
 }  // namespace
 
 nlohmann::json evaluate(const EvaluateOptions& opt) {
@@ -287,6 +299,16 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   int64_t n = opt.limit > 0 ? std::min(opt.limit, data.size()) : data.size();
   nlohmann::json out = {{"checkpoint", opt.checkpoint}, {"step", im.step},    {"weights", im.ema ? "ema" : "trained"},
                         {"corpus", corpus.path()},      {"split", opt.split}, {"sentences", n}};
+  // Held-out sentences that also occur in train make every score optimistic: said, and kept with the result.
+  if (const nlohmann::json seen = overlap_with_train(corpus, opt.split); !seen.is_null()) {
+    out["overlap_with_train"] = seen;
+    const auto src = seen["in_train_src"].get<int64_t>(), pair = seen["in_train_pair"].get<int64_t>();
+    if (src > 0)
+      logf(
+          "note: {} of the {} {} sentences also occur in train as {} ({} as the same pair; counted by tern prepare): "
+          "scores on them are optimistic",
+          src, seen["sentences"].get<int64_t>(), opt.split, lm ? "text" : "sources", pair);
+  }
   const bool stream = lm && im.config.data.lm_mode == LmMode::kStream;
   if (stream && n < data.size())
     throw ConfigError(

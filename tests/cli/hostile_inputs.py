@@ -394,6 +394,12 @@ write(f"{d}/seen.es", tgt[:20])
 p = run(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--valid-fraction", "0.1",
          "--test-src", f"{d}/seen.en", "--test-tgt", f"{d}/seen.es", "--vocab-size", "60", "--out", f"{d}/seen.h5"])
 check("of its 20 sentences also occur in train as sources" in p.stderr, f"prepare says that test sentences occur in train ({p.stderr[-300:]!r})")
+run(["train", cfg, "--set", f"data.corpus={d}/seen.h5", "--set", f"train.run_dir={d}/seen_run", "--set",
+     "train.max_steps=2", "--no-progress"])
+p = run(["evaluate", "--checkpoint", f"{d}/seen_run/best.tern", "--data", f"{d}/seen.h5", "--no-translate"])
+seen = json.loads(p.stdout)["overlap_with_train"]
+check(seen["sentences"] == 20 and seen["in_train_src"] > 0 and "note: " in p.stderr and
+      "test sentences also occur in train" in p.stderr, f"so does evaluate, in its JSON too ({seen})")
 # The same vocabularies, other sentences: resuming on it works and says the continuation is no longer exact.
 import h5py  # noqa: E402
 with h5py.File(corpus, "r") as f:
