@@ -72,8 +72,9 @@ void RunDirectory::check_fresh_start(const std::string& config_file, const std::
         "no comments): starting would replace your file; move it out of the run directory (e.g. mv {} my.yaml) "
         "or choose another train.run_dir (nothing was written)",
         config_file, config_file);
-  // The files a run writes at the top of its directory (trainer.cpp; checkpoints are resume_target's concern).
-  for (const char* name : {"config.yaml", "environment.json", "train.log", "metrics.jsonl", "valid.hyp", "valid.ref"})
+  // The files a run replaces at the top of its directory (trainer.cpp; checkpoints are resume_target's concern;
+  // train.log is appended to, so a scheduler's log of that name is kept).
+  for (const char* name : {"config.yaml", "environment.json", "metrics.jsonl", "valid.hyp", "valid.ref"})
     if (refusal.empty() && !used_before_ && fs::exists(dir / name))
       refusal = fmt::format(
           "{} holds {}, a file that a run writes, but no tern run has used this directory (it has no lock file): "

@@ -30,7 +30,7 @@ class RunDirectory {
   // Before a fresh run writes here, throws IoError when it would replace a file that is not a run's: `config_file`
   // (the YAML file given) is config.yaml, where a run writes its resolved config, and says something else
   // (comments, other keys); or a directory no run has used (no lock file before this job) holds a file a run writes
-  // (valid.ref beside a corpus, ...). Releases and removes the lock it took in such a directory first.
+  // (valid.ref beside a corpus, metrics.jsonl, ...). Releases and removes the lock it took in such a directory first.
   void check_fresh_start(const std::string& config_file, const std::string& resolved_yaml);
   // Removes the oldest step checkpoints so that at most `keep_last` remain, never `newest` (the one just written,
   // which `latest` names).
