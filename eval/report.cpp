@@ -464,9 +464,6 @@ std::string markdown_report(const RunData& r, const Tables& t, const std::string
   return md;
 }
 
-}  // namespace
-
-namespace {
 // Report files in `out_dir` that are not an earlier tern report's (its report.json, a JSON object with "run_dir" and
 // "series", says the three are), which writing the report would replace: "" when there are none.
 std::string foreign_report_file(const fs::path& out_dir) {
