@@ -109,6 +109,10 @@ void add_search_flags(CLI::App* c, DecodeOptions& d) {
   c->add_option("--max-len-ratio", d.max_len_ratio, "Hypotheses stop at this ratio times the source length")
       ->check(kFiniteNumber);
   c->add_flag("--no-unk", d.no_unk, "Never emit <unk>");
+  c->add_option("--min-len", d.min_len, "No </s> before this many subword tokens")->check(kInteger);
+  c->add_option("--no-repeat-ngram-size", d.no_repeat_ngram_size,
+                "Never repeat an n-gram of this many subword tokens in a hypothesis (0: off)")
+      ->check(kInteger);
   c->add_flag("--early-stop", d.early_stop,
               "A sentence ends when its best continuation is </s> (OpenNMT-py's rule: faster), not when beam "
               "hypotheses have ended (fairseq's)");

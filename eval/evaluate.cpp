@@ -353,6 +353,8 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   out["translation"] = {{"beam", opt.decode.beam},
                         {"length_penalty", opt.decode.length_penalty},
                         {"early_stop", opt.decode.early_stop},
+                        {"min_len", opt.decode.min_len},
+                        {"no_repeat_ngram_size", opt.decode.no_repeat_ngram_size},
                         {"int8", opt.decode.int8},
                         {"sentences_per_s", static_cast<double>(n) / secs},
                         {"seconds", secs},

@@ -25,6 +25,11 @@ void DecodeOptions::validate() const {
     throw ConfigError(fmt::format("--max-len-ratio must be in (0, 100] (got {})", max_len_ratio));
   if (max_len_extra < 0 || max_len_extra > 100000)
     throw ConfigError(fmt::format("max_len_extra must be in [0, 100000] (got {})", max_len_extra));
+  if (min_len < 0 || min_len > 100000)
+    throw ConfigError(fmt::format("--min-len must be in [0, 100000] (got {})", min_len));
+  if (no_repeat_ngram_size < 0 || no_repeat_ngram_size > 1000)
+    throw ConfigError(
+        fmt::format("--no-repeat-ngram-size must be in [0, 1000] (got {}; 0 is off)", no_repeat_ngram_size));
 }
 
 namespace {
@@ -44,6 +49,23 @@ float block_max(const float* x) {
   for (int64_t i = 0; i < kBlock; ++i) m = x[i] > m ? x[i] : m;
   return m;
 #endif
+}
+
+// Sets to -inf, in each row of lp (rows, V), the tokens that would complete an n-gram of `n` tokens already in that
+// row's hypothesis seqs[row] (the n-1 last tokens seen before, followed by that token).
+void block_repeated_ngrams(torch::Tensor& lp, const std::vector<std::vector<int32_t>>& seqs, int64_t n) {
+  std::vector<int64_t> rows, toks;
+  for (size_t r = 0; r < seqs.size(); ++r) {
+    const auto& s = seqs[r];
+    const auto len = static_cast<int64_t>(s.size());
+    if (len < n) continue;  // no n-gram of n tokens in it yet
+    for (int64_t i = 0; i + n <= len; ++i)
+      if (std::equal(s.begin() + i, s.begin() + i + n - 1, s.end() - (n - 1)))
+        rows.push_back(static_cast<int64_t>(r)), toks.push_back(s[static_cast<size_t>(i + n - 1)]);
+  }
+  if (rows.empty()) return;
+  const auto dev = lp.device();
+  lp.index_put_({torch::tensor(rows).to(dev), torch::tensor(toks).to(dev)}, -std::numeric_limits<float>::infinity());
 }
 
 double normalise(double logprob, size_t len, double alpha) {
@@ -121,6 +143,8 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
     const int64_t R = t == 0 ? 1 : K;
     torch::Tensor lp = model.step(prev, state).to(torch::kFloat32);  // (A*R, V)
     if (opt.no_unk) lp.select(1, kUnkId).fill_(-std::numeric_limits<float>::infinity());
+    if (t < opt.min_len) lp.select(1, kEosId).fill_(-std::numeric_limits<float>::infinity());  // t tokens so far
+    if (opt.no_repeat_ngram_size > 0) block_repeated_ngrams(lp, seqs, opt.no_repeat_ngram_size);
     const int64_t V = lp.size(1);
     auto [top_val, top_idx] = best_continuations(lp, scores, R, 2 * K);  // (A, 2K) on the host
     auto val = top_val.accessor<float, 2>();

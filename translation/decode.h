@@ -15,6 +15,10 @@ struct DecodeOptions {
   int64_t max_len_extra = 10;
   int64_t nbest = 1;    // Hypotheses returned per sentence (<= beam).
   bool no_unk = false;  // Never emit <unk> (its log-probability is set to -inf at every step).
+  int64_t min_len = 0;  // </s> is not allowed before this many tokens (fairseq --min-len, OpenNMT-py -min_length).
+  // A hypothesis never repeats an n-gram of this many tokens (0: off; fairseq --no-repeat-ngram-size, OpenNMT-py
+  // -block_ngram_repeat): a token that would complete an n-gram already in it gets -inf.
+  int64_t no_repeat_ngram_size = 0;
   // A sentence ends when its best continuation is </s> and nbest hypotheses have ended (OpenNMT-py, CTranslate2),
   // instead of when `beam` hypotheses have ended (fairseq): fewer steps, a slightly narrower search.
   bool early_stop = false;

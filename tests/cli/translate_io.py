@@ -36,6 +36,13 @@ p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", f"{d}/nod
 check("nodir/out.txt" in p.stderr and not os.path.exists(f"{d}/nodir"), "unwritable output refused")
 nounk = run(["translate", "--checkpoint", ckpt, "--no-unk", "-i", f"{d}/in.txt"]).stdout
 check(len(nounk.splitlines()) == 3 and "\u2047" not in nounk, "--no-unk output has no unknown-piece mark")
+# --min-len and --no-repeat-ngram-size reach the search (tests/translation/test_decode.cpp checks what they do).
+long = run(["translate", "--checkpoint", ckpt, "--min-len", "12", "--no-repeat-ngram-size", "2", "-i", f"{d}/in.txt"])
+check(len(long.stdout.splitlines()) == 3 and all(len(l.split()) >= 2 for l in long.stdout.splitlines()),
+      f"--min-len 12 --no-repeat-ngram-size 2 translate ({long.stdout!r})")
+for flag, value in (("--min-len", "-1"), ("--no-repeat-ngram-size", "-2")):
+    p = run(["translate", "--checkpoint", ckpt, flag, value, "-i", f"{d}/in.txt"], expect=2)
+    check(f"{flag} must be in" in p.stderr, f"{flag} {value} refused ({p.stderr.strip()[-100:]})")
 # Ensembles: A A decodes as A; A B decodes (and differs from A on some line); mixed vocabularies are refused.
 run(["train", cfg, "--no-progress", "--set", "train.max_steps=20", "--set", f"train.run_dir={d}/run2",
      "--set", "train.seed=9"])

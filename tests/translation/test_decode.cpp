@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "core/errors.h"
 #include "data/tokenizer.h"
 #include "models/model.h"
@@ -113,6 +115,62 @@ TEST(Decode, NoUnkNeverEmitsUnk) {
   for (const auto& hyps : decode(*m, src, len, o))
     for (const auto& h : hyps)
       for (int32_t tok : h.tokens) EXPECT_NE(tok, kUnkId);
+}
+
+// --no-repeat-ngram-size N: a model that prefers one token everywhere repeats it; with N no hypothesis holds an
+// n-gram of N tokens twice, for beam search and greedy alike.
+TEST(Decode, NoRepeatNgramSizeBlocksRepeats) {
+  ModelConfig c = tiny_seq2seq();
+  auto m = build_model(c);
+  m->eval();
+  {
+    torch::NoGradGuard ng;
+    m->named_parameters()["out.bias"][5].fill_(20.0);
+    m->named_parameters()["out.bias"][6].fill_(18.0);
+  }
+  DecodeOptions o;
+  o.beam = 3, o.nbest = 3, o.max_len_ratio = 3.0, o.max_len_extra = 4;
+  auto src = torch::tensor({{4, 5, 6}, {7, 8, 0}});
+  auto len = torch::tensor({3, 2});
+  const auto repeats = [](const std::vector<int32_t>& t, size_t n) {
+    std::set<std::vector<int32_t>> seen;
+    for (size_t i = 0; i + n <= t.size(); ++i)
+      if (!seen.insert(std::vector<int32_t>(t.begin() + i, t.begin() + i + n)).second) return true;
+    return false;
+  };
+  EXPECT_TRUE(repeats(decode(*m, src, len, o)[0][0].tokens, 2)) << "the model repeats without the option";
+  for (int64_t beam : {1, 3})
+    for (size_t n : {1, 2, 3}) {
+      o.beam = beam, o.nbest = beam, o.no_repeat_ngram_size = static_cast<int64_t>(n);
+      for (const auto& hyps : decode(*m, src, len, o))
+        for (const auto& h : hyps) {
+          EXPECT_FALSE(repeats(h.tokens, n)) << "beam " << beam << ", n " << n;
+          EXPECT_FALSE(h.tokens.empty());
+        }
+    }
+}
+
+// --min-len N: a model that prefers </s> at once ends at once; with N every hypothesis has at least N tokens.
+TEST(Decode, MinLenDelaysTheEnd) {
+  ModelConfig c = tiny_seq2seq();
+  auto m = build_model(c);
+  m->eval();
+  {
+    torch::NoGradGuard ng;
+    m->named_parameters()["out.bias"][kEosId].fill_(20.0);
+  }
+  DecodeOptions o;
+  o.beam = 3, o.nbest = 2, o.max_len_ratio = 3.0, o.max_len_extra = 4;
+  auto src = torch::tensor({{4, 5, 6}, {7, 8, 0}});
+  auto len = torch::tensor({3, 2});
+  EXPECT_TRUE(decode(*m, src, len, o)[0][0].tokens.empty());
+  o.min_len = 4;
+  for (const auto& hyps : decode(*m, src, len, o))
+    for (const auto& h : hyps) EXPECT_EQ(h.tokens.size(), 4u) << "ends as soon as it may";
+  o.min_len = -1;
+  EXPECT_THROW(o.validate(), ConfigError);
+  o.min_len = 0, o.no_repeat_ngram_size = -1;
+  EXPECT_THROW(o.validate(), ConfigError);
 }
 
 // An ensemble of one model, or of a model with itself, decodes exactly as that model.
