@@ -266,6 +266,17 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)")->check(kInteger);
   add_search_flags(c, o->decode);
   c->add_option("--nbest", o->decode.nbest, "Print the N best, tab-separated with scores")->check(kInteger);
+  c->add_flag("--sampling", o->decode.sampling,
+              "Draw each translation token by token instead of searching (back-translation; --beam 1)");
+  c->add_option("--temperature", o->decode.temperature, "With --sampling: divide log-probabilities by T")
+      ->check(kFiniteNumber);
+  c->add_option("--sampling-topk", o->decode.sampling_topk, "With --sampling: among the K most likely (0: all)")
+      ->check(kInteger);
+  c->add_option("--sampling-topp", o->decode.sampling_topp,
+                "With --sampling: among the fewest most likely tokens holding probability P (nucleus)")
+      ->check(kFiniteNumber);
+  c->add_option("--seed", o->decode.seed, "With --sampling: the same seed, input and --batch give the same output")
+      ->check(kNonNegativeInteger);
   c->add_option("-i,--input", *input, "Source text, one sentence per line (default: stdin)");
   c->add_option("-o,--output", *output, "Translations (default: stdout; a file is written when all are done)");
   c->add_flag("--overwrite", o->overwrite, kOverwriteHelp);
@@ -276,8 +287,13 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   add_choice<Precision>(c, "--precision", o->precision, "Compute precision (default: the checkpoint's)");
   add_choice<DeviceRequest>(c, "--device", o->device, "Device (auto: CUDA when present)");
   c->add_flag("!--no-ema", o->use_ema, "The trained weights, not their average (train.ema_decay)");
-  c->callback([o, input, output, &run] {
-    run = [o, input, output] {
+  c->callback([o, input, output, c, &run] {
+    if (o->decode.sampling && !c->count("--beam")) o->decode.beam = 1;  // sampling draws one translation a line
+    std::string unused;                                                 // a sampling option without --sampling
+    for (const char* flag : {"--temperature", "--sampling-topk", "--sampling-topp", "--seed"})
+      if (c->count(flag) && !o->decode.sampling && unused.empty()) unused = flag;
+    run = [o, input, output, unused] {
+      if (!unused.empty()) throw ConfigError(fmt::format("translate: {} needs --sampling", unused));
       set_threads(0);
       translate_files(*o, *input, *output, std::cin, std::cout, std::cerr);
     };

@@ -12,6 +12,7 @@
 #include "data/tokenizer.h"
 #include "eval/evaluate.h"
 #include "models/precision.h"
+#include "translation/decode.h"
 
 namespace tern {
 
@@ -62,18 +63,7 @@ std::vector<Generated> sample(SequenceModelImpl& lm, const std::vector<int32_t>&
     if (o.beam == 1) {
       next = cpu.argmax(1);
     } else {
-      torch::Tensor logits = cpu / o.temperature;
-      if (o.top_k > 0 && o.top_k < logits.size(1)) {
-        const torch::Tensor kth = std::get<0>(logits.topk(o.top_k, 1)).select(1, o.top_k - 1).unsqueeze(1);
-        logits = logits.masked_fill(logits < kth, -std::numeric_limits<float>::infinity());
-      }
-      if (o.top_p < 1) {
-        auto [sorted, order] = logits.sort(1, /*descending=*/true);
-        const torch::Tensor before = sorted.softmax(1).cumsum(1) - sorted.softmax(1);  // mass of the tokens before
-        sorted = sorted.masked_fill(before >= o.top_p, -std::numeric_limits<float>::infinity());
-        logits = torch::full_like(logits, -std::numeric_limits<float>::infinity()).scatter(1, order, sorted);
-      }
-      next = torch::multinomial(logits.softmax(1), 1, /*replacement=*/false, gen).squeeze(1);
+      next = sample_tokens(cpu, o.temperature, o.top_k, o.top_p, gen);
     }
     const auto* ids = next.data_ptr<int64_t>();
     bool all_done = true;

@@ -27,6 +27,14 @@ void DecodeOptions::validate() const {
     throw ConfigError(fmt::format("max_len_extra must be in [0, 100000] (got {})", max_len_extra));
   if (min_len < 0 || min_len > 100000)
     throw ConfigError(fmt::format("--min-len must be in [0, 100000] (got {})", min_len));
+  if (sampling && beam != 1)
+    throw ConfigError(fmt::format("--sampling draws one translation a sentence: it needs --beam 1 (got {})", beam));
+  if (!(temperature > 0 && temperature <= 100))
+    throw ConfigError(fmt::format("--temperature must be in (0, 100] (got {})", temperature));
+  if (sampling_topk < 0 || sampling_topk > 1000000)
+    throw ConfigError(fmt::format("--sampling-topk must be in [0, 1000000] (got {}; 0 is all tokens)", sampling_topk));
+  if (!(sampling_topp > 0 && sampling_topp <= 1))
+    throw ConfigError(fmt::format("--sampling-topp must be in (0, 1] (got {})", sampling_topp));
   if (no_repeat_ngram_size < 0 || no_repeat_ngram_size > 1000)
     throw ConfigError(
         fmt::format("--no-repeat-ngram-size must be in [0, 1000] (got {}; 0 is off)", no_repeat_ngram_size));
@@ -113,6 +121,23 @@ std::pair<torch::Tensor, torch::Tensor> best_continuations(const torch::Tensor& 
   return {val, idx};
 }
 
+torch::Tensor sample_tokens(const torch::Tensor& lp, double temperature, int64_t top_k, double top_p,
+                            at::Generator& gen) {
+  constexpr float kNone = -std::numeric_limits<float>::infinity();
+  torch::Tensor logits = lp / temperature;  // (N, V)
+  if (top_k > 0 && top_k < logits.size(1)) {
+    const torch::Tensor kth = std::get<0>(logits.topk(top_k, 1)).select(1, top_k - 1).unsqueeze(1);
+    logits = logits.masked_fill(logits < kth, kNone);
+  }
+  if (top_p < 1) {
+    auto [sorted, order] = logits.sort(1, /*descending=*/true);
+    const torch::Tensor before = sorted.softmax(1).cumsum(1) - sorted.softmax(1);  // mass of the tokens before
+    sorted = sorted.masked_fill(before >= top_p, kNone);
+    logits = torch::full_like(logits, kNone).scatter(1, order, sorted);
+  }
+  return torch::multinomial(logits.softmax(1), 1, /*replacement=*/false, gen).squeeze(1);
+}
+
 std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torch::Tensor& src,
                                             const torch::Tensor& src_len, const DecodeOptions& opt) {
   opt.validate();
@@ -137,6 +162,7 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
   std::vector<double> scores(static_cast<size_t>(B), 0.0);
   std::vector<std::vector<Hypothesis>> finished(static_cast<size_t>(B));
   torch::Tensor prev = torch::full({B}, kBosId, torch::TensorOptions().dtype(torch::kInt64).device(dev));
+  at::Generator gen = at::detail::createCPUGenerator(opt.seed);  // sampling draws on the CPU: one seed, one output
 
   for (int64_t t = 0; t < longest; ++t) {
     const auto A = static_cast<int64_t>(active.size());
@@ -146,7 +172,14 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
     if (t < opt.min_len) lp.select(1, kEosId).fill_(-std::numeric_limits<float>::infinity());  // t tokens so far
     if (opt.no_repeat_ngram_size > 0) block_repeated_ngrams(lp, seqs, opt.no_repeat_ngram_size);
     const int64_t V = lp.size(1);
-    auto [top_val, top_idx] = best_continuations(lp, scores, R, 2 * K);  // (A, 2K) on the host
+    torch::Tensor top_val, top_idx;  // (A, 2K) on the host: each sentence's best continuations, or one drawn
+    if (opt.sampling) {              // K = R = 1
+      const torch::Tensor cpu = lp.to(torch::kCPU);
+      top_idx = sample_tokens(cpu, opt.temperature, opt.sampling_topk, opt.sampling_topp, gen).unsqueeze(1);
+      top_val = cpu.gather(1, top_idx) + torch::tensor(scores, torch::kFloat64).to(torch::kFloat32).unsqueeze(1);
+    } else {
+      std::tie(top_val, top_idx) = best_continuations(lp, scores, R, 2 * K);
+    }
     auto val = top_val.accessor<float, 2>();
     auto idx = top_idx.accessor<int64_t, 2>();
     std::vector<int64_t> kept, rows, next_tok;  // positions in `active` that go on, their rows' origins and tokens

@@ -19,6 +19,15 @@ struct DecodeOptions {
   // A hypothesis never repeats an n-gram of this many tokens (0: off; fairseq --no-repeat-ngram-size, OpenNMT-py
   // -block_ngram_repeat): a token that would complete an n-gram already in it gets -inf.
   int64_t no_repeat_ngram_size = 0;
+  // Sampling instead of search (beam 1; back-translation as Edunov et al. 2018, fairseq --sampling, Marian
+  // --output-sampling): each token drawn from softmax(lp / temperature) within the sampling_topk most likely (0: all)
+  // and the fewest most likely holding sampling_topp of the probability; the same seed, input and batch give the
+  // same output.
+  bool sampling = false;
+  double temperature = 1.0;
+  int64_t sampling_topk = 0;
+  double sampling_topp = 1.0;
+  uint64_t seed = 1;
   // A sentence ends when its best continuation is </s> and nbest hypotheses have ended (OpenNMT-py, CTranslate2),
   // instead of when `beam` hypotheses have ended (fairseq): fewer steps, a slightly narrower search.
   bool early_stop = false;
@@ -39,6 +48,11 @@ struct Hypothesis {
 // the finite ones). On a GPU one topk; on the CPU one pass over lp.
 std::pair<torch::Tensor, torch::Tensor> best_continuations(const torch::Tensor& lp, const std::vector<double>& scores,
                                                            int64_t R, int64_t n);
+
+// lp (N, V) log-probabilities on the CPU -> (N) tokens drawn from softmax(lp / temperature), among the top_k most
+// likely (0: all) and the fewest most likely whose probability reaches top_p (1: all); `gen` makes it reproducible.
+torch::Tensor sample_tokens(const torch::Tensor& lp, double temperature, int64_t top_k, double top_p,
+                            at::Generator& gen);
 
 // src (B, S), src_len (B) on the model's device -> per sentence, `nbest` hypotheses, best first.
 std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torch::Tensor& src,

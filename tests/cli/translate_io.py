@@ -40,6 +40,13 @@ check(len(nounk.splitlines()) == 3 and "\u2047" not in nounk, "--no-unk output h
 long = run(["translate", "--checkpoint", ckpt, "--min-len", "12", "--no-repeat-ngram-size", "2", "-i", f"{d}/in.txt"])
 check(len(long.stdout.splitlines()) == 3 and all(len(l.split()) >= 2 for l in long.stdout.splitlines()),
       f"--min-len 12 --no-repeat-ngram-size 2 translate ({long.stdout!r})")
+# --sampling (back-translation): reproducible by --seed; its options need it; it searches nothing (--beam 1).
+draw = ["translate", "--checkpoint", ckpt, "--sampling", "--sampling-topk", "5", "--temperature", "1.5", "-i", f"{d}/in.txt"]
+a, b = run([*draw, "--seed", "3"]).stdout, run([*draw, "--seed", "3"]).stdout
+check(a == b and len(a.splitlines()) == 3, "--sampling with one --seed gives one output")
+for args, needle in ((["--seed", "3"], "--seed needs --sampling"), (["--sampling", "--beam", "3"], "it needs --beam 1")):
+    p = run(["translate", "--checkpoint", ckpt, *args, "-i", f"{d}/in.txt"], expect=2)
+    check(needle in p.stderr, f"{' '.join(args)} refused ({p.stderr.strip()[-100:]})")
 for flag, value in (("--min-len", "-1"), ("--no-repeat-ngram-size", "-2")):
     p = run(["translate", "--checkpoint", ckpt, flag, value, "-i", f"{d}/in.txt"], expect=2)
     check(f"{flag} must be in" in p.stderr, f"{flag} {value} refused ({p.stderr.strip()[-100:]})")

@@ -173,6 +173,51 @@ TEST(Decode, MinLenDelaysTheEnd) {
   EXPECT_THROW(o.validate(), ConfigError);
 }
 
+// The sampler draws by the probabilities, within top-k and top-p.
+TEST(Decode, SampleTokensFollowsTheDistribution) {
+  const int64_t n = 20000;
+  torch::Tensor lp = torch::tensor({0.5f, 0.3f, 0.2f}).log().unsqueeze(0).expand({n, 3}).contiguous();
+  auto gen = at::detail::createCPUGenerator(7);
+  const auto freq = [&](const torch::Tensor& tokens) { return torch::bincount(tokens, {}, 3).to(torch::kDouble) / n; };
+  torch::Tensor f = freq(sample_tokens(lp, 1.0, 0, 1.0, gen));
+  EXPECT_NEAR(f[0].item<double>(), 0.5, 0.02);
+  EXPECT_NEAR(f[1].item<double>(), 0.3, 0.02);
+  EXPECT_NEAR(f[2].item<double>(), 0.2, 0.02);
+  f = freq(sample_tokens(lp, 1.0, 2, 1.0, gen));  // top-2: 0.5 and 0.3 renormalised
+  EXPECT_EQ(f[2].item<double>(), 0.0);
+  EXPECT_NEAR(f[0].item<double>(), 0.625, 0.02);
+  f = freq(sample_tokens(lp, 1.0, 0, 0.6, gen));  // the fewest holding 0.6: tokens 0 and 1
+  EXPECT_EQ(f[2].item<double>(), 0.0);
+  f = freq(sample_tokens(lp, 0.01, 0, 1.0, gen));  // a low temperature is nearly argmax
+  EXPECT_EQ(f[0].item<double>(), 1.0);
+}
+
+// --sampling: top-k 1 is greedy search; one seed gives one output, another seed another; it needs beam 1.
+TEST(Decode, SamplingIsReproducibleAndTopkOneIsGreedy) {
+  ModelConfig c = tiny_seq2seq();
+  auto m = build_model(c);
+  m->eval();
+  auto src = torch::tensor({{4, 5, 6}, {7, 8, 0}, {9, 10, 11}});
+  auto len = torch::tensor({3, 2, 3});
+  DecodeOptions greedy;
+  greedy.beam = 1, greedy.max_len_ratio = 3.0, greedy.max_len_extra = 6;
+  DecodeOptions s = greedy;
+  s.sampling = true, s.sampling_topk = 1;
+  const auto tokens = [&](const DecodeOptions& o) {
+    std::vector<std::vector<int32_t>> out;
+    for (const auto& hyps : decode(*m, src, len, o)) out.push_back(hyps[0].tokens);
+    return out;
+  };
+  EXPECT_EQ(tokens(s), tokens(greedy));
+  s.sampling_topk = 0, s.temperature = 5.0, s.seed = 1;
+  const auto first = tokens(s);
+  EXPECT_EQ(tokens(s), first);
+  s.seed = 2;
+  EXPECT_NE(tokens(s), first);
+  s.beam = 2;
+  EXPECT_THROW(s.validate(), ConfigError);
+}
+
 // An ensemble of one model, or of a model with itself, decodes exactly as that model.
 TEST(Decode, EnsembleOfOneEqualsTheModel) {
   ModelConfig c = tiny_seq2seq();
