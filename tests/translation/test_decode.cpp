@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "core/errors.h"
@@ -70,6 +71,15 @@ ModelConfig tiny_seq2seq() {
   c.embedding = c.hidden = 8, c.src_vocab = c.tgt_vocab = 12, c.dropout = 0;
   return c;
 }
+
+// The tiny seq2seq in eval mode, its output bias raised by `bias[token]` (a model that prefers those tokens).
+SequenceModel biased_seq2seq(const std::map<int64_t, float>& bias) {
+  auto m = build_model(tiny_seq2seq());
+  m->eval();
+  torch::NoGradGuard ng;
+  for (const auto& [token, value] : bias) m->named_parameters()["out.bias"][token].fill_(value);
+  return m;
+}
 }  // namespace
 
 // --early-stop ends a sentence when its best continuation is </s>: a subset of the full search's steps, so its best
@@ -98,13 +108,7 @@ TEST(Decode, EarlyStopIsANarrowerSearch) {
 
 // --no-unk: a model that prefers <unk> everywhere emits it, and never with no_unk.
 TEST(Decode, NoUnkNeverEmitsUnk) {
-  ModelConfig c = tiny_seq2seq();
-  auto m = build_model(c);
-  m->eval();
-  {
-    torch::NoGradGuard ng;
-    m->named_parameters()["out.bias"][kUnkId].fill_(100.0);
-  }
+  auto m = biased_seq2seq({{kUnkId, 100.0f}});
   DecodeOptions o;
   o.beam = 3, o.max_len_ratio = 1.0, o.max_len_extra = 3;
   auto src = torch::tensor({{4, 5, 6}, {7, 8, 0}});
@@ -120,14 +124,7 @@ TEST(Decode, NoUnkNeverEmitsUnk) {
 // --no-repeat-ngram-size N: a model that prefers one token everywhere repeats it; with N no hypothesis holds an
 // n-gram of N tokens twice, for beam search and greedy alike.
 TEST(Decode, NoRepeatNgramSizeBlocksRepeats) {
-  ModelConfig c = tiny_seq2seq();
-  auto m = build_model(c);
-  m->eval();
-  {
-    torch::NoGradGuard ng;
-    m->named_parameters()["out.bias"][5].fill_(20.0);
-    m->named_parameters()["out.bias"][6].fill_(18.0);
-  }
+  auto m = biased_seq2seq({{5, 20.0f}, {6, 18.0f}});
   DecodeOptions o;
   o.beam = 3, o.nbest = 3, o.max_len_ratio = 3.0, o.max_len_extra = 4;
   auto src = torch::tensor({{4, 5, 6}, {7, 8, 0}});
@@ -152,13 +149,7 @@ TEST(Decode, NoRepeatNgramSizeBlocksRepeats) {
 
 // --min-len N: a model that prefers </s> at once ends at once; with N every hypothesis has at least N tokens.
 TEST(Decode, MinLenDelaysTheEnd) {
-  ModelConfig c = tiny_seq2seq();
-  auto m = build_model(c);
-  m->eval();
-  {
-    torch::NoGradGuard ng;
-    m->named_parameters()["out.bias"][kEosId].fill_(20.0);
-  }
+  auto m = biased_seq2seq({{kEosId, 20.0f}});
   DecodeOptions o;
   o.beam = 3, o.nbest = 2, o.max_len_ratio = 3.0, o.max_len_extra = 4;
   auto src = torch::tensor({{4, 5, 6}, {7, 8, 0}});
