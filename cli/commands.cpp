@@ -226,7 +226,9 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--checkpoint", o->checkpoint, "Checkpoint file (.tern)")->required();
   auto sentence_scores = std::make_shared<bool>(false);
   c->add_option("--data", o->corpus, "HDF5 corpus (several files: its parts, in order)");
-  c->add_option("--text", o->text, "Or a text file, a sentence a line, scored under a language model");
+  c->add_option("--text", o->text,
+                "Or a text file, a sentence a line, scored under a language model (a seq2seq model: the target text)");
+  c->add_option("--source", o->source, "With --text and a seq2seq model: the source text, line-aligned with it");
   c->add_flag("--sentence-scores", *sentence_scores,
               "With --text: print each sentence's log10 probability, tokens and perplexity (tab-separated) instead "
               "of the JSON (--json still writes it)");

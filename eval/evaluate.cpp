@@ -151,6 +151,8 @@ void EvaluateOptions::validate() const {
   if (batch_sentences < 1 || batch_sentences > 100000)
     throw ConfigError(fmt::format("--batch must be in [1, 100000] (got {})", batch_sentences));
   if (limit < 0) throw ConfigError(fmt::format("--limit must be >= 0 (0: every sentence; got {})", limit));
+  if (!source.empty() && text.empty())
+    throw ConfigError("evaluate: --source goes with --text (the target text it translates into)");
   if (attention_samples < 0 || attention_samples > 1000)
     throw ConfigError(fmt::format("--attention-samples must be in [0, 1000] (got {})", attention_samples));
 }
@@ -191,11 +193,39 @@ nlohmann::json perplexity(InferenceModel& im, ShardData& data, int64_t n, std::v
 
 // Before any work: --hyp-out and --json are writable, distinct, none of the inputs, and new unless --overwrite.
 void check_evaluate_outputs(const EvaluateOptions& opt) {
-  std::vector<NamedPath> inputs = {{"--checkpoint", opt.checkpoint}, {"--ref", opt.reference}, {"--text", opt.text}};
+  std::vector<NamedPath> inputs = {
+      {"--checkpoint", opt.checkpoint}, {"--ref", opt.reference}, {"--text", opt.text}, {"--source", opt.source}};
   for (const std::string& part : opt.corpus) inputs.push_back({"--data", part});
   check_outputs({{"--hyp-out", opt.hypotheses_out}, {"--json", opt.json_out}}, inputs, opt.overwrite);
 }
 
+}  // namespace
+
+namespace {
+// The lines of a text file encoded by `tok` (spaces squeezed), at most `limit` (0: all), and each line's words + 1.
+struct EncodedText {
+  std::vector<std::vector<int32_t>> lines;
+  std::vector<int64_t> words;
+};
+EncodedText encode_text_file(const std::string& path, const char* option, const Tokenizer& tok, int64_t limit) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError(fmt::format("{}: cannot open the {} file", path, option));
+  EncodedText out;
+  std::string line;
+  while (read_line(in, line, path)) {
+    if (const int64_t bad = invalid_utf8_at(line); bad >= 0)
+      throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", path, out.lines.size() + 1, bad + 1));
+    const std::string text = squeeze_spaces(line);
+    out.lines.push_back(tok.encode(text));
+    out.words.push_back(count_words(text) + 1);
+    if (limit > 0 && static_cast<int64_t>(out.lines.size()) >= limit) break;
+  }
+  const auto n = static_cast<int64_t>(out.lines.size());
+  if (n == 0) throw DataError(fmt::format("{}: the {} file has no lines", path, option));
+  if (std::all_of(out.lines.begin(), out.lines.end(), [](const auto& l) { return l.empty(); }))
+    throw DataError(fmt::format("{}: its {} line(s) are blank: there is no text to score", path, n));
+  return out;
+}
 }  // namespace
 
 nlohmann::json evaluate_text(const EvaluateOptions& opt, std::ostream* sentence_scores) {
@@ -203,34 +233,37 @@ nlohmann::json evaluate_text(const EvaluateOptions& opt, std::ostream* sentence_
   check_evaluate_outputs(opt);
   InferenceModel im = load_inference_model(opt.checkpoint, opt.device, opt.precision, opt.use_ema);
   set_int8_decoding(im, opt.decode.int8);
-  if (im.src)
-    throw ConfigError(opt.checkpoint + " is a seq2seq model: --text scores text under a language model (for a " +
-                      "seq2seq checkpoint evaluate a corpus with --data)");
-  std::ifstream in(opt.text, std::ios::binary);
-  if (!in) throw DataError(opt.text + ": cannot open the --text file");
-  std::vector<std::vector<int32_t>> lines;
-  std::vector<int64_t> words;
-  std::string line;
-  while (read_line(in, line, opt.text)) {
-    if (const int64_t bad = invalid_utf8_at(line); bad >= 0)
-      throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", opt.text, lines.size() + 1, bad + 1));
-    const std::string text = squeeze_spaces(line);
-    lines.push_back(im.tgt->encode(text));
-    words.push_back(count_words(text) + 1);
-    if (opt.limit > 0 && static_cast<int64_t>(lines.size()) >= opt.limit) break;
-  }
+  if (im.src && opt.source.empty())
+    throw ConfigError(opt.checkpoint + " is a seq2seq model: --text is then the target text, and --source FILE its " +
+                      "source text, line by line (or evaluate a corpus with --data)");
+  if (!im.src && !opt.source.empty())
+    throw ConfigError(opt.checkpoint + " is a language model: --source goes with a seq2seq checkpoint");
+  const EncodedText target = encode_text_file(opt.text, "--text", *im.tgt, opt.limit);
+  const std::vector<std::vector<int32_t>>& lines = target.lines;
+  const std::vector<int64_t>& words = target.words;
   const auto n = static_cast<int64_t>(lines.size());
-  if (n == 0) throw DataError(opt.text + ": the --text file has no lines");
-  if (std::all_of(lines.begin(), lines.end(), [](const auto& l) { return l.empty(); }))
-    throw DataError(fmt::format("{}: its {} line(s) are blank: there is no text to score", opt.text, n));
+  std::vector<std::vector<int32_t>> sources;  // seq2seq: line i's source
+  if (im.src) {
+    sources = encode_text_file(opt.source, "--source", *im.src, opt.limit).lines;
+    if (static_cast<int64_t>(sources.size()) != n)
+      throw DataError(fmt::format("{} has {} line(s) and {} has {}{}: --source and --text must be line-aligned",
+                                  opt.source, sources.size(), opt.text, n, opt.limit > 0 ? " (within --limit)" : ""));
+    for (size_t i = 0; i < sources.size(); ++i)
+      if (sources[i].empty())
+        throw DataError(fmt::format("{}:{}: the source line is blank: there is nothing to translate its target from",
+                                    opt.source, i + 1));
+  }
   torch::NoGradGuard ng;
   double nll = 0, tokens = 0, total_words = 0;
   for (int64_t b0 = 0; b0 < n; b0 += opt.batch_sentences) {
     const int64_t b1 = std::min(n, b0 + opt.batch_sentences);
-    const Batch batch = target_batch({lines.begin() + b0, lines.begin() + b1});  // (B, T): <s> y, y </s>
+    Batch batch = target_batch({lines.begin() + b0, lines.begin() + b1});  // (B, T): <s> y, y </s>
+    if (im.src) std::tie(batch.src, batch.src_len) = pad_rows({sources.begin() + b0, sources.begin() + b1});  // (B, S)
     AutocastScope autocast(im.precision, im.device);
-    const torch::Tensor lp =
-        torch::log_softmax(im.model->forward({}, {}, batch.tgt_in.to(im.device)).to(torch::kFloat32), -1);
+    const torch::Tensor logits =
+        im.src ? im.model->forward(batch.src.to(im.device), batch.src_len.to(im.device), batch.tgt_in.to(im.device))
+               : im.model->forward({}, {}, batch.tgt_in.to(im.device));
+    const torch::Tensor lp = torch::log_softmax(logits.to(torch::kFloat32), -1);
     const torch::Tensor target = batch.tgt_out.to(im.device);
     const torch::Tensor per_token = lp.gather(2, target.unsqueeze(2)).squeeze(2).masked_fill(target == kPadId, 0);
     const torch::Tensor per_sentence = per_token.sum(1).to(torch::kCPU, torch::kFloat64);  // (B) nats
@@ -248,6 +281,7 @@ nlohmann::json evaluate_text(const EvaluateOptions& opt, std::ostream* sentence_
                         {"weights", im.ema ? "ema" : "trained"},
                         {"text", opt.text},
                         {"sentences", n},
+                        {"source", opt.source.empty() ? nlohmann::json(nullptr) : nlohmann::json(opt.source)},
                         {"perplexity", perplexity_json(nll, tokens, total_words)}};
   const auto& p = out["perplexity"];
   logf("perplexity on {} ({} sentences): {:.3f} per subword token ({:.4f} bits), {:.3f} per word", opt.text, n,

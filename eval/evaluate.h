@@ -38,7 +38,8 @@ void set_int8_decoding(InferenceModel& im, bool on);
 struct EvaluateOptions {
   std::string checkpoint;
   std::vector<std::string> corpus;  // HDF5 corpus (or its parts); its vocabularies must match the checkpoint's
-  std::string text;                 // or a raw text file, a sentence a line, scored under a language model
+  std::string text;                 // or a raw text file, a sentence a line, scored under a language model, or the
+  std::string source;               // target side of a seq2seq model, line-aligned with this source text file
   std::string split = "test";
   DeviceRequest device = DeviceRequest::kAuto;
   std::optional<Precision> precision;  // none: the checkpoint's train.precision
@@ -59,8 +60,10 @@ struct EvaluateOptions {
 
 nlohmann::json evaluate(const EvaluateOptions& opt);
 // A language model's perplexity on opt.text (each line encoded with the checkpoint's tokenizer, <s> before and </s>
-// after it). With `sentence_scores`, one line a sentence goes there: its log10 probability (</s> included, as KenLM's
-// query totals it), its token count (</s> included) and its perplexity per token, tab-separated.
+// after it), or a seq2seq model's on the target text opt.text given the source text opt.source, line by line (as
+// marian-scorer and fairseq --score-reference: to filter or rerank pairs). With `sentence_scores`, one line a
+// sentence goes there: its log10 probability (</s> included, as KenLM's query totals it), its token count (</s>
+// included) and its perplexity per token, tab-separated.
 nlohmann::json evaluate_text(const EvaluateOptions& opt, std::ostream* sentence_scores = nullptr);
 
 }  // namespace tern

@@ -38,6 +38,33 @@ t = run(["translate", "--checkpoint", f"{run_dir}/best.tern", "--beam", "2"], st
 out = t.stdout.splitlines()
 check(len(out) == 5 and all(out), "translate: one non-empty line per input line")
 
+# Scoring text pairs under a seq2seq model (as marian-scorer): --text TARGET --source SOURCE gives the perplexity of
+# the same pairs prepared as a corpus split, and --sentence-scores one line a pair.
+test_src, test_tgt = synthetic_parallel(30, seed=9)
+write(f"{d}/pairs.en", test_src)
+write(f"{d}/pairs.es", test_tgt)
+run(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--valid-fraction", "0.1",
+     "--test-src", f"{d}/pairs.en", "--test-tgt", f"{d}/pairs.es", "--vocab-size", "60", "--out", f"{d}/pairs.h5"])
+run(["train", cfg, "--set", f"data.corpus={d}/pairs.h5", "--set", f"train.run_dir={d}/pairs_run", "--set",
+     "train.max_steps=5", "--no-progress"])
+pairs_ckpt = f"{d}/pairs_run/ckpt_step00000005.tern"
+by_corpus = json.loads(run(["evaluate", "--checkpoint", pairs_ckpt, "--data", f"{d}/pairs.h5", "--no-translate"]).stdout)
+by_text = json.loads(run(["evaluate", "--checkpoint", pairs_ckpt, "--text", f"{d}/pairs.es", "--source",
+                          f"{d}/pairs.en", "--batch", "7"]).stdout)
+check(by_text["sentences"] == 30 and
+      abs(by_text["perplexity"]["ppl_per_token"] / by_corpus["perplexity"]["ppl_per_token"] - 1) < 1e-5 and
+      by_text["perplexity"]["target_tokens"] == by_corpus["perplexity"]["target_tokens"],
+      f"pairs scored from text equal the corpus split ({by_text['perplexity']['ppl_per_token']} vs "
+      f"{by_corpus['perplexity']['ppl_per_token']})")
+scores = run(["evaluate", "--checkpoint", pairs_ckpt, "--text", f"{d}/pairs.es", "--source", f"{d}/pairs.en",
+              "--sentence-scores"]).stdout.splitlines()
+check(len(scores) == 30 and all(float(s.split("\t")[0]) < 0 for s in scores), "one log10 probability a pair")
+write(f"{d}/short.en", test_src[:29])
+for args, code, needle in [([], 2, "is a seq2seq model: --text is then the target text"),
+                           (["--source", f"{d}/short.en"], 4, "--source and --text must be line-aligned")]:
+    p = run(["evaluate", "--checkpoint", pairs_ckpt, "--text", f"{d}/pairs.es", *args], expect=code)
+    check(needle in p.stderr, f"{args}: refused ({p.stderr.strip()[-140:]})")
+
 # Training on: the loss goes down enough that greedy output resembles the reference.
 cfg2 = tiny_config(d, corpus, f"{d}/run2", name="tiny2.yaml")
 run(["train", cfg2, "--set", "train.max_steps=250", "--set", "train.valid_every=0", "--no-progress"])

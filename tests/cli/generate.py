@@ -95,7 +95,11 @@ run(["train", tiny_config(d, corpus, s2s), "--set", "train.max_steps=2", "--no-p
 p = run(["generate", "--checkpoint", f"{s2s}/ckpt_step00000002.tern"], expect=2)
 check("is a seq2seq model; generate needs a language model (model.type lm)" in p.stderr, "a seq2seq checkpoint is refused")
 p = run(["evaluate", "--checkpoint", f"{s2s}/ckpt_step00000002.tern", "--text", f"{d}/held.txt"], expect=2)
-check("--text scores text under a language model" in p.stderr, "evaluate --text refuses a seq2seq checkpoint")
+check("is a seq2seq model: --text is then the target text, and --source FILE its source text" in p.stderr,
+      "evaluate --text of a seq2seq checkpoint asks for --source")
+p = run(["evaluate", "--checkpoint", ckpt, "--text",
+         f"{d}/held.txt", "--source", f"{d}/held.txt"], expect=2)
+check("is a language model: --source goes with a seq2seq checkpoint" in p.stderr, "--source refused for an LM")
 p = run(["generate", "--checkpoint", f"{d}/ffnn/best.tern", "--seed", "-1"], expect=2)
 check("--seed: must be >= 0 (got -1)" in p.stderr, f"a negative --seed is refused, not wrapped ({p.stderr.strip()!r})")
 p = run(["generate", "--checkpoint", f"{d}/nope.tern"], expect=5)
