@@ -277,7 +277,7 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--sampling-topp", o->decode.sampling_topp,
                 "With --sampling: among the fewest most likely tokens holding probability P (nucleus)")
       ->check(kFiniteNumber);
-  c->add_option("--seed", o->decode.seed, "With --sampling: the same seed, input and --batch give the same output")
+  c->add_option("--seed", o->decode.seed, "With --sampling: the same seed and line give the same translation")
       ->check(kNonNegativeInteger);
   c->add_option("-i,--input", *input, "Source text, one sentence per line (default: stdin)");
   c->add_option("-o,--output", *output, "Translations (default: stdout; a file is written when all are done)");

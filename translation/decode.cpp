@@ -11,6 +11,7 @@
 #endif
 
 #include "core/errors.h"
+#include "core/hash.h"
 #include "data/tokenizer.h"
 
 namespace tern {
@@ -162,7 +163,15 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
   std::vector<double> scores(static_cast<size_t>(B), 0.0);
   std::vector<std::vector<Hypothesis>> finished(static_cast<size_t>(B));
   torch::Tensor prev = torch::full({B}, kBosId, torch::TensorOptions().dtype(torch::kInt64).device(dev));
-  at::Generator gen = at::detail::createCPUGenerator(opt.seed);  // sampling draws on the CPU: one seed, one output
+  // Sampling: each sentence draws from a generator of its own, seeded by the seed and its source tokens, so that a
+  // line's translation does not depend on the batch, the worker or the machine.
+  std::vector<at::Generator> gens;
+  if (opt.sampling) {
+    const torch::Tensor src_cpu = src.to(torch::kCPU).contiguous();
+    for (int64_t b = 0; b < B; ++b)
+      gens.push_back(at::detail::createCPUGenerator(
+          hash_bytes(src_cpu[b].data_ptr<int64_t>(), sizeof(int64_t) * lens[b].item<int64_t>(), opt.seed)));
+  }
 
   for (int64_t t = 0; t < longest; ++t) {
     const auto A = static_cast<int64_t>(active.size());
@@ -173,9 +182,12 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
     if (opt.no_repeat_ngram_size > 0) block_repeated_ngrams(lp, seqs, opt.no_repeat_ngram_size);
     const int64_t V = lp.size(1);
     torch::Tensor top_val, top_idx;  // (A, 2K) on the host: each sentence's best continuations, or one drawn
-    if (opt.sampling) {              // K = R = 1
+    if (opt.sampling) {              // K = R = 1: row a is sentence active[a]
       const torch::Tensor cpu = lp.to(torch::kCPU);
-      top_idx = sample_tokens(cpu, opt.temperature, opt.sampling_topk, opt.sampling_topp, gen).unsqueeze(1);
+      top_idx = torch::empty({A, 1}, torch::kInt64);
+      for (int64_t a = 0; a < A; ++a)
+        top_idx[a] = sample_tokens(cpu.narrow(0, a, 1), opt.temperature, opt.sampling_topk, opt.sampling_topp,
+                                   gens[static_cast<size_t>(active[static_cast<size_t>(a)])]);
       top_val = cpu.gather(1, top_idx) + torch::tensor(scores, torch::kFloat64).to(torch::kFloat32).unsqueeze(1);
     } else {
       std::tie(top_val, top_idx) = best_continuations(lp, scores, R, 2 * K);

@@ -21,8 +21,8 @@ struct DecodeOptions {
   int64_t no_repeat_ngram_size = 0;
   // Sampling instead of search (beam 1; back-translation as Edunov et al. 2018, fairseq --sampling, Marian
   // --output-sampling): each token drawn from softmax(lp / temperature) within the sampling_topk most likely (0: all)
-  // and the fewest most likely holding sampling_topp of the probability; the same seed, input and batch give the
-  // same output.
+  // and the fewest most likely holding sampling_topp of the probability; a sentence's draws come from a generator
+  // seeded by `seed` and its source tokens: the same seed and source give the same translation, in any batch.
   bool sampling = false;
   double temperature = 1.0;
   int64_t sampling_topk = 0;

@@ -183,7 +183,8 @@ TEST(Decode, SampleTokensFollowsTheDistribution) {
   EXPECT_EQ(f[0].item<double>(), 1.0);
 }
 
-// --sampling: top-k 1 is greedy search; one seed gives one output, another seed another; it needs beam 1.
+// --sampling: top-k 1 is greedy search; one seed gives one output, another seed another, whatever the batch; it needs
+// beam 1.
 TEST(Decode, SamplingIsReproducibleAndTopkOneIsGreedy) {
   ModelConfig c = tiny_seq2seq();
   auto m = build_model(c);
@@ -205,6 +206,10 @@ TEST(Decode, SamplingIsReproducibleAndTopkOneIsGreedy) {
   EXPECT_EQ(tokens(s), first);
   s.seed = 2;
   EXPECT_NE(tokens(s), first);
+  // A sentence draws the same translation alone as in a batch (its generator is its own).
+  s.seed = 1;
+  const auto alone = decode(*m, torch::tensor({{7, 8}}), torch::tensor({2}), s);
+  EXPECT_EQ(alone[0][0].tokens, first[1]);
   s.beam = 2;
   EXPECT_THROW(s.validate(), ConfigError);
 }
