@@ -363,6 +363,7 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
     for (size_t i = 0; i < rng_->size(); ++i) carried.push_back(comm_.allgather(carried_state(i)));
   const std::string name = step_checkpoint_name(step_);
   const fs::path dir(cfg_.train.run_dir);
+  const std::string previous = last_ckpt_;
   last_ckpt_ = (dir / name).string();  // on every rank: all agree on what was saved last
   saved_step_ = step_;
   if (is_best) best_ckpt_ = (dir / "best.tern").string();
@@ -396,7 +397,16 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   for (const auto& side : corpus_.sides()) meta.vocab[side] = {corpus_.vocab(side).size, corpus_.vocab(side).hash};
   sched_.save(meta.schedule);
   CheckpointData d{to_json(meta), blob.str()};
-  write_checkpoint(last_ckpt_, d);
+  try {
+    write_checkpoint(last_ckpt_, d);
+  } catch (const CheckpointError& e) {  // a full disk, most often: say what the run can resume from
+    throw CheckpointError(
+        previous.empty()
+            ? fmt::format("{}; the run has no checkpoint yet: make room, then start it again", e.what())
+            : fmt::format("{}; the newest checkpoint of the run is still {}: make room, then resume from it with "
+                          "--resume",
+                          e.what(), previous));
+  }
   write_latest(cfg_.train.run_dir, name);
   if (is_best) write_checkpoint(best_ckpt_, d);
   run_dir_->prune(cfg_.train.keep_last, last_ckpt_);

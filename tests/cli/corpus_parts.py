@@ -66,6 +66,7 @@ for name, data in [("whole", [f"{d}/whole.h5"]), ("parts", [f"{d}/0.h5", f"{d}/1
          "--json", f"{d}/eval_{name}.json"])
     e = json.load(open(f"{d}/eval_{name}.json"))
     e.pop("corpus", None)
+    e.pop("overlap_with_train", None)  # prepare's count, known for a one-file corpus only
     for timing in ("seconds", "sentences_per_s"):
         e.get("translation", {}).pop(timing, None)
     evals[name] = json.dumps(e, sort_keys=True)

@@ -349,6 +349,23 @@ check("which early stopping ended (1 validations without improvement; raise trai
       not os.path.exists(f"{d}/stalled/ckpt_step00000003.tern"), f"nor a run early stopping ended ({p.stderr.strip()[-200:]!r})")
 
 # 16. Found by probing: what each says now.
+# A full disk while saving a checkpoint: exit 5, the message names the newest checkpoint, which is intact and resumes
+# (a 2 MB tmpfs in a private mount namespace: a checkpoint of the tiny model is ~0.8 MB, with best.tern two fit).
+if os.geteuid() == 0 and shutil.which("unshare"):
+    os.makedirs(f"{d}/full")
+    script = (f"mount -t tmpfs -o size=2000k tmpfs {d}/full && {TERN} train {cfg} --no-progress --set "
+              f"train.run_dir={d}/full/run --set train.keep_last=1; echo rc=$?; "
+              f"mount -o remount,size=4000k {d}/full && "  # room is made
+              f"{TERN} train {cfg} --no-progress --set train.run_dir={d}/full/run --set train.max_steps=12 --resume "
+              f"--set train.save_every=100 --set train.valid_every=100 --set train.keep_last=1; echo rc=$?")
+    p = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=300)
+    check("rc=5" in p.stdout and "ckpt_step00000020.tern: write failed (No space left on device)" in p.stderr and
+          "the newest checkpoint of the run is still" in p.stderr and "ckpt_step00000010.tern: make room" in p.stderr,
+          f"a full disk at a checkpoint: exit 5 naming the one to resume from ({p.stderr.strip()[-300:]!r})")
+    check("resumed from" in p.stderr and "ckpt_step00000010.tern at step 10" in p.stderr and
+          p.stdout.strip().endswith("rc=0"), f"and the run resumes from it ({p.stdout.strip()!r})")
+else:
+    print("note: the full-disk check needs root (a tmpfs in a private mount namespace); not run")
 refused(["train", cfg, "--set", "optim.lr=-1"], EXIT_CONFIG, "--set: optim.lr must be > 0",
         "a --set value out of range names --set, not the file whose value it replaced")
 refused(["train", ckpt], EXIT_CONFIG, ["not a YAML text file", "it is a tern checkpoint", "--resume"],
