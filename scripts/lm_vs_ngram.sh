@@ -32,7 +32,7 @@ for model in lstm ffnn stream; do
   CKPT="$dir/best.tern"
   [ -f "$CKPT" ] || CKPT="$dir/$(cat "$dir/latest")"
   "$TERN" evaluate --checkpoint "$CKPT" --data "$WORK/kjv.h5" --split test --no-translate \
-    --json "$RUN_DIR/${model}_test.json" > /dev/null
+    --json "$RUN_DIR/${model}_test.json" --overwrite > /dev/null  # a rerun rewrites it
 done
 for spec in "3 kneser-ney" "5 kneser-ney" "5 kneser-ney --prune 1e-7" "3 katz" "5 katz" "5 katz --cutoff 1,1,2" \
   "3 interpolated" "5 interpolated" "3 add-k" "3 laplace"; do
