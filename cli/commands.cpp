@@ -297,7 +297,7 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
     run = [o, input, output, unused] {
       if (!unused.empty()) throw ConfigError(fmt::format("translate: {} needs --sampling", unused));
       set_threads(0);
-      translate_files(*o, *input, *output, std::cin, std::cout, std::cerr);
+      translate_files(*o, *input, *output, std::cout, std::cerr);
     };
   });
 }

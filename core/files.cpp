@@ -1,6 +1,7 @@
 #include "core/files.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -126,6 +127,27 @@ namespace {
 bool named(const NamedPath& p) { return !p.path.empty() && p.path != "-"; }
 
 }  // namespace
+
+FdStreambuf::int_type FdStreambuf::underflow() {
+  if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+  ssize_t n = 0;
+  do {
+    n = ::read(fd_, buf_, sizeof buf_);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) throw IoError(fmt::format("standard input: read failed ({})", std::strerror(errno)));
+  if (n == 0) return traits_type::eof();
+  setg(buf_, buf_, buf_ + n);
+  return traits_type::to_int_type(*gptr());
+}
+
+bool fd_readable(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  int r = 0;
+  do {
+    r = ::poll(&p, 1, 0);
+  } while (r < 0 && errno == EINTR);
+  return r != 0;  // an error counts as readable: the read then says what it is
+}
 
 bool same_file(const std::string& a, const std::string& b) {
   std::error_code ec;

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <streambuf>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +33,22 @@ uint64_t regular_file_size(const std::string& path, const std::string& what);
 bool same_file(const std::string& a, const std::string& b);
 // The positions (earlier, later) of the first path that names the same file as an earlier one, if any.
 std::optional<std::pair<size_t, size_t>> repeated_file(const std::vector<std::string>& paths);
+
+// A read-only stream buffer over a file descriptor (stdin): its in_avail() counts exactly the bytes read and not yet
+// consumed, so that with fd_readable a reader can tell when its input pauses (a caller waiting for an answer).
+class FdStreambuf : public std::streambuf {
+ public:
+  explicit FdStreambuf(int fd) : fd_(fd) {}
+
+ protected:
+  int_type underflow() override;
+
+ private:
+  int fd_;
+  char buf_[1 << 16];
+};
+// Whether reading `fd` would return at once (data, or the end of the input, is waiting).
+bool fd_readable(int fd);
 
 // A file a command reads or writes, with the option that named it (for messages).
 struct NamedPath {

@@ -1,5 +1,7 @@
 #include "eval/translate.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <istream>
@@ -53,7 +55,7 @@ InferenceModel load_ensemble(const TranslateOptions& opt) {
 }  // namespace
 
 TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, const std::string& in_name,
-                                std::ostream& out, std::ostream& log) {
+                                std::ostream& out, std::ostream& log, int wait_fd) {
   opt.validate();
   InferenceModel im = load_ensemble(opt);
   const int64_t cap = opt.max_src_tokens > 0  ? opt.max_src_tokens
@@ -94,7 +96,9 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
     ids.clear();
   };
   std::string line;
-  while (read_line(in, line, in_name)) {
+  while (true) {
+    if (wait_fd >= 0 && !ids.empty() && in.rdbuf()->in_avail() <= 0 && !fd_readable(wait_fd)) flush();  // a pause
+    if (!read_line(in, line, in_name)) break;
     ++stats.lines;
     if (const int64_t bad = invalid_utf8_at(line); bad >= 0)
       throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", in_name, stats.lines, bad + 1));
@@ -112,18 +116,21 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
 }
 
 TranslateStats translate_files(const TranslateOptions& opt, const std::string& input, const std::string& output,
-                               std::istream& in, std::ostream& out, std::ostream& log) {
+                               std::ostream& out, std::ostream& log) {
   std::vector<NamedPath> inputs = {{"-i", input}};
   for (const std::string& c : opt.checkpoints) inputs.push_back({"--checkpoint", c});
   check_outputs({{"-o", output}}, inputs, opt.overwrite);
   std::ifstream file;
   const bool from_stdin = input.empty() || input == "-";
   if (!from_stdin) file = open_text_file(input, "input");
-  std::istream& source = from_stdin ? in : file;
+  FdStreambuf stdin_buf(STDIN_FILENO);
+  std::istream stdin_stream(&stdin_buf);
+  std::istream& source = from_stdin ? stdin_stream : file;
   const std::string name = from_stdin ? "stdin" : input;
-  if (output.empty()) return translate_stream(opt, source, name, out, log);
+  const int wait_fd = from_stdin ? STDIN_FILENO : -1;
+  if (output.empty()) return translate_stream(opt, source, name, out, log, wait_fd);
   std::ostringstream text;
-  TranslateStats stats = translate_stream(opt, source, name, text, log);
+  TranslateStats stats = translate_stream(opt, source, name, text, log, wait_fd);
   write_file_atomic(output, text.str());
   return stats;
 }

@@ -4,6 +4,8 @@ translate reports per setting, decodes the same with several workers, and refuse
 vocabularies; --int8 decodes and is refused with another precision."""
 import json
 import os
+import select
+import subprocess
 
 from common import *  # noqa: F403
 
@@ -20,6 +22,19 @@ check(open(f"{d}/out.txt").read() == piped and len(piped.splitlines()) == 3, "-i
 # A device is written through (not replaced by a file in /dev); a link to a file keeps being a link.
 p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", "/dev/stdout"])
 check(p.stdout == piped and os.path.islink("/dev/stdout"), "-o /dev/stdout prints the translations")
+# A program that writes a line to tern's stdin and waits for its translation gets it (the lines gathered are
+# translated when the input pauses; before, tern waited for a batch of 128 lines or the end of the input).
+talk = subprocess.Popen([TERN, "translate", "--checkpoint", ckpt], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL, text=True, bufsize=1)
+answers = []
+for line in src.splitlines()[:2]:
+    talk.stdin.write(line + "\n")
+    talk.stdin.flush()
+    ready, _, _ = select.select([talk.stdout], [], [], 120 * TIMEOUT_SCALE)  # a hang, not a speed, is what fails
+    answers.append(talk.stdout.readline() if ready else None)
+talk.stdin.close()
+check(answers == piped.splitlines(keepends=True)[:2] and talk.wait(timeout=120) == 0,
+      f"stdin answered line by line ({answers})")
 # An existing output is refused, and kept, unless --overwrite.
 write(f"{d}/old.txt", ["keep me"])
 p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", f"{d}/old.txt"], expect=7)
