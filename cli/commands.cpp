@@ -109,7 +109,9 @@ void add_search_flags(CLI::App* c, DecodeOptions& d) {
   c->add_option("--max-len-ratio", d.max_len_ratio, "Hypotheses stop at this ratio times the source length")
       ->check(kFiniteNumber);
   c->add_flag("--no-unk", d.no_unk, "Never emit <unk>");
-  c->add_option("--min-len", d.min_len, "No </s> before this many subword tokens")->check(kInteger);
+  c->add_option("--min-len", d.min_len,
+                "No </s> before this many subword tokens (unless no other token is left: --no-repeat-ngram-size)")
+      ->check(kInteger);
   c->add_option("--no-repeat-ngram-size", d.no_repeat_ngram_size,
                 "Never repeat an n-gram of this many subword tokens in a hypothesis (0: off)")
       ->check(kInteger);

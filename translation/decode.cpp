@@ -178,8 +178,14 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
     const int64_t R = t == 0 ? 1 : K;
     torch::Tensor lp = model.step(prev, state).to(torch::kFloat32);  // (A*R, V)
     if (opt.no_unk) lp.select(1, kUnkId).fill_(-std::numeric_limits<float>::infinity());
-    if (t < opt.min_len) lp.select(1, kEosId).fill_(-std::numeric_limits<float>::infinity());  // t tokens so far
-    if (opt.no_repeat_ngram_size > 0) block_repeated_ngrams(lp, seqs, opt.no_repeat_ngram_size);
+    if (t < opt.min_len || opt.no_repeat_ngram_size > 0) {
+      const torch::Tensor eos = lp.select(1, kEosId).clone();                                    // (rows)
+      if (t < opt.min_len) lp.select(1, kEosId).fill_(-std::numeric_limits<float>::infinity());  // t tokens so far
+      if (opt.no_repeat_ngram_size > 0) block_repeated_ngrams(lp, seqs, opt.no_repeat_ngram_size);
+      // A row whose every token is now blocked (a vocabulary used up before --min-len) ends: </s> is allowed again.
+      const torch::Tensor blocked = std::get<0>(lp.max(1)) == -std::numeric_limits<float>::infinity();
+      lp.select(1, kEosId).copy_(torch::where(blocked, eos, lp.select(1, kEosId)));
+    }
     const int64_t V = lp.size(1);
     torch::Tensor top_val, top_idx;  // (A, 2K) on the host: each sentence's best continuations, or one drawn
     if (opt.sampling) {              // K = R = 1: row a is sentence active[a]

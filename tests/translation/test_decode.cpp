@@ -158,6 +158,20 @@ TEST(Decode, MinLenDelaysTheEnd) {
   o.min_len = 4;
   for (const auto& hyps : decode(*m, src, len, o))
     for (const auto& h : hyps) EXPECT_EQ(h.tokens.size(), 4u) << "ends as soon as it may";
+  // A vocabulary used up before --min-len (12 tokens, none twice): each hypothesis ends when nothing else is left,
+  // for beam search, greedy search and sampling alike (sampling used to fail on a row of -inf).
+  o.min_len = 50, o.no_repeat_ngram_size = 1, o.max_len_ratio = 30.0;
+  for (const bool sampling : {false, true})
+    for (int64_t beam : {1, 3}) {
+      if (sampling && beam > 1) continue;
+      o.sampling = sampling, o.beam = beam, o.nbest = 1;
+      for (const auto& hyps : decode(*m, src, len, o)) {
+        EXPECT_FALSE(hyps[0].tokens.empty());
+        EXPECT_LE(hyps[0].tokens.size(), 12u);
+        EXPECT_TRUE(std::isfinite(hyps[0].score));
+      }
+    }
+  o = DecodeOptions{};
   o.min_len = -1;
   EXPECT_THROW(o.validate(), ConfigError);
   o.min_len = 0, o.no_repeat_ngram_size = -1;
