@@ -208,8 +208,7 @@ struct EncodedText {
   std::vector<int64_t> words;
 };
 EncodedText encode_text_file(const std::string& path, const char* option, const Tokenizer& tok, int64_t limit) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(fmt::format("{}: cannot open the {} file", path, option));
+  std::ifstream in = open_text_file(path, fmt::format("the {} file", option));
   EncodedText out;
   std::string line;
   while (read_line(in, line, path)) {

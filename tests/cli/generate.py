@@ -76,6 +76,7 @@ for args, code, msg in [(["--sentence-scores", "--data", f"{d}/held.h5"], 2, "--
                         (["--data", f"{d}/held.h5", "--text", f"{d}/held.txt"], 2, "not both"),
                         ([], 2, "not neither"),
                         (["--text", f"{d}/missing.txt"], 4, "missing.txt: cannot open the --text file"),
+                        (["--text", d], 4, "the --text file is a directory, not a text file"),  # was exit 1
                         (["--data", f"{d}/held.h5", "--int8"], 2, "--int8 applies to the search of seq2seq models")]:
     p = run(["evaluate", "--checkpoint", ckpt, *args], expect=code)
     check(msg in p.stderr, f"evaluate {args}: exit {code}, {msg!r}")
