@@ -570,6 +570,9 @@ CorpusPart::Split open_split(const CorpusPart& part, const std::string& split, c
 void CorpusReader::open_part(const std::string& path) {
   if (H5Fis_hdf5(path.c_str()) <= 0) {
     H5Eclear2(H5E_DEFAULT);
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+      throw DataError(fmt::format("{}: is a directory, not an HDF5 corpus (give the .h5 file)", path));
     FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) throw DataError(path + ": corpus file does not exist or cannot be read");
     char head[4096];

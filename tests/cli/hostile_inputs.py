@@ -386,6 +386,8 @@ for f in glob.glob(f"{d}/own/*.tern") + [f"{d}/own/latest"]:
     os.remove(f)
 run(["train", "config.yaml", "--no-progress", "--set", "train.max_steps=2"], cwd=f"{d}/own")
 check(os.path.exists(f"{d}/own/ckpt_step00000002.tern"), "a fresh run from the config.yaml a run wrote starts")
+refused(["evaluate", "--checkpoint", ckpt, "--data", d], EXIT_DATA, "is a directory, not an HDF5 corpus",
+        "a directory given as the corpus")
 # A corpus without a valid split: training says how to make one.
 run(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--vocab-size", "60", "--out",
      f"{d}/novalid.h5"])
