@@ -49,7 +49,7 @@ struct EvaluateOptions {
   int64_t limit = 0;              // Evaluate only the first N sentences (0: all).
   std::string reference;          // Raw reference file (one line per sentence of the split); default: the corpus
                                   // targets, detokenized
-  std::string hypotheses_out;     // Where detokenized hypotheses go ("" : next to json_out or not written)
+  std::string hypotheses_out;     // Where detokenized hypotheses go ("" : not written)
   std::string json_out;           // JSON result file ("" : not written)
   bool overwrite = false;         // Replace existing --hyp-out / --json files (else refused before any work)
   bool translate = true;          // Decode and score BLEU and chrF (seq2seq only)
