@@ -488,13 +488,14 @@ ReportFiles write_report(const ReportOptions& opt) {
                     ": not a tern run directory (no config.yaml or metrics.jsonl); HINT: give the "
                     "train.run_dir of a `tern train` run");
   const fs::path out_dir = opt.out_dir.empty() ? dir / "report" : fs::path(opt.out_dir);
-  const RunData run = read_run(dir);
-  const Tables tables = make_tables(run);
+  // Before the run is read (its checkpoints are verified whole): a refusal costs nothing.
   if (const std::string foreign = foreign_report_file(out_dir); !foreign.empty() && !opt.overwrite)
     throw IoError(fmt::format(
         "{}: --out: output exists and is not an earlier tern report; pass --overwrite to replace it, or choose "
         "another --out (nothing was written)",
         foreign));
+  const RunData run = read_run(dir);
+  const Tables tables = make_tables(run);
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) throw IoError(out_dir.string() + ": cannot create the report directory: " + ec.message());
