@@ -3,6 +3,7 @@
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -61,6 +62,47 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
   std::string out;
   sp_->Decode(keep, &out);
   return out;
+}
+
+namespace {
+// Per piece of `spt` (byte spans into spt.text()): the word its first byte other than a space belongs to, else the
+// word after it, else -1.
+std::vector<int32_t> words_of_pieces(const sentencepiece::ImmutableSentencePieceText& spt) {
+  const std::string& text = spt.text();
+  const auto space = [&](size_t i) { return text[i] == ' ' || text[i] == '\t'; };
+  std::vector<int32_t> word_at(text.size(), -1);  // per byte: its word; a space: the next word
+  for (size_t i = 0, w = 0; i < text.size(); ++i)
+    if (!space(i)) word_at[i] = static_cast<int32_t>(i == 0 || space(i - 1) ? w++ : w - 1);
+  for (size_t i = text.size(); i-- > 0;)
+    if (space(i) && i + 1 < text.size()) word_at[i] = word_at[i + 1];
+  std::vector<int32_t> out;
+  for (const auto& p : spt.pieces()) {
+    size_t i = std::min<size_t>(p.begin(), text.size());
+    while (i < p.end() && i < text.size() && space(i)) ++i;
+    out.push_back(i < text.size() ? word_at[i] : -1);
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<int32_t> Tokenizer::encode(const std::string& text, std::vector<int32_t>& words) const {
+  const auto spt = sp_->EncodeAsImmutableProto(text);
+  std::vector<int32_t> ids;
+  for (const auto& p : spt.pieces()) ids.push_back(static_cast<int32_t>(p.id()));
+  words = words_of_pieces(spt);
+  return ids;
+}
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids, std::vector<int32_t>& words) const {
+  std::vector<int> keep;
+  for (int32_t id : ids)
+    if (id != kPadId && id != kBosId && id != kEosId) keep.push_back(id);
+  const auto spt = sp_->DecodeIdsAsImmutableProto(keep);
+  const std::vector<int32_t> kept_words = words_of_pieces(spt);
+  words.assign(ids.size(), -1);
+  for (size_t i = 0, k = 0; i < ids.size(); ++i)
+    if (ids[i] != kPadId && ids[i] != kBosId && ids[i] != kEosId) words[i] = kept_words.at(k++);
+  return spt.text();
 }
 
 std::string Tokenizer::piece(int32_t id) const { return sp_->IdToPiece(id); }

@@ -52,6 +52,23 @@ InferenceModel load_ensemble(const TranslateOptions& opt) {
   return std::move(ms[0]);
 }
 
+// Pharaoh "i-j" pairs, in target order then source order, of the words linked by a token: translation word j holds a
+// token whose attended source token (alignment) is part of source word i; tokens outside any word are left out.
+std::string word_alignment(const std::vector<int32_t>& src_words, const std::vector<int32_t>& tgt_words,
+                           const std::vector<int32_t>& alignment) {
+  std::vector<std::pair<int32_t, int32_t>> links;  // (j, i)
+  for (size_t k = 0; k < alignment.size() && k < tgt_words.size(); ++k) {
+    const auto pos = static_cast<size_t>(alignment[k]);
+    if (tgt_words[k] >= 0 && pos < src_words.size() && src_words[pos] >= 0)
+      links.emplace_back(tgt_words[k], src_words[pos]);
+  }
+  std::sort(links.begin(), links.end());
+  links.erase(std::unique(links.begin(), links.end()), links.end());
+  std::string out;
+  for (const auto& [j, i] : links) out += fmt::format("{}{}-{}", out.empty() ? "" : " ", i, j);
+  return out;
+}
+
 }  // namespace
 
 TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, const std::string& in_name,
@@ -62,7 +79,8 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
                       : im.max_src_tokens > 0 ? im.max_src_tokens
                                               : kDefaultMaxSrcTokens;
   TranslateStats stats;
-  std::vector<std::vector<int32_t>> ids;  // this batch's sources, in input order
+  std::vector<std::vector<int32_t>> ids;    // this batch's sources, in input order
+  std::vector<std::vector<int32_t>> words;  // --alignment: per source token, its word in the line
   // Lines are read in chunks of several batches (one per decoding worker, a few each), sorted by length within the
   // chunk (less padding), decoded side by side and written in input order.
   const int64_t workers = decode_workers(im.device, 0);
@@ -85,15 +103,19 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
       auto decoded = decode(*im.model, src.to(im.device), len.to(im.device), opt.decode);
       for (size_t j = begin; j < end; ++j) res[order[j]] = std::move(decoded[j - begin]);
     });
-    for (const auto& hyps : res) {
+    for (size_t i = 0; i < res.size(); ++i) {
+      const auto& hyps = res[i];
       for (size_t k = 0; k < hyps.size(); ++k) {
-        out << im.tgt->decode(hyps[k].tokens);
+        std::vector<int32_t> tgt_words;
+        out << (opt.decode.alignment ? im.tgt->decode(hyps[k].tokens, tgt_words) : im.tgt->decode(hyps[k].tokens));
+        if (opt.decode.alignment) out << " ||| " << word_alignment(words[i], tgt_words, hyps[k].alignment);
         if (opt.decode.nbest > 1) out << "\t" << hyps[k].score << (k + 1 < hyps.size() ? "\t" : "");
       }
+      if (hyps.empty() && opt.decode.alignment) out << " ||| ";  // an empty line: an empty translation
       out << "\n";
     }
     out.flush();
-    ids.clear();
+    ids.clear(), words.clear();
   };
   std::string line;
   while (true) {
@@ -102,7 +124,9 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
     ++stats.lines;
     if (const int64_t bad = invalid_utf8_at(line); bad >= 0)
       throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", in_name, stats.lines, bad + 1));
-    ids.push_back(im.src->encode(squeeze_spaces(line)));
+    words.emplace_back();
+    ids.push_back(opt.decode.alignment ? im.src->encode(squeeze_spaces(line), words.back())
+                                       : im.src->encode(squeeze_spaces(line)));
     if (static_cast<int64_t>(ids.back().size()) > cap) {
       log << fmt::format("translate: {}:{}: source of {} subword tokens truncated to {} (--max-src-tokens)\n", in_name,
                          stats.lines, ids.back().size(), cap);

@@ -114,11 +114,13 @@ DecoderState EnsembleImpl::encode(const torch::Tensor& src, const torch::Tensor&
 }
 
 torch::Tensor EnsembleImpl::step(const torch::Tensor& prev, DecoderState& state) {
-  torch::Tensor sum;  // (B, V)
+  torch::Tensor sum, attn;  // (B, V), (B, S)
   for (size_t i = 0; i < members.size(); ++i) {
     torch::Tensor lp = members[i]->step(prev, state.parts[i]);
     sum = i == 0 ? lp : sum + lp;
+    attn = i == 0 ? state.parts[i].attn : attn + state.parts[i].attn;
   }
+  state.attn = attn / static_cast<double>(members.size());
   return sum / static_cast<double>(members.size());
 }
 

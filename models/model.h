@@ -16,11 +16,11 @@ struct DecodeWeights;  // a model's parameters rearranged for stepping on the CP
 struct DecoderState {
   torch::Tensor h, c;               // (L, N, H) per row; c undefined for GRU
   torch::Tensor feed;               // (N, H) per row: previous attentional state (input feeding), zeros at t = 0
-  torch::Tensor attn;               // (N, S) per row: attention weights of the last step
+  torch::Tensor attn;               // (N, S) per row: attention weights of the last step (an ensemble: the mean)
   torch::Tensor memory;             // (B, S, H) per source: encoder outputs
   torch::Tensor keys;               // (B, S, H) per source: attention keys projected from memory
   torch::Tensor mask;               // (B, S) bool per source, true on real source tokens
-  std::vector<DecoderState> parts;  // an ensemble's: one state per member (the tensors above are then unused)
+  std::vector<DecoderState> parts;  // an ensemble's: one state per member (the tensors above but attn unused)
   std::shared_ptr<const DecodeWeights> weights;  // set by encode() when steps may use it (inference on the CPU)
   // Rows `rows` (N') of the per-row tensors and, when defined, sources `sources` (B') of the per-source ones. The rows
   // must stay grouped by source in the order of `sources` (beam search expands, reorders within a beam, and drops

@@ -160,6 +160,7 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
   std::iota(active.begin(), active.end(), 0);
   DecoderState state = model.encode(src, src_len);
   std::vector<std::vector<int32_t>> seqs(static_cast<size_t>(B));
+  std::vector<std::vector<int32_t>> aligns(static_cast<size_t>(B));  // opt.alignment: per row, per token its source
   std::vector<double> scores(static_cast<size_t>(B), 0.0);
   std::vector<std::vector<Hypothesis>> finished(static_cast<size_t>(B));
   torch::Tensor prev = torch::full({B}, kBosId, torch::TensorOptions().dtype(torch::kInt64).device(dev));
@@ -177,6 +178,10 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
     const auto A = static_cast<int64_t>(active.size());
     const int64_t R = t == 0 ? 1 : K;
     torch::Tensor lp = model.step(prev, state).to(torch::kFloat32);  // (A*R, V)
+    // (A*R) each row's source position of the largest attention weight, on the host
+    const torch::Tensor attended =
+        opt.alignment ? state.attn.argmax(1).to(torch::kCPU, torch::kInt32) : torch::Tensor();
+    const int32_t* att = opt.alignment ? attended.data_ptr<int32_t>() : nullptr;
     if (opt.no_unk) lp.select(1, kUnkId).fill_(-std::numeric_limits<float>::infinity());
     if (t < opt.min_len || opt.no_repeat_ngram_size > 0) {
       const torch::Tensor eos = lp.select(1, kEosId).clone();                                    // (rows)
@@ -201,7 +206,7 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
     auto val = top_val.accessor<float, 2>();
     auto idx = top_idx.accessor<int64_t, 2>();
     std::vector<int64_t> kept, rows, next_tok;  // positions in `active` that go on, their rows' origins and tokens
-    std::vector<std::vector<int32_t>> next_seqs;
+    std::vector<std::vector<int32_t>> next_seqs, next_aligns;
     std::vector<double> next_scores;
     for (int64_t a = 0; a < A; ++a) {
       const int64_t b = active[a];
@@ -218,7 +223,11 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
           if (j < K) {
             Hypothesis h;
             h.tokens = seqs[from];
-            if (tok != kEosId) h.tokens.push_back(static_cast<int32_t>(tok));
+            if (opt.alignment) h.alignment = aligns[from];
+            if (tok != kEosId) {
+              h.tokens.push_back(static_cast<int32_t>(tok));
+              if (opt.alignment) h.alignment.push_back(att[from]);
+            }
             h.logprob = s;
             h.score = normalise(s, h.tokens.size() + 1, opt.length_penalty);
             finished[b].push_back(std::move(h));
@@ -229,21 +238,26 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
         rows.push_back(from), next_tok.push_back(tok), next_scores.push_back(s);
         next_seqs.push_back(seqs[from]);
         next_seqs.back().push_back(static_cast<int32_t>(tok));
+        if (opt.alignment) {
+          next_aligns.push_back(aligns[from]);
+          next_aligns.back().push_back(att[from]);
+        }
       }
       const auto ended = static_cast<int64_t>(finished[b].size());
       if (ended >= K || at_limit || (opt.early_stop && best_ended && ended >= opt.nbest)) {  // its rows leave the batch
         rows.resize(first_row), next_tok.resize(first_row), next_scores.resize(first_row);
-        next_seqs.resize(first_row);
+        next_seqs.resize(first_row), next_aligns.resize(opt.alignment ? first_row : 0);
         continue;
       }
       kept.push_back(a);
       for (int64_t k = alive; k < K; ++k) {  // dead rows keep the shape: a copy of the first, scored -inf
         rows.push_back(a * R), next_tok.push_back(kPadId);
         next_scores.push_back(-std::numeric_limits<double>::infinity()), next_seqs.emplace_back();
+        if (opt.alignment) next_aligns.emplace_back();
       }
     }
     if (kept.empty()) break;
-    seqs = std::move(next_seqs), scores = std::move(next_scores);
+    seqs = std::move(next_seqs), aligns = std::move(next_aligns), scores = std::move(next_scores);
     if (static_cast<int64_t>(kept.size()) < A) {
       state = state.select(on_dev(rows), on_dev(kept));
       std::vector<int64_t> still;

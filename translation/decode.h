@@ -34,13 +34,17 @@ struct DecodeOptions {
   // The CPU search takes the output layer's product in int8 (per-row int8 weights, activations quantized per step:
   // Marian's and CTranslate2's CPU int8); applied when the model is loaded (eval/evaluate.h set_int8_decoding).
   bool int8 = false;
+  // Hypothesis::alignment is filled: per token, the source position with the largest attention weight when the token
+  // was chosen (hard alignment: fairseq --print-alignment, Marian --alignment hard, OpenNMT-py -report_align).
+  bool alignment = false;
   void validate() const;
 };
 
 struct Hypothesis {
-  std::vector<int32_t> tokens;  // without bos/eos
-  double logprob = 0;           // sum of token log-probabilities, eos included
-  double score = 0;             // length-normalised logprob
+  std::vector<int32_t> tokens;     // without bos/eos
+  double logprob = 0;              // sum of token log-probabilities, eos included
+  double score = 0;                // length-normalised logprob
+  std::vector<int32_t> alignment;  // DecodeOptions::alignment: per token, its source position (see there)
 };
 
 // Each sentence's n best continuations: lp (A*R, V) log-probabilities of A sentences' R rows each, scores (A*R) the

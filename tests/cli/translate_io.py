@@ -1,6 +1,6 @@
 """tern translate -i FILE -o FILE gives what stdin/stdout gives; a missing input or an unwritable output is refused
 with its exit code and leaves no partial file; --no-unk decodes; --checkpoint A B decodes as an ensemble; tern bench
-translate reports per setting, decodes the same with several workers, and refuses bad values and foreign
+translate reports per setting, --alignment links words, decodes the same with several workers, and refuses bad values and foreign
 vocabularies; --int8 decodes and is refused with another precision."""
 import json
 import os
@@ -65,6 +65,22 @@ for args, needle in ((["--seed", "3"], "--seed needs --sampling"), (["--sampling
 for flag, value in (("--min-len", "-1"), ("--no-repeat-ngram-size", "-2")):
     p = run(["translate", "--checkpoint", ckpt, flag, value, "-i", f"{d}/in.txt"], expect=2)
     check(f"{flag} must be in" in p.stderr, f"{flag} {value} refused ({p.stderr.strip()[-100:]})")
+# --alignment: the same translations, each followed by " ||| " and "i-j" links of source word i and translation word
+# j, every translation word linked, no index out of its line; an empty line gets " ||| "; n-best and ensembles too.
+write(f"{d}/in2.txt", [*src.splitlines(), "", "the  king\t went ."])
+plain = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in2.txt"]).stdout.splitlines()
+for extra in ([], ["--nbest", "2", "--checkpoint", ckpt]):
+    aligned = run(["translate", "--checkpoint", ckpt, "--alignment", *extra, "-i", f"{d}/in2.txt"]).stdout.splitlines()
+    ok = len(aligned) == len(plain)
+    for k, (line, source) in enumerate(zip(aligned, [*src.splitlines(), "", "the king went ."])):
+        for hyp in (line.split("\t")[::2] if extra else [line]):
+            text, sep, links = hyp.partition(" ||| ")
+            pairs = [tuple(map(int, p.split("-"))) for p in links.split()]
+            ok = ok and sep and (extra or text == plain[k])
+            ok = ok and all(i < len(source.split()) and j < len(text.split()) for i, j in pairs)
+            ok = ok and {j for _, j in pairs} == set(range(len(text.split())))
+    check(ok, f"--alignment {' '.join(extra)}: links within each line, every word linked ({aligned})")
+
 # Ensembles: A A decodes as A; A B decodes (and differs from A on some line); mixed vocabularies are refused.
 run(["train", cfg, "--no-progress", "--set", "train.max_steps=20", "--set", f"train.run_dir={d}/run2",
      "--set", "train.seed=9"])

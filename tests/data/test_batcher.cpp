@@ -53,7 +53,9 @@ TEST(Batcher, StreamWindowsCoverEveryTokenOnce) {
       Batch b = shard.collate_window(l, k);
       EXPECT_EQ(b.tgt_in.sizes(), (std::vector<int64_t>{streams, bptt}));
       EXPECT_EQ(b.stream_start, k == 0);
-      if (k == l.windows) EXPECT_EQ(b.target_tokens, 0);
+      if (k == l.windows) {
+        EXPECT_EQ(b.target_tokens, 0);
+      }
       tokens += b.target_tokens;
       for (int64_t r = 0; r < streams; ++r)
         for (int64_t t = 0; t < bptt; ++t) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/hash.h"
 #include "data/corpus.h"
@@ -186,6 +187,54 @@ TEST(Prepare, ByteFallbackKeepsUnseenCharacters) {
   Tokenizer plain(CorpusReader(g.o.out).vocab("tgt").model_proto, "tgt");
   auto plain_ids = plain.encode(unseen);
   EXPECT_GT(std::count(plain_ids.begin(), plain_ids.end(), kUnkId), 0);
+}
+
+// Tokens' words (translate --alignment): each token of encode/decode names the space-separated word its characters
+// belong to, byte pieces and <unk> included; bos/eos get -1; decoding gives the text and words of the encoding.
+TEST(Prepare, TokensKnowTheirWords) {
+  Fixture f;
+  f.o.tokenizer.vocab_size = 320, f.o.tokenizer.byte_fallback = true;
+  prepare_corpus(f.o);
+  Tokenizer fallback(CorpusReader(f.o.out).vocab("tgt").model_proto, "tgt");
+  Fixture g;
+  prepare_corpus(g.o);
+  Tokenizer plain(CorpusReader(g.o.out).vocab("tgt").model_proto, "tgt");
+  const std::string text = "stra\u00dfe \u00e6on the\u00e6 x";  // unseen characters: byte pieces or <unk>
+  for (const Tokenizer* t : {&fallback, &plain}) {
+    std::vector<int32_t> words;
+    const std::vector<int32_t> ids = t->encode(text, words);
+    EXPECT_EQ(ids, t->encode(text));
+    ASSERT_EQ(words.size(), ids.size());
+    EXPECT_EQ(words.front(), 0);
+    EXPECT_EQ(words.back(), 3);
+    for (size_t i = 1; i < words.size(); ++i) EXPECT_TRUE(words[i] == words[i - 1] || words[i] == words[i - 1] + 1);
+    if (t == &fallback)  // each word's tokens decode to that word
+      for (int32_t w = 0; w < 4; ++w) {
+        std::vector<int32_t> part;
+        for (size_t i = 0; i < ids.size(); ++i)
+          if (words[i] == w) part.push_back(ids[i]);
+        const std::string expect[] = {"stra\u00dfe", "\u00e6on", "the\u00e6", "x"};
+        EXPECT_EQ(t->decode(part), expect[w]);
+      }
+    std::vector<int32_t> with_specials{kBosId};
+    with_specials.insert(with_specials.end(), ids.begin(), ids.end());
+    with_specials.push_back(kEosId);
+    std::vector<int32_t> back;
+    EXPECT_EQ(t->decode(with_specials, back), t->decode(ids));
+    ASSERT_EQ(back.size(), with_specials.size());
+    EXPECT_EQ(back.front(), -1);
+    EXPECT_EQ(back.back(), -1);
+    // The words of the decoded text: the encoding's, or more where <unk> decodes to " \u2047 " (a word of its own).
+    const std::string out = t->decode(ids);
+    std::istringstream split(out);
+    int32_t count = 0;
+    for (std::string w; split >> w;) ++count;
+    EXPECT_EQ(back.end()[-2], count - 1) << out;
+    if (t == &fallback) EXPECT_EQ(std::vector<int32_t>(back.begin() + 1, back.end() - 1), words);
+  }
+  std::vector<int32_t> words;  // extra spaces separate words like one
+  plain.encode("ab  \tcd", words);
+  EXPECT_EQ(words.back(), 1);
 }
 
 namespace {

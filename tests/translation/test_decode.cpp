@@ -252,4 +252,39 @@ TEST(Decode, EnsembleOfOneEqualsTheModel) {
   EXPECT_THROW(pair.forward(src, len, src), ConfigError);
 }
 
+// alignment: each token's source position is the argmax of the attention that chose it, as stepping the model along
+// the hypothesis alone shows, through beam reordering, finished sentences leaving the batch, n-best and ensembles.
+TEST(Decode, AlignmentIsTheAttentionArgmaxOfEachToken) {
+  ModelConfig c = tiny_seq2seq();
+  c.attention = AttentionKind::kGeneral;
+  auto m = build_model(c);
+  m->eval();
+  torch::manual_seed(3);
+  auto other = build_model(c);
+  other->eval();
+  auto src = torch::tensor({{4, 5, 6, 7, 8}, {9, 10, 0, 0, 0}, {11, 4, 9, 5, 0}});
+  auto len = torch::tensor({5, 2, 4});
+  DecodeOptions o;
+  o.beam = 3, o.nbest = 2, o.max_len_ratio = 2.0, o.max_len_extra = 3, o.alignment = true;
+  EnsembleImpl pair({m, other});
+  for (SequenceModelImpl* model : {static_cast<SequenceModelImpl*>(m.get()), static_cast<SequenceModelImpl*>(&pair)}) {
+    const auto res = decode(*model, src, len, o);
+    torch::NoGradGuard ng;
+    for (int64_t b = 0; b < 3; ++b)
+      for (const auto& h : res[static_cast<size_t>(b)]) {
+        ASSERT_EQ(h.alignment.size(), h.tokens.size());
+        DecoderState s = model->encode(src.narrow(0, b, 1).narrow(1, 0, len[b].item<int64_t>()), len.narrow(0, b, 1));
+        int64_t prev = kBosId;
+        for (size_t i = 0; i < h.tokens.size(); ++i) {
+          model->step(torch::tensor({prev}), s);
+          EXPECT_EQ(h.alignment[i], s.attn.argmax(1).item<int64_t>()) << "sentence " << b << " token " << i;
+          EXPECT_LT(h.alignment[i], len[b].item<int64_t>());
+          prev = h.tokens[i];
+        }
+      }
+  }
+  o.alignment = false;
+  EXPECT_TRUE(decode(*m, src, len, o)[0][0].alignment.empty());
+}
+
 }  // namespace tern
