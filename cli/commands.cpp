@@ -162,6 +162,9 @@ void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--spm-src", o->spm_src, "Reuse this source SentencePiece model");
   c->add_option("--spm-tgt", o->spm_tgt, "Reuse this target SentencePiece model");
   c->add_option("--spm-model", o->spm_model, "Reuse this model (joint or monolingual)");
+  c->add_option("--vocab-from", o->vocab_from,
+                "Reuse the SentencePiece models of this tern corpus (new data for a model trained on it: "
+                "train.init_from)");
   c->add_option("--max-tokens", o->max_tokens, "Longer sentences (subword tokens) follow --long-policy")
       ->check(kInteger);
   add_choice<LongPolicy>(c, "--long-policy", o->long_policy, "Sentences longer than --max-tokens");

@@ -151,7 +151,7 @@ void check_output(const PrepareOptions& o) {
     throw IoError(o.out + ": --out names a directory; give the path of the .h5 file to write (nothing was written)");
   if (!fs::exists(o.out, ec)) return;
   if (!o.overwrite) throw IoError(o.out + ": output exists; pass --overwrite to replace it (nothing was written)");
-  std::vector<std::string> inputs{o.spm_src, o.spm_tgt, o.spm_model};
+  std::vector<std::string> inputs{o.spm_src, o.spm_tgt, o.spm_model, o.vocab_from};
   for (const auto* files : {&o.train_src, &o.train_tgt, &o.train_text, &o.valid_src, &o.valid_tgt, &o.valid_text,
                             &o.test_src, &o.test_tgt, &o.test_text})
     inputs.insert(inputs.end(), files->begin(), files->end());
@@ -201,6 +201,9 @@ void PrepareOptions::validate() const {
          "--train-text (monolingual) cannot be combined with --*-src/--*-tgt files");
     need(spm_src.empty() && spm_tgt.empty(), "monolingual corpora take one model: --spm-model");
   }
+  need(vocab_from.empty() || (spm_src.empty() && spm_model.empty() && !joint_vocab),
+       "--vocab-from takes the corpus's models as they are: it excludes --spm-src/--spm-tgt, --spm-model and "
+       "--joint-vocab");
   need(valid_fraction >= 0 && valid_fraction < 0.5,
        fmt::format("--valid-fraction must be in [0, 0.5) (got {})", valid_fraction));
   need(test_fraction >= 0 && test_fraction < 0.5,
@@ -287,7 +290,17 @@ std::vector<std::unique_ptr<Tokenizer>> make_tokenizers(const PrepareOptions& o,
                                                         bool by_fraction, int threads) {
   const bool par = o.parallel();
   std::vector<std::unique_ptr<Tokenizer>> toks;
-  if (!o.spm_model.empty()) {
+  if (!o.vocab_from.empty()) {
+    const CorpusReader from(o.vocab_from);
+    const std::string kind = par ? "parallel" : "monolingual";
+    if (from.kind() != kind)
+      throw DataError(fmt::format("--vocab-from {}: is a {} corpus; this {} corpus needs the vocabularies of a {} one",
+                                  o.vocab_from, from.kind(), kind, kind));
+    for (const char* side : par ? std::vector<const char*>{"src", "tgt"} : std::vector<const char*>{"text"})
+      toks.push_back(std::make_unique<Tokenizer>(from.vocab(side).model_proto,
+                                                 fmt::format("{} ({} vocabulary)", o.vocab_from, side)));
+    logf("reusing the SentencePiece model(s) of {}", o.vocab_from);
+  } else if (!o.spm_model.empty()) {
     auto t = Tokenizer::from_file(o.spm_model);
     toks.push_back(std::make_unique<Tokenizer>(t.model_proto(), o.spm_model));
     if (par) toks.push_back(std::make_unique<Tokenizer>(t.model_proto(), o.spm_model));
@@ -316,7 +329,7 @@ std::vector<std::unique_ptr<Tokenizer>> make_tokenizers(const PrepareOptions& o,
     for (auto& p : protos) toks.push_back(std::make_unique<Tokenizer>(p.get(), "trained model"));
   }
   const bool one_model = !par || o.joint_vocab;
-  if (o.spm_model.empty() && o.spm_src.empty())
+  if (o.spm_model.empty() && o.spm_src.empty() && o.vocab_from.empty())
     for (size_t k = 0; k < (one_model ? 1u : toks.size()); ++k)
       if (toks[k]->vocab_size() < o.tokenizer.vocab_size)
         logf(

@@ -36,6 +36,9 @@ struct PrepareOptions {
   bool joint_vocab = false;
   // Reuse SentencePiece models instead of training: spm_src/spm_tgt, or spm_model for joint/monolingual.
   std::string spm_src, spm_tgt, spm_model;
+  // Or reuse the SentencePiece models of this tern corpus (of the same kind): new data, e.g. in-domain text for
+  // fine-tuning a model trained on that corpus (train.init_from), gets the vocabularies the model knows.
+  std::string vocab_from;
   // Sentences with more subword tokens than this on either side follow long_policy.
   int64_t max_tokens = 128;
   Choice<LongPolicy> long_policy = LongPolicy::kDrop;     // drop | truncate | error

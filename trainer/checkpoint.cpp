@@ -49,7 +49,30 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
   }
 }
 
+namespace {
+// A run directory, or its `latest` pointer, given where a checkpoint goes: the error names the checkpoints meant.
+void refuse_run_directory(const std::string& path) {
+  std::error_code ec;
+  const bool dir = fs::is_directory(path, ec);
+  const fs::path run = dir ? fs::path(path) : fs::path(path).parent_path();
+  if (!dir && fs::path(path).filename() != "latest") return;
+  std::vector<std::string> names;
+  try {
+    if (fs::exists(run / "best.tern", ec)) names.push_back((run / "best.tern").string() + " (the best validation)");
+    const std::string latest = latest_checkpoint(run.string());
+    const auto steps = step_checkpoints(run.string());
+    const std::string newest = !latest.empty() && fs::exists(latest, ec) ? latest : steps.empty() ? "" : steps.back();
+    if (!newest.empty()) names.push_back(newest + " (the newest)");
+  } catch (const std::exception&) {  // an unreadable directory or pointer: the plain refusal below
+  }
+  if (names.empty()) return;
+  throw CheckpointError(fmt::format("{}: is {}, not a checkpoint; HINT: give a checkpoint of the run: {}", path,
+                                    dir ? "a run directory" : "a run's `latest` pointer", fmt::join(names, " or ")));
+}
+}  // namespace
+
 CheckpointData read_checkpoint(const std::string& path) {
+  refuse_run_directory(path);
   const std::string hint = "; HINT: resume from an older checkpoint in the same directory (see its `latest` file)";
   auto fail = [&](const std::string& what) { throw CheckpointError(path + ": " + what + hint); };
   // The header first: a file that is not a checkpoint is refused before it is read whole.

@@ -45,7 +45,8 @@ class Schema {
     bind("optim.plateau_factor", o.plateau_factor), bind("optim.plateau_patience", o.plateau_patience);
     bind("optim.min_lr", o.min_lr);
     auto& t = c.train;
-    bind("train.run_dir", t.run_dir), bind("train.max_steps", t.max_steps), bind("train.max_epochs", t.max_epochs);
+    bind("train.run_dir", t.run_dir), bind("train.init_from", t.init_from), bind("train.max_steps", t.max_steps);
+    bind("train.max_epochs", t.max_epochs);
     bind("train.max_minutes", t.max_minutes), bind("train.log_every", t.log_every),
         bind("train.valid_every", t.valid_every);
     bind("train.save_every", t.save_every), bind("train.keep_last", t.keep_last);

@@ -78,8 +78,12 @@ struct OptimConfig {
 
 struct TrainLoopConfig {
   std::string run_dir = "runs/default";  // Log, metrics.jsonl, resolved config and checkpoints go here.
-  int64_t max_steps = 0;                 // Stop after this many optimizer steps (0: no limit).
-  int64_t max_epochs = 0;                // Stop after this many epochs (0: no limit).
+  // A fresh run starts from the parameters of this checkpoint of another run (fine-tuning, as fairseq
+  // --finetune-from-model, Marian --pretrained-model): the ones evaluate uses (its weight average when it has one);
+  // optimizer, schedule, step and data position start anew. Same model and vocabularies; resuming ignores it.
+  std::string init_from;
+  int64_t max_steps = 0;   // Stop after this many optimizer steps (0: no limit).
+  int64_t max_epochs = 0;  // Stop after this many epochs (0: no limit).
   // Stop after this much wall time of this job, with a checkpoint (0: no limit); each resume gets it anew.
   double max_minutes = 0;
   int64_t log_every = 50;      // Steps between metrics lines.

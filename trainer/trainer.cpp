@@ -14,6 +14,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -56,7 +57,7 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 
 // What ran this job, for reports: versions, host, devices, ranks, threads, precision.
 nlohmann::json environment(const torch::Device& device, const Communicator& comm, Precision precision,
-                           const std::string& resumed_from) {
+                           const std::string& resumed_from, const std::string& initialized_from) {
   nlohmann::json gpus = nlohmann::json::array();
 #ifdef TERN_WITH_NCCL
   if (device.is_cuda())
@@ -73,7 +74,8 @@ nlohmann::json environment(const torch::Device& device, const Communicator& comm
           {"threads_per_rank", torch::get_num_threads()},
           {"precision", precision_name(precision)},
           {"started", utc_timestamp()},
-          {"resumed_from", resumed_from}};
+          {"resumed_from", resumed_from},
+          {"initialized_from", initialized_from}};
 }
 
 class Trainer {
@@ -123,6 +125,13 @@ class Trainer {
   void log_validation(const Validation& v, int64_t epoch, std::optional<double> lr, bool is_best);
   void save(bool is_best, int64_t next_epoch, int64_t next_batch);
   void restore(const std::string& path);
+  void initialize_from(const std::string& path);  // train.init_from
+  // Checkpoint `path` (meta m) must agree with this run's config on every key but those `may_differ` accepts (else
+  // CheckpointError "path: why: key is a there and b here; HINT: hint") and have been trained with the vocabularies
+  // of this run's corpus (else CheckpointError, ending with `vocab_hint` when given).
+  void check_compatible(const CheckpointMeta& m, const std::string& path,
+                        const std::function<bool(const std::string&)>& may_differ, const std::string& why,
+                        const std::string& hint, const std::string& vocab_hint) const;
   std::string carried_state(size_t i);
   void restore_carried(size_t i, const std::string& bytes);
   void log_metrics(const MetricsRow& row);
@@ -437,6 +446,53 @@ void Trainer::restore_carried(size_t i, const std::string& bytes) {
   if (ar.try_read("c", cell)) c[i].c = cell;
 }
 
+void Trainer::check_compatible(const CheckpointMeta& m, const std::string& path,
+                               const std::function<bool(const std::string&)>& may_differ, const std::string& why,
+                               const std::string& hint, const std::string& vocab_hint) const {
+  Config saved;
+  try {
+    saved = parse_config(m.config_yaml, path + " (stored config)");
+  } catch (const ConfigError& e) {
+    throw CheckpointError(path + ": its stored config does not parse: " + e.what());
+  }
+  const auto mine = config_values(cfg_), theirs = config_values(saved);
+  for (size_t i = 0; i < mine.size(); ++i)
+    if (mine[i] != theirs[i] && !may_differ(mine[i].first))
+      throw CheckpointError(fmt::format("{}: {}: {} is {} there and {} here; HINT: {}", path, why, mine[i].first,
+                                        theirs[i].second, mine[i].second, hint));
+  for (const auto& side : corpus_.sides())
+    if (!m.vocab.count(side) || m.vocab.at(side).hash != corpus_.vocab(side).hash)
+      throw CheckpointError(fmt::format("{}: was trained with a different {} vocabulary than {}{}", path, side,
+                                        corpus_.path(), vocab_hint.empty() ? "" : "; HINT: " + vocab_hint));
+}
+
+void Trainer::initialize_from(const std::string& path) {
+  if (is_root()) {
+    CheckpointData d = read_checkpoint(path);
+    const CheckpointMeta m = checkpoint_meta(d.meta, path);
+    check_compatible(
+        m, path, [](const std::string& key) { return key.rfind("model.", 0) != 0 || key == "model.dropout"; },
+        "train.init_from needs the model it was trained with",
+        "give this run the model section of its config.yaml (model.dropout may differ)",
+        "prepare the new data with `tern prepare --vocab-from CORPUS`, CORPUS the corpus it was trained on");
+    torch::serialize::InputArchive ar, model_ar;
+    std::istringstream in(d.archive);
+    bool averaged = false;
+    try {
+      ar.load_from(in, device_);
+      ar.read("model", model_ar);
+      model_->load(model_ar);
+      averaged = load_ema_into(ar, params_);
+    } catch (const c10::Error& e) {
+      throw CheckpointError(path + ": cannot load the model: " + e.msg());
+    }
+    logf("initialized from {} (step {}{}): the optimizer, the schedule and the step start anew", path, m.step,
+         averaged ? ", its weight average" : "");
+  }
+  reducer_->broadcast_parameters();
+  if (ema_) ema_ = std::make_unique<ParameterEma>(params_, cfg_.train.ema_decay);  // from the weights it starts at
+}
+
 void Trainer::restore(const std::string& path) {
   CheckpointData d = read_checkpoint(path);
   const CheckpointMeta m = checkpoint_meta(d.meta, path);
@@ -449,24 +505,12 @@ void Trainer::restore(const std::string& path) {
     if (!ok) throw CheckpointError(path + ": " + what);
   };
   // The model and the optimizer's kind must be those of the checkpoint; everything else may change on resume.
-  Config saved;
-  try {
-    saved = parse_config(m.config_yaml, path + " (stored config)");
-  } catch (const ConfigError& e) {
-    throw CheckpointError(path + ": its stored config does not parse: " + e.what());
-  }
-  const auto mine = config_values(cfg_), theirs = config_values(saved);
-  for (size_t i = 0; i < mine.size(); ++i)
-    if ((mine[i].first.rfind("model.", 0) == 0 || mine[i].first == "optim.optimizer" ||
-         mine[i].first == "optim.accumulate") &&
-        mine[i] != theirs[i])
-      throw CheckpointError(
-          fmt::format("{}: was trained with a different model configuration: {} is {} there and {} "
-                      "here; HINT: resume with the config saved beside it (config.yaml)",
-                      path, mine[i].first, theirs[i].second, mine[i].second));
-  for (const auto& side : corpus_.sides())
-    need(m.vocab.count(side) && m.vocab.at(side).hash == corpus_.vocab(side).hash,
-         "was trained with a different " + side + " vocabulary than " + corpus_.path());
+  check_compatible(
+      m, path,
+      [](const std::string& key) {
+        return key.rfind("model.", 0) != 0 && key != "optim.optimizer" && key != "optim.accumulate";
+      },
+      "was trained with a different model configuration", "resume with the config saved beside it (config.yaml)", "");
   // The same vocabularies but other sentences (a corpus prepared again with more data): allowed, since continuing on
   // new data is a use, but the saved data position belongs to the old corpus, so it is said.
   if (!m.corpus_identity.empty() && m.corpus_identity != corpus_.identity() && is_root())
@@ -552,6 +596,7 @@ void Trainer::open_run() {
     run_dir_->lock();
     resume = run_dir_->resume_target(opt_.resume, resume_note);
     if (resume.empty()) run_dir_->check_fresh_start(opt_.config_file, to_yaml(cfg_));
+    set_log_file((fs::path(t.run_dir) / "train.log").string());  // from here on (where it resumes or starts from)
     std::random_device entropy;  // a fresh run's identity, replaced by the checkpoint's when resuming
     run_id_ = hex64(static_cast<uint64_t>(entropy()) << 32 | entropy());
   }
@@ -562,14 +607,17 @@ void Trainer::open_run() {
   setup();
   check_agreement();
   if (!resume_note.empty()) logf("{}", resume_note);
-  if (!resume.empty()) restore(resume);
+  if (!resume.empty())
+    restore(resume);
+  else if (!t.init_from.empty())
+    initialize_from(t.init_from);
   if (is_root()) {
-    set_log_file((fs::path(t.run_dir) / "train.log").string());
     // Temporary files of a save that was interrupted (killed job, full disk) are never loaded: remove them.
     for (const auto& f : remove_stale_temporaries(t.run_dir)) logf("removed {}, left by an interrupted save", f);
     write_file_atomic((fs::path(t.run_dir) / "config.yaml").string(), to_yaml(cfg_));
-    write_file_atomic((fs::path(t.run_dir) / "environment.json").string(),
-                      environment(device_, comm_, precision_, resume).dump(1) + "\n");
+    write_file_atomic(
+        (fs::path(t.run_dir) / "environment.json").string(),
+        environment(device_, comm_, precision_, resume, resume.empty() ? t.init_from : "").dump(1) + "\n");
     if (const int64_t dropped = run_dir_->open_metrics(step_))
       logf(
           "metrics.jsonl: dropped {} line(s) of steps after step {} or cut by a kill (training continues from step {})",

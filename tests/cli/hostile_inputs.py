@@ -259,6 +259,13 @@ refused(["evaluate", "--checkpoint", "/dev/zero", "--data", corpus], EXIT_CHECKP
         "/dev/zero: checkpoint must be a regular file", "--checkpoint /dev/zero", timeout=30)
 refused(["train", "/dev/zero"], EXIT_CONFIG, "/dev/zero: config file must be a regular file", "config /dev/zero",
         timeout=30)
+# A run directory or its `latest` pointer where a checkpoint goes: the error names the run's checkpoints.
+refused(["translate", "--checkpoint", f"{d}/run"], EXIT_CHECKPOINT,
+        ["is a run directory, not a checkpoint", f"{d}/run/best.tern (the best validation)", "(the newest)"],
+        "--checkpoint RUN_DIR", timeout=30)
+refused(["evaluate", "--checkpoint", f"{d}/run/latest", "--data", corpus], EXIT_CHECKPOINT,
+        ["is a run's `latest` pointer, not a checkpoint", f"{d}/run/{open(f'{d}/run/latest').read().strip()} (the newest)"],
+        "--checkpoint RUN_DIR/latest", timeout=30)
 with open(f"{d}/huge.bin", "wb") as f:
     f.truncate(300 << 20)
 p = refused(["evaluate", "--checkpoint", f"{d}/huge.bin", "--data", corpus], EXIT_CHECKPOINT, "not a tern checkpoint",

@@ -230,7 +230,9 @@ TEST(Prepare, TokensKnowTheirWords) {
     int32_t count = 0;
     for (std::string w; split >> w;) ++count;
     EXPECT_EQ(back.end()[-2], count - 1) << out;
-    if (t == &fallback) EXPECT_EQ(std::vector<int32_t>(back.begin() + 1, back.end() - 1), words);
+    if (t == &fallback) {
+      EXPECT_EQ(std::vector<int32_t>(back.begin() + 1, back.end() - 1), words);
+    }
   }
   std::vector<int32_t> words;  // extra spaces separate words like one
   plain.encode("ab  \tcd", words);
