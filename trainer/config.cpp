@@ -48,7 +48,7 @@ class Schema {
     bind("train.run_dir", t.run_dir), bind("train.init_from", t.init_from), bind("train.max_steps", t.max_steps);
     bind("train.max_epochs", t.max_epochs);
     bind("train.max_minutes", t.max_minutes), bind("train.log_every", t.log_every),
-        bind("train.valid_every", t.valid_every);
+        bind("train.tensorboard", t.tensorboard), bind("train.valid_every", t.valid_every);
     bind("train.save_every", t.save_every), bind("train.keep_last", t.keep_last);
     bind("train.ema_decay", t.ema_decay), bind("train.early_stopping", t.early_stopping), bind("train.seed", t.seed),
         bind("train.valid_metric", t.valid_metric), bind("train.valid_beam", t.valid_beam),

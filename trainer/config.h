@@ -86,7 +86,10 @@ struct TrainLoopConfig {
   int64_t max_epochs = 0;  // Stop after this many epochs (0: no limit).
   // Stop after this much wall time of this job, with a checkpoint (0: no limit); each resume gets it anew.
   double max_minutes = 0;
-  int64_t log_every = 50;      // Steps between metrics lines.
+  int64_t log_every = 50;  // Steps between metrics lines.
+  // Also write the metrics as TensorBoard scalars (train/loss, valid/bleu, ...) to run_dir/tensorboard, a file per
+  // job: `tensorboard --logdir runs` shows every run, live.
+  bool tensorboard = false;
   int64_t valid_every = 500;   // Steps between validations (0: only at the end).
   int64_t save_every = 1000;   // Steps between checkpoints (0: only at the end).
   int64_t keep_last = 3;       // Step checkpoints kept (>= 1); best.tern is kept apart.

@@ -40,6 +40,7 @@
 #include "trainer/schedule.h"
 #include "trainer/shard_rng.h"
 #include "trainer/step.h"
+#include "trainer/tensorboard.h"
 #include "translation/bleu.h"
 #include "translation/chrf.h"
 #include "translation/translate_corpus.h"
@@ -175,6 +176,7 @@ class Trainer {
   std::string last_ckpt_, best_ckpt_;
   std::string run_id_;  // the run's identity (CheckpointMeta::run_id): made at a fresh start, kept by resumes
   std::unique_ptr<RunDirectory> run_dir_;  // rank 0 only
+  std::unique_ptr<EventWriter> events_;    // rank 0, train.tensorboard
   Clock::time_point start_ = Clock::now();
   Interval interval_;
   double total_tokens_ = 0;  // source + target tokens of all ranks, for tokens/s
@@ -355,7 +357,24 @@ void Trainer::log_validation(const Validation& v, int64_t epoch, std::optional<d
 }
 
 void Trainer::log_metrics(const MetricsRow& row) {
-  if (is_root()) run_dir_->append_metrics(row);
+  if (!is_root()) return;
+  run_dir_->append_metrics(row);
+  if (!events_) return;
+  const bool train = row.kind == MetricsKind::kTrain;
+  const std::pair<const char*, const std::optional<double>*> scalars[] = {
+      {"train/loss", &row.train_loss},           {"train/ppl", &row.train_ppl},
+      {"train/lr", train ? &row.lr : nullptr},   {"train/grad_norm", &row.grad_norm},
+      {"train/tokens_per_s", &row.tokens_per_s}, {"train/loss_scale", &row.loss_scale},
+      {"valid/loss", &row.valid_loss},           {"valid/ppl", &row.valid_ppl},
+      {"valid/bleu", &row.valid_bleu},           {"valid/chrf", &row.valid_chrf}};
+  try {
+    for (const auto& [tag, value] : scalars)
+      if (value && value->has_value()) events_->scalar(tag, row.step, **value);
+    events_->flush();
+  } catch (const IoError& e) {  // TensorBoard is a view: losing it must not stop training
+    logf("warning: {}; TensorBoard events stop here (metrics.jsonl has every row)", e.what());
+    events_.reset();
+  }
 }
 
 void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
@@ -618,6 +637,8 @@ void Trainer::open_run() {
     write_file_atomic(
         (fs::path(t.run_dir) / "environment.json").string(),
         environment(device_, comm_, precision_, resume, resume.empty() ? t.init_from : "").dump(1) + "\n");
+    if (t.tensorboard)
+      events_ = std::make_unique<EventWriter>((fs::path(t.run_dir) / "tensorboard").string(), step_ + 1);
     if (const int64_t dropped = run_dir_->open_metrics(step_))
       logf(
           "metrics.jsonl: dropped {} line(s) of steps after step {} or cut by a kill (training continues from step {})",
