@@ -273,9 +273,10 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)")->check(kInteger);
   add_search_flags(c, o->decode);
   c->add_option("--nbest", o->decode.nbest, "Print the N best, tab-separated with scores")->check(kInteger);
-  c->add_flag("--alignment", o->decode.alignment,
-              "Append ' ||| ' and the word alignment from the attention, 'i-j' pairs (source word i, translation word "
-              "j, from 0; words split at spaces): each subword is linked to the source subword it attends to most");
+  c->add_flag(
+      "--alignment", o->decode.alignment,
+      "Append ' ||| ' and the word alignment from the attention, 'i-j' pairs (source word i, translation word "
+      "j, from 0; words as split() splits the lines): each subword is linked to the source subword it attends to most");
   c->add_flag("--sampling", o->decode.sampling,
               "Draw each translation token by token instead of searching (back-translation; --beam 1)");
   c->add_option("--temperature", o->decode.temperature, "With --sampling: divide log-probabilities by T")

@@ -65,20 +65,39 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
 }
 
 namespace {
-// Per piece of `spt` (byte spans into spt.text()): the word its first byte other than a space belongs to, else the
-// word after it, else -1.
+// Per byte of `text`: whether it is part of a whitespace character, as Python's str.split() has them (tab, newline,
+// space, ..., U+00A0, U+2000-U+200A, U+3000, ...), so that word indices agree with a user's split().
+std::vector<bool> whitespace_bytes(const std::string& text) {
+  std::vector<bool> out(text.size(), false);
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const size_t n = c < 0x80 ? 1 : c >> 5 == 6 ? 2 : c >> 4 == 14 ? 3 : c >> 3 == 30 ? 4 : 1;
+    char32_t cp = n == 1 ? c : c & (0x7F >> n);
+    for (size_t k = 1; k < n && i + k < text.size(); ++k)
+      cp = cp << 6 | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+    const bool ws = (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 ||
+                    cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+                    cp == 0x205F || cp == 0x3000;
+    for (size_t k = 0; k < n && i + k < text.size(); ++k) out[i + k] = ws;
+    i += n;
+  }
+  return out;
+}
+
+// Per piece of `spt` (byte spans into spt.text()): the word its first byte other than whitespace belongs to, else
+// the word after it, else -1.
 std::vector<int32_t> words_of_pieces(const sentencepiece::ImmutableSentencePieceText& spt) {
   const std::string& text = spt.text();
-  const auto space = [&](size_t i) { return text[i] == ' ' || text[i] == '\t'; };
-  std::vector<int32_t> word_at(text.size(), -1);  // per byte: its word; a space: the next word
+  const std::vector<bool> space = whitespace_bytes(text);
+  std::vector<int32_t> word_at(text.size(), -1);  // per byte: its word; whitespace: the next word
   for (size_t i = 0, w = 0; i < text.size(); ++i)
-    if (!space(i)) word_at[i] = static_cast<int32_t>(i == 0 || space(i - 1) ? w++ : w - 1);
+    if (!space[i]) word_at[i] = static_cast<int32_t>(i == 0 || space[i - 1] ? w++ : w - 1);
   for (size_t i = text.size(); i-- > 0;)
-    if (space(i) && i + 1 < text.size()) word_at[i] = word_at[i + 1];
+    if (space[i] && i + 1 < text.size()) word_at[i] = word_at[i + 1];
   std::vector<int32_t> out;
   for (const auto& p : spt.pieces()) {
     size_t i = std::min<size_t>(p.begin(), text.size());
-    while (i < p.end() && i < text.size() && space(i)) ++i;
+    while (i < p.end() && i < text.size() && space[i]) ++i;
     out.push_back(i < text.size() ? word_at[i] : -1);
   }
   return out;

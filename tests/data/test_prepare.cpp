@@ -234,9 +234,11 @@ TEST(Prepare, TokensKnowTheirWords) {
       EXPECT_EQ(std::vector<int32_t>(back.begin() + 1, back.end() - 1), words);
     }
   }
-  std::vector<int32_t> words;  // extra spaces separate words like one
+  std::vector<int32_t> words;  // extra spaces separate words like one; so do Unicode spaces (as Python's split())
   plain.encode("ab  \tcd", words);
   EXPECT_EQ(words.back(), 1);
+  plain.encode("ab\u00a0cd\u3000e\u2009f", words);
+  EXPECT_EQ(words.back(), 3);
 }
 
 namespace {
