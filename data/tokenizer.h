@@ -39,8 +39,9 @@ class Tokenizer {
   std::vector<int32_t> encode(const std::string& text) const;
   std::string decode(const std::vector<int32_t>& ids) const;  // ids may contain bos/eos/pad: they are skipped
   // The same, and `words`: per token, the index of the word of the text (words: the text split at whitespace as
-  // Python's str.split() splits it, from 0) that its characters belong to; a token of spaces only (SentencePiece's "▁" before a character
-  // written as bytes or <unk>) belongs to the next word; -1 for none (bos/eos/pad, a space at the end).
+  // Python's str.split() splits it, from 0) that its characters belong to; a token of spaces only (SentencePiece's "▁"
+  // before a character written as bytes or <unk>) belongs to the next word; -1 for none (bos/eos/pad, a space at the
+  // end).
   std::vector<int32_t> encode(const std::string& text, std::vector<int32_t>& words) const;
   std::string decode(const std::vector<int32_t>& ids, std::vector<int32_t>& words) const;
   std::string piece(int32_t id) const;

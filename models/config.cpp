@@ -27,6 +27,14 @@ void ModelConfig::validate() const {
     bad("attention_heads", fmt::format("must divide model.hidden ({}) with multihead attention", hidden),
         std::to_string(attention_heads));
   if (!(dropout >= 0.0 && dropout < 1.0)) bad("dropout", "must be in [0, 1)", fmt::format("{}", dropout));
+  if (share_embeddings && type != ModelType::kSeq2seq)
+    bad("share_embeddings", "is for seq2seq models (a language model has one embedding)", "true");
+  if (share_embeddings && src_vocab != tgt_vocab)
+    bad("share_embeddings",
+        fmt::format("needs one vocabulary for both sides (prepare --joint-vocab); this one has {} source and {} "
+                    "target pieces",
+                    src_vocab, tgt_vocab),
+        "true");
   if (tie_embeddings && embedding != hidden)
     bad("tie_embeddings",
         fmt::format("needs model.embedding == model.hidden (embedding {}, hidden {})", embedding, hidden), "true");

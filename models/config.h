@@ -55,7 +55,11 @@ struct ModelConfig {
   bool input_feeding = true;      // Feed the previous attentional state into the decoder (Luong et al.).
   double dropout = 0.1;           // Dropout on embeddings, between layers and before the output layer.
   bool tie_embeddings = false;    // Share the target embedding with the output projection (needs E == H).
-  int64_t context = 4;            // ffnn_lm: previous tokens it sees (n - 1 of an n-gram model), in [1, 32].
+  // seq2seq: one embedding for source and target tokens (needs a corpus with one vocabulary for both sides: prepare
+  // --joint-vocab). With tie_embeddings the output layer shares it too: three ways, as fairseq
+  // --share-all-embeddings, Marian --tied-embeddings-all, OpenNMT-py -share_embeddings with -share_decoder_embeddings.
+  bool share_embeddings = false;
+  int64_t context = 4;  // ffnn_lm: previous tokens it sees (n - 1 of an n-gram model), in [1, 32].
   // Not configuration: the vocabulary sizes a model is built with, set from the corpus (training) or the checkpoint
   // (inference) on a copy passed to build_model; never read from or written to YAML.
   int64_t src_vocab = 0, tgt_vocab = 0;

@@ -79,10 +79,12 @@ rnn::PackedSequence pack_by_length(const torch::Tensor& x, const torch::Tensor& 
 
 Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
   const int64_t E = cfg.embedding, H = cfg.hidden, L = cfg.layers;
-  src_emb_ =
-      register_module("src_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.src_vocab, E).padding_idx(0)));
+  if (!cfg.share_embeddings)
+    src_emb_ =
+        register_module("src_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.src_vocab, E).padding_idx(0)));
   tgt_emb_ =
       register_module("tgt_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.tgt_vocab, E).padding_idx(0)));
+  if (cfg.share_embeddings) src_emb_ = tgt_emb_;  // registered once: the optimizer and checkpoints hold it once
   encoder_ = register_module("encoder",
                              RnnStack(cfg.cell, E, cfg.bidirectional ? H / 2 : H, L, cfg.dropout, cfg.bidirectional));
   if (cfg.input_feeding) {

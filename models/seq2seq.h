@@ -73,7 +73,7 @@ struct Seq2SeqImpl : SequenceModelImpl {
   // One decoder step with `w`: prev (N) -> top hidden (N, H); updates s.h / s.c.
   torch::Tensor fast_cell_step(const torch::Tensor& prev, const DecodeWeights& w, DecoderState& s);
 
-  torch::nn::Embedding src_emb_{nullptr}, tgt_emb_{nullptr};  // (V_src, E), (V_tgt, E)
+  torch::nn::Embedding src_emb_{nullptr}, tgt_emb_{nullptr};  // (V_src, E), (V_tgt, E); one module when shared
   RnnStack encoder_{nullptr};
   RnnStack decoder_{nullptr};                    // fused decoder (no input feeding)
   std::vector<torch::nn::LSTMCell> lstm_cells_;  // input feeding: layer 0 takes E + H

@@ -28,7 +28,8 @@ class Schema {
     bind("model.embedding", m.embedding), bind("model.hidden", m.hidden), bind("model.bidirectional", m.bidirectional);
     bind("model.attention", m.attention), bind("model.input_feeding", m.input_feeding),
         bind("model.dropout", m.dropout);
-    bind("model.tie_embeddings", m.tie_embeddings), bind("model.context", m.context);
+    bind("model.tie_embeddings", m.tie_embeddings), bind("model.share_embeddings", m.share_embeddings);
+    bind("model.context", m.context);
     bind("model.attention_window", m.attention_window), bind("model.attention_heads", m.attention_heads);
     auto& d = c.data;
     bind("data.corpus", d.corpus), bind("data.train_split", d.train_split), bind("data.valid_split", d.valid_split);

@@ -194,6 +194,11 @@ void Trainer::setup() {
   if (c.model.is_lm() != (corpus_.kind() == "monolingual"))
     throw ConfigError(fmt::format("{}: model.type {} needs a {} corpus, but {} is {}", c.source, c.model.type,
                                   c.model.is_lm() ? "monolingual" : "parallel", corpus_.path(), corpus_.kind()));
+  if (c.model.share_embeddings && !c.model.is_lm() && corpus_.vocab("src").hash != corpus_.vocab("tgt").hash)
+    throw ConfigError(
+        fmt::format("{}: model.share_embeddings needs one vocabulary for both sides, but {} has a source and a target "
+                    "SentencePiece model ({} and {} pieces); HINT: prepare the corpus with --joint-vocab",
+                    c.source, corpus_.path(), corpus_.vocab("src").size, corpus_.vocab("tgt").size));
   // The config's hyper-parameters sized by the corpus vocabularies (the run's Config itself stays as resolved).
   ModelConfig sized = c.model;
   sized.src_vocab = c.model.is_lm() ? 0 : corpus_.vocab("src").size;

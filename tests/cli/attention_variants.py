@@ -1,5 +1,7 @@
 """Local (Luong local-p) and multi-head attention through the CLI: training, validation BLEU, beam search and greedy
-translation, evaluate; the keys' rules. (Gradients and incremental decoding are checked in the gtests.)"""
+translation, evaluate; the keys' rules. model.share_embeddings on a joint-vocabulary corpus: one embedding fewer,
+training, translation and averaging work; refused on a corpus with two vocabularies. (Gradients and incremental
+decoding are checked in the gtests.)"""
 import json
 import os
 import sys
@@ -33,4 +35,29 @@ check("model.attention_heads must divide model.hidden (32) with multihead attent
       "heads that do not divide hidden are refused")
 p = run(["train", cfg, "--set", "model.attention=local", "--set", "model.attention_window=0"], expect=2)
 check("model.attention_window must be in [1, 10000] (got 0)" in p.stderr, "window out of range")
+
+# Shared source/target embeddings (three-way with tie_embeddings) need one vocabulary.
+os.makedirs(f"{d}/joint")
+joint = make_corpus(f"{d}/joint", n=400, extra=("--joint-vocab",))
+cfg = tiny_config(d, joint, "X", name="joint.yaml")
+sizes = {}
+for name, sets in (("separate", []), ("shared", ["model.share_embeddings=true"]),
+                   ("all", ["model.share_embeddings=true", "model.tie_embeddings=true"])):
+    args = ["train", cfg, "--no-progress", "--set", f"train.run_dir={d}/{name}", "--set", "train.max_steps=20"]
+    for s in sets:
+        args += ["--set", s]
+    log = run(args).stderr
+    sizes[name] = int(log.split(" parameters;")[0].split()[-1].replace(",", ""))
+check(sizes["separate"] - sizes["shared"] == sizes["shared"] - sizes["all"] > 0
+      and (sizes["separate"] - sizes["shared"]) % 32 == 0,
+      f"sharing drops one embedding, tying one more ({sizes})")
+out = run(["translate", "--checkpoint", f"{d}/all/best.tern", "--beam", "3", "-i", f"{d}/in.txt"]).stdout
+check(len(out.splitlines()) == 5, "a three-way shared model translates")
+run(["average", "--last", "2", f"{d}/all", "--out", f"{d}/all_avg.tern"])
+p = run(["evaluate", "--checkpoint", f"{d}/all_avg.tern", "--data", joint, "--split", "test", "--no-translate"])
+check(json.loads(p.stdout)["perplexity"]["ppl_per_token"] > 1, "its checkpoints average and evaluate")
+p = run(["train", tiny_config(d, corpus, f"{d}/two", name="two.yaml"), "--set", "model.share_embeddings=true"],
+        expect=2)
+check("model.share_embeddings needs one vocabulary for both sides" in p.stderr and "--joint-vocab" in p.stderr,
+      f"two vocabularies refused ({p.stderr.strip()[-200:]})")
 finish()

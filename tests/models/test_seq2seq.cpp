@@ -284,6 +284,40 @@ TEST(Attention, LocalWindowAndMultiheadWeights) {
             std::string::npos);
 }
 
+// model.share_embeddings: the source and target embeddings are one parameter (held once), which both sides train;
+// with tie_embeddings the output layer is that parameter too; different vocabulary sizes or a language model refused.
+TEST(Seq2Seq, SharedEmbeddings) {
+  torch::manual_seed(0);
+  ModelConfig c;
+  c.embedding = c.hidden = 8, c.src_vocab = c.tgt_vocab = 20, c.dropout = 0;
+  const auto count = [](const SequenceModel& m) {
+    int64_t n = 0;
+    for (const auto& p : m->parameters()) n += p.numel();
+    return n;
+  };
+  const int64_t separate = count(build_model(c));
+  c.share_embeddings = true;
+  auto m = build_model(c);
+  EXPECT_EQ(count(m), separate - 20 * 8);
+  auto named = m->named_parameters();
+  EXPECT_FALSE(named.contains("src_emb.weight"));
+  c.tie_embeddings = true;
+  EXPECT_EQ(count(build_model(c)), separate - 2 * 20 * 8);
+  // Token 7 only in the source, token 9 only in the target: both rows of the one embedding get gradients.
+  auto src = torch::tensor({{7, 7, 5}}), tgt_in = torch::tensor({{kBosId, 9}}), tgt_out = torch::tensor({{9, kEosId}});
+  auto logits = m->forward(src, torch::tensor({3}), tgt_in);
+  torch::nn::functional::cross_entropy(logits.view({-1, 20}), tgt_out.view({-1})).backward();
+  const torch::Tensor g = named["tgt_emb.weight"].grad();
+  EXPECT_GT(g[7].abs().sum().item<double>(), 0);
+  EXPECT_GT(g[9].abs().sum().item<double>(), 0);
+  c.tgt_vocab = 21;
+  EXPECT_NE(test::error_of([&] { build_model(c); }).find("model.share_embeddings needs one vocabulary for both sides"),
+            std::string::npos);
+  c.tgt_vocab = 20, c.type = "lm";
+  EXPECT_NE(test::error_of([&] { c.validate(); }).find("model.share_embeddings is for seq2seq models"),
+            std::string::npos);
+}
+
 TEST(ModelConfig, RulesNameTheKey) {
   ModelConfig c;
   c.src_vocab = c.tgt_vocab = 20;
