@@ -1,7 +1,8 @@
 """The GPU path end to end, through the CLI (label cuda; skipped with the reason where no GPU is visible):
 `mpirun -np 1 tern train` on CUDA through the NCCL backend, in fp32, fp16 (dynamic loss scaling) and bf16; an exact
 resume on the GPU (a run of 2N steps equals N steps, stopped, resumed for N more: per-step losses and parameters);
-the checkpoint trained on the GPU evaluates on the CPU; `tern bench allreduce` runs NCCL with one rank."""
+the checkpoint trained on the GPU evaluates on the CPU; translate --alignment and train.init_from on the GPU;
+`tern bench allreduce` runs NCCL with one rank."""
 import json
 import os
 import subprocess
@@ -69,6 +70,23 @@ cpu = json.loads(run(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--dev
 gpu = json.loads(run(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--device", "cuda", "--no-translate"]).stdout)
 pc, pg = cpu["perplexity"]["ppl_per_token"], gpu["perplexity"]["ppl_per_token"]
 check(abs(pc - pg) / pc < 1e-4, f"GPU checkpoint: CPU and GPU perplexity agree ({pc:.5f} vs {pg:.5f})")
+
+# Word alignment on the GPU: every line gets its links; the translations are the CPU's (greedy, a trained model).
+write(f"{d}/src.txt", [l.rstrip("\n") for l in open(f"{d}/train.en")][:8])
+al = {dev: run(["translate", "--checkpoint", ckpt, "--device", dev, "--beam", "1", "--alignment", "-i", f"{d}/src.txt"])
+      .stdout.splitlines() for dev in ("cpu", "cuda")}
+same = sum(a.split(" ||| ")[0] == b.split(" ||| ")[0] for a, b in zip(al["cpu"], al["cuda"]))
+check(len(al["cuda"]) == 8 and all(" ||| " in l for l in al["cuda"]) and same >= 6,
+      f"translate --alignment on the GPU ({same}/8 translations as on the CPU)")
+
+# Fine-tuning on the GPU: one step at a negligible learning rate from a checkpoint keeps its perplexity.
+p = subprocess.run(["mpirun", "-np", "1", TERN, "train", cfg, "--set", f"train.run_dir={d}/ft", "--set",
+                    "train.max_steps=1", "--set", "optim.lr=1e-9", "--set", f"train.init_from={ckpt}", "--set",
+                    "distributed.backend=nccl", "--no-progress"], capture_output=True, text=True, timeout=300)
+ft = f"{d}/ft/ckpt_step00000001.tern"
+pf = json.loads(run(["evaluate", "--checkpoint", ft, "--data", corpus, "--device", "cuda", "--no-translate"]).stdout)[
+    "perplexity"]["ppl_per_token"] if p.returncode == 0 else 0
+check(abs(pf - pg) / pg < 1e-4, f"train.init_from on the GPU starts from the checkpoint (ppl {pf:.5f} vs {pg:.5f})")
 
 # NCCL all-reduce, one rank.
 p = subprocess.run(["mpirun", "-np", "1", TERN, "bench", "allreduce", "--sizes", "1048576", "--iters", "5"],
