@@ -33,9 +33,12 @@ for sec, ks in sections.items():
             sets = ["--set", f"train.run_dir={run_dir}", "--set", "train.max_steps=2", "--set", "train.valid_every=1"]
             if key == "train.run_dir": sets = ["--set", "train.max_steps=2"]
             p = subprocess.run([TERN, "train", cfg, *sets, "--set", f"{key}={v}", "--no-progress"], capture_output=True,
-                               text=True, timeout=120)
+                               text=True, timeout=120, cwd=d)  # relative paths (train.run_dir=text) land in d
             err = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
-            ok = (p.returncode == 2 and key in p.stderr) or p.returncode == 0
+            # A file key names its value: a corpus that is not there is a data error, a checkpoint a checkpoint error.
+            file_code = {"data.corpus": 4, "train.init_from": 5}.get(key)
+            ok = (p.returncode == 2 and key in p.stderr) or p.returncode == 0 or (p.returncode == file_code and
+                                                                                  v.strip("[]'") in p.stderr)
             if not ok or "internal error" in p.stderr or "Exception raised" in p.stderr:
                 bad.append((key, v, p.returncode, err[-200:]))
             elif p.returncode == 0 and v not in ("0", "-1") :

@@ -150,6 +150,7 @@ nlohmann::json to_json(const CheckpointMeta& m) {
                       {"torch_version", m.torch_version}};
   if (!m.averaged_from.empty()) j["averaged_from"] = m.averaged_from;
   if (!m.run_id.empty()) j["run_id"] = m.run_id;
+  if (!m.initialized_from.empty()) j["initialized_from"] = m.initialized_from;
   j.update(m.schedule);
   return j;
 }
@@ -181,6 +182,7 @@ CheckpointMeta checkpoint_meta(const nlohmann::json& j, const std::string& path)
   if (j.contains("tern_version")) text("tern_version", m.tern_version);
   if (j.contains("torch_version")) text("torch_version", m.torch_version);
   if (j.contains("run_id")) text("run_id", m.run_id);
+  if (j.contains("initialized_from")) text("initialized_from", m.initialized_from);
   if (!j.contains("vocab") || !j["vocab"].is_object()) fail("vocab", "must be an object of sides");
   for (const auto& [side, v] : j["vocab"].items()) {
     if (!v.is_object() || !v.contains("size") || !v["size"].is_number_integer() || !v.contains("hash") ||

@@ -42,6 +42,9 @@ struct CheckpointMeta {
   // Made when a run starts fresh and kept by every resume: the checkpoints of one run share it ("" in files of tern
   // before it). `tern average` refuses checkpoints of two runs.
   std::string run_id;
+  // A run started by train.init_from: the checkpoint it started from, that checkpoint's run and step ("path (run
+  // <id>, step N)"), kept by every resume ("" otherwise).
+  std::string initialized_from;
 };
 nlohmann::json to_json(const CheckpointMeta& m);
 // Reads the metadata of checkpoint `path`; a missing or mistyped key is a CheckpointError naming it.

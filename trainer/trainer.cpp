@@ -174,7 +174,8 @@ class Trainer {
   int64_t corpus_max_tokens_ = 0;                                 // read once in setup, saved in every checkpoint
   int64_t saved_step_ = -1;  // the step of the newest checkpoint saved or resumed from
   std::string last_ckpt_, best_ckpt_;
-  std::string run_id_;  // the run's identity (CheckpointMeta::run_id): made at a fresh start, kept by resumes
+  std::string run_id_;            // the run's identity (CheckpointMeta::run_id): made at a fresh start, kept by resumes
+  std::string initialized_from_;  // CheckpointMeta::initialized_from: set by train.init_from, kept by resumes
   std::unique_ptr<RunDirectory> run_dir_;  // rank 0 only
   std::unique_ptr<EventWriter> events_;    // rank 0, train.tensorboard
   Clock::time_point start_ = Clock::now();
@@ -426,6 +427,7 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   meta.step = step_, meta.epoch = next_epoch, meta.batch_in_epoch = next_batch, meta.bad_steps = bad_steps_;
   meta.world_size = comm_.world(), meta.num_shards = num_shards_, meta.config_yaml = to_yaml(cfg_);
   meta.corpus_identity = corpus_.identity(), meta.corpus_kind = corpus_.kind(), meta.run_id = run_id_;
+  meta.initialized_from = initialized_from_;
   meta.corpus_max_tokens = corpus_max_tokens_, meta.loss_scaler = scaler_.state(), meta.torch_version = TORCH_VERSION;
   for (const auto& side : corpus_.sides()) meta.vocab[side] = {corpus_.vocab(side).size, corpus_.vocab(side).hash};
   sched_.save(meta.schedule);
@@ -512,6 +514,7 @@ void Trainer::initialize_from(const std::string& path) {
     }
     logf("initialized from {} (step {}{}): the optimizer, the schedule and the step start anew", path, m.step,
          averaged ? ", its weight average" : "");
+    initialized_from_ = fmt::format("{} (run {}, step {})", path, m.run_id.empty() ? "unknown" : m.run_id, m.step);
   }
   reducer_->broadcast_parameters();
   if (ema_) ema_ = std::make_unique<ParameterEma>(params_, cfg_.train.ema_decay);  // from the weights it starts at
@@ -594,6 +597,7 @@ void Trainer::restore(const std::string& path) {
   }
   step_ = m.step, epoch_ = m.epoch, batch_in_epoch_ = m.batch_in_epoch, bad_steps_ = m.bad_steps;
   if (!m.run_id.empty()) run_id_ = m.run_id;
+  initialized_from_ = m.initialized_from;
   try {
     if (!sched_.load(m.schedule) && is_root())
       logf(
@@ -639,9 +643,8 @@ void Trainer::open_run() {
     // Temporary files of a save that was interrupted (killed job, full disk) are never loaded: remove them.
     for (const auto& f : remove_stale_temporaries(t.run_dir)) logf("removed {}, left by an interrupted save", f);
     write_file_atomic((fs::path(t.run_dir) / "config.yaml").string(), to_yaml(cfg_));
-    write_file_atomic(
-        (fs::path(t.run_dir) / "environment.json").string(),
-        environment(device_, comm_, precision_, resume, resume.empty() ? t.init_from : "").dump(1) + "\n");
+    write_file_atomic((fs::path(t.run_dir) / "environment.json").string(),
+                      environment(device_, comm_, precision_, resume, initialized_from_).dump(1) + "\n");
     if (t.tensorboard)
       events_ = std::make_unique<EventWriter>((fs::path(t.run_dir) / "tensorboard").string(), step_ + 1);
     if (const int64_t dropped = run_dir_->open_metrics(step_))

@@ -56,7 +56,8 @@ check(abs(fe - e) / e < 1e-4 and abs(raw - e) / e > 1e-3,
 log = open(f"{d}/ft/train.log").read()
 env = json.load(open(f"{d}/ft/environment.json"))
 steps = [r["step"] for r in metrics(f"{d}/ft")]
-check(f"initialized from {base} (step 20)" in log and env["initialized_from"] == base and steps[0] == 1,
+check(f"initialized from {base} (step 20)" in log and env["initialized_from"].startswith(f"{base} (run ")
+      and env["initialized_from"].endswith(", step 20)") and steps[0] == 1,
       f"train.log and environment.json say where it started; its steps count from 1 ({steps})")
 
 # Every rank holds the parameters (rank 0 reads the file): train.check_sync_every compares them after each step.
@@ -66,7 +67,9 @@ check(abs(f2 - b) / b < 1e-4, f"2 ranks start from the base model too (ppl {f2:.
 
 # Resuming the fine-tuned run continues from its own checkpoint and never reads train.init_from again.
 train(f"{d}/ft", 3, f"train.init_from={d}/gone.tern", *tiny, resume=True)  # a fresh start would fail: no such file
-check(metrics(f"{d}/ft")[-1]["step"] == 3, "a resume ignores train.init_from")
+env = json.load(open(f"{d}/ft/environment.json"))
+check(metrics(f"{d}/ft")[-1]["step"] == 3 and env["initialized_from"].startswith(f"{base} (run "),
+      f"a resume ignores train.init_from and keeps saying where the run started ({env['initialized_from']})")
 
 # Refusals: another model, another vocabulary, a missing or non-checkpoint file; dropout may differ.
 p = train(f"{d}/bad1", 1, f"train.init_from={base}", *tiny, "model.hidden=48", expect=5)
