@@ -168,6 +168,10 @@ void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--max-tokens", o->max_tokens, "Longer sentences (subword tokens) follow --long-policy")
       ->check(kInteger);
   add_choice<LongPolicy>(c, "--long-policy", o->long_policy, "Sentences longer than --max-tokens");
+  c->add_option("--max-ratio", o->max_ratio,
+                "Drop training pairs whose subword lengths differ by more than this factor (Moses clean-corpus "
+                "-ratio; 0: keep all; held-out splits are never filtered by it)")
+      ->check(kFiniteNumber);
   add_choice<EmptyPolicy>(c, "--empty-policy", o->empty_policy, "Lines empty after trimming, on either side");
   c->add_option("--out", o->out, "Output corpus (.h5)")->required();
   c->add_flag("--overwrite", o->overwrite, kOverwriteHelp);
@@ -176,9 +180,11 @@ void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
       o->progress = true;
       PrepareResult r = prepare_corpus(*o);
       for (const auto& [split, s] : r.splits)
-        logf("{}: {} lines, {} kept, {} empty dropped, {} too long {}, tokens src {} tgt {}", split, s.lines, s.kept,
+        logf("{}: {} lines, {} kept, {} empty dropped, {} too long {}{}, tokens src {} tgt {}", split, s.lines, s.kept,
              s.dropped_empty, o->long_policy == LongPolicy::kTruncate ? s.truncated : s.dropped_long,
-             o->long_policy == LongPolicy::kTruncate ? "truncated" : "dropped", s.tokens_src, s.tokens_tgt);
+             o->long_policy == LongPolicy::kTruncate ? "truncated" : "dropped",
+             o->max_ratio > 0 && split == "train" ? fmt::format(", {} over --max-ratio dropped", s.dropped_ratio) : "",
+             s.tokens_src, s.tokens_tgt);
       for (const auto& [split, s] : r.splits)
         if (s.in_train_src > 0)
           logf("{}: {} of its {} sentences also occur in train{}: held-out scores on them are optimistic", split,

@@ -212,6 +212,9 @@ void PrepareOptions::validate() const {
   need(!(has_valid && valid_fraction > 0), "give either a valid file or --valid-fraction, not both");
   need(!(has_test && test_fraction > 0), "give either a test file or --test-fraction, not both");
   need(max_tokens >= 1, fmt::format("--max-tokens must be >= 1 (got {})", max_tokens));
+  need(max_ratio == 0 || (max_ratio >= 1 && max_ratio <= 1000),
+       fmt::format("--max-ratio must be 0 (off) or in [1, 1000] (got {})", max_ratio));
+  need(max_ratio == 0 || parallel(), "--max-ratio compares the two sides of a parallel corpus");
   long_policy.check("--long-policy");
   empty_policy.check("--empty-policy");
   need(!out.empty(), "--out is required");
@@ -342,11 +345,12 @@ std::vector<std::unique_ptr<Tokenizer>> make_tokenizers(const PrepareOptions& o,
   return toks;
 }
 
-// Encodes one line of each side into `ids` and applies the empty and long policies. Returns whether the sentence is
-// kept; counts what happened in `st`. `line_no` (1-based) and `files` name the line in errors.
+// Encodes one line of each side into `ids` and applies the empty, long and (training pairs: `train`) length-ratio
+// policies. Returns whether the sentence is kept; counts what happened in `st`. `line_no` (1-based) and `files` name
+// the line in errors.
 bool encode_sentence(const PrepareOptions& o, const std::vector<std::unique_ptr<Tokenizer>>& toks,
                      std::vector<std::string>& lines, std::vector<std::vector<int32_t>>& ids,
-                     const std::vector<std::string>& files, int64_t line_no, SplitStats& st) {
+                     const std::vector<std::string>& files, int64_t line_no, bool train, SplitStats& st) {
   bool empty = false, too_long = false;
   for (auto& l : lines) {
     l = squeeze_spaces(l);
@@ -362,6 +366,13 @@ bool encode_sentence(const PrepareOptions& o, const std::vector<std::unique_ptr<
   for (size_t k = 0; k < lines.size(); ++k) {
     ids[k] = toks[k]->encode(lines[k]);
     too_long = too_long || static_cast<int64_t>(ids[k].size()) > o.max_tokens;
+  }
+  if (train && o.max_ratio > 0 && ids.size() == 2) {
+    const size_t shorter = std::min(ids[0].size(), ids[1].size()), longer = std::max(ids[0].size(), ids[1].size());
+    if (static_cast<double>(longer) > o.max_ratio * static_cast<double>(std::max<size_t>(shorter, 1))) {
+      ++st.dropped_ratio;
+      return false;
+    }
   }
   if (too_long) {
     switch (o.long_policy.value()) {
@@ -458,6 +469,7 @@ void write_provenance(CorpusWriter& w, const PrepareOptions& o, const PrepareRes
                     {"kept", st.kept},
                     {"dropped_empty", st.dropped_empty},
                     {"dropped_long", st.dropped_long},
+                    {"dropped_ratio", st.dropped_ratio},
                     {"truncated", st.truncated},
                     {"tokens_src", st.tokens_src},
                     {"tokens_tgt", st.tokens_tgt}};
@@ -466,6 +478,7 @@ void write_provenance(CorpusWriter& w, const PrepareOptions& o, const PrepareRes
   w.set_attr("inputs", inputs_json.dump());
   w.set_attr("filter_stats", stats.dump());
   w.set_attr("policy", nlohmann::json{{"max_tokens", o.max_tokens},
+                                      {"max_ratio", o.max_ratio},
                                       {"long_policy", o.long_policy.name()},
                                       {"empty_policy", o.empty_policy.name()},
                                       {"valid_fraction", o.valid_fraction},
@@ -529,7 +542,8 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
         const char* split = in.split == "train" && by_fraction ? assign_split_name(o, i) : split_name(in.split);
         SplitStats& st = e.stats[split];
         ++st.lines;
-        if (!encode_sentence(o, toks, b.lines[j], ids, files, b.first_in_file + static_cast<int64_t>(j) + 1, st))
+        if (!encode_sentence(o, toks, b.lines[j], ids, files, b.first_in_file + static_cast<int64_t>(j) + 1,
+                             std::string(split) == "train", st))
           continue;
         e.split.push_back(split);
         e.line.push_back(i + 1);
@@ -582,8 +596,9 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
       if (st.kept == 0)
         throw DataError(fmt::format(
             "split '{}' is empty after filtering ({} lines read: {} empty, {} longer than --max-tokens {} subword "
-            "tokens); HINT: raise --max-tokens or pass --long-policy truncate",
-            split, st.lines, st.dropped_empty, st.dropped_long, o.max_tokens));
+            "tokens, {} with lengths apart by more than --max-ratio); HINT: raise --max-tokens or --max-ratio, or "
+            "pass --long-policy truncate",
+            split, st.lines, st.dropped_empty, st.dropped_long, o.max_tokens, st.dropped_ratio));
     write_provenance(w, o, result, inputs_json);
     w.close();
   }

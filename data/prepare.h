@@ -41,7 +41,11 @@ struct PrepareOptions {
   std::string vocab_from;
   // Sentences with more subword tokens than this on either side follow long_policy.
   int64_t max_tokens = 128;
-  Choice<LongPolicy> long_policy = LongPolicy::kDrop;     // drop | truncate | error
+  Choice<LongPolicy> long_policy = LongPolicy::kDrop;  // drop | truncate | error
+  // Parallel training pairs whose subword lengths differ by more than this factor (longer / shorter) are dropped, as
+  // Moses clean-corpus-n.perl -ratio does (0: keep all). Misaligned pairs of crawled data look like this; held-out
+  // splits are never filtered by it (their scores must cover every pair).
+  double max_ratio = 0;
   Choice<EmptyPolicy> empty_policy = EmptyPolicy::kDrop;  // drop | error (a line empty after trimming, either side)
   std::string out;                                        // output .h5; an existing file is an error unless overwrite
   bool overwrite = false;
@@ -54,13 +58,14 @@ struct PrepareOptions {
 };
 
 struct SplitStats {
-  int64_t lines = 0, kept = 0, dropped_empty = 0, dropped_long = 0, truncated = 0;
+  int64_t lines = 0, kept = 0, dropped_empty = 0, dropped_long = 0, dropped_ratio = 0, truncated = 0;
   int64_t tokens_src = 0, tokens_tgt = 0;
   // valid and test: kept sentences whose source (the text of a monolingual corpus) is also a training sentence's, and
   // those whose pair is also a training pair (the overlap that makes held-out scores optimistic).
   int64_t in_train_src = 0, in_train_pair = 0;
   SplitStats& operator+=(const SplitStats& o) {
     lines += o.lines, kept += o.kept, dropped_empty += o.dropped_empty, dropped_long += o.dropped_long;
+    dropped_ratio += o.dropped_ratio;
     truncated += o.truncated, tokens_src += o.tokens_src, tokens_tgt += o.tokens_tgt;
     in_train_src += o.in_train_src, in_train_pair += o.in_train_pair;
     return *this;

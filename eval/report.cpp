@@ -337,13 +337,14 @@ Tables make_tables(const RunData& r) {
                             e.contains("bleu") ? num(e["bleu"]["score"]) : "–",
                             e.contains("chrf") ? num(e["chrf"]["score"]) : "–"});
   }
-  t.corpus.head = {"split",     "lines",      "kept",       "dropped empty",          "dropped long",
-                   "truncated", "tokens src", "tokens tgt", "also in train (source)", "also in train (pair)"};
+  t.corpus.head = {
+      "split",     "lines",      "kept",       "dropped empty",          "dropped long",        "dropped ratio",
+      "truncated", "tokens src", "tokens tgt", "also in train (source)", "also in train (pair)"};
   if (r.corpus.contains("filter_stats") && r.corpus["filter_stats"].is_object())
     for (const auto& [split, s] : r.corpus["filter_stats"].items()) {
       std::vector<std::string> row{split};
-      for (const char* k : {"lines", "kept", "dropped_empty", "dropped_long", "truncated", "tokens_src", "tokens_tgt",
-                            "in_train_src", "in_train_pair"})
+      for (const char* k : {"lines", "kept", "dropped_empty", "dropped_long", "dropped_ratio", "truncated",
+                            "tokens_src", "tokens_tgt", "in_train_src", "in_train_pair"})
         row.push_back(s.contains(k) ? s[k].dump() : "–");
       t.corpus.rows.push_back(row);
     }

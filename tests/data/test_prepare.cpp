@@ -133,6 +133,33 @@ TEST(Prepare, LongSentencePolicies) {
   EXPECT_NE(e.find("more than max_tokens 25"), std::string::npos) << e;
 }
 
+// --max-ratio R: training pairs whose lengths differ by more than R times are dropped and counted; held-out pairs
+// are kept whatever their ratio; the option's rules.
+TEST(Prepare, LengthRatioFilterDropsTrainingPairsOnly) {
+  Fixture f;
+  auto tgt = test::read_lines(f.o.train_tgt[0]);
+  for (int i : {3, 17, 250}) tgt[i] = fmt::format("{0} {0} {0} {0} {0} {0} {0} {0}", tgt[i]);  // misaligned: 8x
+  test::write_lines(f.o.train_tgt[0], tgt);
+  f.o.max_tokens = 10000;
+  const PrepareResult all = prepare_corpus(f.o);
+  f.o.max_ratio = 20, f.o.overwrite = true;  // the fixture's targets have ~5x the source's pieces, these ~40x
+  const PrepareResult cut = prepare_corpus(f.o);
+  const int64_t held_out = all.splits.at("valid").kept + all.splits.at("test").kept;
+  EXPECT_EQ(cut.splits.at("valid").kept + cut.splits.at("test").kept, held_out) << "held-out pairs are never cut";
+  const int64_t dropped = cut.splits.at("train").dropped_ratio;
+  EXPECT_GE(dropped, 1);
+  EXPECT_LE(dropped, 3);
+  EXPECT_EQ(cut.splits.at("train").kept, all.splits.at("train").kept - dropped);
+  EXPECT_EQ(all.splits.at("train").dropped_ratio, 0);
+  const auto stats = nlohmann::json::parse(CorpusReader(f.o.out).attr("filter_stats"));
+  EXPECT_EQ(stats["train"]["dropped_ratio"].get<int64_t>(), dropped);
+  for (double bad : {0.5, -1.0, 2000.0}) {
+    f.o.max_ratio = bad;
+    EXPECT_NE(test::error_of([&] { prepare_corpus(f.o); }).find("--max-ratio must be 0 (off) or in [1, 1000]"),
+              std::string::npos);
+  }
+}
+
 TEST(Prepare, ExistingOutputIsNotOverwritten) {
   Fixture f;
   test::write_lines(f.o.out, {"precious"});
