@@ -596,9 +596,10 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
       if (st.kept == 0)
         throw DataError(fmt::format(
             "split '{}' is empty after filtering ({} lines read: {} empty, {} longer than --max-tokens {} subword "
-            "tokens, {} with lengths apart by more than --max-ratio); HINT: raise --max-tokens or --max-ratio, or "
-            "pass --long-policy truncate",
-            split, st.lines, st.dropped_empty, st.dropped_long, o.max_tokens, st.dropped_ratio));
+            "tokens{}); HINT: raise --max-tokens{} or pass --long-policy truncate",
+            split, st.lines, st.dropped_empty, st.dropped_long, o.max_tokens,
+            o.max_ratio > 0 ? fmt::format(", {} with lengths apart by more than --max-ratio", st.dropped_ratio) : "",
+            o.max_ratio > 0 ? " or --max-ratio," : ""));
     write_provenance(w, o, result, inputs_json);
     w.close();
   }

@@ -49,6 +49,11 @@ p = run(["prepare", "--train-src", f"{d}/long.en", "--train-tgt", f"{d}/long.en"
          "16", "--max-tokens", "8"], expect=4)
 check("30 longer than --max-tokens 8 subword tokens); HINT: raise --max-tokens" in p.stderr and
       not os.path.exists(f"{d}/e.h5"), f"a split emptied by --max-tokens says why ({p.stderr.strip()[-200:]!r})")
+write(f"{d}/short.es", ["word"] * 30)
+p = run(["prepare", "--train-src", f"{d}/long.en", "--train-tgt", f"{d}/short.es", "--out", f"{d}/e.h5", "--vocab-size",
+         "16", "--max-ratio", "3"], expect=4)
+check("30 with lengths apart by more than --max-ratio); HINT: raise --max-tokens or --max-ratio," in p.stderr and
+      not os.path.exists(f"{d}/e.h5"), f"a split emptied by --max-ratio says why ({p.stderr.strip()[-200:]!r})")
 src, tgt = synthetic_parallel(200)
 write(f"{d}/s.en", src)
 write(f"{d}/s.es", tgt)
