@@ -259,9 +259,9 @@ nlohmann::json evaluate_text(const EvaluateOptions& opt, std::ostream* sentence_
     Batch batch = target_batch({lines.begin() + b0, lines.begin() + b1});  // (B, T): <s> y, y </s>
     if (im.src) std::tie(batch.src, batch.src_len) = pad_rows({sources.begin() + b0, sources.begin() + b1});  // (B, S)
     AutocastScope autocast(im.precision, im.device);
-    const torch::Tensor logits =
-        im.src ? im.model->forward(batch.src.to(im.device), batch.src_len.to(im.device), batch.tgt_in.to(im.device))
-               : im.model->forward({}, {}, batch.tgt_in.to(im.device));
+    // src_len stays on the CPU (forward packs by it on the host), as in perplexity() above.
+    const torch::Tensor logits = im.model->forward(batch.src.defined() ? batch.src.to(im.device) : batch.src,
+                                                   batch.src_len, batch.tgt_in.to(im.device));
     const torch::Tensor lp = torch::log_softmax(logits.to(torch::kFloat32), -1);
     const torch::Tensor target = batch.tgt_out.to(im.device);
     const torch::Tensor per_token = lp.gather(2, target.unsqueeze(2)).squeeze(2).masked_fill(target == kPadId, 0);
