@@ -543,7 +543,7 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
         SplitStats& st = e.stats[split];
         ++st.lines;
         if (!encode_sentence(o, toks, b.lines[j], ids, files, b.first_in_file + static_cast<int64_t>(j) + 1,
-                             std::string(split) == "train", st))
+                             std::string_view(split) == "train", st))
           continue;
         e.split.push_back(split);
         e.line.push_back(i + 1);
