@@ -20,6 +20,10 @@ inline constexpr std::string_view kCheckpointMagic = "TERNCKPT";
 FileKind file_kind(const std::string& head);
 // Decodes valid UTF-8 into code points (call invalid_utf8_at first for untrusted text).
 std::u32string utf8_decode(const std::string& s);
+// The bytes of the UTF-8 sequence that starts with `lead` (as utf8_decode reads it: 1 to 4).
+size_t utf8_sequence_length(unsigned char lead);
+// Python's str.isspace() code points, which str.split() and str.rstrip() use.
+bool py_space(char32_t c);
 std::string utf8_encode(const std::u32string& s);
 // ASCII whitespace trim and collapse of inner runs to one space.
 std::string squeeze_spaces(const std::string& s);

@@ -10,6 +10,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/hash.h"
+#include "data/text.h"
 #include "fmt/format.h"
 
 namespace tern {
@@ -68,18 +69,12 @@ namespace {
 // Per byte of `text`: whether it is part of a whitespace character, as Python's str.split() has them (tab, newline,
 // space, ..., U+00A0, U+2000-U+200A, U+3000, ...), so that word indices agree with a user's split().
 std::vector<bool> whitespace_bytes(const std::string& text) {
-  std::vector<bool> out(text.size(), false);
-  for (size_t i = 0; i < text.size();) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    const size_t n = c < 0x80 ? 1 : c >> 5 == 6 ? 2 : c >> 4 == 14 ? 3 : c >> 3 == 30 ? 4 : 1;
-    char32_t cp = n == 1 ? c : c & (0x7F >> n);
-    for (size_t k = 1; k < n && i + k < text.size(); ++k)
-      cp = cp << 6 | (static_cast<unsigned char>(text[i + k]) & 0x3F);
-    const bool ws = (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 ||
-                    cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
-                    cp == 0x205F || cp == 0x3000;
-    for (size_t k = 0; k < n && i + k < text.size(); ++k) out[i + k] = ws;
-    i += n;
+  std::vector<bool> out;
+  out.reserve(text.size());
+  for (char32_t cp : utf8_decode(text)) {  // byte by byte as utf8_decode walks them
+    const size_t n =
+        std::min(utf8_sequence_length(static_cast<unsigned char>(text[out.size()])), text.size() - out.size());
+    out.insert(out.end(), n, py_space(cp));
   }
   return out;
 }

@@ -114,12 +114,6 @@ std::u32string tokenize_intl_u32(const std::u32string& line) {
 
 }  // namespace
 
-// Python's str.isspace() code points, which str.split() and str.rstrip() use.
-bool py_space(char32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
 std::vector<std::u32string> py_split(const std::u32string& s) {
   std::vector<std::u32string> out;
   std::u32string cur;

@@ -8,8 +8,8 @@
 
 namespace tern {
 
-// Python's str.isspace(), str.split(), str.rstrip() and (simple-mapping) str.lower() on code points.
-bool py_space(char32_t c);
+// Python's str.split(), str.rstrip() and (simple-mapping) str.lower() on code points (str.isspace(): data/text.h
+// py_space).
 std::vector<std::u32string> py_split(const std::u32string& s);
 std::u32string py_rstrip(std::u32string s);
 std::u32string py_lower(std::u32string s);
