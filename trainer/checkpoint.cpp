@@ -50,29 +50,29 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
 }
 
 namespace {
-// A run directory, or its `latest` pointer, given where a checkpoint goes: the error names the checkpoints meant.
-void refuse_run_directory(const std::string& path) {
-  std::error_code ec;
-  const bool dir = fs::is_directory(path, ec);
-  const fs::path run = dir ? fs::path(path) : fs::path(path).parent_path();
-  if (!dir && fs::path(path).filename() != "latest") return;
+// The checkpoints of run directory `run` to name in a hint: "run/best.tern (the best validation) or
+// run/ckpt_stepN.tern (the newest)", or "" when it holds none (or cannot be read).
+std::string run_checkpoints(const fs::path& run) {
   std::vector<std::string> names;
+  std::error_code ec;
   try {
     if (fs::exists(run / "best.tern", ec)) names.push_back((run / "best.tern").string() + " (the best validation)");
     const std::string latest = latest_checkpoint(run.string());
     const auto steps = step_checkpoints(run.string());
     const std::string newest = !latest.empty() && fs::exists(latest, ec) ? latest : steps.empty() ? "" : steps.back();
     if (!newest.empty()) names.push_back(newest + " (the newest)");
-  } catch (const std::exception&) {  // an unreadable directory or pointer: the plain refusal below
+  } catch (const std::exception&) {  // an unreadable directory or pointer: no hint
   }
-  if (names.empty()) return;
-  throw CheckpointError(fmt::format("{}: is {}, not a checkpoint; HINT: give a checkpoint of the run: {}", path,
-                                    dir ? "a run directory" : "a run's `latest` pointer", fmt::join(names, " or ")));
+  return fmt::format("{}", fmt::join(names, " or "));
 }
 }  // namespace
 
 CheckpointData read_checkpoint(const std::string& path) {
-  refuse_run_directory(path);
+  // A run directory given where a checkpoint goes: name the checkpoints meant.
+  if (std::error_code ec; fs::is_directory(path, ec))
+    if (const std::string names = run_checkpoints(path); !names.empty())
+      throw CheckpointError(
+          fmt::format("{}: is a run directory, not a checkpoint; HINT: give a checkpoint of the run: {}", path, names));
   const std::string hint = "; HINT: resume from an older checkpoint in the same directory (see its `latest` file)";
   auto fail = [&](const std::string& what) { throw CheckpointError(path + ": " + what + hint); };
   // The header first: a file that is not a checkpoint is refused before it is read whole.
@@ -87,7 +87,14 @@ CheckpointData read_checkpoint(const std::string& path) {
     const FileKind kind = file_kind(buf);
     if (kind == FileKind::kHdf5)
       throw CheckpointError(path + ": not a tern checkpoint: it is an HDF5 file (a corpus goes in --data)");
-    if (kind == FileKind::kText) throw CheckpointError(path + ": not a tern checkpoint: it is a text file");
+    if (kind == FileKind::kText) {
+      const std::string names =
+          fs::path(path).filename() == "latest" ? run_checkpoints(fs::path(path).parent_path()) : "";
+      if (!names.empty())  // the run's pointer to its newest checkpoint
+        throw CheckpointError(fmt::format(
+            "{}: is a run's `latest` pointer, not a checkpoint; HINT: give a checkpoint of the run: {}", path, names));
+      throw CheckpointError(path + ": not a tern checkpoint: it is a text file");
+    }
     fail("not a tern checkpoint (bad magic number or too short)");
   }
   try {
