@@ -344,14 +344,15 @@ void add_generate(CLI::App& app, CommandContext&, std::function<void()>& run) {
 void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
   struct Args {
     std::vector<std::string> refs;
-    std::string input;
+    std::vector<std::string> inputs;
     ScoreOptions score;
+    bool paired_bs = false, paired_ar = false;
   };
   auto a = std::make_shared<Args>();
   auto& o = a->score;
   auto* c = app.add_subcommand("score", "BLEU, chrF and chrF++ exactly as sacreBLEU 2.x computes and prints them");
   c->add_option("refs", a->refs, "Reference files (several: multiple references)")->required();
-  c->add_option("-i,--input", a->input, "Hypotheses (default: stdin)");
+  c->add_option("-i,--input", a->inputs, "Hypotheses (default: stdin); several files: several systems, in a table");
   c->add_option("-m,--metrics", o.metrics, "bleu and/or chrf");
   c->add_option("--tokenize", o.bleu.tokenize, "BLEU tokenizer (-tok): 13a | intl | char | none");
   c->add_flag("--lowercase", o.bleu.lowercase, "Case-insensitive BLEU (-lc)");
@@ -366,8 +367,20 @@ void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_flag("--sentence-level", o.sentence_level, "A score per line (-sl)");
   c->add_option("-w,--width", o.width, "Decimals")->check(kInteger);
   c->add_option("-f,--format", o.format, "json | text");
-  c->callback(
-      [a, &run] { run = [a] { std::cout << score_files(a->input, a->refs, a->score, std::cin) << std::flush; }; });
+  c->add_flag("--confidence", o.confidence, "One system: 95% confidence interval by bootstrap resampling (-ci)");
+  c->add_option("--confidence-n", o.confidence_n, "Bootstrap resamples of --confidence (-cin)")->check(kInteger);
+  auto* bs = c->add_flag("--paired-bs", a->paired_bs,
+                         "Several systems: paired bootstrap resampling test of each against the first (-pbs)");
+  auto* ar = c->add_flag("--paired-ar", a->paired_ar,
+                         "Several systems: paired approximate randomization test of each against the first (-par)");
+  bs->excludes(ar);
+  c->add_option("--paired-bs-n", o.paired_bs_n, "Resamples of --paired-bs (-pbsn)")->check(kInteger);
+  c->add_option("--paired-ar-n", o.paired_ar_n, "Trials of --paired-ar (-parn)")->check(kInteger);
+  c->add_option("--seed", o.seed, "Seed of the resampling (sacreBLEU's SACREBLEU_SEED)")->check(kInteger);
+  c->callback([a, &run] {
+    a->score.paired = a->paired_bs ? "bs" : a->paired_ar ? "ar" : "";
+    run = [a] { std::cout << score_files(a->inputs, a->refs, a->score, std::cin) << std::flush; };
+  });
 }
 
 void add_ngram(CLI::App& app, CommandContext&, std::function<void()>& run) {

@@ -27,9 +27,11 @@ int main(int argc, char** argv) {
   std::function<void()> run;
   tern::register_commands(app, ctx, run);
   // sacreBLEU's multi-letter single-dash options for `tern score`.
-  const std::map<std::string, std::string> long_names = {{"-tok", "--tokenize"},       {"-lc", "--lowercase"},
-                                                         {"-sv", "--smooth-value"},    {"-sl", "--sentence-level"},
-                                                         {"-cc", "--chrf-char-order"}, {"-cw", "--chrf-word-order"}};
+  const std::map<std::string, std::string> long_names = {
+      {"-tok", "--tokenize"},      {"-lc", "--lowercase"},       {"-sv", "--smooth-value"},
+      {"-sl", "--sentence-level"}, {"-cc", "--chrf-char-order"}, {"-cw", "--chrf-word-order"},
+      {"-ci", "--confidence"},     {"-cin", "--confidence-n"},   {"-pbs", "--paired-bs"},
+      {"-par", "--paired-ar"},     {"-pbsn", "--paired-bs-n"},   {"-parn", "--paired-ar-n"}};
   std::vector<std::string> args(argv, argv + argc);
   for (auto& a : args)
     if (auto it = long_names.find(a); it != long_names.end()) a = it->second;

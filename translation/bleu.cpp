@@ -167,14 +167,23 @@ void check_reference_streams(size_t hypotheses, const std::vector<std::vector<st
 
 std::string tokenize_13a(const std::string& line) { return utf8_encode(tokenize_13a_u32(utf8_decode(line))); }
 
-BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
-                      const BleuOptions& opt) {
+namespace {
+
+void check_bleu_options(const BleuOptions& opt) {
   if (opt.tokenize != "13a" && opt.tokenize != "intl" && opt.tokenize != "char" && opt.tokenize != "none")
     throw ConfigError("BLEU tokenizer must be 13a, intl, char or none (got " + opt.tokenize + ")");
   if (opt.smooth != "exp" && opt.smooth != "none" && opt.smooth != "floor" && opt.smooth != "add-k")
     throw ConfigError("BLEU smoothing must be exp, none, floor or add-k (got " + opt.smooth + ")");
   if (opt.max_order < 1 || opt.max_order > kMaxGram)
     throw ConfigError(fmt::format("BLEU max order must be between 1 and {} (got {})", kMaxGram, opt.max_order));
+}
+
+}  // namespace
+
+std::vector<std::vector<int64_t>> bleu_statistics(const std::vector<std::string>& hyps,
+                                                  const std::vector<std::vector<std::string>>& refs,
+                                                  const BleuOptions& opt) {
+  check_bleu_options(opt);
   check_reference_streams(hyps.size(), refs, "BLEU");
   const int N = opt.max_order;
   auto prep = [&](const std::string& s) {
@@ -182,10 +191,8 @@ BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<st
     if (opt.lowercase) u = py_lower(u);
     return py_split(sacrebleu_tokenize(py_rstrip(u), opt.tokenize));
   };
-  BleuScore b;
-  b.counts.assign(N, 0);
-  b.totals.assign(N, 0);
-  b.precisions.assign(N, 0.0);
+  std::vector<std::vector<int64_t>> out;
+  out.reserve(hyps.size());
   WordIds ids;
   std::vector<Gram> grams;
   for (size_t i = 0; i < hyps.size(); ++i) {
@@ -209,49 +216,100 @@ BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<st
       else if (d == best_diff && rl < best)
         best = rl;
     }
-    b.sys_len += hlen;
-    b.ref_len += best;
+    std::vector<int64_t> st(2 + 2 * N, 0);  // hyp_len, ref_len, correct_1..N, total_1..N
+    st[0] = hlen, st[1] = best;
     grams.clear();
     add_grams(htoks, N, grams);
     match_counts(count_grams(grams), ref_max, [&](int n, int64_t c, int64_t m) {
-      b.totals[n - 1] += c;
-      b.counts[n - 1] += m;
+      st[2 + N + n - 1] += c;
+      st[2 + n - 1] += m;
     });
+    out.push_back(std::move(st));
   }
-  // sacrebleu.metrics.bleu.BLEU.compute_bleu
+  return out;
+}
+
+namespace {
+
+// BLEU.compute_bleu: the score, precisions and brevity penalty into `b` (its lengths and counts already set).
+void compute_bleu(const std::vector<NpFloat>& stats, const BleuOptions& opt, BleuScore& b) {
+  const int N = opt.max_order;
+  b.precisions.assign(N, 0.0);
+  b.bp = 1;
+  b.score = 0;
   if (b.sys_len < b.ref_len) b.bp = b.sys_len > 0 ? std::exp(1.0 - static_cast<double>(b.ref_len) / b.sys_len) : 0.0;
-  double smooth_value = !std::isnan(opt.smooth_value) ? opt.smooth_value : (opt.smooth == "floor" ? 0.1 : 1.0);
   bool any = false;
-  for (auto c : b.counts) any = any || c > 0;
-  if (any) {
-    std::vector<double> correct(b.counts.begin(), b.counts.end()), total(b.totals.begin(), b.totals.end());
-    double smooth_mteval = 1.0;
-    int eff_order = N;
-    for (int n = 1; n <= N; ++n) {
-      if (opt.smooth == "add-k" && n > 1) correct[n - 1] += smooth_value, total[n - 1] += smooth_value;
-      if (total[n - 1] == 0) break;
-      if (opt.effective_order) eff_order = n;
-      if (correct[n - 1] == 0) {
-        if (opt.smooth == "exp") {
-          smooth_mteval *= 2;
-          b.precisions[n - 1] = 100.0 / (smooth_mteval * total[n - 1]);
-        } else if (opt.smooth == "floor") {
-          b.precisions[n - 1] = 100.0 * smooth_value / total[n - 1];
-        }
-      } else {
-        b.precisions[n - 1] = 100.0 * correct[n - 1] / total[n - 1];
+  for (int n = 0; n < N; ++n) any = any || stats[2 + n].v != 0;
+  if (!any) return;
+  // Step by step as sacreBLEU: float32 statistics (its resampling) give float32 precisions.
+  const double smooth_value = !std::isnan(opt.smooth_value) ? opt.smooth_value : (opt.smooth == "floor" ? 0.1 : 1.0);
+  double smooth_mteval = 1.0;
+  int eff_order = N;
+  for (int n = 1; n <= N; ++n) {
+    NpFloat correct = stats[2 + n - 1], total = stats[2 + N + n - 1];
+    if (opt.smooth == "add-k" && n > 1) correct += smooth_value, total += smooth_value;
+    if (total.v == 0) break;
+    if (opt.effective_order) eff_order = n;
+    if (correct.v == 0) {
+      if (opt.smooth == "exp") {
+        smooth_mteval *= 2;
+        b.precisions[n - 1] = (NpFloat(100.0) / (NpFloat(smooth_mteval) * total)).v;
+      } else if (opt.smooth == "floor") {
+        b.precisions[n - 1] = (NpFloat(100.0 * smooth_value) / total).v;
       }
+    } else {
+      b.precisions[n - 1] = (NpFloat(100.0) * correct / total).v;
     }
-    double s = 0;
-    for (int n = 0; n < eff_order; ++n) s += my_log(b.precisions[n]);
-    b.score = b.bp * std::exp(s / eff_order);
   }
+  double s = 0;
+  for (int n = 0; n < eff_order; ++n) s += my_log(b.precisions[n]);
+  b.score = b.bp * std::exp(s / eff_order);
+}
+
+void check_statistics(const std::vector<NpFloat>& stats, const BleuOptions& opt) {
+  if (stats.size() != 2 + 2 * static_cast<size_t>(opt.max_order))
+    throw std::logic_error(fmt::format("BLEU statistics: {} values for order {}", stats.size(), opt.max_order));
+}
+
+}  // namespace
+
+double bleu_score_of(const std::vector<NpFloat>& stats, const BleuOptions& opt) {
+  check_statistics(stats, opt);
+  thread_local BleuScore b;
+  b.sys_len = static_cast<int64_t>(stats[0].v), b.ref_len = static_cast<int64_t>(stats[1].v);
+  compute_bleu(stats, opt, b);
+  return b.score;
+}
+
+BleuScore bleu_from_statistics(const std::vector<NpFloat>& stats, size_t nrefs, const BleuOptions& opt) {
+  check_bleu_options(opt);
+  check_statistics(stats, opt);
+  const int N = opt.max_order;
+  BleuScore b;
+  b.sys_len = static_cast<int64_t>(stats[0].v), b.ref_len = static_cast<int64_t>(stats[1].v);
+  for (int n = 0; n < N; ++n) {
+    b.counts.push_back(static_cast<int64_t>(stats[2 + n].v));
+    b.totals.push_back(static_cast<int64_t>(stats[2 + N + n].v));
+  }
+  compute_bleu(stats, opt, b);
   std::string smooth = opt.smooth;
+  const double smooth_value = !std::isnan(opt.smooth_value) ? opt.smooth_value : (opt.smooth == "floor" ? 0.1 : 1.0);
   if (opt.smooth == "floor" || opt.smooth == "add-k") smooth += fmt::format("[{:.2f}]", smooth_value);
   b.signature =
-      fmt::format("nrefs:{}|case:{}|eff:{}|tok:{}|smooth:{}|version:{}", refs.size(), opt.lowercase ? "lc" : "mixed",
+      fmt::format("nrefs:{}|case:{}|eff:{}|tok:{}|smooth:{}|version:{}", nrefs, opt.lowercase ? "lc" : "mixed",
                   opt.effective_order ? "yes" : "no", opt.tokenize, smooth, kSacreBleuVersion);
   return b;
+}
+
+BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
+                      const BleuOptions& opt) {
+  auto segments = bleu_statistics(hyps, refs, opt);
+  std::vector<NpFloat> sum(2 + 2 * static_cast<size_t>(opt.max_order));
+  std::vector<int64_t> total(sum.size(), 0);
+  for (const auto& s : segments)
+    for (size_t k = 0; k < s.size(); ++k) total[k] += s[k];
+  for (size_t k = 0; k < sum.size(); ++k) sum[k] = NpFloat(total[k]);
+  return bleu_from_statistics(sum, refs.size(), opt);
 }
 
 std::string BleuScore::format(int width) const {

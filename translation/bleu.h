@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "translation/np_float.h"
+
 namespace tern {
 
 // Python's str.split(), str.rstrip() and (simple-mapping) str.lower() on code points (str.isspace(): data/text.h
@@ -42,6 +44,16 @@ void check_reference_streams(size_t hypotheses, const std::vector<std::vector<st
 
 // mteval-v13a tokenization as sacreBLEU implements it.
 std::string tokenize_13a(const std::string& line);
+// sacreBLEU's sufficient statistics of each segment (BLEU._extract_corpus_statistics): hyp_len, ref_len (the closest
+// reference's), matched n-grams n = 1..max_order, then total n-grams n = 1..max_order.
+std::vector<std::vector<int64_t>> bleu_statistics(const std::vector<std::string>& hypotheses,
+                                                  const std::vector<std::vector<std::string>>& references,
+                                                  const BleuOptions& opt);
+// BLEU.compute_bleu on statistics summed over segments (that layout), step by step as sacreBLEU computes it: sums it
+// holds as float32 (its resampling tests) give float32 precisions. nrefs: for the signature.
+BleuScore bleu_from_statistics(const std::vector<NpFloat>& stats, size_t nrefs, const BleuOptions& opt);
+// Just its score (a Python float), without the signature and details: for the thousands of resamples of a test.
+double bleu_score_of(const std::vector<NpFloat>& stats, const BleuOptions& opt);
 // references[r][i]: reference r of segment i (every stream has as many lines as hypotheses).
 BleuScore corpus_bleu(const std::vector<std::string>& hypotheses,
                       const std::vector<std::vector<std::string>>& references, const BleuOptions& opt = {});

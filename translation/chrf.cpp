@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "core/errors.h"
 #include "data/text.h"
@@ -57,32 +58,39 @@ GramCounts ngrams(const std::u32string& sentence, const ChrfOptions& opt, WordId
   return count_grams(grams);
 }
 
-// CHRF._compute_f_score.
-double f_score(const std::vector<int64_t>& st, const ChrfOptions& opt) {
-  const double eps = 1e-16, factor = static_cast<double>(opt.beta) * opt.beta;
+// CHRF._compute_f_score, step by step (float32 statistics give a float32 score, as in sacreBLEU's resampling).
+NpFloat f_score(const std::vector<NpFloat>& st, const ChrfOptions& opt) {
+  const NpFloat eps(1e-16);
+  const NpFloat factor(static_cast<int64_t>(opt.beta) * opt.beta);  // a Python int
   const int order = opt.char_order + opt.word_order;
-  double score = 0, avg_prec = 0, avg_rec = 0;
+  NpFloat score(0.0), avg_prec(0.0), avg_rec(0.0);
   int effective = 0;
   for (int i = 0; i < order; ++i) {
-    const int64_t n_hyp = st[3 * i], n_ref = st[3 * i + 1], n_match = st[3 * i + 2];
-    double prec = n_hyp > 0 ? static_cast<double>(n_match) / n_hyp : eps;
-    double rec = n_ref > 0 ? static_cast<double>(n_match) / n_ref : eps;
-    double denom = factor * prec + rec;
-    score += denom > 0 ? (1 + factor) * prec * rec / denom : eps;
-    if (n_hyp > 0 && n_ref > 0) avg_prec += prec, avg_rec += rec, ++effective;
+    const NpFloat n_hyp = st[3 * i], n_ref = st[3 * i + 1], n_match = st[3 * i + 2];
+    NpFloat prec = n_hyp.v > 0 ? n_match / n_hyp : eps;
+    NpFloat rec = n_ref.v > 0 ? n_match / n_ref : eps;
+    NpFloat denom = factor * prec + rec;
+    score += denom.v > 0 ? (NpFloat(1) + factor) * prec * rec / denom : eps;
+    if (n_hyp.v > 0 && n_ref.v > 0) avg_prec += prec, avg_rec += rec, ++effective;
   }
-  if (opt.eps_smoothing) return 100 * score / order;
+  if (opt.eps_smoothing) return NpFloat(100) * score / NpFloat(order);
   if (effective == 0) {
-    avg_prec = avg_rec = 0;
+    avg_prec = avg_rec = NpFloat(0.0);
   } else {
-    avg_prec /= effective;
-    avg_rec /= effective;
+    avg_prec /= NpFloat(effective);
+    avg_rec /= NpFloat(effective);
   }
-  if (avg_prec + avg_rec == 0) return 0.0;
-  return 100 * (1 + factor) * avg_prec * avg_rec / (factor * avg_prec + avg_rec);
+  if ((avg_prec + avg_rec).v == 0) return NpFloat(0.0);
+  NpFloat s = (NpFloat(1) + factor) * avg_prec * avg_rec;
+  s /= factor * avg_prec + avg_rec;
+  return NpFloat(100) * s;
 }
 
+std::vector<NpFloat> as_numbers(const std::vector<int64_t>& st) { return {st.begin(), st.end()}; }
+
 }  // namespace
+
+std::string ChrfOptions::name() const { return fmt::format("chrF{}{}", beta, std::string(word_order, '+')); }
 
 void ChrfOptions::validate() const {
   if (char_order < 1 || char_order > kMaxGram)
@@ -92,8 +100,9 @@ void ChrfOptions::validate() const {
   if (beta < 1) throw ConfigError(fmt::format("chrF beta must be >= 1 (got {})", beta));
 }
 
-ChrfScore corpus_chrf(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
-                      const ChrfOptions& opt) {
+std::vector<std::vector<int64_t>> chrf_statistics(const std::vector<std::string>& hyps,
+                                                  const std::vector<std::vector<std::string>>& refs,
+                                                  const ChrfOptions& opt) {
   opt.validate();
   check_reference_streams(hyps.size(), refs, "chrF");
   const int order = opt.char_order + opt.word_order;
@@ -101,8 +110,8 @@ ChrfScore corpus_chrf(const std::vector<std::string>& hyps, const std::vector<st
     std::u32string u = utf8_decode(s);
     return opt.lowercase ? py_lower(u) : u;
   };
-  ChrfScore out;
-  out.stats.assign(3 * order, 0);
+  std::vector<std::vector<int64_t>> out;
+  out.reserve(hyps.size());
   std::vector<int64_t> st(3 * order);
   WordIds words;
   for (size_t i = 0; i < hyps.size(); ++i) {
@@ -117,17 +126,42 @@ ChrfScore corpus_chrf(const std::vector<std::string>& hyps, const std::vector<st
       for (const auto& [g, c] : r.items()) st[3 * (g.order() - 1) + 1] += c;
       match_counts(h, r, [&](int n, int64_t, int64_t m) { st[3 * (n - 1) + 2] += m; });
       for (int n = 0; n < order; ++n) st[3 * n] = st[3 * n + 1] > 0 ? hyp_total[n] : 0;  // no reference n-gram: no hits
-      double f = f_score(st, opt);
+      double f = f_score(as_numbers(st), opt).v;
       if (f > best_f) best_f = f, best = st;
     }
-    for (int k = 0; k < 3 * order; ++k) out.stats[k] += best[k];
+    out.push_back(std::move(best));
   }
-  out.score = f_score(out.stats, opt);
-  out.name = fmt::format("chrF{}{}", opt.beta, std::string(opt.word_order, '+'));
-  out.signature = fmt::format("nrefs:{}|case:{}|eff:{}|nc:{}|nw:{}|space:{}|version:{}", refs.size(),
+  return out;
+}
+
+ChrfScore chrf_from_statistics(const std::vector<NpFloat>& stats, size_t nrefs, const ChrfOptions& opt) {
+  opt.validate();
+  const int order = opt.char_order + opt.word_order;
+  if (stats.size() != 3 * static_cast<size_t>(order))
+    throw std::logic_error(fmt::format("chrF statistics: {} values for order {}", stats.size(), order));
+  ChrfScore out;
+  for (const auto& s : stats) out.stats.push_back(static_cast<int64_t>(s.v));
+  out.score = f_score(stats, opt).v;
+  out.name = opt.name();
+  out.signature = fmt::format("nrefs:{}|case:{}|eff:{}|nc:{}|nw:{}|space:{}|version:{}", nrefs,
                               opt.lowercase ? "lc" : "mixed", opt.eps_smoothing ? "no" : "yes", opt.char_order,
                               opt.word_order, opt.whitespace ? "yes" : "no", kSacreBleuVersion);
   return out;
+}
+
+NpFloat chrf_score_of(const std::vector<NpFloat>& stats, const ChrfOptions& opt) {
+  if (stats.size() != 3 * static_cast<size_t>(opt.char_order + opt.word_order))
+    throw std::logic_error(fmt::format("chrF statistics: {} values", stats.size()));
+  return f_score(stats, opt);
+}
+
+ChrfScore corpus_chrf(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
+                      const ChrfOptions& opt) {
+  auto segments = chrf_statistics(hyps, refs, opt);
+  std::vector<int64_t> total(3 * static_cast<size_t>(opt.char_order + opt.word_order), 0);
+  for (const auto& s : segments)
+    for (size_t k = 0; k < s.size(); ++k) total[k] += s[k];
+  return chrf_from_statistics(as_numbers(total), refs.size(), opt);
 }
 
 }  // namespace tern

@@ -8,46 +8,69 @@
 #include <nlohmann/json.hpp>
 
 #include "core/errors.h"
+#include "core/log.h"
 #include "data/text.h"
+#include "translation/significance.h"
 
 namespace tern {
 
-std::string score_files(const std::string& hypotheses_file, const std::vector<std::string>& reference_files,
-                        const ScoreOptions& opt, std::istream& in) {
+std::string score_files(const std::vector<std::string>& hypothesis_files,
+                        const std::vector<std::string>& reference_files, const ScoreOptions& opt, std::istream& in) {
   opt.validate();
-  const bool from_stdin = hypotheses_file.empty() || hypotheses_file == "-";
-  std::vector<std::string> hyps =
-      from_stdin ? read_utf8_lines(in, "stdin") : read_utf8_file(hypotheses_file, "hypotheses");
-  if (hyps.empty())  // as sacreBLEU: "Test set contains no sentence" (a score of 0 would hide a failed translation)
-    throw DataError(fmt::format("{}: no hypotheses (the input is empty); there is nothing to score",
-                                from_stdin ? "stdin" : hypotheses_file));
+  std::vector<ScoredSystem> systems;
+  if (hypothesis_files.size() <= 1 && (hypothesis_files.empty() || hypothesis_files[0] == "-")) {
+    systems.push_back({"stdin", read_utf8_lines(in, "stdin")});
+  } else {
+    for (const auto& f : hypothesis_files) {
+      if (f == "-") throw ConfigError("score: stdin (-) cannot be one of several systems; give each system as a file");
+      for (const auto& s : systems)
+        if (s.name == f)
+          throw ConfigError("score: system " + f + " is given twice (each system needs a file of its own)");
+      systems.push_back({f, read_utf8_file(f, "hypotheses")});
+    }
+  }
+  for (const auto& s : systems)
+    if (s.lines
+            .empty())  // as sacreBLEU: "Test set contains no sentence" (a score of 0 would hide a failed translation)
+      throw DataError(fmt::format("{}: no hypotheses (the input is empty); there is nothing to score", s.name));
   std::vector<std::vector<std::string>> refs;
   for (const auto& r : reference_files) {
     refs.push_back(read_utf8_file(r, "reference file"));
-    if (refs.back().size() != hyps.size())
-      throw DataError(fmt::format(
-          "{} has {} lines but there are {} hypotheses (in {}): every reference file needs one line per hypothesis", r,
-          refs.back().size(), hyps.size(), from_stdin ? "stdin" : hypotheses_file));
+    for (const auto& s : systems)
+      if (refs.back().size() != s.lines.size())
+        throw DataError(fmt::format(
+            "{} has {} lines but there are {} hypotheses (in {}): every reference file needs one line per hypothesis",
+            r, refs.back().size(), s.lines.size(), s.name));
   }
-  return score_report(hyps, refs, opt);
+  return score_report(systems, refs, opt);
 }
+
 namespace {
 
+// A metric's score of one system, as sacreBLEU's Score.format prints it.
 struct Line {
   std::string name, signature, score, verbose;  // score already at `width` decimals
+  std::string mean, ci;                         // with --confidence (and a mean above 0), at `width` decimals
+  std::string value() const { return mean.empty() ? score : score + " (μ = " + mean + " ± " + ci + ")"; }
 };
 
-// Score.format(): "NAME|SIGNATURE = SCORE[ VERBOSE]".
+// Score.format(): "NAME|SIGNATURE = SCORE[ (μ = MEAN ± CI)][ VERBOSE]".
 std::string text(const Line& l) {
-  return l.name + "|" + l.signature + " = " + l.score + (l.verbose.empty() ? "" : " " + l.verbose);
+  return l.name + "|" + l.signature + " = " + l.value() + (l.verbose.empty() ? "" : " " + l.verbose);
 }
 
-// Score.format(is_json=True): name, score, signature, verbose_score, then each signature field; indent 1.
+// Score.format(is_json=True): name, score, signature, the confidence, verbose_score, then each signature field;
+// indent 1.
 std::string json(const Line& l) {
   nlohmann::ordered_json j;
   j["name"] = l.name;
   j["score"] = std::stod(l.score);
   j["signature"] = l.signature;
+  if (!l.mean.empty()) {
+    j["confidence_mean"] = std::stod(l.mean);
+    j["confidence_var"] = std::stod(l.ci);
+    j["confidence"] = "μ = " + l.mean + " ± " + l.ci;
+  }
   if (!l.verbose.empty()) j["verbose_score"] = l.verbose;
   size_t start = 0;
   while (start <= l.signature.size()) {
@@ -61,18 +84,224 @@ std::string json(const Line& l) {
   return j.dump(1, ' ', false);
 }
 
+std::string fixed(double v, int width) { return fmt::format("{:.{}f}", v, width); }
+
 Line bleu_line(const std::vector<std::string>& h, const std::vector<std::vector<std::string>>& r, const BleuOptions& o,
                int width) {
   BleuScore s = corpus_bleu(h, r, o);
   std::string full = s.format(width);  // "BLEU = 12.3 45.6/... (BP = ...)"
-  std::string score = fmt::format("{:.{}f}", s.score, width);
-  return {"BLEU", s.signature, score, full.substr(7 + score.size() + 1)};
+  std::string score = fixed(s.score, width);
+  return {"BLEU", s.signature, score, full.substr(7 + score.size() + 1), "", ""};
 }
 
 Line chrf_line(const std::vector<std::string>& h, const std::vector<std::vector<std::string>>& r, const ChrfOptions& o,
                int width) {
   ChrfScore s = corpus_chrf(h, r, o);
-  return {s.name, s.signature, fmt::format("{:.{}f}", s.score, width), ""};
+  return {s.name, s.signature, fixed(s.score, width), "", "", ""};
+}
+
+// A metric's statistics per segment of one system, and its scoring of summed statistics.
+MetricStatistics statistics(const std::string& metric, const std::vector<std::string>& h,
+                            const std::vector<std::vector<std::string>>& r, const ScoreOptions& o) {
+  if (metric == "bleu")
+    return {"BLEU", bleu_statistics(h, r, o.bleu),
+            [bleu = o.bleu](const std::vector<NpFloat>& st) { return NpFloat(bleu_score_of(st, bleu)); }};
+  return {o.chrf.name(), chrf_statistics(h, r, o.chrf),
+          [chrf = o.chrf](const std::vector<NpFloat>& st) { return chrf_score_of(st, chrf); }};
+}
+
+// Inserts the resampling fields after nrefs, as sacreBLEU's Signature orders them: nrefs, bs, ar, seed, ...
+std::string with_resampling(const std::string& signature, const std::string& fields) {
+  size_t bar = signature.find('|');
+  return signature.substr(0, bar) + "|" + fields + signature.substr(bar);
+}
+
+size_t text_width(const std::string& s) { return utf8_decode(s).size(); }
+
+// Python's f"{s:^{w}}" (the extra space on the right) and f"{s:>{w}}".
+std::string center(const std::string& s, size_t w) {
+  size_t n = text_width(s), pad = w > n ? w - n : 0;
+  return std::string(pad / 2, ' ') + s + std::string(pad - pad / 2, ' ');
+}
+std::string right(const std::string& s, size_t w) {
+  size_t n = text_width(s);
+  return std::string(w > n ? w - n : 0, ' ') + s;
+}
+
+std::vector<std::string> split_lines(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t nl; (nl = s.find('\n', start)) != std::string::npos; start = nl + 1)
+    out.push_back(s.substr(start, nl - start));
+  out.push_back(s.substr(start));
+  return out;
+}
+
+// tabulate(..., tablefmt="fancy_grid", colalign=("right",), stralign="center", numalign="center"): the first
+// column right-aligned, the others centred; a column as wide as its widest line or its header plus 2.
+std::string fancy_grid(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w(headers.size());
+  for (size_t c = 0; c < headers.size(); ++c) {
+    w[c] = text_width(headers[c]) + 2;
+    for (const auto& row : rows)
+      for (const auto& line : split_lines(row[c])) w[c] = std::max(w[c], text_width(line));
+  }
+  auto rule = [&](const char* left, const char* fill, const char* mid, const char* end) {
+    std::string out = left;
+    for (size_t c = 0; c < w.size(); ++c) {
+      for (size_t i = 0; i < w[c] + 2; ++i) out += fill;
+      out += c + 1 < w.size() ? mid : end;
+    }
+    return out + "\n";
+  };
+  auto row_text = [&](const std::vector<std::string>& cells) {
+    std::vector<std::vector<std::string>> lines;
+    size_t height = 1;
+    for (const auto& c : cells) height = std::max(height, (lines.emplace_back(split_lines(c))).size());
+    std::string out;
+    for (size_t l = 0; l < height; ++l) {
+      out += "│";
+      for (size_t c = 0; c < cells.size(); ++c) {
+        const std::string cell = l < lines[c].size() ? lines[c][l] : "";
+        out += " " + (c == 0 ? right(cell, w[c]) : center(cell, w[c])) + " │";
+      }
+      out += "\n";
+    }
+    return out;
+  };
+  std::string out = rule("╒", "═", "╤", "╕") + row_text(headers) + rule("╞", "═", "╪", "╡");
+  for (size_t r = 0; r < rows.size(); ++r)
+    out += row_text(rows[r]) + (r + 1 < rows.size() ? rule("├", "─", "┼", "┤") : rule("╘", "═", "╧", "╛"));
+  return out;
+}
+
+std::string signatures_block(const std::vector<std::pair<std::string, std::string>>& sigs) {
+  std::string out = "-----------------\nMetric signatures\n-----------------\n";
+  for (const auto& [name, sig] : sigs) out += fmt::format(" - {:<10} {}\n", name, sig);
+  return out;
+}
+
+// print_results_table's explanation of a paired test.
+std::string paired_explanation(const ScoreOptions& opt, const std::string& baseline) {
+  const bool bs = opt.paired == "bs";
+  const std::string msg =
+      fmt::format("Paired {} test with {} {}", bs ? "bootstrap resampling" : "approximate randomization",
+                  bs ? opt.paired_bs_n : opt.paired_ar_n, bs ? "resampling trials" : "trials");
+  const std::string rule(msg.size(), '-');
+  std::string out = rule + "\n" + msg + "\n" + rule + "\n";
+  out += " - Each system is pairwise compared to " + baseline + ".\n";
+  out += bs ? "   Actual system score / bootstrap estimated true mean / 95% CI are provided for each metric.\n"
+            : "   Actual system score is provided for each metric.\n";
+  out += "\n";
+  out +=
+      " - Null hypothesis: the system and the baseline translations are essentially\n"
+      "   generated by the same underlying process. For a given system and the baseline,\n"
+      "   the p-value is roughly the probability of the absolute score difference (delta)\n"
+      "   or higher occurring due to chance, under the assumption that the null hypothesis is correct.\n\n"
+      " - Assuming a significance threshold of 0.05, the null hypothesis can be rejected\n"
+      "   for p-values < 0.05 (marked with \"*\"). This means that the delta is unlikely to be attributed\n"
+      "   to chance, hence the system is significantly \"different\" than the baseline.\n"
+      "   Otherwise, the p-values are highlighted in red.\n\n"
+      " - NOTE: Significance does not tell whether a system is \"better\" than the baseline but rather\n"
+      "   emphasizes the \"difference\" of the systems in terms of the replicability of the delta.\n\n";
+  return out;
+}
+
+// Python's json.dumps of a float or None.
+nlohmann::ordered_json number_or_null(const std::optional<double>& v) {
+  return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
+}
+
+// Several systems, no paired test: each metric's score per system (metrics sorted by name, as sacreBLEU).
+std::string systems_table(const std::vector<ScoredSystem>& systems, const std::vector<std::vector<std::string>>& refs,
+                          const ScoreOptions& opt) {
+  std::vector<std::string> names = opt.metrics;
+  std::sort(names.begin(), names.end());
+  std::vector<std::string> headers{"System"};
+  std::vector<std::pair<std::string, std::string>> sigs;
+  std::vector<std::vector<std::string>> rows(systems.size());
+  for (size_t s = 0; s < systems.size(); ++s) rows[s].push_back(systems[s].name);
+  for (const auto& m : names) {
+    for (size_t s = 0; s < systems.size(); ++s) {
+      Line l = m == "bleu" ? bleu_line(systems[s].lines, refs, opt.bleu, opt.width)
+                           : chrf_line(systems[s].lines, refs, opt.chrf, opt.width);
+      if (s == 0) headers.push_back(l.name), sigs.emplace_back(l.name, l.signature);
+      rows[s].push_back(l.score);
+    }
+  }
+  if (opt.format == "json") {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const auto& row : rows) {
+      nlohmann::ordered_json v;
+      v["system"] = row[0];
+      for (size_t c = 1; c < row.size(); ++c) v[headers[c]] = row[c];
+      out.push_back(v);
+    }
+    return out.dump(4, ' ', true) + "\n";
+  }
+  return fancy_grid(headers, rows) + "\n" + signatures_block(sigs);
+}
+
+// Several systems compared to the first by a paired test (metrics in the order given, as sacreBLEU).
+std::string paired_table(const std::vector<ScoredSystem>& systems, const std::vector<std::vector<std::string>>& refs,
+                         const ScoreOptions& opt) {
+  const bool bs = opt.paired == "bs";
+  const int64_t n = bs ? opt.paired_bs_n : opt.paired_ar_n;
+  std::vector<std::vector<MetricStatistics>> stats(systems.size());
+  for (size_t s = 0; s < systems.size(); ++s)
+    for (const auto& m : opt.metrics) stats[s].push_back(statistics(m, systems[s].lines, refs, opt));
+  auto results =
+      paired_test(stats, bs ? PairedTest::kBootstrap : PairedTest::kRandomization, n, static_cast<uint64_t>(opt.seed));
+  // sacreBLEU's p-value counts the trials whose difference *exceeds* the real one, so a system no trial can tell
+  // from the baseline gets the smallest p-value there is, marked significant: say so where it happens.
+  for (size_t s = 1; s < systems.size(); ++s)
+    if (systems[s].lines == systems[0].lines)
+      logf(
+          "note: {} is line for line the same as the baseline {}: its p-values ({:.4f}) are sacreBLEU's floor "
+          "1/(trials+1), not evidence of a difference",
+          systems[s].name, systems[0].name, 1.0 / static_cast<double>(n + 1));
+  std::vector<std::string> names{"System"};
+  std::vector<std::pair<std::string, std::string>> sigs;
+  for (const auto& m : opt.metrics) {
+    Line l = m == "bleu" ? bleu_line(systems[0].lines, refs, opt.bleu, opt.width)
+                         : chrf_line(systems[0].lines, refs, opt.chrf, opt.width);
+    names.push_back(l.name);
+    sigs.emplace_back(l.name, with_resampling(l.signature, fmt::format("{}:{}|seed:{}", opt.paired, n, opt.seed)));
+  }
+  const std::string baseline = "Baseline: " + systems[0].name;
+  if (opt.format == "json") {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (size_t s = 0; s < systems.size(); ++s) {
+      nlohmann::ordered_json v;
+      v["system"] = s == 0 ? baseline : systems[s].name;
+      for (size_t m = 0; m < opt.metrics.size(); ++m) {
+        const auto& r = results[s][m];
+        nlohmann::ordered_json cell;
+        cell["score"] = r.score;
+        cell["p_value"] = number_or_null(r.p_value);
+        cell["mean"] = number_or_null(r.mean ? std::optional<double>(r.mean->v) : std::nullopt);
+        cell["ci"] = number_or_null(r.ci ? std::optional<double>(r.ci->v) : std::nullopt);
+        v[names[m + 1]] = cell;
+      }
+      out.push_back(v);
+    }
+    return out.dump(4, ' ', true) + "\n";
+  }
+  std::vector<std::vector<std::string>> rows(systems.size());
+  for (size_t s = 0; s < systems.size(); ++s) {
+    rows[s].push_back(s == 0 ? baseline : systems[s].name);
+    for (size_t m = 0; m < opt.metrics.size(); ++m) {
+      const auto& r = results[s][m];
+      std::string cell = fixed(r.score, opt.width);
+      if (r.mean) cell += " (" + fixed(r.mean->v, opt.width) + " ± " + fixed(r.ci->v, opt.width) + ")";
+      if (r.p_value) cell += fmt::format("\n(p = {:.4f}){}", *r.p_value, *r.p_value > 0.05 ? "" : "*");
+      rows[s].push_back(cell);
+    }
+  }
+  std::vector<std::string> headers = names;
+  if (bs)
+    for (size_t c = 1; c < headers.size(); ++c) headers[c] += " (μ ± 95% CI)";
+  return fancy_grid(headers, rows) + "\n" + paired_explanation(opt, baseline) + signatures_block(sigs);
 }
 
 }  // namespace
@@ -94,16 +323,58 @@ void ScoreOptions::validate() const {
   if (!(std::isnan(bleu.smooth_value) || (bleu.smooth_value >= 0 && std::isfinite(bleu.smooth_value))))
     throw ConfigError(fmt::format("--smooth-value must be a finite number >= 0 (got {})", bleu.smooth_value));
   chrf.validate();
+  if (!paired.empty() && paired != "bs" && paired != "ar")
+    throw ConfigError("the paired test must be bs (--paired-bs) or ar (--paired-ar) (got " + paired + ")");
+  if (sentence_level && (confidence || !paired.empty()))
+    throw ConfigError("statistical tests (--confidence, --paired-bs, --paired-ar) are not available at sentence level");
+  if (confidence && !paired.empty())
+    throw ConfigError("--confidence is for one system; a paired test (--paired-" + paired +
+                      ") already gives each system's confidence interval with bootstrap resampling");
+  // The resampling holds one segment index per resample and segment: bound the count, not the segments.
+  for (const auto& [flag, value] : {std::pair<const char*, int64_t>{"--confidence-n", confidence_n},
+                                    {"--paired-bs-n", paired_bs_n},
+                                    {"--paired-ar-n", paired_ar_n}})
+    if (value < 1 || value > 1000000)
+      throw ConfigError(fmt::format("{} must be between 1 and 1,000,000 (got {})", flag, value));
+  if (seed < 1)
+    throw ConfigError(
+        fmt::format("--seed must be at least 1 (got {}; sacreBLEU's paired tests draw an unreproducible "
+                    "seed when SACREBLEU_SEED is 0)",
+                    seed));
 }
 
-std::string score_report(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
+std::string score_report(const std::vector<ScoredSystem>& systems, const std::vector<std::vector<std::string>>& refs,
                          const ScoreOptions& opt) {
   opt.validate();
+  if (systems.empty()) throw ConfigError("score needs a system's hypotheses");
+  if (systems.size() > 1 && opt.sentence_level)
+    throw ConfigError(fmt::format("sentence-level scoring takes one system (got {})", systems.size()));
+  if (systems.size() > 1 && opt.confidence)
+    throw ConfigError(
+        fmt::format("--confidence is for one system (got {}): compare several with --paired-bs or "
+                    "--paired-ar, which give each system's confidence interval too",
+                    systems.size()));
+  if (systems.size() == 1 && !opt.paired.empty())
+    throw ConfigError("--paired-" + opt.paired + " compares systems with the first: give several with -i A B ...");
+  for (const auto& s : systems) check_reference_streams(s.lines.size(), refs, "score");
+  // A resampling test holds a segment index (or a coin) for every resample and segment.
+  const int64_t draws = opt.confidence       ? opt.confidence_n
+                        : opt.paired == "bs" ? opt.paired_bs_n
+                        : opt.paired == "ar" ? opt.paired_ar_n
+                                             : 0;
+  constexpr int64_t kMaxDraws = 500'000'000;
+  if (draws > kMaxDraws / static_cast<int64_t>(systems[0].lines.size()))
+    throw ConfigError(
+        fmt::format("{} resamples of {} segments are {} draws, more than the {} a test may hold in memory: "
+                    "use fewer resamples (--confidence-n, --paired-bs-n, --paired-ar-n)",
+                    draws, systems[0].lines.size(), draws * static_cast<int64_t>(systems[0].lines.size()), kMaxDraws));
+  if (systems.size() > 1)
+    return opt.paired.empty() ? systems_table(systems, refs, opt) : paired_table(systems, refs, opt);
+  const std::vector<std::string>& hyps = systems[0].lines;
   std::string out;
   if (opt.sentence_level) {
     BleuOptions bleu = opt.bleu;
     bleu.effective_order = true;
-    check_reference_streams(hyps.size(), refs, opt.metrics[0] == "bleu" ? "BLEU" : "chrF");
     std::vector<std::vector<std::string>> one(refs.size(), std::vector<std::string>(1));
     for (size_t i = 0; i < hyps.size(); ++i) {
       for (size_t r = 0; r < refs.size(); ++r) one[r][0] = refs[r][i];
@@ -116,9 +387,18 @@ std::string score_report(const std::vector<std::string>& hyps, const std::vector
   std::vector<std::string> names = opt.metrics;
   std::sort(names.begin(), names.end());  // sacreBLEU prints its metrics sorted by name
   std::vector<Line> lines;
-  for (const auto& m : names)
-    lines.push_back(m == "bleu" ? bleu_line(hyps, refs, opt.bleu, opt.width)
-                                : chrf_line(hyps, refs, opt.chrf, opt.width));
+  for (const auto& m : names) {
+    Line l = m == "bleu" ? bleu_line(hyps, refs, opt.bleu, opt.width) : chrf_line(hyps, refs, opt.chrf, opt.width);
+    if (opt.confidence) {  // Metric.corpus_score(n_bootstrap): the signature says bs and seed even at n = 1
+      l.signature = with_resampling(l.signature, fmt::format("bs:{}|seed:{}", opt.confidence_n, opt.seed));
+      if (opt.confidence_n > 1) {
+        Confidence c =
+            bootstrap_confidence(statistics(m, hyps, refs, opt), opt.confidence_n, static_cast<uint64_t>(opt.seed));
+        if (c.mean.v > 0) l.mean = fixed(c.mean.v, opt.width), l.ci = fixed(c.half_width.v, opt.width);
+      }
+    }
+    lines.push_back(l);
+  }
   if (opt.format == "json") {
     if (lines.size() == 1) return json(lines[0]) + "\n";
     out = "[\n";
