@@ -10,7 +10,8 @@
 # --early-stop (a sentence ends when its best continuation is </s>: OpenNMT-py's rule, the like-for-like comparison),
 # and with --early-stop --int8 (the output layer's product in int8, as Marian and CTranslate2 decode on CPUs).
 # Decoding runs REPEATS interleaved rounds and compares medians. Prints training tokens/s, translation sentences/s
-# and BLEU (sacreBLEU-exact `tern score` on the raw references) with the tern/OpenNMT-py ratios, and writes them to
+# and BLEU (sacreBLEU-exact `tern score` on the raw references) with the tern/OpenNMT-py ratios, then whether the
+# BLEU and chrF differences are significant (`tern score --paired-bs`, OpenNMT-py the baseline), and writes them to
 # $OUT/compare.json.
 #
 #   bench/onmt_compare.sh                 # STEPS=850 BEAM=5 BATCH=64 REPEATS=5 OUT=work/onmt_compare
@@ -189,6 +190,11 @@ for s in "${TERN_SETTINGS[@]}"; do
     --device "$DEVICE" --hyp-out "$OUT/tern.${s%%:*}.test.es" --overwrite > /dev/null 2> "$OUT/tern_evaluate.${s%%:*}.log"
   "$TERN" score "$REF" -i "$OUT/tern.${s%%:*}.test.es" -w 2 > "$OUT/tern.${s%%:*}.bleu.json"
 done
+# Are the BLEU and chrF differences more than the luck of 470 verses? sacreBLEU's paired bootstrap test, OpenNMT-py
+# the baseline (its JSON: each system's score, mean, 95% interval and p-value).
+systems=("$OUT/onmt.test.es")
+for s in "${TERN_SETTINGS[@]}"; do systems+=("$OUT/tern.${s%%:*}.test.es"); done
+"$TERN" score "$REF" -i "${systems[@]}" --paired-bs -m bleu chrf > "$OUT/paired_bs.json"
 python3 - "$OUT" "$STEPS" "$BEAM" "$BATCH" "$REPEATS" "$DEVICE" "${TERN_SETTINGS[@]%%:*}" <<'PY'
 import json, re, statistics, sys
 out, steps, beam, batch, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
@@ -214,6 +220,12 @@ r = {"device": device, "steps": steps, "beam": beam, "batch": batch, "test_sente
                                    **{f"tern_{s}_runs": tern_runs[s] for s in settings},
                                    **{f"ratio_{s}": tern_sps[s] / onmt_sps for s in settings}},
      "bleu": {"opennmt_py": bleu["onmt"], **{f"tern_{s}": bleu[f"tern.{s}"] for s in settings}}}
+# Paired bootstrap (1,000 resamples, sacreBLEU's seed) of each tern output against OpenNMT-py's.
+paired = json.load(open(f"{out}/paired_bs.json"))
+r["paired_bs_vs_opennmt_py"] = {
+    "opennmt_py": {m: {"score": paired[0][m]["score"], "ci": paired[0][m]["ci"]} for m in ("BLEU", "chrF2")},
+    **{f"tern_{s}": {m: {"score": row[m]["score"], "ci": row[m]["ci"], "p_value": row[m]["p_value"]}
+                     for m in ("BLEU", "chrF2")} for s, row in zip(settings, paired[1:])}}
 json.dump(r, open(f"{out}/compare.json", "w"), indent=2)
 print(f"\n{'':36}{'tern':>10}{'OpenNMT-py':>12}{'ratio':>8}{'BLEU':>8}")
 print(f"{'train tokens/s (src+tgt)':36}{tern_tok:>10.0f}{onmt_tok:>12.0f}{tern_tok / onmt_tok:>7.2f}x")
@@ -222,6 +234,14 @@ names = {"default": f"translate sent/s (beam {beam})", "early_stop": "  --early-
 for s in settings:
     print(f"{names[s]:36}{tern_sps[s]:>10.1f}{onmt_sps:>12.1f}{tern_sps[s] / onmt_sps:>7.2f}x{bleu[f'tern.{s}']:>8.2f}")
 print(f"{'OpenNMT-py BLEU':36}{'':>30}{bleu['onmt']:>8.2f}")
+pb = r["paired_bs_vs_opennmt_py"]
+print("paired bootstrap against OpenNMT-py (BLEU, chrF2 ± 95% interval; p < 0.05: the difference is significant):")
+print(f"  {'OpenNMT-py':34}{pb['opennmt_py']['BLEU']['score']:>7.2f} ± {pb['opennmt_py']['BLEU']['ci']:.2f}"
+      f"{pb['opennmt_py']['chrF2']['score']:>9.2f} ± {pb['opennmt_py']['chrF2']['ci']:.2f}")
+for s in settings:
+    t = pb[f"tern_{s}"]
+    print(f"  {'tern ' + s:34}{t['BLEU']['score']:>7.2f} ± {t['BLEU']['ci']:.2f} (p {t['BLEU']['p_value']:.3f})"
+          f"{t['chrF2']['score']:>9.2f} ± {t['chrF2']['ci']:.2f} (p {t['chrF2']['p_value']:.3f})")
 where = "the GPU" if device == "cuda" else "the CPU, both with every core"
 print(f"({sentences} test verses, batch {batch}, medians of {repeats} interleaved decoding rounds on {where}; BLEU "
       f"after {steps} training steps; details in {out}/compare.json)")

@@ -19,6 +19,7 @@
 #include "trainer/step.h"
 #include "translation/bleu.h"
 #include "translation/chrf.h"
+#include "translation/score.h"
 #include "translation/translate_corpus.h"
 
 namespace tern {
@@ -397,6 +398,21 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
       {"bp", bleu.bp},       {"sys_len", bleu.sys_len},     {"ref_len", bleu.ref_len}};
   ChrfScore chrf = corpus_chrf(hyps, {refs});
   out["chrf"] = {{"name", chrf.name}, {"score", chrf.score}, {"signature", chrf.signature}};
+  // How far the luck of the test set reaches: sacreBLEU's --confidence on the same output (1,000 bootstrap
+  // resamples, its seed 12345; `tern score REF -i HYP --confidence` prints the same), unless that is more draws than a
+  // test may hold (a test split of over 500,000 sentences).
+  constexpr int64_t kResamples = 1000;
+  constexpr uint64_t kSeed = 12345;
+  std::string ci_text;
+  if (n <= 500'000) {
+    for (const char* metric : {"bleu", "chrf"}) {
+      Confidence c = bootstrap_confidence(metric_statistics(metric, hyps, {refs}, {}), kResamples, kSeed);
+      out[metric]["confidence"] = {
+          {"mean", c.mean.v}, {"ci", c.half_width.v}, {"resamples", kResamples}, {"seed", kSeed}};
+      ci_text += fmt::format(" {} ± {:.2f}", metric == std::string("bleu") ? "BLEU" : chrf.name, c.half_width.v);
+    }
+    ci_text = " (95% intervals:" + ci_text + ")";
+  }
   if (opt.attention_samples > 0) out["samples"] = attention_samples(im, data, std::min(opt.attention_samples, n));
   if (!opt.hypotheses_out.empty()) {
     std::string text;
@@ -404,8 +420,8 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
     write_file_atomic(opt.hypotheses_out, text);
     out["hypotheses_file"] = opt.hypotheses_out;
   }
-  logf("{} ({}), {} = {:.2f}, on {} sentences, beam {}: {:.1f} sentences/s", bleu.format(), bleu.signature, chrf.name,
-       chrf.score, n, opt.decode.beam, static_cast<double>(n) / secs);
+  logf("{} ({}), {} = {:.2f}{}, on {} sentences, beam {}: {:.1f} sentences/s", bleu.format(), bleu.signature, chrf.name,
+       chrf.score, ci_text, n, opt.decode.beam, static_cast<double>(n) / secs);
   return out;
 }
 

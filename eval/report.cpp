@@ -322,6 +322,13 @@ struct Tables {
   Table ckpts, evals, baselines, corpus;
 };
 
+// A BLEU or chrF cell: the score, and half its 95% bootstrap interval where the evaluation has one.
+std::string score_cell(const json& e, const char* metric) {
+  if (!e.contains(metric)) return "–";
+  const json& m = e[metric];
+  return m.contains("confidence") ? num(m["score"]) + " ± " + num(m["confidence"]["ci"]) : num(m["score"]);
+}
+
 Tables make_tables(const RunData& r) {
   Tables t;
   std::map<std::string, json> eval_by_ckpt;
@@ -334,8 +341,7 @@ Tables make_tables(const RunData& r) {
                             fmt::format("{:.1f}", c["bytes"].get<double>() / 1e6), c["status"],
                             c.contains("valid_ppl") ? num(c["valid_ppl"]) : "–",
                             e.contains("perplexity") ? num(e["perplexity"]["ppl_per_token"]) : "–",
-                            e.contains("bleu") ? num(e["bleu"]["score"]) : "–",
-                            e.contains("chrf") ? num(e["chrf"]["score"]) : "–"});
+                            score_cell(e, "bleu"), score_cell(e, "chrf")});
   }
   t.corpus.head = {
       "split",     "lines",      "kept",       "dropped empty",          "dropped long",        "dropped ratio",
@@ -352,8 +358,7 @@ Tables make_tables(const RunData& r) {
   for (const auto& e : r.evals)
     t.evals.rows.push_back({e["file"], e["checkpoint"], e.value("split", ""), std::to_string(e.value("sentences", 0)),
                             num(e["perplexity"]["ppl_per_token"]), num(e["perplexity"].value("ppl_per_word", json())),
-                            e.contains("bleu") ? num(e["bleu"]["score"]) : "–",
-                            e.contains("chrf") ? num(e["chrf"]["score"]) : "–",
+                            score_cell(e, "bleu"), score_cell(e, "chrf"),
                             e.contains("translation") ? num(e["translation"]["sentences_per_s"], 1) : "–"});
   t.baselines.head = {"model", "PPL/token", "bits/token", "PPL without OOVs"};
   if (r.baselines.empty()) return t;
@@ -419,7 +424,10 @@ std::string html_report(const RunData& r, const Tables& t, const std::string& ru
   else
     h += "<p class=\"note\">" + esc(r.corpus.value("unavailable", std::string("no config.yaml"))) + "</p>\n";
   if (!t.evals.rows.empty()) {
-    h += "<h2>Evaluations</h2>\n" + table(t.evals.head, t.evals.rows, "evals");
+    h += "<h2>Evaluations</h2>\n<p class=\"note\">BLEU and chrF ± half their 95% bootstrap interval (1,000 "
+         "resamples of the test sentences, as sacreBLEU --confidence): differences within it may be the luck of the "
+         "test set; <code>tern score REF -i A B --paired-bs</code> tests them.</p>\n" +
+         table(t.evals.head, t.evals.rows, "evals");
     for (const auto& e : r.evals)
       if (e.contains("bleu"))
         h += "<p class=\"note\">" + esc(e["file"].get<std::string>()) + ": BLEU " +

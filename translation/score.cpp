@@ -10,7 +10,6 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "data/text.h"
-#include "translation/significance.h"
 
 namespace tern {
 
@@ -98,16 +97,6 @@ Line chrf_line(const std::vector<std::string>& h, const std::vector<std::vector<
                int width) {
   ChrfScore s = corpus_chrf(h, r, o);
   return {s.name, s.signature, fixed(s.score, width), "", "", ""};
-}
-
-// A metric's statistics per segment of one system, and its scoring of summed statistics.
-MetricStatistics statistics(const std::string& metric, const std::vector<std::string>& h,
-                            const std::vector<std::vector<std::string>>& r, const ScoreOptions& o) {
-  if (metric == "bleu")
-    return {"BLEU", bleu_statistics(h, r, o.bleu),
-            [bleu = o.bleu](const std::vector<NpFloat>& st) { return NpFloat(bleu_score_of(st, bleu)); }};
-  return {o.chrf.name(), chrf_statistics(h, r, o.chrf),
-          [chrf = o.chrf](const std::vector<NpFloat>& st) { return chrf_score_of(st, chrf); }};
 }
 
 // Inserts the resampling fields after nrefs, as sacreBLEU's Signature orders them: nrefs, bs, ar, seed, ...
@@ -249,7 +238,7 @@ std::string paired_table(const std::vector<ScoredSystem>& systems, const std::ve
   const int64_t n = bs ? opt.paired_bs_n : opt.paired_ar_n;
   std::vector<std::vector<MetricStatistics>> stats(systems.size());
   for (size_t s = 0; s < systems.size(); ++s)
-    for (const auto& m : opt.metrics) stats[s].push_back(statistics(m, systems[s].lines, refs, opt));
+    for (const auto& m : opt.metrics) stats[s].push_back(metric_statistics(m, systems[s].lines, refs, opt));
   auto results =
       paired_test(stats, bs ? PairedTest::kBootstrap : PairedTest::kRandomization, n, static_cast<uint64_t>(opt.seed));
   // sacreBLEU's p-value counts the trials whose difference *exceeds* the real one, so a system no trial can tell
@@ -305,6 +294,16 @@ std::string paired_table(const std::vector<ScoredSystem>& systems, const std::ve
 }
 
 }  // namespace
+
+MetricStatistics metric_statistics(const std::string& metric, const std::vector<std::string>& h,
+                                   const std::vector<std::vector<std::string>>& r, const ScoreOptions& o) {
+  if (metric == "bleu")
+    return {"BLEU", bleu_statistics(h, r, o.bleu),
+            [bleu = o.bleu](const std::vector<NpFloat>& st) { return NpFloat(bleu_score_of(st, bleu)); }};
+  if (metric != "chrf") throw ConfigError("score metric must be bleu or chrf (got " + metric + ")");
+  return {o.chrf.name(), chrf_statistics(h, r, o.chrf),
+          [chrf = o.chrf](const std::vector<NpFloat>& st) { return chrf_score_of(st, chrf); }};
+}
 
 void ScoreOptions::validate() const {
   if (metrics.empty()) throw ConfigError("score needs at least one metric (bleu, chrf)");
@@ -392,8 +391,8 @@ std::string score_report(const std::vector<ScoredSystem>& systems, const std::ve
     if (opt.confidence) {  // Metric.corpus_score(n_bootstrap): the signature says bs and seed even at n = 1
       l.signature = with_resampling(l.signature, fmt::format("bs:{}|seed:{}", opt.confidence_n, opt.seed));
       if (opt.confidence_n > 1) {
-        Confidence c =
-            bootstrap_confidence(statistics(m, hyps, refs, opt), opt.confidence_n, static_cast<uint64_t>(opt.seed));
+        Confidence c = bootstrap_confidence(metric_statistics(m, hyps, refs, opt), opt.confidence_n,
+                                            static_cast<uint64_t>(opt.seed));
         if (c.mean.v > 0) l.mean = fixed(c.mean.v, opt.width), l.ci = fixed(c.half_width.v, opt.width);
       }
     }

@@ -6,6 +6,7 @@
 
 #include "translation/bleu.h"
 #include "translation/chrf.h"
+#include "translation/significance.h"
 
 namespace tern {
 
@@ -38,6 +39,11 @@ struct ScoredSystem {
 // for these options and this many systems.
 std::string score_report(const std::vector<ScoredSystem>& systems,
                          const std::vector<std::vector<std::string>>& references, const ScoreOptions& opt);
+
+// One metric ("bleu" or "chrf", with opt's settings) of one system: its statistics per segment and its scoring of
+// summed statistics, for the resampling tests.
+MetricStatistics metric_statistics(const std::string& metric, const std::vector<std::string>& hypotheses,
+                                   const std::vector<std::vector<std::string>>& references, const ScoreOptions& opt);
 
 // `tern score REF... [-i HYP...]`: reads the hypotheses (one file, "-" or none: `in`, named stdin; several files:
 // several systems) and each reference file (UTF-8, one line per hypothesis: a DataError names the file that
