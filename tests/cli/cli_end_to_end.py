@@ -72,6 +72,12 @@ ev2 = run(["evaluate", "--checkpoint", f"{d}/run2/{open(f'{d}/run2/latest').read
            "--beam", "1", "--json", f"{d}/eval2.json"])
 r2 = json.load(open(f"{d}/eval2.json"))
 check(r2["bleu"]["score"] > 20, f"longer training learns the synthetic mapping (BLEU {r2['bleu']['score']:.1f})")
+# Each score with its bootstrap interval (sacreBLEU --confidence: tern score's, tested against sacreBLEU).
+for metric in ("bleu", "chrf"):
+    c = r2[metric].get("confidence", {})
+    check(c.get("resamples") == 1000 and c.get("seed") == 12345 and 0 < c.get("ci", 0) < 50
+          and abs(c.get("mean", -1e9) - r2[metric]["score"]) < 3 * c.get("ci", 0),
+          f"evaluate gives {metric}'s 95% bootstrap interval: {r2[metric]['score']:.2f} ± {c.get('ci', 0):.2f}")
 
 # Early stopping and the plateau schedule: with SGD at lr 1e-30 the weights cannot change, so validation never
 # improves after the first one.
