@@ -388,13 +388,11 @@ std::string score_report(const std::vector<ScoredSystem>& systems, const std::ve
   std::vector<Line> lines;
   for (const auto& m : names) {
     Line l = m == "bleu" ? bleu_line(hyps, refs, opt.bleu, opt.width) : chrf_line(hyps, refs, opt.chrf, opt.width);
-    if (opt.confidence) {  // Metric.corpus_score(n_bootstrap): the signature says bs and seed even at n = 1
+    if (opt.confidence && opt.confidence_n > 1) {  // Metric.corpus_score resamples (and signs) only from 2 on
       l.signature = with_resampling(l.signature, fmt::format("bs:{}|seed:{}", opt.confidence_n, opt.seed));
-      if (opt.confidence_n > 1) {
-        Confidence c = bootstrap_confidence(metric_statistics(m, hyps, refs, opt), opt.confidence_n,
-                                            static_cast<uint64_t>(opt.seed));
-        if (c.mean.v > 0) l.mean = fixed(c.mean.v, opt.width), l.ci = fixed(c.half_width.v, opt.width);
-      }
+      Confidence c = bootstrap_confidence(metric_statistics(m, hyps, refs, opt), opt.confidence_n,
+                                          static_cast<uint64_t>(opt.seed));
+      if (c.mean.v > 0) l.mean = fixed(c.mean.v, opt.width), l.ci = fixed(c.half_width.v, opt.width);
     }
     lines.push_back(l);
   }

@@ -62,6 +62,9 @@ A, B, C, D = (f"{d}/{x}" for x in "ABCD")
 same((R, ["-i", A, "--confidence", "-m", "bleu", "chrf", "-f", "text", "-w", "8"]))
 same((R, ["-i", A, "--confidence", "-m", "bleu", "chrf", "-cin", "57", "-w", "3"]))
 same((R, ["-i", A, "-ci", "-m", "chrf", "-cw", "2", "--chrf-eps-smoothing", "-w", "12", "-f", "text"]), env_seed="7")
+same((R, ["-i", A, "-ci", "-cin", "1", "-m", "bleu", "chrf", "-f", "text"]))  # one resample: no interval, no bs field
+same((R, ["-i", A, B, "-pbs", "-pbsn", "1", "-m", "bleu", "chrf", "-f", "text"]))
+same((R, ["-i", A, B, "-par", "-parn", "1", "-m", "bleu", "-f", "text"]))
 same((R, ["-i", A, B, C, "-m", "bleu", "chrf", "-f", "text"]))
 same((R, ["-i", A, B, C, "-m", "chrf", "bleu", "-w", "3"]))
 for test, count in (("--paired-bs", "--paired-bs-n"), ("--paired-ar", "--paired-ar-n")):
