@@ -11,7 +11,7 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
 # slurmctld, slurmd, slurm-client: the slurm_job test starts its own one-node cluster (nothing is configured system-wide).
 # Headless Chromium for the report test, without its recommended desktop packages.
 APT_NO_RECOMMENDS=(chromium)
-PY_PACKAGES=(torch==2.11.0 sacrebleu==2.6.0 h5py numpy sentencepiece tensorboard==2.21.0)
+PY_PACKAGES=(torch==2.11.0 sacrebleu==2.6.0 h5py numpy sentencepiece tensorboard==2.21.0 wcwidth==0.7.0)
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -33,7 +33,7 @@ fi
 if ! python3 - <<'PY' 2>/dev/null
 import importlib.metadata as m
 assert m.version("torch").startswith("2.11.0") and m.version("sacrebleu") == "2.6.0"
-import h5py, numpy, sentencepiece, tensorboard
+import h5py, numpy, sentencepiece, tensorboard, wcwidth
 PY
 then
   echo "setup: installing Python packages: ${PY_PACKAGES[*]} (the torch wheel is large; pip caches it)"

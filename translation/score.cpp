@@ -7,6 +7,8 @@
 #include <istream>
 #include <nlohmann/json.hpp>
 
+#include <unicode/uchar.h>
+
 #include "core/errors.h"
 #include "core/log.h"
 #include "data/text.h"
@@ -105,7 +107,19 @@ std::string with_resampling(const std::string& signature, const std::string& fie
   return signature.substr(0, bar) + "|" + fields + signature.substr(bar);
 }
 
-size_t text_width(const std::string& s) { return utf8_decode(s).size(); }
+// Columns on a terminal, as tabulate measures them when the wcwidth module is installed (as with sacreBLEU's pip
+// install): East Asian wide and full-width characters take two, combining marks and format characters none (Unicode
+// data from ICU; wcwidth's own tables may be of another Unicode version).
+size_t text_width(const std::string& s) {
+  size_t w = 0;
+  for (char32_t c : utf8_decode(s)) {
+    const auto ea = u_getIntPropertyValue(static_cast<UChar32>(c), UCHAR_EAST_ASIAN_WIDTH);
+    const auto cat = u_charType(static_cast<UChar32>(c));
+    if (c != 0xAD && (cat == U_NON_SPACING_MARK || cat == U_ENCLOSING_MARK || cat == U_FORMAT_CHAR)) continue;
+    w += ea == U_EA_WIDE || ea == U_EA_FULLWIDTH ? 2 : 1;
+  }
+  return w;
+}
 
 // Python's f"{s:^{w}}" (the extra space on the right) and f"{s:>{w}}".
 std::string center(const std::string& s, size_t w) {

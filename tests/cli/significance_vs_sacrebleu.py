@@ -62,6 +62,10 @@ A, B, C, D = (f"{d}/{x}" for x in "ABCD")
 same((R, ["-i", A, "--confidence", "-m", "bleu", "chrf", "-f", "text", "-w", "8"]))
 same((R, ["-i", A, "--confidence", "-m", "bleu", "chrf", "-cin", "57", "-w", "3"]))
 same((R, ["-i", A, "-ci", "-m", "chrf", "-cw", "2", "--chrf-eps-smoothing", "-w", "12", "-f", "text"]), env_seed="7")
+# Table columns measured as tabulate measures them with wcwidth (installed by scripts/setup.sh): CJK takes two.
+write(f"{d}/日本語", systems["B"])
+same((R, ["-i", A, f"{d}/日本語", "-m", "bleu", "-f", "text"]))
+same((R, ["-i", A, f"{d}/日本語", "-par", "-m", "bleu", "-f", "text"]))
 same((R, ["-i", A, "-ci", "-cin", "1", "-m", "bleu", "chrf", "-f", "text"]))  # one resample: no interval, no bs field
 same((R, ["-i", A, B, "-pbs", "-pbsn", "1", "-m", "bleu", "chrf", "-f", "text"]))
 same((R, ["-i", A, B, "-par", "-parn", "1", "-m", "bleu", "-f", "text"]))
