@@ -350,10 +350,10 @@ void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
   };
   auto a = std::make_shared<Args>();
   auto& o = a->score;
-  auto* c = app.add_subcommand("score", "BLEU, chrF and chrF++ exactly as sacreBLEU 2.x computes and prints them");
+  auto* c = app.add_subcommand("score", "BLEU, chrF, chrF++ and TER exactly as sacreBLEU 2.x computes and prints them");
   c->add_option("refs", a->refs, "Reference files (several: multiple references)")->required();
   c->add_option("-i,--input", a->inputs, "Hypotheses (default: stdin); several files: several systems, in a table");
-  c->add_option("-m,--metrics", o.metrics, "bleu and/or chrf");
+  c->add_option("-m,--metrics", o.metrics, "bleu, chrf and/or ter");
   c->add_option("--tokenize", o.bleu.tokenize, "BLEU tokenizer (-tok): 13a | intl | char | none");
   c->add_flag("--lowercase", o.bleu.lowercase, "Case-insensitive BLEU (-lc)");
   c->add_option("-s,--smooth-method", o.bleu.smooth, "exp | none | floor | add-k");
@@ -364,6 +364,11 @@ void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_flag("--chrf-whitespace", o.chrf.whitespace, "Keep whitespace in character n-grams");
   c->add_flag("--chrf-lowercase", o.chrf.lowercase, "Case-insensitive chrF");
   c->add_flag("--chrf-eps-smoothing", o.chrf.eps_smoothing, "Epsilon smoothing instead of the effective order");
+  c->add_flag("--ter-case-sensitive", o.ter.case_sensitive, "TER: do not lowercase");
+  c->add_flag("--ter-normalized", o.ter.normalized, "TER: tercom's normalization (punctuation split off)");
+  c->add_flag("--ter-no-punct", o.ter.no_punct, "TER: remove punctuation");
+  c->add_flag("--ter-asian-support", o.ter.asian_support,
+              "TER: CJK characters (with --ter-normalized / --ter-no-punct)");
   c->add_flag("--sentence-level", o.sentence_level, "A score per line (-sl)");
   c->add_option("-w,--width", o.width, "Decimals")->check(kInteger);
   c->add_option("-f,--format", o.format, "json | text");

@@ -58,10 +58,9 @@ std::u32string join_words(const std::u32string& t) {
   return out;
 }
 
-std::u32string tokenize_13a_u32(std::u32string line) {
-  line = replace_all(line, U"<skipped>", U"");
-  line = replace_all(line, U"-\n", U"");
-  line = replace_all(line, U"\n", U" ");
+}  // namespace
+
+std::u32string mteval_normalize(std::u32string line, bool tercom) {
   if (line.find(U'&') != std::u32string::npos) {
     line = replace_all(line, U"&quot;", U"\"");
     line = replace_all(line, U"&amp;", U"&");
@@ -79,16 +78,28 @@ std::u32string tokenize_13a_u32(std::u32string line) {
       t += c;
     }
   }
+  if (tercom) {  // re.sub(r"'s ", r" 's ", ...), re.sub(r"'s$", r" 's", ...)
+    t = replace_all(t, U"'s ", U" 's ");
+    if (t.size() >= 2 && t.compare(t.size() - 2, 2, U"'s") == 0) t.insert(t.size() - 2, U" ");
+  }
   auto dot_comma = [](char32_t c) { return c == '.' || c == ','; };
   auto not_digit = [](char32_t c) { return !is_digit(c); };
   t = sub2(t, not_digit, dot_comma,
            [](std::u32string& o, char32_t x, char32_t y) { o += x, o += U' ', o += y, o += U' '; });
   t = sub2(t, dot_comma, not_digit,
            [](std::u32string& o, char32_t x, char32_t y) { o += U' ', o += x, o += U' ', o += y; });
-  t = sub2(
+  return sub2(
       t, is_digit, [](char32_t c) { return c == '-'; },
       [](std::u32string& o, char32_t x, char32_t y) { o += x, o += U' ', o += y, o += U' '; });
-  return join_words(t);
+}
+
+namespace {
+
+std::u32string tokenize_13a_u32(std::u32string line) {
+  line = replace_all(line, U"<skipped>", U"");
+  line = replace_all(line, U"-\n", U"");
+  line = replace_all(line, U"\n", U" ");
+  return join_words(mteval_normalize(line, /*tercom=*/false));
 }
 
 // mteval-v14 international tokenization (sacreBLEU's TokenizerV14International), with ICU's Unicode categories:

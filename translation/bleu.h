@@ -42,6 +42,11 @@ struct BleuScore {
 void check_reference_streams(size_t hypotheses, const std::vector<std::vector<std::string>>& references,
                              const std::string& metric);
 
+// mteval's normalization of a line, shared by the 13a tokenizer and TER's tercom normalization: entities unescaped,
+// the line padded with spaces, ASCII punctuation spaced out, '.' and ',' split off unless between digits, a digit's
+// '-' split off; `tercom` also splits off "'s". Spaces are left as they fall (callers split).
+std::u32string mteval_normalize(std::u32string line, bool tercom);
+
 // mteval-v13a tokenization as sacreBLEU implements it.
 std::string tokenize_13a(const std::string& line);
 // sacreBLEU's sufficient statistics of each segment (BLEU._extract_corpus_statistics): hyp_len, ref_len (the closest

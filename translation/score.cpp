@@ -101,6 +101,27 @@ Line chrf_line(const std::vector<std::string>& h, const std::vector<std::vector<
   return {s.name, s.signature, fixed(s.score, width), "", "", ""};
 }
 
+Line ter_line(const std::vector<std::string>& h, const std::vector<std::vector<std::string>>& r, const TerOptions& o,
+              int width) {
+  TerScore s = corpus_ter(h, r, o);
+  return {"TER", s.signature, fixed(s.score, width), "", "", ""};
+}
+
+// The line of metric m ("bleu", "chrf", "ter") for these hypotheses.
+Line metric_line(const std::string& m, const std::vector<std::string>& h,
+                 const std::vector<std::vector<std::string>>& r, const ScoreOptions& o, const BleuOptions& bleu) {
+  if (m == "bleu") return bleu_line(h, r, bleu, o.width);
+  if (m == "chrf") return chrf_line(h, r, o.chrf, o.width);
+  return ter_line(h, r, o.ter, o.width);
+}
+
+std::vector<std::vector<double>> as_doubles(const std::vector<std::vector<int64_t>>& v) {
+  std::vector<std::vector<double>> out;
+  out.reserve(v.size());
+  for (const auto& row : v) out.emplace_back(row.begin(), row.end());
+  return out;
+}
+
 // Inserts the resampling fields after nrefs, as sacreBLEU's Signature orders them: nrefs, bs, ar, seed, ...
 std::string with_resampling(const std::string& signature, const std::string& fields) {
   size_t bar = signature.find('|');
@@ -226,8 +247,7 @@ std::string systems_table(const std::vector<ScoredSystem>& systems, const std::v
   for (size_t s = 0; s < systems.size(); ++s) rows[s].push_back(systems[s].name);
   for (const auto& m : names) {
     for (size_t s = 0; s < systems.size(); ++s) {
-      Line l = m == "bleu" ? bleu_line(systems[s].lines, refs, opt.bleu, opt.width)
-                           : chrf_line(systems[s].lines, refs, opt.chrf, opt.width);
+      Line l = metric_line(m, systems[s].lines, refs, opt, opt.bleu);
       if (s == 0) headers.push_back(l.name), sigs.emplace_back(l.name, l.signature);
       rows[s].push_back(l.score);
     }
@@ -266,8 +286,7 @@ std::string paired_table(const std::vector<ScoredSystem>& systems, const std::ve
   std::vector<std::string> names{"System"};
   std::vector<std::pair<std::string, std::string>> sigs;
   for (const auto& m : opt.metrics) {
-    Line l = m == "bleu" ? bleu_line(systems[0].lines, refs, opt.bleu, opt.width)
-                         : chrf_line(systems[0].lines, refs, opt.chrf, opt.width);
+    Line l = metric_line(m, systems[0].lines, refs, opt, opt.bleu);
     names.push_back(l.name);
     sigs.emplace_back(l.name, with_resampling(l.signature, fmt::format("{}:{}|seed:{}", opt.paired, n, opt.seed)));
   }
@@ -312,18 +331,20 @@ std::string paired_table(const std::vector<ScoredSystem>& systems, const std::ve
 MetricStatistics metric_statistics(const std::string& metric, const std::vector<std::string>& h,
                                    const std::vector<std::vector<std::string>>& r, const ScoreOptions& o) {
   if (metric == "bleu")
-    return {"BLEU", bleu_statistics(h, r, o.bleu),
+    return {"BLEU", as_doubles(bleu_statistics(h, r, o.bleu)),
             [bleu = o.bleu](const std::vector<NpFloat>& st) { return NpFloat(bleu_score_of(st, bleu)); }};
-  if (metric != "chrf") throw ConfigError("score metric must be bleu or chrf (got " + metric + ")");
-  return {o.chrf.name(), chrf_statistics(h, r, o.chrf),
-          [chrf = o.chrf](const std::vector<NpFloat>& st) { return chrf_score_of(st, chrf); }};
+  if (metric == "chrf")
+    return {o.chrf.name(), as_doubles(chrf_statistics(h, r, o.chrf)),
+            [chrf = o.chrf](const std::vector<NpFloat>& st) { return chrf_score_of(st, chrf); }};
+  if (metric != "ter") throw ConfigError("score metric must be bleu, chrf or ter (got " + metric + ")");
+  return {"TER", ter_statistics(h, r, o.ter), [](const std::vector<NpFloat>& st) { return ter_score_of(st); }};
 }
 
 void ScoreOptions::validate() const {
-  if (metrics.empty()) throw ConfigError("score needs at least one metric (bleu, chrf)");
+  if (metrics.empty()) throw ConfigError("score needs at least one metric (bleu, chrf, ter)");
   for (size_t i = 0; i < metrics.size(); ++i) {
-    if (metrics[i] != "bleu" && metrics[i] != "chrf")
-      throw ConfigError("score metric must be bleu or chrf (got " + metrics[i] + ")");
+    if (metrics[i] != "bleu" && metrics[i] != "chrf" && metrics[i] != "ter")
+      throw ConfigError("score metric must be bleu, chrf or ter (got " + metrics[i] + ")");
     if (std::find(metrics.begin(), metrics.begin() + i, metrics[i]) != metrics.begin() + i)
       throw ConfigError("score metric " + metrics[i] + " is given twice");
   }
@@ -391,8 +412,7 @@ std::string score_report(const std::vector<ScoredSystem>& systems, const std::ve
     std::vector<std::vector<std::string>> one(refs.size(), std::vector<std::string>(1));
     for (size_t i = 0; i < hyps.size(); ++i) {
       for (size_t r = 0; r < refs.size(); ++r) one[r][0] = refs[r][i];
-      Line l = opt.metrics[0] == "bleu" ? bleu_line({hyps[i]}, one, bleu, opt.width)
-                                        : chrf_line({hyps[i]}, one, opt.chrf, opt.width);
+      Line l = metric_line(opt.metrics[0], {hyps[i]}, one, opt, bleu);
       out += text(l) + "\n";
     }
     return out;
@@ -401,7 +421,7 @@ std::string score_report(const std::vector<ScoredSystem>& systems, const std::ve
   std::sort(names.begin(), names.end());  // sacreBLEU prints its metrics sorted by name
   std::vector<Line> lines;
   for (const auto& m : names) {
-    Line l = m == "bleu" ? bleu_line(hyps, refs, opt.bleu, opt.width) : chrf_line(hyps, refs, opt.chrf, opt.width);
+    Line l = metric_line(m, hyps, refs, opt, opt.bleu);
     if (opt.confidence && opt.confidence_n > 1) {  // Metric.corpus_score resamples (and signs) only from 2 on
       l.signature = with_resampling(l.signature, fmt::format("bs:{}|seed:{}", opt.confidence_n, opt.seed));
       Confidence c = bootstrap_confidence(metric_statistics(m, hyps, refs, opt), opt.confidence_n,

@@ -7,13 +7,15 @@
 #include "translation/bleu.h"
 #include "translation/chrf.h"
 #include "translation/significance.h"
+#include "translation/ter.h"
 
 namespace tern {
 
 struct ScoreOptions {
-  std::vector<std::string> metrics{"bleu"};  // bleu | chrf, each at most once
+  std::vector<std::string> metrics{"bleu"};  // bleu | chrf | ter, each at most once
   BleuOptions bleu;
   ChrfOptions chrf;
+  TerOptions ter;
   bool sentence_level = false;  // one line per segment (one metric only; BLEU uses the effective order)
   int width = 1;                // decimals of the scores
   std::string format = "json";  // json | text (sentence level is always text, as in sacreBLEU)
@@ -40,8 +42,8 @@ struct ScoredSystem {
 std::string score_report(const std::vector<ScoredSystem>& systems,
                          const std::vector<std::vector<std::string>>& references, const ScoreOptions& opt);
 
-// One metric ("bleu" or "chrf", with opt's settings) of one system: its statistics per segment and its scoring of
-// summed statistics, for the resampling tests.
+// One metric ("bleu", "chrf" or "ter", with opt's settings) of one system: its statistics per segment and its scoring
+// of summed statistics, for the resampling tests.
 MetricStatistics metric_statistics(const std::string& metric, const std::vector<std::string>& hypotheses,
                                    const std::vector<std::vector<std::string>>& references, const ScoreOptions& opt);
 

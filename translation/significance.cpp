@@ -203,7 +203,7 @@ double p_value(const std::vector<NpFloat>& stats, double real_difference) {
   return static_cast<double>(c + 1) / static_cast<double>(stats.size() + 1);
 }
 
-std::vector<NpFloat> sums_of(const std::vector<int64_t>& total) { return {total.begin(), total.end()}; }
+std::vector<NpFloat> sums_of(const std::vector<double>& total) { return {total.begin(), total.end()}; }
 
 void check_systems(const std::vector<std::vector<MetricStatistics>>& systems) {
   if (systems.size() < 2) throw std::logic_error("paired_test needs a baseline and a system");
@@ -224,7 +224,7 @@ NpFloat numpy_sum(const std::vector<NpFloat>& values) {
 }
 
 double MetricStatistics::corpus_score() const {
-  std::vector<int64_t> total(segments.front().size(), 0);
+  std::vector<double> total(segments.front().size(), 0.0);  // sum_of_lists: one segment after the other
   for (const auto& s : segments)
     for (size_t j = 0; j < s.size(); ++j) total[j] += s[j];
   return score(sums_of(total)).v;
@@ -285,19 +285,20 @@ std::vector<std::vector<PairedResult>> paired_test(const std::vector<std::vector
         const NpFloat mean = numpy_mean(diffs);
         for (const auto& d : diffs) stats.push_back(d - mean);
       } else {
-        // shuf_a = pos @ bl + ~pos @ sys, shuf_b the other way round: integer sums (so in any order), scores in
-        // float64. shuf_a = sum(sys) + the (bl - sys) of the segments drawn for the baseline; shuf_b = both sums -
-        // shuf_a.
+        // shuf_a = pos @ bl + ~pos @ sys, shuf_b the other way round: sums of counts, exact in any order (TER's
+        // average reference lengths of 3+ references excepted: NumPy's matrix product may add them in another
+        // order), scores in float64. shuf_a = sum(sys) + the (bl - sys) of the segments drawn for the baseline; shuf_b
+        // = both sums - shuf_a.
         const size_t k = bl.segments.front().size();
-        std::vector<int64_t> sys_total(k, 0), both(k, 0);
-        std::vector<std::vector<int64_t>> delta(n, std::vector<int64_t>(k));
+        std::vector<double> sys_total(k, 0), both(k, 0);
+        std::vector<std::vector<double>> delta(n, std::vector<double>(k));
         for (size_t i = 0; i < n; ++i)
           for (size_t j = 0; j < k; ++j) {
             sys_total[j] += sys.segments[i][j];
             both[j] += sys.segments[i][j] + bl.segments[i][j];
             delta[i][j] = bl.segments[i][j] - sys.segments[i][j];
           }
-        std::vector<int64_t> a(k), b(k);
+        std::vector<double> a(k), b(k);
         for (int64_t t = 0; t < samples; ++t) {
           a = sys_total;
           const uint8_t* p = pos.data() + static_cast<size_t>(t) * n;

@@ -35,7 +35,7 @@ NpFloat numpy_sum(const std::vector<NpFloat>& values);
 // One metric on one system: its statistics per segment and how summed statistics become a score.
 struct MetricStatistics {
   std::string name;                                           // BLEU, chrF2, chrF2++
-  std::vector<std::vector<int64_t>> segments;                 // [segment][statistic]
+  std::vector<std::vector<double>> segments;                  // [segment][statistic] (counts; TER: average lengths)
   std::function<NpFloat(const std::vector<NpFloat>&)> score;  // summed statistics -> score
   double corpus_score() const;                                // the score of every segment (exact sums)
 };

@@ -1,4 +1,4 @@
-"""tern score against sacreBLEU 2.6.0: BLEU, chrF and chrF++ on vectors with empty lines, punctuation, numbers and
+"""tern score against sacreBLEU 2.6.0: BLEU, chrF, chrF++ and TER on vectors with empty lines, punctuation, numbers and
 non-ASCII text, every tokenizer, lowercase, multiple references, sentence level; scores equal to 1e-6 and the
 printed output identical to sacreBLEU's command line."""
 import json
@@ -77,7 +77,11 @@ for args, kw in chrf_cases:
 # The printed output, byte for byte, against sacreBLEU's own command line.
 cli_cases = [[], ["-f", "text"], ["-m", "bleu", "chrf"], ["-m", "chrf", "bleu", "-f", "text", "-w", "3"],
              ["-m", "chrf", "-cw", "2", "-f", "text"], ["-tok", "intl", "-lc"], ["-sl"], ["-m", "chrf", "-sl", "-w", "4"],
-             ["-tok", "char", "-m", "bleu", "chrf", "-w", "2"]]
+             ["-tok", "char", "-m", "bleu", "chrf", "-w", "2"],
+             # TER: the tercom tokenizer's options, per sentence, with the other metrics
+             ["-m", "ter"], ["-m", "ter", "-sl", "-w", "4"], ["-m", "ter", "--ter-normalized", "--ter-asian-support", "-f", "text"],
+             ["-m", "ter", "--ter-no-punct", "--ter-case-sensitive", "-w", "6"], ["-m", "bleu", "chrf", "ter", "-f", "text"],
+             ["-m", "ter", "--ter-normalized", "--ter-no-punct", "--ter-asian-support", "-sl", "-w", "6"]]
 for refs in ([f"{d}/ref1"], [f"{d}/ref1", f"{d}/ref2"]):
     for args in cli_cases:
         ours = run(["score", *refs, "-i", f"{d}/hyp", *args]).stdout
@@ -95,8 +99,8 @@ check(p.stdout.startswith("BLEU|nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|ver
 write(f"{d}/short", ref1[:3])
 p = run(["score", f"{d}/short", "-i", f"{d}/hyp"], expect=4)
 check(f"has 3 lines but there are {len(hyps)} hypotheses" in p.stderr, "line-count mismatch is an error")
-p = run(["score", f"{d}/ref1", "-i", f"{d}/hyp", "-m", "ter"], expect=2)
-check("score metric must be bleu or chrf (got ter)" in p.stderr, "unknown metric named")
+p = run(["score", f"{d}/ref1", "-i", f"{d}/hyp", "-m", "meteor"], expect=2)
+check("score metric must be bleu, chrf or ter (got meteor)" in p.stderr, "unknown metric named")
 p = run(["score", f"{d}/ref1", "-i", f"{d}/hyp", "-tok", "zh"], expect=2)
 check("BLEU tokenizer must be 13a, intl, char or none (got zh)" in p.stderr, "unknown tokenizer named")
 p = run(["score", f"{d}/ref1", "-i", f"{d}/hyp", "-m", "bleu", "chrf", "-sl"], expect=2)

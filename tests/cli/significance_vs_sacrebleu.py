@@ -80,6 +80,10 @@ for test, count in (("--paired-bs", "--paired-bs-n"), ("--paired-ar", "--paired-
     for n in (1, 5, 9):
         same((R, ["-i", A, B, test, "-m", "bleu", "chrf", "-f", "text", "-w", "8"]), n=n)
 same((R, ["-i", A, B, "--paired-ar", "-m", "bleu", "chrf"]))  # JSON of both metrics (AR: float64 throughout)
+# TER: statistics with a fractional part (average lengths of two references), lower is better.
+same((R + [f"{d}/ref2"], ["-i", A, B, C, "--paired-bs", "-m", "ter", "bleu", "-f", "text", "-w", "8"]))
+same((R + [f"{d}/ref2"], ["-i", A, B, "--paired-ar", "-m", "ter", "-w", "8"]))
+same((R, ["-i", C, "--confidence", "-m", "ter", "chrf", "-f", "text", "-w", "8"]))
 
 # An identical system: sacreBLEU's smallest p-value, marked significant; tern prints the same and says why on stderr.
 write(f"{d}/A_copy", systems["A"])

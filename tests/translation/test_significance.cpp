@@ -2,6 +2,7 @@
 
 #include "translation/bleu.h"
 #include "translation/chrf.h"
+#include "translation/score.h"
 #include "translation/significance.h"
 
 namespace tern {
@@ -72,8 +73,7 @@ TEST(Significance, StatisticsSumToTheCorpusScores) {
 }
 
 MetricStatistics bleu_of(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs) {
-  return {"BLEU", bleu_statistics(hyps, refs, {}),
-          [](const std::vector<NpFloat>& st) { return NpFloat(bleu_score_of(st, {})); }};
+  return metric_statistics("bleu", hyps, refs, {});
 }
 
 TEST(Significance, PairedTests) {
