@@ -30,9 +30,9 @@ std::string score_files(const std::vector<std::string>& hypothesis_files,
       systems.push_back({f, read_utf8_file(f, "hypotheses")});
     }
   }
+  // As sacreBLEU ("Test set contains no sentence"): a score of 0 would hide a failed translation.
   for (const auto& s : systems)
-    if (s.lines
-            .empty())  // as sacreBLEU: "Test set contains no sentence" (a score of 0 would hide a failed translation)
+    if (s.lines.empty())
       throw DataError(fmt::format("{}: no hypotheses (the input is empty); there is nothing to score", s.name));
   std::vector<std::vector<std::string>> refs;
   for (const auto& r : reference_files) {
