@@ -383,7 +383,11 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   const CorpusTranslation tr = translate_corpus(*im.model, data, *im.tgt, to);
   const std::vector<std::string>& hyps = tr.hypotheses;
   const double secs = tr.seconds;
-  BleuScore bleu = corpus_bleu(hyps, {refs});
+  // Each metric's statistics per sentence, read once: the scores and their bootstrap intervals come from them.
+  const std::vector<std::vector<std::string>> ref_streams{refs};
+  const MetricStatistics bleu_stats = metric_statistics("bleu", hyps, ref_streams, {});
+  const MetricStatistics chrf_stats = metric_statistics("chrf", hyps, ref_streams, {});
+  BleuScore bleu = bleu_from_statistics(bleu_stats.sums(), 1, {});
   out["translation"] = {{"beam", opt.decode.beam},
                         {"length_penalty", opt.decode.length_penalty},
                         {"early_stop", opt.decode.early_stop},
@@ -396,7 +400,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   out["bleu"] = {
       {"score", bleu.score}, {"signature", bleu.signature}, {"text", bleu.format()},  {"precisions", bleu.precisions},
       {"bp", bleu.bp},       {"sys_len", bleu.sys_len},     {"ref_len", bleu.ref_len}};
-  ChrfScore chrf = corpus_chrf(hyps, {refs});
+  ChrfScore chrf = chrf_from_statistics(chrf_stats.sums(), 1, {});
   out["chrf"] = {{"name", chrf.name}, {"score", chrf.score}, {"signature", chrf.signature}};
   // How far the luck of the test set reaches: sacreBLEU's --confidence on the same output (1,000 bootstrap
   // resamples, its seed 12345; `tern score REF -i HYP --confidence` prints the same), unless that is more draws than a
@@ -405,11 +409,11 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   constexpr uint64_t kSeed = 12345;
   std::string ci_text;
   if (n <= 500'000) {
-    for (const char* metric : {"bleu", "chrf"}) {
-      Confidence c = bootstrap_confidence(metric_statistics(metric, hyps, {refs}, {}), kResamples, kSeed);
-      out[metric]["confidence"] = {
-          {"mean", c.mean.v}, {"ci", c.half_width.v}, {"resamples", kResamples}, {"seed", kSeed}};
-      ci_text += fmt::format(" {} ± {:.2f}", metric == std::string("bleu") ? "BLEU" : chrf.name, c.half_width.v);
+    for (const auto& [key, stats] :
+         {std::pair<const char*, const MetricStatistics*>{"bleu", &bleu_stats}, {"chrf", &chrf_stats}}) {
+      Confidence c = bootstrap_confidence(*stats, kResamples, kSeed);
+      out[key]["confidence"] = {{"mean", c.mean.v}, {"ci", c.half_width.v}, {"resamples", kResamples}, {"seed", kSeed}};
+      ci_text += fmt::format(" {} ± {:.2f}", stats->name, c.half_width.v);
     }
     ci_text = " (95% intervals:" + ci_text + ")";
   }

@@ -49,15 +49,6 @@ std::u32string sub2(const std::u32string& s, A a, B b, R repl) {
   return out;
 }
 
-std::u32string join_words(const std::u32string& t) {
-  std::u32string out;
-  for (const auto& w : py_split(t)) {
-    if (!out.empty()) out += U' ';
-    out += w;
-  }
-  return out;
-}
-
 }  // namespace
 
 std::u32string mteval_normalize(std::u32string line, bool tercom) {
@@ -136,6 +127,15 @@ std::vector<std::u32string> py_split(const std::u32string& s) {
     }
   }
   if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+std::u32string join_words(const std::u32string& t) {
+  std::u32string out;
+  for (const auto& w : py_split(t)) {
+    if (!out.empty()) out += U' ';
+    out += w;
+  }
   return out;
 }
 

@@ -13,6 +13,7 @@ namespace tern {
 // Python's str.split(), str.rstrip() and (simple-mapping) str.lower() on code points (str.isspace(): data/text.h
 // py_space).
 std::vector<std::u32string> py_split(const std::u32string& s);
+std::u32string join_words(const std::u32string& s);  // ' '.join(s.split())
 std::u32string py_rstrip(std::u32string s);
 std::u32string py_lower(std::u32string s);
 // sacreBLEU's tokenizers: 13a (mteval-v13a), intl (mteval-v14 international, Unicode categories from ICU), char, none.

@@ -87,32 +87,21 @@ std::string json(const Line& l) {
 
 std::string fixed(double v, int width) { return fmt::format("{:.{}f}", v, width); }
 
-Line bleu_line(const std::vector<std::string>& h, const std::vector<std::vector<std::string>>& r, const BleuOptions& o,
-               int width) {
-  BleuScore s = corpus_bleu(h, r, o);
-  std::string full = s.format(width);  // "BLEU = 12.3 45.6/... (BP = ...)"
-  std::string score = fixed(s.score, width);
-  return {"BLEU", s.signature, score, full.substr(7 + score.size() + 1), "", ""};
-}
-
-Line chrf_line(const std::vector<std::string>& h, const std::vector<std::vector<std::string>>& r, const ChrfOptions& o,
-               int width) {
-  ChrfScore s = corpus_chrf(h, r, o);
-  return {s.name, s.signature, fixed(s.score, width), "", "", ""};
-}
-
-Line ter_line(const std::vector<std::string>& h, const std::vector<std::vector<std::string>>& r, const TerOptions& o,
-              int width) {
-  TerScore s = corpus_ter(h, r, o);
-  return {"TER", s.signature, fixed(s.score, width), "", "", ""};
-}
-
-// The line of metric m ("bleu", "chrf", "ter") for these hypotheses.
-Line metric_line(const std::string& m, const std::vector<std::string>& h,
-                 const std::vector<std::vector<std::string>>& r, const ScoreOptions& o, const BleuOptions& bleu) {
-  if (m == "bleu") return bleu_line(h, r, bleu, o.width);
-  if (m == "chrf") return chrf_line(h, r, o.chrf, o.width);
-  return ter_line(h, r, o.ter, o.width);
+// The line of metric m ("bleu", "chrf", "ter") from its statistics of one system, against `nrefs` references.
+Line metric_line(const std::string& m, const MetricStatistics& st, size_t nrefs, const ScoreOptions& o) {
+  const std::vector<NpFloat> sums = st.sums();
+  if (m == "bleu") {
+    BleuScore s = bleu_from_statistics(sums, nrefs, o.bleu);
+    std::string full = s.format(o.width);  // "BLEU = 12.3 45.6/... (BP = ...)"
+    std::string score = fixed(s.score, o.width);
+    return {"BLEU", s.signature, score, full.substr(7 + score.size() + 1), "", ""};
+  }
+  if (m == "chrf") {
+    ChrfScore s = chrf_from_statistics(sums, nrefs, o.chrf);
+    return {s.name, s.signature, fixed(s.score, o.width), "", "", ""};
+  }
+  TerScore s = ter_from_statistics(sums, nrefs, o.ter);
+  return {"TER", s.signature, fixed(s.score, o.width), "", "", ""};
 }
 
 std::vector<std::vector<double>> as_doubles(const std::vector<std::vector<int64_t>>& v) {
@@ -247,7 +236,7 @@ std::string systems_table(const std::vector<ScoredSystem>& systems, const std::v
   for (size_t s = 0; s < systems.size(); ++s) rows[s].push_back(systems[s].name);
   for (const auto& m : names) {
     for (size_t s = 0; s < systems.size(); ++s) {
-      Line l = metric_line(m, systems[s].lines, refs, opt, opt.bleu);
+      Line l = metric_line(m, metric_statistics(m, systems[s].lines, refs, opt), refs.size(), opt);
       if (s == 0) headers.push_back(l.name), sigs.emplace_back(l.name, l.signature);
       rows[s].push_back(l.score);
     }
@@ -285,8 +274,8 @@ std::string paired_table(const std::vector<ScoredSystem>& systems, const std::ve
           systems[s].name, systems[0].name, 1.0 / static_cast<double>(n + 1));
   std::vector<std::string> names{"System"};
   std::vector<std::pair<std::string, std::string>> sigs;
-  for (const auto& m : opt.metrics) {
-    Line l = metric_line(m, systems[0].lines, refs, opt, opt.bleu);
+  for (size_t m = 0; m < opt.metrics.size(); ++m) {
+    Line l = metric_line(opt.metrics[m], stats[0][m], refs.size(), opt);
     names.push_back(l.name);
     sigs.emplace_back(l.name, with_resampling(l.signature, fmt::format("{}:{}|seed:{}", opt.paired, n, opt.seed)));
   }
@@ -407,12 +396,13 @@ std::string score_report(const std::vector<ScoredSystem>& systems, const std::ve
   const std::vector<std::string>& hyps = systems[0].lines;
   std::string out;
   if (opt.sentence_level) {
-    BleuOptions bleu = opt.bleu;
-    bleu.effective_order = true;
+    ScoreOptions sentence = opt;
+    sentence.bleu.effective_order = true;
     std::vector<std::vector<std::string>> one(refs.size(), std::vector<std::string>(1));
     for (size_t i = 0; i < hyps.size(); ++i) {
       for (size_t r = 0; r < refs.size(); ++r) one[r][0] = refs[r][i];
-      Line l = metric_line(opt.metrics[0], {hyps[i]}, one, opt, bleu);
+      const std::string& m = opt.metrics[0];
+      Line l = metric_line(m, metric_statistics(m, {hyps[i]}, one, sentence), refs.size(), sentence);
       out += text(l) + "\n";
     }
     return out;
@@ -421,11 +411,11 @@ std::string score_report(const std::vector<ScoredSystem>& systems, const std::ve
   std::sort(names.begin(), names.end());  // sacreBLEU prints its metrics sorted by name
   std::vector<Line> lines;
   for (const auto& m : names) {
-    Line l = metric_line(m, hyps, refs, opt, opt.bleu);
+    const MetricStatistics st = metric_statistics(m, hyps, refs, opt);
+    Line l = metric_line(m, st, refs.size(), opt);
     if (opt.confidence && opt.confidence_n > 1) {  // Metric.corpus_score resamples (and signs) only from 2 on
       l.signature = with_resampling(l.signature, fmt::format("bs:{}|seed:{}", opt.confidence_n, opt.seed));
-      Confidence c = bootstrap_confidence(metric_statistics(m, hyps, refs, opt), opt.confidence_n,
-                                          static_cast<uint64_t>(opt.seed));
+      Confidence c = bootstrap_confidence(st, opt.confidence_n, static_cast<uint64_t>(opt.seed));
       if (c.mean.v > 0) l.mean = fixed(c.mean.v, opt.width), l.ci = fixed(c.half_width.v, opt.width);
     }
     lines.push_back(l);

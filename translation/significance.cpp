@@ -223,12 +223,14 @@ NpFloat numpy_sum(const std::vector<NpFloat>& values) {
   return NpFloat(0.0, f32) + pairwise(values.data(), values.size(), f32);
 }
 
-double MetricStatistics::corpus_score() const {
-  std::vector<double> total(segments.front().size(), 0.0);  // sum_of_lists: one segment after the other
+std::vector<NpFloat> MetricStatistics::sums() const {
+  std::vector<double> total(segments.front().size(), 0.0);
   for (const auto& s : segments)
     for (size_t j = 0; j < s.size(); ++j) total[j] += s[j];
-  return score(sums_of(total)).v;
+  return sums_of(total);
 }
+
+double MetricStatistics::corpus_score() const { return score(sums()).v; }
 
 Confidence bootstrap_confidence(const MetricStatistics& m, int64_t samples, uint64_t seed) {
   if (m.segments.empty() || m.segments.size() > UINT32_MAX)

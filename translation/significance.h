@@ -37,7 +37,8 @@ struct MetricStatistics {
   std::string name;                                           // BLEU, chrF2, chrF2++
   std::vector<std::vector<double>> segments;                  // [segment][statistic] (counts; TER: average lengths)
   std::function<NpFloat(const std::vector<NpFloat>&)> score;  // summed statistics -> score
-  double corpus_score() const;                                // the score of every segment (exact sums)
+  std::vector<NpFloat> sums() const;  // the statistics summed over the segments, one after the other (sum_of_lists)
+  double corpus_score() const;        // their score
 };
 
 struct Confidence {

@@ -222,9 +222,7 @@ std::u32string tercom_tokenize(const std::u32string& line, const TerOptions& opt
         t += c;
     s = t;
   }
-  std::u32string out;
-  for (const auto& w : py_split(s)) (out += out.empty() ? U"" : U" ") += w;
-  return out;
+  return join_words(s);
 }
 
 std::pair<int64_t, int64_t> translation_edit_rate(const std::vector<uint32_t>& hyp, const std::vector<uint32_t>& ref) {
