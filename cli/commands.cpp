@@ -3,10 +3,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 
 #include <filesystem>
 #include <fstream>
@@ -346,16 +348,23 @@ void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
     std::vector<std::string> refs;
     std::vector<std::string> inputs;
     ScoreOptions score;
-    bool paired_bs = false, paired_ar = false;
+    bool paired_bs = false, paired_ar = false, no_color = false;
+    std::string language_pair, encoding = "utf-8", test_set;
+    int paired_jobs = 1;
   };
   auto a = std::make_shared<Args>();
   auto& o = a->score;
   auto* c = app.add_subcommand("score", "BLEU, chrF, chrF++ and TER exactly as sacreBLEU 2.x computes and prints them");
   c->add_option("refs", a->refs, "Reference files (several: multiple references)")->required();
-  c->add_option("-i,--input", a->inputs, "Hypotheses (default: stdin); several files: several systems, in a table");
+  c->add_option("-i,--input", a->inputs,
+                "Hypotheses (default: stdin, whose tab-separated fields are systems); several files: several "
+                "systems, in a table");
   c->add_option("-m,--metrics", o.metrics, "bleu, chrf and/or ter");
-  c->add_option("--tokenize", o.bleu.tokenize, "BLEU tokenizer (-tok): 13a | intl | char | none");
+  auto* tokenize = c->add_option("--tokenize", o.bleu.tokenize, "BLEU tokenizer (-tok): 13a | intl | char | zh | none");
+  c->add_option("-l,--language-pair", a->language_pair,
+                "SOURCE-TARGET: a zh target makes zh BLEU's default tokenizer (ja, ko: MeCab, not available)");
   c->add_flag("--lowercase", o.bleu.lowercase, "Case-insensitive BLEU (-lc)");
+  c->add_flag("--force", o.force, "No warning for hypotheses that end in a tokenized period");
   c->add_option("-s,--smooth-method", o.bleu.smooth, "exp | none | floor | add-k");
   c->add_option("--smooth-value", o.bleu.smooth_value, "floor / add-k value (-sv)")->check(kFiniteNumber);
   c->add_option("--chrf-char-order", o.chrf.char_order, "Character n-gram order (-cc)")->check(kInteger);
@@ -370,8 +379,17 @@ void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_flag("--ter-asian-support", o.ter.asian_support,
               "TER: CJK characters (with --ter-normalized / --ter-no-punct)");
   c->add_flag("--sentence-level", o.sentence_level, "A score per line (-sl)");
+  c->add_option("--num-refs", o.num_refs, "Each reference line holds this many tab-separated references (-nr)")
+      ->check(kInteger);
+  c->add_option("-e,--encoding", a->encoding, "Encoding of the text files (UTF-8 only)");
   c->add_option("-w,--width", o.width, "Decimals")->check(kInteger);
-  c->add_option("-f,--format", o.format, "json | text");
+  c->add_option("-f,--format", o.format,
+                "json | text | latex (several systems: a LaTeX booktabs table); SACREBLEU_FORMAT overrides it");
+  c->add_flag("-b,--score-only", o.score_only, "Print only the scores");
+  c->add_flag("--short", o.short_signature, "Abbreviated signatures (-sh)");
+  c->add_flag("-q,--quiet", o.quiet, "No notes on stderr");
+  c->add_flag("--no-color", a->no_color, "No terminal colours (-nc; tern prints none)");
+  c->add_option("-t,--test-set", a->test_set, "sacreBLEU's test sets are not available: score local files");
   c->add_flag("--confidence", o.confidence, "One system: 95% confidence interval by bootstrap resampling (-ci)");
   c->add_option("--confidence-n", o.confidence_n, "Bootstrap resamples of --confidence (-cin)")->check(kInteger);
   auto* bs = c->add_flag("--paired-bs", a->paired_bs,
@@ -381,10 +399,32 @@ void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
   bs->excludes(ar);
   c->add_option("--paired-bs-n", o.paired_bs_n, "Resamples of --paired-bs (-pbsn)")->check(kInteger);
   c->add_option("--paired-ar-n", o.paired_ar_n, "Trials of --paired-ar (-parn)")->check(kInteger);
+  c->add_option("-j,--paired-jobs", a->paired_jobs,
+                "Accepted as sacreBLEU takes it; tern runs the paired tests in one process (same results)")
+      ->check(kNonNegativeInteger);
   c->add_option("--seed", o.seed, "Seed of the resampling (sacreBLEU's SACREBLEU_SEED)")->check(kInteger);
-  c->callback([a, &run] {
+  c->callback([a, tokenize, &run] {
     a->score.paired = a->paired_bs ? "bs" : a->paired_ar ? "ar" : "";
-    run = [a] { std::cout << score_files(a->inputs, a->refs, a->score, std::cin) << std::flush; };
+    const bool tokenize_given = tokenize->count() > 0;
+    run = [a, tokenize_given] {
+      if (!a->test_set.empty())
+        throw ConfigError("score: sacreBLEU's test sets (-t " + a->test_set +
+                          ") need a download, which tern does not do: write the references to a file (sacrebleu -t " +
+                          a->test_set + " -l SRC-TGT --echo ref > ref.txt) and give it: tern score ref.txt -i hyp.txt");
+      std::string enc = a->encoding;
+      std::transform(enc.begin(), enc.end(), enc.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      if (enc != "utf-8" && enc != "utf8" && enc != "utf_8" && enc != "u8")
+        throw ConfigError("score: --encoding " + a->encoding + ": tern reads UTF-8 text only (convert the files with " +
+                          "iconv -f " + a->encoding + " -t UTF-8)");
+      // As sacreBLEU: the environment's format wins when it names one.
+      if (const char* env = std::getenv("SACREBLEU_FORMAT")) {
+        std::string f = env;
+        std::transform(f.begin(), f.end(), f.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        if (f == "json" || f == "text" || f == "latex") a->score.format = f;
+      }
+      if (!a->language_pair.empty()) set_language_pair(a->score, a->language_pair, tokenize_given);
+      std::cout << score_files(a->inputs, a->refs, a->score, std::cin) << std::flush;
+    };
   });
 }
 

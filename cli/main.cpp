@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
       {"-tok", "--tokenize"},      {"-lc", "--lowercase"},       {"-sv", "--smooth-value"},
       {"-sl", "--sentence-level"}, {"-cc", "--chrf-char-order"}, {"-cw", "--chrf-word-order"},
       {"-ci", "--confidence"},     {"-cin", "--confidence-n"},   {"-pbs", "--paired-bs"},
-      {"-par", "--paired-ar"},     {"-pbsn", "--paired-bs-n"},   {"-parn", "--paired-ar-n"}};
+      {"-par", "--paired-ar"},     {"-pbsn", "--paired-bs-n"},   {"-parn", "--paired-ar-n"},
+      {"-sh", "--short"},          {"-nr", "--num-refs"},        {"-nc", "--no-color"}};
   std::vector<std::string> args(argv, argv + argc);
   for (auto& a : args)
     if (auto it = long_names.find(a); it != long_names.end()) a = it->second;

@@ -51,14 +51,12 @@ std::u32string sub2(const std::u32string& s, A a, B b, R repl) {
 
 }  // namespace
 
-std::u32string mteval_normalize(std::u32string line, bool tercom) {
-  if (line.find(U'&') != std::u32string::npos) {
-    line = replace_all(line, U"&quot;", U"\"");
-    line = replace_all(line, U"&amp;", U"&");
-    line = replace_all(line, U"&lt;", U"<");
-    line = replace_all(line, U"&gt;", U">");
-  }
-  line = U" " + line + U" ";
+namespace {
+
+// sacreBLEU's TokenizerRegexp before its final split: ASCII punctuation spaced out, '.' and ',' split off unless
+// between digits, a digit's '-' split off; `tercom` also splits off "'s" (tercom's normalization, between the first
+// step and the others).
+std::u32string regexp_steps(const std::u32string& line, bool tercom) {
   std::u32string t;
   for (char32_t c : line) {
     if (punct_13a(c)) {
@@ -82,6 +80,18 @@ std::u32string mteval_normalize(std::u32string line, bool tercom) {
   return sub2(
       t, is_digit, [](char32_t c) { return c == '-'; },
       [](std::u32string& o, char32_t x, char32_t y) { o += x, o += U' ', o += y, o += U' '; });
+}
+
+}  // namespace
+
+std::u32string mteval_normalize(std::u32string line, bool tercom) {
+  if (line.find(U'&') != std::u32string::npos) {
+    line = replace_all(line, U"&quot;", U"\"");
+    line = replace_all(line, U"&amp;", U"&");
+    line = replace_all(line, U"&lt;", U"<");
+    line = replace_all(line, U"&gt;", U">");
+  }
+  return regexp_steps(U" " + line + U" ", tercom);
 }
 
 namespace {
@@ -112,6 +122,39 @@ std::u32string tokenize_intl_u32(const std::u32string& line) {
     }
   }
   return join_words(out);
+}
+
+// sacreBLEU's TokenizerZh: the line stripped, each "Chinese" character spaced out, then TokenizerRegexp (13a's
+// regular expressions without its entity unescaping and padding). Its table of ranges compares one-character strings
+// with Python string bounds, and two bounds written as 5-digit "\u" escapes are two characters ('\u2000' '0' ..
+// '\u2a6d' '6', '\u2f80' '0' .. '\u2fa1' 'd'): they hold U+2001..U+2A6D and U+2F81..U+2FA1 (general punctuation,
+// currency signs, arrows, mathematical operators...), not CJK Extension B. Kept as sacreBLEU computes it.
+bool zh_char(char32_t c) {
+  static constexpr std::pair<char32_t, char32_t> kRanges[] = {
+      {0x3400, 0x4db5}, {0x4e00, 0x9fa5}, {0x9fa6, 0x9fbb}, {0xf900, 0xfa2d}, {0xfa30, 0xfa6a}, {0xfa70, 0xfad9},
+      {0x2001, 0x2a6d}, {0x2f81, 0x2fa1}, {0xff00, 0xffef}, {0x2e80, 0x2eff}, {0x3000, 0x303f}, {0x31c0, 0x31ef},
+      {0x2f00, 0x2fdf}, {0x2ff0, 0x2fff}, {0x3100, 0x312f}, {0x31a0, 0x31bf}, {0xfe10, 0xfe1f}, {0xfe30, 0xfe4f},
+      {0x2600, 0x26ff}, {0x2700, 0x27bf}, {0x3200, 0x32ff}, {0x3300, 0x33ff}};
+  for (const auto& [lo, hi] : kRanges)
+    if (c >= lo && c <= hi) return true;
+  return false;
+}
+
+std::u32string tokenize_zh_u32(const std::u32string& line) {
+  size_t begin = 0, end = line.size();
+  while (begin < end && py_space(line[begin])) ++begin;  // str.strip()
+  while (end > begin && py_space(line[end - 1])) --end;
+  std::u32string spaced;
+  for (size_t i = begin; i < end; ++i) {
+    if (zh_char(line[i])) {
+      spaced += U' ';
+      spaced += line[i];
+      spaced += U' ';
+    } else {
+      spaced += line[i];
+    }
+  }
+  return join_words(regexp_steps(spaced, /*tercom=*/false));
 }
 
 }  // namespace
@@ -149,6 +192,20 @@ std::u32string py_lower(std::u32string s) {
   return s;
 }
 
+void check_bleu_tokenizer(const std::string& name) {
+  if (name == "13a" || name == "intl" || name == "char" || name == "zh" || name == "none") return;
+  if (name == "ja-mecab" || name == "ko-mecab")
+    throw ConfigError("BLEU tokenizer " + name +
+                      " needs MeCab and its dictionary, which tern does not have: score with sacreBLEU "
+                      "(pip install 'sacrebleu[" +
+                      name.substr(0, 2) + "]'), or give --tokenize char or intl");
+  if (name == "spm" || name == "flores101" || name == "flores200")
+    throw ConfigError("BLEU tokenizer " + name +
+                      " needs the SentencePiece model sacreBLEU downloads, which tern does not have: score with "
+                      "sacreBLEU, or give --tokenize 13a, intl, char or zh");
+  throw ConfigError("BLEU tokenizer must be 13a, intl, char, zh or none (got " + name + ")");
+}
+
 std::u32string sacrebleu_tokenize(const std::u32string& line, const std::string& tokenizer) {
   if (tokenizer == "13a") return tokenize_13a_u32(line);
   if (tokenizer == "intl") return tokenize_intl_u32(line);
@@ -157,8 +214,10 @@ std::u32string sacrebleu_tokenize(const std::u32string& line, const std::string&
     for (char32_t c : line) (out += out.empty() ? U"" : U" ") += c;
     return out;
   }
+  if (tokenizer == "zh") return tokenize_zh_u32(line);
   if (tokenizer == "none") return line;
-  throw ConfigError("BLEU tokenizer must be 13a, intl, char or none (got " + tokenizer + ")");
+  check_bleu_tokenizer(tokenizer);
+  throw ConfigError("BLEU tokenizer " + tokenizer + " is not available");
 }
 
 namespace {
@@ -181,8 +240,7 @@ std::string tokenize_13a(const std::string& line) { return utf8_encode(tokenize_
 namespace {
 
 void check_bleu_options(const BleuOptions& opt) {
-  if (opt.tokenize != "13a" && opt.tokenize != "intl" && opt.tokenize != "char" && opt.tokenize != "none")
-    throw ConfigError("BLEU tokenizer must be 13a, intl, char or none (got " + opt.tokenize + ")");
+  check_bleu_tokenizer(opt.tokenize);
   if (opt.smooth != "exp" && opt.smooth != "none" && opt.smooth != "floor" && opt.smooth != "add-k")
     throw ConfigError("BLEU smoothing must be exp, none, floor or add-k (got " + opt.smooth + ")");
   if (opt.max_order < 1 || opt.max_order > kMaxGram)

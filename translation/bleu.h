@@ -16,11 +16,16 @@ std::vector<std::u32string> py_split(const std::u32string& s);
 std::u32string join_words(const std::u32string& s);  // ' '.join(s.split())
 std::u32string py_rstrip(std::u32string s);
 std::u32string py_lower(std::u32string s);
-// sacreBLEU's tokenizers: 13a (mteval-v13a), intl (mteval-v14 international, Unicode categories from ICU), char, none.
+// sacreBLEU's tokenizers: 13a (mteval-v13a), intl (mteval-v14 international, Unicode categories from ICU), char, zh
+// (Chinese characters spaced out, then 13a's expressions), none.
 std::u32string sacrebleu_tokenize(const std::u32string& line, const std::string& tokenizer);
 
+// Throws ConfigError unless tern has the sacreBLEU tokenizer `name`, saying why for those it lacks (ja-mecab, ko-mecab,
+// spm, flores101, flores200).
+void check_bleu_tokenizer(const std::string& name);
+
 struct BleuOptions {
-  std::string tokenize = "13a";  // 13a | intl | char | none
+  std::string tokenize = "13a";  // 13a | intl | char | zh | none
   bool lowercase = false;
   std::string smooth = "exp";  // exp | none | floor | add-k
   // floor: 0.1, add-k: 1 when unset (NaN: a given value is checked finite, so -1 is refused like any negative)

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <istream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include <unicode/uchar.h>
 
@@ -15,28 +17,123 @@
 
 namespace tern {
 
+namespace {
+
+// Python's str.rstrip(): trailing whitespace (py_space) removed.
+std::string rstrip(const std::string& s) {
+  if (s.empty() || (static_cast<unsigned char>(s.back()) < 0x80 && !py_space(static_cast<char32_t>(s.back()))))
+    return s;  // the common case, without decoding
+  return utf8_encode(py_rstrip(utf8_decode(s)));
+}
+
+// Python's s.split(sep, maxsplit) (maxsplit < 0: at every separator).
+std::vector<std::string> split_on(const std::string& s, char sep, int64_t maxsplit = -1) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t at;
+       (maxsplit < 0 || static_cast<int64_t>(out.size()) < maxsplit) && (at = s.find(sep, start)) != std::string::npos;
+       start = at + 1)
+    out.push_back(s.substr(start, at - start));
+  out.push_back(s.substr(start));
+  return out;
+}
+
+// stdin as sacreBLEU reads it: each line's tab-separated fields are the systems' hypotheses (the first line says how
+// many; its fields keep their trailing whitespace, as in sacreBLEU, the later lines' do not).
+std::vector<ScoredSystem> stdin_systems(std::istream& in, bool paired) {
+  const std::vector<std::string> lines = read_utf8_lines(in, "stdin");
+  if (lines.empty()) throw DataError("stdin: no hypotheses (the input is empty); there is nothing to score");
+  std::vector<ScoredSystem> systems;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::vector<std::string> fields = split_on(rstrip(lines[i]), '\t');
+    if (i == 0) systems.resize(fields.size());
+    if (fields.size() != systems.size())
+      throw DataError(fmt::format(
+          "stdin:{}: {} tab-separated hypotheses, but line 1 has {}: every line holds one hypothesis per system", i + 1,
+          fields.size(), systems.size()));
+    for (size_t s = 0; s < fields.size(); ++s) systems[s].lines.push_back(i == 0 ? fields[s] : rstrip(fields[s]));
+  }
+  if (systems.size() == 1) {
+    systems[0].name = "stdin";
+  } else {  // sacreBLEU's names: System 1..n, or Baseline then System 1..n-1 in a paired test
+    for (size_t s = 0; s < systems.size(); ++s)
+      systems[s].name = paired ? (s == 0 ? "Baseline" : fmt::format("System {}", s)) : fmt::format("System {}", s + 1);
+  }
+  return systems;
+}
+
+std::vector<std::string> read_stripped(const std::string& path, const std::string& what) {
+  std::vector<std::string> lines = read_utf8_file(path, what);
+  for (auto& l : lines) l = rstrip(l);
+  return lines;
+}
+
+}  // namespace
+
+void set_language_pair(ScoreOptions& opt, const std::string& pair, bool tokenize_given) {
+  const size_t dash = pair.find('-');
+  const size_t next = dash == std::string::npos ? dash : pair.find('-', dash + 1);
+  const std::string target =
+      dash == std::string::npos ? "" : pair.substr(dash + 1, next == std::string::npos ? next : next - dash - 1);
+  if (target.empty())  // sacreBLEU takes pair.split('-')[1]
+    throw ConfigError("--language-pair must be SOURCE-TARGET, e.g. en-de (got '" + pair + "')");
+  if (std::find(opt.metrics.begin(), opt.metrics.end(), "bleu") == opt.metrics.end()) return;
+  static const std::vector<std::tuple<std::string, std::string, std::string>> kTokenizers{
+      {"zh", "zh", "Chinese"}, {"ja", "ja-mecab", "Japanese"}, {"ko", "ko-mecab", "Korean"}};
+  for (const auto& [lang, tokenizer, name] : kTokenizers) {
+    if (target != lang) continue;
+    if (!tokenize_given)
+      opt.bleu.tokenize = tokenizer;
+    else if (opt.bleu.tokenize != tokenizer)
+      logf("warning: consider using the '{}' or 'spm' tokenizer for {} (--language-pair {}).", tokenizer, name, pair);
+  }
+}
+
 std::string score_files(const std::vector<std::string>& hypothesis_files,
                         const std::vector<std::string>& reference_files, const ScoreOptions& opt, std::istream& in) {
   opt.validate();
+  const bool paired = !opt.paired.empty();
   std::vector<ScoredSystem> systems;
   if (hypothesis_files.size() <= 1 && (hypothesis_files.empty() || hypothesis_files[0] == "-")) {
-    systems.push_back({"stdin", read_utf8_lines(in, "stdin")});
+    systems = stdin_systems(in, paired);
   } else {
     for (const auto& f : hypothesis_files) {
       if (f == "-") throw ConfigError("score: stdin (-) cannot be one of several systems; give each system as a file");
+      if (paired && f == hypothesis_files[0] && !systems.empty()) {  // as sacreBLEU
+        if (!opt.quiet) logf("note: ignoring {} as it was also given as the baseline", f);
+        continue;
+      }
       for (const auto& s : systems)
         if (s.name == f)
           throw ConfigError("score: system " + f + " is given twice (each system needs a file of its own)");
-      systems.push_back({f, read_utf8_file(f, "hypotheses")});
+      systems.push_back({f, read_stripped(f, "hypotheses")});
     }
+    if (paired) systems[0].name = "Baseline: " + systems[0].name;
   }
   // As sacreBLEU ("Test set contains no sentence"): a score of 0 would hide a failed translation.
   for (const auto& s : systems)
     if (s.lines.empty())
       throw DataError(fmt::format("{}: no hypotheses (the input is empty); there is nothing to score", s.name));
+  if (opt.num_refs > 1 && reference_files.size() > 1)
+    throw ConfigError(fmt::format(
+        "--num-refs {} reads tab-separated references from one file, but {} reference files are given: give one "
+        "file, or several files without --num-refs",
+        opt.num_refs, reference_files.size()));
   std::vector<std::vector<std::string>> refs;
   for (const auto& r : reference_files) {
-    refs.push_back(read_utf8_file(r, "reference file"));
+    std::vector<std::string> lines = read_stripped(r, "reference file");
+    if (opt.num_refs > 1) {
+      refs.assign(static_cast<size_t>(opt.num_refs), {});
+      for (size_t i = 0; i < lines.size(); ++i) {
+        std::vector<std::string> fields = split_on(lines[i], '\t', opt.num_refs - 1);
+        if (static_cast<int64_t>(fields.size()) != opt.num_refs)
+          throw DataError(fmt::format("{}:{}: {} tab-separated reference(s), but --num-refs is {}", r, i + 1,
+                                      fields.size(), opt.num_refs));
+        for (size_t k = 0; k < fields.size(); ++k) refs[k].push_back(std::move(fields[k]));
+      }
+    } else {
+      refs.push_back(std::move(lines));
+    }
     for (const auto& s : systems)
       if (refs.back().size() != s.lines.size())
         throw DataError(fmt::format(
@@ -55,14 +152,40 @@ struct Line {
   std::string value() const { return mean.empty() ? score : score + " (μ = " + mean + " ± " + ci + ")"; }
 };
 
-// Score.format(): "NAME|SIGNATURE = SCORE[ (μ = MEAN ± CI)][ VERBOSE]".
-std::string text(const Line& l) {
-  return l.name + "|" + l.signature + " = " + l.value() + (l.verbose.empty() ? "" : " " + l.verbose);
+// Signature.format(short=True): each key by its abbreviation (the base class's and the metric's own).
+std::string short_signature(const std::string& metric, const std::string& signature) {
+  static const std::map<std::string, std::string> kBase{{"version", "v"}, {"nrefs", "#"}, {"bs", "bs"},
+                                                        {"ar", "ar"},     {"seed", "rs"}, {"case", "c"}};
+  static const std::map<std::string, std::string> kBleu{{"eff", "e"}, {"tok", "tok"}, {"smooth", "s"}};
+  static const std::map<std::string, std::string> kChrf{{"eff", "e"}, {"nc", "nc"}, {"nw", "nw"}, {"space", "s"}};
+  static const std::map<std::string, std::string> kTer{{"tok", "t"}, {"norm", "nr"}, {"punct", "pn"}, {"asian", "as"}};
+  const auto& own = metric == "BLEU" ? kBleu : metric == "TER" ? kTer : kChrf;
+  std::string out;
+  for (const auto& field : split_on(signature, '|')) {
+    const size_t colon = field.find(':');
+    const std::string key = field.substr(0, colon);
+    auto it = own.find(key);
+    if (it == own.end()) it = kBase.find(key);
+    out += (out.empty() ? "" : "|") + (it == kBase.end() ? key : it->second) + field.substr(colon);
+  }
+  return out;
+}
+
+std::string signature_of(const Line& l, const ScoreOptions& o) {
+  return o.short_signature ? short_signature(l.name, l.signature) : l.signature;
+}
+
+// Score.format(): "NAME|SIGNATURE = SCORE[ (μ = MEAN ± CI)][ VERBOSE]", or just the score (and its interval) with
+// --score-only.
+std::string text(const Line& l, const ScoreOptions& o) {
+  if (o.score_only) return l.value();
+  return l.name + "|" + signature_of(l, o) + " = " + l.value() + (l.verbose.empty() ? "" : " " + l.verbose);
 }
 
 // Score.format(is_json=True): name, score, signature, the confidence, verbose_score, then each signature field;
-// indent 1.
-std::string json(const Line& l) {
+// indent 1. --score-only prints the text's score (sacreBLEU tests it first).
+std::string json(const Line& l, const ScoreOptions& o) {
+  if (o.score_only) return l.value();
   nlohmann::ordered_json j;
   j["name"] = l.name;
   j["score"] = std::stod(l.score);
@@ -73,14 +196,9 @@ std::string json(const Line& l) {
     j["confidence"] = "μ = " + l.mean + " ± " + l.ci;
   }
   if (!l.verbose.empty()) j["verbose_score"] = l.verbose;
-  size_t start = 0;
-  while (start <= l.signature.size()) {
-    size_t bar = l.signature.find('|', start);
-    std::string field = l.signature.substr(start, bar == std::string::npos ? std::string::npos : bar - start);
-    size_t colon = field.find(':');
+  for (const auto& field : split_on(l.signature, '|')) {
+    const size_t colon = field.find(':');
     j[field.substr(0, colon)] = field.substr(colon + 1);
-    if (bar == std::string::npos) break;
-    start = bar + 1;
   }
   return j.dump(1, ' ', false);
 }
@@ -141,15 +259,6 @@ std::string right(const std::string& s, size_t w) {
   return std::string(w > n ? w - n : 0, ' ') + s;
 }
 
-std::vector<std::string> split_lines(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (size_t nl; (nl = s.find('\n', start)) != std::string::npos; start = nl + 1)
-    out.push_back(s.substr(start, nl - start));
-  out.push_back(s.substr(start));
-  return out;
-}
-
 // tabulate(..., tablefmt="fancy_grid", colalign=("right",), stralign="center", numalign="center"): the first
 // column right-aligned, the others centred; a column as wide as its widest line or its header plus 2.
 std::string fancy_grid(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows) {
@@ -157,7 +266,7 @@ std::string fancy_grid(const std::vector<std::string>& headers, const std::vecto
   for (size_t c = 0; c < headers.size(); ++c) {
     w[c] = text_width(headers[c]) + 2;
     for (const auto& row : rows)
-      for (const auto& line : split_lines(row[c])) w[c] = std::max(w[c], text_width(line));
+      for (const auto& line : split_on(row[c], '\n')) w[c] = std::max(w[c], text_width(line));
   }
   auto rule = [&](const char* left, const char* fill, const char* mid, const char* end) {
     std::string out = left;
@@ -170,7 +279,7 @@ std::string fancy_grid(const std::vector<std::string>& headers, const std::vecto
   auto row_text = [&](const std::vector<std::string>& cells) {
     std::vector<std::vector<std::string>> lines;
     size_t height = 1;
-    for (const auto& c : cells) height = std::max(height, (lines.emplace_back(split_lines(c))).size());
+    for (const auto& c : cells) height = std::max(height, (lines.emplace_back(split_on(c, '\n'))).size());
     std::string out;
     for (size_t l = 0; l < height; ++l) {
       out += "│";
@@ -188,9 +297,54 @@ std::string fancy_grid(const std::vector<std::string>& headers, const std::vecto
   return out;
 }
 
-std::string signatures_block(const std::vector<std::pair<std::string, std::string>>& sigs) {
+// tabulate(..., tablefmt="latex_booktabs", same alignment): cells padded to the column widths fancy_grid uses (one
+// line each), then LaTeX's special characters escaped as tabulate escapes them.
+std::string latex_booktabs(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows) {
+  static const std::map<char, std::string> kEscapes{{'&', "\\&"},
+                                                    {'%', "\\%"},
+                                                    {'$', "\\$"},
+                                                    {'#', "\\#"},
+                                                    {'_', "\\_"},
+                                                    {'^', "\\^{}"},
+                                                    {'{', "\\{"},
+                                                    {'}', "\\}"},
+                                                    {'~', "\\textasciitilde{}"},
+                                                    {'\\', "\\textbackslash{}"},
+                                                    {'<', "\\ensuremath{<}"},
+                                                    {'>', "\\ensuremath{>}"}};
+  std::vector<size_t> w(headers.size());
+  for (size_t c = 0; c < headers.size(); ++c) {
+    w[c] = text_width(headers[c]) + 2;
+    for (const auto& row : rows) w[c] = std::max(w[c], text_width(row[c]));
+  }
+  auto row_text = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t c = 0; c < cells.size(); ++c) {
+      const std::string padded = " " + (c == 0 ? right(cells[c], w[c]) : center(cells[c], w[c])) + " ";
+      for (char ch : padded) {
+        auto it = kEscapes.find(ch);
+        out += it == kEscapes.end() ? std::string(1, ch) : it->second;
+      }
+      out += c + 1 < cells.size() ? "&" : "\\\\\n";
+    }
+    return out;
+  };
+  std::string out = "\\begin{tabular}{r" + std::string(headers.size() - 1, 'c') + "}\n\\toprule\n";
+  out += row_text(headers) + "\\midrule\n";
+  for (const auto& row : rows) out += row_text(row);
+  return out + "\\bottomrule\n\\end{tabular}\n";
+}
+
+// print_results_table's table of several systems in the format asked for.
+std::string table(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows,
+                  const ScoreOptions& opt) {
+  return opt.format == "latex" ? latex_booktabs(headers, rows) : fancy_grid(headers, rows);
+}
+
+std::string signatures_block(const std::vector<std::pair<std::string, std::string>>& sigs, const ScoreOptions& opt) {
   std::string out = "-----------------\nMetric signatures\n-----------------\n";
-  for (const auto& [name, sig] : sigs) out += fmt::format(" - {:<10} {}\n", name, sig);
+  for (const auto& [name, sig] : sigs)
+    out += fmt::format(" - {:<10} {}\n", name, opt.short_signature ? short_signature(name, sig) : sig);
   return out;
 }
 
@@ -251,7 +405,7 @@ std::string systems_table(const std::vector<ScoredSystem>& systems, const std::v
     }
     return out.dump(4, ' ', true) + "\n";
   }
-  return fancy_grid(headers, rows) + "\n" + signatures_block(sigs);
+  return table(headers, rows, opt) + "\n" + signatures_block(sigs, opt);
 }
 
 // Several systems compared to the first by a paired test (metrics in the order given, as sacreBLEU).
@@ -279,12 +433,12 @@ std::string paired_table(const std::vector<ScoredSystem>& systems, const std::ve
     names.push_back(l.name);
     sigs.emplace_back(l.name, with_resampling(l.signature, fmt::format("{}:{}|seed:{}", opt.paired, n, opt.seed)));
   }
-  const std::string baseline = "Baseline: " + systems[0].name;
+  const std::string& baseline = systems[0].name;  // "Baseline: FILE" or "Baseline" (stdin), as score_files names it
   if (opt.format == "json") {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
     for (size_t s = 0; s < systems.size(); ++s) {
       nlohmann::ordered_json v;
-      v["system"] = s == 0 ? baseline : systems[s].name;
+      v["system"] = systems[s].name;
       for (size_t m = 0; m < opt.metrics.size(); ++m) {
         const auto& r = results[s][m];
         nlohmann::ordered_json cell;
@@ -300,19 +454,24 @@ std::string paired_table(const std::vector<ScoredSystem>& systems, const std::ve
   }
   std::vector<std::vector<std::string>> rows(systems.size());
   for (size_t s = 0; s < systems.size(); ++s) {
-    rows[s].push_back(s == 0 ? baseline : systems[s].name);
+    rows[s].push_back(systems[s].name);
     for (size_t m = 0; m < opt.metrics.size(); ++m) {
       const auto& r = results[s][m];
       std::string cell = fixed(r.score, opt.width);
       if (r.mean) cell += " (" + fixed(r.mean->v, opt.width) + " ± " + fixed(r.ci->v, opt.width) + ")";
-      if (r.p_value) cell += fmt::format("\n(p = {:.4f}){}", *r.p_value, *r.p_value > 0.05 ? "" : "*");
+      if (r.p_value)  // on a line of its own in text, after a space in LaTeX
+        cell += fmt::format("{}(p = {:.4f}){}", opt.format == "latex" ? " " : "\n", *r.p_value,
+                            *r.p_value > 0.05 ? "" : "*");
       rows[s].push_back(cell);
     }
   }
   std::vector<std::string> headers = names;
   if (bs)
     for (size_t c = 1; c < headers.size(); ++c) headers[c] += " (μ ± 95% CI)";
-  return fancy_grid(headers, rows) + "\n" + paired_explanation(opt, baseline) + signatures_block(sigs);
+  // sacreBLEU names the baseline in its explanation only when its label starts with "Baseline:" (files): with
+  // systems from stdin it prints "compared to ." (kept).
+  const std::string named = baseline.rfind("Baseline:", 0) == 0 ? baseline : "";
+  return table(headers, rows, opt) + "\n" + paired_explanation(opt, named) + signatures_block(sigs, opt);
 }
 
 }  // namespace
@@ -340,7 +499,10 @@ void ScoreOptions::validate() const {
   if (sentence_level && metrics.size() > 1)
     throw ConfigError(fmt::format("sentence-level scoring takes one metric (got {})", fmt::join(metrics, ", ")));
   if (width < 0 || width > 16) throw ConfigError(fmt::format("score width must be between 0 and 16 (got {})", width));
-  if (format != "json" && format != "text") throw ConfigError("score format must be json or text (got " + format + ")");
+  if (format != "json" && format != "text" && format != "latex")
+    throw ConfigError("score format must be json, text or latex (got " + format + ")");
+  if (num_refs < 1 || num_refs > 10000)
+    throw ConfigError(fmt::format("--num-refs must be between 1 and 10,000 (got {})", num_refs));
   if (bleu.smooth != "exp" && bleu.smooth != "none" && bleu.smooth != "floor" && bleu.smooth != "add-k")
     throw ConfigError("--smooth-method must be exp, none, floor or add-k (got " + bleu.smooth + ")");
   if (!(std::isnan(bleu.smooth_value) || (bleu.smooth_value >= 0 && std::isfinite(bleu.smooth_value))))
@@ -391,6 +553,18 @@ std::string score_report(const std::vector<ScoredSystem>& systems, const std::ve
         fmt::format("{} resamples of {} segments are {} draws, more than the {} a test may hold in memory: "
                     "use fewer resamples (--confidence-n, --paired-bs-n, --paired-ar-n)",
                     draws, systems[0].lines.size(), draws * static_cast<int64_t>(systems[0].lines.size()), kMaxDraws));
+  if (!opt.force && !opt.sentence_level &&
+      std::find(opt.metrics.begin(), opt.metrics.end(), "bleu") != opt.metrics.end())
+    for (const auto& s : systems) {  // sacreBLEU's check for output left tokenized
+      const auto n = std::count_if(s.lines.begin(), s.lines.end(), [](const std::string& l) {
+        return l.size() >= 2 && l.compare(l.size() - 2, 2, " .") == 0;
+      });
+      if (n >= 100)
+        logf(
+            "warning: {}: {} of its {} lines end in a tokenized period (' .'): the output looks tokenized, which "
+            "lowers BLEU (score detokenized text; --force silences this)",
+            s.name, n, s.lines.size());
+    }
   if (systems.size() > 1)
     return opt.paired.empty() ? systems_table(systems, refs, opt) : paired_table(systems, refs, opt);
   const std::vector<std::string>& hyps = systems[0].lines;
@@ -403,7 +577,7 @@ std::string score_report(const std::vector<ScoredSystem>& systems, const std::ve
       for (size_t r = 0; r < refs.size(); ++r) one[r][0] = refs[r][i];
       const std::string& m = opt.metrics[0];
       Line l = metric_line(m, metric_statistics(m, {hyps[i]}, one, sentence), refs.size(), sentence);
-      out += text(l) + "\n";
+      out += text(l, opt) + "\n";
     }
     return out;
   }
@@ -421,17 +595,30 @@ std::string score_report(const std::vector<ScoredSystem>& systems, const std::ve
     lines.push_back(l);
   }
   if (opt.format == "json") {
-    if (lines.size() == 1) return json(lines[0]) + "\n";
+    if (lines.size() == 1) return json(lines[0], opt) + "\n";
     out = "[\n";
-    for (size_t i = 0; i < lines.size(); ++i) out += json(lines[i]) + (i + 1 < lines.size() ? ",\n" : "\n");
+    for (size_t i = 0; i < lines.size(); ++i) out += json(lines[i], opt) + (i + 1 < lines.size() ? ",\n" : "\n");
     return out + "]\n";
   }
-  // Several metrics: aligned on " = " as sacreBLEU does.
-  size_t w = 0;
-  for (const auto& l : lines) w = std::max(w, l.name.size() + 1 + l.signature.size());
+  if (lines.size() == 1) return text(lines[0], opt) + "\n";
+  // print_single_results: lines aligned on their first '=' (code points). A line without one (--score-only without an
+  // interval) is printed at once; then sacreBLEU pairs the positions found with the lines from the first, all of
+  // them (zip(lens, results)): with such a line the pairs shift and the last lines are dropped. Kept as it prints.
+  std::vector<std::string> texts;
+  std::vector<size_t> lens;
   for (const auto& l : lines) {
-    std::string t = text(l);
-    out += std::string(w - (l.name.size() + 1 + l.signature.size()), ' ') + t + "\n";
+    texts.push_back(text(l, opt));
+    const std::u32string u = utf8_decode(texts.back());
+    const size_t at = u.find(U'=');
+    if (at == std::u32string::npos || at == 0)
+      out += texts.back() + "\n";
+    else
+      lens.push_back(at - 1);
+  }
+  const size_t w = lens.empty() ? 0 : *std::max_element(lens.begin(), lens.end());
+  for (size_t i = 0; i < lens.size(); ++i) {  // f'{left:>{w}}{right}' with left = line[:len]
+    const size_t left = std::min(lens[i], utf8_decode(texts[i]).size());
+    out += std::string(w - left, ' ') + texts[i] + "\n";
   }
   return out;
 }
