@@ -60,10 +60,10 @@ struct FileScan {
 
 // Counts lines and checks UTF-8 in one streaming pass.
 FileScan scan_file(const std::string& path) {
-  std::ifstream in = open_text_file(path, "input file");
+  auto in = open_text_file(path, "input file");
   FileScan s;
   std::string line;
-  while (read_line(in, line, path)) {
+  while (read_line(*in, line, path)) {
     ++s.lines;
     s.bytes += static_cast<int64_t>(line.size()) + 1;
     if (line.find_first_not_of(" \t\r\f\v") == std::string::npos) ++s.blank;
@@ -94,7 +94,7 @@ class TrainLines : public LineSource {
       if (!in_) {
         if (k_ >= files_.size()) return false;
         if (std::find(stream_ends_.begin(), stream_ends_.end(), k_) != stream_ends_.end()) i_ = 0;
-        in_ = std::make_unique<std::ifstream>(files_[k_++], std::ios::binary);
+        in_ = open_text_file(files_[k_++], "input file");
       }
       if (!read_line(*in_, line)) {
         in_.reset();
@@ -114,7 +114,7 @@ class TrainLines : public LineSource {
   bool filter_;
   size_t k_ = 0;
   int64_t i_ = 0;
-  std::unique_ptr<std::ifstream> in_;
+  std::unique_ptr<TextFile> in_;
 };
 
 // The temporary output of the running prepare: removed by a terminating signal, so that none is left behind.
@@ -438,7 +438,7 @@ class BlockReader {
       while (static_cast<int64_t>(b.lines.size()) < kBlockLines) {
         bool ok = true;
         for (size_t side = 0; side < files_.size(); ++side)
-          ok = read_line(files_[side], row[side], in.files[side][k_]) && ok;
+          ok = read_line(*files_[side], row[side], in.files[side][k_]) && ok;
         if (!ok) break;
         for (const auto& l : row) b.bytes += static_cast<int64_t>(l.size()) + 1;
         b.lines.push_back(row);
@@ -457,7 +457,7 @@ class BlockReader {
   const std::vector<SplitInput>& inputs_;
   size_t n_ = 0, k_ = 0;
   int64_t first_ = 0, line_ = 0;
-  std::vector<std::ifstream> files_;
+  std::vector<std::unique_ptr<TextFile>> files_;
 };
 
 // The corpus attributes that record how it was made: the filter statistics and the policy.

@@ -1,5 +1,9 @@
 #include "data/text.h"
 
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -112,17 +116,54 @@ std::string squeeze_spaces(const std::string& s) {
   return out;
 }
 
-std::ifstream open_text_file(const std::string& path, const std::string& what) {
+class TextFile::GzBuffer : public std::streambuf {
+ public:
+  GzBuffer(gzFile f, std::string path) : f_(f), path_(std::move(path)) {}
+  ~GzBuffer() override { gzclose(f_); }
+  GzBuffer(const GzBuffer&) = delete;
+  GzBuffer& operator=(const GzBuffer&) = delete;
+
+ protected:
+  int_type underflow() override {
+    if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+    const int n = gzread(f_, buf_.data(), static_cast<unsigned>(buf_.size()));
+    int err = Z_OK;
+    std::string msg = gzerror(f_, &err);
+    if (msg.rfind(path_ + ": ", 0) == 0) msg.erase(0, path_.size() + 2);  // zlib names the file too
+    // Z_BUF_ERROR at the end: the file ended inside a gzip stream (truncated).
+    if (n < 0 || (err != Z_OK && (n == 0 || err != Z_BUF_ERROR)))
+      throw DataError(fmt::format("{}: the gzip data is {} ({}): the text cannot be read whole", path_,
+                                  err == Z_BUF_ERROR ? "truncated" : "corrupt", msg));
+    if (n == 0) return traits_type::eof();
+    setg(buf_.data(), buf_.data(), buf_.data() + n);
+    return traits_type::to_int_type(*gptr());
+  }
+
+ private:
+  gzFile f_;
+  std::string path_;
+  std::array<char, 1 << 16> buf_{};
+};
+
+TextFile::TextFile(const std::string& path, const std::string& what) : std::istream(nullptr) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) throw DataError(path + ": " + what + " is a directory, not a text file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(path + ": cannot open " + what + " (" + std::strerror(errno) + ")");
-  return in;
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (f == nullptr) throw DataError(path + ": cannot open " + what + " (" + std::strerror(errno) + ")");
+  gzbuffer(f, 1 << 17);
+  buf_ = std::make_unique<GzBuffer>(f, path);
+  rdbuf(buf_.get());
+  exceptions(std::ios::badbit);  // a gzip error inside peek() & co. reaches the caller, as from read_line
+}
+
+TextFile::~TextFile() = default;
+
+std::unique_ptr<TextFile> open_text_file(const std::string& path, const std::string& what) {
+  return std::make_unique<TextFile>(path, what);
 }
 
 std::vector<std::string> read_utf8_file(const std::string& path, const std::string& what) {
-  std::ifstream in = open_text_file(path, what);
-  return read_utf8_lines(in, path);
+  return read_utf8_lines(*open_text_file(path, what), path);
 }
 
 bool read_line(std::istream& in, std::string& line, const std::string& name) {

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <fstream>
 #include <istream>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,9 +32,23 @@ std::string squeeze_spaces(const std::string& s);
 // or a device such as /dev/zero would otherwise grow one line without bound).
 constexpr size_t kMaxLineBytes = size_t{64} << 20;
 bool read_line(std::istream& in, std::string& line, const std::string& name = "input");
+// A text input opened for reading, gzip-compressed or not (zlib reads other files as they are, so a .gz name is not
+// needed and a plain file named .gz reads as plain). A corrupt or truncated gzip stream is a DataError naming the
+// file when the read reaches it, never a silently shorter text.
+class TextFile : public std::istream {
+ public:
+  TextFile(const std::string& path, const std::string& what);
+  ~TextFile() override;
+  TextFile(const TextFile&) = delete;
+  TextFile& operator=(const TextFile&) = delete;
+
+ private:
+  class GzBuffer;
+  std::unique_ptr<GzBuffer> buf_;
+};
 // Opens a text input for reading; a missing, unreadable or directory path is a DataError naming `what` and the file.
 // Pipes and devices are allowed (read_line bounds each line).
-std::ifstream open_text_file(const std::string& path, const std::string& what);
+std::unique_ptr<TextFile> open_text_file(const std::string& path, const std::string& what);
 // Every line of the text file `path` (open_text_file, then read_utf8_lines).
 std::vector<std::string> read_utf8_file(const std::string& path, const std::string& what);
 // Every line of `in`; invalid UTF-8 is a DataError "NAME:LINE: invalid UTF-8 at byte B".

@@ -209,10 +209,10 @@ struct EncodedText {
   std::vector<int64_t> words;
 };
 EncodedText encode_text_file(const std::string& path, const char* option, const Tokenizer& tok, int64_t limit) {
-  std::ifstream in = open_text_file(path, fmt::format("the {} file", option));
+  auto in = open_text_file(path, fmt::format("the {} file", option));
   EncodedText out;
   std::string line;
-  while (read_line(in, line, path)) {
+  while (read_line(*in, line, path)) {
     if (const int64_t bad = invalid_utf8_at(line); bad >= 0)
       throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", path, out.lines.size() + 1, bad + 1));
     const std::string text = squeeze_spaces(line);

@@ -75,10 +75,10 @@ Sentences load_ngram_text(const std::string& path, const std::string& split, con
     if (out.empty()) throw DataError(fmt::format("{}: split '{}' has no sentences", path, split));
     return out;
   }
-  std::ifstream in = open_text_file(path, "text file");
-  if (in.peek() == std::ifstream::traits_type::eof())
+  auto in = open_text_file(path, "text file");
+  if (in->peek() == std::istream::traits_type::eof())
     throw DataError(path + ": the text file is empty (an n-gram model needs at least one sentence to train or score)");
-  for (const auto& line : read_utf8_lines(in, path)) {
+  for (const auto& line : read_utf8_lines(*in, path)) {
     auto& s = out.emplace_back();
     size_t i = 0;
     while (i < line.size()) {

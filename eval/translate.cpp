@@ -144,12 +144,12 @@ TranslateStats translate_files(const TranslateOptions& opt, const std::string& i
   std::vector<NamedPath> inputs = {{"-i", input}};
   for (const std::string& c : opt.checkpoints) inputs.push_back({"--checkpoint", c});
   check_outputs({{"-o", output}}, inputs, opt.overwrite);
-  std::ifstream file;
+  std::unique_ptr<TextFile> file;
   const bool from_stdin = input.empty() || input == "-";
   if (!from_stdin) file = open_text_file(input, "input");
   FdStreambuf stdin_buf(STDIN_FILENO);
   std::istream stdin_stream(&stdin_buf);
-  std::istream& source = from_stdin ? stdin_stream : file;
+  std::istream& source = from_stdin ? stdin_stream : *file;
   const std::string name = from_stdin ? "stdin" : input;
   const int wait_fd = from_stdin ? STDIN_FILENO : -1;
   if (output.empty()) return translate_stream(opt, source, name, out, log, wait_fd);

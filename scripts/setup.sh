@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
-  libopenmpi-dev openmpi-bin libhdf5-dev libyaml-cpp-dev libsentencepiece-dev sentencepiece libxxhash-dev libicu-dev
+  libopenmpi-dev openmpi-bin libhdf5-dev libyaml-cpp-dev libsentencepiece-dev sentencepiece libxxhash-dev libicu-dev zlib1g-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev clang clang-format clang-tidy libclang-rt-14-dev diatheke sword-text-kjv sword-text-sparv
   sword-text-web slurmctld slurmd slurm-client)
 # slurmctld, slurmd, slurm-client: the slurm_job test starts its own one-node cluster (nothing is configured system-wide).

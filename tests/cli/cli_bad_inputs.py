@@ -1,4 +1,5 @@
 """Every bad input a user can give: a clear message naming the file/key/value, a non-zero exit, nothing written."""
+import gzip
 import os
 import shutil
 import sys
@@ -58,6 +59,25 @@ src, tgt = synthetic_parallel(200)
 write(f"{d}/s.en", src)
 write(f"{d}/s.es", tgt)
 run(["prepare", "--train-src", f"{d}/s.en", "--train-tgt", f"{d}/s.es", "--vocab-size", "50", "--out", f"{d}/novalid.h5"])
+# gzip-compressed inputs read as their text; a truncated one is refused, naming it, with nothing written.
+for side, lines in (("en", src), ("es", tgt)):
+    with gzip.open(f"{d}/s.{side}.gz", "wt", encoding="utf-8") as f:
+        f.write("".join(l + "\n" for l in lines))
+run(["prepare", "--train-src", f"{d}/s.en.gz", "--train-tgt", f"{d}/s.es.gz", "--vocab-size", "50", "--out", f"{d}/gz.h5"])
+
+
+def bigram_perplexity(train):
+    return run(["ngram", "--order", "2", "--smoothing", "laplace", "--train", train, "--test", f"{d}/s.en"]).stdout
+
+
+check(os.path.exists(f"{d}/gz.h5") and bigram_perplexity(f"{d}/s.en.gz") == bigram_perplexity(f"{d}/s.en"),
+      "gzip inputs: prepare reads them, an n-gram model trained on one equals the plain file's")
+data = open(f"{d}/s.en.gz", "rb").read()
+open(f"{d}/cut.en.gz", "wb").write(data[:len(data) // 2])
+p = run(["prepare", "--train-src", f"{d}/cut.en.gz", "--train-tgt", f"{d}/s.es.gz", "--vocab-size", "50", "--out",
+         f"{d}/cut.h5"], expect=4)
+check("cut.en.gz: the gzip data is truncated" in p.stderr and not os.path.exists(f"{d}/cut.h5"),
+      f"a truncated gzip input is refused, nothing written ({p.stderr.strip()[-160:]!r})")
 cfg = tiny_config(d, f"{d}/novalid.h5", f"{d}/run_novalid", name="novalid.yaml")
 p = run(["train", cfg], expect=4)
 check("split 'valid' is missing" in p.stderr, f"missing split is named ({p.stderr.strip()[-120:]!r})")

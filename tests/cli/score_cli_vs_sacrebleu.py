@@ -3,6 +3,7 @@ the zh tokenizer (with the ranges sacreBLEU's table really holds), --language-pa
 stdin as tab-separated fields, SACREBLEU_FORMAT, trailing whitespace stripped as sacreBLEU reads lines; and the
 refusals of what tern cannot do (MeCab and SentencePiece tokenizers, test sets, other encodings), each with its
 reason. sacreBLEU runs in a forked child of this process (its import is paid once)."""
+import gzip
 import os
 import sys
 import tempfile
@@ -105,6 +106,10 @@ same(["ref1", "-i", "hyp", "h_2"], env={"SACREBLEU_FORMAT": "TEXT"})
 same(["ref1", "-i", "hyp", "h_2", "-f", "text"], env={"SACREBLEU_FORMAT": "latex"})
 same(["ref1", "-i", "hyp"], env={"SACREBLEU_FORMAT": "bogus"})
 same(["ref1", "-i", "hyp", "hyp", "h_2", "-pbs", "-pbsn", "50", "-f", "text"])  # the baseline again: ignored
+for name in ("ref1", "ref2", "hyp"):  # gzip-compressed files, as sacreBLEU reads them
+    with open(f"{d}/{name}", "rb") as f, gzip.open(f"{d}/{name}.gz", "wb") as g:
+        g.write(f.read())
+same(["ref1.gz", "ref2.gz", "-i", "hyp.gz", "-m", "bleu", "chrf", "ter", "-f", "text"])
 
 # What sacreBLEU refuses, tern refuses, naming the line; what tern cannot do, with the reason and exit 2.
 p = run(["score", "ref1"], expect=4, stdin="a\tb\nc\n", cwd=d)
