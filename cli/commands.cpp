@@ -355,11 +355,13 @@ void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto a = std::make_shared<Args>();
   auto& o = a->score;
   auto* c = app.add_subcommand("score", "BLEU, chrF, chrF++ and TER exactly as sacreBLEU 2.x computes and prints them");
+  c->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // an option given twice: the last
   c->add_option("refs", a->refs, "Reference files (several: multiple references)")->required();
   c->add_option("-i,--input", a->inputs,
                 "Hypotheses (default: stdin, whose tab-separated fields are systems); several files: several "
-                "systems, in a table");
-  c->add_option("-m,--metrics", o.metrics, "bleu, chrf and/or ter");
+                "systems, in a table")
+      ->trigger_on_parse();  // given twice: the last list, as sacreBLEU (argparse)
+  c->add_option("-m,--metrics", o.metrics, "bleu, chrf and/or ter")->trigger_on_parse();
   auto* tokenize = c->add_option("--tokenize", o.bleu.tokenize, "BLEU tokenizer (-tok): 13a | intl | char | zh | none");
   c->add_option("-l,--language-pair", a->language_pair,
                 "SOURCE-TARGET: a zh target makes zh BLEU's default tokenizer (ja, ko: MeCab, not available)");

@@ -245,14 +245,21 @@ std::vector<std::vector<double>> ter_statistics(const std::vector<std::string>& 
                                                 const TerOptions& opt) {
   check_reference_streams(hyps.size(), refs, "TER");
   WordIds ids;
-  auto words = [&](const std::string& s) { return ids(py_split(tercom_tokenize(py_rstrip(utf8_decode(s)), opt))); };
+  auto words = [&](const std::u32string& s) { return ids(py_split(s)); };
+  // sacreBLEU tokenizes each reference twice (TER._extract_reference_info tokenizes the lines _cache_references has
+  // tokenized already), and the tercom tokenizer is not idempotent (lowercasing, "x's\u3000y" -> "x's y" ->
+  // "x 's y"): kept, since its scores are the ones published.
+  auto hyp_words = [&](const std::string& s) { return words(tercom_tokenize(py_rstrip(utf8_decode(s)), opt)); };
+  auto ref_words = [&](const std::string& s) {
+    return words(tercom_tokenize(tercom_tokenize(py_rstrip(utf8_decode(s)), opt), opt));
+  };
   std::vector<std::vector<double>> out;
   out.reserve(hyps.size());
   for (size_t i = 0; i < hyps.size(); ++i) {
-    const auto h = words(hyps[i]);
+    const auto h = hyp_words(hyps[i]);
     int64_t ref_lengths = 0, best = kInfinity;
     for (const auto& stream : refs) {
-      auto [edits, len] = translation_edit_rate(h, words(stream[i]));
+      auto [edits, len] = translation_edit_rate(h, ref_words(stream[i]));
       ref_lengths += len;
       best = std::min(best, edits);
     }

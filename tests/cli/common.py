@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 TERN = os.path.abspath(os.environ.get("TERN", "build/cli/tern"))
 CKPT_DIFF = os.environ.get("TERN_CKPT_DIFF", "build/tests/tern_ckpt_diff")
@@ -184,3 +185,37 @@ def free_port():
 
 
 SLURM_PORTS = (free_port(), free_port())
+
+
+def sacrebleu_cli(args, stdin=None, env=None, cwd="."):
+    """sacreBLEU's command line (its main()) in a forked child of this process, in directory `cwd`: (exit code,
+    stdout, stderr). Its import is paid once, not once a comparison."""
+    import sacrebleu.sacrebleu as sacrebleu_main
+
+    with tempfile.TemporaryFile() as fin, tempfile.TemporaryFile() as fout, tempfile.TemporaryFile() as ferr:
+        fin.write((stdin or "").encode())
+        fin.seek(0)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.dup2(fin.fileno(), 0)
+                os.dup2(fout.fileno(), 1)
+                os.dup2(ferr.fileno(), 2)
+                os.chdir(cwd)
+                os.environ.update(env or {})
+                sys.argv = ["sacrebleu", *args]
+                try:
+                    sacrebleu_main.main()
+                    code = 0
+                except SystemExit as e:
+                    code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except BaseException:
+                traceback.print_exc()
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        fout.seek(0)
+        ferr.seek(0)
+        return os.waitstatus_to_exitcode(status), fout.read().decode(), ferr.read().decode()
