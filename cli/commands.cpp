@@ -356,6 +356,8 @@ void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto& o = a->score;
   auto* c = app.add_subcommand("score", "BLEU, chrF, chrF++ and TER exactly as sacreBLEU 2.x computes and prints them");
   c->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // an option given twice: the last
+  c->set_version_flag("-V,--version", std::string("sacrebleu ") + kSacreBleuVersion + " (tern score, tern " +
+                                          TERN_VERSION + ": the same scores and output)");
   c->add_option("refs", a->refs, "Reference files (several: multiple references)")->required();
   c->add_option("-i,--input", a->inputs,
                 "Hypotheses (default: stdin, whose tab-separated fields are systems); several files: several "

@@ -9,10 +9,13 @@
 #include <string>
 #include <vector>
 
+#include <torch/version.h>
+
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "distributed/communicator.h"
+#include "translation/bleu.h"
 
 int main(int argc, char** argv) {
   std::setlocale(LC_CTYPE, "C.UTF-8");
@@ -22,6 +25,8 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
   CLI::App app{"tern: train and evaluate recurrent sequence models (LSTM/GRU language models, attention seq2seq)"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("tern ") + TERN_VERSION + " (LibTorch " + TORCH_VERSION +
+                                        "; BLEU, chrF and TER as sacreBLEU " + tern::kSacreBleuVersion + ")");
   app.option_defaults()->disable_flag_override();  // a flag takes no value: --early-stop=3 is an error, not "true"
   tern::CommandContext ctx;
   std::function<void()> run;

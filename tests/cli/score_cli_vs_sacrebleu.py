@@ -104,6 +104,12 @@ for args, says in [(["-tok", "ja-mecab"], "needs MeCab"), (["-l", "en-ko"], "ko-
 p = run(["score", "ref1", "-i", "hyp", "-l", "en-zh", "-tok", "13a", "-f", "text"], cwd=d)
 check("consider using the 'zh' or 'spm' tokenizer for Chinese" in p.stderr, "a zh target with 13a: warned")
 
+# Versions: sacreBLEU's -V line (scripts parse it) and tern's own.
+p = run(["score", "-V"])
+check(p.stdout.startswith(f"sacrebleu {sacrebleu.__version__} (tern score"), f"score -V: {p.stdout.strip()}")
+p = run(["--version"])
+check(p.stdout.startswith("tern ") and "sacreBLEU 2.6.0" in p.stdout, f"tern --version: {p.stdout.strip()}")
+
 # Output left tokenized: 100 lines that end in " ." are warned about (sacreBLEU's check), --force silences it.
 write(f"{d}/tok_hyp", [f"line {i} ." for i in range(100)])
 write(f"{d}/tok_ref", [f"line {i}." for i in range(100)])
