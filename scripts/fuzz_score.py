@@ -22,7 +22,7 @@ d = tempfile.mkdtemp(prefix="tern_fuzz_score_")
 rng = random.Random(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
 pool = list("abcdefghij ABC .,;:!?-'\"()[]{}&<>/%$#_^~\\0123456789") + ["&amp;", "&quot;", "&lt;", "<skipped>", "-\n"[:1],
         "\u00a0", "\u2000", "\u2003", "\u3000", "\x1c", "\x1f", "\x85", "\u2028", "\t", "中", "文", "。", "，", "“", "”", "‰", "∑", "⇒",
-        "☃", "㈠", "𠀀", "ｱ", "ﬁ", "é", "e\u0301", "İ", "ß", "Σ", "ς", "١", "٢", "😀", "—", "…", "€", "'s", " 's", "  ", "..", "5.", ",5",
+        "☃", "㈠", "𠀀", "ｱ", "ﬁ", "é", "e\u0301", "İ", "ß", "Σ", "ς", "ΟΔΟΣ", "ΣΑ", "Α\u0301Σ", "١", "٢", "😀", "—", "…", "€", "'s", " 's", "  ", "..", "5.", ",5",
         "\u2001", "\u2a6d", "\u2a6e", "\u2f81", "\u2fa1", "\u2fa2", "\u2f80", "\u3400", "\u4db5", "\u4db6", "\ufe10", "\ufe4f"]
 def line():
     n = rng.randint(0, 25)
@@ -32,7 +32,8 @@ def line():
 opts_pool = [["-tok", "zh"], ["-tok", "intl"], ["-tok", "char"], ["-tok", "none"], ["-lc"], ["-m", "chrf"], ["-m", "ter"],
              ["-m", "bleu", "chrf", "ter"], ["-m", "chrf", "--chrf-whitespace"], ["-cw", "2", "-m", "chrf"], ["-b"], ["-sh"],
              ["-f", "text"], ["-f", "latex"], ["-w", "3"], ["-sl"], ["-ci", "-cin", "20"], ["-l", "en-zh"], ["--ter-normalized", "-m", "ter"],
-             ["--ter-asian-support", "--ter-normalized", "-m", "ter"], ["--ter-no-punct", "-m", "ter"], ["-s", "floor"], ["-s", "none"]]
+             ["--ter-asian-support", "--ter-normalized", "-m", "ter"], ["--ter-no-punct", "-m", "ter"], ["-s", "floor"], ["-s", "none"], ["-m", "chrf", "--chrf-lowercase"],
+             ["-lc", "-tok", "char"], ["--ter-case-sensitive", "-m", "ter"]]
 fails = 0
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 100
 for case in range(N):

@@ -188,8 +188,33 @@ std::u32string py_rstrip(std::u32string s) {
 }
 
 std::u32string py_lower(std::u32string s) {
-  for (auto& c : s) c = static_cast<char32_t>(std::towlower(static_cast<wint_t>(c)));
-  return s;
+  // Python's str.lower(): the simple mapping of every code point (the C.UTF-8 locale's towlower agrees with Python
+  // 3.11's on all of them, checked over U+0000..U+10FFFF) but for U+0130 'İ', whose full mapping is "i\u0307", and
+  // U+03A3 'Σ', which becomes final 'ς' after a cased letter and not before one (case-ignorable characters skipped
+  // both ways), as CPython's handle_capital_sigma decides.
+  auto cased = [](char32_t c) { return u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_CASED) != 0; };
+  auto ignorable = [](char32_t c) { return u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_CASE_IGNORABLE) != 0; };
+  std::u32string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char32_t c = s[i];
+    if (c == 0x130) {
+      out += U"i\u0307";
+    } else if (c == 0x3A3) {
+      size_t j = i;
+      while (j > 0 && ignorable(s[j - 1])) --j;
+      bool final_sigma = j > 0 && cased(s[j - 1]);
+      if (final_sigma) {
+        size_t k = i + 1;
+        while (k < s.size() && ignorable(s[k])) ++k;
+        final_sigma = k == s.size() || !cased(s[k]);
+      }
+      out += final_sigma ? char32_t{0x3C2} : char32_t{0x3C3};
+    } else {
+      out += static_cast<char32_t>(std::towlower(static_cast<wint_t>(c)));
+    }
+  }
+  return out;
 }
 
 void check_bleu_tokenizer(const std::string& name) {

@@ -77,6 +77,13 @@ same(["ref1", "-i", "hyp", "hyp", "h_2", "-pbs", "-pbsn", "50", "-f", "text"])  
 write(f"{d}/ter_twice", ["x's\u3000y", ",j\u2028&amp;[C︐⩭—'s\u3000)&amp;İ&amp;-d", "a's\u2003b 's c", "İstanbul's\u3000"])
 for o in (["-sl", "-w", "4"], ["-w", "4"], ["--ter-asian-support", "-sl", "-w", "4"], ["--ter-no-punct", "-w", "4"]):
     same(["ter_twice", "-i", "ter_twice", "-m", "ter", "--ter-normalized", *o])
+# Lowercasing as Python's str.lower(): 'İ' becomes "i\u0307" and 'Σ' a final 'ς' at the end of a word (case-ignorable
+# marks skipped); per code point these made chrF 54.2 and BLEU 19.1 of a 100.0 pair.
+write(f"{d}/greek", ["ΟΔΟΣ ΚΑΙ ΣΟΦΙΑ Σ ΑΣ. ΑΣ\u0301 İstanbul İ", "ΣΟΦΟΣ'Σ Α.Σ.Κ ΣΣ aΣb"])
+write(f"{d}/greek_lower", ["οδος και σοφια σ ας. ας\u0301 i\u0307stanbul i\u0307", "σοφος'σ α.σ.κ σς aσb"])
+for o in (["-lc", "-w", "4"], ["-m", "chrf", "--chrf-lowercase", "-sl", "-w", "4"], ["-m", "ter", "-w", "4"],
+          ["-m", "chrf", "-cw", "2", "--chrf-lowercase", "-w", "4"]):
+    same(["greek_lower", "-i", "greek", *o])
 # An option given twice: the last, as argparse takes it.
 same(["ref1", "-i", "h_2", "-i", "hyp", "-m", "ter", "-m", "chrf", "bleu", "-w", "2", "-w", "3", "-f", "text"])
 for name in ("ref1", "ref2", "hyp"):  # gzip-compressed files, as sacreBLEU reads them
