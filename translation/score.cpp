@@ -49,8 +49,10 @@ std::vector<ScoredSystem> stdin_systems(std::istream& in, bool paired) {
     if (i == 0) systems.resize(fields.size());
     if (fields.size() != systems.size())
       throw DataError(fmt::format(
-          "stdin:{}: {} tab-separated hypotheses, but line 1 has {}: every line holds one hypothesis per system", i + 1,
-          fields.size(), systems.size()));
+          "stdin:{}: {} tab-separated hypotheses, but line 1 has {}: every line holds one hypothesis per system (as "
+          "sacreBLEU reads stdin, a line loses its trailing whitespace first, so an empty hypothesis in the last "
+          "column loses its tab too; give each system as a file: -i A B ...)",
+          i + 1, fields.size(), systems.size()));
     for (size_t s = 0; s < fields.size(); ++s) systems[s].lines.push_back(i == 0 ? fields[s] : rstrip(fields[s]));
   }
   if (systems.size() == 1) {
