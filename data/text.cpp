@@ -7,8 +7,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <stdexcept>
 
 #include "core/errors.h"
+#include "core/files.h"
 
 namespace tern {
 
@@ -160,6 +162,27 @@ TextFile::~TextFile() = default;
 
 std::unique_ptr<TextFile> open_text_file(const std::string& path, const std::string& what) {
   return std::make_unique<TextFile>(path, what);
+}
+
+std::string gzip_compress(const std::string& text) {
+  z_stream z{};
+  if (deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)  // 16 +: a gzip wrapper
+    throw std::runtime_error("zlib: deflateInit2 failed");
+  std::string out(deflateBound(&z, static_cast<uLong>(text.size())), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  z.avail_in = static_cast<uInt>(text.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) throw std::runtime_error(fmt::format("zlib: deflate failed ({})", rc));
+  return out;
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  const bool gz = path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0;
+  write_file_atomic(path, gz ? gzip_compress(text) : text);
 }
 
 std::vector<std::string> read_utf8_file(const std::string& path, const std::string& what) {

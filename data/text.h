@@ -49,6 +49,11 @@ class TextFile : public std::istream {
 // Opens a text input for reading; a missing, unreadable or directory path is a DataError naming `what` and the file.
 // Pipes and devices are allowed (read_line bounds each line).
 std::unique_ptr<TextFile> open_text_file(const std::string& path, const std::string& what);
+// `text` gzip-compressed (deflate level 6; no name or time in the header, so the same text gives the same bytes).
+std::string gzip_compress(const std::string& text);
+// Writes a text output atomically (core's write_file_atomic), gzip-compressed when `path` ends in ".gz" (as Marian
+// writes such outputs), so that zcat and other tools read what the name says.
+void write_text_file(const std::string& path, const std::string& text);
 // Every line of the text file `path` (open_text_file, then read_utf8_lines).
 std::vector<std::string> read_utf8_file(const std::string& path, const std::string& what);
 // Every line of `in`; invalid UTF-8 is a DataError "NAME:LINE: invalid UTF-8 at byte B".

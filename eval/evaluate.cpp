@@ -421,7 +421,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   if (!opt.hypotheses_out.empty()) {
     std::string text;
     for (const auto& s : hyps) text += s + "\n";
-    write_file_atomic(opt.hypotheses_out, text);
+    write_text_file(opt.hypotheses_out, text);
     out["hypotheses_file"] = opt.hypotheses_out;
   }
   logf("{} ({}), {} = {:.2f}{}, on {} sentences, beam {}: {:.1f} sentences/s", bleu.format(), bleu.signature, chrf.name,

@@ -688,11 +688,11 @@ std::string run_ngram(const NgramRunOptions& o) {
   const double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::vector<double> per_sentence;
   PerplexityResult r = m.evaluate(test, &per_sentence);
-  if (!o.arpa.empty()) write_file_atomic(o.arpa, m.arpa());
+  if (!o.arpa.empty()) write_text_file(o.arpa, m.arpa());
   if (!o.sentence_scores.empty()) {
     std::string text;
     for (double lp : per_sentence) text += fmt::format("{:.6f}\n", lp);
-    write_file_atomic(o.sentence_scores, text);
+    write_text_file(o.sentence_scores, text);
   }
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);

@@ -155,7 +155,7 @@ TranslateStats translate_files(const TranslateOptions& opt, const std::string& i
   if (output.empty()) return translate_stream(opt, source, name, out, log, wait_fd);
   std::ostringstream text;
   TranslateStats stats = translate_stream(opt, source, name, text, log, wait_fd);
-  write_file_atomic(output, text.str());
+  write_text_file(output, text.str());
   return stats;
 }
 

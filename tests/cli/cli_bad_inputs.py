@@ -72,6 +72,12 @@ def bigram_perplexity(train):
 
 check(os.path.exists(f"{d}/gz.h5") and bigram_perplexity(f"{d}/s.en.gz") == bigram_perplexity(f"{d}/s.en"),
       "gzip inputs: prepare reads them, an n-gram model trained on one equals the plain file's")
+# An output named .gz is written gzip-compressed (as Marian writes them): the ARPA model decompresses to the plain one.
+for arpa in ("lm.arpa", "lm.arpa.gz"):
+    run(["ngram", "--order", "2", "--smoothing", "interpolated", "--train", f"{d}/s.en.gz", "--test", f"{d}/s.en",
+         "--arpa", f"{d}/{arpa}"])
+check(gzip.open(f"{d}/lm.arpa.gz", "rt", encoding="utf-8").read() == open(f"{d}/lm.arpa", encoding="utf-8").read(),
+      "ngram --arpa lm.arpa.gz: gzip-compressed, the same model")
 data = open(f"{d}/s.en.gz", "rb").read()
 open(f"{d}/cut.en.gz", "wb").write(data[:len(data) // 2])
 p = run(["prepare", "--train-src", f"{d}/cut.en.gz", "--train-tgt", f"{d}/s.es.gz", "--vocab-size", "50", "--out",

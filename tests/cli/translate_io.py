@@ -2,6 +2,7 @@
 with its exit code and leaves no partial file; --no-unk decodes; --checkpoint A B decodes as an ensemble; tern bench
 translate reports per setting, --alignment links words, decodes the same with several workers, and refuses bad values and foreign
 vocabularies; --int8 decodes and is refused with another precision."""
+import gzip
 import json
 import os
 import select
@@ -19,6 +20,11 @@ write(f"{d}/in.txt", src.splitlines())
 piped = run(["translate", "--checkpoint", ckpt], stdin=src).stdout
 run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", f"{d}/out.txt"])
 check(open(f"{d}/out.txt").read() == piped and len(piped.splitlines()) == 3, "-i/-o equals stdin/stdout")
+# gzip: an input .gz is read as its text, an output named .gz is written compressed (as Marian does).
+with gzip.open(f"{d}/in.txt.gz", "wt", encoding="utf-8") as f:
+    f.write(src)
+run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt.gz", "-o", f"{d}/out.txt.gz"])
+check(gzip.open(f"{d}/out.txt.gz", "rt", encoding="utf-8").read() == piped, "-i in.gz -o out.gz: the same translations")
 # A device is written through (not replaced by a file in /dev); a link to a file keeps being a link.
 p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", "/dev/stdout"])
 check(p.stdout == piped and os.path.islink("/dev/stdout"), "-o /dev/stdout prints the translations")

@@ -1,5 +1,4 @@
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -35,20 +34,6 @@ TEST(Text, SqueezeSpaces) {
 }
 
 namespace {
-std::string gzip_bytes(const std::string& text) {
-  uLongf n = compressBound(static_cast<uLong>(text.size())) + 64;
-  std::string out(n, '\0');
-  z_stream z{};
-  deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);  // 16 +: a gzip header
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
-  z.avail_in = static_cast<uInt>(text.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
 std::string write_bytes(const test::TempDir& dir, const std::string& name, const std::string& bytes) {
   const std::string path = dir.file(name);
   std::ofstream(path, std::ios::binary) << bytes;
@@ -62,12 +47,12 @@ TEST(Text, GzipInputsReadAsTheirText) {
   std::string text;
   for (int i = 0; i < 20000; ++i) text += "línea " + std::to_string(i) + " ¿qué?\n";  // beyond one 64 KiB buffer
   const std::string plain = write_bytes(dir, "tern_text_plain.txt", text);
-  const std::string gz = write_bytes(dir, "tern_text_lines.gz", gzip_bytes(text));
+  const std::string gz = write_bytes(dir, "tern_text_lines.gz", gzip_compress(text));
   const auto lines = read_utf8_file(plain, "test file");
   ASSERT_EQ(lines.size(), 20000u);
   EXPECT_EQ(read_utf8_file(gz, "test file"), lines);
   EXPECT_EQ(lines[12345], "línea 12345 ¿qué?");
-  const std::string bytes = gzip_bytes(text);
+  const std::string bytes = gzip_compress(text);
   const std::string cut = write_bytes(dir, "tern_text_cut.gz", bytes.substr(0, bytes.size() / 2));
   EXPECT_NE(
       test::error_of([&] { read_utf8_file(cut, "test file"); }).find("tern_text_cut.gz: the gzip data is truncated"),
@@ -75,6 +60,13 @@ TEST(Text, GzipInputsReadAsTheirText) {
   std::string bad = bytes;
   for (size_t i = 20; i < 40; ++i) bad[i] = static_cast<char>(bad[i] ^ 0x5a);
   EXPECT_THROW(read_utf8_file(write_bytes(dir, "tern_text_bad.gz", bad), "test file"), DataError);
+  // write_text_file compresses an output named .gz, the same bytes each time; it reads back as its text.
+  write_text_file(dir.file("out.txt.gz"), text);
+  EXPECT_EQ(read_utf8_file(dir.file("out.txt.gz"), "test file"), lines);
+  EXPECT_LT(std::filesystem::file_size(dir.file("out.txt.gz")), text.size() / 4);
+  EXPECT_EQ(gzip_compress(text), gzip_compress(text));
+  write_text_file(dir.file("out.txt"), "a\n");
+  EXPECT_EQ(std::filesystem::file_size(dir.file("out.txt")), 2u);
   // A plain file named .gz reads as plain text.
   EXPECT_EQ(read_utf8_file(write_bytes(dir, "tern_text_plain.gz", "a\nb\n"), "test file"),
             (std::vector<std::string>{"a", "b"}));
