@@ -154,6 +154,7 @@ void EvaluateOptions::validate() const {
   if (limit < 0) throw ConfigError(fmt::format("--limit must be >= 0 (0: every sentence; got {})", limit));
   if (!source.empty() && text.empty())
     throw ConfigError("evaluate: --source goes with --text (the target text it translates into)");
+  check_bleu_tokenizer(bleu_tokenize);
   if (attention_samples < 0 || attention_samples > 1000)
     throw ConfigError(fmt::format("--attention-samples must be in [0, 1000] (got {})", attention_samples));
 }
@@ -385,9 +386,11 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   const double secs = tr.seconds;
   // Each metric's statistics per sentence, read once: the scores and their bootstrap intervals come from them.
   const std::vector<std::vector<std::string>> ref_streams{refs};
-  const MetricStatistics bleu_stats = metric_statistics("bleu", hyps, ref_streams, {});
-  const MetricStatistics chrf_stats = metric_statistics("chrf", hyps, ref_streams, {});
-  BleuScore bleu = bleu_from_statistics(bleu_stats.sums(), 1, {});
+  ScoreOptions scoring;
+  scoring.bleu.tokenize = opt.bleu_tokenize;
+  const MetricStatistics bleu_stats = metric_statistics("bleu", hyps, ref_streams, scoring);
+  const MetricStatistics chrf_stats = metric_statistics("chrf", hyps, ref_streams, scoring);
+  BleuScore bleu = bleu_from_statistics(bleu_stats.sums(), 1, scoring.bleu);
   out["translation"] = {{"beam", opt.decode.beam},
                         {"length_penalty", opt.decode.length_penalty},
                         {"early_stop", opt.decode.early_stop},

@@ -45,15 +45,16 @@ struct EvaluateOptions {
   std::optional<Precision> precision;  // none: the checkpoint's train.precision
   bool use_ema = true;                 // the averaged weights of a train.ema_decay checkpoint (--no-ema: the weights)
   DecodeOptions decode;
-  int64_t batch_sentences = 64;   // Sentences decoded together.
-  int64_t limit = 0;              // Evaluate only the first N sentences (0: all).
-  std::string reference;          // Raw reference file (one line per sentence of the split); default: the corpus
-                                  // targets, detokenized
-  std::string hypotheses_out;     // Where detokenized hypotheses go ("" : not written)
-  std::string json_out;           // JSON result file ("" : not written)
-  bool overwrite = false;         // Replace existing --hyp-out / --json files (else refused before any work)
-  bool translate = true;          // Decode and score BLEU and chrF (seq2seq only)
-  int64_t attention_samples = 3;  // Greedy translations with attention weights kept in the JSON (for reports)
+  int64_t batch_sentences = 64;       // Sentences decoded together.
+  int64_t limit = 0;                  // Evaluate only the first N sentences (0: all).
+  std::string bleu_tokenize = "13a";  // BLEU's tokenizer (tern score --tokenize)
+  std::string reference;              // Raw reference file (one line per sentence of the split); default: the corpus
+                                      // targets, detokenized
+  std::string hypotheses_out;         // Where detokenized hypotheses go ("" : not written)
+  std::string json_out;               // JSON result file ("" : not written)
+  bool overwrite = false;             // Replace existing --hyp-out / --json files (else refused before any work)
+  bool translate = true;              // Decode and score BLEU and chrF (seq2seq only)
+  int64_t attention_samples = 3;      // Greedy translations with attention weights kept in the JSON (for reports)
   bool progress = true;
   void validate() const;  // throws ConfigError
 };

@@ -53,7 +53,7 @@ class Schema {
     bind("train.save_every", t.save_every), bind("train.keep_last", t.keep_last);
     bind("train.ema_decay", t.ema_decay), bind("train.early_stopping", t.early_stopping), bind("train.seed", t.seed),
         bind("train.valid_metric", t.valid_metric), bind("train.valid_beam", t.valid_beam),
-        bind("train.device", t.device);
+        bind("train.valid_tokenize", t.valid_tokenize), bind("train.device", t.device);
     bind("train.precision", t.precision), bind("train.threads", t.threads),
         bind("train.max_bad_steps", t.max_bad_steps);
     bind("train.check_sync_every", t.check_sync_every), bind("train.loss_scaling", t.loss_scaling);

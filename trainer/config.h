@@ -100,7 +100,10 @@ struct TrainLoopConfig {
   // token, lower is better) | bleu | chrf (the valid split translated, detokenized and scored as `tern score` does;
   // higher is better). auto: bleu for seq2seq, loss for language models (resolved when the config is read).
   Choice<ValidMetric> valid_metric = ValidMetric::kAuto;
-  int64_t valid_beam = 1;                               // Beam size of that translation (1: greedy).
+  int64_t valid_beam = 1;  // Beam size of that translation (1: greedy).
+  // BLEU's tokenizer in validation, as `tern score --tokenize` (zh for a Chinese target): 13a | intl | char | zh |
+  // none.
+  std::string valid_tokenize = "13a";
   uint64_t seed = 1;                                    // Parameters, dropout and data order.
   Choice<DeviceRequest> device = DeviceRequest::kAuto;  // auto | cpu | cuda
   Choice<Precision> precision =

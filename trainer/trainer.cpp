@@ -332,7 +332,9 @@ void Trainer::score_translation(Validation& v) {
   };
   const std::vector<std::string> hyp_parts = comm_.allgather(hyps), ref_parts = comm_.allgather(refs);
   const std::vector<std::string> all_hyps = lines(hyp_parts), all_refs = lines(ref_parts);
-  v.bleu = corpus_bleu(all_hyps, {all_refs});
+  BleuOptions bleu;
+  bleu.tokenize = cfg_.train.valid_tokenize;
+  v.bleu = corpus_bleu(all_hyps, {all_refs}, bleu);
   v.chrf = corpus_chrf(all_hyps, {all_refs});
   v.score = cfg_.train.valid_metric == ValidMetric::kBleu ? v.bleu->score : v.chrf->score;
   if (!is_root()) return;
@@ -915,6 +917,12 @@ RunSettings resolve_run_settings(const Config& cfg) {
   check_precision(s.precision, rank_device(s.device), cfg.source + ": train.precision");
   s.loss_scaling = cfg.train.loss_scaling == LossScaling::kDynamic ||
                    (cfg.train.loss_scaling == LossScaling::kAuto && s.precision == Precision::kFp16);
+  try {  // here, not in config.cpp: the tokenizers live in translation/, above the config loader
+    check_bleu_tokenizer(cfg.train.valid_tokenize);
+  } catch (const ConfigError& e) {
+    throw ConfigError(fmt::format("{}: train.valid_tokenize is not a tokenizer tern has: {} (got '{}')", cfg.source,
+                                  e.what(), cfg.train.valid_tokenize));
+  }
   return s;
 }
 

@@ -224,10 +224,14 @@ void check_bleu_tokenizer(const std::string& name) {
                       " needs MeCab and its dictionary, which tern does not have: score with sacreBLEU "
                       "(pip install 'sacrebleu[" +
                       name.substr(0, 2) + "]'), or give --tokenize char or intl");
-  if (name == "spm" || name == "flores101" || name == "flores200")
+  // spBLEU: tern links SentencePiece 0.1.97 (Debian), which breaks ties between equally scored segmentations
+  // ("1,000" -> "00 0") otherwise than the sentencepiece 0.2 that sacreBLEU installs ("0 00"): the BLEU would differ.
+  if (name == "spm" || name == "flores101" || name == "flores200" || name == "spBLEU-1K")
     throw ConfigError("BLEU tokenizer " + name +
-                      " needs the SentencePiece model sacreBLEU downloads, which tern does not have: score with "
-                      "sacreBLEU, or give --tokenize 13a, intl, char or zh");
+                      " (spBLEU) is not available: it needs sacreBLEU's SentencePiece model and the segmentation "
+                      "of sentencepiece 0.2, which splits some lines otherwise than the SentencePiece 0.1.97 tern "
+                      "links, so the score would not be sacreBLEU's; score with sacreBLEU, or give --tokenize 13a, "
+                      "intl, char or zh");
   throw ConfigError("BLEU tokenizer must be 13a, intl, char, zh or none (got " + name + ")");
 }
 

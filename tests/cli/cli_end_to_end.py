@@ -79,6 +79,13 @@ for metric in ("bleu", "chrf"):
           and abs(c.get("mean", -1e9) - r2[metric]["score"]) < 3 * c.get("ci", 0),
           f"evaluate gives {metric}'s 95% bootstrap interval: {r2[metric]['score']:.2f} ± {c.get('ci', 0):.2f}")
 
+# evaluate --tokenize: BLEU with another of tern score's tokenizers (signed in the JSON).
+ev3 = json.loads(run(["evaluate", "--checkpoint", f"{d}/run2/{open(f'{d}/run2/latest').read().strip()}", "--data",
+                      corpus, "--beam", "1", "--tokenize", "char"]).stdout)
+check("tok:char" in ev3["bleu"]["signature"] and abs(ev3["bleu"]["score"] - r2["bleu"]["score"]) > 1e-9,
+      f"evaluate --tokenize char: BLEU {ev3['bleu']['score']:.3f} ({ev3['bleu']['signature']}), 13a "
+      f"{r2['bleu']['score']:.3f}")
+
 # Early stopping and the plateau schedule: with SGD at lr 1e-30 the weights cannot change, so validation never
 # improves after the first one.
 frozen = ["--set", "optim.optimizer=sgd", "--set", "optim.lr=1e-30", "--set", "train.valid_every=2",

@@ -190,6 +190,10 @@ SLURM_PORTS = (free_port(), free_port())
 def sacrebleu_cli(args, stdin=None, env=None, cwd="."):
     """sacreBLEU's command line (its main()) in a forked child of this process, in directory `cwd`: (exit code,
     stdout, stderr). Its import is paid once, not once a comparison."""
+    if env and "SACREBLEU" in env:  # read when sacreBLEU is imported: a process of its own
+        p = subprocess.run([sys.executable, "-m", "sacrebleu", *args], capture_output=True, text=True, input=stdin,
+                           env={**os.environ, **env}, cwd=cwd)
+        return p.returncode, p.stdout, p.stderr
     import sacrebleu.sacrebleu as sacrebleu_main
 
     with tempfile.TemporaryFile() as fin, tempfile.TemporaryFile() as fout, tempfile.TemporaryFile() as ferr:

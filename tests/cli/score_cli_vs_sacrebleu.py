@@ -100,7 +100,7 @@ p = run(["score", "ref1", "ref2", "-nr", "2", "-i", "hyp"], expect=2, cwd=d)
 check("--num-refs 2 reads tab-separated references from one file, but 2 reference files" in p.stderr,
       "--num-refs with several files refused")
 for args, says in [(["-tok", "ja-mecab"], "needs MeCab"), (["-l", "en-ko"], "ko-mecab needs MeCab"),
-                   (["-tok", "flores200"], "needs the SentencePiece model sacreBLEU downloads"),
+                   (["-tok", "flores200"], "(spBLEU) is not available"), (["-tok", "spBLEU-1K"], "is not available"),
                    (["-tok", "xyz"], "BLEU tokenizer must be 13a, intl, char, zh or none (got xyz)"),
                    (["-l", "en"], "--language-pair must be SOURCE-TARGET, e.g. en-de (got 'en')"),
                    (["-e", "latin-1"], "tern reads UTF-8 text only"), (["-t", "wmt14"], "need a download"),

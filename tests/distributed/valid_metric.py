@@ -57,6 +57,19 @@ check(beam_rows[-1]["valid_loss"] == greedy_rows[-1]["valid_loss"] and
       f"valid_beam 4: same weights, beam-search BLEU {beam_rows[-1]['valid_bleu']:.3f} vs greedy "
       f"{greedy_rows[-1]['valid_bleu']:.3f}")
 
+# train.valid_tokenize: BLEU's tokenizer in validation, as tern score's --tokenize (char: a different score, signed).
+rd = f"{d}/char"
+run(["train", cfg, "--set", f"train.run_dir={rd}", "--set", "train.valid_tokenize=char", "--set", "train.max_steps=10",
+     "--no-progress"])
+last = [r for r in metrics(rd) if r["kind"] == "valid"][-1]
+s = json.loads(run(["score", f"{rd}/valid.ref", "-i", f"{rd}/valid.hyp", "-w", "15", "-tok", "char"]).stdout)
+check("tok:char" in last["valid_bleu_signature"] and abs(s["score"] - last["valid_bleu"]) < 1e-9,
+      f"valid_tokenize char: valid_bleu {last['valid_bleu']:.6f} equals tern score -tok char {s['score']:.6f} "
+      f"({last['valid_bleu_signature']})")
+p = run(["train", cfg, "--set", f"train.run_dir={d}/never", "--set", "train.valid_tokenize=mecab"], expect=2)
+check("train.valid_tokenize is not a tokenizer tern has" in p.stderr and "(got 'mecab')" in p.stderr,
+      f"an unknown valid_tokenize is refused: {p.stderr.strip()[-160:]}")
+
 # Two ranks translate a shard each: the same scores as one rank (the same weights: overlap off, same global batch).
 rd2, rd1 = f"{d}/two", f"{d}/one"
 mp = subprocess.run(["mpirun", "-np", "2", TERN, "train", cfg, "--set", f"train.run_dir={rd2}",
