@@ -254,8 +254,7 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--batch", o->batch_sentences, "Sentences decoded together")->check(kInteger);
   c->add_option("--limit", o->limit, "Only the first N sentences")->check(kInteger);
   c->add_option("--ref", o->reference, "Raw reference file (default: corpus targets, detokenized)");
-  c->add_option("--tokenize", o->bleu_tokenize,
-                "BLEU tokenizer, as tern score's: 13a | intl | char | zh | none");
+  c->add_option("--tokenize", o->bleu_tokenize, "BLEU tokenizer, as tern score's: 13a | intl | char | zh | none");
   c->add_option("--hyp-out", o->hypotheses_out, "Write detokenized hypotheses here");
   c->add_option("--json", o->json_out, "Write the JSON result here");
   c->add_flag("--overwrite", o->overwrite, kOverwriteHelp);
@@ -366,9 +365,7 @@ void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
                 "systems, in a table")
       ->trigger_on_parse();  // given twice: the last list, as sacreBLEU (argparse)
   c->add_option("-m,--metrics", o.metrics, "bleu, chrf and/or ter")->trigger_on_parse();
-  auto* tokenize =
-      c->add_option("--tokenize", o.bleu.tokenize,
-                    "BLEU tokenizer (-tok): 13a | intl | char | zh | none");
+  auto* tokenize = c->add_option("--tokenize", o.bleu.tokenize, "BLEU tokenizer (-tok): 13a | intl | char | zh | none");
   c->add_option("-l,--language-pair", a->language_pair,
                 "SOURCE-TARGET: a zh target makes zh BLEU's default tokenizer (ja, ko: MeCab, not available)");
   c->add_flag("--lowercase", o.bleu.lowercase, "Case-insensitive BLEU (-lc)");
