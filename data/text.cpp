@@ -3,11 +3,13 @@
 #include <fmt/format.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+#include <vector>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -164,19 +166,33 @@ std::unique_ptr<TextFile> open_text_file(const std::string& path, const std::str
   return std::make_unique<TextFile>(path, what);
 }
 
-std::string gzip_compress(const std::string& text) {
+std::string gzip_compress(const std::string& text, size_t chunk) {
   z_stream z{};
   if (deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)  // 16 +: a gzip wrapper
     throw std::runtime_error("zlib: deflateInit2 failed");
-  std::string out(deflateBound(&z, static_cast<uLong>(text.size())), '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
-  z.avail_in = static_cast<uInt>(text.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  const int rc = deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
+  // zlib counts in 32-bit uInt: feed and drain in chunks so that texts over 4 GiB (an ARPA model) are whole.
+  const size_t kChunk = std::clamp<size_t>(chunk, 1, size_t{1} << 30);
+  std::string out;
+  std::vector<char> buf(size_t{1} << 20);
+  size_t done = 0;
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END) {
+    if (z.avail_in == 0 && done < text.size()) {
+      const size_t n = std::min(kChunk, text.size() - done);
+      z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data() + done));
+      z.avail_in = static_cast<uInt>(n);
+      done += n;
+    }
+    z.next_out = reinterpret_cast<Bytef*>(buf.data());
+    z.avail_out = static_cast<uInt>(buf.size());
+    rc = deflate(&z, done == text.size() ? Z_FINISH : Z_NO_FLUSH);
+    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+      deflateEnd(&z);
+      throw std::runtime_error(fmt::format("zlib: deflate failed ({})", rc));
+    }
+    out.append(buf.data(), buf.size() - z.avail_out);
+  }
   deflateEnd(&z);
-  if (rc != Z_STREAM_END) throw std::runtime_error(fmt::format("zlib: deflate failed ({})", rc));
   return out;
 }
 

@@ -49,8 +49,9 @@ class TextFile : public std::istream {
 // Opens a text input for reading; a missing, unreadable or directory path is a DataError naming `what` and the file.
 // Pipes and devices are allowed (read_line bounds each line).
 std::unique_ptr<TextFile> open_text_file(const std::string& path, const std::string& what);
-// `text` gzip-compressed (deflate level 6; no name or time in the header, so the same text gives the same bytes).
-std::string gzip_compress(const std::string& text);
+// `text` gzip-compressed (deflate level 6; no name or time in the header, so the same text gives the same bytes),
+// fed to zlib `chunk` bytes at a time (at most 1 GiB: zlib counts in 32 bits).
+std::string gzip_compress(const std::string& text, size_t chunk = size_t{1} << 30);
 // Writes a text output atomically (core's write_file_atomic), gzip-compressed when `path` ends in ".gz" (as Marian
 // writes such outputs), so that zcat and other tools read what the name says.
 void write_text_file(const std::string& path, const std::string& text);

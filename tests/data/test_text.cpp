@@ -65,6 +65,8 @@ TEST(Text, GzipInputsReadAsTheirText) {
   EXPECT_EQ(read_utf8_file(dir.file("out.txt.gz"), "test file"), lines);
   EXPECT_LT(std::filesystem::file_size(dir.file("out.txt.gz")), text.size() / 4);
   EXPECT_EQ(gzip_compress(text), gzip_compress(text));
+  // Fed in small pieces (as a text over zlib's 4 GiB counters is), the stream decompresses to the same text.
+  EXPECT_EQ(read_utf8_file(write_bytes(dir, "chunks.gz", gzip_compress(text, 1000)), "test file"), lines);
   write_text_file(dir.file("out.txt"), "a\n");
   EXPECT_EQ(std::filesystem::file_size(dir.file("out.txt")), 2u);
   // A plain file named .gz reads as plain text.
