@@ -416,15 +416,17 @@ void add_score(CLI::App& app, CommandContext&, std::function<void()>& run) {
         throw ConfigError("score: sacreBLEU's test sets (-t " + a->test_set +
                           ") need a download, which tern does not do: write the references to a file (sacrebleu -t " +
                           a->test_set + " -l SRC-TGT --echo ref > ref.txt) and give it: tern score ref.txt -i hyp.txt");
-      std::string enc = a->encoding;
-      std::transform(enc.begin(), enc.end(), enc.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      auto lower = [](std::string s) {  // Python's codec names and SACREBLEU_FORMAT ignore case
+        std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        return s;
+      };
+      const std::string enc = lower(a->encoding);
       if (enc != "utf-8" && enc != "utf8" && enc != "utf_8" && enc != "u8")
         throw ConfigError("score: --encoding " + a->encoding + ": tern reads UTF-8 text only (convert the files with " +
                           "iconv -f " + a->encoding + " -t UTF-8)");
       // As sacreBLEU: the environment's format wins when it names one.
       if (const char* env = std::getenv("SACREBLEU_FORMAT")) {
-        std::string f = env;
-        std::transform(f.begin(), f.end(), f.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        const std::string f = lower(env);
         if (f == "json" || f == "text" || f == "latex") a->score.format = f;
       }
       if (!a->language_pair.empty()) set_language_pair(a->score, a->language_pair, tokenize_given);

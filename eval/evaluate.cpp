@@ -403,7 +403,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   out["bleu"] = {
       {"score", bleu.score}, {"signature", bleu.signature}, {"text", bleu.format()},  {"precisions", bleu.precisions},
       {"bp", bleu.bp},       {"sys_len", bleu.sys_len},     {"ref_len", bleu.ref_len}};
-  ChrfScore chrf = chrf_from_statistics(chrf_stats.sums(), 1, {});
+  ChrfScore chrf = chrf_from_statistics(chrf_stats.sums(), 1, scoring.chrf);
   out["chrf"] = {{"name", chrf.name}, {"score", chrf.score}, {"signature", chrf.signature}};
   // How far the luck of the test set reaches: sacreBLEU's --confidence on the same output (1,000 bootstrap
   // resamples, its seed 12345; `tern score REF -i HYP --confidence` prints the same), unless that is more draws than a
