@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "core/errors.h"
+#include "core/files.h"
 #include "core/log.h"
 #include "distributed/communicator.h"
 #include "translation/bleu.h"
@@ -54,14 +55,25 @@ int main(int argc, char** argv) {
                  fmt::format("{}", fmt::join(names, ", ")).c_str());
     return tern::kExitConfig;
   }
+  // --help and --version print to standard output: a full disk is an error there too.
+  auto print_and_exit = [&app](const CLI::Error& e) {
+    const int code = app.exit(e);
+    try {
+      tern::flush_checked(std::cout, "standard output");
+    } catch (const tern::Error& err) {
+      std::fprintf(stderr, "%s error: %s\n", err.kind().c_str(), err.what());
+      return err.exit_code();
+    }
+    return code;
+  };
   try {
     app.parse(static_cast<int>(argv2.size()), argv2.data());
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return print_and_exit(e);
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return print_and_exit(e);
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    return print_and_exit(e);
   } catch (const CLI::ParseError& e) {
     // Every command-line mistake is a configuration error (exit 2), whatever CLI11's own code for it.
     std::fprintf(stderr, "config error: command line: %s\nRun with --help for more information.\n", e.what());
@@ -71,6 +83,7 @@ int main(int argc, char** argv) {
   try {
     run();
     code = ctx.exit_code;
+    tern::flush_checked(std::cout, "standard output");  // `tern score > file` on a full disk must not exit 0
   } catch (const tern::Error& e) {
     code = e.exit_code();
     std::fprintf(stderr, "%s%s error: %s\n", tern::rank_prefix().c_str(), e.kind().c_str(), e.what());

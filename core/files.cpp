@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 
 #include "core/errors.h"
 
@@ -224,6 +226,21 @@ std::string read_file_bounded(const std::string& path, uint64_t max_bytes, const
   in.read(buf.data(), static_cast<std::streamsize>(size));
   if (static_cast<uint64_t>(in.gcount()) != size) throw IoError(path + ": cannot read " + what + " (short read)");
   return buf;
+}
+
+void flush_checked(std::ostream& out, const std::string& what) {
+  out.flush();
+  // std::cout writes through C's stdout (synchronised with stdio): its buffer is flushed and checked too.
+  const bool c_failed = &out == &std::cout && (std::fflush(stdout) != 0 || std::ferror(stdout) != 0);
+  if (!out || c_failed) {
+    // errno still holds the failed write's error unless a later call replaced it (then: a full disk is likeliest).
+    const int err = errno;
+    throw IoError(what + ": write failed (" +
+                  (err == ENOSPC || err == EBADF || err == EIO || err == EFBIG || err == EDQUOT
+                       ? std::strerror(err)
+                       : "a full disk or a closed output?") +
+                  "); the output is incomplete");
+  }
 }
 
 }  // namespace tern

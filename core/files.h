@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <ostream>
 #include <streambuf>
 #include <string>
 #include <utility>
@@ -49,6 +50,10 @@ class FdStreambuf : public std::streambuf {
 };
 // Whether reading `fd` would return at once (data, or the end of the input, is waiting).
 bool fd_readable(int fd);
+
+// Flushes `out` and throws IoError naming `what` ("standard output") when anything written to it was lost (a full
+// disk, a closed descriptor): without the check a command's output could vanish while it exits 0.
+void flush_checked(std::ostream& out, const std::string& what);
 
 // A file a command reads or writes, with the option that named it (for messages).
 struct NamedPath {

@@ -37,6 +37,14 @@ std::string h5_error() {
       },
       &msg);
   H5Eclear2(H5E_DEFAULT);
+  // A failed system call comes as "file write failed: time = ..., filename = ..., errno = 28, error message = 'No
+  // space left on device', buf = ...": keep its first words and the system's message.
+  const std::string marker = "error message = '";
+  if (const size_t at = msg.find(marker); at != std::string::npos) {
+    const size_t begin = at + marker.size();
+    const size_t end = msg.find('\'', begin);
+    return msg.substr(0, msg.find(':')) + " (" + msg.substr(begin, end == std::string::npos ? end : end - begin) + ")";
+  }
   return msg.empty() ? "HDF5 error" : msg;
 }
 

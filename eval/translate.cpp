@@ -114,7 +114,7 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
       if (hyps.empty() && opt.decode.alignment) out << " ||| ";  // an empty line: an empty translation
       out << "\n";
     }
-    out.flush();
+    flush_checked(out, "standard output");  // a full disk stops the job here, not after the whole input
     ids.clear(), words.clear();
   };
   std::string line;

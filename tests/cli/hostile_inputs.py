@@ -371,6 +371,15 @@ if os.geteuid() == 0 and shutil.which("unshare"):
           f"a full disk at a checkpoint: exit 5 naming the one to resume from ({p.stderr.strip()[-300:]!r})")
     check("resumed from" in p.stderr and "ckpt_step00000010.tern at step 10" in p.stderr and
           p.stdout.strip().endswith("rc=0"), f"and the run resumes from it ({p.stdout.strip()!r})")
+    # prepare on a full disk: exit 7 with the system's message (not HDF5's whole record), no temporary left.
+    os.makedirs(f"{d}/full2")
+    p = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=60k tmpfs {d}/full2 && {TERN} prepare "
+                        f"--train-src {d}/train.en --train-tgt {d}/train.es --vocab-size 60 --valid-fraction 0.1 "
+                        f"--out {d}/full2/c.h5; echo rc=$?; ls {d}/full2"], capture_output=True, text=True, timeout=300)
+    last = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
+    check(p.stdout.strip() == "rc=7" and last.startswith("file error: ") and
+          last.endswith("file write failed (No space left on device)") and "errno" not in last,
+          f"prepare on a full disk: exit 7, the system's message, nothing left ({p.stdout.strip()!r}, {last!r})")
 else:
     print("note: the full-disk check needs root (a tmpfs in a private mount namespace); not run")
 refused(["train", cfg, "--set", "optim.lr=-1"], EXIT_CONFIG, "--set: optim.lr must be > 0",
@@ -454,6 +463,18 @@ for flag in ("--train", "--test"):
     other = "--test" if flag == "--train" else "--train"
     refused(["ngram", flag, f"{d}/blank.txt", other, f"{d}/train.en"], EXIT_DATA,
             "blank.txt: its 3 line(s) are blank", f"ngram {flag} of blank lines only")
+# Standard output that cannot be written (a full disk, a closed descriptor): exit 7, not a silent 0 with the output
+# lost; translate stops at the first batch it cannot write.
+write(f"{d}/many.en", [src[i % len(src)] for i in range(300)])
+for args in (["translate", "--checkpoint", ckpt, "-i", f"{d}/many.en"], ["score", f"{d}/many.en", "-i", f"{d}/many.en"],
+             ["--help"], ["score", "--version"]):
+    for target, why in (("/dev/full", "No space left on device"), (None, "Bad file descriptor")):
+        with open(target or os.devnull, "w") as sink:
+            p = subprocess.run([TERN] + args, stdout=sink if target else subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, timeout=120 * TIMEOUT_SCALE, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                               preexec_fn=None if target else (lambda: os.close(1)))
+        check(p.returncode == EXIT_FILE and f"standard output: write failed ({why})" in p.stderr,
+              f"tern {args[0]} > {target or '&-'}: exit {p.returncode}, {p.stderr.strip()[-200:]!r}")
 
 shutil.rmtree(d)
 finish()
