@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -375,6 +376,22 @@ int second_document_line(const std::string& text) {
 
 }  // namespace
 
+namespace {
+
+// yaml-cpp says "illegal map value" for a line indented with a tab: name the line and the rule.
+std::string tab_indent_hint(const std::string& text) {
+  std::istringstream in(text);
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    const size_t indent = line.find_first_not_of(" \t");
+    if (indent != std::string::npos && line.find('\t') < indent)
+      return fmt::format(" (line {} is indented with a tab, which YAML does not allow: indent with spaces)", n);
+  }
+  return "";
+}
+
+}  // namespace
+
 Config parse_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
   Config cfg;
   cfg.source = source;
@@ -399,8 +416,8 @@ Config parse_config(const std::string& text, const std::string& source, const st
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    throw ConfigError(
-        fmt::format("{}:{}:{}: YAML does not parse: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg));
+    throw ConfigError(fmt::format("{}:{}:{}: YAML does not parse: {}{}", source, e.mark.line + 1, e.mark.column + 1,
+                                  e.msg, tab_indent_hint(text)));
   }
   if (root.IsDefined() && !root.IsNull()) {
     if (!root.IsMap())
@@ -458,7 +475,24 @@ Config parse_config(const std::string& text, const std::string& source, const st
   return resolve_defaults(std::move(cfg));
 }
 
+namespace {
+
+// "~" and "~/..." name the home directory, as a shell would read them: YAML keeps them as they are, and a directory
+// literally named "~" in the working directory is a trap (a later `rm -rf ~` by hand).
+std::string expand_home(const std::string& path, const std::string& key) {
+  if (path != "~" && path.rfind("~/", 0) != 0) return path;
+  const char* home = std::getenv("HOME");
+  if (home == nullptr || *home == '\0')
+    throw ConfigError(fmt::format("{} is '{}', but HOME is not set to expand '~': give the full path", key, path));
+  return std::string(home) + path.substr(1);
+}
+
+}  // namespace
+
 Config resolve_defaults(Config cfg) {
+  for (auto& c : cfg.data.corpus) c = expand_home(c, "data.corpus");
+  cfg.train.run_dir = expand_home(cfg.train.run_dir, "train.run_dir");
+  cfg.train.init_from = expand_home(cfg.train.init_from, "train.init_from");
   if (cfg.train.valid_metric == ValidMetric::kAuto)
     cfg.train.valid_metric = cfg.model.is_lm() ? ValidMetric::kLoss : ValidMetric::kBleu;
   return cfg;

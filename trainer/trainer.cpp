@@ -82,7 +82,11 @@ nlohmann::json environment(const torch::Device& device, const Communicator& comm
 class Trainer {
  public:
   Trainer(const Config& cfg, Communicator& comm, const TrainOptions& opt)
-      : cfg_(resolve_defaults(cfg)), comm_(comm), opt_(opt), sched_(cfg_.optim, cfg_.train), corpus_(cfg.data.corpus) {}
+      : cfg_(resolve_defaults(cfg)),
+        comm_(comm),
+        opt_(opt),
+        sched_(cfg_.optim, cfg_.train),
+        corpus_(cfg_.data.corpus) {}
 
   TrainResult run();
 

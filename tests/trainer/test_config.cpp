@@ -54,6 +54,28 @@ TEST(Config, YamlSyntaxErrorHasLine) {
   EXPECT_NE(e.find("YAML does not parse"), std::string::npos) << e;
 }
 
+TEST(Config, TabIndentIsNamed) {
+  std::string e = err("model:\n  layers: 2\ntrain:\n\tmax_steps: 3\n");
+  EXPECT_NE(e.find("line 4 is indented with a tab, which YAML does not allow"), std::string::npos) << e;
+  EXPECT_EQ(err("model:\n  layers: [1\n").find("tab"), std::string::npos);
+}
+
+TEST(Config, HomeInPathsIsExpanded) {
+  const char* old = std::getenv("HOME");
+  const std::string saved = old ? old : "";
+  setenv("HOME", "/home/u", 1);
+  Config c = parse_config("data: {corpus: [~/a.h5, b~.h5, '~x/c.h5']}\ntrain: {max_steps: 1, run_dir: ~/runs/r}\n",
+                          "cfg.yaml", {"train.init_from=~/i.tern"});
+  EXPECT_EQ(c.data.corpus, (std::vector<std::string>{"/home/u/a.h5", "b~.h5", "~x/c.h5"}));
+  EXPECT_EQ(c.train.run_dir, "/home/u/runs/r");
+  EXPECT_EQ(c.train.init_from, "/home/u/i.tern");
+  EXPECT_EQ(parse_config(kGood, "cfg.yaml", {"train.run_dir=~"}).train.run_dir, "/home/u");
+  unsetenv("HOME");
+  EXPECT_EQ(err(kGood, {"train.run_dir=~/r"}),
+            "train.run_dir is '~/r', but HOME is not set to expand '~': give the full path");
+  if (old) setenv("HOME", saved.c_str(), 1);
+}
+
 TEST(Config, NegativeSeedSaysWhy) {
   std::string e = err(kGood, {"train.seed=-1"});
   EXPECT_NE(e.find("train.seed must be a whole number >= 0 (got '-1')"), std::string::npos) << e;
