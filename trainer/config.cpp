@@ -188,7 +188,12 @@ class Schema {
         throw ConfigError(fmt::format("{}: {} must be {} (got '{}')", where, key, type_name<T>(), v.Scalar()));
       }
     };
-    get_[key] = [&field](YAML::Emitter& e) { e << field; };
+    get_[key] = [&field](YAML::Emitter& e) {
+      if constexpr (std::is_floating_point_v<T>)
+        e << fmt::format("{}", field);  // the shortest text that reads back exactly: 0.1, not 0.10000000000000001
+      else
+        e << field;
+    };
   }
   std::vector<std::string> order_;
   std::map<std::string, std::function<void(const YAML::Node&, const std::string&)>> set_;

@@ -14,6 +14,7 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "trainer/checkpoint.h"
+#include "trainer/config.h"
 
 namespace fs = std::filesystem;
 
@@ -61,12 +62,28 @@ void RunDirectory::lock() {
     throw IoError(fmt::format("{}: cannot write the run directory lock ({})", file, std::strerror(errno)));
 }
 
+namespace {
+
+// tern's own config.yaml, as this or an older tern wrote it (0.10000000000000001 for 0.1): the same resolved config,
+// with no comment that replacing it would lose.
+bool is_resolved_config(const std::string& text, const std::string& resolved_yaml) {
+  if (text == resolved_yaml) return true;
+  if (text.find('#') != std::string::npos) return false;
+  try {
+    return to_yaml(parse_config(text, "config.yaml")) == resolved_yaml;
+  } catch (const ConfigError&) {
+    return false;
+  }
+}
+
+}  // namespace
+
 void RunDirectory::check_fresh_start(const std::string& config_file, const std::string& resolved_yaml) {
   const fs::path dir(path_);
   const std::string config = (dir / "config.yaml").string();
   std::string refusal;
   if (!config_file.empty() && same_file(config_file, config) &&
-      read_file_bounded(config, 64 << 20, "config") != resolved_yaml)
+      !is_resolved_config(read_file_bounded(config, 64 << 20, "config"), resolved_yaml))
     refusal = fmt::format(
         "{}: the config given is train.run_dir's config.yaml, where a run writes its resolved config (every key, "
         "no comments): starting would replace your file; move it out of the run directory (e.g. mv {} my.yaml) "

@@ -99,6 +99,17 @@ TEST(Config, ResolvedYamlRoundTrips) {
   Config again = parse_config(to_yaml(c), "resolved");
   EXPECT_EQ(to_yaml(again), to_yaml(c));
   EXPECT_EQ(again.model.hidden, 64);
+  // Numbers are written in their shortest exact form; the 17-digit form of older config.yaml files reads the same.
+  Config f = parse_config(kGood, "cfg.yaml", {"model.dropout=0.3", "optim.eps=1e-08", "optim.lr=1e30"});
+  const std::string y = to_yaml(f);
+  for (const char* want : {"dropout: 0.3\n", "eps: 1e-08\n", "lr: 1e+30\n", "beta2: 0.999\n", "momentum: 0\n"})
+    EXPECT_NE(y.find(want), std::string::npos) << want << " in\n" << y;
+  Config back = parse_config(y, "resolved");
+  EXPECT_EQ(back.model.dropout, 0.3);
+  EXPECT_EQ(back.optim.eps, 1e-08);
+  EXPECT_EQ(back.optim.lr, 1e30);
+  EXPECT_EQ(to_yaml(parse_config(kGood, "old", {"model.dropout=0.29999999999999999"})),
+            to_yaml(parse_config(kGood, "cfg.yaml", {"model.dropout=0.3"})));
 }
 
 }  // namespace tern
