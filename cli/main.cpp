@@ -79,6 +79,21 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "config error: command line: %s\nRun with --help for more information.\n", e.what());
     return tern::kExitConfig;
   }
+  // Only train and bench allreduce/train share their work between ranks: any other command would run whole in every
+  // rank (each translation printed once per rank, one output file written by several processes at once).
+  if (const int ranks = tern::launched_ranks(); ranks > 1) {
+    const CLI::App* sub = app.get_subcommands().front();
+    std::string name = sub->get_name();
+    if (!sub->get_subcommands().empty()) name += " " + sub->get_subcommands().front()->get_name();
+    if (name != "train" && name != "bench allreduce" && name != "bench train") {
+      std::fprintf(stderr,
+                   "config error: tern %s runs in one process, but a launcher (mpirun, srun) started %d: each would "
+                   "do all of the work and write it again; run it without mpirun or srun (it uses the cores of its "
+                   "node)\n",
+                   name.c_str(), ranks);
+      return tern::kExitConfig;
+    }
+  }
   int code = tern::kExitOk;
   try {
     run();

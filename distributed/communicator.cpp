@@ -43,6 +43,17 @@ int env_int(const char* name, int fallback) {
   return v ? std::atoi(v) : fallback;
 }
 
+}  // namespace
+
+int launched_ranks() {
+  // Open MPI's mpirun, MPICH's and Intel MPI's (PMI), srun's job step (not a batch script's own step).
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"})
+    if (const int n = env_int(v, 1); n > 1) return n;
+  return 1;
+}
+
+namespace {
+
 class SingleCommunicator : public Communicator {
  public:
   std::string backend() const override { return "single"; }
@@ -345,7 +356,7 @@ std::unique_ptr<Communicator> make_communicator(const DistributedConfig& cfg, bo
   cfg.validate();
   Backend backend = cfg.backend;
   if (backend == Backend::kSingle || (backend == Backend::kAuto && !launched_by_mpi())) {
-    if (launched_by_mpi() && env_int("OMPI_COMM_WORLD_SIZE", 1) > 1)
+    if (launched_ranks() > 1)
       throw ConfigError("distributed.backend is single but the job was started with several ranks");
     return std::make_unique<SingleCommunicator>();
   }

@@ -68,5 +68,7 @@ class Communicator {
 std::unique_ptr<Communicator> make_communicator(const DistributedConfig& cfg, bool device_is_cuda);
 // True when a launcher (Open MPI, PMIx, SLURM with several tasks) started this process.
 bool launched_by_mpi();
+// How many ranks a launcher (mpirun, srun) started together with this process; 1 without one.
+int launched_ranks();
 
 }  // namespace tern

@@ -476,5 +476,19 @@ for args in (["translate", "--checkpoint", ckpt, "-i", f"{d}/many.en"], ["score"
         check(p.returncode == EXIT_FILE and f"standard output: write failed ({why})" in p.stderr,
               f"tern {args[0]} > {target or '&-'}: exit {p.returncode}, {p.stderr.strip()[-200:]!r}")
 
+# A one-process command under mpirun would run whole in each rank (every translation printed twice, one output written
+# by two processes): refused before any work, with the way to run it.
+if shutil.which("mpirun"):
+    p = subprocess.run(["mpirun", "-np", "2", TERN, "translate", "--checkpoint", ckpt, "-i", f"{d}/many.en"],
+                       capture_output=True, text=True, timeout=120 * TIMEOUT_SCALE)
+    check(p.returncode == EXIT_CONFIG and p.stdout == "" and "tern translate runs in one process, but a launcher "
+          "(mpirun, srun) started 2" in p.stderr and "run it without mpirun or srun" in p.stderr,
+          f"mpirun -np 2 tern translate: exit {p.returncode}, {p.stdout.count(chr(10))} line(s) out, "
+          f"{p.stderr.strip()[-300:]!r}")
+    p = subprocess.run(["mpirun", "-np", "2", TERN, "bench", "translate", "--checkpoint", ckpt, "--data", corpus], capture_output=True,
+                       text=True, timeout=120 * TIMEOUT_SCALE)
+    check(p.returncode == EXIT_CONFIG and "tern bench translate runs in one process" in p.stderr,
+          f"mpirun -np 2 tern bench translate: exit {p.returncode}, {p.stderr.strip()[-200:]!r}")
+
 shutil.rmtree(d)
 finish()
