@@ -158,6 +158,7 @@ nlohmann::json to_json(const CheckpointMeta& m) {
   if (!m.averaged_from.empty()) j["averaged_from"] = m.averaged_from;
   if (!m.run_id.empty()) j["run_id"] = m.run_id;
   if (!m.initialized_from.empty()) j["initialized_from"] = m.initialized_from;
+  if (!m.validation_pending.empty()) j["validation_pending"] = m.validation_pending;
   j.update(m.schedule);
   return j;
 }
@@ -196,6 +197,11 @@ CheckpointMeta checkpoint_meta(const nlohmann::json& j, const std::string& path)
         !v["hash"].is_string())
       fail("vocab." + side, "must hold an integer size and a string hash");
     m.vocab[side] = {v["size"].get<int64_t>(), v["hash"].get<std::string>()};
+  }
+  if (j.contains("validation_pending")) {
+    text("validation_pending", m.validation_pending);
+    if (m.validation_pending != "step" && m.validation_pending != "final")
+      fail("validation_pending", "must be step or final (got '" + m.validation_pending + "')");
   }
   if (j.contains("loss_scaler")) m.loss_scaler = j["loss_scaler"];
   if (j.contains("averaged_from")) {

@@ -45,6 +45,10 @@ struct CheckpointMeta {
   // A run started by train.init_from: the checkpoint it started from, that checkpoint's run and step ("path (run
   // <id>, step N)"), kept by every resume ("" otherwise).
   std::string initialized_from;
+  // Saved when a pre-emption signal came at (or during) a validation: the validation of this step has not run, and
+  // a resume runs it first, so that the schedule, best.tern and early stopping are those of an uninterrupted run.
+  // "step": the validation of a training step; "final": the one at the end of training; "": none.
+  std::string validation_pending;
 };
 nlohmann::json to_json(const CheckpointMeta& m);
 // Reads the metadata of checkpoint `path`; a missing or mistyped key is a CheckpointError naming it.

@@ -20,6 +20,7 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -114,13 +115,21 @@ class Trainer {
   void record_step(const StepResult& r, Progress& bar);
   bool after_step(const StepResult& r, int64_t steps_in_epoch, TrainResult& res);
   void finish(TrainResult& res);
+  // A pre-emption signal at or during a validation: the checkpoint is saved without waiting for it (a long
+  // validation could outlast the scheduler's grace time), marked so that a resume runs it first (`kind`: "step" or
+  // "final", CheckpointMeta::validation_pending).
+  void save_before_validation(TrainResult& res, const std::string& kind, int64_t next_epoch, int64_t next_batch);
+  // On resume from such a checkpoint: the validation, recorded and saved as the uninterrupted run did; false when a
+  // signal stopped it again (saved as before).
+  bool run_pending_validation(TrainResult& res);
   void setup();
   void check_agreement();
   struct Validation {
     double loss = 0;  // nats per target token
     std::optional<BleuScore> bleu;
     std::optional<ChrfScore> chrf;
-    double score = 0;  // train.valid_metric's
+    double score = 0;          // train.valid_metric's
+    bool interrupted = false;  // a pre-emption signal on some rank stopped it: the numbers are incomplete
   };
   Validation validate();          // the weights training uses, or their average with train.ema_decay
   Validation validate_current();  // the weights as they are
@@ -176,7 +185,8 @@ class Trainer {
   int64_t bad_steps_ = 0;
   mutable std::atomic<int64_t> loader_ns_{0}, loader_tokens_{0};  // collate_step's time and tokens (background)
   int64_t corpus_max_tokens_ = 0;                                 // read once in setup, saved in every checkpoint
-  int64_t saved_step_ = -1;  // the step of the newest checkpoint saved or resumed from
+  int64_t saved_step_ = -1;         // the step of the newest checkpoint saved or resumed from
+  std::string validation_pending_;  // CheckpointMeta::validation_pending of the checkpoint resumed from or saving
   std::string last_ckpt_, best_ckpt_;
   std::string run_id_;            // the run's identity (CheckpointMeta::run_id): made at a fresh start, kept by resumes
   std::string initialized_from_;  // CheckpointMeta::initialized_from: set by train.init_from, kept by resumes
@@ -291,7 +301,8 @@ Trainer::Validation Trainer::validate_current() {
   torch::Tensor nll = torch::zeros({}, torch::dtype(torch::kFloat64).device(device_));  // summed on the device
   BatchingOptions b = batching_;
   b.shuffle = false;
-  for (size_t s = 0; s < valid_shards_.size(); ++s) {
+  bool interrupted = false;  // a pre-emption signal: stop, every rank learns it at the sum below
+  for (size_t s = 0; s < valid_shards_.size() && !interrupted; ++s) {
     auto& shard = valid_shards_[s];
     if (stream_) {
       auto [sum, n] = stream_nll(*model_, *shard, valid_layouts_[s], device_, precision_);
@@ -299,6 +310,7 @@ Trainer::Validation Trainer::validate_current() {
       continue;
     }
     for (const auto& ids : shard->make_batches(b, 0)) {
+      if ((interrupted = g_signal.load() != 0)) break;
       Batch batch = shard->collate(ids);
       AutocastScope autocast(precision_, device_);
       auto logits = model_->forward(batch.src.defined() ? batch.src.to(device_) : batch.src, batch.src_len,
@@ -307,11 +319,12 @@ Trainer::Validation Trainer::validate_current() {
       tokens += static_cast<double>(batch.target_tokens);
     }
   }
-  auto sums = sum_over_ranks({nll.item<double>(), tokens});
+  auto sums = sum_over_ranks({nll.item<double>(), tokens, interrupted ? 1.0 : 0.0});
   Validation v;
   v.loss = sums[0] / std::max(1.0, sums[1]);
   v.score = v.loss;
-  if (cfg_.train.valid_metric != ValidMetric::kLoss) score_translation(v);
+  v.interrupted = sums[2] > 0;
+  if (!v.interrupted && cfg_.train.valid_metric != ValidMetric::kLoss) score_translation(v);
   model_->train();
   return v;
 }
@@ -320,10 +333,18 @@ void Trainer::score_translation(Validation& v) {
   CorpusTranslateOptions to;
   to.decode.beam = cfg_.train.valid_beam;
   to.device = device_, to.precision = precision_;
+  to.stop = [] { return g_signal.load() != 0; };
   std::string hyps, refs;  // this rank's shards, a line per sentence
+  bool stopped = false;
   for (auto& shard : valid_shards_) {
+    if (stopped) break;
     const CorpusTranslation tr = translate_corpus(*model_, *shard, *tgt_tokenizer_, to);
+    stopped = tr.stopped;
     for (size_t i = 0; i < tr.hypotheses.size(); ++i) hyps += tr.hypotheses[i] + "\n", refs += tr.references[i] + "\n";
+  }
+  if (sum_over_ranks({stopped ? 1.0 : 0.0})[0] > 0) {  // every rank stops, whichever got the signal
+    v.interrupted = true;
+    return;
   }
   // Shards are contiguous and in rank order: concatenated, they are the split in corpus order.
   auto lines = [](const std::vector<std::string>& parts) {
@@ -433,7 +454,7 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   meta.step = step_, meta.epoch = next_epoch, meta.batch_in_epoch = next_batch, meta.bad_steps = bad_steps_;
   meta.world_size = comm_.world(), meta.num_shards = num_shards_, meta.config_yaml = to_yaml(cfg_);
   meta.corpus_identity = corpus_.identity(), meta.corpus_kind = corpus_.kind(), meta.run_id = run_id_;
-  meta.initialized_from = initialized_from_;
+  meta.initialized_from = initialized_from_, meta.validation_pending = validation_pending_;
   meta.corpus_max_tokens = corpus_max_tokens_, meta.loss_scaler = scaler_.state(), meta.torch_version = TORCH_VERSION;
   for (const auto& side : corpus_.sides()) meta.vocab[side] = {corpus_.vocab(side).size, corpus_.vocab(side).hash};
   sched_.save(meta.schedule);
@@ -604,6 +625,7 @@ void Trainer::restore(const std::string& path) {
   step_ = m.step, epoch_ = m.epoch, batch_in_epoch_ = m.batch_in_epoch, bad_steps_ = m.bad_steps;
   if (!m.run_id.empty()) run_id_ = m.run_id;
   initialized_from_ = m.initialized_from;
+  validation_pending_ = m.validation_pending;
   try {
     if (!sched_.load(m.schedule) && is_root())
       logf(
@@ -802,11 +824,21 @@ bool Trainer::after_step(const StepResult& r, int64_t steps_in_epoch, TrainResul
       throw DistributedError(fmt::format("parameters differ across ranks by up to {} at step {}", div, step_));
   }
   const auto act = sched_.after_step(step_, r.minutes);  // the same on every rank (same step, rank 0's clock)
+  // The saved position is the next batch to train on.
+  const bool last = batch_in_epoch_ + 1 >= steps_in_epoch;
+  const int64_t next_epoch = last ? epoch_ + 1 : epoch_, next_batch = last ? 0 : batch_in_epoch_ + 1;
   bool done = act.stop;
   bool is_best = false;
   if (act.validate && !valid_shards_.empty()) {
-    comm_.set_activity(step_, "validation");
-    const Validation v = validate();
+    Validation v;
+    if (!r.preempt) {
+      comm_.set_activity(step_, "validation");
+      v = validate();
+    }
+    if (r.preempt || v.interrupted) {  // save first, validate on resume
+      save_before_validation(res, "step", next_epoch, next_batch);
+      return true;
+    }
     res.last_valid_loss = v.loss;
     is_best = sched_.record_validation(v.score);
     log_validation(v, epoch_ + 1, sched_.lr(step_), is_best);
@@ -817,10 +849,8 @@ bool Trainer::after_step(const StepResult& r, int64_t steps_in_epoch, TrainResul
     }
   }
   if (act.save || is_best || done || r.preempt) {
-    // The saved position is the next batch to train on.
-    bool last = batch_in_epoch_ + 1 >= steps_in_epoch;
     comm_.set_activity(step_, "checkpoint");
-    save(is_best, last ? epoch_ + 1 : epoch_, last ? 0 : batch_in_epoch_ + 1);
+    save(is_best, next_epoch, next_batch);
   }
   if (r.preempt) {
     if (is_root())
@@ -838,13 +868,18 @@ void Trainer::finish(TrainResult& res) {
   res.tokens_per_s = total_tokens_ / std::max(1e-9, res.seconds);
   if (!res.preempted && saved_step_ != step_) {
     bool is_best = false;
-    if (!valid_shards_.empty()) {
-      const Validation v = validate();
-      res.last_valid_loss = v.loss;
-      is_best = sched_.record_final_validation(v.score);
-      log_validation(v, epoch_, std::nullopt, is_best);
+    Validation v;
+    if (!valid_shards_.empty()) v = validate();
+    if (v.interrupted) {
+      save_before_validation(res, "final", epoch_, batch_in_epoch_);
+    } else {
+      if (!valid_shards_.empty()) {
+        res.last_valid_loss = v.loss;
+        is_best = sched_.record_final_validation(v.score);
+        log_validation(v, epoch_, std::nullopt, is_best);
+      }
+      save(is_best, epoch_, batch_in_epoch_);
     }
-    save(is_best, epoch_, batch_in_epoch_);
   }
   if (loader_ns_ > 0 && res.seconds > 0) {
     const double loader_s = static_cast<double>(loader_ns_.load()) * 1e-9;
@@ -859,6 +894,43 @@ void Trainer::finish(TrainResult& res) {
   set_log_file("");
 }
 
+void Trainer::save_before_validation(TrainResult& res, const std::string& kind, int64_t next_epoch,
+                                     int64_t next_batch) {
+  validation_pending_ = kind;
+  save(false, next_epoch, next_batch);
+  validation_pending_.clear();
+  if (is_root()) {
+    const int sig = g_signal.load();
+    logf(
+        "pre-emption signal received{}: checkpoint saved at step {} before its validation (a resume runs it first), "
+        "exiting",
+        sig ? fmt::format(" (signal {})", sig) : " by another rank", step_);
+  }
+  res.preempted = true;
+}
+
+bool Trainer::run_pending_validation(TrainResult& res) {
+  const std::string kind = std::exchange(validation_pending_, "");
+  if (is_root()) logf("the validation of step {} was left for the resume by a pre-emption: running it first", step_);
+  const Validation v = validate();
+  if (v.interrupted) {
+    save_before_validation(res, kind, epoch_, batch_in_epoch_);
+    return false;
+  }
+  res.last_valid_loss = v.loss;
+  bool is_best = false;
+  if (kind == "final") {
+    is_best = sched_.record_final_validation(v.score);
+    log_validation(v, epoch_, std::nullopt, is_best);
+  } else {
+    is_best = sched_.record_validation(v.score);
+    // The epoch the step belonged to: a step that ended its epoch saved the next one's start.
+    log_validation(v, batch_in_epoch_ == 0 ? epoch_ : epoch_ + 1, sched_.lr(step_), is_best);
+  }
+  save(is_best, epoch_, batch_in_epoch_);
+  return true;
+}
+
 // The training loop: epochs of steps until the schedule, a signal or train.max_epochs stops it.
 TrainResult Trainer::run() {
   open_run();
@@ -869,6 +941,11 @@ TrainResult Trainer::run() {
   Progress bar("train", static_cast<uint64_t>(cfg_.train.max_steps), "steps", 1e9, opt_.progress && is_root());
   // A resumed run that already reached its end trains nothing more (the loop would take one step before asking).
   const auto& t = cfg_.train;
+  if (!validation_pending_.empty() && !run_pending_validation(res)) {
+    bar.finish();
+    finish(res);
+    return res;
+  }
   std::string ended;
   if (t.max_steps > 0 && step_ >= t.max_steps)
     ended = fmt::format("reaches train.max_steps = {}; raise it to train further", t.max_steps);

@@ -66,7 +66,12 @@ CorpusTranslation translate_corpus(SequenceModelImpl& model, const ShardData& da
   Progress bar("translate", static_cast<uint64_t>(n), "sentences", 10.0, opt.progress);
   std::mutex mutex;  // guards the counts and the bar
   int64_t done = 0;
+  std::atomic<bool> stopped{false};
   run_batches(static_cast<int64_t>(batches.size()), decode_workers(opt.device, opt.workers), [&](int64_t k) {
+    if (stopped || (opt.stop && opt.stop())) {
+      stopped = true;
+      return;
+    }
     const auto& keep = batches[static_cast<size_t>(k)];
     Batch b = data.collate(keep);
     std::vector<std::vector<Hypothesis>> res;
@@ -92,6 +97,7 @@ CorpusTranslation translate_corpus(SequenceModelImpl& model, const ShardData& da
     bar.update(static_cast<uint64_t>(done));
   });
   bar.finish();
+  out.stopped = stopped;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }

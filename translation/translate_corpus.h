@@ -23,6 +23,9 @@ struct CorpusTranslateOptions {
   Precision precision = Precision::kFp32;
   bool progress = false;  // a bar (terminal) or periodic log lines
   int64_t workers = 0;    // CPU: batches decoded side by side, one thread each (0: the intra-op thread count); GPU: 1
+  // Asked before each batch: when it returns true, the batches not begun are skipped and the result is `stopped`
+  // (training stops a validation this way when a pre-emption signal comes).
+  std::function<bool()> stop;
 };
 
 struct CorpusTranslation {
@@ -31,6 +34,7 @@ struct CorpusTranslation {
   int64_t source_tokens = 0;            // subword tokens decoded from...
   int64_t hypothesis_tokens = 0;        // ...and produced (eos excluded)
   double seconds = 0;                   // wall time of the decoding (detokenization included)
+  bool stopped = false;                 // CorpusTranslateOptions::stop ended it early: some sentences are left out
 };
 
 // Batches decoded side by side: on a CPU `requested` (0: the intra-op thread count), on a GPU 1.

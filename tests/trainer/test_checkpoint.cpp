@@ -27,6 +27,26 @@ TEST(Checkpoint, RoundTrip) {
   EXPECT_EQ(latest_checkpoint(d.path.string()), d.file("a.tern"));
 }
 
+TEST(Checkpoint, MetadataRoundTripsAndNamesBadKeys) {
+  CheckpointMeta m;
+  m.step = 7, m.config_yaml = "model: {}\n", m.vocab["tgt"] = {60, "abc"};
+  EXPECT_FALSE(to_json(m).contains("validation_pending"));  // written only when a validation is pending
+  m.validation_pending = "final";
+  const nlohmann::json j = to_json(m);
+  const CheckpointMeta back = checkpoint_meta(j, "c.tern");
+  EXPECT_EQ(back.step, 7);
+  EXPECT_EQ(back.validation_pending, "final");
+  nlohmann::json bad = j;
+  bad["validation_pending"] = "later";
+  EXPECT_EQ(test::error_of([&] { checkpoint_meta(bad, "c.tern"); }),
+            "c.tern: metadata key 'validation_pending' must be step or final (got 'later')");
+  bad["validation_pending"] = true;
+  EXPECT_EQ(test::error_of([&] { checkpoint_meta(bad, "c.tern"); }),
+            "c.tern: metadata key 'validation_pending' must be a string");
+  bad.erase("step");
+  EXPECT_EQ(test::error_of([&] { checkpoint_meta(bad, "c.tern"); }), "c.tern: metadata key 'step' is missing");
+}
+
 TEST(Checkpoint, TruncatedAndCorruptedAreRejected) {
   test::TempDir d;
   write_checkpoint(d.file("a.tern"), sample());
