@@ -47,9 +47,9 @@ void set_threads(int64_t requested, int local_ranks = 1) {
     if (const char* omp = std::getenv("OMP_NUM_THREADS"); omp && *omp) {
       char* end = nullptr;
       long v = std::strtol(omp, &end, 10);
-      if ((*end != '\0' && *end != ',') || v < 1)  // "4" or a nested list "4,1": its first level
-        throw ConfigError(
-            fmt::format("environment variable OMP_NUM_THREADS: must be a positive integer, got '{}'", omp));
+      if ((*end != '\0' && *end != ',') || v < 1 || v > 4096)  // "4" or a nested list "4,1": its first level
+        throw ConfigError(fmt::format(
+            "environment variable OMP_NUM_THREADS: must be an integer in [1, 4096] (as train.threads), got '{}'", omp));
       n = v;
     }
   }

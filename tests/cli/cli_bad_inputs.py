@@ -27,9 +27,12 @@ bad_config(TINY_CONFIG.replace("CORPUS", f"{d}/missing.h5"), 4, "missing.h5: cor
 
 # A thread count from the environment is checked like a config value.
 cfg = tiny_config(d, corpus, f"{d}/never_omp", name="omp.yaml")
-p = run(["train", cfg], expect=2, env={"OMP_NUM_THREADS": "four"})
-check("OMP_NUM_THREADS: must be a positive integer, got 'four'" in p.stderr and not os.path.exists(f"{d}/never_omp"),
-      f"bad OMP_NUM_THREADS is named ({p.stderr.strip()[-160:]!r})")
+for omp in ("four", "0", "100000"):  # 100000 threads: translate hung starting a decoding worker for each
+    for args in (["train", cfg], ["translate", "--checkpoint", "none.tern"]):
+        p = run(args, expect=2, env={"OMP_NUM_THREADS": omp}, timeout=60)
+        check(f"OMP_NUM_THREADS: must be an integer in [1, 4096] (as train.threads), got '{omp}'" in p.stderr and
+              not os.path.exists(f"{d}/never_omp"), f"tern {args[0]}: bad OMP_NUM_THREADS={omp} is named "
+              f"({p.stderr.strip()[-160:]!r})")
 
 # A flag takes no value: --no-progress=3 is refused (CLI11 would read it as "true"), nothing written.
 p = run(["train", cfg, "--no-progress=3"], expect=2)
