@@ -236,7 +236,7 @@ void flush_checked(std::ostream& out, const std::string& what) {
     // errno still holds the failed write's error unless a later call replaced it (then: a full disk is likeliest).
     const int err = errno;
     throw IoError(what + ": write failed (" +
-                  (err == ENOSPC || err == EBADF || err == EIO || err == EFBIG || err == EDQUOT
+                  (err == ENOSPC || err == EBADF || err == EIO || err == EFBIG || err == EDQUOT || err == EPIPE
                        ? std::strerror(err)
                        : "a full disk or a closed output?") +
                   "); the output is incomplete");
