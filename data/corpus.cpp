@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/hash.h"
@@ -494,6 +495,7 @@ struct CorpusPart {
   std::string path;
   H file;
   std::map<std::string, Split> splits;
+  std::map<std::string, std::string> train_inputs;  // "side xxh64" -> the text file prepare read into train
 };
 
 struct CorpusReader::Piece {
@@ -575,6 +577,27 @@ CorpusPart::Split open_split(const CorpusPart& part, const std::string& split, c
 }  // namespace
 
 // Opens `path` and checks the format, version, kind and vocabularies (against the first part's) and every split.
+namespace {
+
+// The training text files a corpus was prepared from, as prepare records them (attribute `inputs`: side, split, path
+// and xxh64 of each); none for a file without that record (it is a check, not a requirement).
+std::map<std::string, std::string> train_inputs(hid_t file) {
+  std::map<std::string, std::string> out;
+  std::string text;
+  if (!read_str_attr(file, "inputs", text)) return out;
+  const nlohmann::json inputs = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!inputs.is_array()) return out;
+  for (const auto& in : inputs) {
+    auto field = [&](const char* key) {
+      return in.is_object() && in.contains(key) && in[key].is_string() ? in[key].get<std::string>() : std::string();
+    };
+    if (field("split") == "train" && !field("xxh64").empty()) out[field("side") + " " + field("xxh64")] = field("path");
+  }
+  return out;
+}
+
+}  // namespace
+
 void CorpusReader::open_part(const std::string& path) {
   if (H5Fis_hdf5(path.c_str()) <= 0) {
     H5Eclear2(H5E_DEFAULT);
@@ -637,6 +660,16 @@ void CorpusReader::open_part(const std::string& path) {
           path, sides_[k], v.hash, impl_->parts[0].path, vocabs_[k].hash));
     }
   }
+  // A part prepared from the training text of an earlier one (a copy of a part, or prepare run twice on one input)
+  // would have its sentences read twice.
+  part.train_inputs = train_inputs(part.file);
+  for (const auto& earlier : impl_->parts)
+    for (const auto& [key, file] : part.train_inputs)
+      if (const auto it = earlier.train_inputs.find(key); it != earlier.train_inputs.end())
+        throw DataError(fmt::format(
+            "{}: was prepared from the same {} training text as {} ({} and {}, xxh64 {}): its sentences would be "
+            "read twice; list each part once (a copy of a part, or prepare run twice on one text?)",
+            path, key.substr(0, key.find(' ')), earlier.path, it->second, file, key.substr(key.find(' ') + 1)));
   for (const char* split : {"train", "valid", "test"})
     if (H5Lexists(part.file, split, H5P_DEFAULT) > 0) part.splits[split] = open_split(part, split, sides_);
   impl_->parts.push_back(std::move(part));

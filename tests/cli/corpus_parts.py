@@ -3,6 +3,7 @@ one file; parts prepared separately with shared SentencePiece models train, list
 file does (same losses); bad lists and mismatched parts are refused with their exit codes."""
 import glob
 import json
+import shutil
 
 import h5py
 import numpy as np
@@ -84,6 +85,12 @@ check("nope.h5: corpus file does not exist" in p.stderr, "a missing part: exit 4
 p = run(["train", cfg, "--set", f"data.corpus=[{d}/0.h5, {d}/1.h5, {d}/../{d.split('/')[-1]}/0.h5]"],
         expect=EXIT_DATA)
 check("0.h5: listed twice as a part of the corpus (parts 1 and 3)" in p.stderr, "a part listed twice: exit 4")
+shutil.copyfile(f"{d}/0.h5", f"{d}/copy.h5")  # a copy: another file, the same sentences
+p = run(["train", cfg, "--set", f"data.corpus=[{d}/0.h5, {d}/1.h5, {d}/copy.h5]"], expect=EXIT_DATA)
+check(f"copy.h5: was prepared from the same src training text as {d}/0.h5 ({d}/p0.en and {d}/p0.en" in p.stderr and
+      "its sentences would be read twice" in p.stderr, f"a copy of a part: exit 4 naming both ({p.stderr[-300:]!r})")
+p = run(["evaluate", "--checkpoint", ckpt, "--data", f"{d}/0.h5", f"{d}/copy.h5", "--no-translate"], expect=EXIT_DATA)
+check("its sentences would be read twice" in p.stderr, "evaluate --data with a copy of a part: exit 4")
 run(["prepare", "--train-src", f"{d}/p1.en", "--train-tgt", f"{d}/p1.es", "--vocab-size", "40",
      "--out", f"{d}/other.h5"])
 p = run(["train", cfg, "--set", f"data.corpus=[{d}/0.h5, {d}/other.h5]"], expect=EXIT_DATA)
