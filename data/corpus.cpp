@@ -495,7 +495,7 @@ struct CorpusPart {
   std::string path;
   H file;
   std::map<std::string, Split> splits;
-  std::map<std::string, std::string> train_inputs;  // "side xxh64" -> the text file prepare read into train
+  std::map<std::string, std::string> inputs;  // "split side xxh64" -> the text file prepare read into that split
 };
 
 struct CorpusReader::Piece {
@@ -579,9 +579,9 @@ CorpusPart::Split open_split(const CorpusPart& part, const std::string& split, c
 // Opens `path` and checks the format, version, kind and vocabularies (against the first part's) and every split.
 namespace {
 
-// The training text files a corpus was prepared from, as prepare records them (attribute `inputs`: side, split, path
-// and xxh64 of each); none for a file without that record (it is a check, not a requirement).
-std::map<std::string, std::string> train_inputs(hid_t file) {
+// The text files a corpus was prepared from, as prepare records them (attribute `inputs`: side, split, path and
+// xxh64 of each); none for a file without that record (it is a check, not a requirement).
+std::map<std::string, std::string> prepared_inputs(hid_t file) {
   std::map<std::string, std::string> out;
   std::string text;
   if (!read_str_attr(file, "inputs", text)) return out;
@@ -591,7 +591,8 @@ std::map<std::string, std::string> train_inputs(hid_t file) {
     auto field = [&](const char* key) {
       return in.is_object() && in.contains(key) && in[key].is_string() ? in[key].get<std::string>() : std::string();
     };
-    if (field("split") == "train" && !field("xxh64").empty()) out[field("side") + " " + field("xxh64")] = field("path");
+    if (!field("split").empty() && !field("side").empty() && !field("xxh64").empty())
+      out[field("split") + " " + field("side") + " " + field("xxh64")] = field("path");
   }
   return out;
 }
@@ -660,16 +661,19 @@ void CorpusReader::open_part(const std::string& path) {
           path, sides_[k], v.hash, impl_->parts[0].path, vocabs_[k].hash));
     }
   }
-  // A part prepared from the training text of an earlier one (a copy of a part, or prepare run twice on one input)
-  // would have its sentences read twice.
-  part.train_inputs = train_inputs(part.file);
+  // A part prepared from a text of an earlier one (a copy of a part, prepare run twice on one input, every part of a
+  // job array given the same --valid-src) would have those sentences read twice.
+  part.inputs = prepared_inputs(part.file);
   for (const auto& earlier : impl_->parts)
-    for (const auto& [key, file] : part.train_inputs)
-      if (const auto it = earlier.train_inputs.find(key); it != earlier.train_inputs.end())
+    for (const auto& [key, file] : part.inputs)
+      if (const auto it = earlier.inputs.find(key); it != earlier.inputs.end()) {
+        const size_t a = key.find(' '), b = key.find(' ', a + 1);
         throw DataError(fmt::format(
-            "{}: was prepared from the same {} training text as {} ({} and {}, xxh64 {}): its sentences would be "
-            "read twice; list each part once (a copy of a part, or prepare run twice on one text?)",
-            path, key.substr(0, key.find(' ')), earlier.path, it->second, file, key.substr(key.find(' ') + 1)));
+            "{}: was prepared from the same {} text of the {} split as {} ({} and {}, xxh64 {}): its sentences would "
+            "be read twice; list each part once, and give each part its own text (a copy of a part, or prepare run "
+            "twice on one text?)",
+            path, key.substr(a + 1, b - a - 1), key.substr(0, a), earlier.path, it->second, file, key.substr(b + 1)));
+      }
   for (const char* split : {"train", "valid", "test"})
     if (H5Lexists(part.file, split, H5P_DEFAULT) > 0) part.splits[split] = open_split(part, split, sides_);
   impl_->parts.push_back(std::move(part));

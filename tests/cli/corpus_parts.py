@@ -87,10 +87,16 @@ p = run(["train", cfg, "--set", f"data.corpus=[{d}/0.h5, {d}/1.h5, {d}/../{d.spl
 check("0.h5: listed twice as a part of the corpus (parts 1 and 3)" in p.stderr, "a part listed twice: exit 4")
 shutil.copyfile(f"{d}/0.h5", f"{d}/copy.h5")  # a copy: another file, the same sentences
 p = run(["train", cfg, "--set", f"data.corpus=[{d}/0.h5, {d}/1.h5, {d}/copy.h5]"], expect=EXIT_DATA)
-check(f"copy.h5: was prepared from the same src training text as {d}/0.h5 ({d}/p0.en and {d}/p0.en" in p.stderr and
+check(f"copy.h5: was prepared from the same src text of the train split as {d}/0.h5 ({d}/p0.en and {d}/p0.en" in
+      p.stderr and
       "its sentences would be read twice" in p.stderr, f"a copy of a part: exit 4 naming both ({p.stderr[-300:]!r})")
 p = run(["evaluate", "--checkpoint", ckpt, "--data", f"{d}/0.h5", f"{d}/copy.h5", "--no-translate"], expect=EXIT_DATA)
 check("its sentences would be read twice" in p.stderr, "evaluate --data with a copy of a part: exit 4")
+# Every part of a job array given the same --valid-src: the valid sentences would count twice in validation.
+run(["prepare", "--train-src", f"{d}/p1.en", "--train-tgt", f"{d}/p1.es", *common, *models, "--out", f"{d}/1v.h5"])
+p = run(["train", cfg, "--set", f"data.corpus=[{d}/0.h5, {d}/1v.h5]"], expect=EXIT_DATA)
+check(f"1v.h5: was prepared from the same src text of the valid split as {d}/0.h5 ({d}/v.en and {d}/v.en" in p.stderr,
+      f"parts sharing one valid text: exit 4 naming both ({p.stderr[-300:]!r})")
 run(["prepare", "--train-src", f"{d}/p1.en", "--train-tgt", f"{d}/p1.es", "--vocab-size", "40",
      "--out", f"{d}/other.h5"])
 p = run(["train", cfg, "--set", f"data.corpus=[{d}/0.h5, {d}/other.h5]"], expect=EXIT_DATA)
