@@ -134,6 +134,7 @@ AverageResult average_checkpoints(const AverageOptions& opt) {
   out.save_to(blob);
   meta.step = res.step;
   meta.averaged_from = res.inputs;
+  meta.validation_pending.clear();  // an average is not resumed from: no validation waits in it
   meta.torch_version = TORCH_VERSION;
   write_checkpoint(opt.out, {to_json(meta), blob.str()});
   return res;
