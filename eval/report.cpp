@@ -216,9 +216,12 @@ struct RunData {
 json read_corpus(const std::string& config_text, const std::string& config_path) {
   try {
     const Config cfg = parse_config(config_text, config_path);
-    const CorpusReader corpus(cfg.data.corpus);
-    return {{"paths", cfg.data.corpus},
-            {"filter_stats", json::parse(corpus.attr("filter_stats"), nullptr, /*allow_exceptions=*/false)}};
+    const CorpusReader corpus(cfg.data.corpus);  // the parts agree
+    auto stats = [](const CorpusReader& c) { return json::parse(c.attr("filter_stats"), nullptr, false); };
+    if (cfg.data.corpus.size() == 1) return {{"paths", cfg.data.corpus}, {"filter_stats", stats(corpus)}};
+    json parts = json::array();  // each part's own statistics (its held-out overlap is with its own train only)
+    for (const auto& path : cfg.data.corpus) parts.push_back(stats(CorpusReader(path)));
+    return {{"paths", cfg.data.corpus}, {"filter_stats_parts", parts}};
   } catch (const std::exception& e) {  // moved or deleted since: the report says so instead of failing
     return {{"unavailable", e.what()}};
   }
@@ -346,14 +349,20 @@ Tables make_tables(const RunData& r) {
   t.corpus.head = {
       "split",     "lines",      "kept",       "dropped empty",          "dropped long",        "dropped ratio",
       "truncated", "tokens src", "tokens tgt", "also in train (source)", "also in train (pair)"};
-  if (r.corpus.contains("filter_stats") && r.corpus["filter_stats"].is_object())
-    for (const auto& [split, s] : r.corpus["filter_stats"].items()) {
-      std::vector<std::string> row{split};
+  auto stats_rows = [&](const json& stats, const std::string& part) {
+    if (!stats.is_object()) return;
+    for (const auto& [split, s] : stats.items()) {
+      std::vector<std::string> row{split + part};
       for (const char* k : {"lines", "kept", "dropped_empty", "dropped_long", "dropped_ratio", "truncated",
                             "tokens_src", "tokens_tgt", "in_train_src", "in_train_pair"})
-        row.push_back(s.contains(k) ? s[k].dump() : "–");
+        row.push_back(s.is_object() && s.contains(k) ? s[k].dump() : "–");
       t.corpus.rows.push_back(row);
     }
+  };
+  if (r.corpus.contains("filter_stats")) stats_rows(r.corpus["filter_stats"], "");
+  if (r.corpus.contains("filter_stats_parts"))
+    for (size_t k = 0; k < r.corpus["filter_stats_parts"].size(); ++k)
+      stats_rows(r.corpus["filter_stats_parts"][k], fmt::format(" (part {})", k + 1));
   t.evals.head = {"result", "checkpoint", "split", "sentences", "PPL/token", "PPL/word", "BLEU", "chrF", "sentences/s"};
   for (const auto& e : r.evals)
     t.evals.rows.push_back({e["file"], e["checkpoint"], e.value("split", ""), std::to_string(e.value("sentences", 0)),

@@ -59,6 +59,14 @@ for name, corpus in [("whole", f"{d}/whole.h5"), ("parts", f"[{d}/0.h5, {d}/1.h5
 check(len(losses["whole"]) > 2 and losses["whole"] == losses["parts"],
       "training on the parts listed in data.corpus gives the losses of the one file, exactly")
 
+# The report shows each part's preparation statistics (it showed the first part's as the corpus's).
+run(["report", f"{d}/run_parts"])
+rep = json.load(open(f"{d}/run_parts/report/report.json"))["corpus"]
+parts_train = [p["train"]["kept"] for p in rep.get("filter_stats_parts", [])]
+md = open(f"{d}/run_parts/report/report.md").read()
+check(parts_train == [400, 500] and "filter_stats" not in rep and "| train (part 2) | 500 |" in md,
+      f"the report gives each part's statistics ({parts_train})")
+
 # evaluate --data takes the parts too: the same figures as on the one file.
 ckpt = sorted(glob.glob(f"{d}/run_parts/ckpt_*.tern"))[-1]
 evals = {}
