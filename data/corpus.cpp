@@ -700,11 +700,13 @@ const VocabInfo& CorpusReader::vocab(const std::string& side) const {
   throw DataError(path_ + ": corpus has no side '" + side + "' (it is " + kind_ + ")");
 }
 
-std::string CorpusReader::attr(const std::string& name) const {
+std::string CorpusReader::attr(const std::string& name) const { return part_attrs(name)[0]; }
+
+std::vector<std::string> CorpusReader::part_attrs(const std::string& name) const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  std::string v;
-  read_str_attr(impl_->parts[0].file, name, v);
-  return v;
+  std::vector<std::string> out;
+  for (const auto& p : impl_->parts) read_str_attr(p.file, name, out.emplace_back());
+  return out;
 }
 
 // The parts that hold `split`, in order, with the sentences, tokens of `side` ("" for none) and input lines before

@@ -77,7 +77,8 @@ class CorpusReader {
   std::vector<std::string> splits() const;
   bool has_split(const std::string& split) const;
   const VocabInfo& vocab(const std::string& side) const;
-  std::string attr(const std::string& name) const;  // the first part's; "" when absent
+  std::string attr(const std::string& name) const;                     // the first part's; "" when absent
+  std::vector<std::string> part_attrs(const std::string& name) const;  // each part's, in order ("" when absent)
   int64_t num_sentences(const std::string& split) const;
   int64_t num_tokens(const std::string& split, const std::string& side) const;
   // The 1-based input line number of every sentence of `split` (increasing; a later part's count on from the lines

@@ -217,10 +217,10 @@ json read_corpus(const std::string& config_text, const std::string& config_path)
   try {
     const Config cfg = parse_config(config_text, config_path);
     const CorpusReader corpus(cfg.data.corpus);  // the parts agree
-    auto stats = [](const CorpusReader& c) { return json::parse(c.attr("filter_stats"), nullptr, false); };
-    if (cfg.data.corpus.size() == 1) return {{"paths", cfg.data.corpus}, {"filter_stats", stats(corpus)}};
     json parts = json::array();  // each part's own statistics (its held-out overlap is with its own train only)
-    for (const auto& path : cfg.data.corpus) parts.push_back(stats(CorpusReader(path)));
+    for (const auto& text : corpus.part_attrs("filter_stats"))
+      parts.push_back(json::parse(text, nullptr, /*allow_exceptions=*/false));
+    if (parts.size() == 1) return {{"paths", cfg.data.corpus}, {"filter_stats", parts[0]}};
     return {{"paths", cfg.data.corpus}, {"filter_stats_parts", parts}};
   } catch (const std::exception& e) {  // moved or deleted since: the report says so instead of failing
     return {{"unavailable", e.what()}};

@@ -151,12 +151,16 @@ class Trainer {
   void log_metrics(const MetricsRow& row);
   std::vector<double> sum_over_ranks(std::vector<double> values);
   bool is_root() const { return comm_.rank() == 0; }
-  // The corpus's --max-tokens (prepare's policy attribute), for translate's default source cap; 0 when unknown.
+  // The corpus's --max-tokens (prepare's policy attribute; the largest of its parts'), for translate's default source
+  // cap; 0 when unknown.
   int64_t read_corpus_max_tokens() const {
-    const auto policy = nlohmann::json::parse(corpus_.attr("policy"), nullptr, /*allow_exceptions=*/false);
-    return policy.is_object() && policy.contains("max_tokens") && policy["max_tokens"].is_number_integer()
-               ? policy["max_tokens"].get<int64_t>()
-               : 0;
+    int64_t most = 0;
+    for (const auto& text : corpus_.part_attrs("policy")) {
+      const auto policy = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+      if (!policy.is_object() || !policy.contains("max_tokens") || !policy["max_tokens"].is_number_integer()) return 0;
+      most = std::max(most, policy["max_tokens"].get<int64_t>());
+    }
+    return most;
   }
 
   Config cfg_;

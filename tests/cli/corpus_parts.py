@@ -67,6 +67,14 @@ md = open(f"{d}/run_parts/report/report.md").read()
 check(parts_train == [400, 500] and "filter_stats" not in rep and "| train (part 2) | 500 |" in md,
       f"the report gives each part's statistics ({parts_train})")
 
+# Parts prepared with other --max-tokens: translate's default source cap is the largest (it was the first part's).
+run(["prepare", "--train-src", f"{d}/p1.en", "--train-tgt", f"{d}/p1.es", *models, "--max-tokens", "300",
+     "--out", f"{d}/1long.h5"])
+cfg = tiny_config(d, f"[{d}/0.h5, {d}/1long.h5]", f"{d}/run_long", name="long.yaml")
+run(["train", cfg, "--set", "train.max_steps=2", "--no-progress"])
+p = run(["translate", "--checkpoint", f"{d}/run_long/best.tern"], stdin=" ".join(src[:20]) + "\n")
+check("truncated to 300" in p.stderr, f"the default source cap is the parts' largest --max-tokens ({p.stderr[-200:]!r})")
+
 # evaluate --data takes the parts too: the same figures as on the one file.
 ckpt = sorted(glob.glob(f"{d}/run_parts/ckpt_*.tern"))[-1]
 evals = {}
