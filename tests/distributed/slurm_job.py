@@ -132,14 +132,22 @@ try:
                           capture_output=True, text=True)
     check(diff.returncode == 0 and float(diff.stdout) < 1e-5,
           f"final parameters equal the uninterrupted run (max difference {diff.stdout.strip()})")
-    # Offline evaluation as a batch job afterwards (launch/slurm/evaluate.sbatch; a CPU job here).
-    p = subprocess.run(["sbatch", "--wait", f"--chdir={TERN_SOURCE}", "--gpus=0", f"--output={d}/eval-%j.log",
+    # Offline evaluation as a batch job afterwards (launch/slurm/evaluate.sbatch; a CPU job here). Two tasks in the
+    # allocation: the batch script's own step is one process, so tern evaluate runs (it is refused under srun -n 2).
+    p = subprocess.run(["sbatch", "--wait", f"--chdir={TERN_SOURCE}", "--gpus=0", "--ntasks=2",
+                        f"--output={d}/eval-%j.log",
                         f"{TERN_SOURCE}/launch/slurm/evaluate.sbatch", f"{d}/job", corpus],
                        env=env, capture_output=True, text=True, timeout=300)
     ok = p.returncode == 0 and os.path.exists(f"{d}/job/test_eval.json")
     report = json.load(open(f"{d}/job/test_eval.json")) if ok else {}
     check(ok and report["perplexity"]["ppl_per_token"] > 1 and "signature" in report.get("bleu", {}),
           f"evaluate.sbatch writes perplexity and BLEU of the best checkpoint ({p.stderr.strip()[-200:]!r})")
+    # Under srun with two tasks, a one-process command is refused (each task would translate everything).
+    p = subprocess.run(["srun", "--partition=test", "--ntasks=2", "--mpi=pmix", TERN, "translate", "--checkpoint",
+                        f"{d}/job/best.tern"], env=env, capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL)
+    check(p.returncode == 2 and "tern translate runs in one process, but a launcher (mpirun, srun) started 2" in p.stderr,
+          f"srun -n 2 tern translate is refused ({p.returncode}, {p.stderr.strip()[-200:]!r})")
 finally:
     subprocess.run(["scancel", "--full", "--partition=test"], env=env, capture_output=True)
     for p in daemons:
