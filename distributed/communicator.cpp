@@ -22,6 +22,11 @@ namespace {
 struct DoneWork : Work {
   void wait() override {}
 };
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v ? std::atoi(v) : fallback;
+}
 }  // namespace
 
 std::unique_ptr<Work> Communicator::allreduce_sum_async(torch::Tensor& t) {
@@ -35,15 +40,6 @@ bool launched_by_mpi() {
   const char* n = std::getenv("SLURM_NTASKS");
   return n && std::atoi(n) > 1 && std::getenv("SLURM_PROCID");
 }
-
-namespace {
-
-int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::atoi(v) : fallback;
-}
-
-}  // namespace
 
 int launched_ranks() {
   // Open MPI's mpirun, MPICH's and Intel MPI's (PMI), srun's job step (not a batch script's own step).

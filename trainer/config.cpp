@@ -379,10 +379,6 @@ int second_document_line(const std::string& text) {
   return 0;
 }
 
-}  // namespace
-
-namespace {
-
 // yaml-cpp says "illegal map value" for a line indented with a tab: name the line and the rule.
 std::string tab_indent_hint(const std::string& text) {
   std::istringstream in(text);
@@ -393,6 +389,16 @@ std::string tab_indent_hint(const std::string& text) {
       return fmt::format(" (line {} is indented with a tab, which YAML does not allow: indent with spaces)", n);
   }
   return "";
+}
+
+// "~" and "~/..." name the home directory, as a shell would read them: YAML keeps them as they are, and a directory
+// literally named "~" in the working directory is a trap (a later `rm -rf ~` by hand).
+std::string expand_home(const std::string& path, const std::string& key) {
+  if (path != "~" && path.rfind("~/", 0) != 0) return path;
+  const char* home = std::getenv("HOME");
+  if (home == nullptr || *home == '\0')
+    throw ConfigError(fmt::format("{} is '{}', but HOME is not set to expand '~': give the full path", key, path));
+  return std::string(home) + path.substr(1);
 }
 
 }  // namespace
@@ -479,20 +485,6 @@ Config parse_config(const std::string& text, const std::string& source, const st
   cfg.validate(overridden);  // a rule broken by a --set value names --set, not the file whose value it replaced
   return resolve_defaults(std::move(cfg));
 }
-
-namespace {
-
-// "~" and "~/..." name the home directory, as a shell would read them: YAML keeps them as they are, and a directory
-// literally named "~" in the working directory is a trap (a later `rm -rf ~` by hand).
-std::string expand_home(const std::string& path, const std::string& key) {
-  if (path != "~" && path.rfind("~/", 0) != 0) return path;
-  const char* home = std::getenv("HOME");
-  if (home == nullptr || *home == '\0')
-    throw ConfigError(fmt::format("{} is '{}', but HOME is not set to expand '~': give the full path", key, path));
-  return std::string(home) + path.substr(1);
-}
-
-}  // namespace
 
 Config resolve_defaults(Config cfg) {
   for (auto& c : cfg.data.corpus) c = expand_home(c, "data.corpus");
