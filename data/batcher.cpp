@@ -16,19 +16,65 @@ std::pair<int64_t, int64_t> shard_range(int64_t n, int64_t shard, int64_t num_sh
   return {n * shard / num_shards, n * (shard + 1) / num_shards};
 }
 
-ShardData::ShardData(const CorpusReader& corpus, const std::string& split, int64_t shard, int64_t num_shards)
+ShardData::ShardData(const CorpusReader& corpus, const std::string& split, int64_t shard, int64_t num_shards,
+                     const std::vector<int64_t>& part_weights)
     : corpus_(corpus), split_(split) {
-  auto [b, e] = shard_range(corpus.num_sentences(split), shard, num_shards);
+  // The split as segments [first, first + n) of real sentences, in the order of the (weighted) sequence.
+  std::vector<std::pair<int64_t, int64_t>> sequence;  // (first sentence, count)
+  if (part_weights.empty()) {
+    sequence.emplace_back(0, corpus.num_sentences(split));
+  } else {
+    const std::vector<int64_t> counts = corpus.part_sentences(split);
+    if (part_weights.size() != counts.size())
+      throw ConfigError(fmt::format("data.weights has {} entries for the {} parts of data.corpus ({})",
+                                    part_weights.size(), counts.size(), corpus.path()));
+    int64_t first = 0;
+    for (size_t k = 0; k < counts.size(); ++k) {
+      for (int64_t w = 0; w < part_weights[k] && counts[k] > 0; ++w) sequence.emplace_back(first, counts[k]);
+      first += counts[k];
+    }
+  }
+  int64_t total = 0;
+  for (const auto& s : sequence) total += s.second;
+  auto [b, e] = shard_range(total, shard, num_shards);
   if (e <= b)
     throw DataError(fmt::format("{}: shard {} of {} of split '{}' is empty ({} sentences in the split)", corpus.path(),
-                                shard, num_shards, split, corpus.num_sentences(split)));
-  first_ = b;
-  if (corpus.kind() == "parallel") {
-    src_ = corpus.offsets(split, "src", b, e);
-    tgt_ = corpus.offsets(split, "tgt", b, e);
-  } else {
-    tgt_ = corpus.offsets(split, "text", b, e);
+                                shard, num_shards, split, total));
+  int64_t at = 0;  // where segment `s` starts in the sequence
+  for (const auto& [first, n] : sequence) {
+    const int64_t lo = std::max(b, at), hi = std::min(e, at + n);
+    if (lo < hi) {
+      const int64_t begin = first + lo - at, end = first + hi - at;
+      seg_local_.push_back(size_);
+      seg_first_.push_back(begin);
+      size_ += end - begin;
+      auto append = [&](std::vector<int64_t>& to, const char* side) {
+        const std::vector<int64_t> o = corpus.offsets(split, side, begin, end);
+        to.insert(to.end(), o.begin(), o.end());
+      };
+      if (corpus.kind() == "parallel") {
+        append(src_, "src");
+        append(tgt_, "tgt");
+      } else {
+        append(tgt_, "text");
+      }
+    }
+    at += n;
   }
+}
+
+std::vector<std::pair<int64_t, int64_t>> ShardData::ranges() const {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (size_t s = 0; s < seg_local_.size(); ++s) {
+    const int64_t n = (s + 1 < seg_local_.size() ? seg_local_[s + 1] : size_) - seg_local_[s];
+    out.emplace_back(seg_first_[s], seg_first_[s] + n);
+  }
+  return out;
+}
+
+size_t ShardData::segment(int64_t i) const {
+  if (seg_local_.size() == 1) return 0;
+  return static_cast<size_t>(std::upper_bound(seg_local_.begin(), seg_local_.end(), i) - seg_local_.begin()) - 1;
 }
 
 std::vector<int32_t> ShardData::read(const std::string& side, const std::vector<int64_t>& offsets,
@@ -38,7 +84,8 @@ std::vector<int32_t> ShardData::read(const std::string& side, const std::vector<
   for (int64_t i : ids) {
     if (i < 0 || i >= size())
       throw DataError(fmt::format("{}: sentence {} is outside the shard of {} sentences", corpus_.path(), i, size()));
-    ranges.emplace_back(offsets[static_cast<size_t>(i)], offsets[static_cast<size_t>(i) + 1]);
+    const size_t k = at(i);
+    ranges.emplace_back(offsets[k], offsets[k + 1]);
   }
   return corpus_.gather(split_, side, ranges);
 }
@@ -119,7 +166,7 @@ Batch ShardData::collate_window(const StreamLayout& l, int64_t k) const {
         hi = mid;
     }
     const int64_t i = std::max<int64_t>(lo - 1, 0);
-    b.sentence_ids.push_back(first_ + i);
+    b.sentence_ids.push_back(sentence_id(i));
     if (from >= to) continue;
     std::vector<int64_t> ids;
     for (int64_t j = i; j < size() && position(j) < to; ++j) ids.push_back(j);
@@ -222,7 +269,7 @@ Batch ShardData::collate(const std::vector<int64_t>& ids) const {
       slen[r] = m;
       b.source_tokens += m;
     }
-    b.sentence_ids.push_back(first_ + i);
+    b.sentence_ids.push_back(sentence_id(i));
   }
   return b;
 }

@@ -42,10 +42,14 @@ struct StreamLayout {
 class ShardData {
  public:
   // The index of shard `shard` of `num_shards` (contiguous, near-equal sentence ranges) of `split`. `corpus` must
-  // outlive the shard.
-  ShardData(const CorpusReader& corpus, const std::string& split, int64_t shard = 0, int64_t num_shards = 1);
-  int64_t size() const { return static_cast<int64_t>(tgt_.size()) - 1; }
-  int64_t first_sentence() const { return first_; }
+  // outlive the shard. With `part_weights` (data.weights: one whole number >= 1 a corpus part), the split is the
+  // parts' sentences each repeated its part's weight times (part 1 w1 times, then part 2 w2 times, ...), and the
+  // shards are contiguous near-equal ranges of that sequence: a shard may hold a sentence several times.
+  ShardData(const CorpusReader& corpus, const std::string& split, int64_t shard = 0, int64_t num_shards = 1,
+            const std::vector<int64_t>& part_weights = {});
+  int64_t size() const { return size_; }
+  // The sentence ranges [begin, end) of the split this shard reads, in order (one unless weighted).
+  std::vector<std::pair<int64_t, int64_t>> ranges() const;
   bool parallel() const { return !src_.empty(); }
   // Batches of local indices for `epoch`; deterministic in (options.seed, epoch).
   std::vector<std::vector<int64_t>> make_batches(const BatchingOptions& opt, int64_t epoch) const;
@@ -58,18 +62,31 @@ class ShardData {
 
  private:
   const char* target_side() const { return parallel() ? "tgt" : "text"; }  // the corpus side a model predicts
-  // Stream position of local sentence i's first input (<s>): the tokens before it plus one </s> a sentence.
+  // Stream position of local sentence i's first input (<s>): the tokens before it plus one </s> a sentence (an
+  // unweighted shard: one segment).
   int64_t position(int64_t i) const { return tgt_[static_cast<size_t>(i)] - tgt_[0] + i; }
+  // The segment holding local sentence i, and where its offsets start in src_ / tgt_ (each segment adds one entry).
+  size_t segment(int64_t i) const;
+  size_t at(int64_t i) const { return static_cast<size_t>(i) + segment(i); }
   int64_t length(const std::vector<int64_t>& offsets, int64_t i) const {
-    return offsets[static_cast<size_t>(i) + 1] - offsets[static_cast<size_t>(i)];
+    const size_t k = at(i);
+    return offsets[k + 1] - offsets[k];
+  }
+  int64_t sentence_id(int64_t i) const {  // local sentence i's index in the split
+    const size_t s = segment(i);
+    return seg_first_[s] + i - seg_local_[s];
   }
   // The tokens of the sentences `ids`, one after the other.
   std::vector<int32_t> read(const std::string& side, const std::vector<int64_t>& offsets,
                             const std::vector<int64_t>& ids) const;
   const CorpusReader& corpus_;
   std::string split_;
-  int64_t first_ = 0;
-  std::vector<int64_t> src_, tgt_;  // (N+1) offsets of the sentences in the split's token stream; src_ empty: an LM
+  int64_t size_ = 0;
+  // Segments: contiguous sentence ranges of the split; segment s starts at local index seg_local_[s] and split index
+  // seg_first_[s]. src_ / tgt_ hold each segment's n_s + 1 offsets in the split's token stream, one segment after the
+  // other; src_ empty: a language model.
+  std::vector<int64_t> seg_local_, seg_first_;
+  std::vector<int64_t> src_, tgt_;
 };
 
 // A language model's batch of token rows: tgt_in (<s> y), tgt_out (y </s>) and target_tokens (src undefined).

@@ -743,6 +743,15 @@ int64_t CorpusReader::num_sentences(const std::string& split) const {
   return n;
 }
 
+std::vector<int64_t> CorpusReader::part_sentences(const std::string& split) const {
+  std::vector<int64_t> n;
+  for (const auto& p : impl_->parts) {
+    auto it = p.splits.find(split);
+    n.push_back(it == p.splits.end() ? 0 : it->second.sentences);
+  }
+  return n;
+}
+
 int64_t CorpusReader::num_tokens(const std::string& split, const std::string& side) const {
   int64_t n = 0;
   for (const auto& p : pieces(split, side)) n += p.split->num_tokens.at(side);

@@ -80,6 +80,8 @@ class CorpusReader {
   std::string attr(const std::string& name) const;                     // the first part's; "" when absent
   std::vector<std::string> part_attrs(const std::string& name) const;  // each part's, in order ("" when absent)
   int64_t num_sentences(const std::string& split) const;
+  // Each part's sentence count of `split`, in order (0 for a part without it).
+  std::vector<int64_t> part_sentences(const std::string& split) const;
   int64_t num_tokens(const std::string& split, const std::string& side) const;
   // The 1-based input line number of every sentence of `split` (increasing; a later part's count on from the lines
   // of the parts before it), and the inputs' line count.

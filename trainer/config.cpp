@@ -36,7 +36,7 @@ class Schema {
     bind("data.corpus", d.corpus), bind("data.train_split", d.train_split), bind("data.valid_split", d.valid_split);
     bind("data.batch_tokens", d.batching.batch_tokens), bind("data.max_sentences", d.batching.max_sentences);
     bind("data.pool_batches", d.batching.pool_batches), bind("data.shards", d.shards);
-    bind("data.lm_mode", d.lm_mode), bind("data.bptt", d.bptt);
+    bind("data.lm_mode", d.lm_mode), bind("data.bptt", d.bptt), bind("data.weights", d.weights);
     auto& o = c.optim;
     bind("optim.optimizer", o.optimizer), bind("optim.lr", o.lr), bind("optim.beta1", o.beta1),
         bind("optim.beta2", o.beta2);
@@ -160,39 +160,61 @@ class Schema {
       e << YAML::EndSeq;
     };
   }
+  // A scalar of type T: decimal integers without leading zeros, finite numbers.
+  template <typename T>
+  static T scalar(const YAML::Node& v, const std::string& where, const std::string& key) {
+    need_scalar(v, where, key, type_name<T>());
+    try {
+      if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+        // Decimal digits only: yaml-cpp reads "010" as octal 8 and "0x10" as hex, and truncates "1.5" in some
+        // versions. A value that does not fit is refused rather than wrapped.
+        const std::string& s = v.Scalar();
+        const size_t digits = s.find_first_not_of("+-") == std::string::npos ? 0 : s.find_first_not_of("+-");
+        if (digits > 1 || s.size() == digits || s.find_first_not_of("0123456789", digits) != std::string::npos)
+          throw YAML::BadConversion(v.Mark());
+        if (s.size() > digits + 1 && s[digits] == '0')
+          throw ConfigError(
+              fmt::format("{}: {} must be a decimal integer without leading zeros (got '{}', which YAML "
+                          "would read as octal)",
+                          where, key, s));
+      }
+      const T x = v.as<T>();
+      if constexpr (std::is_floating_point_v<T>) {
+        if (!std::isfinite(x))
+          throw ConfigError(fmt::format("{}: {} must be a finite number (got '{}')", where, key, v.Scalar()));
+      }
+      return x;
+    } catch (const YAML::BadConversion&) {
+      throw ConfigError(fmt::format("{}: {} must be {} (got '{}')", where, key, type_name<T>(), v.Scalar()));
+    }
+  }
   template <typename T>
   void bind(const std::string& key, T& field) {
     order_.push_back(key);
-    set_[key] = [&field, key](const YAML::Node& v, const std::string& where) {
-      need_scalar(v, where, key, type_name<T>());
-      try {
-        if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-          // Decimal digits only: yaml-cpp reads "010" as octal 8 and "0x10" as hex, and truncates "1.5" in some
-          // versions. A value that does not fit is refused rather than wrapped.
-          const std::string& s = v.Scalar();
-          const size_t digits = s.find_first_not_of("+-") == std::string::npos ? 0 : s.find_first_not_of("+-");
-          if (digits > 1 || s.size() == digits || s.find_first_not_of("0123456789", digits) != std::string::npos)
-            throw YAML::BadConversion(v.Mark());
-          if (s.size() > digits + 1 && s[digits] == '0')
-            throw ConfigError(
-                fmt::format("{}: {} must be a decimal integer without leading zeros (got '{}', which YAML "
-                            "would read as octal)",
-                            where, key, s));
-        }
-        field = v.as<T>();
-        if constexpr (std::is_floating_point_v<T>) {
-          if (!std::isfinite(field))
-            throw ConfigError(fmt::format("{}: {} must be a finite number (got '{}')", where, key, v.Scalar()));
-        }
-      } catch (const YAML::BadConversion&) {
-        throw ConfigError(fmt::format("{}: {} must be {} (got '{}')", where, key, type_name<T>(), v.Scalar()));
-      }
-    };
+    set_[key] = [&field, key](const YAML::Node& v, const std::string& where) { field = scalar<T>(v, where, key); };
     get_[key] = [&field](YAML::Emitter& e) {
       if constexpr (std::is_floating_point_v<T>)
         e << fmt::format("{}", field);  // the shortest text that reads back exactly: 0.1, not 0.10000000000000001
       else
         e << field;
+    };
+  }
+  // A list of integers (one integer is a list of one; [] is empty).
+  void bind(const std::string& key, std::vector<int64_t>& field) {
+    order_.push_back(key);
+    set_[key] = [&field, key](const YAML::Node& v, const std::string& where) {
+      field.clear();
+      if (!v.IsSequence()) {
+        need_scalar(v, where, key, "a list of integers");
+        field.push_back(scalar<int64_t>(v, where, key));
+        return;
+      }
+      for (const auto& item : v) field.push_back(scalar<int64_t>(item, where, key + " entries"));
+    };
+    get_[key] = [&field](YAML::Emitter& e) {
+      e << YAML::Flow << YAML::BeginSeq;
+      for (int64_t x : field) e << x;
+      e << YAML::EndSeq;
     };
   }
   std::vector<std::string> order_;
@@ -252,6 +274,18 @@ void DataConfig::validate() const {
   need("shards", shards, 0, 100000);
   lm_mode.check("data.lm_mode");
   need("bptt", bptt, 1, 100000);
+  if (!weights.empty()) {
+    if (weights.size() != corpus.size())
+      throw ConfigError(fmt::format("data.weights must have one entry a part of data.corpus ({} part(s)), got {}",
+                                    corpus.size(), weights.size()));
+    for (int64_t w : weights)
+      if (w < 1 || w > 1000)
+        throw ConfigError(fmt::format("data.weights entries must be whole numbers in [1, 1000] (got {})", w));
+    if (lm_mode == LmMode::kStream)
+      throw ConfigError(
+          "data.weights repeats sentences of the training split, which data.lm_mode stream reads as one continuous "
+          "text: use data.lm_mode sentence, or leave data.weights empty");
+  }
   if (lm_mode == LmMode::kStream && batching.batch_tokens < bptt)
     throw ConfigError(
         fmt::format("data.batch_tokens ({}) must be at least data.bptt ({}) in stream mode: a batch is "

@@ -52,6 +52,11 @@ struct DataConfig {
   // recurrent state carried, detached, from window to window; training, validation and evaluate alike).
   Choice<LmMode> lm_mode = LmMode::kSentence;
   int64_t bptt = 35;  // stream mode: window length (truncated backpropagation through time)
+  // Upsampling of corpus parts in training (fairseq --upsample-primary, OpenNMT-py's corpus weights): one whole number
+  // in [1, 1000] a part of data.corpus, each part's training sentences taken that many times an epoch (e.g. [4, 1]:
+  // in-domain data four times as often as a general corpus); [] takes each once. The shards are near-equal ranges of
+  // the weighted sequence; validation and evaluation read each sentence once. Sentence mode only.
+  std::vector<int64_t> weights;
   int64_t streams() const { return std::max<int64_t>(1, batching.batch_tokens / bptt); }
   void validate() const;
 };

@@ -233,11 +233,15 @@ void Trainer::setup() {
   const int64_t per_rank = num_shards_ / comm_.world();
   for (int64_t k = 0; k < per_rank; ++k) {
     int64_t shard = comm_.rank() * per_rank + k;
-    train_shards_.push_back(std::make_unique<ShardData>(corpus_, c.data.train_split, shard, num_shards_));
+    train_shards_.push_back(
+        std::make_unique<ShardData>(corpus_, c.data.train_split, shard, num_shards_, c.data.weights));
     const auto& sd = *train_shards_.back();
-    if (comm_.world() > 1)  // every rank says what it holds (tests check the shards are disjoint and cover the split)
-      logf("reads {} sentences [{}, {}) of {} (shard {} of {}) on host {}", c.data.train_split, sd.first_sentence(),
-           sd.first_sentence() + sd.size(), corpus_.num_sentences(c.data.train_split), shard, num_shards_, host_name());
+    if (comm_.world() > 1) {  // every rank says what it holds (tests check the shards are disjoint and cover the split)
+      std::vector<std::string> ranges;
+      for (const auto& [b, e] : sd.ranges()) ranges.push_back(fmt::format("[{}, {})", b, e));
+      logf("reads {} sentences {} of {} (shard {} of {}) on host {}", c.data.train_split, fmt::join(ranges, " "),
+           corpus_.num_sentences(c.data.train_split), shard, num_shards_, host_name());
+    }
     if (!c.data.valid_split.empty())
       valid_shards_.push_back(std::make_unique<ShardData>(corpus_, c.data.valid_split, shard, num_shards_));
   }
@@ -577,6 +581,13 @@ void Trainer::restore(const std::string& path) {
         "epoch {}, batch {} of this corpus's order; the run is no longer an exact continuation",
         corpus_.path(), path, CorpusReader::identity_sizes(m.corpus_identity),
         CorpusReader::identity_sizes(corpus_.identity()), m.epoch + 1, m.batch_in_epoch);
+  // Other corpus weights: allowed (a new mix for the rest of the run), said like a changed corpus.
+  if (const Config saved = parse_config(m.config_yaml, path + " (stored config)");
+      saved.data.weights != cfg_.data.weights && is_root())
+    logf(
+        "warning: data.weights is [{}] here and [{}] in {}: training continues at epoch {}, batch {} of this "
+        "weighting's order; the run is no longer an exact continuation",
+        fmt::join(cfg_.data.weights, ", "), fmt::join(saved.data.weights, ", "), path, m.epoch + 1, m.batch_in_epoch);
   // The global batch is one batch per shard: the shards must be those of the run, the ranks may differ.
   const int64_t saved_shards = m.num_shards > 0 ? m.num_shards : m.world_size;  // older tern: one shard per rank
   need(saved_shards == num_shards_,
@@ -695,6 +706,16 @@ void Trainer::open_run() {
     logf("corpus {}: {} train sentences in {} shard(s), {} valid", corpus_.path(),
          corpus_.num_sentences(cfg_.data.train_split), num_shards_,
          cfg_.data.valid_split.empty() ? 0 : corpus_.num_sentences(cfg_.data.valid_split));
+    if (!cfg_.data.weights.empty()) {
+      const std::vector<int64_t> n = corpus_.part_sentences(cfg_.data.train_split);
+      std::vector<std::string> parts;
+      int64_t total = 0;
+      for (size_t k = 0; k < n.size(); ++k) {
+        parts.push_back(fmt::format("{} x{} ({} sentences)", corpus_.paths()[k], cfg_.data.weights[k], n[k]));
+        total += cfg_.data.weights[k] * n[k];
+      }
+      logf("data.weights: {}: {} train sentences an epoch", fmt::join(parts, ", "), total);
+    }
   }
 }
 

@@ -8,7 +8,8 @@ import shutil
 import h5py
 import numpy as np
 
-from common import check, finish, metrics, run, synthetic_parallel, tempdir, tiny_config, write
+from common import (check, check_same_training, finish, metrics, run, synthetic_parallel, tempdir, tern_job,
+                    tiny_config, write)
 
 EXIT_CONFIG, EXIT_DATA = 2, 4
 
@@ -58,6 +59,46 @@ for name, corpus in [("whole", f"{d}/whole.h5"), ("parts", f"[{d}/0.h5, {d}/1.h5
           f"{name}: the log states startup time, resident memory and the loader's rate")
 check(len(losses["whole"]) > 2 and losses["whole"] == losses["parts"],
       "training on the parts listed in data.corpus gives the losses of the one file, exactly")
+
+# data.weights [2, 1]: part 0's sentences twice an epoch. The weighted sequence is part 0, part 0, part 1, so the run
+# equals one on a corpus prepared from those three files (prepare reads its files one after the other), exactly; on
+# two ranks it equals one rank with the same two shards.
+run(["prepare", "--train-src", f"{d}/p0.en", f"{d}/p0.en", f"{d}/p1.en", "--train-tgt", f"{d}/p0.es", f"{d}/p0.es",
+     f"{d}/p1.es", *common, *models, "--out", f"{d}/twice.h5"])
+weighted = {}
+for name, corpus, extra in [("twice", f"{d}/twice.h5", []),
+                            ("weights", f"[{d}/0.h5, {d}/1.h5]", ["--set", "data.weights=[2, 1]"])]:
+    cfg = tiny_config(d, corpus, f"{d}/run_{name}", name=f"{name}.yaml")
+    p = run(["train", cfg, "--set", "train.max_steps=12", "--set", "train.valid_every=6", "--set", "data.shards=2",
+             "--set", "train.log_every=1",
+             *extra, "--no-progress"])
+    weighted[name] = [(r.get("step"), r.get("train_loss"), r.get("valid_loss")) for r in metrics(f"{d}/run_{name}")]
+check("0.h5 x2 (400 sentences), " in p.stderr and "1.h5 x1 (500 sentences): 1300 train sentences an epoch" in p.stderr,
+      "the log states the weights and the epoch's sentences" + ("" if "x2 (400" in p.stderr else p.stderr[-400:]))
+check(len(weighted["twice"]) > 2 and weighted["twice"] == weighted["weights"] and weighted["weights"] != losses["parts"],
+      "data.weights [2, 1] trains exactly as a corpus holding part 0 twice")
+cfg = tiny_config(d, f"[{d}/0.h5, {d}/1.h5]", f"{d}/run_weights2", name="weights2.yaml")
+p = tern_job(["train", cfg, "--set", "train.max_steps=12", "--set", "train.valid_every=6", "--set", "data.weights=[2, 1]",
+              "--set", "train.log_every=1",
+              "--no-progress"], ranks=2)
+check("reads train sentences [0, 400) [0, 250) of 900 (shard 0 of 2)" in p.stderr and
+      "reads train sentences [250, 400) [400, 900) of 900 (shard 1 of 2)" in p.stderr,
+      "each rank reads its range of the weighted sequence" + ("" if "[0, 250)" in p.stderr else p.stderr[-600:]))
+check_same_training(f"{d}/run_weights2", f"{d}/run_weights", 12)
+p = run(["train", cfg, "--set", "train.max_steps=14", "--set", "data.weights=[3, 1]", "--set", "data.shards=2", "--resume",
+         "--no-progress"])
+check("warning: data.weights is [3, 1] here and [2, 1] in " in p.stderr and "resumed from" in p.stderr,
+      "resuming with other data.weights is allowed, with a warning" + ("" if "[3, 1] here" in p.stderr else p.stderr[-400:]))
+for value, rule in [("[1]", "data.weights must have one entry a part of data.corpus (2 part(s)), got 1"),
+                    ("[0, 1]", "data.weights entries must be whole numbers in [1, 1000] (got 0)"),
+                    ("[2, 1001]", "data.weights entries must be whole numbers in [1, 1000] (got 1001)"),
+                    ("[1.5, 1]", "data.weights entries must be an integer (got '1.5')"),
+                    ("[a, 1]", "data.weights entries must be an integer (got 'a')"),
+                    ("{a: 1}", "data.weights must be a list of integers (got a mapping)"),
+                    ("[1, 1] --set data.lm_mode=stream", "data.weights repeats sentences of the training split")]:
+    sets = [a for kv in f"data.weights={value}".split(" --set ") for a in ("--set", kv)]
+    p = run(["train", cfg, *sets], expect=EXIT_CONFIG)
+    check(rule in p.stderr, f"data.weights={value}: exit 2 with the rule ({p.stderr[-200:]!r})")
 
 # The report shows each part's preparation statistics (it showed the first part's as the corpus's).
 run(["report", f"{d}/run_parts"])

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -109,7 +110,7 @@ TEST(Batcher, ShardsAreDisjointAndCoverTheSplit) {
     EXPECT_EQ(b, next);
     next = e;
     ShardData s(c, "train", k, 3);
-    EXPECT_EQ(s.first_sentence(), b);
+    EXPECT_EQ(s.ranges(), (std::vector<std::pair<int64_t, int64_t>>{{b, e}}));
     total += s.size();
   }
   EXPECT_EQ(total, c.num_sentences("train"));
@@ -165,6 +166,33 @@ TEST(Batcher, CorpusInPartsReadsAsOneFile) {
       EXPECT_EQ(x.sentence_ids, y.sentence_ids);
     }
   }
+  // data.weights {3, 1}: part 0's sentences three times, part 1's once, in near-equal shards of the weighted
+  // sequence (1,300 sentences), each row the sentence the whole corpus holds under that id.
+  std::map<int64_t, int> times;
+  int64_t weighted = 0;
+  for (int k = 0; k < 3; ++k) {
+    ShardData w(parts, "train", k, 3, {3, 1});
+    EXPECT_NEAR(static_cast<double>(w.size()), 1300.0 / 3, 1.0);
+    weighted += w.size();
+    for (const auto& ids : w.make_batches(bo, 2)) {
+      Batch y = w.collate(ids);
+      std::vector<int64_t> same;  // the same sentences read from the whole corpus, in the same order
+      for (int64_t id : y.sentence_ids) {
+        ++times[id];
+        same.push_back(id);
+      }
+      Batch x = ShardData(whole, "train").collate(same);
+      EXPECT_TRUE(x.src.equal(y.src) && x.tgt_in.equal(y.tgt_in) && x.tgt_out.equal(y.tgt_out));
+    }
+  }
+  EXPECT_EQ(weighted, 1300);
+  ASSERT_EQ(times.size(), 700u);
+  for (const auto& [id, n] : times) EXPECT_EQ(n, id < 300 ? 3 : 1) << "sentence " << id;
+  EXPECT_EQ(ShardData(parts, "train", 0, 1, {1, 1}).ranges(),
+            (std::vector<std::pair<int64_t, int64_t>>{{0, 300}, {300, 700}}));
+  std::string wrong = test::error_of([&] { ShardData(parts, "train", 0, 1, {2}); });
+  EXPECT_NE(wrong.find("data.weights has 1 entries for the 2 parts"), std::string::npos) << wrong;
+
   // A part with other vocabularies, or of another kind, is refused naming it.
   PrepareOptions other = o;
   other.tokenizer.vocab_size = 50;
