@@ -221,7 +221,9 @@ json read_corpus(const std::string& config_text, const std::string& config_path)
     for (const auto& text : corpus.part_attrs("filter_stats"))
       parts.push_back(json::parse(text, nullptr, /*allow_exceptions=*/false));
     if (parts.size() == 1) return {{"paths", cfg.data.corpus}, {"filter_stats", parts[0]}};
-    return {{"paths", cfg.data.corpus}, {"filter_stats_parts", parts}};
+    json out = {{"paths", cfg.data.corpus}, {"filter_stats_parts", parts}};
+    if (!cfg.data.weights.empty()) out["weights"] = cfg.data.weights;  // data.weights: each part's upsampling
+    return out;
   } catch (const std::exception& e) {  // moved or deleted since: the report says so instead of failing
     return {{"unavailable", e.what()}};
   }
@@ -362,7 +364,10 @@ Tables make_tables(const RunData& r) {
   if (r.corpus.contains("filter_stats")) stats_rows(r.corpus["filter_stats"], "");
   if (r.corpus.contains("filter_stats_parts"))
     for (size_t k = 0; k < r.corpus["filter_stats_parts"].size(); ++k)
-      stats_rows(r.corpus["filter_stats_parts"][k], fmt::format(" (part {})", k + 1));
+      stats_rows(r.corpus["filter_stats_parts"][k],
+                 r.corpus.contains("weights") && k < r.corpus["weights"].size()
+                     ? fmt::format(" (part {}, x{} in training)", k + 1, r.corpus["weights"][k].get<int64_t>())
+                     : fmt::format(" (part {})", k + 1));
   t.evals.head = {"result", "checkpoint", "split", "sentences", "PPL/token", "PPL/word", "BLEU", "chrF", "sentences/s"};
   for (const auto& e : r.evals)
     t.evals.rows.push_back({e["file"], e["checkpoint"], e.value("split", ""), std::to_string(e.value("sentences", 0)),

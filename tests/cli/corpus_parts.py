@@ -77,6 +77,10 @@ check("0.h5 x2 (400 sentences), " in p.stderr and "1.h5 x1 (500 sentences): 1300
       "the log states the weights and the epoch's sentences" + ("" if "x2 (400" in p.stderr else p.stderr[-400:]))
 check(len(weighted["twice"]) > 2 and weighted["twice"] == weighted["weights"] and weighted["weights"] != losses["parts"],
       "data.weights [2, 1] trains exactly as a corpus holding part 0 twice")
+run(["report", f"{d}/run_weights"])
+md = open(f"{d}/run_weights/report/report.md").read()
+check(json.load(open(f"{d}/run_weights/report/report.json"))["corpus"].get("weights") == [2, 1] and
+      "| train (part 1, x2 in training) | 400 |" in md, "the report gives each part's weight")
 cfg = tiny_config(d, f"[{d}/0.h5, {d}/1.h5]", f"{d}/run_weights2", name="weights2.yaml")
 p = tern_job(["train", cfg, "--set", "train.max_steps=12", "--set", "train.valid_every=6", "--set", "data.weights=[2, 1]",
               "--set", "train.log_every=1",
