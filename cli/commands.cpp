@@ -279,6 +279,9 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto* c = app.add_subcommand("translate", "Translate stdin (or -i FILE) to stdout (or -o FILE), a sentence a line");
   c->add_option("--checkpoint", o->checkpoints, "Checkpoint file(s) (.tern); several decode as an ensemble")
       ->required();
+  c->add_option("--weights", o->weights,
+                "An ensemble's weights, one a checkpoint (as Marian's): the weighted mean of their log-probabilities")
+      ->check(kFiniteNumber);
   c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)")->check(kInteger);
   add_search_flags(c, o->decode);
   c->add_option("--nbest", o->decode.nbest, "Print the N best, tab-separated with scores")->check(kInteger);

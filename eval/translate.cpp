@@ -21,6 +21,12 @@ namespace tern {
 void TranslateOptions::validate() const {
   decode.validate();
   if (checkpoints.empty()) throw ConfigError("translate: --checkpoint is required");
+  if (!weights.empty() && weights.size() != checkpoints.size())
+    throw ConfigError(fmt::format("--weights has {} value(s) for {} checkpoint(s): give one a checkpoint",
+                                  weights.size(), checkpoints.size()));
+  for (double w : weights)
+    if (!(w > 0 && std::isfinite(w)))
+      throw ConfigError(fmt::format("--weights must be finite numbers > 0 (got {})", w));
   if (batch < 1 || batch > 100000) throw ConfigError(fmt::format("--batch must be in [1, 100000] (got {})", batch));
   if (max_src_tokens < 0 || max_src_tokens > 1000000)
     throw ConfigError(fmt::format("--max-src-tokens must be in [0, 1000000] (0: the training corpus's limit; got {})",
@@ -45,7 +51,7 @@ InferenceModel load_ensemble(const TranslateOptions& opt) {
   if (ms.size() > 1) {
     std::vector<SequenceModel> members;
     for (auto& m : ms) members.push_back(m.model);
-    ms[0].model = std::make_shared<EnsembleImpl>(std::move(members));
+    ms[0].model = std::make_shared<EnsembleImpl>(std::move(members), opt.weights);
     ms[0].model->eval();
   }
   set_int8_decoding(ms[0], opt.decode.int8);

@@ -14,6 +14,7 @@ namespace tern {
 
 struct TranslateOptions {
   std::vector<std::string> checkpoints;  // one, or several (an ensemble: the mean of their log-probabilities)
+  std::vector<double> weights;           // an ensemble's: one > 0 a checkpoint, a weighted mean (empty: the mean)
   DeviceRequest device = DeviceRequest::kAuto;
   std::optional<Precision> precision;  // none: the checkpoint's train.precision
   bool use_ema = true;                 // the averaged weights of a train.ema_decay checkpoint (--no-ema: the weights)

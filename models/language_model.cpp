@@ -1,5 +1,9 @@
 #include "models/language_model.h"
 
+#include <fmt/format.h>
+
+#include <cmath>
+
 #include "core/errors.h"
 #include "models/seq2seq.h"
 
@@ -95,8 +99,20 @@ DecoderState DecoderState::select(const torch::Tensor& rows, const torch::Tensor
   return s;
 }
 
-EnsembleImpl::EnsembleImpl(std::vector<SequenceModel> m) : SequenceModelImpl(m.at(0)->config()), members(std::move(m)) {
+EnsembleImpl::EnsembleImpl(std::vector<SequenceModel> m, std::vector<double> w)
+    : SequenceModelImpl(m.at(0)->config()), members(std::move(m)), weights(std::move(w)) {
   for (size_t i = 0; i < members.size(); ++i) register_module("member" + std::to_string(i), members[i]);
+  if (weights.empty()) return;
+  double total = 0;
+  for (double x : weights) {
+    if (!(x > 0 && std::isfinite(x)))
+      throw ConfigError(fmt::format("--weights must be finite numbers > 0 (got {})", x));
+    total += x;
+  }
+  if (weights.size() != members.size())
+    throw ConfigError(fmt::format("--weights has {} value(s) for {} checkpoint(s): give one a checkpoint",
+                                  weights.size(), members.size()));
+  for (double& x : weights) x /= total;
 }
 
 torch::Tensor EnsembleImpl::forward(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&) {
@@ -116,9 +132,14 @@ DecoderState EnsembleImpl::encode(const torch::Tensor& src, const torch::Tensor&
 torch::Tensor EnsembleImpl::step(const torch::Tensor& prev, DecoderState& state) {
   torch::Tensor sum, attn;  // (B, V), (B, S)
   for (size_t i = 0; i < members.size(); ++i) {
-    torch::Tensor lp = members[i]->step(prev, state.parts[i]);
+    torch::Tensor lp = members[i]->step(prev, state.parts[i]), a = state.parts[i].attn;
+    if (!weights.empty()) lp = lp * weights[i], a = a * weights[i];
     sum = i == 0 ? lp : sum + lp;
-    attn = i == 0 ? state.parts[i].attn : attn + state.parts[i].attn;
+    attn = i == 0 ? a : attn + a;
+  }
+  if (!weights.empty()) {
+    state.attn = attn;
+    return sum;
   }
   state.attn = attn / static_cast<double>(members.size());
   return sum / static_cast<double>(members.size());

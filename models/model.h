@@ -56,14 +56,16 @@ using SequenceModel = std::shared_ptr<SequenceModelImpl>;
 SequenceModel build_model(const ModelConfig& cfg);
 
 // Several seq2seq models with one target vocabulary decoding together: each step's log-probabilities are the mean of
-// the members' (translate --checkpoint A B ...). It decodes only: forward (teacher forcing) is refused.
+// the members' (translate --checkpoint A B ...), or with `weights` (one > 0 a member, as Marian's --weights) their
+// weighted mean, the weights scaled to sum to 1. It decodes only: forward (teacher forcing) is refused.
 struct EnsembleImpl : SequenceModelImpl {
-  explicit EnsembleImpl(std::vector<SequenceModel> members);
+  explicit EnsembleImpl(std::vector<SequenceModel> members, std::vector<double> weights = {});
   torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in) override;
   DecoderState encode(const torch::Tensor& src, const torch::Tensor& src_len) override;
   torch::Tensor step(const torch::Tensor& prev, DecoderState& state) override;  // (B) -> (B, V) mean log-probs
   void set_int8_decoding(bool on) override;
   std::vector<SequenceModel> members;
+  std::vector<double> weights;  // empty: the plain mean; else summing to 1
 };
 
 }  // namespace tern

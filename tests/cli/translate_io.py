@@ -95,6 +95,21 @@ aa = run(["translate", "--checkpoint", ckpt, ckpt, "-i", f"{d}/in.txt"]).stdout
 check(aa == piped, "an ensemble of a model with itself equals the model")
 ab = run(["translate", "--checkpoint", ckpt, b, "-i", f"{d}/in.txt"]).stdout
 check(len(ab.splitlines()) == 3, f"an ensemble of two checkpoints translates ({ab.strip()!r})")
+# --weights (Marian's): A B with weights 3 1 is the mean of A A A B; 1 1 is the plain mean; bad weights exit 2.
+nb = ["--beam", "3", "--nbest", "2", "-i", f"{d}/in.txt"]
+w31 = run(["translate", "--checkpoint", ckpt, b, "--weights", "3", "1", *nb]).stdout.splitlines()
+aaab = run(["translate", "--checkpoint", ckpt, ckpt, ckpt, b, *nb]).stdout.splitlines()
+same = len(w31) == len(aaab) == 3
+for x, y in zip(w31, aaab):
+    fx, fy = x.split("\t"), y.split("\t")
+    same = same and fx[::2] == fy[::2] and all(abs(float(p) - float(q)) < 1e-4 for p, q in zip(fx[1::2], fy[1::2]))
+check(same, "--weights 3 1 decodes as the ensemble A A A B" + ("" if same else f" ({w31} vs {aaab})"))
+w11 = run(["translate", "--checkpoint", ckpt, b, "--weights", "1", "1", "-i", f"{d}/in.txt"]).stdout
+check(w11 == ab, "--weights 1 1 is the plain mean")
+for bad, rule in [(["1"], "--weights has 1 value(s) for 2 checkpoint(s)"), (["0", "1"], "--weights must be finite"),
+                  (["-1", "1"], "--weights must be finite"), (["nan", "1"], "--weights"), (["x", "1"], "--weights")]:
+    p = run(["translate", "--checkpoint", ckpt, b, "--weights", *bad, "-i", f"{d}/in.txt"], expect=2)
+    check(rule in p.stderr, f"--weights {' '.join(bad)}: exit 2 ({p.stderr.strip()[-120:]})")
 os.makedirs(f"{d}/v2")
 corpus2 = make_corpus(f"{d}/v2", n=300, vocab=50)
 run(["train", tiny_config(d, corpus2, f"{d}/other", name="o.yaml"), "--no-progress", "--set", "train.max_steps=10"])
