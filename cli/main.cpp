@@ -55,14 +55,18 @@ int main(int argc, char** argv) {
                  fmt::format("{}", fmt::join(names, ", ")).c_str());
     return tern::kExitConfig;
   }
+  // One line "KIND error: MESSAGE" (under MPI after the rank), and the kind's exit code.
+  auto report = [](const tern::Error& e) {
+    std::fprintf(stderr, "%s%s error: %s\n", tern::rank_prefix().c_str(), e.kind().c_str(), e.what());
+    return e.exit_code();
+  };
   // --help and --version print to standard output: a full disk is an error there too.
-  auto print_and_exit = [&app](const CLI::Error& e) {
+  auto print_and_exit = [&app, &report](const CLI::Error& e) {
     const int code = app.exit(e);
     try {
       tern::flush_checked(std::cout, "standard output");
     } catch (const tern::Error& err) {
-      std::fprintf(stderr, "%s error: %s\n", err.kind().c_str(), err.what());
-      return err.exit_code();
+      return report(err);
     }
     return code;
   };
@@ -100,8 +104,7 @@ int main(int argc, char** argv) {
     code = ctx.exit_code;
     tern::flush_checked(std::cout, "standard output");  // `tern score > file` on a full disk must not exit 0
   } catch (const tern::Error& e) {
-    code = e.exit_code();
-    std::fprintf(stderr, "%s%s error: %s\n", tern::rank_prefix().c_str(), e.kind().c_str(), e.what());
+    code = report(e);
   } catch (const c10::Error& e) {
     // LibTorch's message without its C++ stack trace; reaching here means a check upstream is missing.
     code = tern::kExitUnexpected;
