@@ -40,23 +40,32 @@ ShardData::ShardData(const CorpusReader& corpus, const std::string& split, int64
   if (e <= b)
     throw DataError(fmt::format("{}: shard {} of {} of split '{}' is empty ({} sentences in the split)", corpus.path(),
                                 shard, num_shards, split, total));
-  int64_t at = 0;  // where segment `s` starts in the sequence
+  int64_t at = 0;                                 // where segment `s` starts in the sequence
+  std::vector<std::pair<int64_t, int64_t>> held;  // each segment's [begin, end) in the split
   for (const auto& [first, n] : sequence) {
     const int64_t lo = std::max(b, at), hi = std::min(e, at + n);
     if (lo < hi) {
       const int64_t begin = first + lo - at, end = first + hi - at;
+      // The same range as an earlier segment (a whole part repeated): its offsets are read and held once.
+      const size_t same = std::find(held.begin(), held.end(), std::make_pair(begin, end)) - held.begin();
+      held.emplace_back(begin, end);
       seg_local_.push_back(size_);
       seg_first_.push_back(begin);
       size_ += end - begin;
-      auto append = [&](std::vector<int64_t>& to, const char* side) {
-        const std::vector<int64_t> o = corpus.offsets(split, side, begin, end);
-        to.insert(to.end(), o.begin(), o.end());
-      };
-      if (corpus.kind() == "parallel") {
-        append(src_, "src");
-        append(tgt_, "tgt");
+      if (same < seg_offsets_.size()) {
+        seg_offsets_.push_back(seg_offsets_[same]);
       } else {
-        append(tgt_, "text");
+        seg_offsets_.push_back(static_cast<int64_t>(tgt_.size()));
+        auto append = [&](std::vector<int64_t>& to, const char* side) {
+          const std::vector<int64_t> o = corpus.offsets(split, side, begin, end);
+          to.insert(to.end(), o.begin(), o.end());
+        };
+        if (corpus.kind() == "parallel") {
+          append(src_, "src");
+          append(tgt_, "tgt");
+        } else {
+          append(tgt_, "text");
+        }
       }
     }
     at += n;

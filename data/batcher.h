@@ -65,9 +65,12 @@ class ShardData {
   // Stream position of local sentence i's first input (<s>): the tokens before it plus one </s> a sentence (an
   // unweighted shard: one segment).
   int64_t position(int64_t i) const { return tgt_[static_cast<size_t>(i)] - tgt_[0] + i; }
-  // The segment holding local sentence i, and where its offsets start in src_ / tgt_ (each segment adds one entry).
+  // The segment holding local sentence i, and where its offsets start in src_ / tgt_.
   size_t segment(int64_t i) const;
-  size_t at(int64_t i) const { return static_cast<size_t>(i) + segment(i); }
+  size_t at(int64_t i) const {
+    const size_t s = segment(i);
+    return static_cast<size_t>(seg_offsets_[s] + i - seg_local_[s]);
+  }
   int64_t length(const std::vector<int64_t>& offsets, int64_t i) const {
     const size_t k = at(i);
     return offsets[k + 1] - offsets[k];
@@ -83,9 +86,9 @@ class ShardData {
   std::string split_;
   int64_t size_ = 0;
   // Segments: contiguous sentence ranges of the split; segment s starts at local index seg_local_[s] and split index
-  // seg_first_[s]. src_ / tgt_ hold each segment's n_s + 1 offsets in the split's token stream, one segment after the
-  // other; src_ empty: a language model.
-  std::vector<int64_t> seg_local_, seg_first_;
+  // seg_first_[s], and its n_s + 1 offsets in the split's token stream start at src_ / tgt_[seg_offsets_[s]]. A
+  // range repeated by data.weights shares the offsets of its first segment; src_ empty: a language model.
+  std::vector<int64_t> seg_local_, seg_first_, seg_offsets_;
   std::vector<int64_t> src_, tgt_;
 };
 

@@ -168,11 +168,13 @@ TEST(Batcher, CorpusInPartsReadsAsOneFile) {
   }
   // data.weights {3, 1}: part 0's sentences three times, part 1's once, in near-equal shards of the weighted
   // sequence (1,300 sentences), each row the sentence the whole corpus holds under that id.
+  // One shard of it holds part 0 three times (its offsets once, shared by the repeats), three shards a third each.
   std::map<int64_t, int> times;
   int64_t weighted = 0;
-  for (int k = 0; k < 3; ++k) {
-    ShardData w(parts, "train", k, 3, {3, 1});
-    EXPECT_NEAR(static_cast<double>(w.size()), 1300.0 / 3, 1.0);
+  for (int k = 0; k < 4; ++k) {
+    const int shards = k < 3 ? 3 : 1;
+    ShardData w(parts, "train", k % 3, shards, {3, 1});
+    EXPECT_NEAR(static_cast<double>(w.size()), 1300.0 / shards, 1.0);
     weighted += w.size();
     for (const auto& ids : w.make_batches(bo, 2)) {
       Batch y = w.collate(ids);
@@ -185,9 +187,9 @@ TEST(Batcher, CorpusInPartsReadsAsOneFile) {
       EXPECT_TRUE(x.src.equal(y.src) && x.tgt_in.equal(y.tgt_in) && x.tgt_out.equal(y.tgt_out));
     }
   }
-  EXPECT_EQ(weighted, 1300);
+  EXPECT_EQ(weighted, 2600);
   ASSERT_EQ(times.size(), 700u);
-  for (const auto& [id, n] : times) EXPECT_EQ(n, id < 300 ? 3 : 1) << "sentence " << id;
+  for (const auto& [id, n] : times) EXPECT_EQ(n, id < 300 ? 6 : 2) << "sentence " << id;
   EXPECT_EQ(ShardData(parts, "train", 0, 1, {1, 1}).ranges(),
             (std::vector<std::pair<int64_t, int64_t>>{{0, 300}, {300, 700}}));
   std::string wrong = test::error_of([&] { ShardData(parts, "train", 0, 1, {2}); });
