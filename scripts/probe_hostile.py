@@ -55,7 +55,7 @@ bases = {
  "prepare": (["prepare", "--train-src", f"{d}/s.en", "--train-tgt", f"{d}/s.es", "--vocab-size", "40", "--out", "OUT"],
              ["--valid-fraction", "--test-fraction", "--seed", "--vocab-size", "--spm-type", "--character-coverage", "--spm-sample", "--max-tokens", "--long-policy", "--empty-policy"]),
  "evaluate": (["evaluate", "--checkpoint", ckpt, "--data", corpus], ["--split", "--precision", "--beam", "--length-penalty", "--max-len-ratio", "--batch", "--limit", "--attention-samples"]),
- "translate": (["translate", "--checkpoint", ckpt], ["--beam", "--length-penalty", "--max-len-ratio", "--nbest", "--batch", "--max-src-tokens", "--precision"]),
+ "translate": (["translate", "--checkpoint", ckpt], ["--weights", "--beam", "--length-penalty", "--max-len-ratio", "--nbest", "--batch", "--max-src-tokens", "--precision"]),
  "score": (["score", f"{d}/ref", "-i", f"{d}/hyp"], ["-m", "--tokenize", "-s", "--smooth-value", "--chrf-char-order", "--chrf-word-order", "--chrf-beta", "-w", "-f", "--confidence-n", "--paired-bs-n", "--paired-ar-n", "--seed", "--num-refs", "-l", "-e", "-j", "-t"]),
  "ngram": (["ngram", "--smoothing", "interpolated", "--order", "2", "--train", f"{d}/s.es", "--test", f"{d}/s.es"], ["--order", "--smoothing", "--k", "-f"]),
  "bench allreduce": (["bench", "allreduce", "--sizes", "1024", "--iters", "2"], ["--sizes", "--iters"]),
