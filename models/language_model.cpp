@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/errors.h"
@@ -103,12 +104,13 @@ EnsembleImpl::EnsembleImpl(std::vector<SequenceModel> m, std::vector<double> w)
     : SequenceModelImpl(m.at(0)->config()), members(std::move(m)), weights(std::move(w)) {
   for (size_t i = 0; i < members.size(); ++i) register_module("member" + std::to_string(i), members[i]);
   if (weights.empty()) return;
-  double total = 0;
+  double most = 0, total = 0;
   for (double x : weights) {
     if (!(x > 0 && std::isfinite(x)))
       throw ConfigError(fmt::format("--weights must be finite numbers > 0 (got {})", x));
-    total += x;
+    most = std::max(most, x);
   }
+  for (double& x : weights) total += x /= most;  // scaled to at most 1 first: 1e308 twice must not sum to inf
   if (weights.size() != members.size())
     throw ConfigError(fmt::format("--weights has {} value(s) for {} checkpoint(s): give one a checkpoint",
                                   weights.size(), members.size()));

@@ -106,6 +106,8 @@ for x, y in zip(w31, aaab):
 check(same, "--weights 3 1 decodes as the ensemble A A A B" + ("" if same else f" ({w31} vs {aaab})"))
 w11 = run(["translate", "--checkpoint", ckpt, b, "--weights", "1", "1", "-i", f"{d}/in.txt"]).stdout
 check(w11 == ab, "--weights 1 1 is the plain mean")
+huge = run(["translate", "--checkpoint", ckpt, b, "--weights", "1e308", "1e308", "-i", f"{d}/in.txt"]).stdout
+check(huge == ab, "--weights 1e308 1e308 is the plain mean too (their sum would overflow)")
 for bad, rule in [(["1"], "--weights has 1 value(s) for 2 checkpoint(s)"), (["0", "1"], "--weights must be finite"),
                   (["-1", "1"], "--weights must be finite"), (["nan", "1"], "--weights"), (["x", "1"], "--weights")]:
     p = run(["translate", "--checkpoint", ckpt, b, "--weights", *bad, "-i", f"{d}/in.txt"], expect=2)
