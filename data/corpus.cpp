@@ -576,7 +576,6 @@ CorpusPart::Split open_split(const CorpusPart& part, const std::string& split, c
 }
 }  // namespace
 
-// Opens `path` and checks the format, version, kind and vocabularies (against the first part's) and every split.
 namespace {
 
 // The text files a corpus was prepared from, as prepare records them (attribute `inputs`: side, split, path and
@@ -599,6 +598,7 @@ std::map<std::string, std::string> prepared_inputs(hid_t file) {
 
 }  // namespace
 
+// Opens `path` and checks the format, version, kind and vocabularies (against the first part's) and every split.
 void CorpusReader::open_part(const std::string& path) {
   if (H5Fis_hdf5(path.c_str()) <= 0) {
     H5Eclear2(H5E_DEFAULT);

@@ -14,6 +14,7 @@
 #include "data/batcher.h"
 #include "data/text.h"
 #include "eval/evaluate.h"
+#include "models/model.h"
 #include "translation/translate_corpus.h"
 
 namespace tern {
@@ -21,12 +22,7 @@ namespace tern {
 void TranslateOptions::validate() const {
   decode.validate();
   if (checkpoints.empty()) throw ConfigError("translate: --checkpoint is required");
-  if (!weights.empty() && weights.size() != checkpoints.size())
-    throw ConfigError(fmt::format("--weights has {} value(s) for {} checkpoint(s): give one a checkpoint",
-                                  weights.size(), checkpoints.size()));
-  for (double w : weights)
-    if (!(w > 0 && std::isfinite(w)))
-      throw ConfigError(fmt::format("--weights must be finite numbers > 0 (got {})", w));
+  ensemble_weights(weights, checkpoints.size());  // checked before any checkpoint is read
   if (batch < 1 || batch > 100000) throw ConfigError(fmt::format("--batch must be in [1, 100000] (got {})", batch));
   if (max_src_tokens < 0 || max_src_tokens > 1000000)
     throw ConfigError(fmt::format("--max-src-tokens must be in [0, 1000000] (0: the training corpus's limit; got {})",

@@ -100,10 +100,11 @@ DecoderState DecoderState::select(const torch::Tensor& rows, const torch::Tensor
   return s;
 }
 
-EnsembleImpl::EnsembleImpl(std::vector<SequenceModel> m, std::vector<double> w)
-    : SequenceModelImpl(m.at(0)->config()), members(std::move(m)), weights(std::move(w)) {
-  for (size_t i = 0; i < members.size(); ++i) register_module("member" + std::to_string(i), members[i]);
-  if (weights.empty()) return;
+std::vector<double> ensemble_weights(std::vector<double> weights, size_t members) {
+  if (weights.empty()) return weights;
+  if (weights.size() != members)
+    throw ConfigError(
+        fmt::format("--weights has {} value(s) for {} checkpoint(s): give one a checkpoint", weights.size(), members));
   double most = 0, total = 0;
   for (double x : weights) {
     if (!(x > 0 && std::isfinite(x)))
@@ -111,10 +112,15 @@ EnsembleImpl::EnsembleImpl(std::vector<SequenceModel> m, std::vector<double> w)
     most = std::max(most, x);
   }
   for (double& x : weights) total += x /= most;  // scaled to at most 1 first: 1e308 twice must not sum to inf
-  if (weights.size() != members.size())
-    throw ConfigError(fmt::format("--weights has {} value(s) for {} checkpoint(s): give one a checkpoint",
-                                  weights.size(), members.size()));
   for (double& x : weights) x /= total;
+  return weights;
+}
+
+EnsembleImpl::EnsembleImpl(std::vector<SequenceModel> m, std::vector<double> w)
+    : SequenceModelImpl(m.at(0)->config()),
+      members(std::move(m)),
+      weights(ensemble_weights(std::move(w), members.size())) {
+  for (size_t i = 0; i < members.size(); ++i) register_module("member" + std::to_string(i), members[i]);
 }
 
 torch::Tensor EnsembleImpl::forward(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&) {

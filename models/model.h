@@ -68,4 +68,8 @@ struct EnsembleImpl : SequenceModelImpl {
   std::vector<double> weights;  // empty: the plain mean; else summing to 1
 };
 
+// An ensemble's weights as EnsembleImpl uses them: one finite weight > 0 a member, scaled to sum to 1 (empty stays
+// empty: the plain mean); ConfigError naming --weights otherwise.
+std::vector<double> ensemble_weights(std::vector<double> weights, size_t members);
+
 }  // namespace tern

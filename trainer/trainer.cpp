@@ -137,15 +137,18 @@ class Trainer {
   // the hypotheses and references to run_dir/valid.hyp and valid.ref.
   void score_translation(Validation& v);
   void log_validation(const Validation& v, int64_t epoch, std::optional<double> lr, bool is_best);
+  // A completed validation of this step (`final`: the one at the end of training) into the schedule, the result and
+  // the log (`epoch` as the log numbers it); whether it is the best so far.
+  bool record_validation(const Validation& v, bool final, int64_t epoch, TrainResult& res);
   void save(bool is_best, int64_t next_epoch, int64_t next_batch);
   void restore(const std::string& path);
   void initialize_from(const std::string& path);  // train.init_from
   // Checkpoint `path` (meta m) must agree with this run's config on every key but those `may_differ` accepts (else
   // CheckpointError "path: why: key is a there and b here; HINT: hint") and have been trained with the vocabularies
-  // of this run's corpus (else CheckpointError, ending with `vocab_hint` when given).
-  void check_compatible(const CheckpointMeta& m, const std::string& path,
-                        const std::function<bool(const std::string&)>& may_differ, const std::string& why,
-                        const std::string& hint, const std::string& vocab_hint) const;
+  // of this run's corpus (else CheckpointError, ending with `vocab_hint` when given). Returns the stored config.
+  Config check_compatible(const CheckpointMeta& m, const std::string& path,
+                          const std::function<bool(const std::string&)>& may_differ, const std::string& why,
+                          const std::string& hint, const std::string& vocab_hint) const;
   std::string carried_state(size_t i);
   void restore_carried(size_t i, const std::string& bytes);
   void log_metrics(const MetricsRow& row);
@@ -507,9 +510,9 @@ void Trainer::restore_carried(size_t i, const std::string& bytes) {
   if (ar.try_read("c", cell)) c[i].c = cell;
 }
 
-void Trainer::check_compatible(const CheckpointMeta& m, const std::string& path,
-                               const std::function<bool(const std::string&)>& may_differ, const std::string& why,
-                               const std::string& hint, const std::string& vocab_hint) const {
+Config Trainer::check_compatible(const CheckpointMeta& m, const std::string& path,
+                                 const std::function<bool(const std::string&)>& may_differ, const std::string& why,
+                                 const std::string& hint, const std::string& vocab_hint) const {
   Config saved;
   try {
     saved = parse_config(m.config_yaml, path + " (stored config)");
@@ -525,6 +528,7 @@ void Trainer::check_compatible(const CheckpointMeta& m, const std::string& path,
     if (!m.vocab.count(side) || m.vocab.at(side).hash != corpus_.vocab(side).hash)
       throw CheckpointError(fmt::format("{}: was trained with a different {} vocabulary than {}{}", path, side,
                                         corpus_.path(), vocab_hint.empty() ? "" : "; HINT: " + vocab_hint));
+  return saved;
 }
 
 void Trainer::initialize_from(const std::string& path) {
@@ -567,7 +571,7 @@ void Trainer::restore(const std::string& path) {
     if (!ok) throw CheckpointError(path + ": " + what);
   };
   // The model and the optimizer's kind must be those of the checkpoint; everything else may change on resume.
-  check_compatible(
+  const Config saved = check_compatible(
       m, path,
       [](const std::string& key) {
         return key.rfind("model.", 0) != 0 && key != "optim.optimizer" && key != "optim.accumulate";
@@ -582,8 +586,7 @@ void Trainer::restore(const std::string& path) {
         corpus_.path(), path, CorpusReader::identity_sizes(m.corpus_identity),
         CorpusReader::identity_sizes(corpus_.identity()), m.epoch + 1, m.batch_in_epoch);
   // Other corpus weights: allowed (a new mix for the rest of the run), said like a changed corpus.
-  if (const Config saved = parse_config(m.config_yaml, path + " (stored config)");
-      saved.data.weights != cfg_.data.weights && is_root())
+  if (saved.data.weights != cfg_.data.weights && is_root())
     logf(
         "warning: data.weights is [{}] here and [{}] in {}: training continues at epoch {}, batch {} of this "
         "weighting's order; the run is no longer an exact continuation",
@@ -864,9 +867,7 @@ bool Trainer::after_step(const StepResult& r, int64_t steps_in_epoch, TrainResul
       save_before_validation(res, "step", next_epoch, next_batch);
       return true;
     }
-    res.last_valid_loss = v.loss;
-    is_best = sched_.record_validation(v.score);
-    log_validation(v, epoch_ + 1, sched_.lr(step_), is_best);
+    is_best = record_validation(v, /*final=*/false, epoch_ + 1, res);
     if (!done && sched_.should_stop_early()) {
       if (is_root())
         logf("early stopping: {} validations without improvement", sched_.validations_without_improvement());
@@ -898,11 +899,7 @@ void Trainer::finish(TrainResult& res) {
     if (v.interrupted) {
       save_before_validation(res, "final", epoch_, batch_in_epoch_);
     } else {
-      if (!valid_shards_.empty()) {
-        res.last_valid_loss = v.loss;
-        is_best = sched_.record_final_validation(v.score);
-        log_validation(v, epoch_, std::nullopt, is_best);
-      }
+      if (!valid_shards_.empty()) is_best = record_validation(v, /*final=*/true, epoch_, res);
       save(is_best, epoch_, batch_in_epoch_);
     }
   }
@@ -917,6 +914,13 @@ void Trainer::finish(TrainResult& res) {
   res.last_checkpoint = last_ckpt_;
   res.best_checkpoint = best_ckpt_;
   set_log_file("");
+}
+
+bool Trainer::record_validation(const Validation& v, bool final, int64_t epoch, TrainResult& res) {
+  res.last_valid_loss = v.loss;
+  const bool is_best = final ? sched_.record_final_validation(v.score) : sched_.record_validation(v.score);
+  log_validation(v, epoch, final ? std::nullopt : std::optional<double>(sched_.lr(step_)), is_best);
+  return is_best;
 }
 
 void Trainer::save_before_validation(TrainResult& res, const std::string& kind, int64_t next_epoch,
@@ -942,16 +946,10 @@ bool Trainer::run_pending_validation(TrainResult& res) {
     save_before_validation(res, kind, epoch_, batch_in_epoch_);
     return false;
   }
-  res.last_valid_loss = v.loss;
-  bool is_best = false;
-  if (kind == "final") {
-    is_best = sched_.record_final_validation(v.score);
-    log_validation(v, epoch_, std::nullopt, is_best);
-  } else {
-    is_best = sched_.record_validation(v.score);
-    // The epoch the step belonged to: a step that ended its epoch saved the next one's start.
-    log_validation(v, batch_in_epoch_ == 0 ? epoch_ : epoch_ + 1, sched_.lr(step_), is_best);
-  }
+  // A step's validation is logged under the epoch the step belonged to: one that ended its epoch saved the next
+  // one's start.
+  const bool final = kind == "final";
+  const bool is_best = record_validation(v, final, final || batch_in_epoch_ == 0 ? epoch_ : epoch_ + 1, res);
   save(is_best, epoch_, batch_in_epoch_);
   return true;
 }
