@@ -24,7 +24,7 @@ nlohmann::json bench_translate(const TranslateBenchOptions& opt) {
   opt.validate();
   InferenceModel im = load_inference_model(opt.checkpoint, opt.device, opt.precision);
   if (!im.src) throw ConfigError(opt.checkpoint + " is a language model; bench translate needs a seq2seq checkpoint");
-  set_int8_decoding(im, opt.decode.int8);
+  const DecodeOptions search = prepare_decoding(im, opt.decode, opt.checkpoint);
   CorpusReader corpus(opt.corpus);
   if (corpus.vocab("src").hash != im.src->hash() || corpus.vocab("tgt").hash != im.tgt->hash())
     throw DataError(corpus.path() + ": its vocabularies differ from those " + opt.checkpoint + " was trained with");
@@ -33,7 +33,7 @@ nlohmann::json bench_translate(const TranslateBenchOptions& opt) {
   for (int64_t beam : opt.beams) {
     for (int64_t batch : opt.batches) {
       CorpusTranslateOptions to;
-      to.decode = opt.decode, to.decode.beam = beam, to.decode.nbest = 1;
+      to.decode = search, to.decode.beam = beam, to.decode.nbest = 1;
       to.batch_sentences = batch, to.device = im.device, to.precision = im.precision;
       to.limit = std::min<int64_t>(batch, data.size());
       translate_corpus(*im.model, data, *im.tgt, to);  // warm-up: allocator, kernels, caches
@@ -44,6 +44,7 @@ nlohmann::json bench_translate(const TranslateBenchOptions& opt) {
                       {"batch", batch},
                       {"early_stop", opt.decode.early_stop},
                       {"int8", opt.decode.int8},
+                      {"shortlist", opt.decode.shortlist},
                       {"sentences", tr.hypotheses.size()},
                       {"seconds", tr.seconds},
                       {"sentences_per_s", n / tr.seconds},
@@ -59,11 +60,12 @@ nlohmann::json bench_translate(const TranslateBenchOptions& opt) {
 }
 
 std::string translate_bench_table(const nlohmann::json& rows, const TranslateBenchOptions& opt) {
-  std::string out = fmt::format("{} on {} ({} split, {} sentences), {} {}, {} thread(s){}{}\n", opt.checkpoint,
+  std::string out = fmt::format("{} on {} ({} split, {} sentences), {} {}, {} thread(s){}{}{}\n", opt.checkpoint,
                                 fmt::join(opt.corpus, ","), opt.split, rows[0]["sentences"].get<int64_t>(),
                                 rows[0]["device"].get<std::string>(), rows[0]["precision"].get<std::string>(),
                                 rows[0]["threads"].get<int>(), opt.decode.early_stop ? ", --early-stop" : "",
-                                opt.decode.int8 ? ", --int8" : "");
+                                opt.decode.int8 ? ", --int8" : "",
+                                opt.decode.shortlist.empty() ? "" : ", --shortlist " + opt.decode.shortlist);
   out += fmt::format("{:>5} {:>6} {:>12} {:>13} {:>13} {:>7}\n", "beam", "batch", "sentences/s", "src tok/s",
                      "out tok/s", "BLEU");
   for (const auto& r : rows)

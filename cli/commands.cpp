@@ -34,6 +34,7 @@
 #include "trainer/average.h"
 #include "trainer/trainer.h"
 #include "translation/score.h"
+#include "translation/shortlist.h"
 
 namespace tern {
 namespace {
@@ -123,6 +124,9 @@ void add_search_flags(CLI::App* c, DecodeOptions& d) {
   c->add_flag("--int8", d.int8,
               "CPU search with int8 output-layer products (faster; logits move by about 1e-2, so translations can "
               "differ slightly from fp32)");
+  c->add_option("--shortlist", d.shortlist,
+                "A lexical shortlist from `tern shortlist` (as Marian's): each batch scores only the target tokens it "
+                "lists for the batch's source tokens (faster; translations can differ slightly)");
 }
 
 // Every command that writes files refuses to replace an existing one unless given this flag.
@@ -503,6 +507,45 @@ void add_average(CLI::App& app, CommandContext&, std::function<void()>& run) {
   });
 }
 
+void add_shortlist(CLI::App& app, CommandContext&, std::function<void()>& run) {
+  struct Args {
+    std::vector<std::string> corpus;
+    std::string out;
+    bool overwrite = false;
+    ShortlistOptions opt;
+  };
+  auto a = std::make_shared<Args>();
+  auto* c = app.add_subcommand(
+      "shortlist", "A lexical shortlist for translate/evaluate --shortlist (IBM Model 1 over a corpus's training pairs)");
+  c->add_option("--data", a->corpus, "HDF5 parallel corpus (several files: its parts, in order)")->required();
+  c->add_option("--out", a->out, "The shortlist file")->required();
+  c->add_option("--first", a->opt.first, "The most frequent target tokens, candidates in every batch")->check(kInteger);
+  c->add_option("--best", a->opt.best, "The most likely translations kept per source token")->check(kInteger);
+  c->add_option("--iters", a->opt.iterations, "EM iterations of IBM Model 1")->check(kInteger);
+  c->add_option("--max-sentences", a->opt.max_sentences, "Pairs read at most, evenly spread over the split")
+      ->check(kInteger);
+  c->add_option("--split", a->opt.split, "The corpus split it learns from");
+  c->add_flag("--overwrite", a->overwrite, kOverwriteHelp);
+  c->callback([a, &run] {
+    run = [a] {
+      a->opt.validate();
+      std::vector<NamedPath> inputs;
+      for (const auto& p : a->corpus) inputs.push_back({"--data", p});
+      check_outputs({{"--out", a->out}}, inputs, a->overwrite);
+      set_threads(0);
+      const CorpusReader corpus(a->corpus);
+      a->opt.progress = true;
+      const Shortlist s = build_shortlist(corpus, a->opt);
+      save_shortlist(s, a->out);
+      int64_t listed = 0;
+      for (const auto& t : s.translations) listed += t.empty() ? 0 : 1;
+      logf("shortlist: {} ({} pairs, {} EM iterations): {} frequent target tokens, up to {} translations for each of "
+           "{} source tokens",
+           a->out, s.sentences, s.iterations, s.frequent.size(), s.best, listed);
+    };
+  });
+}
+
 void add_report(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto o = std::make_shared<ReportOptions>();
   auto* c = app.add_subcommand("report", "Self-contained HTML report of a run directory (+ report.json, report.md)");
@@ -598,7 +641,7 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   tl->add_flag("--overwrite", *overwrite, kOverwriteHelp);
   tl->callback([tb, tb_json, overwrite, &run] {
     run = [tb, tb_json, overwrite] {
-      std::vector<NamedPath> inputs = {{"--checkpoint", tb->checkpoint}};
+      std::vector<NamedPath> inputs = {{"--checkpoint", tb->checkpoint}, {"--shortlist", tb->decode.shortlist}};
       for (const std::string& part : tb->corpus) inputs.push_back({"--data", part});
       check_outputs({{"--json", *tb_json}}, inputs, *overwrite);
       set_threads(0);
@@ -621,6 +664,7 @@ void register_commands(CLI::App& app, CommandContext& ctx, std::function<void()>
   add_ngram(app, ctx, run);
   add_report(app, ctx, run);
   add_average(app, ctx, run);
+  add_shortlist(app, ctx, run);
   add_bench(app, ctx, run);
 }
 

@@ -24,15 +24,25 @@
 
 namespace tern {
 
-void set_int8_decoding(InferenceModel& im, bool on) {
-  if (!on) return;
-  if (!im.device.is_cpu())
-    throw ConfigError("--int8 is for decoding on the CPU (the device is " + im.device.str() +
-                      "); on a GPU use --precision fp16 or bf16");
-  if (im.precision != Precision::kFp32)
-    throw ConfigError("--int8 replaces the fp32 products of the CPU search: it cannot be combined with --precision " +
-                      precision_name(im.precision) + " (pass --precision fp32)");
-  im.model->set_int8_decoding(true);
+DecodeOptions prepare_decoding(InferenceModel& im, const DecodeOptions& decode, const std::string& checkpoint) {
+  DecodeOptions d = decode;
+  if (d.int8) {
+    if (!im.device.is_cpu())
+      throw ConfigError("--int8 is for decoding on the CPU (the device is " + im.device.str() +
+                        "); on a GPU use --precision fp16 or bf16");
+    if (im.precision != Precision::kFp32)
+      throw ConfigError("--int8 replaces the fp32 products of the CPU search: it cannot be combined with --precision " +
+                        precision_name(im.precision) + " (pass --precision fp32)");
+    im.model->set_int8_decoding(true);
+  }
+  if (!d.shortlist.empty()) {
+    if (!im.src)
+      throw ConfigError("--shortlist applies to the search of seq2seq models (" + checkpoint + " is a language model)");
+    auto table = std::make_shared<Shortlist>(load_shortlist(d.shortlist));
+    table->check_vocab(im.src->hash(), im.tgt->hash(), d.shortlist, checkpoint);
+    d.shortlist_table = std::move(table);
+  }
+  return d;
 }
 
 InferenceModel load_inference_model(const std::string& path, DeviceRequest device, std::optional<Precision> precision,
@@ -154,6 +164,9 @@ void EvaluateOptions::validate() const {
   if (limit < 0) throw ConfigError(fmt::format("--limit must be >= 0 (0: every sentence; got {})", limit));
   if (!source.empty() && text.empty())
     throw ConfigError("evaluate: --source goes with --text (the target text it translates into)");
+  if (!text.empty() && !decode.shortlist.empty())
+    throw ConfigError("evaluate: --shortlist narrows the search of --data; --text scores the given text over the whole "
+                      "vocabulary");
   check_bleu_tokenizer(bleu_tokenize);
   if (attention_samples < 0 || attention_samples > 1000)
     throw ConfigError(fmt::format("--attention-samples must be in [0, 1000] (got {})", attention_samples));
@@ -196,7 +209,8 @@ nlohmann::json perplexity(InferenceModel& im, ShardData& data, int64_t n, std::v
 // Before any work: --hyp-out and --json are writable, distinct, none of the inputs, and new unless --overwrite.
 void check_evaluate_outputs(const EvaluateOptions& opt) {
   std::vector<NamedPath> inputs = {
-      {"--checkpoint", opt.checkpoint}, {"--ref", opt.reference}, {"--text", opt.text}, {"--source", opt.source}};
+      {"--checkpoint", opt.checkpoint}, {"--ref", opt.reference},           {"--text", opt.text},
+      {"--source", opt.source},         {"--shortlist", opt.decode.shortlist}};
   for (const std::string& part : opt.corpus) inputs.push_back({"--data", part});
   check_outputs({{"--hyp-out", opt.hypotheses_out}, {"--json", opt.json_out}}, inputs, opt.overwrite);
 }
@@ -233,7 +247,7 @@ nlohmann::json evaluate_text(const EvaluateOptions& opt, std::ostream* sentence_
   opt.validate();
   check_evaluate_outputs(opt);
   InferenceModel im = load_inference_model(opt.checkpoint, opt.device, opt.precision, opt.use_ema);
-  set_int8_decoding(im, opt.decode.int8);
+  prepare_decoding(im, opt.decode, opt.checkpoint);  // --int8 refused where it cannot apply, as for --data
   if (im.src && opt.source.empty())
     throw ConfigError(opt.checkpoint + " is a seq2seq model: --text is then the target text, and --source FILE its " +
                       "source text, line by line (or evaluate a corpus with --data)");
@@ -323,7 +337,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   opt.validate();
   check_evaluate_outputs(opt);
   InferenceModel im = load_inference_model(opt.checkpoint, opt.device, opt.precision, opt.use_ema);
-  set_int8_decoding(im, opt.decode.int8);
+  const DecodeOptions search = prepare_decoding(im, opt.decode, opt.checkpoint);
   CorpusReader corpus(opt.corpus);
   const bool lm = im.config.model.is_lm();
   const std::string tgt_side = lm ? "text" : "tgt";
@@ -379,7 +393,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
 
   if (!opt.reference.empty()) refs = std::move(given_refs);
   CorpusTranslateOptions to;
-  to.decode = opt.decode, to.batch_sentences = opt.batch_sentences, to.limit = n, to.device = im.device;
+  to.decode = search, to.batch_sentences = opt.batch_sentences, to.limit = n, to.device = im.device;
   to.precision = im.precision, to.progress = opt.progress;
   const CorpusTranslation tr = translate_corpus(*im.model, data, *im.tgt, to);
   const std::vector<std::string>& hyps = tr.hypotheses;
@@ -397,6 +411,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
                         {"min_len", opt.decode.min_len},
                         {"no_repeat_ngram_size", opt.decode.no_repeat_ngram_size},
                         {"int8", opt.decode.int8},
+                        {"shortlist", opt.decode.shortlist},
                         {"sentences_per_s", static_cast<double>(n) / secs},
                         {"seconds", secs},
                         {"reference", opt.reference.empty() ? "corpus targets, detokenized" : opt.reference}};

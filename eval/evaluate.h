@@ -31,9 +31,11 @@ struct InferenceModel {
 InferenceModel load_inference_model(const std::string& checkpoint, DeviceRequest device = DeviceRequest::kAuto,
                                     std::optional<Precision> precision = std::nullopt, bool use_ema = true);
 
-// translate/evaluate/bench translate --int8: the model's CPU search uses int8 output products. Refused on a GPU,
-// with --precision fp16/bf16 (autocast steps do not use them) and for a language model, each with its rule.
-void set_int8_decoding(InferenceModel& im, bool on);
+// The search options of translate/evaluate/bench translate as they run with `im` (loaded from `checkpoint`):
+// --int8 applied (the model's CPU search uses int8 output products; refused on a GPU, with --precision fp16/bf16,
+// whose autocast steps do not use them, and for a language model, each with its rule) and the --shortlist file loaded
+// (DataError when missing, corrupted or built for other vocabularies; ConfigError for a language model).
+DecodeOptions prepare_decoding(InferenceModel& im, const DecodeOptions& decode, const std::string& checkpoint);
 
 struct EvaluateOptions {
   std::string checkpoint;

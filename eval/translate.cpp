@@ -50,7 +50,6 @@ InferenceModel load_ensemble(const TranslateOptions& opt) {
     ms[0].model = std::make_shared<EnsembleImpl>(std::move(members), opt.weights);
     ms[0].model->eval();
   }
-  set_int8_decoding(ms[0], opt.decode.int8);
   return std::move(ms[0]);
 }
 
@@ -77,6 +76,7 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
                                 std::ostream& out, std::ostream& log, int wait_fd) {
   opt.validate();
   InferenceModel im = load_ensemble(opt);
+  const DecodeOptions search = prepare_decoding(im, opt.decode, opt.checkpoints[0]);
   const int64_t cap = opt.max_src_tokens > 0  ? opt.max_src_tokens
                       : im.max_src_tokens > 0 ? im.max_src_tokens
                                               : kDefaultMaxSrcTokens;
@@ -102,7 +102,7 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
       for (size_t j = begin; j < end; ++j) rows.push_back(ids[order[j]]);
       auto [src, len] = pad_rows(rows);  // (B, S), (B)
       AutocastScope autocast(im.precision, im.device);
-      auto decoded = decode(*im.model, src.to(im.device), len.to(im.device), opt.decode);
+      auto decoded = decode(*im.model, src.to(im.device), len.to(im.device), search);
       for (size_t j = begin; j < end; ++j) res[order[j]] = std::move(decoded[j - begin]);
     });
     for (size_t i = 0; i < res.size(); ++i) {
@@ -145,6 +145,7 @@ TranslateStats translate_files(const TranslateOptions& opt, const std::string& i
                                std::ostream& out, std::ostream& log) {
   std::vector<NamedPath> inputs = {{"-i", input}};
   for (const std::string& c : opt.checkpoints) inputs.push_back({"--checkpoint", c});
+  inputs.push_back({"--shortlist", opt.decode.shortlist});
   check_outputs({{"-o", output}}, inputs, opt.overwrite);
   std::unique_ptr<TextFile> file;
   const bool from_stdin = input.empty() || input == "-";

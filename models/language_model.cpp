@@ -88,6 +88,10 @@ void SequenceModelImpl::set_int8_decoding(bool on) {
   if (on) throw ConfigError("--int8 applies to the search of seq2seq models (model.type is " + cfg_.type.name() + ")");
 }
 
+void SequenceModelImpl::restrict_output(DecoderState&, const torch::Tensor&) {
+  throw ConfigError("--shortlist applies to the search of seq2seq models (model.type is " + cfg_.type.name() + ")");
+}
+
 DecoderState DecoderState::select(const torch::Tensor& rows, const torch::Tensor& sources) const {
   auto pick = [](const torch::Tensor& t, int64_t dim, const torch::Tensor& idx) {
     return t.defined() && idx.defined() ? t.index_select(dim, idx) : t;
@@ -96,7 +100,7 @@ DecoderState DecoderState::select(const torch::Tensor& rows, const torch::Tensor
   s.h = pick(h, 1, rows), s.c = pick(c, 1, rows), s.feed = pick(feed, 0, rows), s.attn = pick(attn, 0, rows);
   s.memory = pick(memory, 0, sources), s.keys = pick(keys, 0, sources), s.mask = pick(mask, 0, sources);
   for (const auto& p : parts) s.parts.push_back(p.select(rows, sources));
-  s.weights = weights;
+  s.weights = weights, s.out_weight = out_weight, s.out_bias = out_bias;
   return s;
 }
 
@@ -129,6 +133,10 @@ torch::Tensor EnsembleImpl::forward(const torch::Tensor&, const torch::Tensor&, 
 
 void EnsembleImpl::set_int8_decoding(bool on) {
   for (auto& m : members) m->set_int8_decoding(on);
+}
+
+void EnsembleImpl::restrict_output(DecoderState& state, const torch::Tensor& ids) {
+  for (size_t i = 0; i < members.size(); ++i) members[i]->restrict_output(state.parts[i], ids);
 }
 
 DecoderState EnsembleImpl::encode(const torch::Tensor& src, const torch::Tensor& src_len) {

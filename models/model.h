@@ -22,6 +22,8 @@ struct DecoderState {
   torch::Tensor mask;               // (B, S) bool per source, true on real source tokens
   std::vector<DecoderState> parts;  // an ensemble's: one state per member (the tensors above but attn unused)
   std::shared_ptr<const DecodeWeights> weights;  // set by encode() when steps may use it (inference on the CPU)
+  // restrict_output without decode weights (a GPU): the output layer's rows of the shortlist, (V', H) and (V')
+  torch::Tensor out_weight, out_bias;
   // Rows `rows` (N') of the per-row tensors and, when defined, sources `sources` (B') of the per-source ones. The rows
   // must stay grouped by source in the order of `sources` (beam search expands, reorders within a beam, and drops
   // finished sentences with it).
@@ -45,6 +47,9 @@ struct SequenceModelImpl : torch::nn::Module {
   // Steps on the CPU take the output layer's product in int8 (translate --int8): faster, logits within about 1e-2.
   // Set before decoding starts; seq2seq only (ConfigError otherwise, or when this CPU has no int8 kernels).
   virtual void set_int8_decoding(bool on);
+  // A lexical shortlist (translate --shortlist): the steps of `state` score only the target ids `ids` (V', sorted,
+  // on the model's device), returning log-probabilities (B, V') normalised over them. Seq2seq only (ConfigError).
+  virtual void restrict_output(DecoderState& state, const torch::Tensor& ids);
   const ModelConfig& config() const { return cfg_; }
 
  protected:
@@ -64,6 +69,7 @@ struct EnsembleImpl : SequenceModelImpl {
   DecoderState encode(const torch::Tensor& src, const torch::Tensor& src_len) override;
   torch::Tensor step(const torch::Tensor& prev, DecoderState& state) override;  // (B) -> (B, V) mean log-probs
   void set_int8_decoding(bool on) override;
+  void restrict_output(DecoderState& state, const torch::Tensor& ids) override;  // each member's
   std::vector<SequenceModel> members;
   std::vector<double> weights;  // empty: the plain mean; else summing to 1
 };

@@ -262,6 +262,20 @@ void Seq2SeqImpl::set_int8_decoding(bool on) {
   int8_ = on;
 }
 
+void Seq2SeqImpl::restrict_output(DecoderState& s, const torch::Tensor& ids) {
+  torch::NoGradGuard ng;
+  if (!s.weights) {
+    s.out_weight = out_->weight.index_select(0, ids), s.out_bias = out_->bias.index_select(0, ids);
+    return;
+  }
+  auto w = std::make_shared<DecodeWeights>(*s.weights);  // the recurrent weights shared, the output layer's rows cut
+  if (w->out_int8)  // rows quantized one by one: the same int8 rows as the whole layer's
+    w->out_int8 = std::make_shared<Int8Linear>(out_->weight.index_select(0, ids), out_->bias.index_select(0, ids));
+  else
+    w->out_t = w->out_t.index_select(1, ids), w->out_b = w->out_b.index_select(0, ids);  // (H, V'), (V')
+  s.weights = std::move(w);
+}
+
 torch::Tensor Seq2SeqImpl::step(const torch::Tensor& prev, DecoderState& s) {
   torch::Tensor top;  // (B, 1, H)
   if (s.weights) {
@@ -276,9 +290,11 @@ torch::Tensor Seq2SeqImpl::step(const torch::Tensor& prev, DecoderState& s) {
   auto [unused, weights] = attend(top, s, &ht);
   s.feed = ht.squeeze(1);
   s.attn = weights.squeeze(1);  // (B, S)
-  torch::Tensor logits = !s.weights            ? project(ht).squeeze(1)
-                         : s.weights->out_int8 ? (*s.weights->out_int8)(s.feed)
-                                               : torch::addmm(s.weights->out_b, s.feed, s.weights->out_t);
+  torch::Tensor logits =
+      s.weights               ? (s.weights->out_int8 ? (*s.weights->out_int8)(s.feed)
+                                                     : torch::addmm(s.weights->out_b, s.feed, s.weights->out_t))
+      : s.out_weight.defined() ? torch::nn::functional::linear(drop_(s.feed), s.out_weight, s.out_bias)
+                               : project(ht).squeeze(1);
   return torch::log_softmax(at_least_fp32(logits), -1);  // (B, V)
 }
 

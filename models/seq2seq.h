@@ -60,6 +60,7 @@ struct Seq2SeqImpl : SequenceModelImpl {
   DecoderState encode(const torch::Tensor& src, const torch::Tensor& src_len) override;
   torch::Tensor step(const torch::Tensor& prev, DecoderState& state) override;
   void set_int8_decoding(bool on) override;
+  void restrict_output(DecoderState& state, const torch::Tensor& ids) override;
 
  private:
   // Decoder cells, one per layer, for the input-feeding step loop.

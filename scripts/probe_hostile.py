@@ -58,6 +58,8 @@ bases = {
  "translate": (["translate", "--checkpoint", ckpt], ["--weights", "--beam", "--length-penalty", "--max-len-ratio", "--nbest", "--batch", "--max-src-tokens", "--precision"]),
  "score": (["score", f"{d}/ref", "-i", f"{d}/hyp"], ["-m", "--tokenize", "-s", "--smooth-value", "--chrf-char-order", "--chrf-word-order", "--chrf-beta", "-w", "-f", "--confidence-n", "--paired-bs-n", "--paired-ar-n", "--seed", "--num-refs", "-l", "-e", "-j", "-t"]),
  "ngram": (["ngram", "--smoothing", "interpolated", "--order", "2", "--train", f"{d}/s.es", "--test", f"{d}/s.es"], ["--order", "--smoothing", "--k", "-f"]),
+ "shortlist": (["shortlist", "--data", corpus, "--out", "OUT"], ["--first", "--best", "--iters", "--max-sentences", "--split"]),
+ "translate --shortlist": (["translate", "--checkpoint", ckpt], ["--shortlist"]),
  "bench allreduce": (["bench", "allreduce", "--sizes", "1024", "--iters", "2"], ["--sizes", "--iters"]),
  "bench train": (["bench", "train", cfg, "--steps", "1", "--warmup", "0", "--batch", "2"], ["--precisions", "--batch", "--src-len", "--tgt-len", "--src-vocab", "--tgt-vocab", "--warmup", "--steps"]),
 }

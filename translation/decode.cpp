@@ -61,8 +61,10 @@ float block_max(const float* x) {
 }
 
 // Sets to -inf, in each row of lp (rows, V), the tokens that would complete an n-gram of `n` tokens already in that
-// row's hypothesis seqs[row] (the n-1 last tokens seen before, followed by that token).
-void block_repeated_ngrams(torch::Tensor& lp, const std::vector<std::vector<int32_t>>& seqs, int64_t n) {
+// row's hypothesis seqs[row] (the n-1 last tokens seen before, followed by that token). With a shortlist, `vocab` (V)
+// holds the sorted token id of each column.
+void block_repeated_ngrams(torch::Tensor& lp, const std::vector<std::vector<int32_t>>& seqs, int64_t n,
+                           const std::vector<int64_t>& vocab) {
   std::vector<int64_t> rows, toks;
   for (size_t r = 0; r < seqs.size(); ++r) {
     const auto& s = seqs[r];
@@ -71,6 +73,8 @@ void block_repeated_ngrams(torch::Tensor& lp, const std::vector<std::vector<int3
     for (int64_t i = 0; i + n <= len; ++i)
       if (std::equal(s.begin() + i, s.begin() + i + n - 1, s.end() - (n - 1)))
         rows.push_back(static_cast<int64_t>(r)), toks.push_back(s[static_cast<size_t>(i + n - 1)]);
+  if (!vocab.empty())  // every token of a hypothesis came from the shortlist
+    for (int64_t& t : toks) t = std::lower_bound(vocab.begin(), vocab.end(), t) - vocab.begin();
   }
   if (rows.empty()) return;
   const auto dev = lp.device();
@@ -159,6 +163,12 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
   std::vector<int64_t> active(static_cast<size_t>(B));
   std::iota(active.begin(), active.end(), 0);
   DecoderState state = model.encode(src, src_len);
+  std::vector<int64_t> vocab;  // with a shortlist: the target id of each column of the log-probabilities (sorted)
+  if (opt.shortlist_table) {
+    const torch::Tensor ids = opt.shortlist_table->candidates(src);  // ids 0..3 included: specials keep their columns
+    vocab.assign(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
+    model.restrict_output(state, ids.to(dev));
+  }
   std::vector<std::vector<int32_t>> seqs(static_cast<size_t>(B));
   std::vector<std::vector<int32_t>> aligns(static_cast<size_t>(B));  // opt.alignment: per row, per token its source
   std::vector<double> scores(static_cast<size_t>(B), 0.0);
@@ -186,7 +196,7 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
     if (t < opt.min_len || opt.no_repeat_ngram_size > 0) {
       const torch::Tensor eos = lp.select(1, kEosId).clone();                                    // (rows)
       if (t < opt.min_len) lp.select(1, kEosId).fill_(-std::numeric_limits<float>::infinity());  // t tokens so far
-      if (opt.no_repeat_ngram_size > 0) block_repeated_ngrams(lp, seqs, opt.no_repeat_ngram_size);
+      if (opt.no_repeat_ngram_size > 0) block_repeated_ngrams(lp, seqs, opt.no_repeat_ngram_size, vocab);
       // A row whose every token is now blocked (a vocabulary used up before --min-len) ends: </s> is allowed again.
       const torch::Tensor blocked = std::get<0>(lp.max(1)) == -std::numeric_limits<float>::infinity();
       lp.select(1, kEosId).copy_(torch::where(blocked, eos, lp.select(1, kEosId)));
@@ -217,7 +227,8 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
       for (int64_t j = 0; j < top_idx.size(1) && alive < K; ++j) {
         const double s = val[a][j];
         if (!std::isfinite(s)) break;
-        const int64_t from = a * R + idx[a][j] / V, tok = idx[a][j] % V;
+        const int64_t from = a * R + idx[a][j] / V, column = idx[a][j] % V;
+        const int64_t tok = vocab.empty() ? column : vocab[static_cast<size_t>(column)];
         if (tok == kEosId || at_limit) {
           best_ended = best_ended || j == 0;
           if (j < K) {

@@ -2,9 +2,12 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "models/model.h"
+#include "translation/shortlist.h"
 
 namespace tern {
 
@@ -37,6 +40,10 @@ struct DecodeOptions {
   // Hypothesis::alignment is filled: per token, the source position with the largest attention weight when the token
   // was chosen (hard alignment: fairseq --print-alignment, Marian --alignment hard, OpenNMT-py -report_align).
   bool alignment = false;
+  // A lexical shortlist file (`tern shortlist`; Marian's --shortlist): each batch scores only the target tokens it
+  // lists for the batch's source tokens (eval/evaluate.h prepare_decoding loads it into `shortlist_table`).
+  std::string shortlist;
+  std::shared_ptr<const Shortlist> shortlist_table;
   void validate() const;
 };
 
