@@ -6,9 +6,11 @@
 # then 1/sqrt(step): OpenNMT-py noam with hidden 256 is the same curve; 3000-token batches, label smoothing 0.1, clip
 # 1.0), STEPS training steps each; then beam search
 # on the 470 held-out test verses (beam BEAM, batch BATCH sentences, GNMT length penalty 0.6 in both).
-# tern decodes three ways: its default search (a sentence ends when beam hypotheses have ended, as fairseq), with
+# tern decodes five ways: its default search (a sentence ends when beam hypotheses have ended, as fairseq), with
 # --early-stop (a sentence ends when its best continuation is </s>: OpenNMT-py's rule, the like-for-like comparison),
-# and with --early-stop --int8 (the output layer's product in int8, as Marian and CTranslate2 decode on CPUs).
+# with --early-stop --int8 (the output layer's product in int8, as Marian and CTranslate2 decode on CPUs), with a
+# lexical shortlist (--shortlist, Marian's: the output layer over each batch's candidate tokens only; `tern shortlist`
+# learns it from the training pairs) and with all three.
 # Decoding runs REPEATS interleaved rounds and compares medians. Prints training tokens/s, translation sentences/s
 # and BLEU (sacreBLEU-exact `tern score` on the raw references) with the tern/OpenNMT-py ratios, then whether the
 # BLEU and chrF differences are significant (`tern score --paired-bs`, OpenNMT-py the baseline), and writes them to
@@ -24,7 +26,7 @@
 # $OUT/onmt-py (on PYTHONPATH); the three modules OpenNMT-py imports at start-up only for transforms this comparison
 # does not use (spacy, ahocorasick, rapidfuzz) are replaced there by modules that raise ImportError when touched.
 # DEVICE=cuda trains and decodes both on the GPU (OpenNMT-py: gpu_ranks [0], -gpu 0); --int8 is CPU-only, so
-# there tern decodes with its default search and --early-stop.
+# there tern decodes with its default search, --early-stop and --shortlist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TERN=${TERN:-build/cli/tern}
@@ -39,8 +41,9 @@ REF=${REF:-$(dirname "$CORPUS")/test.es}
 DEVICE=${DEVICE:-cpu}
 unset OMP_NUM_THREADS
 case "$DEVICE" in
-  cpu) TERN_SETTINGS=("default:" "early_stop:--early-stop" "int8:--early-stop --int8") ;;
-  cuda) TERN_SETTINGS=("default:" "early_stop:--early-stop") ;;
+  cpu) TERN_SETTINGS=("default:" "early_stop:--early-stop" "int8:--early-stop --int8"
+                      "shortlist:--shortlist $OUT/lex.bin" "shortlist_int8:--early-stop --int8 --shortlist $OUT/lex.bin") ;;
+  cuda) TERN_SETTINGS=("default:" "early_stop:--early-stop" "shortlist:--shortlist $OUT/lex.bin") ;;
   *) echo "onmt_compare: DEVICE must be cpu or cuda, not '$DEVICE'" >&2; exit 2 ;;
 esac
 
@@ -164,6 +167,9 @@ fi
 ONMT_DEVICE=()
 [ "$DEVICE" = cuda ] && ONMT_DEVICE=(-gpu 0)
 CKPT="$OUT/tern/$(cat "$OUT/tern/latest")"
+# The lexical shortlist of the --shortlist settings (Marian's defaults: the 100 most frequent target tokens and the 100
+# most likely translations of each source token), learned from the training pairs.
+"$TERN" shortlist --data "$CORPUS" --out "$OUT/lex.bin" --overwrite 2> "$OUT/shortlist.log"
 for round in $(seq 1 "$REPEATS"); do
   echo "== decoding, round $round of $REPEATS: OpenNMT-py, then tern ${TERN_SETTINGS[*]%%:*}"
   TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 onmt translate -model "$OUT/onmt/model_step_$STEPS.pt" \
@@ -230,7 +236,8 @@ json.dump(r, open(f"{out}/compare.json", "w"), indent=2)
 print(f"\n{'':36}{'tern':>10}{'OpenNMT-py':>12}{'ratio':>8}{'BLEU':>8}")
 print(f"{'train tokens/s (src+tgt)':36}{tern_tok:>10.0f}{onmt_tok:>12.0f}{tern_tok / onmt_tok:>7.2f}x")
 names = {"default": f"translate sent/s (beam {beam})", "early_stop": "  --early-stop (OpenNMT-py's rule)",
-         "int8": "  --early-stop --int8"}
+         "int8": "  --early-stop --int8", "shortlist": "  --shortlist (Marian's, 100/100)",
+         "shortlist_int8": "  --early-stop --int8 --shortlist"}
 for s in settings:
     print(f"{names[s]:36}{tern_sps[s]:>10.1f}{onmt_sps:>12.1f}{tern_sps[s] / onmt_sps:>7.2f}x{bleu[f'tern.{s}']:>8.2f}")
 print(f"{'OpenNMT-py BLEU':36}{'':>30}{bleu['onmt']:>8.2f}")

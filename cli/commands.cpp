@@ -516,7 +516,8 @@ void add_shortlist(CLI::App& app, CommandContext&, std::function<void()>& run) {
   };
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand(
-      "shortlist", "A lexical shortlist for translate/evaluate --shortlist (IBM Model 1 over a corpus's training pairs)");
+      "shortlist",
+      "A lexical shortlist for translate/evaluate --shortlist (IBM Model 1 over a corpus's training pairs)");
   c->add_option("--data", a->corpus, "HDF5 parallel corpus (several files: its parts, in order)")->required();
   c->add_option("--out", a->out, "The shortlist file")->required();
   c->add_option("--first", a->opt.first, "The most frequent target tokens, candidates in every batch")->check(kInteger);
@@ -539,9 +540,10 @@ void add_shortlist(CLI::App& app, CommandContext&, std::function<void()>& run) {
       save_shortlist(s, a->out);
       int64_t listed = 0;
       for (const auto& t : s.translations) listed += t.empty() ? 0 : 1;
-      logf("shortlist: {} ({} pairs, {} EM iterations): {} frequent target tokens, up to {} translations for each of "
-           "{} source tokens",
-           a->out, s.sentences, s.iterations, s.frequent.size(), s.best, listed);
+      logf(
+          "shortlist: {} ({} pairs, {} EM iterations): {} frequent target tokens, up to {} translations for each of "
+          "{} source tokens",
+          a->out, s.sentences, s.iterations, s.frequent.size(), s.best, listed);
     };
   });
 }

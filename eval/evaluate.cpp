@@ -165,8 +165,9 @@ void EvaluateOptions::validate() const {
   if (!source.empty() && text.empty())
     throw ConfigError("evaluate: --source goes with --text (the target text it translates into)");
   if (!text.empty() && !decode.shortlist.empty())
-    throw ConfigError("evaluate: --shortlist narrows the search of --data; --text scores the given text over the whole "
-                      "vocabulary");
+    throw ConfigError(
+        "evaluate: --shortlist narrows the search of --data; --text scores the given text over the whole "
+        "vocabulary");
   check_bleu_tokenizer(bleu_tokenize);
   if (attention_samples < 0 || attention_samples > 1000)
     throw ConfigError(fmt::format("--attention-samples must be in [0, 1000] (got {})", attention_samples));
@@ -208,9 +209,11 @@ nlohmann::json perplexity(InferenceModel& im, ShardData& data, int64_t n, std::v
 
 // Before any work: --hyp-out and --json are writable, distinct, none of the inputs, and new unless --overwrite.
 void check_evaluate_outputs(const EvaluateOptions& opt) {
-  std::vector<NamedPath> inputs = {
-      {"--checkpoint", opt.checkpoint}, {"--ref", opt.reference},           {"--text", opt.text},
-      {"--source", opt.source},         {"--shortlist", opt.decode.shortlist}};
+  std::vector<NamedPath> inputs = {{"--checkpoint", opt.checkpoint},
+                                   {"--ref", opt.reference},
+                                   {"--text", opt.text},
+                                   {"--source", opt.source},
+                                   {"--shortlist", opt.decode.shortlist}};
   for (const std::string& part : opt.corpus) inputs.push_back({"--data", part});
   check_outputs({{"--hyp-out", opt.hypotheses_out}, {"--json", opt.json_out}}, inputs, opt.overwrite);
 }

@@ -290,11 +290,15 @@ torch::Tensor Seq2SeqImpl::step(const torch::Tensor& prev, DecoderState& s) {
   auto [unused, weights] = attend(top, s, &ht);
   s.feed = ht.squeeze(1);
   s.attn = weights.squeeze(1);  // (B, S)
-  torch::Tensor logits =
-      s.weights               ? (s.weights->out_int8 ? (*s.weights->out_int8)(s.feed)
-                                                     : torch::addmm(s.weights->out_b, s.feed, s.weights->out_t))
-      : s.out_weight.defined() ? torch::nn::functional::linear(drop_(s.feed), s.out_weight, s.out_bias)
-                               : project(ht).squeeze(1);
+  torch::Tensor logits;         // (B, V), or (B, V') over a shortlist's ids
+  if (s.weights && s.weights->out_int8)
+    logits = (*s.weights->out_int8)(s.feed);
+  else if (s.weights)
+    logits = torch::addmm(s.weights->out_b, s.feed, s.weights->out_t);
+  else if (s.out_weight.defined())
+    logits = torch::nn::functional::linear(drop_(s.feed), s.out_weight, s.out_bias);
+  else
+    logits = project(ht).squeeze(1);
   return torch::log_softmax(at_least_fp32(logits), -1);  // (B, V)
 }
 

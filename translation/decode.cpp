@@ -73,10 +73,10 @@ void block_repeated_ngrams(torch::Tensor& lp, const std::vector<std::vector<int3
     for (int64_t i = 0; i + n <= len; ++i)
       if (std::equal(s.begin() + i, s.begin() + i + n - 1, s.end() - (n - 1)))
         rows.push_back(static_cast<int64_t>(r)), toks.push_back(s[static_cast<size_t>(i + n - 1)]);
-  if (!vocab.empty())  // every token of a hypothesis came from the shortlist
-    for (int64_t& t : toks) t = std::lower_bound(vocab.begin(), vocab.end(), t) - vocab.begin();
   }
   if (rows.empty()) return;
+  if (!vocab.empty())  // token ids -> columns (every token of a hypothesis came from the shortlist)
+    for (int64_t& t : toks) t = std::lower_bound(vocab.begin(), vocab.end(), t) - vocab.begin();
   const auto dev = lp.device();
   lp.index_put_({torch::tensor(rows).to(dev), torch::tensor(toks).to(dev)}, -std::numeric_limits<float>::infinity());
 }

@@ -18,8 +18,8 @@ namespace tern {
 
 namespace {
 constexpr char kMagic[8] = {'T', 'E', 'R', 'N', 'S', 'L', 'S', 'T'};
-constexpr int32_t kFirstWord = kEosId + 1;    // ids below are special: always candidates, never in the lexicon
-constexpr int64_t kReadBlock = 65536;         // sentences a corpus read
+constexpr int32_t kFirstWord = kEosId + 1;      // ids below are special: always candidates, never in the lexicon
+constexpr int64_t kReadBlock = 65536;           // sentences a corpus read
 constexpr uint64_t kMaxFileBytes = 1ULL << 34;  // 16 GiB: far above any vocabulary's table
 
 // (source id, target id) -> slot, open addressing with linear probing; grows at half full.
@@ -197,6 +197,7 @@ Shortlist build_shortlist(const CorpusReader& corpus, const ShortlistOptions& op
       if (const uint64_t k = table.key(slot); k != PairTable::kEmpty)
         prob[slot] = static_cast<float>(count[slot] / total[static_cast<size_t>(k >> 32)]);
   }
+  progress.update(static_cast<uint64_t>(opt.iterations) * pairs.size());
   progress.finish(fmt::format("{} word pairs", table.size()));
 
   s.translations.resize(static_cast<size_t>(s.src_vocab));
@@ -285,15 +286,16 @@ Shortlist load_shortlist(const std::string& path) {
     throw DataError(fmt::format("{}: shortlist format version {}, this tern reads version {}", path, version,
                                 kShortlistFormatVersion));
   if (const uint64_t h = hash_bytes(bytes.data(), body); h != stored)
-    throw DataError(fmt::format("{}: checksum mismatch (stored {:016x}, computed {:016x}): the file is corrupted or "
-                                "truncated; build it again with `tern shortlist`",
-                                path, stored, h));
+    throw DataError(
+        fmt::format("{}: checksum mismatch (stored {:016x}, computed {:016x}): the file is corrupted or "
+                    "truncated; build it again with `tern shortlist`",
+                    path, stored, h));
   Shortlist s;
   s.src_vocab = r.get<int64_t>("the source vocabulary size"), s.tgt_vocab = r.get<int64_t>("the target one");
   const auto vocab_ok = [](int64_t v) { return v > kFirstWord && v <= std::numeric_limits<int32_t>::max(); };
   if (!vocab_ok(s.src_vocab) || !vocab_ok(s.tgt_vocab))
-    throw DataError(fmt::format("{}: vocabulary sizes {} and {} must be in [{}, 2^31)", path, s.src_vocab,
-                                s.tgt_vocab, kFirstWord + 1));
+    throw DataError(fmt::format("{}: vocabulary sizes {} and {} must be in [{}, 2^31)", path, s.src_vocab, s.tgt_vocab,
+                                kFirstWord + 1));
   s.src_hash = r.get_string("the source vocabulary hash"), s.tgt_hash = r.get_string("the target vocabulary hash");
   s.first = r.get<int64_t>("first"), s.best = r.get<int64_t>("best");
   s.iterations = r.get<int64_t>("iterations"), s.sentences = r.get<int64_t>("sentences");
@@ -313,9 +315,8 @@ Shortlist load_shortlist(const std::string& path) {
   for (int64_t e = 0; e < s.src_vocab; ++e) {
     const auto n = r.get<int32_t>("a translation count");
     if (n < 0 || n > s.best || (e < kFirstWord && n > 0) || static_cast<uint64_t>(n) * 8 > r.left())
-      throw DataError(
-          fmt::format("{}: source token {} has {} translations (at most best = {}; none for special ids)", path, e,
-                      n, s.best));
+      throw DataError(fmt::format("{}: source token {} has {} translations (at most best = {}; none for special ids)",
+                                  path, e, n, s.best));
     auto& list = s.translations[static_cast<size_t>(e)];
     for (int32_t k = 0; k < n; ++k) {
       const auto f = r.get<int32_t>("a translation");

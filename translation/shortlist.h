@@ -31,7 +31,7 @@ struct Shortlist {
   int64_t src_vocab = 0, tgt_vocab = 0;
   std::string src_hash, tgt_hash;  // the corpus's vocabularies (hex XXH64 of the SentencePiece models)
   int64_t first = 0, best = 0, iterations = 0, sentences = 0;  // how it was built
-  std::vector<int32_t> frequent;                                // (<= first) target ids, most frequent first
+  std::vector<int32_t> frequent;                               // (<= first) target ids, most frequent first
   // Per source id: (target id, p(target | source)), most likely first, at most `best`.
   std::vector<std::vector<std::pair<int32_t, float>>> translations;
 

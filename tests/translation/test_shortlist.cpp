@@ -167,6 +167,7 @@ TEST(Shortlist, RestrictsTheSearch) {
     o.shortlist_table = std::make_shared<Shortlist>(table_of(all));
     const auto whole = decode(*m, src, len, o);
     o.shortlist_table = std::make_shared<Shortlist>(table_of({7, 12}));
+    o.min_len = 12;  // longer than the 9 bigrams of 3 tokens allow: blocking decides where each hypothesis ends
     const auto few = decode(*m, src, len, o);
     for (size_t b = 0; b < 2; ++b) {
       ASSERT_EQ(whole[b].size(), plain[b].size());
@@ -174,8 +175,12 @@ TEST(Shortlist, RestrictsTheSearch) {
         EXPECT_EQ(whole[b][k].tokens, plain[b][k].tokens);
         EXPECT_NEAR(whole[b][k].score, plain[b][k].score, 1e-4);
       }
-      for (const auto& h : few[b])
-        for (int32_t t : h.tokens) EXPECT_TRUE(t == 7 || t == 12 || t == 29 || t == kUnkId) << t;  // the batch's
+      for (const auto& h : few[b]) {
+        for (int32_t t : h.tokens) EXPECT_TRUE(t <= kEosId || t == 7 || t == 12 || t == 29) << t;  // the batch's
+        std::set<std::pair<int32_t, int32_t>> bigrams;  // --no-repeat-ngram-size 2 blocks the shortlist's columns
+        for (size_t k = 1; k < h.tokens.size(); ++k)
+          EXPECT_TRUE(bigrams.insert({h.tokens[k - 1], h.tokens[k]}).second) << "a repeated bigram at " << k;
+      }
     }
   }
 }
