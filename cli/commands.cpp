@@ -86,6 +86,10 @@ const CLI::Validator kFiniteNumber(
     },
     "NUMBER");
 
+// A file name that may not be empty (an empty --shortlist would otherwise silently mean none).
+const CLI::Validator kFileName([](std::string& s) { return s.empty() ? std::string("must name a file (got '')") : ""; },
+                               "FILE");
+
 // An option naming one of E's values (--precision bf16): checked as text like the numbers, stored as the enum.
 template <typename E, typename Target>
 CLI::Option* add_choice(CLI::App* c, const std::string& name, Target& target, const std::string& help) {
@@ -126,7 +130,8 @@ void add_search_flags(CLI::App* c, DecodeOptions& d) {
               "differ slightly from fp32)");
   c->add_option("--shortlist", d.shortlist,
                 "A lexical shortlist from `tern shortlist` (as Marian's): each batch scores only the target tokens it "
-                "lists for the batch's source tokens (faster; translations can differ slightly)");
+                "lists for the batch's source tokens (faster; translations can differ slightly)")
+      ->check(kFileName);
 }
 
 // Every command that writes files refuses to replace an existing one unless given this flag.
@@ -518,8 +523,10 @@ void add_shortlist(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto* c = app.add_subcommand(
       "shortlist",
       "A lexical shortlist for translate/evaluate --shortlist (IBM Model 1 over a corpus's training pairs)");
-  c->add_option("--data", a->corpus, "HDF5 parallel corpus (several files: its parts, in order)")->required();
-  c->add_option("--out", a->out, "The shortlist file")->required();
+  c->add_option("--data", a->corpus, "HDF5 parallel corpus (several files: its parts, in order)")
+      ->required()
+      ->check(kFileName);
+  c->add_option("--out", a->out, "The shortlist file")->required()->check(kFileName);
   c->add_option("--first", a->opt.first, "The most frequent target tokens, candidates in every batch")->check(kInteger);
   c->add_option("--best", a->opt.best, "The most likely translations kept per source token")->check(kInteger);
   c->add_option("--iters", a->opt.iterations, "EM iterations of IBM Model 1")->check(kInteger);

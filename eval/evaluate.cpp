@@ -39,7 +39,8 @@ DecodeOptions prepare_decoding(InferenceModel& im, const DecodeOptions& decode, 
     if (!im.src)
       throw ConfigError("--shortlist applies to the search of seq2seq models (" + checkpoint + " is a language model)");
     auto table = std::make_shared<Shortlist>(load_shortlist(d.shortlist));
-    table->check_vocab(im.src->hash(), im.tgt->hash(), d.shortlist, checkpoint);
+    table->check_vocab(im.src->hash(), im.src->vocab_size(), im.tgt->hash(), im.tgt->vocab_size(), d.shortlist,
+                       checkpoint);
     d.shortlist_table = std::move(table);
   }
   return d;

@@ -241,8 +241,11 @@ torch::Tensor Shortlist::candidates(const torch::Tensor& src) const {
   return torch::tensor(out, torch::kInt64);
 }
 
-void Shortlist::check_vocab(const std::string& src_vocab_hash, const std::string& tgt_vocab_hash,
-                            const std::string& path, const std::string& checkpoint) const {
+void Shortlist::check_vocab(const std::string& src_vocab_hash, int64_t src_size, const std::string& tgt_vocab_hash,
+                            int64_t tgt_size, const std::string& path, const std::string& checkpoint) const {
+  if (src_size != src_vocab || tgt_size != tgt_vocab)
+    throw DataError(fmt::format("--shortlist {}: it lists {} source and {} target tokens, but {} has {} and {}", path,
+                                src_vocab, tgt_vocab, checkpoint, src_size, tgt_size));
   if (src_vocab_hash != src_hash || tgt_vocab_hash != tgt_hash)
     throw DataError(fmt::format(
         "--shortlist {}: it was built for the vocabularies {} (source) and {} (target), but {} uses {} and {}; "

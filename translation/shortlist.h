@@ -38,9 +38,9 @@ struct Shortlist {
   // src (B, S) source ids (any device; padding and special ids carry no translations) -> the sorted candidate target
   // ids (V') as an int64 CPU tensor. Ids 0..3 (pad, unk, bos, eos) are always in it, so they keep their positions.
   torch::Tensor candidates(const torch::Tensor& src) const;
-  // Throws DataError naming the file when the vocabularies are not those of `checkpoint`'s model.
-  void check_vocab(const std::string& src_vocab_hash, const std::string& tgt_vocab_hash, const std::string& path,
-                   const std::string& checkpoint) const;
+  // Throws DataError naming the file when the vocabularies (hashes and sizes) are not those of `checkpoint`'s model.
+  void check_vocab(const std::string& src_vocab_hash, int64_t src_size, const std::string& tgt_vocab_hash,
+                   int64_t tgt_size, const std::string& path, const std::string& checkpoint) const;
 };
 
 // IBM Model 1 over the split's subword ids (parallel corpora only; DataError otherwise).

@@ -82,6 +82,10 @@ for args, needle in ((["--best", "0"], "--best must be in"), (["--first", "-1"],
                      (["--best", "x"], "--best"), (["--iters", "1e9"], "--iters")):
     p = run(["shortlist", "--data", corpus, "--out", f"{d}/new.bin", *args], expect=2)
     check(needle in p.stderr and not os.path.exists(f"{d}/new.bin"), f"{' '.join(args)} refused ({p.stderr[-120:]})")
+for args in (["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "--shortlist", ""],
+             ["shortlist", "--data", corpus, "--out", ""], ["shortlist", "--data", "", "--out", f"{d}/new.bin"]):
+    p = run(args, expect=2)
+    check("must name a file (got '')" in p.stderr, f"an empty file name refused ({p.stderr[-120:]})")
 p = run(["shortlist", "--data", corpus, "--out", f"{d}/new.bin", "--split", "nope"], expect=4)
 check("nope" in p.stderr, f"a missing split refused ({p.stderr[-120:]})")
 p = run(["shortlist", "--data", corpus, "--out", f"{d}/lex.bin"], expect=7)

@@ -97,8 +97,14 @@ TEST(Shortlist, CandidatesAndFile) {
   EXPECT_EQ(back.translations, s.translations);
   EXPECT_EQ(back.tgt_hash, s.tgt_hash);
   EXPECT_EQ(back.iterations, 2);
-  EXPECT_NO_THROW(back.check_vocab(s.src_hash, s.tgt_hash, file, "m.tern"));
-  EXPECT_NE(test::error_of([&] { back.check_vocab(s.src_hash, "0123", file, "m.tern"); }).find("m.tern uses"),
+  EXPECT_NO_THROW(back.check_vocab(s.src_hash, s.src_vocab, s.tgt_hash, s.tgt_vocab, file, "m.tern"));
+  EXPECT_NE(test::error_of([&] {
+              back.check_vocab(s.src_hash, s.src_vocab, "0123", s.tgt_vocab, file, "m.tern");
+            }).find("m.tern uses"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] {
+              back.check_vocab(s.src_hash, s.src_vocab, s.tgt_hash, 9, file, "m.tern");
+            }).find("but m.tern has"),
             std::string::npos);
 
   const std::string good = read_bytes(file);
