@@ -171,31 +171,37 @@ Shortlist build_shortlist(const CorpusReader& corpus, const ShortlistOptions& op
   std::vector<float> prob(table.capacity(), 1.0f);
   std::vector<double> count(table.capacity()), total(static_cast<size_t>(s.src_vocab + 1));
   std::vector<size_t> slots;
+  std::vector<int64_t> words;
   Progress progress("shortlist: IBM Model 1", static_cast<uint64_t>(opt.iterations) * pairs.size(), "pairs", 10.0,
                     opt.progress);
   for (int64_t it = 0; it < opt.iterations; ++it) {
     std::fill(count.begin(), count.end(), 0.0);
     std::fill(total.begin(), total.end(), 0.0);
     for (size_t i = 0; i < pairs.size(); ++i) {
-      const int64_t s0 = pairs.src_off[i], ns = pairs.src_off[i + 1] - s0 + 1;  // + the empty word
+      // The source words of pair i, the empty word first: slots[k] is t(f | words[k]) for the target word f.
+      words.assign(1, null_word);
+      for (int64_t k = pairs.src_off[i]; k < pairs.src_off[i + 1]; ++k)
+        words.push_back(pairs.src[static_cast<size_t>(k)]);
       for (int64_t j = pairs.tgt_off[i]; j < pairs.tgt_off[i + 1]; ++j) {
         const int32_t f = pairs.tgt[static_cast<size_t>(j)];
         slots.clear();
-        slots.push_back(table.find(PairTable::pack(null_word, f)));
-        for (int64_t k = s0; k < s0 + ns - 1; ++k) slots.push_back(table.find(PairTable::pack(pairs.src[k], f)));
         double denom = 0;
-        for (size_t slot : slots) denom += prob[slot];
+        for (int64_t e : words) {
+          slots.push_back(table.find(PairTable::pack(e, f)));
+          denom += prob[slots.back()];
+        }
+        if (!(denom > 0)) continue;  // every t(f | e) of the pair underflowed: nothing to share out
         for (size_t k = 0; k < slots.size(); ++k) {
           const double c = prob[slots[k]] / denom;
           count[slots[k]] += c;
-          total[static_cast<size_t>(k == 0 ? null_word : pairs.src[static_cast<size_t>(s0 + k - 1)])] += c;
+          total[static_cast<size_t>(words[k])] += c;
         }
       }
       if (i % 4096 == 0) progress.update(static_cast<uint64_t>(it) * pairs.size() + i);
     }
     for (size_t slot = 0; slot < table.capacity(); ++slot)
       if (const uint64_t k = table.key(slot); k != PairTable::kEmpty)
-        prob[slot] = static_cast<float>(count[slot] / total[static_cast<size_t>(k >> 32)]);
+        prob[slot] = total[k >> 32] > 0 ? static_cast<float>(count[slot] / total[k >> 32]) : 0.0f;
   }
   progress.update(static_cast<uint64_t>(opt.iterations) * pairs.size());
   progress.finish(fmt::format("{} word pairs", table.size()));
@@ -213,9 +219,9 @@ Shortlist build_shortlist(const CorpusReader& corpus, const ShortlistOptions& op
     list.resize(keep);
     list.shrink_to_fit();
   }
-  std::vector<std::pair<int32_t, float>> freq;
+  std::vector<std::pair<int32_t, int64_t>> freq;  // (target id, count)
   for (int32_t f = kFirstWord; f < s.tgt_vocab; ++f)
-    if (target_count[static_cast<size_t>(f)] > 0) freq.emplace_back(f, static_cast<float>(target_count[f]));
+    if (target_count[static_cast<size_t>(f)] > 0) freq.emplace_back(f, target_count[static_cast<size_t>(f)]);
   const auto keep = std::min<size_t>(freq.size(), static_cast<size_t>(opt.first));
   std::partial_sort(freq.begin(), freq.begin() + static_cast<std::ptrdiff_t>(keep), freq.end(), more_likely);
   for (size_t i = 0; i < keep; ++i) s.frequent.push_back(freq[i].first);
@@ -314,6 +320,8 @@ Shortlist load_shortlist(const std::string& path) {
     s.frequent.push_back(r.get<int32_t>("the frequent tokens"));
     check_target(s.frequent.back(), "a frequent");
   }
+  if (static_cast<uint64_t>(s.src_vocab) * 4 > r.left())  // a count for each source id
+    throw DataError(fmt::format("{}: {} bytes cannot hold the lists of {} source tokens", path, r.left(), s.src_vocab));
   s.translations.resize(static_cast<size_t>(s.src_vocab));
   for (int64_t e = 0; e < s.src_vocab; ++e) {
     const auto n = r.get<int32_t>("a translation count");

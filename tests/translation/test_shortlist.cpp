@@ -121,6 +121,26 @@ TEST(Shortlist, CandidatesAndFile) {
   write_bytes(file, newer);
   EXPECT_NE(test::error_of([&] { load_shortlist(file); }).find("format version 9"), std::string::npos);
   EXPECT_THROW(load_shortlist(d.file("missing.bin")), DataError);
+  // Files with a valid checksum but values a build never writes (a hand-made or foreign writer's).
+  const auto refused = [&](Shortlist bad, const std::string& rule) {
+    save_shortlist(bad, file);
+    EXPECT_NE(test::error_of([&] { load_shortlist(file); }).find(rule), std::string::npos) << rule;
+  };
+  Shortlist huge = s;
+  huge.src_vocab = (1LL << 31) - 1;  // no list for most ids: refused before 2^31 lists are made
+  refused(huge, "cannot hold the lists of 2147483647 source tokens");
+  Shortlist outside = s;
+  outside.translations[10] = {{static_cast<int32_t>(s.tgt_vocab), 0.5f}};
+  refused(outside, "outside the target vocabulary");
+  Shortlist improbable = s;
+  improbable.translations[10] = {{10, 1.5f}};
+  refused(improbable, "is not a probability");
+  Shortlist special = s;
+  special.translations[2] = {{10, 0.5f}};
+  refused(special, "source token 2 has 1 translations");
+  Shortlist more = s;
+  more.frequent.assign(static_cast<size_t>(s.first) + 1, 10);
+  refused(more, "frequent tokens for first");
   ShortlistOptions bad;
   bad.best = 0;
   EXPECT_NE(test::error_of([&] { bad.validate(); }).find("--best must be in"), std::string::npos);
