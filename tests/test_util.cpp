@@ -7,6 +7,8 @@
 #include <random>
 #include <sstream>
 
+#include "data/prepare.h"
+
 namespace tern::test {
 
 TempDir::TempDir() {
@@ -61,6 +63,20 @@ std::vector<std::string> synthetic_translation(const std::vector<std::string>& s
     out.push_back(t);
   }
   return out;
+}
+
+std::string make_synthetic_corpus(const TempDir& d, int n, int seed, int64_t vocab) {
+  auto src = synthetic_sentences(n, seed);
+  write_lines(d.file("a.en"), src);
+  write_lines(d.file("a.es"), synthetic_translation(src));
+  PrepareOptions o;
+  o.train_src = {d.file("a.en")};
+  o.train_tgt = {d.file("a.es")};
+  o.tokenizer.vocab_size = vocab;
+  o.out = d.file("c.h5");
+  o.progress = false;
+  prepare_corpus(o);
+  return o.out;
 }
 
 }  // namespace tern::test

@@ -22,6 +22,9 @@ std::vector<std::string> read_lines(const std::string& path);
 std::vector<std::string> synthetic_sentences(int n, int seed, int min_words = 3, int max_words = 9);
 // A word-by-word "translation" of synthetic_sentences (each word mapped to another form).
 std::vector<std::string> synthetic_translation(const std::vector<std::string>& src);
+// `d`/c.h5: a parallel corpus of synthetic_sentences(n, seed) (`d`/a.en) and their synthetic_translation (`d`/a.es),
+// SentencePiece models of at most `vocab` pieces, everything in train.
+std::string make_synthetic_corpus(const TempDir& d, int n, int seed, int64_t vocab);
 // Runs `what` and returns the message of the tern::Error it throws ("" when none).
 template <typename F>
 std::string error_of(F&& what) {

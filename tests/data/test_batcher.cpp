@@ -13,19 +13,7 @@
 namespace tern {
 
 namespace {
-std::string make_corpus(const test::TempDir& d, int n) {
-  auto src = test::synthetic_sentences(n, 3);
-  test::write_lines(d.file("a.en"), src);
-  test::write_lines(d.file("a.es"), test::synthetic_translation(src));
-  PrepareOptions o;
-  o.train_src = {d.file("a.en")};
-  o.train_tgt = {d.file("a.es")};
-  o.tokenizer.vocab_size = 60;
-  o.out = d.file("c.h5");
-  o.progress = false;
-  prepare_corpus(o);
-  return o.out;
-}
+std::string make_corpus(const test::TempDir& d, int n) { return test::make_synthetic_corpus(d, n, 3, 60); }
 }  // namespace
 
 // Stream mode: over an epoch's windows, each stream's non-pad positions are consecutive, the streams follow one

@@ -5,7 +5,6 @@
 #include <set>
 
 #include "core/errors.h"
-#include "data/prepare.h"
 #include "data/tokenizer.h"
 #include "models/model.h"
 #include "test_util.h"
@@ -16,19 +15,7 @@ namespace tern {
 
 namespace {
 // The synthetic corpus: each word w translated word by word as el_wo.
-std::string make_corpus(const test::TempDir& d, int n) {
-  auto src = test::synthetic_sentences(n, 7);
-  test::write_lines(d.file("a.en"), src);
-  test::write_lines(d.file("a.es"), test::synthetic_translation(src));
-  PrepareOptions o;
-  o.train_src = {d.file("a.en")};
-  o.train_tgt = {d.file("a.es")};
-  o.tokenizer.vocab_size = 80;
-  o.out = d.file("c.h5");
-  o.progress = false;
-  prepare_corpus(o);
-  return o.out;
-}
+std::string make_corpus(const test::TempDir& d, int n) { return test::make_synthetic_corpus(d, n, 7, 80); }
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
