@@ -527,12 +527,16 @@ void add_shortlist(CLI::App& app, CommandContext&, std::function<void()>& run) {
       ->required()
       ->check(kFileName);
   c->add_option("--out", a->out, "The shortlist file")->required()->check(kFileName);
-  c->add_option("--first", a->opt.first, "The most frequent target tokens, candidates in every batch")->check(kInteger);
-  c->add_option("--best", a->opt.best, "The most likely translations kept per source token")->check(kInteger);
-  c->add_option("--iters", a->opt.iterations, "EM iterations of IBM Model 1")->check(kInteger);
-  c->add_option("--max-sentences", a->opt.max_sentences, "Pairs read at most, evenly spread over the split")
+  c->add_option("--first", a->opt.first, "The most frequent target tokens, candidates in every batch (default 100)")
       ->check(kInteger);
-  c->add_option("--split", a->opt.split, "The corpus split it learns from");
+  c->add_option("--best", a->opt.best,
+                "The most likely translations kept per source token (default 100; fewer: faster)")
+      ->check(kInteger);
+  c->add_option("--iters", a->opt.iterations, "EM iterations of IBM Model 1 (default 5)")->check(kInteger);
+  c->add_option("--max-sentences", a->opt.max_sentences,
+                "Pairs read at most, evenly spread over the split (default 1000000)")
+      ->check(kInteger);
+  c->add_option("--split", a->opt.split, "The corpus split it learns from (default train)");
   c->add_flag("--overwrite", a->overwrite, kOverwriteHelp);
   c->callback([a, &run] {
     run = [a] {
