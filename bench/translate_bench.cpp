@@ -45,6 +45,8 @@ nlohmann::json bench_translate(const TranslateBenchOptions& opt) {
                       {"early_stop", opt.decode.early_stop},
                       {"int8", opt.decode.int8},
                       {"shortlist", opt.decode.shortlist},
+                      {"lm", opt.decode.lm},
+                      {"lm_weight", opt.decode.lm.empty() ? nlohmann::json() : nlohmann::json(opt.decode.lm_weight)},
                       {"sentences", tr.hypotheses.size()},
                       {"seconds", tr.seconds},
                       {"sentences_per_s", n / tr.seconds},
@@ -60,12 +62,13 @@ nlohmann::json bench_translate(const TranslateBenchOptions& opt) {
 }
 
 std::string translate_bench_table(const nlohmann::json& rows, const TranslateBenchOptions& opt) {
-  std::string out = fmt::format("{} on {} ({} split, {} sentences), {} {}, {} thread(s){}{}{}\n", opt.checkpoint,
-                                fmt::join(opt.corpus, ","), opt.split, rows[0]["sentences"].get<int64_t>(),
-                                rows[0]["device"].get<std::string>(), rows[0]["precision"].get<std::string>(),
-                                rows[0]["threads"].get<int>(), opt.decode.early_stop ? ", --early-stop" : "",
-                                opt.decode.int8 ? ", --int8" : "",
-                                opt.decode.shortlist.empty() ? "" : ", --shortlist " + opt.decode.shortlist);
+  std::string out = fmt::format(
+      "{} on {} ({} split, {} sentences), {} {}, {} thread(s){}{}{}{}\n", opt.checkpoint, fmt::join(opt.corpus, ","),
+      opt.split, rows[0]["sentences"].get<int64_t>(), rows[0]["device"].get<std::string>(),
+      rows[0]["precision"].get<std::string>(), rows[0]["threads"].get<int>(),
+      opt.decode.early_stop ? ", --early-stop" : "", opt.decode.int8 ? ", --int8" : "",
+      opt.decode.shortlist.empty() ? "" : ", --shortlist " + opt.decode.shortlist,
+      opt.decode.lm.empty() ? "" : fmt::format(", --lm {} --lm-weight {}", opt.decode.lm, opt.decode.lm_weight));
   out += fmt::format("{:>5} {:>6} {:>12} {:>13} {:>13} {:>7}\n", "beam", "batch", "sentences/s", "src tok/s",
                      "out tok/s", "BLEU");
   for (const auto& r : rows)

@@ -132,6 +132,16 @@ void add_search_flags(CLI::App* c, DecodeOptions& d) {
                 "A lexical shortlist from `tern shortlist` (as Marian's): each batch scores only the target tokens it "
                 "lists for the batch's source tokens (faster; translations can differ slightly)")
       ->check(kFileName);
+  auto* lm = c->add_option("--lm", d.lm,
+                           "Shallow fusion with a language model of the target language (a checkpoint of model.type "
+                           "lm or ffnn_lm with the target vocabulary): each step adds --lm-weight times its "
+                           "log-probabilities to the translation model's");
+  lm->check(kFileName);
+  auto* weight = c->add_option("--lm-weight", d.lm_weight,
+                               "The language model's weight in [0, 10], required with --lm: no weight suits every pair "
+                               "of models (tune it on a validation split: bench/lm_fusion.sh)");
+  weight->check(kFiniteNumber)->needs(lm);
+  lm->needs(weight);
 }
 
 // Every command that writes files refuses to replace an existing one unless given this flag.
@@ -175,7 +185,10 @@ void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--spm-model", o->spm_model, "Reuse this model (joint or monolingual)");
   c->add_option("--vocab-from", o->vocab_from,
                 "Reuse the SentencePiece models of this tern corpus (new data for a model trained on it: "
-                "train.init_from)");
+                "train.init_from); for a monolingual corpus, one side of a parallel one (--vocab-side)");
+  c->add_option("--vocab-side", o->vocab_side,
+                "--vocab-from a parallel corpus for a monolingual one: its tgt (default: text for translate --lm) "
+                "or src model");
   c->add_option("--max-tokens", o->max_tokens, "Longer sentences (subword tokens) follow --long-policy")
       ->check(kInteger);
   add_choice<LongPolicy>(c, "--long-policy", o->long_policy, "Sentences longer than --max-tokens");
@@ -654,7 +667,8 @@ void add_bench(CLI::App& app, CommandContext& ctx, std::function<void()>& run) {
   tl->add_flag("--overwrite", *overwrite, kOverwriteHelp);
   tl->callback([tb, tb_json, overwrite, &run] {
     run = [tb, tb_json, overwrite] {
-      std::vector<NamedPath> inputs = {{"--checkpoint", tb->checkpoint}, {"--shortlist", tb->decode.shortlist}};
+      std::vector<NamedPath> inputs = {
+          {"--checkpoint", tb->checkpoint}, {"--shortlist", tb->decode.shortlist}, {"--lm", tb->decode.lm}};
       for (const std::string& part : tb->corpus) inputs.push_back({"--data", part});
       check_outputs({{"--json", *tb_json}}, inputs, *overwrite);
       set_threads(0);

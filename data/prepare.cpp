@@ -201,6 +201,10 @@ void PrepareOptions::validate() const {
          "--train-text (monolingual) cannot be combined with --*-src/--*-tgt files");
     need(spm_src.empty() && spm_tgt.empty(), "monolingual corpora take one model: --spm-model");
   }
+  need(vocab_side == "src" || vocab_side == "tgt",
+       fmt::format("--vocab-side must be src or tgt (got '{}')", vocab_side));
+  need(vocab_side == "tgt" || (!parallel() && !vocab_from.empty()),
+       "--vocab-side picks the side of a parallel --vocab-from corpus for a monolingual corpus (--train-text)");
   need(vocab_from.empty() || (spm_src.empty() && spm_model.empty() && !joint_vocab),
        "--vocab-from takes the corpus's models as they are: it excludes --spm-src/--spm-tgt, --spm-model and "
        "--joint-vocab");
@@ -295,14 +299,22 @@ std::vector<std::unique_ptr<Tokenizer>> make_tokenizers(const PrepareOptions& o,
   std::vector<std::unique_ptr<Tokenizer>> toks;
   if (!o.vocab_from.empty()) {
     const CorpusReader from(o.vocab_from);
-    const std::string kind = par ? "parallel" : "monolingual";
-    if (from.kind() != kind)
-      throw DataError(fmt::format("--vocab-from {}: is a {} corpus; this {} corpus needs the vocabularies of a {} one",
-                                  o.vocab_from, from.kind(), kind, kind));
-    for (const char* side : par ? std::vector<const char*>{"src", "tgt"} : std::vector<const char*>{"text"})
+    if (par && from.kind() != "parallel")
+      throw DataError(
+          fmt::format("--vocab-from {}: is a {} corpus; this parallel corpus needs the vocabularies of a "
+                      "parallel one",
+                      o.vocab_from, from.kind()));
+    // A monolingual corpus from a parallel one: one side's model (a target-language model for translate --lm).
+    const bool one_side = !par && from.kind() == "parallel";
+    if (!one_side && o.vocab_side != "tgt")
+      throw ConfigError(fmt::format("--vocab-side {}: --vocab-from {} is a {} corpus, with no sides to pick from",
+                                    o.vocab_side, o.vocab_from, from.kind()));
+    for (const std::string& side : par        ? std::vector<std::string>{"src", "tgt"}
+                                   : one_side ? std::vector<std::string>{o.vocab_side}
+                                              : std::vector<std::string>{"text"})
       toks.push_back(std::make_unique<Tokenizer>(from.vocab(side).model_proto,
                                                  fmt::format("{} ({} vocabulary)", o.vocab_from, side)));
-    logf("reusing the SentencePiece model(s) of {}", o.vocab_from);
+    logf("reusing the {}SentencePiece model(s) of {}", one_side ? o.vocab_side + " " : "", o.vocab_from);
   } else if (!o.spm_model.empty()) {
     auto t = Tokenizer::from_file(o.spm_model);
     toks.push_back(std::make_unique<Tokenizer>(t.model_proto(), o.spm_model));

@@ -39,6 +39,9 @@ struct PrepareOptions {
   // Or reuse the SentencePiece models of this tern corpus (of the same kind): new data, e.g. in-domain text for
   // fine-tuning a model trained on that corpus (train.init_from), gets the vocabularies the model knows.
   std::string vocab_from;
+  // A monolingual corpus whose vocab_from is a parallel one takes this side's model: tgt (text for a language model
+  // of the target language, e.g. translate --lm) or src.
+  std::string vocab_side = "tgt";
   // Sentences with more subword tokens than this on either side follow long_policy.
   int64_t max_tokens = 128;
   Choice<LongPolicy> long_policy = LongPolicy::kDrop;  // drop | truncate | error

@@ -43,6 +43,23 @@ DecodeOptions prepare_decoding(InferenceModel& im, const DecodeOptions& decode, 
                        checkpoint);
     d.shortlist_table = std::move(table);
   }
+  if (!d.lm.empty()) {
+    if (!im.src)
+      throw ConfigError("--lm fuses a language model into the search of a seq2seq model (" + checkpoint +
+                        " is a language model)");
+    InferenceModel lm = load_inference_model(d.lm, im.device.is_cuda() ? DeviceRequest::kCuda : DeviceRequest::kCpu,
+                                             im.precision, im.use_ema);
+    if (!lm.config.model.is_lm())
+      throw ConfigError("--lm " + d.lm +
+                        " is a seq2seq model: --lm takes a language model (model.type lm or ffnn_lm) of the target "
+                        "language");
+    if (lm.tgt->hash() != im.tgt->hash())
+      throw CheckpointError(fmt::format(
+          "--lm {}: its vocabulary ({} pieces) is not the target vocabulary of {} ({} pieces); HINT: prepare the "
+          "language model's text with `tern prepare --train-text ... --vocab-from` the translation model's corpus",
+          d.lm, lm.tgt->vocab_size(), checkpoint, im.tgt->vocab_size()));
+    d.lm_model = lm.model;
+  }
   return d;
 }
 
@@ -73,6 +90,7 @@ InferenceModel load_inference_model(const std::string& path, DeviceRequest devic
     m.model = build_model(sized);
     ar.read("model", model_ar);
     m.model->load(model_ar);
+    m.use_ema = use_ema;
     if (use_ema) m.ema = load_ema_into(ar, m.model->parameters());
   } catch (const c10::Error& e) {
     throw CheckpointError(path + ": cannot load the model: " + e.msg());
@@ -165,10 +183,18 @@ void EvaluateOptions::validate() const {
   if (limit < 0) throw ConfigError(fmt::format("--limit must be >= 0 (0: every sentence; got {})", limit));
   if (!source.empty() && text.empty())
     throw ConfigError("evaluate: --source goes with --text (the target text it translates into)");
-  if (!text.empty() && !decode.shortlist.empty())
-    throw ConfigError(
-        "evaluate: --shortlist narrows the search of --data; --text scores the given text over the whole "
-        "vocabulary");
+  // Options of the search alone, refused where nothing is searched.
+  for (const auto& [option, value, what] :
+       {std::tuple<const char*, const std::string&, const char*>{"--shortlist", decode.shortlist, "narrows"},
+        {"--lm", decode.lm, "joins"}}) {
+    if (value.empty()) continue;
+    if (!text.empty())
+      throw ConfigError(
+          fmt::format("evaluate: {} {} the search of --data; --text scores the given text under the checkpoint alone",
+                      option, what));
+    if (!translate)
+      throw ConfigError(fmt::format("evaluate: {} {} the search, and --no-translate searches nothing", option, what));
+  }
   check_bleu_tokenizer(bleu_tokenize);
   if (attention_samples < 0 || attention_samples > 1000)
     throw ConfigError(fmt::format("--attention-samples must be in [0, 1000] (got {})", attention_samples));
@@ -210,11 +236,9 @@ nlohmann::json perplexity(InferenceModel& im, ShardData& data, int64_t n, std::v
 
 // Before any work: --hyp-out and --json are writable, distinct, none of the inputs, and new unless --overwrite.
 void check_evaluate_outputs(const EvaluateOptions& opt) {
-  std::vector<NamedPath> inputs = {{"--checkpoint", opt.checkpoint},
-                                   {"--ref", opt.reference},
-                                   {"--text", opt.text},
-                                   {"--source", opt.source},
-                                   {"--shortlist", opt.decode.shortlist}};
+  std::vector<NamedPath> inputs = {
+      {"--checkpoint", opt.checkpoint},      {"--ref", opt.reference}, {"--text", opt.text}, {"--source", opt.source},
+      {"--shortlist", opt.decode.shortlist}, {"--lm", opt.decode.lm}};
   for (const std::string& part : opt.corpus) inputs.push_back({"--data", part});
   check_outputs({{"--hyp-out", opt.hypotheses_out}, {"--json", opt.json_out}}, inputs, opt.overwrite);
 }
@@ -416,6 +440,8 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
                         {"no_repeat_ngram_size", opt.decode.no_repeat_ngram_size},
                         {"int8", opt.decode.int8},
                         {"shortlist", opt.decode.shortlist},
+                        {"lm", opt.decode.lm},
+                        {"lm_weight", opt.decode.lm.empty() ? nlohmann::json() : nlohmann::json(opt.decode.lm_weight)},
                         {"sentences_per_s", static_cast<double>(n) / secs},
                         {"seconds", secs},
                         {"reference", opt.reference.empty() ? "corpus targets, detokenized" : opt.reference}};

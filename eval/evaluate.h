@@ -22,6 +22,7 @@ struct InferenceModel {
   Precision precision = Precision::kFp32;  // autocast dtype for every forward and decoding step
   int64_t step = 0;
   bool ema = false;            // the averaged weights were loaded
+  bool use_ema = true;         // they were asked for (--no-ema: false); a --lm is loaded likewise
   int64_t max_src_tokens = 0;  // the training corpus's --max-tokens (0: not recorded)
 };
 
@@ -33,8 +34,10 @@ InferenceModel load_inference_model(const std::string& checkpoint, DeviceRequest
 
 // The search options of translate/evaluate/bench translate as they run with `im` (loaded from `checkpoint`):
 // --int8 applied (the model's CPU search uses int8 output products; refused on a GPU, with --precision fp16/bf16,
-// whose autocast steps do not use them, and for a language model, each with its rule) and the --shortlist file loaded
-// (DataError when missing, corrupted or built for other vocabularies; ConfigError for a language model).
+// whose autocast steps do not use them, and for a language model, each with its rule), the --shortlist file loaded
+// (DataError when missing, corrupted or built for other vocabularies; ConfigError for a language model) and the --lm
+// checkpoint loaded on im's device and precision (ConfigError unless it is a language model beside a seq2seq `im`;
+// CheckpointError when its vocabulary is not im's target vocabulary).
 DecodeOptions prepare_decoding(InferenceModel& im, const DecodeOptions& decode, const std::string& checkpoint);
 
 struct EvaluateOptions {

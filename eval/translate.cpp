@@ -146,6 +146,7 @@ TranslateStats translate_files(const TranslateOptions& opt, const std::string& i
   std::vector<NamedPath> inputs = {{"-i", input}};
   for (const std::string& c : opt.checkpoints) inputs.push_back({"--checkpoint", c});
   inputs.push_back({"--shortlist", opt.decode.shortlist});
+  inputs.push_back({"--lm", opt.decode.lm});
   check_outputs({{"-o", output}}, inputs, opt.overwrite);
   std::unique_ptr<TextFile> file;
   const bool from_stdin = input.empty() || input == "-";

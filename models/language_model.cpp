@@ -37,7 +37,11 @@ torch::Tensor LanguageModelImpl::forward_stream(const torch::Tensor& tgt_in, Dec
 torch::Tensor LanguageModelImpl::step(const torch::Tensor& prev, DecoderState& state) {
   auto [out, h, c] = rnn_(drop_(emb_(prev.unsqueeze(1))), state.h, state.c);  // (N, 1, H)
   state.h = h, state.c = c;
-  return torch::log_softmax(out_(drop_(out.squeeze(1))).to(torch::kFloat32), -1);  // (N, V)
+  return torch::log_softmax(out_->step(drop_(out.squeeze(1)), state).to(torch::kFloat32), -1);  // (N, V)
+}
+
+void LanguageModelImpl::restrict_output(DecoderState& state, const torch::Tensor& ids) {
+  out_->restrict_to(state, ids);
 }
 
 FfnnLanguageModelImpl::FfnnLanguageModelImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
@@ -66,9 +70,13 @@ torch::Tensor FfnnLanguageModelImpl::step(const torch::Tensor& prev, DecoderStat
   const int64_t C = cfg_.context;
   torch::Tensor window =
       state.h.defined() ? state.h[0] : torch::full({prev.size(0), C}, kSentenceStart, prev.options());
-  window = torch::cat({window.narrow(1, 1, C - 1), prev.unsqueeze(1)}, 1);     // (N, C)
-  state.h = window.unsqueeze(0);                                               // (1, N, C)
-  return torch::log_softmax(out_(hidden_of(window)).to(torch::kFloat32), -1);  // (N, V)
+  window = torch::cat({window.narrow(1, 1, C - 1), prev.unsqueeze(1)}, 1);                  // (N, C)
+  state.h = window.unsqueeze(0);                                                            // (1, N, C)
+  return torch::log_softmax(out_->step(hidden_of(window), state).to(torch::kFloat32), -1);  // (N, V)
+}
+
+void FfnnLanguageModelImpl::restrict_output(DecoderState& state, const torch::Tensor& ids) {
+  out_->restrict_to(state, ids);
 }
 
 DecoderState SequenceModelImpl::encode(const torch::Tensor&, const torch::Tensor&) {
@@ -86,10 +94,6 @@ torch::Tensor SequenceModelImpl::step(const torch::Tensor&, DecoderState&) {
 
 void SequenceModelImpl::set_int8_decoding(bool on) {
   if (on) throw ConfigError("--int8 applies to the search of seq2seq models (model.type is " + cfg_.type.name() + ")");
-}
-
-void SequenceModelImpl::restrict_output(DecoderState&, const torch::Tensor&) {
-  throw ConfigError("--shortlist applies to the search of seq2seq models (model.type is " + cfg_.type.name() + ")");
 }
 
 DecoderState DecoderState::select(const torch::Tensor& rows, const torch::Tensor& sources) const {

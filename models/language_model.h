@@ -13,6 +13,7 @@ struct LanguageModelImpl : SequenceModelImpl {
   // One token a row: prev (N) -> log-probabilities (N, V) of the next, as forward gives them; `state` carries h and c
   // (a fresh state starts from zeros, as forward does).
   torch::Tensor step(const torch::Tensor& prev, DecoderState& state) override;
+  void restrict_output(DecoderState& state, const torch::Tensor& ids) override;  // steps give (N, V') over ids
 
   torch::nn::Embedding emb_{nullptr};  // (V, E)
   RnnStack rnn_{nullptr};
@@ -28,6 +29,7 @@ struct FfnnLanguageModelImpl : SequenceModelImpl {
   torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in) override;
   // The window of the last C tokens lives in state.h as (1, N, C) ids.
   torch::Tensor step(const torch::Tensor& prev, DecoderState& state) override;
+  void restrict_output(DecoderState& state, const torch::Tensor& ids) override;  // steps give (N, V') over ids
 
   torch::Tensor hidden_of(const torch::Tensor& window);  // (..., C) ids -> (..., H)
   torch::nn::Embedding emb_{nullptr};                    // (V, E)

@@ -23,7 +23,7 @@ struct DecoderState {
   std::vector<DecoderState> parts;  // an ensemble's: one state per member (the tensors above but attn unused)
   std::shared_ptr<const DecodeWeights> weights;  // set by encode() when steps may use it (inference on the CPU)
   // restrict_output without decode weights (a GPU): the output layer's rows of the shortlist, (V', H) and (V')
-  torch::Tensor out_weight, out_bias;
+  torch::Tensor out_weight, out_bias;  // (also a language model's, stepping beside a translation model: --lm)
   // Rows `rows` (N') of the per-row tensors and, when defined, sources `sources` (B') of the per-source ones. The rows
   // must stay grouped by source in the order of `sources` (beam search expands, reorders within a beam, and drops
   // finished sentences with it).
@@ -48,8 +48,8 @@ struct SequenceModelImpl : torch::nn::Module {
   // Set before decoding starts; seq2seq only (ConfigError otherwise, or when this CPU has no int8 kernels).
   virtual void set_int8_decoding(bool on);
   // A lexical shortlist (translate --shortlist): the steps of `state` score only the target ids `ids` (V', sorted,
-  // on the model's device), returning log-probabilities (B, V') normalised over them. Seq2seq only (ConfigError).
-  virtual void restrict_output(DecoderState& state, const torch::Tensor& ids);
+  // on the model's device), returning log-probabilities (B, V') normalised over them (a language model's too: --lm).
+  virtual void restrict_output(DecoderState& state, const torch::Tensor& ids) = 0;
   const ModelConfig& config() const { return cfg_; }
 
  protected:

@@ -61,6 +61,15 @@ torch::Tensor OutputLayerImpl::forward(const torch::Tensor& h) {
   return torch::nn::functional::linear(h, weight, bias);
 }
 
+void OutputLayerImpl::restrict_to(DecoderState& s, const torch::Tensor& ids) const {
+  torch::NoGradGuard ng;
+  s.out_weight = weight.index_select(0, ids), s.out_bias = bias.index_select(0, ids);
+}
+
+torch::Tensor OutputLayerImpl::step(const torch::Tensor& h, const DecoderState& s) {
+  return s.out_weight.defined() ? torch::nn::functional::linear(h, s.out_weight, s.out_bias) : forward(h);
+}
+
 // ---------------------------------------------------------------------------------------------- Seq2Seq
 
 namespace {
@@ -264,10 +273,7 @@ void Seq2SeqImpl::set_int8_decoding(bool on) {
 
 void Seq2SeqImpl::restrict_output(DecoderState& s, const torch::Tensor& ids) {
   torch::NoGradGuard ng;
-  if (!s.weights) {
-    s.out_weight = out_->weight.index_select(0, ids), s.out_bias = out_->bias.index_select(0, ids);
-    return;
-  }
+  if (!s.weights) return out_->restrict_to(s, ids);
   auto w = std::make_shared<DecodeWeights>(*s.weights);  // the recurrent weights shared, the output layer's rows cut
   if (w->out_int8)  // rows quantized one by one: the same int8 rows as the whole layer's
     w->out_int8 = std::make_shared<Int8Linear>(out_->weight.index_select(0, ids), out_->bias.index_select(0, ids));
@@ -295,10 +301,8 @@ torch::Tensor Seq2SeqImpl::step(const torch::Tensor& prev, DecoderState& s) {
     logits = (*s.weights->out_int8)(s.feed);
   else if (s.weights)
     logits = torch::addmm(s.weights->out_b, s.feed, s.weights->out_t);
-  else if (s.out_weight.defined())
-    logits = torch::nn::functional::linear(drop_(s.feed), s.out_weight, s.out_bias);
   else
-    logits = project(ht).squeeze(1);
+    logits = out_->step(drop_(s.feed), s);               // s.feed is ht (B, H)
   return torch::log_softmax(at_least_fp32(logits), -1);  // (B, V)
 }
 

@@ -32,8 +32,12 @@ struct OutputLayerImpl : torch::nn::Module {
   // tied: the embedding weight to share, or an undefined tensor for a weight of its own.
   OutputLayerImpl(int64_t hidden, int64_t vocab, const torch::Tensor& tied);
   torch::Tensor forward(const torch::Tensor& h);  // (..., H) -> (..., V)
-  torch::Tensor weight;                           // (V, H)
-  torch::Tensor bias;                             // (V)
+  // A shortlist (restrict_output): state.out_weight (V', H) and state.out_bias (V'), the rows of the target ids `ids`.
+  void restrict_to(DecoderState& state, const torch::Tensor& ids) const;
+  // h (N, H) -> logits (N, V), or (N, V') over the rows restrict_to cut into `state`.
+  torch::Tensor step(const torch::Tensor& h, const DecoderState& state);
+  torch::Tensor weight;  // (V, H)
+  torch::Tensor bias;    // (V)
 };
 TORCH_MODULE(OutputLayer);
 

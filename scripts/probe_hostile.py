@@ -50,16 +50,24 @@ print(f"config keys: {len(bad)} unexpected of {n}")
 write(f"{d}/hyp", ["a b c"] * 3); write(f"{d}/ref", ["a b d"] * 3)
 src, tgt = synthetic_parallel(100)
 write(f"{d}/s.en", src); write(f"{d}/s.es", tgt)
+# A target-language model for --lm (the corpus's target vocabulary).
+run(["prepare", "--train-text", f"{d}/s.es", "--vocab-from", corpus, "--valid-fraction", "0.1", "--out", f"{d}/lm.h5"])
+run(["train", tiny_config(d, f"{d}/lm.h5", f"{d}/lm_run", name="lm.yaml"), "--set", "model.type=lm", "--set",
+     "train.max_steps=2", "--no-progress"])
+lm = f"{d}/lm_run/ckpt_step00000002.tern"
 n = 0
 bases = {
  "prepare": (["prepare", "--train-src", f"{d}/s.en", "--train-tgt", f"{d}/s.es", "--vocab-size", "40", "--out", "OUT"],
-             ["--valid-fraction", "--test-fraction", "--seed", "--vocab-size", "--spm-type", "--character-coverage", "--spm-sample", "--max-tokens", "--long-policy", "--empty-policy"]),
+             ["--valid-fraction", "--test-fraction", "--seed", "--vocab-size", "--spm-type", "--character-coverage", "--spm-sample", "--max-tokens", "--long-policy", "--empty-policy", "--vocab-side"]),
  "evaluate": (["evaluate", "--checkpoint", ckpt, "--data", corpus], ["--split", "--precision", "--beam", "--length-penalty", "--max-len-ratio", "--batch", "--limit", "--attention-samples"]),
  "translate": (["translate", "--checkpoint", ckpt], ["--weights", "--beam", "--length-penalty", "--max-len-ratio", "--nbest", "--batch", "--max-src-tokens", "--precision"]),
  "score": (["score", f"{d}/ref", "-i", f"{d}/hyp"], ["-m", "--tokenize", "-s", "--smooth-value", "--chrf-char-order", "--chrf-word-order", "--chrf-beta", "-w", "-f", "--confidence-n", "--paired-bs-n", "--paired-ar-n", "--seed", "--num-refs", "-l", "-e", "-j", "-t"]),
  "ngram": (["ngram", "--smoothing", "interpolated", "--order", "2", "--train", f"{d}/s.es", "--test", f"{d}/s.es"], ["--order", "--smoothing", "--k", "-f"]),
  "shortlist": (["shortlist", "--data", corpus, "--out", "OUT"], ["--first", "--best", "--iters", "--max-sentences", "--split"]),
  "translate --shortlist": (["translate", "--checkpoint", ckpt], ["--shortlist"]),
+ "translate --lm": (["translate", "--checkpoint", ckpt, "--lm-weight", "0.2"], ["--lm"]),
+ "translate --lm-weight": (["translate", "--checkpoint", ckpt, "--lm", lm], ["--lm-weight"]),
+ "evaluate --lm-weight": (["evaluate", "--checkpoint", ckpt, "--data", corpus, "--lm", lm], ["--lm-weight"]),
  "bench allreduce": (["bench", "allreduce", "--sizes", "1024", "--iters", "2"], ["--sizes", "--iters"]),
  "bench train": (["bench", "train", cfg, "--steps", "1", "--warmup", "0", "--batch", "2"], ["--precisions", "--batch", "--src-len", "--tgt-len", "--src-vocab", "--tgt-vocab", "--warmup", "--steps"]),
 }
@@ -75,7 +83,8 @@ for name, (base, opts) in bases.items():
             except subprocess.TimeoutExpired:
                 print(f"TIMEOUT {name} {o} {v!r}"); continue
             err = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
-            if p.returncode not in (0, 2, 4) or "internal error" in p.stderr or "Exception raised" in p.stderr:
+            codes = (0, 2, 4, 5) if name == "translate --lm" else (0, 2, 4)  # a missing --lm checkpoint: 5
+            if p.returncode not in codes or "internal error" in p.stderr or "Exception raised" in p.stderr:
                 print(f"BAD {name} {o} {v!r}: exit {p.returncode} {err[-200:]}")
             elif p.returncode == 0 and v not in ("0", "-1", "1e30"):
                 print(f"accepted {name} {o} {v!r}")

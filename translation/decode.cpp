@@ -39,6 +39,8 @@ void DecodeOptions::validate() const {
   if (no_repeat_ngram_size < 0 || no_repeat_ngram_size > 1000)
     throw ConfigError(
         fmt::format("--no-repeat-ngram-size must be in [0, 1000] (got {}; 0 is off)", no_repeat_ngram_size));
+  if (!(lm_weight >= 0 && lm_weight <= 10))
+    throw ConfigError(fmt::format("--lm-weight must be in [0, 10] (got {})", lm_weight));
 }
 
 namespace {
@@ -163,11 +165,13 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
   std::vector<int64_t> active(static_cast<size_t>(B));
   std::iota(active.begin(), active.end(), 0);
   DecoderState state = model.encode(src, src_len);
+  DecoderState lm_state;       // opt.lm_model's, per row: from zeros at <s>, as the language model was trained
   std::vector<int64_t> vocab;  // with a shortlist: the target id of each column of the log-probabilities (sorted)
   if (opt.shortlist_table) {
     const torch::Tensor ids = opt.shortlist_table->candidates(src);  // ids 0..3 included: specials keep their columns
     vocab.assign(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
     model.restrict_output(state, ids.to(dev));
+    if (opt.lm_model) opt.lm_model->restrict_output(lm_state, ids.to(dev));
   }
   std::vector<std::vector<int32_t>> seqs(static_cast<size_t>(B));
   std::vector<std::vector<int32_t>> aligns(static_cast<size_t>(B));  // opt.alignment: per row, per token its source
@@ -188,6 +192,7 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
     const auto A = static_cast<int64_t>(active.size());
     const int64_t R = t == 0 ? 1 : K;
     torch::Tensor lp = model.step(prev, state).to(torch::kFloat32);  // (A*R, V)
+    if (opt.lm_model) lp.add_(opt.lm_model->step(prev, lm_state).to(torch::kFloat32), opt.lm_weight);
     // (A*R) each row's source position of the largest attention weight, on the host
     const torch::Tensor attended =
         opt.alignment ? state.attn.argmax(1).to(torch::kCPU, torch::kInt32) : torch::Tensor();
@@ -269,13 +274,15 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
     }
     if (kept.empty()) break;
     seqs = std::move(next_seqs), aligns = std::move(next_aligns), scores = std::move(next_scores);
+    const torch::Tensor from_rows = on_dev(rows);
+    lm_state = lm_state.select(from_rows);
     if (static_cast<int64_t>(kept.size()) < A) {
-      state = state.select(on_dev(rows), on_dev(kept));
+      state = state.select(from_rows, on_dev(kept));
       std::vector<int64_t> still;
       for (int64_t a : kept) still.push_back(active[a]);
       active = std::move(still);
     } else {
-      state = state.select(on_dev(rows));
+      state = state.select(from_rows);
     }
     prev = on_dev(next_tok);
   }

@@ -44,12 +44,19 @@ struct DecodeOptions {
   // lists for the batch's source tokens (eval/evaluate.h prepare_decoding loads it into `shortlist_table`).
   std::string shortlist;
   std::shared_ptr<const Shortlist> shortlist_table;
+  // Shallow fusion with a target-language model (Gulcehre et al. 2015; fairseq --lm-path/--lm-weight, Marian's
+  // language model in an ensemble): a step's score is the translation model's log-probability plus lm_weight times the
+  // language model's. `lm` is a checkpoint of model.type lm or ffnn_lm with the translation model's target vocabulary;
+  // eval/evaluate.h prepare_decoding loads it into `lm_model`. Hypothesis::logprob is then the fused score.
+  std::string lm;
+  double lm_weight = 0;  // no default on the command line: the best weight depends on both models
+  SequenceModel lm_model;
   void validate() const;
 };
 
 struct Hypothesis {
   std::vector<int32_t> tokens;     // without bos/eos
-  double logprob = 0;              // sum of token log-probabilities, eos included
+  double logprob = 0;              // sum of token log-probabilities, eos included (with an lm_model: fused scores)
   double score = 0;                // length-normalised logprob
   std::vector<int32_t> alignment;  // DecodeOptions::alignment: per token, its source position (see there)
 };

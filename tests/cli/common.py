@@ -69,6 +69,17 @@ def make_corpus(d, n=600, vocab=60, extra=()):
     return f"{d}/c.h5"
 
 
+def tiny_translation(d, steps=20):
+    """A corpus in d, a seq2seq model trained `steps` steps on it, and four source lines in d/in.txt: (corpus,
+    checkpoint, lines)."""
+    corpus = make_corpus(d, n=600)
+    run(["train", tiny_config(d, corpus, f"{d}/run"), "--no-progress", "--set", f"train.max_steps={steps}", "--set",
+         "train.valid_every=0"])
+    src = ["the king said unto him .", "and they went into the city .", "light", "god of the earth and water ."]
+    write(f"{d}/in.txt", src)
+    return corpus, f"{d}/run/ckpt_step{steps:08d}.tern", src
+
+
 TINY_CONFIG = """
 model: {cell: lstm, layers: 1, embedding: 32, hidden: 32, dropout: 0.0, attention: general}
 data: {corpus: CORPUS, batch_tokens: 400}

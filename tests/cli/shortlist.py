@@ -7,12 +7,7 @@ import json
 from common import *  # noqa: F403
 
 d = tempdir()
-corpus = make_corpus(d, n=600)
-cfg = tiny_config(d, corpus, f"{d}/run")
-run(["train", cfg, "--no-progress", "--set", "train.max_steps=20", "--set", "train.valid_every=0"])
-ckpt = f"{d}/run/ckpt_step00000020.tern"
-src = ["the king said unto him .", "and they went into the city .", "light", "god of the earth and water ."]
-write(f"{d}/in.txt", src)
+corpus, ckpt, src = tiny_translation(d)
 
 p = run(["shortlist", "--data", corpus, "--out", f"{d}/all.bin", "--first", "100000", "--best", "100000"])
 check("shortlist:" in p.stderr and "frequent target tokens" in p.stderr, f"it says what it built ({p.stderr[-200:]})")

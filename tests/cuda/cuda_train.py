@@ -1,7 +1,8 @@
 """The GPU path end to end, through the CLI (label cuda; skipped with the reason where no GPU is visible):
 `mpirun -np 1 tern train` on CUDA through the NCCL backend, in fp32, fp16 (dynamic loss scaling) and bf16; an exact
 resume on the GPU (a run of 2N steps equals N steps, stopped, resumed for N more: per-step losses and parameters);
-the checkpoint trained on the GPU evaluates on the CPU; translate --alignment and train.init_from on the GPU;
+the checkpoint trained on the GPU evaluates on the CPU; translate --alignment, translate --lm --shortlist and
+train.init_from on the GPU;
 `tern bench allreduce` runs NCCL with one rank."""
 import json
 import os
@@ -78,6 +79,19 @@ al = {dev: run(["translate", "--checkpoint", ckpt, "--device", dev, "--beam", "1
 same = sum(a.split(" ||| ")[0] == b.split(" ||| ")[0] for a, b in zip(al["cpu"], al["cuda"]))
 check(len(al["cuda"]) == 8 and all(" ||| " in l for l in al["cuda"]) and same >= 6,
       f"translate --alignment on the GPU ({same}/8 translations as on the CPU)")
+
+# Shallow fusion with a language model (--lm) and a shortlist on the GPU: the translations are the CPU's.
+with open(f"{d}/train.es") as f:
+    write(f"{d}/mono.es", f.read().splitlines())
+run(["prepare", "--train-text", f"{d}/mono.es", "--vocab-from", corpus, "--valid-fraction", "0.1", "--out", f"{d}/lm.h5"])
+run(["train", tiny_config(d, f"{d}/lm.h5", f"{d}/lm_run", name="lm.yaml"), "--set", "model.type=lm", "--set",
+     "train.max_steps=10", "--no-progress"])
+run(["shortlist", "--data", corpus, "--out", f"{d}/lex.bin", "--first", "10", "--best", "5"])
+fused = {dev: run(["translate", "--checkpoint", ckpt, "--device", dev, "--beam", "4", "--lm",
+                   f"{d}/lm_run/ckpt_step00000010.tern", "--lm-weight", "0.3", "--shortlist", f"{d}/lex.bin", "-i",
+                   f"{d}/src.txt"]).stdout.splitlines() for dev in ("cpu", "cuda")}
+same = sum(a == b for a, b in zip(fused["cpu"], fused["cuda"]))
+check(len(fused["cuda"]) == 8 and same >= 6, f"translate --lm --shortlist on the GPU ({same}/8 translations as on the CPU)")
 
 # Fine-tuning on the GPU: one step at a negligible learning rate from a checkpoint keeps its perplexity.
 p = subprocess.run(["mpirun", "-np", "1", TERN, "train", cfg, "--set", f"train.run_dir={d}/ft", "--set",

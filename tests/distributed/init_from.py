@@ -87,11 +87,25 @@ p = train(f"{d}/bad4", 1, f"train.init_from={new}", *tiny, expect=5)
 check("new.h5" in p.stderr and "HDF5" in p.stderr, f"a corpus as init_from refused ({p.stderr.strip()[-160:]})")
 check(not any(os.path.exists(f"{d}/bad{k}/ckpt_step00000001.tern") for k in range(1, 5)), "no refused run trained")
 
-# --vocab-from needs a corpus of the same kind, and takes no other SentencePiece option.
+# --vocab-from: a parallel corpus needs a parallel one (a monolingual one may take a side of a parallel one: lm_fusion),
+# and it takes no other SentencePiece option.
 write(f"{d}/mono.txt", src)
-p = run(["prepare", "--vocab-from", corpus, "--train-text", f"{d}/mono.txt", "--out", f"{d}/mono.h5"], expect=4)
-check("is a parallel corpus; this monolingual corpus needs the vocabularies of a monolingual one" in p.stderr,
+run(["prepare", "--vocab-from", corpus, "--train-text", f"{d}/mono.txt", "--out", f"{d}/mono.h5"])
+p = run(["prepare", "--vocab-from", f"{d}/mono.h5", "--train-src", f"{d}/new.en", "--train-tgt", f"{d}/new.es", "--out",
+         f"{d}/par.h5"], expect=4)
+check("is a monolingual corpus; this parallel corpus needs the vocabularies of a parallel one" in p.stderr,
       f"--vocab-from of the other kind refused ({p.stderr.strip()[-160:]})")
+p = run(["prepare", "--vocab-from", corpus, "--vocab-side", "both", "--train-text", f"{d}/mono.txt", "--out",
+         f"{d}/mono2.h5"], expect=2)
+check("--vocab-side must be src or tgt (got 'both')" in p.stderr, f"a bad --vocab-side ({p.stderr.strip()[-160:]})")
+p = run(["prepare", "--vocab-from", corpus, "--vocab-side", "src", "--train-src", f"{d}/new.en", "--train-tgt",
+         f"{d}/new.es", "--out", f"{d}/par2.h5"], expect=2)
+check("--vocab-side picks the side of a parallel --vocab-from corpus" in p.stderr,
+      f"--vocab-side for a parallel corpus ({p.stderr.strip()[-160:]})")
+p = run(["prepare", "--vocab-from", f"{d}/mono.h5", "--vocab-side", "src", "--train-text", f"{d}/mono.txt", "--out",
+         f"{d}/mono3.h5"], expect=2)
+check("is a monolingual corpus, with no sides to pick from" in p.stderr,
+      f"--vocab-side with a monolingual --vocab-from ({p.stderr.strip()[-160:]})")
 p = run(["prepare", "--vocab-from", corpus, "--joint-vocab", "--train-src", f"{d}/new.en", "--train-tgt",
          f"{d}/new.es", "--out", f"{d}/j.h5"], expect=2)
 check("--vocab-from takes the corpus's models as they are" in p.stderr, "--vocab-from with --joint-vocab refused")

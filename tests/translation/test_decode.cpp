@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -285,6 +286,80 @@ TEST(Decode, AlignmentIsTheAttentionArgmaxOfEachToken) {
   }
   o.alignment = false;
   EXPECT_TRUE(decode(*m, src, len, o)[0][0].alignment.empty());
+}
+
+// Shallow fusion (--lm): every hypothesis's logprob is the sum over its tokens (</s> included) of the translation
+// model's log-probability plus lm_weight times the language model's, as stepping both along it alone gives, through
+// beam reordering and finished sentences leaving the batch, for recurrent and feed-forward language models; weight 0
+// decodes as the model alone; a language model that prefers a token brings it into the translations.
+TEST(Decode, LmFusionAddsTheWeightedLanguageModel) {
+  auto m = build_model(tiny_seq2seq());
+  m->eval();
+  auto src = torch::tensor({{4, 5, 6, 7}, {9, 10, 0, 0}, {11, 4, 9, 0}});
+  auto len = torch::tensor({4, 2, 3});
+  DecodeOptions o;
+  o.beam = 3, o.nbest = 3, o.max_len_ratio = 1.0, o.max_len_extra = 3;
+  const auto plain = decode(*m, src, len, o);
+  for (ModelType type : {ModelType::kLm, ModelType::kFfnnLm}) {
+    ModelConfig lc = tiny_seq2seq();
+    lc.type = type, lc.context = 2;
+    auto lm = build_model(lc);
+    lm->eval();
+    o.lm_model = lm, o.lm_weight = 0;
+    const auto zero = decode(*m, src, len, o);
+    for (size_t b = 0; b < plain.size(); ++b)
+      for (size_t k = 0; k < plain[b].size(); ++k) {
+        EXPECT_EQ(zero[b][k].tokens, plain[b][k].tokens);
+        EXPECT_EQ(zero[b][k].score, plain[b][k].score);
+      }
+    o.lm_weight = 0.7;
+    const auto fused = decode(*m, src, len, o);
+    torch::NoGradGuard ng;
+    for (int64_t b = 0; b < 3; ++b)
+      for (const auto& h : fused[static_cast<size_t>(b)]) {
+        DecoderState s = m->encode(src.narrow(0, b, 1).narrow(1, 0, len[b].item<int64_t>()), len.narrow(0, b, 1));
+        DecoderState ls;
+        int64_t prev = kBosId;
+        double total = 0;
+        std::vector<int64_t> next(h.tokens.begin(), h.tokens.end());
+        if (static_cast<int64_t>(next.size()) < len[b].item<int64_t>() + 3) next.push_back(kEosId);
+        for (int64_t tok : next) {
+          const torch::Tensor p = torch::tensor({prev});
+          total += m->step(p, s)[0][tok].item<double>() + 0.7 * lm->step(p, ls)[0][tok].item<double>();
+          prev = tok;
+        }
+        EXPECT_NEAR(h.logprob, total, 1e-4) << "sentence " << b;
+      }
+    // A language model that prefers token 7 everywhere pulls it into the translations.
+    const auto count7 = [](const std::vector<std::vector<Hypothesis>>& res) {
+      int64_t n = 0;
+      for (const auto& hyps : res) n += std::count(hyps[0].tokens.begin(), hyps[0].tokens.end(), 7);
+      return n;
+    };
+    lm->named_parameters()["out.bias"][7].fill_(20.0f);
+    o.lm_weight = 1;
+    EXPECT_GT(count7(decode(*m, src, len, o)), count7(plain));
+    o.lm_weight = 11;
+    EXPECT_THROW(o.validate(), ConfigError);
+    o.lm_weight = -0.1;
+    EXPECT_THROW(o.validate(), ConfigError);
+  }
+}
+
+// A language model restricted to a shortlist's ids gives their log-probabilities normalised over those ids.
+TEST(Decode, LanguageModelRestrictedToIds) {
+  ModelConfig lc = tiny_seq2seq();
+  lc.type = ModelType::kLm;
+  auto lm = build_model(lc);
+  lm->eval();
+  torch::NoGradGuard ng;
+  const torch::Tensor ids = torch::tensor({0, 1, 2, 3, 5, 8, 11});
+  DecoderState full, cut;
+  lm->restrict_output(cut, ids);
+  const torch::Tensor prev = torch::tensor({2, 5});
+  torch::Tensor a = lm->step(prev, full), r = lm->step(prev, cut);  // (2, 12), (2, 7)
+  ASSERT_EQ(r.size(1), 7);
+  EXPECT_TRUE(torch::allclose(r, torch::log_softmax(a.index_select(1, ids), 1), 1e-5, 1e-6));
 }
 
 }  // namespace tern
