@@ -334,6 +334,26 @@ std::string score_cell(const json& e, const char* metric) {
   return m.contains("confidence") ? num(m["score"]) + " ± " + num(m["confidence"]["ci"]) : num(m["score"]);
 }
 
+// How an evaluation searched, from its "translation" block: "beam 5, early-stop, int8, shortlist runs/lex.bin, lm
+// runs/lm/best.tern x 0.1" (the options that change translations, files as given; "–" when it did not translate).
+std::string search_cell(const json& e) {
+  if (!e.contains("translation") || !e["translation"].is_object()) return "–";
+  const json& t = e["translation"];
+  const auto number = [&](const char* key) { return t.contains(key) && t[key].is_number() ? t[key].get<double>() : 0; };
+  const auto flag = [&](const char* key) { return t.contains(key) && t[key].is_boolean() && t[key].get<bool>(); };
+  const auto file = [&](const char* key) {
+    return t.contains(key) && t[key].is_string() ? t[key].get<std::string>() : "";
+  };
+  std::string s = fmt::format("beam {:g}", number("beam"));
+  if (flag("early_stop")) s += ", early-stop";
+  if (number("min_len") > 0) s += fmt::format(", min-len {:g}", number("min_len"));
+  if (number("no_repeat_ngram_size") > 0) s += fmt::format(", no-repeat {:g}", number("no_repeat_ngram_size"));
+  if (flag("int8")) s += ", int8";
+  if (!file("shortlist").empty()) s += ", shortlist " + file("shortlist");
+  if (!file("lm").empty()) s += fmt::format(", lm {} x {:g}", file("lm"), number("lm_weight"));
+  return s;
+}
+
 Tables make_tables(const RunData& r) {
   Tables t;
   std::map<std::string, json> eval_by_ckpt;
@@ -368,11 +388,12 @@ Tables make_tables(const RunData& r) {
                  r.corpus.contains("weights") && k < r.corpus["weights"].size()
                      ? fmt::format(" (part {}, x{} in training)", k + 1, r.corpus["weights"][k].get<int64_t>())
                      : fmt::format(" (part {})", k + 1));
-  t.evals.head = {"result", "checkpoint", "split", "sentences", "PPL/token", "PPL/word", "BLEU", "chrF", "sentences/s"};
+  t.evals.head = {"result",   "checkpoint", "split", "sentences", "PPL/token",
+                  "PPL/word", "BLEU",       "chrF",  "search",    "sentences/s"};
   for (const auto& e : r.evals)
     t.evals.rows.push_back({e["file"], e["checkpoint"], e.value("split", ""), std::to_string(e.value("sentences", 0)),
                             num(e["perplexity"]["ppl_per_token"]), num(e["perplexity"].value("ppl_per_word", json())),
-                            score_cell(e, "bleu"), score_cell(e, "chrf"),
+                            score_cell(e, "bleu"), score_cell(e, "chrf"), search_cell(e),
                             e.contains("translation") ? num(e["translation"]["sentences_per_s"], 1) : "–"});
   t.baselines.head = {"model", "PPL/token", "bits/token", "PPL without OOVs"};
   if (r.baselines.empty()) return t;

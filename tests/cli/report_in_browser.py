@@ -23,6 +23,8 @@ check("chrf" in ev and ev["chrf"]["name"] == "chrF2" and len(ev["samples"]) == 3
 s = ev["samples"][0]
 check(len(s["attention"]) == len(s["output"]) and all(abs(sum(r) - 1) < 0.01 for r in s["attention"]),
       "attention rows: one per output piece, each sums to 1")
+run(["evaluate", "--checkpoint", f"{run_dir}/best.tern", "--data", corpus, "--beam", "3", "--early-stop",
+     "--no-repeat-ngram-size", "3", "--json", f"{run_dir}/test_eval_nr3.json"])
 with open(f"{d}/text.txt", "w") as f:
     f.write("\n".join(l for l in open(f"{d}/train.es").read().splitlines()) + "\n")
 p = run(["ngram", "--order", "2", "--smoothing", "interpolated", "--train", f"{d}/text.txt", "--test", f"{d}/text.txt",
@@ -36,6 +38,8 @@ check(not re.search(r"(src|href)=\"(https?:)?//", html) and "@import" not in htm
 check(html.count("<svg class=\"chart\"") == 6 and "validation BLEU and chrF" in html,
       "training curves as inline SVG charts, validation BLEU/chrF among them (no loss-scale chart without scaling)")
 check("best.tern" in html and "ckpt_step00000030.tern" in html and "test_eval.json" in html, "checkpoint and evaluation tables")
+check("<td>beam 2</td>" in html and "<td>beam 3, early-stop, no-repeat 3</td>" in html,
+      "the evaluations table says how each one searched")
 check("2-gram interpolated" in html and "table class=\"attn\"" in html, "n-gram baseline table and attention heat maps")
 data = json.load(open(json_path))
 check(data["summary"]["steps"] == 30 and all(c["status"] == "ok" for c in data["checkpoints"]), "report.json summary and verified checkpoints")
