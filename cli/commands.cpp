@@ -311,6 +311,10 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
       "--alignment", o->decode.alignment,
       "Append ' ||| ' and the word alignment from the attention, 'i-j' pairs (source word i, translation word "
       "j, from 0; words as split() splits the lines): each subword is linked to the source subword it attends to most");
+  c->add_flag("--word-scores", o->decode.token_scores,
+              "Append ' ||| ' and a log-probability for each word of the translation (as split() splits it: the sum "
+              "of its subword tokens'), then </s>'s (Marian --word-scores): where the model was unsure; after "
+              "--alignment's links");
   c->add_flag("--sampling", o->decode.sampling,
               "Draw each translation token by token instead of searching (back-translation; --beam 1)");
   c->add_option("--temperature", o->decode.temperature, "With --sampling: divide log-probabilities by T")

@@ -70,6 +70,24 @@ std::string word_alignment(const std::vector<int32_t>& src_words, const std::vec
   return out;
 }
 
+// One log-probability a word of the translation (tgt_words: each token's word, -1 for none), the sum of its tokens'
+// (a token of no word counts with the word before it), then </s>'s when the translation ended with it.
+std::string word_scores(const std::vector<int32_t>& tgt_words, const std::vector<float>& token_scores) {
+  std::vector<double> words;
+  for (size_t k = 0; k < token_scores.size(); ++k) {
+    const int32_t w = k < tgt_words.size() ? tgt_words[k] : -1;
+    if (k >= tgt_words.size() && k + 1 == token_scores.size()) {  // </s>
+      words.push_back(token_scores[k]);
+    } else if (w >= 0) {
+      if (static_cast<size_t>(w) >= words.size()) words.resize(static_cast<size_t>(w) + 1, 0.0);
+      words[static_cast<size_t>(w)] += token_scores[k];
+    } else if (!words.empty()) {
+      words.back() += token_scores[k];
+    }
+  }
+  return fmt::format("{:.4f}", fmt::join(words, " "));
+}
+
 }  // namespace
 
 TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, const std::string& in_name,
@@ -109,11 +127,13 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
       const auto& hyps = res[i];
       for (size_t k = 0; k < hyps.size(); ++k) {
         std::vector<int32_t> tgt_words;
-        out << (opt.decode.alignment ? im.tgt->decode(hyps[k].tokens, tgt_words) : im.tgt->decode(hyps[k].tokens));
+        const bool by_word = opt.decode.alignment || opt.decode.token_scores;
+        out << (by_word ? im.tgt->decode(hyps[k].tokens, tgt_words) : im.tgt->decode(hyps[k].tokens));
         if (opt.decode.alignment) out << " ||| " << word_alignment(words[i], tgt_words, hyps[k].alignment);
+        if (opt.decode.token_scores) out << " ||| " << word_scores(tgt_words, hyps[k].token_scores);
         if (opt.decode.nbest > 1) out << "\t" << hyps[k].score << (k + 1 < hyps.size() ? "\t" : "");
       }
-      if (hyps.empty() && opt.decode.alignment) out << " ||| ";  // an empty line: an empty translation
+      if (hyps.empty()) out << (opt.decode.alignment ? " ||| " : "") << (opt.decode.token_scores ? " ||| " : "");
       out << "\n";
     }
     flush_checked(out, "standard output");  // a full disk stops the job here, not after the whole input

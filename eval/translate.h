@@ -34,7 +34,8 @@ struct TranslateStats {
 
 // Reads UTF-8 lines from `in` (named `in_name` in messages), writes translations to `out` (n-best: tab-separated with
 // scores; decode.alignment: each translation followed by " ||| " and "i-j" links of source and translation words, as
-// Python's split() splits them) and one warning per truncated line to `log`. Lines are gathered into batches; with
+// Python's split() splits them; decode.token_scores: then " ||| " and each such word's log-probability, </s>'s
+// last) and one warning per truncated line to `log`. Lines are gathered into batches; with
 // `wait_fd` (the descriptor `in` reads), the lines gathered are translated as soon as the input pauses (nothing
 // buffered, nothing to read), so that a program that writes a line and waits for its translation gets it.
 TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, const std::string& in_name,

@@ -174,7 +174,10 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
     if (opt.lm_model) opt.lm_model->restrict_output(lm_state, ids.to(dev));
   }
   std::vector<std::vector<int32_t>> seqs(static_cast<size_t>(B));
-  std::vector<std::vector<int32_t>> aligns(static_cast<size_t>(B));  // opt.alignment: per row, per token its source
+  // Per row, per token: its source position (opt.alignment) and its log-probability (opt.token_scores).
+  const bool trace = opt.alignment || opt.token_scores;
+  std::vector<std::vector<int32_t>> aligns(static_cast<size_t>(B));
+  std::vector<std::vector<float>> steps(static_cast<size_t>(B));
   std::vector<double> scores(static_cast<size_t>(B), 0.0);
   std::vector<std::vector<Hypothesis>> finished(static_cast<size_t>(B));
   torch::Tensor prev = torch::full({B}, kBosId, torch::TensorOptions().dtype(torch::kInt64).device(dev));
@@ -222,6 +225,12 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
     auto idx = top_idx.accessor<int64_t, 2>();
     std::vector<int64_t> kept, rows, next_tok;  // positions in `active` that go on, their rows' origins and tokens
     std::vector<std::vector<int32_t>> next_seqs, next_aligns;
+    std::vector<std::vector<float>> next_steps;
+    // Row `from`'s traces, extended by the token it takes now (its log-probability: the score gained).
+    const auto extend = [&](int64_t from, double s, std::vector<int32_t>& align, std::vector<float>& step) {
+      if (opt.alignment) align = aligns[from], align.push_back(att[from]);
+      if (opt.token_scores) step = steps[from], step.push_back(static_cast<float>(s - scores[from]));
+    };
     std::vector<double> next_scores;
     for (int64_t a = 0; a < A; ++a) {
       const int64_t b = active[a];
@@ -239,10 +248,11 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
           if (j < K) {
             Hypothesis h;
             h.tokens = seqs[from];
-            if (opt.alignment) h.alignment = aligns[from];
+            if (trace) extend(from, s, h.alignment, h.token_scores);
             if (tok != kEosId) {
               h.tokens.push_back(static_cast<int32_t>(tok));
-              if (opt.alignment) h.alignment.push_back(att[from]);
+            } else if (opt.alignment) {
+              h.alignment.pop_back();  // </s> has no word to align; its score stays (the last)
             }
             h.logprob = s;
             h.score = normalise(s, h.tokens.size() + 1, opt.length_penalty);
@@ -254,26 +264,25 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
         rows.push_back(from), next_tok.push_back(tok), next_scores.push_back(s);
         next_seqs.push_back(seqs[from]);
         next_seqs.back().push_back(static_cast<int32_t>(tok));
-        if (opt.alignment) {
-          next_aligns.push_back(aligns[from]);
-          next_aligns.back().push_back(att[from]);
-        }
+        if (trace) extend(from, s, next_aligns.emplace_back(), next_steps.emplace_back());
       }
       const auto ended = static_cast<int64_t>(finished[b].size());
       if (ended >= K || at_limit || (opt.early_stop && best_ended && ended >= opt.nbest)) {  // its rows leave the batch
         rows.resize(first_row), next_tok.resize(first_row), next_scores.resize(first_row);
-        next_seqs.resize(first_row), next_aligns.resize(opt.alignment ? first_row : 0);
+        next_seqs.resize(first_row), next_aligns.resize(trace ? first_row : 0);
+        next_steps.resize(trace ? first_row : 0);
         continue;
       }
       kept.push_back(a);
       for (int64_t k = alive; k < K; ++k) {  // dead rows keep the shape: a copy of the first, scored -inf
         rows.push_back(a * R), next_tok.push_back(kPadId);
         next_scores.push_back(-std::numeric_limits<double>::infinity()), next_seqs.emplace_back();
-        if (opt.alignment) next_aligns.emplace_back();
+        if (trace) next_aligns.emplace_back(), next_steps.emplace_back();
       }
     }
     if (kept.empty()) break;
-    seqs = std::move(next_seqs), aligns = std::move(next_aligns), scores = std::move(next_scores);
+    seqs = std::move(next_seqs), aligns = std::move(next_aligns), steps = std::move(next_steps);
+    scores = std::move(next_scores);
     const torch::Tensor from_rows = on_dev(rows);
     lm_state = lm_state.select(from_rows);
     if (static_cast<int64_t>(kept.size()) < A) {

@@ -40,6 +40,9 @@ struct DecodeOptions {
   // Hypothesis::alignment is filled: per token, the source position with the largest attention weight when the token
   // was chosen (hard alignment: fairseq --print-alignment, Marian --alignment hard, OpenNMT-py -report_align).
   bool alignment = false;
+  // Hypothesis::token_scores is filled: each token's log-probability, </s> included (Marian --word-scores, fairseq's
+  // positional scores): where the model was unsure. With an lm_model, the fused scores.
+  bool token_scores = false;
   // A lexical shortlist file (`tern shortlist`; Marian's --shortlist): each batch scores only the target tokens it
   // lists for the batch's source tokens (eval/evaluate.h prepare_decoding loads it into `shortlist_table`).
   std::string shortlist;
@@ -55,10 +58,11 @@ struct DecodeOptions {
 };
 
 struct Hypothesis {
-  std::vector<int32_t> tokens;     // without bos/eos
-  double logprob = 0;              // sum of token log-probabilities, eos included (with an lm_model: fused scores)
-  double score = 0;                // length-normalised logprob
-  std::vector<int32_t> alignment;  // DecodeOptions::alignment: per token, its source position (see there)
+  std::vector<int32_t> tokens;      // without bos/eos
+  double logprob = 0;               // sum of token log-probabilities, eos included (with an lm_model: fused scores)
+  double score = 0;                 // length-normalised logprob
+  std::vector<int32_t> alignment;   // DecodeOptions::alignment: per token, its source position (see there)
+  std::vector<float> token_scores;  // DecodeOptions::token_scores: per token and </s>, its log-probability
 };
 
 // Each sentence's n best continuations: lp (A*R, V) log-probabilities of A sentences' R rows each, scores (A*R) the

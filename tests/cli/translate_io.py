@@ -1,6 +1,6 @@
 """tern translate -i FILE -o FILE gives what stdin/stdout gives; a missing input or an unwritable output is refused
 with its exit code and leaves no partial file; --no-unk decodes; --checkpoint A B decodes as an ensemble; tern bench
-translate reports per setting, --alignment links words, decodes the same with several workers, and refuses bad values and foreign
+translate reports per setting, --alignment links words, --word-scores scores them, decodes the same with several workers, and refuses bad values and foreign
 vocabularies; --int8 decodes and is refused with another precision."""
 import gzip
 import json
@@ -86,6 +86,22 @@ for extra in ([], ["--nbest", "2", "--checkpoint", ckpt]):
             ok = ok and all(i < len(source.split()) and j < len(text.split()) for i, j in pairs)
             ok = ok and {j for _, j in pairs} == set(range(len(text.split())))
     check(ok, f"--alignment {' '.join(extra)}: links within each line, every word linked ({aligned})")
+
+# --word-scores: " ||| " and one log-probability a word of the translation (its subword tokens' sum), </s>'s last,
+# after --alignment's links; with no length penalty they sum to the n-best score; an empty line gets empty sections.
+scored = run(["translate", "--checkpoint", ckpt, "--word-scores", "--alignment", "--nbest", "2", "--beam", "3",
+              "--length-penalty", "0", "-i", f"{d}/in2.txt"]).stdout.splitlines()
+ok = len(scored) == len(plain) and scored[len(src.splitlines())] == " |||  ||| "
+for line in scored[:len(src.splitlines())]:
+    fields = line.split("\t")
+    for hyp, total in zip(fields[::2], fields[1::2]):
+        text, links, steps = hyp.split(" ||| ")
+        values = [float(x) for x in steps.split()]
+        ok = ok and len(values) in (len(text.split()), len(text.split()) + 1) and all(v <= 0 for v in values)
+        ok = ok and abs(sum(values) - float(total)) < 1e-3 * len(values)
+check(ok, f"--word-scores: a log-probability a word and </s>, summing to the score ({scored[:1]})")
+one = run(["translate", "--checkpoint", ckpt, "--word-scores", "-i", f"{d}/in.txt"]).stdout.splitlines()
+check(all(l.split(" ||| ")[0] == t for l, t in zip(one, piped.splitlines())), "the same translations with --word-scores")
 
 # Ensembles: A A decodes as A; A B decodes (and differs from A on some line); mixed vocabularies are refused.
 run(["train", cfg, "--no-progress", "--set", "train.max_steps=20", "--set", f"train.run_dir={d}/run2",

@@ -288,6 +288,54 @@ TEST(Decode, AlignmentIsTheAttentionArgmaxOfEachToken) {
   EXPECT_TRUE(decode(*m, src, len, o)[0][0].alignment.empty());
 }
 
+// token_scores: each token's log-probability, </s> included when the hypothesis ended with it, as stepping the model
+// (or an ensemble, or the model fused with a language model) along the hypothesis alone gives; they sum to logprob;
+// alignments stay one a token beside them.
+TEST(Decode, TokenScoresAreEachTokensLogProbability) {
+  auto m = build_model(tiny_seq2seq());
+  m->eval();
+  torch::manual_seed(5);
+  auto other = build_model(tiny_seq2seq());
+  other->eval();
+  ModelConfig lc = tiny_seq2seq();
+  lc.type = ModelType::kLm;
+  auto lm = build_model(lc);
+  lm->eval();
+  auto src = torch::tensor({{4, 5, 6, 7}, {9, 10, 0, 0}, {11, 4, 9, 0}});
+  auto len = torch::tensor({4, 2, 3});
+  DecodeOptions o;
+  o.beam = 3, o.nbest = 3, o.max_len_ratio = 1.0, o.max_len_extra = 3, o.token_scores = true, o.alignment = true;
+  EnsembleImpl pair({m, other});
+  for (int variant = 0; variant < 3; ++variant) {
+    SequenceModelImpl& model = variant == 1 ? static_cast<SequenceModelImpl&>(pair) : *m;
+    o.lm_model = variant == 2 ? lm : nullptr, o.lm_weight = 0.5;
+    const auto res = decode(model, src, len, o);
+    torch::NoGradGuard ng;
+    for (int64_t b = 0; b < 3; ++b)
+      for (const auto& h : res[static_cast<size_t>(b)]) {
+        const bool ended = static_cast<int64_t>(h.tokens.size()) < len[b].item<int64_t>() + 3;
+        ASSERT_EQ(h.token_scores.size(), h.tokens.size() + (ended ? 1 : 0)) << "variant " << variant;
+        ASSERT_EQ(h.alignment.size(), h.tokens.size());
+        DecoderState s = model.encode(src.narrow(0, b, 1).narrow(1, 0, len[b].item<int64_t>()), len.narrow(0, b, 1));
+        DecoderState ls;
+        int64_t prev = kBosId;
+        double sum = 0;
+        for (size_t i = 0; i < h.token_scores.size(); ++i) {
+          const int64_t tok = i < h.tokens.size() ? h.tokens[i] : kEosId;
+          const torch::Tensor p = torch::tensor({prev});
+          double want = model.step(p, s)[0][tok].item<double>();
+          if (variant == 2) want += 0.5 * lm->step(p, ls)[0][tok].item<double>();
+          EXPECT_NEAR(h.token_scores[i], want, 1e-4) << "variant " << variant << " sentence " << b << " token " << i;
+          sum += h.token_scores[i];
+          prev = tok;
+        }
+        EXPECT_NEAR(sum, h.logprob, 1e-4);
+      }
+  }
+  o.token_scores = false;
+  EXPECT_TRUE(decode(*m, src, len, o)[0][0].token_scores.empty());
+}
+
 // Shallow fusion (--lm): every hypothesis's logprob is the sum over its tokens (</s> included) of the translation
 // model's log-probability plus lm_weight times the language model's, as stepping both along it alone gives, through
 // beam reordering and finished sentences leaving the batch, for recurrent and feed-forward language models; weight 0
