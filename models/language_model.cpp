@@ -34,14 +34,36 @@ torch::Tensor LanguageModelImpl::forward_stream(const torch::Tensor& tgt_in, Dec
   return out_(drop_(out));  // (B, W, V)
 }
 
+std::shared_ptr<const DecodeWeights> LanguageModelImpl::decode_weights() {
+  return cache_->get(*this, /*int8=*/false, [&] {
+    auto w = std::make_shared<DecodeWeights>();
+    for (int64_t l = 0; l < cfg_.layers; ++l) add_decode_layer(*w, l, emb_->weight, rnn_->layer_params(l));
+    set_decode_output(*w, *out_, /*int8=*/false);
+    return w;
+  });
+}
+
 torch::Tensor LanguageModelImpl::step(const torch::Tensor& prev, DecoderState& state) {
+  if (!state.weights && fast_steps(*this, prev.device())) state.weights = decode_weights();
+  if (state.weights) {
+    if (!state.h.defined()) {  // a fresh state: zeros, as the module's
+      state.h = torch::zeros({cfg_.layers, prev.size(0), cfg_.hidden});
+      if (rnn_->lstm()) state.c = torch::zeros_like(state.h);
+    }
+    const torch::Tensor top = fast_cell_step(rnn_->lstm(), prev, *state.weights, state);           // (N, H)
+    return torch::log_softmax(torch::addmm(state.weights->out_b, top, state.weights->out_t), -1);  // (N, V)
+  }
   auto [out, h, c] = rnn_(drop_(emb_(prev.unsqueeze(1))), state.h, state.c);  // (N, 1, H)
   state.h = h, state.c = c;
   return torch::log_softmax(out_->step(drop_(out.squeeze(1)), state).to(torch::kFloat32), -1);  // (N, V)
 }
 
 void LanguageModelImpl::restrict_output(DecoderState& state, const torch::Tensor& ids) {
-  out_->restrict_to(state, ids);
+  if (!state.weights && fast_steps(*this, ids.device())) state.weights = decode_weights();
+  if (state.weights)
+    state.weights = restrict_decode_output(*state.weights, *out_, ids);
+  else
+    out_->restrict_to(state, ids);
 }
 
 FfnnLanguageModelImpl::FfnnLanguageModelImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {

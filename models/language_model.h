@@ -19,6 +19,12 @@ struct LanguageModelImpl : SequenceModelImpl {
   RnnStack rnn_{nullptr};
   OutputLayer out_{nullptr};  // (V, H), weight shared with emb_ when tied
   torch::nn::Dropout drop_{nullptr};
+
+ private:
+  // Steps on the CPU (translate --lm, generate) take the DecodeWeights path of the seq2seq decoder: the state's
+  // `weights`, from cache_ (fp32; restrict_output cuts their output layer).
+  std::shared_ptr<const DecodeWeights> decode_weights();
+  std::shared_ptr<DecodeWeightsCache> cache_ = std::make_shared<DecodeWeightsCache>();
 };
 
 // Feed-forward language model (model.type ffnn_lm): p(w_t | w_{t-C} .. w_{t-1}) from the C = model.context previous

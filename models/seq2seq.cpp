@@ -131,9 +131,7 @@ DecoderState Seq2SeqImpl::encode(const torch::Tensor& src, const torch::Tensor& 
   s.mask = torch::arange(S, src.options()).unsqueeze(0) < src_len.to(src.device(), true).unsqueeze(1);  // (B, S)
   s.keys = attention_->keys(s.memory);                                                                  // (B, S, H)
   s.feed = torch::zeros({B, H}, s.memory.options());                                                    // (B, H)
-  if (!is_training() && !torch::GradMode::is_enabled() && src.device().is_cpu() &&
-      !at::autocast::is_autocast_enabled(at::kCPU))
-    s.weights = decode_weights();
+  if (fast_steps(*this, src.device())) s.weights = decode_weights();
   return s;
 }
 
@@ -189,52 +187,81 @@ torch::Tensor Seq2SeqImpl::forward(const torch::Tensor& src, const torch::Tensor
   return project(htilde);  // (B, T, V)
 }
 
-std::shared_ptr<const DecodeWeights> Seq2SeqImpl::decode_weights() {
-  torch::NoGradGuard ng;
-  std::vector<std::pair<const void*, int64_t>> key;
-  for (const auto& p : parameters()) key.emplace_back(p.data_ptr(), p._version());
-  std::lock_guard<std::mutex> lock(cache_->mutex);
-  if (cache_->weights && cache_->key == key && static_cast<bool>(cache_->weights->out_int8) == int8_)
-    return cache_->weights;
-  auto w = std::make_shared<DecodeWeights>();
-  const int64_t E = cfg_.embedding, L = cfg_.layers;
-  auto t = [](const torch::Tensor& m) { return m.t().contiguous(); };
-  for (int64_t l = 0; l < L; ++l) {
-    torch::Tensor w_ih, w_hh, b_ih, b_hh;  // (G, I), (G, H), (G), (G)
-    if (!lstm_cells_.empty()) {
-      const auto& c = lstm_cells_[l];
-      w_ih = c->weight_ih, w_hh = c->weight_hh, b_ih = c->bias_ih, b_hh = c->bias_hh;
-    } else if (!gru_cells_.empty()) {
-      const auto& c = gru_cells_[l];
-      w_ih = c->weight_ih, w_hh = c->weight_hh, b_ih = c->bias_ih, b_hh = c->bias_hh;
-    } else {
-      auto p = decoder_->named_parameters(/*recurse=*/true);
-      const std::string n = std::string(decoder_->lstm() ? "lstm" : "gru") + ".";
-      const std::string k = "_l" + std::to_string(l);
-      w_ih = p[n + "weight_ih" + k], w_hh = p[n + "weight_hh" + k], b_ih = p[n + "bias_ih" + k];
-      b_hh = p[n + "bias_hh" + k];
-    }
-    DecodeWeights::Layer layer;
-    layer.hh_t = t(w_hh), layer.b_hh = b_hh;
-    if (l == 0) {
-      w->token_gates = torch::addmm(b_ih, tgt_emb_->weight, w_ih.narrow(1, 0, E).t());  // (V, G)
-      if (w_ih.size(1) > E) layer.in_t = t(w_ih.narrow(1, E, w_ih.size(1) - E));        // input feeding
-    } else {
-      layer.in_t = t(w_ih), layer.b_in = b_ih;
-    }
-    w->layers.push_back(std::move(layer));
-  }
-  if (int8_)
-    w->out_int8 = std::make_shared<Int8Linear>(out_->weight, out_->bias);
-  else
-    w->out_t = t(out_->weight), w->out_b = out_->bias;
-  cache_->key = std::move(key);
-  cache_->weights = w;
-  return w;
+std::array<torch::Tensor, 4> RnnStackImpl::layer_params(int64_t l) {
+  auto p = named_parameters(/*recurse=*/true);
+  const std::string n = std::string(lstm() ? "lstm" : "gru") + ".", k = "_l" + std::to_string(l);
+  return {p[n + "weight_ih" + k], p[n + "weight_hh" + k], p[n + "bias_ih" + k], p[n + "bias_hh" + k]};
 }
 
-torch::Tensor Seq2SeqImpl::fast_cell_step(const torch::Tensor& prev, const DecodeWeights& w, DecoderState& s) {
-  const bool lstm = cfg_.cell == Cell::kLstm;
+void add_decode_layer(DecodeWeights& w, int64_t l, const torch::Tensor& emb, const std::array<torch::Tensor, 4>& p) {
+  const auto& [w_ih, w_hh, b_ih, b_hh] = p;
+  const int64_t E = emb.size(1);
+  DecodeWeights::Layer layer;
+  layer.hh_t = w_hh.t().contiguous(), layer.b_hh = b_hh;
+  if (l == 0) {
+    w.token_gates = torch::addmm(b_ih, emb, w_ih.narrow(1, 0, E).t());                        // (V, G)
+    if (w_ih.size(1) > E) layer.in_t = w_ih.narrow(1, E, w_ih.size(1) - E).t().contiguous();  // input feeding
+  } else {
+    layer.in_t = w_ih.t().contiguous(), layer.b_in = b_ih;
+  }
+  w.layers.push_back(std::move(layer));
+}
+
+void set_decode_output(DecodeWeights& w, const OutputLayerImpl& out, bool int8) {
+  if (int8)
+    w.out_int8 = std::make_shared<Int8Linear>(out.weight, out.bias);
+  else
+    w.out_t = out.weight.t().contiguous(), w.out_b = out.bias;
+}
+
+std::shared_ptr<const DecodeWeights> restrict_decode_output(const DecodeWeights& w, const OutputLayerImpl& out,
+                                                            const torch::Tensor& ids) {
+  torch::NoGradGuard ng;
+  auto cut = std::make_shared<DecodeWeights>(w);  // the recurrent weights shared, the output layer's rows cut
+  if (cut->out_int8)                              // rows quantized one by one: the same int8 rows as the whole layer's
+    cut->out_int8 = std::make_shared<Int8Linear>(out.weight.index_select(0, ids), out.bias.index_select(0, ids));
+  else
+    cut->out_t = cut->out_t.index_select(1, ids), cut->out_b = cut->out_b.index_select(0, ids);  // (H, V'), (V')
+  return cut;
+}
+
+bool fast_steps(const torch::nn::Module& m, const torch::Device& device) {
+  return !m.is_training() && !torch::GradMode::is_enabled() && device.is_cpu() &&
+         !at::autocast::is_autocast_enabled(at::kCPU);
+}
+
+std::shared_ptr<const DecodeWeights> DecodeWeightsCache::get(
+    torch::nn::Module& m, bool int8, const std::function<std::shared_ptr<DecodeWeights>()>& build) {
+  torch::NoGradGuard ng;
+  std::vector<std::pair<const void*, int64_t>> key;
+  for (const auto& p : m.parameters()) key.emplace_back(p.data_ptr(), p._version());
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (weights_ && key_ == key && static_cast<bool>(weights_->out_int8) == int8) return weights_;
+  weights_ = build();
+  key_ = std::move(key);
+  return weights_;
+}
+
+std::shared_ptr<const DecodeWeights> Seq2SeqImpl::decode_weights() {
+  return cache_->get(*this, int8_, [&] {
+    auto w = std::make_shared<DecodeWeights>();
+    for (int64_t l = 0; l < cfg_.layers; ++l) {
+      if (!lstm_cells_.empty()) {
+        const auto& c = lstm_cells_[static_cast<size_t>(l)];
+        add_decode_layer(*w, l, tgt_emb_->weight, {c->weight_ih, c->weight_hh, c->bias_ih, c->bias_hh});
+      } else if (!gru_cells_.empty()) {
+        const auto& c = gru_cells_[static_cast<size_t>(l)];
+        add_decode_layer(*w, l, tgt_emb_->weight, {c->weight_ih, c->weight_hh, c->bias_ih, c->bias_hh});
+      } else {
+        add_decode_layer(*w, l, tgt_emb_->weight, decoder_->layer_params(l));
+      }
+    }
+    set_decode_output(*w, *out_, int8_);
+    return w;
+  });
+}
+
+torch::Tensor fast_cell_step(bool lstm, const torch::Tensor& prev, const DecodeWeights& w, DecoderState& s) {
   torch::Tensor x;  // (N, H) the layer's output
   std::vector<torch::Tensor> hs, cs;
   for (size_t l = 0; l < w.layers.size(); ++l) {
@@ -272,20 +299,14 @@ void Seq2SeqImpl::set_int8_decoding(bool on) {
 }
 
 void Seq2SeqImpl::restrict_output(DecoderState& s, const torch::Tensor& ids) {
-  torch::NoGradGuard ng;
   if (!s.weights) return out_->restrict_to(s, ids);
-  auto w = std::make_shared<DecodeWeights>(*s.weights);  // the recurrent weights shared, the output layer's rows cut
-  if (w->out_int8)  // rows quantized one by one: the same int8 rows as the whole layer's
-    w->out_int8 = std::make_shared<Int8Linear>(out_->weight.index_select(0, ids), out_->bias.index_select(0, ids));
-  else
-    w->out_t = w->out_t.index_select(1, ids), w->out_b = w->out_b.index_select(0, ids);  // (H, V'), (V')
-  s.weights = std::move(w);
+  s.weights = restrict_decode_output(*s.weights, *out_, ids);
 }
 
 torch::Tensor Seq2SeqImpl::step(const torch::Tensor& prev, DecoderState& s) {
   torch::Tensor top;  // (B, 1, H)
   if (s.weights) {
-    top = fast_cell_step(prev, *s.weights, s).unsqueeze(1);
+    top = fast_cell_step(cfg_.cell == Cell::kLstm, prev, *s.weights, s).unsqueeze(1);
   } else if (cfg_.input_feeding) {
     top = cell_step(drop_(tgt_emb_(prev)), s).unsqueeze(1);
   } else {

@@ -5,6 +5,8 @@
 #include "models/int8_linear.h"
 #include "models/model.h"
 
+#include <array>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <utility>
@@ -21,6 +23,8 @@ struct RnnStackImpl : torch::nn::Module {
   torch::nn::utils::rnn::PackedSequence forward_packed(const torch::nn::utils::rnn::PackedSequence& x, torch::Tensor& h,
                                                        torch::Tensor& c);
   bool lstm() const { return !lstm_.is_empty(); }
+  // Layer l's parameters (unidirectional stacks): w_ih (G, I), w_hh (G, H), b_ih (G), b_hh (G).
+  std::array<torch::Tensor, 4> layer_params(int64_t l);
   torch::nn::LSTM lstm_{nullptr};
   torch::nn::GRU gru_{nullptr};
 };
@@ -58,6 +62,33 @@ struct DecodeWeights {
   std::shared_ptr<const Int8Linear> out_int8;  // set_int8_decoding(true): the output layer in int8 instead
 };
 
+// Building DecodeWeights for a decoder stack (the seq2seq decoder's, a language model's): layer l from its gate
+// parameters, layer 0's input gates of every token from the embedding `emb` (V, E) (w_ih's columns past E: input
+// feeding), and the output layer (int8: as Int8Linear).
+void add_decode_layer(DecodeWeights& w, int64_t l, const torch::Tensor& emb, const std::array<torch::Tensor, 4>& p);
+void set_decode_output(DecodeWeights& w, const OutputLayerImpl& out, bool int8);
+// `w` with the output layer cut to the rows `ids` (V'): a shortlist (restrict_output).
+std::shared_ptr<const DecodeWeights> restrict_decode_output(const DecodeWeights& w, const OutputLayerImpl& out,
+                                                            const torch::Tensor& ids);
+// One step of the stack with `w`: prev (N) -> the top layer's output (N, H); updates s.h / s.c (L, N, H), reads
+// s.feed (N, H) when layer 0 takes input feeding.
+torch::Tensor fast_cell_step(bool lstm, const torch::Tensor& prev, const DecodeWeights& w, DecoderState& s);
+// Whether steps may use DecodeWeights: inference on the CPU without autocast.
+bool fast_steps(const torch::nn::Module& m, const torch::Device& device);
+
+// The DecodeWeights of a module's parameters as they are now: built at the first call and again after any parameter
+// changed (its storage or version counter) or int8 was switched; thread-safe.
+class DecodeWeightsCache {
+ public:
+  std::shared_ptr<const DecodeWeights> get(torch::nn::Module& m, bool int8,
+                                           const std::function<std::shared_ptr<DecodeWeights>()>& build);
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::pair<const void*, int64_t>> key_;  // per parameter: storage and version it was built from
+  std::shared_ptr<const DecodeWeights> weights_;
+};
+
 struct Seq2SeqImpl : SequenceModelImpl {
   explicit Seq2SeqImpl(const ModelConfig& cfg);
   torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in) override;
@@ -71,12 +102,8 @@ struct Seq2SeqImpl : SequenceModelImpl {
   torch::Tensor cell_step(const torch::Tensor& x, DecoderState& s);
   // h~ = tanh(W_c [context; h]) then dropout and the output layer. h (B, T, H) -> logits (B, T, V), weights (B, T, S)
   std::pair<torch::Tensor, torch::Tensor> attend(const torch::Tensor& h, const DecoderState& s, torch::Tensor* htilde);
-  torch::Tensor project(const torch::Tensor& htilde);  // (B, T, H) -> (B, T, V)
-  // The decode weights of the parameters as they are now: built at the first call and again after any parameter
-  // changed (its storage or version counter); thread-safe.
-  std::shared_ptr<const DecodeWeights> decode_weights();
-  // One decoder step with `w`: prev (N) -> top hidden (N, H); updates s.h / s.c.
-  torch::Tensor fast_cell_step(const torch::Tensor& prev, const DecodeWeights& w, DecoderState& s);
+  torch::Tensor project(const torch::Tensor& htilde);     // (B, T, H) -> (B, T, V)
+  std::shared_ptr<const DecodeWeights> decode_weights();  // the decoder's, from cache_
 
   torch::nn::Embedding src_emb_{nullptr}, tgt_emb_{nullptr};  // (V_src, E), (V_tgt, E); one module when shared
   RnnStack encoder_{nullptr};
@@ -87,13 +114,8 @@ struct Seq2SeqImpl : SequenceModelImpl {
   torch::nn::Linear combine_{nullptr};  // W_c (H, 2H)
   OutputLayer out_{nullptr};            // (V_tgt, H), weight shared with tgt_emb_ when tied
   torch::nn::Dropout drop_{nullptr};
-  struct WeightsCache {
-    std::mutex mutex;
-    std::vector<std::pair<const void*, int64_t>> key;  // per parameter: storage and version it was built from
-    std::shared_ptr<const DecodeWeights> weights;
-  };
   bool int8_ = false;
-  std::shared_ptr<WeightsCache> cache_ = std::make_shared<WeightsCache>();
+  std::shared_ptr<DecodeWeightsCache> cache_ = std::make_shared<DecodeWeightsCache>();
 };
 
 }  // namespace tern

@@ -394,6 +394,27 @@ TEST(Decode, LmFusionAddsTheWeightedLanguageModel) {
   }
 }
 
+// A recurrent language model's steps on the CPU (the DecodeWeights path, as the seq2seq decoder's) give the
+// log-probabilities of its teacher-forced forward, for LSTM and GRU stacks of two layers.
+TEST(Decode, LanguageModelStepsEqualItsForward) {
+  for (Cell cell : {Cell::kLstm, Cell::kGru}) {
+    ModelConfig lc = tiny_seq2seq();
+    lc.type = ModelType::kLm, lc.cell = cell, lc.layers = 2;
+    auto lm = build_model(lc);
+    lm->eval();
+    torch::NoGradGuard ng;
+    const torch::Tensor tgt_in = torch::tensor({{2, 5, 7, 9, 4}, {2, 11, 3, 6, 8}});  // (B, T), <s> first
+    const torch::Tensor want = torch::log_softmax(lm->forward({}, {}, tgt_in), -1);   // (B, T, V)
+    DecoderState s;
+    for (int64_t t = 0; t < tgt_in.size(1); ++t) {
+      const torch::Tensor got = lm->step(tgt_in.select(1, t), s);  // (B, V)
+      EXPECT_TRUE(s.weights != nullptr) << "the fast path";
+      EXPECT_TRUE(torch::allclose(got, want.select(1, t), 1e-5, 1e-5))
+          << "cell " << static_cast<int>(cell) << " t " << t;
+    }
+  }
+}
+
 // A language model restricted to a shortlist's ids gives their log-probabilities normalised over those ids.
 TEST(Decode, LanguageModelRestrictedToIds) {
   ModelConfig lc = tiny_seq2seq();
