@@ -76,7 +76,7 @@ std::string word_scores(const std::vector<int32_t>& tgt_words, const std::vector
   std::vector<double> words;
   for (size_t k = 0; k < token_scores.size(); ++k) {
     const int32_t w = k < tgt_words.size() ? tgt_words[k] : -1;
-    if (k >= tgt_words.size() && k + 1 == token_scores.size()) {  // </s>
+    if (k == tgt_words.size()) {  // </s>, past the translation's tokens
       words.push_back(token_scores[k]);
     } else if (w >= 0) {
       if (static_cast<size_t>(w) >= words.size()) words.resize(static_cast<size_t>(w) + 1, 0.0);

@@ -50,8 +50,8 @@ torch::Tensor LanguageModelImpl::step(const torch::Tensor& prev, DecoderState& s
       state.h = torch::zeros({cfg_.layers, prev.size(0), cfg_.hidden});
       if (rnn_->lstm()) state.c = torch::zeros_like(state.h);
     }
-    const torch::Tensor top = fast_cell_step(rnn_->lstm(), prev, *state.weights, state);           // (N, H)
-    return torch::log_softmax(torch::addmm(state.weights->out_b, top, state.weights->out_t), -1);  // (N, V)
+    const torch::Tensor top = fast_cell_step(rnn_->lstm(), prev, *state.weights, state);  // (N, H)
+    return torch::log_softmax(state.weights->logits(top), -1);                            // (N, V)
   }
   auto [out, h, c] = rnn_(drop_(emb_(prev.unsqueeze(1))), state.h, state.c);  // (N, 1, H)
   state.h = h, state.c = c;

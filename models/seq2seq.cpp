@@ -225,6 +225,10 @@ std::shared_ptr<const DecodeWeights> restrict_decode_output(const DecodeWeights&
   return cut;
 }
 
+torch::Tensor DecodeWeights::logits(const torch::Tensor& h) const {
+  return out_int8 ? (*out_int8)(h) : torch::addmm(out_b, h, out_t);
+}
+
 bool fast_steps(const torch::nn::Module& m, const torch::Device& device) {
   return !m.is_training() && !torch::GradMode::is_enabled() && device.is_cpu() &&
          !at::autocast::is_autocast_enabled(at::kCPU);
@@ -245,16 +249,15 @@ std::shared_ptr<const DecodeWeights> DecodeWeightsCache::get(
 std::shared_ptr<const DecodeWeights> Seq2SeqImpl::decode_weights() {
   return cache_->get(*this, int8_, [&] {
     auto w = std::make_shared<DecodeWeights>();
+    const auto cell = [](const auto& c) -> std::array<torch::Tensor, 4> {  // an LSTMCell's or a GRUCell's
+      return {c->weight_ih, c->weight_hh, c->bias_ih, c->bias_hh};
+    };
     for (int64_t l = 0; l < cfg_.layers; ++l) {
-      if (!lstm_cells_.empty()) {
-        const auto& c = lstm_cells_[static_cast<size_t>(l)];
-        add_decode_layer(*w, l, tgt_emb_->weight, {c->weight_ih, c->weight_hh, c->bias_ih, c->bias_hh});
-      } else if (!gru_cells_.empty()) {
-        const auto& c = gru_cells_[static_cast<size_t>(l)];
-        add_decode_layer(*w, l, tgt_emb_->weight, {c->weight_ih, c->weight_hh, c->bias_ih, c->bias_hh});
-      } else {
-        add_decode_layer(*w, l, tgt_emb_->weight, decoder_->layer_params(l));
-      }
+      const auto k = static_cast<size_t>(l);
+      add_decode_layer(*w, l, tgt_emb_->weight,
+                       !lstm_cells_.empty()  ? cell(lstm_cells_[k])
+                       : !gru_cells_.empty() ? cell(gru_cells_[k])
+                                             : decoder_->layer_params(l));
     }
     set_decode_output(*w, *out_, int8_);
     return w;
@@ -318,10 +321,8 @@ torch::Tensor Seq2SeqImpl::step(const torch::Tensor& prev, DecoderState& s) {
   s.feed = ht.squeeze(1);
   s.attn = weights.squeeze(1);  // (B, S)
   torch::Tensor logits;         // (B, V), or (B, V') over a shortlist's ids
-  if (s.weights && s.weights->out_int8)
-    logits = (*s.weights->out_int8)(s.feed);
-  else if (s.weights)
-    logits = torch::addmm(s.weights->out_b, s.feed, s.weights->out_t);
+  if (s.weights)
+    logits = s.weights->logits(s.feed);
   else
     logits = out_->step(drop_(s.feed), s);               // s.feed is ht (B, H)
   return torch::log_softmax(at_least_fp32(logits), -1);  // (B, V)

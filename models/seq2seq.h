@@ -57,9 +57,10 @@ struct DecodeWeights {
   };
   torch::Tensor token_gates;  // (V, G) layer 0: W_ih[:, :E] emb(v) + b_ih for every target token v
   std::vector<Layer> layers;
-  torch::Tensor out_t;                         // (H, V) fp32 output layer (undefined with out_int8)
-  torch::Tensor out_b;                         // (V)
-  std::shared_ptr<const Int8Linear> out_int8;  // set_int8_decoding(true): the output layer in int8 instead
+  torch::Tensor out_t;                                 // (H, V) fp32 output layer (undefined with out_int8)
+  torch::Tensor out_b;                                 // (V)
+  std::shared_ptr<const Int8Linear> out_int8;          // set_int8_decoding(true): the output layer in int8 instead
+  torch::Tensor logits(const torch::Tensor& h) const;  // the output layer: (N, H) -> (N, V)
 };
 
 // Building DecodeWeights for a decoder stack (the seq2seq decoder's, a language model's): layer l from its gate

@@ -170,8 +170,9 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
   if (opt.shortlist_table) {
     const torch::Tensor ids = opt.shortlist_table->candidates(src);  // ids 0..3 included: specials keep their columns
     vocab.assign(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
-    model.restrict_output(state, ids.to(dev));
-    if (opt.lm_model) opt.lm_model->restrict_output(lm_state, ids.to(dev));
+    const torch::Tensor columns = ids.to(dev);
+    model.restrict_output(state, columns);
+    if (opt.lm_model) opt.lm_model->restrict_output(lm_state, columns);
   }
   std::vector<std::vector<int32_t>> seqs(static_cast<size_t>(B));
   // Per row, per token: its source position (opt.alignment) and its log-probability (opt.token_scores).
@@ -284,7 +285,7 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
     seqs = std::move(next_seqs), aligns = std::move(next_aligns), steps = std::move(next_steps);
     scores = std::move(next_scores);
     const torch::Tensor from_rows = on_dev(rows);
-    lm_state = lm_state.select(from_rows);
+    if (opt.lm_model) lm_state = lm_state.select(from_rows);
     if (static_cast<int64_t>(kept.size()) < A) {
       state = state.select(from_rows, on_dev(kept));
       std::vector<int64_t> still;
