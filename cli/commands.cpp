@@ -173,6 +173,9 @@ void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_flag("--byte-fallback", o->tokenizer.byte_fallback,
               "Unknown characters become UTF-8 byte pieces, not <unk> (needs --vocab-size > 260)");
   c->add_option("--character-coverage", o->tokenizer.character_coverage)->check(kFiniteNumber);
+  c->add_option("--user-symbols", o->tokenizer.user_symbols,
+                "Pieces kept whole wherever they occur, e.g. tags such as <2es> (target language) or <BT> "
+                "(back-translated pairs): SentencePiece's user_defined_symbols, in every model prepare trains");
   c->add_option("--spm-sample", o->tokenizer.sample_sentences,
                 fmt::format("Sentences sampled to train each SentencePiece model (default {}); memory grows with "
                             "it: about 3 KB a sentence of ~130 characters, per model (two train side by side; with the "
@@ -344,6 +347,9 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
     run = [o, input, output, unused] {
       if (!unused.empty()) throw ConfigError(fmt::format("translate: {} needs --sampling", unused));
       set_threads(0);
+      // Progress goes to stderr, except where it would mix with a conversation on a terminal.
+      const bool from_terminal = (input->empty() || *input == "-") && isatty(STDIN_FILENO) != 0;
+      o->progress = !from_terminal && !(output->empty() && isatty(STDOUT_FILENO) != 0);
       translate_files(*o, *input, *output, std::cout, std::cerr);
     };
   });
@@ -578,9 +584,13 @@ void add_shortlist(CLI::App& app, CommandContext&, std::function<void()>& run) {
 
 void add_report(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto o = std::make_shared<ReportOptions>();
-  auto* c = app.add_subcommand("report", "Self-contained HTML report of a run directory (+ report.json, report.md)");
-  c->add_option("run_dir", o->run_dir, "train.run_dir of a tern train run")->required();
-  c->add_option("--out", o->out_dir, "Output directory (default: RUN_DIR/report)");
+  auto* c = app.add_subcommand(
+      "report", "Self-contained HTML report of a run directory, or of several compared (+ report.json, report.md)");
+  c->add_option("run_dirs", o->run_dirs,
+                "train.run_dir of a tern train run; several: one page comparing them (settings that differ, curves, "
+                "evaluations, paired bootstrap against the first)")
+      ->required();
+  c->add_option("--out", o->out_dir, "Output directory (default: RUN_DIR/report; required for several runs)");
   c->add_flag("--overwrite", o->overwrite,
               "Replace report.html/json/md in --out that are not an earlier tern report (one is always replaced)");
   c->callback([o, &run] {

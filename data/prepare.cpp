@@ -208,6 +208,9 @@ void PrepareOptions::validate() const {
   need(vocab_from.empty() || (spm_src.empty() && spm_model.empty() && !joint_vocab),
        "--vocab-from takes the corpus's models as they are: it excludes --spm-src/--spm-tgt, --spm-model and "
        "--joint-vocab");
+  need(tokenizer.user_symbols.empty() || (vocab_from.empty() && spm_src.empty() && spm_model.empty()),
+       "--user-symbols are added to the SentencePiece models prepare trains; --vocab-from, --spm-src/--spm-tgt and "
+       "--spm-model reuse models as they are (give the symbols when preparing the corpus whose models are reused)");
   need(valid_fraction >= 0 && valid_fraction < 0.5,
        fmt::format("--valid-fraction must be in [0, 0.5) (got {})", valid_fraction));
   need(test_fraction >= 0 && test_fraction < 0.5,
@@ -291,6 +294,10 @@ std::future<std::string> train_in_thread(const TokenizerTrainOptions& opt, std::
   });
 }
 
+std::string symbols_note(const TokenizerTrainOptions& t) {
+  return t.user_symbols.empty() ? "" : fmt::format(", user symbols {}", fmt::join(t.user_symbols, " "));
+}
+
 // One tokenizer per side: the given models, or trained on the training lines only (two models side by side when
 // `threads` > 1).
 std::vector<std::unique_ptr<Tokenizer>> make_tokenizers(const PrepareOptions& o, const SplitInput& train,
@@ -325,15 +332,16 @@ std::vector<std::unique_ptr<Tokenizer>> make_tokenizers(const PrepareOptions& o,
       toks.push_back(std::make_unique<Tokenizer>(t.model_proto(), p));
     }
   } else if (!par || o.joint_vocab) {
-    logf("training a {} SentencePiece {} model, vocab {} on the training split (at most {} sentences)",
-         par ? "joint" : "monolingual", o.tokenizer.model_type, o.tokenizer.vocab_size, o.tokenizer.sample_sentences);
+    logf("training a {} SentencePiece {} model, vocab {} on the training split (at most {} sentences){}",
+         par ? "joint" : "monolingual", o.tokenizer.model_type, o.tokenizer.vocab_size, o.tokenizer.sample_sentences,
+         symbols_note(o.tokenizer));
     const std::string proto =
         train_in_thread(o.tokenizer, std::make_unique<TrainLines>(o, train.files, by_fraction)).get();
     for (size_t k = 0; k < (par ? 2u : 1u); ++k) toks.push_back(std::make_unique<Tokenizer>(proto, "trained model"));
   } else {
-    logf("training the src and tgt SentencePiece {} models, vocab {} on {} sentences at most each{}",
+    logf("training the src and tgt SentencePiece {} models, vocab {} on {} sentences at most each{}{}",
          o.tokenizer.model_type, o.tokenizer.vocab_size, o.tokenizer.sample_sentences,
-         threads > 1 ? ", side by side" : "");
+         threads > 1 ? ", side by side" : "", symbols_note(o.tokenizer));
     std::vector<std::future<std::string>> protos;
     for (size_t k = 0; k < 2; ++k) {
       protos.push_back(train_in_thread(

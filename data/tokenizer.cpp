@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <unordered_map>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -25,6 +26,27 @@ void TokenizerTrainOptions::validate() const {
   if (byte_fallback && vocab_size <= 260)
     throw ConfigError(fmt::format(
         "--byte-fallback needs --vocab-size above 260 (256 byte pieces and 4 specials; got {})", vocab_size));
+  const int64_t reserved = 4 + (byte_fallback ? 256 : 0);
+  if (static_cast<int64_t>(user_symbols.size()) + reserved >= vocab_size)
+    throw ConfigError(fmt::format("--user-symbols: {} symbols leave no room in --vocab-size {} ({} are reserved)",
+                                  user_symbols.size(), vocab_size, reserved));
+  for (size_t i = 0; i < user_symbols.size(); ++i) {
+    const std::string& s = user_symbols[i];
+    const int64_t bad = invalid_utf8_at(s);
+    if (s.empty() || s.size() > 256 || bad >= 0)
+      throw ConfigError(fmt::format("--user-symbols: symbol {} must be 1-256 bytes of UTF-8 (got {} bytes{})", i + 1,
+                                    s.size(), bad >= 0 ? fmt::format(", invalid at byte {}", bad) : ""));
+    for (char32_t c : utf8_decode(s))
+      if (py_space(c) || c < 0x20 || c == 0x7f || c == U',' || c == U'\u2581')
+        throw ConfigError(fmt::format(
+            "--user-symbols: '{}' contains {}: a symbol is one piece, with no whitespace, control character, comma or "
+            "'\u2581' (SentencePiece's space)",
+            s, c == U',' ? "a comma" : fmt::format("U+{:04X}", static_cast<uint32_t>(c))));
+    for (const char* special : {"<pad>", "<unk>", "<s>", "</s>"})
+      if (s == special) throw ConfigError(fmt::format("--user-symbols: '{}' is a special piece already", s));
+    for (size_t j = 0; j < i; ++j)
+      if (user_symbols[j] == s) throw ConfigError(fmt::format("--user-symbols: '{}' is given twice", s));
+  }
   if (sample_sentences < 100 || sample_sentences > 1000000000)
     throw ConfigError(fmt::format("--spm-sample must be in [100, 1e9] (got {})", sample_sentences));
 }
@@ -143,11 +165,23 @@ struct Iter : sentencepiece::SentenceIterator {
 
 std::string train_tokenizer(const TokenizerTrainOptions& opt, LineSource& source) {
   opt.validate();
-  std::string args = fmt::format(
-      "--vocab_size={} --model_type={} --character_coverage={} --input_sentence_size={} "
-      "--shuffle_input_sentence=true --pad_id=0 --unk_id=1 --bos_id=2 --eos_id=3 --hard_vocab_limit=false "
-      "--minloglevel=2 --num_threads=2 --byte_fallback={}",
-      opt.vocab_size, opt.model_type, opt.character_coverage, opt.sample_sentences, opt.byte_fallback);
+  std::string symbols;
+  for (const auto& s : opt.user_symbols) symbols += (symbols.empty() ? "" : ",") + s;
+  const std::unordered_map<std::string, std::string> args{
+      {"vocab_size", std::to_string(opt.vocab_size)},
+      {"model_type", opt.model_type},
+      {"character_coverage", fmt::format("{}", opt.character_coverage)},
+      {"input_sentence_size", std::to_string(opt.sample_sentences)},
+      {"shuffle_input_sentence", "true"},
+      {"pad_id", "0"},
+      {"unk_id", "1"},
+      {"bos_id", "2"},
+      {"eos_id", "3"},
+      {"hard_vocab_limit", "false"},
+      {"minloglevel", "2"},
+      {"num_threads", "2"},
+      {"byte_fallback", opt.byte_fallback ? "true" : "false"},
+      {"user_defined_symbols", symbols}};
   sentencepiece::SetRandomGeneratorSeed(static_cast<unsigned>(opt.seed));
   Iter it(source);
   std::string proto;

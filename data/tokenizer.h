@@ -23,6 +23,10 @@ struct TokenizerTrainOptions {
   uint64_t seed = 1;
   bool byte_fallback = false;  // Characters outside the vocabulary become UTF-8 byte pieces instead of <unk> (adds
                                // 256 pieces: vocab_size must leave room for them).
+  // Pieces kept whole wherever they occur in the text, e.g. tags such as <2es> (the target language of a
+  // multilingual model) or <BT> (back-translated pairs): SentencePiece's user_defined_symbols. No whitespace or
+  // commas; each takes one place of vocab_size.
+  std::vector<std::string> user_symbols;
   void validate() const;
 };
 

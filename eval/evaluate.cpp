@@ -374,8 +374,9 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
                     " was trained with; HINT: evaluate on a corpus prepared with the same SentencePiece models");
   ShardData data(corpus, opt.split);
   int64_t n = opt.limit > 0 ? std::min(opt.limit, data.size()) : data.size();
-  nlohmann::json out = {{"checkpoint", opt.checkpoint}, {"step", im.step},    {"weights", im.ema ? "ema" : "trained"},
-                        {"corpus", corpus.path()},      {"split", opt.split}, {"sentences", n}};
+  nlohmann::json out = {{"checkpoint", opt.checkpoint},  {"step", im.step},    {"weights", im.ema ? "ema" : "trained"},
+                        {"corpus", corpus.path()},       {"split", opt.split}, {"sentences", n},
+                        {"corpus_parts", corpus.paths()}};
   // Held-out sentences that also occur in train make every score optimistic: said, and kept with the result.
   if (const nlohmann::json seen = overlap_with_train(corpus, opt.split); !seen.is_null()) {
     out["overlap_with_train"] = seen;
@@ -474,6 +475,19 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   }
   logf("{} ({}), {} = {:.2f}{}, on {} sentences, beam {}: {:.1f} sentences/s", bleu.format(), bleu.signature, chrf.name,
        chrf.score, ci_text, n, opt.decode.beam, static_cast<double>(n) / secs);
+  return out;
+}
+
+std::vector<std::string> scored_references(const std::vector<std::string>& parts, const std::string& split, int64_t n,
+                                           const std::string& reference_file) {
+  const CorpusReader corpus(parts);
+  if (!corpus.has_split(split) || n < 0 || n > corpus.num_sentences(split))
+    throw DataError(fmt::format("{}: has no {} sentences in split '{}'", corpus.path(), n, split));
+  if (!reference_file.empty()) return aligned_references(reference_file, corpus, split, n);
+  const Tokenizer tgt(corpus.vocab("tgt").model_proto, corpus.path() + " (tgt vocabulary)");
+  const TokenBlock block = corpus.read(split, "tgt", 0, n);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < block.size(); ++i) out.push_back(tgt.decode(block.sentence(i)));
   return out;
 }
 

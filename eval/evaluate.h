@@ -65,6 +65,11 @@ struct EvaluateOptions {
 };
 
 nlohmann::json evaluate(const EvaluateOptions& opt);
+// The references an evaluation of `split` of the corpus `parts` scored its first `n` translations against: the lines
+// of `reference_file` at the split's input line numbers (as --ref is read), or with "" the corpus's targets,
+// detokenized. DataError for a corpus or file that cannot be read or does not align.
+std::vector<std::string> scored_references(const std::vector<std::string>& parts, const std::string& split, int64_t n,
+                                           const std::string& reference_file);
 // A language model's perplexity on opt.text (each line encoded with the checkpoint's tokenizer, <s> before and </s>
 // after it), or a seq2seq model's on the target text opt.text given the source text opt.source, line by line (as
 // marian-scorer and fairseq --score-reference: to filter or rerank pairs). With `sentence_scores`, one line a

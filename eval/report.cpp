@@ -6,16 +6,21 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 
 #include "core/errors.h"
 #include "core/files.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "data/corpus.h"
+#include "data/text.h"
+#include "eval/evaluate.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/metrics.h"
+#include "translation/score.h"
 
 namespace fs = std::filesystem;
 
@@ -88,7 +93,18 @@ std::string chart(const std::string& title, const std::vector<Series>& all, bool
   for (const auto& s : all)
     if (!s.points.empty()) ss.push_back(s);
   if (ss.empty()) return "";
-  const double W = 520, H = 240, L = 60, R = 12, T = 28, B = 36;
+  const double W = 520, L = 60, R = 12, B = 36;
+  // The legend goes between the title and the plot, in as many rows as it needs (many runs compared).
+  std::vector<std::pair<double, double>> legend_at;  // per series: x, y
+  double lx = L;
+  int rows = 1;
+  for (const auto& s : ss) {
+    const double width = 24 + 7.0 * static_cast<double>(s.name.size());
+    if (lx > L && lx + width > W - R) lx = L, ++rows;
+    legend_at.emplace_back(lx, 8 + 14.0 * rows);
+    lx += width;
+  }
+  const double T = 26 + 14.0 * rows, H = T + 212;  // the plot keeps its 176 px
   double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
   auto fy = [&](double v) { return log_y ? std::log10(std::max(v, 1e-300)) : v; };
   for (const auto& s : ss)
@@ -119,17 +135,19 @@ std::string chart(const std::string& title, const std::vector<Series>& all, bool
     o += fmt::format("<text x=\"{:.1f}\" y=\"{}\" class=\"xtick\">{:.0f}</text>", px(xv), H - B + 14, xv);
   }
   o += fmt::format("<text x=\"{}\" y=\"{}\" class=\"xtick\">step</text>", (L + W - R) / 2, H - 4);
-  double lx = L + 8;
-  for (const auto& s : ss) {
+  for (size_t k = 0; k < ss.size(); ++k) {
+    const Series& s = ss[k];
     std::string pts;
     for (const auto& [x, y] : s.points) pts += fmt::format("{:.1f},{:.1f} ", px(x), py(y));
     o += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\"/>", pts, s.color);
     if (s.dots)
       for (const auto& [x, y] : s.points)
         o += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\"/>", px(x), py(y), s.color);
-    o += fmt::format("<rect x=\"{:.0f}\" y=\"{}\" width=\"10\" height=\"3\" fill=\"{}\"/>", lx, T + 8, s.color);
-    o += fmt::format("<text x=\"{:.0f}\" y=\"{}\" class=\"legend\">{}</text>", lx + 14, T + 13, esc(s.name));
-    lx += 24 + 7.0 * static_cast<double>(s.name.size());
+    const auto [legend_x, legend_y] = legend_at[k];
+    o += fmt::format("<rect x=\"{:.0f}\" y=\"{:.0f}\" width=\"10\" height=\"3\" fill=\"{}\"/>", legend_x, legend_y,
+                     s.color);
+    o += fmt::format("<text x=\"{:.0f}\" y=\"{:.0f}\" class=\"legend\">{}</text>", legend_x + 14, legend_y + 5,
+                     esc(s.name));
   }
   return o + "</svg>\n";
 }
@@ -255,7 +273,65 @@ json read_checkpoints(const fs::path& dir, const std::vector<MetricsRow>& metric
   return ckpts;
 }
 
-// Evaluation results and n-gram baselines saved in the run directory (other JSON files are not ours).
+// Whether j[key] exists with the type `is` checks (json::is_number, ...).
+bool has(const json& j, const char* key, bool (json::*is)() const noexcept) {
+  return j.is_object() && j.contains(key) && (j[key].*is)();
+}
+
+// "" when `j` has the fields, of their types, that the report reads from a `tern evaluate --json` result (else what
+// is wrong), so that an edited or foreign file is skipped with a warning instead of read wrongly.
+std::string evaluation_problem(const json& j) {
+  if (!has(j, "checkpoint", &json::is_string)) return "checkpoint is not a string";
+  if (!has(j, "perplexity", &json::is_object) || !has(j["perplexity"], "ppl_per_token", &json::is_number))
+    return "perplexity.ppl_per_token is not a number";
+  for (const char* key : {"split", "hypotheses_file", "corpus"})
+    if (j.contains(key) && !j[key].is_string()) return fmt::format("{} is not a string", key);
+  if (j.contains("sentences") && !(j["sentences"].is_number_integer() && j["sentences"].get<int64_t>() >= 0))
+    return "sentences is not a count";
+  if (j.contains("bleu") || j.contains("chrf") || j.contains("translation")) {
+    if (!has(j, "translation", &json::is_object) || !has(j["translation"], "sentences_per_s", &json::is_number) ||
+        (j["translation"].contains("reference") && !j["translation"]["reference"].is_string()))
+      return "translation is not an object with sentences_per_s (a number) and reference (a string)";
+    for (const char* m : {"bleu", "chrf"}) {
+      if (!has(j, m, &json::is_object) || !has(j[m], "score", &json::is_number) ||
+          !has(j[m], "signature", &json::is_string))
+        return fmt::format("{} is not an object with score (a number) and signature (a string)", m);
+      if (j[m].contains("confidence") && !has(j[m]["confidence"], "ci", &json::is_number))
+        return fmt::format("{}.confidence.ci is not a number", m);
+    }
+    if (!has(j["chrf"], "name", &json::is_string)) return "chrf.name is not a string";
+  }
+  if (j.contains("corpus_parts") &&
+      (!j["corpus_parts"].is_array() ||
+       !std::all_of(j["corpus_parts"].begin(), j["corpus_parts"].end(), [](const json& p) { return p.is_string(); })))
+    return "corpus_parts is not a list of paths";
+  if (j.contains("samples")) {
+    if (!j["samples"].is_array()) return "samples is not a list";
+    for (const auto& s : j["samples"]) {
+      if (!has(s, "source", &json::is_array) || !has(s, "output", &json::is_array) ||
+          !has(s, "attention", &json::is_array) || s["attention"].size() < s["output"].size())
+        return "a sample lacks source, output or attention (one row a output piece)";
+      for (const auto& piece : s["source"])
+        if (!piece.is_string()) return "a sample's source piece is not a string";
+      for (const auto& piece : s["output"])
+        if (!piece.is_string()) return "a sample's output piece is not a string";
+      for (const auto& row : s["attention"])
+        if (!row.is_array() || !std::all_of(row.begin(), row.end(), [](const json& w) { return w.is_number(); }))
+          return "a sample's attention row is not a list of numbers";
+    }
+  }
+  return "";
+}
+
+std::string baseline_problem(const json& j) {
+  if (!has(j, "order", &json::is_number_integer) || !has(j, "smoothing", &json::is_string)) return "order/smoothing";
+  for (const char* key : {"ppl", "bits_per_token", "ppl_excluding_oov"})
+    if (j.contains(key) && !j[key].is_number()) return fmt::format("{} is not a number", key);
+  return has(j, "ppl", &json::is_number) ? "" : "ppl is not a number";
+}
+
+// Evaluation results and n-gram baselines saved in the run directory (other JSON files are not ours; ours with fields
+// of other types are skipped with a warning).
 void read_results(const fs::path& dir, json& evals, json& baselines) {
   std::vector<fs::path> jsons;
   for (const auto& e : fs::directory_iterator(dir))
@@ -265,8 +341,16 @@ void read_results(const fs::path& dir, json& evals, json& baselines) {
     json j = json::parse(read_text(p), nullptr, /*allow_exceptions=*/false);
     if (!j.is_object()) continue;
     j["file"] = p.filename().string();
-    if (j.contains("checkpoint") && j.contains("perplexity")) evals.push_back(j);
-    if (j.contains("smoothing") && j.contains("ppl")) baselines.push_back(j);
+    const bool eval = j.contains("checkpoint") && j.contains("perplexity"),
+               ngram = j.contains("smoothing") && j.contains("ppl");
+    const std::string problem = eval ? evaluation_problem(j) : ngram ? baseline_problem(j) : "";
+    if (!problem.empty())
+      log_line(fmt::format("report: {}: skipped: it reads like a tern {} result but {}", p.string(),
+                           eval ? "evaluate" : "ngram", problem));
+    else if (eval)
+      evals.push_back(j);
+    else if (ngram)
+      baselines.push_back(j);
   }
 }
 
@@ -400,11 +484,12 @@ Tables make_tables(const RunData& r) {
   for (const auto& e : r.evals)
     if (!e.contains("bleu"))
       t.baselines.rows.push_back({"LSTM (" + e["file"].get<std::string>() + ")", num(e["perplexity"]["ppl_per_token"]),
-                                  num(e["perplexity"]["cross_entropy_bits_per_token"], 3), "–"});
+                                  num(e["perplexity"].value("cross_entropy_bits_per_token", json()), 3), "–"});
   for (const auto& b : r.baselines)
     t.baselines.rows.push_back({fmt::format("{}-gram {} ({})", b["order"].get<int>(), b["smoothing"].get<std::string>(),
                                             b["file"].get<std::string>()),
-                                num(b["ppl"]), num(b["bits_per_token"], 3), num(b["ppl_excluding_oov"])});
+                                num(b["ppl"]), num(b.value("bits_per_token", json()), 3),
+                                num(b.value("ppl_excluding_oov", json()))});
   std::sort(t.baselines.rows.begin(), t.baselines.rows.end(),
             [](const auto& a, const auto& b) { return std::stod(a[1]) < std::stod(b[1]); });
   return t;
@@ -515,39 +600,348 @@ std::string foreign_report_file(const fs::path& out_dir) {
   const fs::path j = out_dir / "report.json";
   if (fs::exists(j, ec)) {
     json prior = json::parse(std::ifstream(j), nullptr, /*allow_exceptions=*/false);
-    if (prior.is_object() && prior.contains("run_dir") && prior.contains("series")) return "";
+    if (prior.is_object() &&
+        ((prior.contains("run_dir") && prior.contains("series")) || prior.value("format", "") == "tern-comparison"))
+      return "";
     return j.string();
   }
   for (const char* name : {"report.html", "report.md"})
     if (fs::exists(out_dir / name, ec)) return (out_dir / name).string();
   return "";
 }
+
+// ------------------------------------------------------------------------------- several runs side by side
+
+constexpr const char* kPalette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+struct ComparedRun {
+  std::string dir, label;  // as given; its name (the path where two runs share a name)
+  RunData data;
+  std::map<std::string, std::string> config;  // the resolved config's values (empty: no readable config.yaml)
+};
+
+// One run's evaluation that was compared or could not be, and why.
+struct ComparedEval {
+  size_t run = 0;
+  json eval;         // the evaluation JSON (with "file")
+  std::string skip;  // why it takes no part in the paired tests ("" : it does)
+  std::string split, tokenize, refs_key;
+  std::vector<std::string> hyps, refs;
+};
+
+std::string tokenizer_of(const std::string& signature) {
+  const size_t at = signature.find("tok:");
+  return at == std::string::npos ? "13a" : signature.substr(at + 4, signature.find('|', at) - at - 4);
+}
+
+// Reads an evaluation's translations and references back, as `tern evaluate` scored them: its --hyp-out file and
+// its references (the --ref file aligned to the split, or the corpus targets). It takes part in the paired tests only
+// if they give the BLEU it recorded (the files have not changed since).
+ComparedEval compared_eval(size_t run, const json& e) {
+  ComparedEval c{run, e, "", e.value("split", ""), "", "", {}, {}};
+  auto skipped = [&](std::string why) {
+    c.skip = std::move(why);
+    return c;
+  };
+  try {
+    if (!e.contains("hypotheses_file")) return skipped("no translations kept (evaluate without --hyp-out)");
+    const std::string hyp_file = e["hypotheses_file"].get<std::string>();
+    if (!fs::exists(hyp_file)) return skipped(hyp_file + ": not found (paths are as evaluate was given them)");
+    const std::vector<std::string> parts = e.contains("corpus_parts")
+                                               ? e["corpus_parts"].get<std::vector<std::string>>()
+                                               : std::vector<std::string>{e.value("corpus", std::string())};
+    const std::string ref = e["translation"].value("reference", std::string());
+    c.hyps = read_utf8_file(hyp_file, "hypotheses file");
+    c.refs = scored_references(parts, c.split, e.value("sentences", int64_t{0}),
+                               ref == "corpus targets, detokenized" ? "" : ref);
+    c.tokenize = tokenizer_of(e["bleu"]["signature"].get<std::string>());
+    if (c.hyps.size() != c.refs.size())
+      return skipped(fmt::format("{} has {} lines for {} sentences", hyp_file, c.hyps.size(), c.refs.size()));
+    ScoreOptions scoring;
+    scoring.bleu.tokenize = c.tokenize;
+    const double bleu = metric_statistics("bleu", c.hyps, {c.refs}, scoring).corpus_score();
+    if (std::abs(bleu - e["bleu"]["score"].get<double>()) > 1e-6)
+      return skipped(fmt::format("{} and its references give BLEU {:.4f}, not the {:.4f} recorded: changed since",
+                                 hyp_file, bleu, e["bleu"]["score"].get<double>()));
+    std::string joined;
+    for (const auto& r : c.refs) joined += r + "\n";
+    c.refs_key = c.split + "|" + c.tokenize + "|" + hex64(hash_string(joined));
+  } catch (const std::exception& ex) {
+    return skipped(ex.what());
+  }
+  return c;
+}
+
+// Paired bootstrap resampling (sacreBLEU --paired-bs: 1,000 resamples, seed 12345) of every group of evaluations
+// with the same references, each against the group's first (the first run's): BLEU and chrF, with p-values.
+json paired_tests(const std::vector<ComparedRun>& runs, const std::vector<ComparedEval>& evals) {
+  std::map<std::string, std::vector<const ComparedEval*>> groups;
+  std::vector<std::string> order;
+  for (const auto& c : evals)
+    if (c.skip.empty()) {
+      if (!groups.count(c.refs_key)) order.push_back(c.refs_key);
+      groups[c.refs_key].push_back(&c);
+    }
+  json out = json::array();
+  for (const auto& key : order) {
+    const auto& g = groups[key];
+    if (g.size() < 2) continue;
+    ScoreOptions scoring;
+    scoring.bleu.tokenize = g[0]->tokenize;
+    std::vector<std::vector<MetricStatistics>> systems;
+    for (const auto* c : g)
+      systems.push_back({metric_statistics("bleu", c->hyps, {c->refs}, scoring),
+                         metric_statistics("chrf", c->hyps, {c->refs}, scoring)});
+    const auto results = paired_test(systems, PairedTest::kBootstrap, 1000, 12345);
+    json group = {{"split", g[0]->split},
+                  {"sentences", g[0]->refs.size()},
+                  {"reference", g[0]->eval["translation"].value("reference", std::string())},
+                  {"tokenize", g[0]->tokenize},
+                  {"test", "paired bootstrap resampling, 1000 resamples, seed 12345 (sacreBLEU --paired-bs)"},
+                  {"systems", json::array()}};
+    for (size_t k = 0; k < g.size(); ++k) {
+      json sys = {{"run", runs[g[k]->run].label}, {"file", g[k]->eval["file"]}};
+      for (size_t m = 0; m < 2; ++m) {
+        const PairedResult& r = results[k][m];
+        json v = {{"score", r.score}};
+        if (r.mean) v["mean"] = r.mean->v, v["ci"] = r.ci->v;
+        if (r.p_value) v["p_value"] = *r.p_value;
+        sys[m == 0 ? "bleu" : "chrf"] = v;
+      }
+      group["systems"].push_back(sys);
+    }
+    out.push_back(group);
+  }
+  return out;
+}
+
+// The config values that differ between the runs (train.run_dir always does), with "–" where a run has none.
+json config_differences(const std::vector<ComparedRun>& runs) {
+  std::map<std::string, bool> keys;
+  for (const auto& r : runs)
+    for (const auto& [k, v] : r.config) keys[k] = true;
+  json diff = json::object();
+  for (const auto& [k, unused] : keys) {
+    if (k == "train.run_dir") continue;
+    std::vector<std::string> values;
+    for (const auto& r : runs) values.push_back(r.config.count(k) ? r.config.at(k) : "–");
+    if (std::adjacent_find(values.begin(), values.end(), std::not_equal_to<>()) != values.end()) diff[k] = values;
+  }
+  return diff;
+}
+
+struct Comparison {
+  std::vector<ComparedRun> runs;
+  std::vector<ComparedEval> evals;
+  json differences, tests;
+  Table summary, config, evaluations, skipped;
+  std::vector<Table> paired;  // one per group of evaluations with the same references
+};
+
+std::string p_cell(const json& v) {
+  if (!v.contains("p_value")) return "(baseline)";
+  const double p = v["p_value"].get<double>();
+  return fmt::format("{:.4f}{}", p, p < 0.05 ? " *" : "");
+}
+
+Comparison compare_runs(const std::vector<std::string>& dirs) {
+  Comparison c;
+  std::map<std::string, int> names;
+  for (const auto& d : dirs) ++names[fs::path(d).lexically_normal().filename().string()];
+  for (const auto& d : dirs) {
+    ComparedRun r{d, fs::path(d).lexically_normal().filename().string(), read_run(d), {}};
+    if (r.label.empty() || names[r.label] > 1) r.label = d;
+    try {
+      if (!r.data.config.empty())
+        for (const auto& [k, v] : config_values(parse_config(r.data.config, (fs::path(d) / "config.yaml").string())))
+          r.config[k] = v;
+    } catch (const std::exception& e) {
+      log_line(
+          fmt::format("report: {}: its config.yaml does not parse ({}); its settings are not compared", d, e.what()));
+    }
+    c.runs.push_back(std::move(r));
+  }
+  for (size_t i = 0; i < c.runs.size(); ++i)
+    for (const auto& e : c.runs[i].data.evals)
+      if (e.contains("bleu")) c.evals.push_back(compared_eval(i, e));
+  std::map<std::string, int> same_refs;
+  for (const auto& e : c.evals)
+    if (e.skip.empty()) ++same_refs[e.refs_key];
+  for (auto& e : c.evals)
+    if (e.skip.empty() && same_refs[e.refs_key] == 1)
+      e.skip = "no evaluation of another run has the same references (split, reference text and BLEU tokenizer)";
+  c.differences = config_differences(c.runs);
+  c.tests = paired_tests(c.runs, c.evals);
+
+  c.summary.head = {"run",      "directory",       "steps",          "minutes",
+                    "tokens/s", "best valid loss", "best valid PPL", "best valid BLEU"};
+  for (const auto& r : c.runs) {
+    const json& s = r.data.summary;
+    c.summary.rows.push_back({r.label, r.dir, s.contains("steps") ? s["steps"].dump() : "–",
+                              s.contains("elapsed_s") ? num(s["elapsed_s"].get<double>() / 60, 1) : "–",
+                              s.contains("tokens_per_s") ? num(s["tokens_per_s"], 0) : "–",
+                              num(s.value("best_valid_loss", json()), 4), num(s.value("best_valid_ppl", json())),
+                              num(s.value("best_valid_bleu", json()))});
+  }
+  c.config.head = {"setting"};
+  for (const auto& r : c.runs) c.config.head.push_back(r.label);
+  for (const auto& [k, values] : c.differences.items()) {
+    std::vector<std::string> row{k};
+    for (const auto& v : values) row.push_back(v.get<std::string>());
+    c.config.rows.push_back(row);
+  }
+  c.evaluations.head = {"run", "result", "checkpoint", "split", "sentences", "PPL/token", "BLEU", "chrF", "search"};
+  c.skipped.head = {"run", "result", "not in the paired tests because"};
+  for (const auto& e : c.evals) {
+    const json& j = e.eval;
+    c.evaluations.rows.push_back({c.runs[e.run].label, j["file"], j.value("checkpoint", ""), e.split,
+                                  std::to_string(j.value("sentences", 0)), num(j["perplexity"]["ppl_per_token"]),
+                                  score_cell(j, "bleu"), score_cell(j, "chrf"), search_cell(j)});
+    if (!e.skip.empty()) c.skipped.rows.push_back({c.runs[e.run].label, j["file"], e.skip});
+  }
+  for (const auto& g : c.tests) {
+    Table t;
+    t.head = {"run", "result", "BLEU", "BLEU mean ± 95% CI", "p", "chrF", "chrF mean ± 95% CI", "p"};
+    for (const auto& sys : g["systems"]) {
+      std::vector<std::string> row{sys["run"], sys["file"]};
+      for (const char* m : {"bleu", "chrf"}) {
+        const json& v = sys[m];
+        row.push_back(num(v["score"]));
+        row.push_back(v.contains("mean") ? num(v["mean"]) + " ± " + num(v["ci"]) : "–");
+        row.push_back(p_cell(v));
+      }
+      t.rows.push_back(row);
+    }
+    c.paired.push_back(t);
+  }
+  return c;
+}
+
+json comparison_json(const Comparison& c) {
+  json runs = json::array();
+  for (const auto& r : c.runs) {
+    json curves;
+    for (const auto& [key, field] : {std::pair<const char*, Field>{"train_loss", &MetricsRow::train_loss},
+                                     {"valid_loss", &MetricsRow::valid_loss},
+                                     {"valid_bleu", &MetricsRow::valid_bleu},
+                                     {"valid_chrf", &MetricsRow::valid_chrf}})
+      curves[key] = series(r.data.metrics, field, key, "").points;
+    runs.push_back({{"run", r.label},
+                    {"run_dir", r.dir},
+                    {"summary", r.data.summary},
+                    {"series", curves},
+                    {"evaluations", r.data.evals}});
+  }
+  json skipped = json::array();
+  for (const auto& e : c.evals)
+    if (!e.skip.empty()) skipped.push_back({{"run", c.runs[e.run].label}, {"file", e.eval["file"]}, {"why", e.skip}});
+  return {{"format", "tern-comparison"},         {"format_version", 1},     {"runs", runs},
+          {"config_differences", c.differences}, {"paired_tests", c.tests}, {"not_compared", skipped}};
+}
+
+std::string comparison_html(const Comparison& c) {
+  std::vector<std::string> labels;
+  for (const auto& r : c.runs) labels.push_back(r.label);
+  const std::string title = fmt::format("tern comparison: {}", fmt::join(labels, ", "));
+  std::string h = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + esc(title) +
+                  "</title>\n" + kStyle + kCheck + "</head><body>\n<h1>" + esc(title) + "</h1>\n";
+  h += "<h2>Runs</h2>\n" + table(c.summary.head, c.summary.rows, "runs");
+  h += "<h2>Settings that differ</h2>\n";
+  h +=
+      c.config.rows.empty()
+          ? "<p class=\"note\">Every resolved setting is the same (train.run_dir aside).</p>\n"
+          : "<p class=\"note\">The resolved configs (config.yaml of each run); every other setting is the same.</p>\n" +
+                table(c.config.head, c.config.rows, "config");
+  auto per_run = [&](Field field, bool dots) {
+    std::vector<Series> all;
+    for (size_t i = 0; i < c.runs.size(); ++i)
+      all.push_back(series(c.runs[i].data.metrics, field, c.runs[i].label, kPalette[i % 10], dots));
+    return all;
+  };
+  h += "<h2>Curves</h2><div class=\"charts\">\n";
+  h += chart("validation loss (nats/token)", per_run(&MetricsRow::valid_loss, true));
+  h += chart("validation BLEU", per_run(&MetricsRow::valid_bleu, true));
+  h += chart("training loss (nats/token)", per_run(&MetricsRow::train_loss, false));
+  h += chart("tokens/s (source + target)", per_run(&MetricsRow::tokens_per_s, false));
+  h += "</div>\n";
+  if (!c.evaluations.rows.empty())
+    h += "<h2>Evaluations</h2>\n<p class=\"note\">BLEU and chrF ± half their 95% bootstrap interval.</p>\n" +
+         table(c.evaluations.head, c.evaluations.rows, "evals");
+  for (size_t g = 0; g < c.paired.size(); ++g) {
+    const json& t = c.tests[g];
+    h += fmt::format(
+        "<h2>Paired significance: {} split, {} sentences</h2>\n<p class=\"note\">{}; each against the first "
+        "(the baseline), on the same references ({}, BLEU tok:{}). * p &lt; 0.05: the difference is unlikely to be "
+        "the luck of the test set.</p>\n",
+        esc(t["split"].get<std::string>()), t["sentences"].get<size_t>(), esc(t["test"].get<std::string>()),
+        esc(t["reference"].get<std::string>()), esc(t["tokenize"].get<std::string>()));
+    h += table(c.paired[g].head, c.paired[g].rows, "paired");
+  }
+  if (!c.skipped.rows.empty())
+    h += "<h2>Not in the paired tests</h2>\n" + table(c.skipped.head, c.skipped.rows, "skipped");
+  return h + "</body></html>\n";
+}
+
+std::string comparison_markdown(const Comparison& c) {
+  std::string md = "# tern comparison\n\n## Runs\n\n" + md_table(c.summary.head, c.summary.rows);
+  if (!c.config.rows.empty()) md += "\n## Settings that differ\n\n" + md_table(c.config.head, c.config.rows);
+  if (!c.evaluations.rows.empty()) md += "\n## Evaluations\n\n" + md_table(c.evaluations.head, c.evaluations.rows);
+  for (size_t g = 0; g < c.paired.size(); ++g)
+    md += fmt::format("\n## Paired bootstrap: {} split ({} sentences), against {}\n\n",
+                      c.tests[g]["split"].get<std::string>(), c.tests[g]["sentences"].get<size_t>(),
+                      c.paired[g].rows[0][0]) +
+          md_table(c.paired[g].head, c.paired[g].rows);
+  if (!c.skipped.rows.empty()) md += "\n## Not in the paired tests\n\n" + md_table(c.skipped.head, c.skipped.rows);
+  return md;
+}
 }  // namespace
 
 ReportFiles write_report(const ReportOptions& opt) {
-  const fs::path dir(opt.run_dir);
-  if (!fs::is_directory(dir)) throw DataError(opt.run_dir + ": not a directory");
-  if (!fs::exists(dir / "config.yaml") && !fs::exists(dir / "metrics.jsonl"))
-    throw DataError(opt.run_dir +
-                    ": not a tern run directory (no config.yaml or metrics.jsonl); HINT: give the "
-                    "train.run_dir of a `tern train` run");
-  const fs::path out_dir = opt.out_dir.empty() ? dir / "report" : fs::path(opt.out_dir);
-  // Before the run is read (its checkpoints are verified whole): a refusal costs nothing.
+  if (opt.run_dirs.empty()) throw ConfigError("report: give the run directory (train.run_dir) of a tern train run");
+  for (const auto& d : opt.run_dirs) {
+    const fs::path dir(d);
+    if (!fs::is_directory(dir)) throw DataError(d + ": not a directory");
+    if (!fs::exists(dir / "config.yaml") && !fs::exists(dir / "metrics.jsonl"))
+      throw DataError(d +
+                      ": not a tern run directory (no config.yaml or metrics.jsonl); HINT: give the "
+                      "train.run_dir of a `tern train` run");
+  }
+  const bool compare = opt.run_dirs.size() > 1;
+  if (compare && opt.out_dir.empty())
+    throw ConfigError(fmt::format("report: comparing {} runs needs --out DIR (where report.html, .json and .md go)",
+                                  opt.run_dirs.size()));
+  for (size_t i = 0; i < opt.run_dirs.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (fs::equivalent(opt.run_dirs[i], opt.run_dirs[j]))
+        throw ConfigError(fmt::format("report: {} and {} are the same run directory (runs {} and {})", opt.run_dirs[j],
+                                      opt.run_dirs[i], j + 1, i + 1));
+  const fs::path out_dir = opt.out_dir.empty() ? fs::path(opt.run_dirs[0]) / "report" : fs::path(opt.out_dir);
+  // Before the runs are read (their checkpoints are verified whole): a refusal costs nothing.
   if (const std::string foreign = foreign_report_file(out_dir); !foreign.empty() && !opt.overwrite)
     throw IoError(fmt::format(
         "{}: --out: output exists and is not an earlier tern report; pass --overwrite to replace it, or choose "
         "another --out (nothing was written)",
         foreign));
-  const RunData run = read_run(dir);
-  const Tables tables = make_tables(run);
+  std::string html, markdown;
+  json data;
+  if (compare) {
+    const Comparison c = compare_runs(opt.run_dirs);
+    html = comparison_html(c), markdown = comparison_markdown(c), data = comparison_json(c);
+  } else {
+    const RunData run = read_run(opt.run_dirs[0]);
+    const Tables tables = make_tables(run);
+    html = html_report(run, tables, opt.run_dirs[0]), markdown = markdown_report(run, tables, opt.run_dirs[0]);
+    data = report_json(run, opt.run_dirs[0]);
+  }
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) throw IoError(out_dir.string() + ": cannot create the report directory: " + ec.message());
   ReportFiles files{(out_dir / "report.html").string(), (out_dir / "report.json").string(),
-                    (out_dir / "report.md").string(), report_json(run, opt.run_dir)};
-  write_file_atomic(files.html, html_report(run, tables, opt.run_dir));
+                    (out_dir / "report.md").string(), std::move(data)};
+  write_file_atomic(files.html, html);
   write_file_atomic(files.json, files.data.dump(1) + "\n");
-  write_file_atomic(files.markdown, markdown_report(run, tables, opt.run_dir));
+  write_file_atomic(files.markdown, markdown);
   return files;
 }
 

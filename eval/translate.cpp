@@ -11,6 +11,7 @@
 
 #include "core/errors.h"
 #include "core/files.h"
+#include "core/progress.h"
 #include "data/batcher.h"
 #include "data/text.h"
 #include "eval/evaluate.h"
@@ -105,6 +106,8 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
   // chunk (less padding), decoded side by side and written in input order.
   const int64_t workers = decode_workers(im.device, 0);
   const int64_t chunk = opt.batch * workers * 4;
+  Progress progress("translate", 0, "lines", 10.0, opt.progress);
+  int64_t written = 0;
   auto flush = [&] {
     if (ids.empty()) return;
     std::vector<size_t> order;
@@ -137,6 +140,8 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
       out << "\n";
     }
     flush_checked(out, "standard output");  // a full disk stops the job here, not after the whole input
+    written += static_cast<int64_t>(ids.size());
+    progress.update(static_cast<uint64_t>(written));
     ids.clear(), words.clear();
   };
   std::string line;
@@ -158,6 +163,7 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
     if (static_cast<int64_t>(ids.size()) >= chunk) flush();
   }
   flush();
+  if (progress.elapsed_s() >= 10) progress.finish();  // a summary of long work only (a quick pipe stays quiet)
   return stats;
 }
 

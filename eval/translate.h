@@ -23,6 +23,7 @@ struct TranslateOptions {
   bool overwrite = false;      // Replace an existing -o file (else refused before any work).
   int64_t max_src_tokens = 0;  // Longer sources are truncated to this many subword tokens (0: the training corpus's
                                // --max-tokens as recorded in the checkpoint, else kDefaultMaxSrcTokens).
+  bool progress = true;        // Lines translated so far on stderr: a bar on a terminal, a log line every 10 s else.
   void validate() const;       // throws ConfigError
 };
 

@@ -58,7 +58,7 @@ lm = f"{d}/lm_run/ckpt_step00000002.tern"
 n = 0
 bases = {
  "prepare": (["prepare", "--train-src", f"{d}/s.en", "--train-tgt", f"{d}/s.es", "--vocab-size", "40", "--out", "OUT"],
-             ["--valid-fraction", "--test-fraction", "--seed", "--vocab-size", "--spm-type", "--character-coverage", "--spm-sample", "--max-tokens", "--long-policy", "--empty-policy", "--vocab-side"]),
+             ["--valid-fraction", "--test-fraction", "--seed", "--vocab-size", "--spm-type", "--character-coverage", "--spm-sample", "--max-tokens", "--long-policy", "--empty-policy", "--vocab-side", "--user-symbols"]),
  "evaluate": (["evaluate", "--checkpoint", ckpt, "--data", corpus], ["--split", "--precision", "--beam", "--length-penalty", "--max-len-ratio", "--batch", "--limit", "--attention-samples"]),
  "translate": (["translate", "--checkpoint", ckpt], ["--weights", "--beam", "--length-penalty", "--max-len-ratio", "--nbest", "--batch", "--max-src-tokens", "--precision"]),
  "score": (["score", f"{d}/ref", "-i", f"{d}/hyp"], ["-m", "--tokenize", "-s", "--smooth-value", "--chrf-char-order", "--chrf-word-order", "--chrf-beta", "-w", "-f", "--confidence-n", "--paired-bs-n", "--paired-ar-n", "--seed", "--num-refs", "-l", "-e", "-j", "-t"]),

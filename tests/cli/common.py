@@ -2,6 +2,8 @@
 import json
 import os
 import random
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -234,3 +236,16 @@ def sacrebleu_cli(args, stdin=None, env=None, cwd="."):
         fout.seek(0)
         ferr.seek(0)
         return os.waitstatus_to_exitcode(status), fout.read().decode(), ferr.read().decode()
+
+
+def chromium_render(html_path, d):
+    """Renders a tern report page in headless Chromium: the data- attributes its inline check sets on <body> (charts,
+    drawn, tables, errors), or None when Chromium is not installed."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        return None
+    args = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+            f"--user-data-dir={d}/chromium-profile", "--virtual-time-budget=5000"]
+    dom = subprocess.run(args + ["--dump-dom", f"file://{html_path}"], capture_output=True, text=True, timeout=120).stdout
+    body = re.search(r"<body([^>]*)>", dom)
+    return dict(re.findall(r'data-(\w+)="([^"]*)"', body.group(1))) if body else {}

@@ -127,7 +127,7 @@ for name, data in [("whole", [f"{d}/whole.h5"]), ("parts", [f"{d}/0.h5", f"{d}/1
     run(["evaluate", "--checkpoint", ckpt, "--data", *data, "--split", "valid", "--beam", "2",
          "--json", f"{d}/eval_{name}.json"])
     e = json.load(open(f"{d}/eval_{name}.json"))
-    e.pop("corpus", None)
+    e.pop("corpus", None), e.pop("corpus_parts", None)
     e.pop("overlap_with_train", None)  # prepare's count, known for a one-file corpus only
     for timing in ("seconds", "sentences_per_s"):
         e.get("translation", {}).pop(timing, None)
@@ -169,4 +169,28 @@ check("--threads must be in [0, 1024]" in p.stderr, "prepare --threads -1: exit 
 p = run(["prepare", "--train-src", f"{d}/p0.en", f"{d}/p1.en", "--train-tgt", f"{d}/p0.es",
          "--out", f"{d}/t.h5"], expect=EXIT_CONFIG)
 check("--train-src has 2 file(s) but --train-tgt has 1" in p.stderr, "unpaired file lists: exit 2")
+# Tagged back-translation (Caswell et al. 2019): the first part's models keep "<BT>" whole (--user-symbols), a part of
+# back-translated pairs tagged "<BT> ..." reuses them (--vocab-from), and each of its sources holds the tag as one token.
+import sentencepiece as spm  # noqa: E402
+
+run(["prepare", "--train-src", f"{d}/p0.en", "--train-tgt", f"{d}/p0.es", "--vocab-size", "60", "--user-symbols",
+     "<BT>", "<2es>", "--out", f"{d}/tagged0.h5"])
+write(f"{d}/bt.en", ["<BT> " + l for l in open(f"{d}/p1.en").read().splitlines()])
+run(["prepare", "--train-src", f"{d}/bt.en", "--train-tgt", f"{d}/p1.es", "--vocab-from", f"{d}/tagged0.h5",
+     "--out", f"{d}/bt.h5"])
+with h5py.File(f"{d}/bt.h5", "r") as f:
+    sp = spm.SentencePieceProcessor(model_proto=f["vocab/src"][:].tobytes())
+    tag = sp.piece_to_id("<BT>")
+    off, tok = f["train/src/offsets"][:], f["train/src/tokens"][:]
+    counts = [int((tok[off[i]:off[i + 1]] == tag).sum()) for i in range(len(off) - 1)]
+check(tag > 3 and sp.is_control(tag) is False and sp.id_to_piece(tag) == "<BT>" and set(counts) == {1},
+      f"--user-symbols: every back-translated source holds <BT> as one token (id {tag}, counts {set(counts)})")
+for symbols, needle in ((["<a b>"], "contains U+0020"), (["<BT>", "<BT>"], "'<BT>' is given twice"),
+                        (["<a,b>"], "contains a comma")):
+    p = run(["prepare", "--train-src", f"{d}/p0.en", "--train-tgt", f"{d}/p0.es", "--user-symbols", *symbols,
+             "--out", f"{d}/bad.h5"], expect=EXIT_CONFIG)
+    check(needle in p.stderr and not glob.glob(f"{d}/bad.h5*"), f"--user-symbols {symbols}: exit 2 ({p.stderr[-120:]!r})")
+p = run(["prepare", "--train-src", f"{d}/bt.en", "--train-tgt", f"{d}/p1.es", "--vocab-from", f"{d}/tagged0.h5",
+         "--user-symbols", "<BT>", "--out", f"{d}/bad.h5"], expect=EXIT_CONFIG)
+check("reuse models as they are" in p.stderr, "--user-symbols with --vocab-from: exit 2")
 finish()

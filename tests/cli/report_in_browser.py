@@ -51,21 +51,18 @@ check(data["corpus"]["paths"] == [corpus] and stats["train"]["kept"] > 0 and "in
       "## Corpus" in md and "<h2>Corpus</h2>" in html, f"the corpus and prepare's statistics are reported ({data['corpus']})")
 
 # A real browser: headless Chromium renders the page; its inline check counts drawn charts and records errors.
-chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-if not chromium:
+attrs = chromium_render(html_path, d)
+if attrs is None:
     check(False, "chromium is installed (scripts/setup.sh installs Debian's chromium)")
 else:
-    args = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-            f"--user-data-dir={d}/chromium-profile", "--virtual-time-budget=5000"]
-    dom = subprocess.run(args + ["--dump-dom", f"file://{html_path}"], capture_output=True, text=True, timeout=120).stdout
-    body = re.search(r"<body([^>]*)>", dom)
-    attrs = dict(re.findall(r'data-(\w+)="([^"]*)"', body.group(1))) if body else {}
     check(attrs.get("charts") and attrs.get("charts") == attrs.get("drawn") and int(attrs["charts"]) >= 5,
           f"Chromium drew every chart ({attrs})")
     check(int(attrs.get("tables", 0)) >= 4 and "errors" not in attrs, f"tables present and no script error ({attrs})")
     shot = f"{os.path.dirname(html_path)}/screenshot.png"
-    subprocess.run(args + ["--window-size=1200,1800", f"--screenshot={shot}", f"file://{html_path}"],
-                   capture_output=True, timeout=120)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--no-first-run", f"--user-data-dir={d}/chromium-profile", "--window-size=1200,1800",
+                    f"--screenshot={shot}", f"file://{html_path}"], capture_output=True, timeout=120)
     check(os.path.exists(shot) and os.path.getsize(shot) > 20000, f"screenshot {shot}")
 
 # A corpus moved away since training: the report says so and is still written.

@@ -216,6 +216,62 @@ TEST(Prepare, ByteFallbackKeepsUnseenCharacters) {
   EXPECT_GT(std::count(plain_ids.begin(), plain_ids.end(), kUnkId), 0);
 }
 
+// --user-symbols: tags stay one piece wherever they occur (in every model prepare trains) and decode back; without
+// them the tag is not a piece (here <unk>: its brackets never occur in the text). Symbols with whitespace, commas or
+// repeats, and reused models, are refused.
+TEST(Prepare, UserSymbolsStayWhole) {
+  Fixture f;
+  auto src = test::read_lines(f.o.train_src[0]);
+  for (size_t i = 0; i < src.size(); i += 2) src[i] = "<BT> " + src[i];  // tagged back-translation
+  test::write_lines(f.o.train_src[0], src);
+  f.o.tokenizer.user_symbols = {"<BT>", "<2es>"};
+  prepare_corpus(f.o);
+  CorpusReader c(f.o.out);
+  for (const char* side : {"src", "tgt"}) {
+    Tokenizer t(c.vocab(side).model_proto, side);
+    const std::string text = "<BT> " + src[1] + "<2es>king";
+    const auto ids = t.encode(text);
+    for (const char* sym : {"<BT>", "<2es>"})
+      EXPECT_EQ(std::count_if(ids.begin(), ids.end(), [&](int32_t id) { return t.piece(id) == sym; }), 1)
+          << side << " " << sym;
+    EXPECT_EQ(t.decode(ids), text);
+  }
+  // The training sentences hold the tag as one token.
+  Tokenizer src_tok(c.vocab("src").model_proto, "src");
+  int64_t tagged = 0, n = c.num_sentences("train");
+  TokenBlock b = c.read("train", "src", 0, n);
+  for (int64_t i = 0; i < n; ++i)
+    for (int32_t id : b.sentence(i)) tagged += src_tok.piece(id) == "<BT>";
+  EXPECT_GT(tagged, n / 3);
+  Fixture g;  // without the option the tag is split
+  g.o.tokenizer.vocab_size = 60;
+  prepare_corpus(g.o);
+  Tokenizer plain(CorpusReader(g.o.out).vocab("src").model_proto, "src");
+  const auto plain_ids = plain.encode("<BT> king");  // '<' and '>' are not in the training text: <unk>
+  EXPECT_EQ(std::count_if(plain_ids.begin(), plain_ids.end(), [&](int32_t id) { return plain.piece(id) == "<BT>"; }),
+            0);
+  EXPECT_NE(plain.decode(plain_ids), "<BT> king");
+
+  for (const auto& [symbols, rule] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"<a b>"}, "contains U+0020"},
+           {{"<a,b>"}, "contains a comma"},
+           {{""}, "must be 1-256 bytes"},
+           {{"<BT>", "<BT>"}, "'<BT>' is given twice"},
+           {{"</s>"}, "is a special piece already"},
+           {std::vector<std::string>(56, "x"), "leave no room in --vocab-size 60"}}) {
+    Fixture h;
+    h.o.tokenizer.user_symbols = symbols;
+    const std::string e = test::error_of([&] { prepare_corpus(h.o); });
+    EXPECT_NE(e.find(rule), std::string::npos) << e;
+    EXPECT_FALSE(std::filesystem::exists(h.o.out)) << rule;
+  }
+  Fixture r;
+  r.o.vocab_from = f.o.out;
+  r.o.out = r.d.file("part2.h5");
+  r.o.tokenizer.user_symbols = {"<BT>"};
+  EXPECT_NE(test::error_of([&] { prepare_corpus(r.o); }).find("reuse models as they are"), std::string::npos);
+}
+
 // Tokens' words (translate --alignment): each token of encode/decode names the space-separated word its characters
 // belong to, byte pieces and <unk> included; bos/eos get -1; decoding gives the text and words of the encoding.
 TEST(Prepare, TokensKnowTheirWords) {
