@@ -29,11 +29,10 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// A file of the run directory: a regular file of at most 256 MiB (IoError naming it otherwise: a device or a pipe in
+// its place would never end).
+std::string read_text(const fs::path& p, const std::string& what) {
+  return read_file_bounded(p.string(), uint64_t{256} << 20, what);
 }
 
 std::string esc(const std::string& s) {
@@ -324,7 +323,8 @@ std::string evaluation_problem(const json& j) {
 }
 
 std::string baseline_problem(const json& j) {
-  if (!has(j, "order", &json::is_number_integer) || !has(j, "smoothing", &json::is_string)) return "order/smoothing";
+  if (!has(j, "order", &json::is_number_integer)) return "order is not an integer";
+  if (!has(j, "smoothing", &json::is_string)) return "smoothing is not a string";
   for (const char* key : {"ppl", "bits_per_token", "ppl_excluding_oov"})
     if (j.contains(key) && !j[key].is_number()) return fmt::format("{} is not a number", key);
   return has(j, "ppl", &json::is_number) ? "" : "ppl is not a number";
@@ -338,7 +338,13 @@ void read_results(const fs::path& dir, json& evals, json& baselines) {
     if (e.path().extension() == ".json" && e.path().filename() != "environment.json") jsons.push_back(e.path());
   std::sort(jsons.begin(), jsons.end());
   for (const auto& p : jsons) {
-    json j = json::parse(read_text(p), nullptr, /*allow_exceptions=*/false);
+    json j;
+    try {
+      j = json::parse(read_text(p, "JSON result"), nullptr, /*allow_exceptions=*/false);
+    } catch (const IoError& e) {
+      log_line(fmt::format("report: skipped: {}", e.what()));
+      continue;
+    }
     if (!j.is_object()) continue;
     j["file"] = p.filename().string();
     const bool eval = j.contains("checkpoint") && j.contains("perplexity"),
@@ -356,10 +362,10 @@ void read_results(const fs::path& dir, json& evals, json& baselines) {
 
 RunData read_run(const fs::path& dir) {
   RunData r;
-  if (fs::exists(dir / "config.yaml")) r.config = read_text(dir / "config.yaml");
+  if (fs::exists(dir / "config.yaml")) r.config = read_text(dir / "config.yaml", "run config");
   if (fs::exists(dir / "environment.json")) {
     try {
-      r.env = json::parse(read_text(dir / "environment.json"));
+      r.env = json::parse(read_text(dir / "environment.json", "run environment"));
     } catch (const json::exception& e) {
       throw DataError((dir / "environment.json").string() + ": not JSON: " + e.what());
     }
@@ -599,7 +605,12 @@ std::string foreign_report_file(const fs::path& out_dir) {
   std::error_code ec;
   const fs::path j = out_dir / "report.json";
   if (fs::exists(j, ec)) {
-    json prior = json::parse(std::ifstream(j), nullptr, /*allow_exceptions=*/false);
+    json prior;
+    try {
+      prior = json::parse(read_text(j, "report"), nullptr, /*allow_exceptions=*/false);
+    } catch (const IoError&) {  // a device or a pipe by that name: not ours
+      return j.string();
+    }
     if (prior.is_object() &&
         ((prior.contains("run_dir") && prior.contains("series")) || prior.value("format", "") == "tern-comparison"))
       return "";
@@ -647,7 +658,10 @@ ComparedEval compared_eval(size_t run, const json& e) {
   try {
     if (!e.contains("hypotheses_file")) return skipped("no translations kept (evaluate without --hyp-out)");
     const std::string hyp_file = e["hypotheses_file"].get<std::string>();
-    if (!fs::exists(hyp_file)) return skipped(hyp_file + ": not found (paths are as evaluate was given them)");
+    if (!fs::exists(hyp_file))
+      return skipped(hyp_file +
+                     ": not found from here (evaluate recorded the path as it was given: run tern report "
+                     "from the directory evaluate ran in)");
     const std::vector<std::string> parts = e.contains("corpus_parts")
                                                ? e["corpus_parts"].get<std::vector<std::string>>()
                                                : std::vector<std::string>{e.value("corpus", std::string())};

@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <fstream>
 #include <limits>
 
 #include "core/errors.h"
+#include "core/files.h"
 
 namespace tern {
 namespace {
@@ -93,6 +95,9 @@ MetricsRow metrics_row(const nlohmann::json& j, const std::string& where) {
 
 MetricsFile read_metrics(const std::string& path) {
   MetricsFile out;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return out;
+  regular_file_size(path, "metrics file");  // a device or a pipe in its place would never end
   std::ifstream in(path);
   if (!in) return out;
   std::vector<std::string> lines;

@@ -76,6 +76,17 @@ check(data["paired_tests"] == [] and "changed since" in why, f"changed translati
 check("odd_eval.json: skipped" in p.stderr and "perplexity.ppl_per_token is not a number" in p.stderr,
       f"a JSON of the wrong types is skipped with a warning ({p.stderr[-300:]!r})")
 os.remove(f"{d}/base/odd_eval.json")
+# Devices where the run's files are expected (a device or a pipe would never end): a JSON result is skipped with a
+# warning; a metrics file is refused, exit 7 naming it.
+os.symlink("/dev/zero", f"{d}/base/zero.json")
+p = run(["report", f"{d}/base", "--out", f"{d}/zero_report"], timeout=60)
+check("zero.json: JSON result must be a regular file" in p.stderr, f"a device as a JSON result: skipped ({p.stderr[-200:]!r})")
+os.remove(f"{d}/base/zero.json")
+shutil.copytree(f"{d}/base", f"{d}/devrun")
+os.remove(f"{d}/devrun/metrics.jsonl")
+os.symlink("/dev/zero", f"{d}/devrun/metrics.jsonl")
+p = run(["report", f"{d}/devrun", "--out", f"{d}/dev_report"], expect=7, timeout=60)
+check("metrics.jsonl: metrics file must be a regular file" in p.stderr, f"a device as metrics.jsonl: exit 7 ({p.stderr[-200:]!r})")
 
 # Bad inputs.
 p = run(["report", f"{d}/base", f"{d}/wide"], expect=2)
