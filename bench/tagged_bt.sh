@@ -2,14 +2,15 @@
 # Back-translation on the Bible, plain and tagged (Sennrich et al. 2016; Caswell et al. 2019, as fairseq and Marian
 # users run it): half of the training verses are kept as parallel pairs (the even lines), of the other half only the
 # Spanish is kept, as if it were monolingual text. A Spanish->English model trained on the parallel half translates
-# that Spanish (beam 5, or BT_SAMPLING=1 for sampling); three English->Spanish models then train STEPS steps each on
+# that Spanish (beam 5, or BT_SAMPLING=1 for sampling); four English->Spanish models then train STEPS steps each on
 #   parallel        the parallel half alone,
 #   bt              the parallel half and the back-translated pairs (a second corpus part),
 #   tagged          the same with each back-translated source starting with "<BT>", one piece (prepare --user-symbols),
+#   full            the parallel half and the other half's real pairs (the ceiling),
 # and are scored on the test split (beam 5; BLEU, chrF2, paired bootstrap against `parallel`: `tern report` of the
-# four runs, $OUT/report/report.html). The real pairs of the
-# other half give the ceiling (`full`: the same half as real translations). Needs work/bible (scripts/run_bible.sh);
-# ~45 min on 2 cores with STEPS=800. Everything goes to $OUT (default work/tagged_bt); rerunning skips what exists.
+# four runs, $OUT/report/report.html). Needs work/bible (scripts/run_bible.sh);
+# ~25 min on 2 cores with STEPS=800 (48 with STEPS=2000; docs/benchmarks.md has both). Everything goes to $OUT
+# (default work/tagged_bt); rerunning skips what exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TERN=${TERN:-build/cli/tern}
