@@ -40,22 +40,19 @@ nlohmann::json bench_translate(const TranslateBenchOptions& opt) {
       to.limit = opt.limit;
       const CorpusTranslation tr = translate_corpus(*im.model, data, *im.tgt, to);
       const auto n = static_cast<double>(tr.hypotheses.size());
-      rows.push_back({{"beam", beam},
-                      {"batch", batch},
-                      {"early_stop", opt.decode.early_stop},
-                      {"int8", opt.decode.int8},
-                      {"shortlist", opt.decode.shortlist},
-                      {"lm", opt.decode.lm},
-                      {"lm_weight", opt.decode.lm.empty() ? nlohmann::json() : nlohmann::json(opt.decode.lm_weight)},
-                      {"sentences", tr.hypotheses.size()},
-                      {"seconds", tr.seconds},
-                      {"sentences_per_s", n / tr.seconds},
-                      {"source_tokens_per_s", static_cast<double>(tr.source_tokens) / tr.seconds},
-                      {"output_tokens_per_s", static_cast<double>(tr.hypothesis_tokens) / tr.seconds},
-                      {"bleu", corpus_bleu(tr.hypotheses, {tr.references}).score},
-                      {"device", im.device.str()},
-                      {"precision", std::string(choice_name(im.precision))},
-                      {"threads", torch::get_num_threads()}});
+      nlohmann::json row = search_settings_json(opt.decode);
+      row.update({{"beam", beam},
+                  {"batch", batch},
+                  {"sentences", tr.hypotheses.size()},
+                  {"seconds", tr.seconds},
+                  {"sentences_per_s", n / tr.seconds},
+                  {"source_tokens_per_s", static_cast<double>(tr.source_tokens) / tr.seconds},
+                  {"output_tokens_per_s", static_cast<double>(tr.hypothesis_tokens) / tr.seconds},
+                  {"bleu", corpus_bleu(tr.hypotheses, {tr.references}).score},
+                  {"device", im.device.str()},
+                  {"precision", std::string(choice_name(im.precision))},
+                  {"threads", torch::get_num_threads()}});
+      rows.push_back(std::move(row));
     }
   }
   return rows;

@@ -165,8 +165,6 @@ struct Iter : sentencepiece::SentenceIterator {
 
 std::string train_tokenizer(const TokenizerTrainOptions& opt, LineSource& source) {
   opt.validate();
-  std::string symbols;
-  for (const auto& s : opt.user_symbols) symbols += (symbols.empty() ? "" : ",") + s;
   const std::unordered_map<std::string, std::string> args{
       {"vocab_size", std::to_string(opt.vocab_size)},
       {"model_type", opt.model_type},
@@ -181,7 +179,7 @@ std::string train_tokenizer(const TokenizerTrainOptions& opt, LineSource& source
       {"minloglevel", "2"},
       {"num_threads", "2"},
       {"byte_fallback", opt.byte_fallback ? "true" : "false"},
-      {"user_defined_symbols", symbols}};
+      {"user_defined_symbols", fmt::format("{}", fmt::join(opt.user_symbols, ","))}};
   sentencepiece::SetRandomGeneratorSeed(static_cast<unsigned>(opt.seed));
   Iter it(source);
   std::string proto;

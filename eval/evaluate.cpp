@@ -434,18 +434,14 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   const MetricStatistics bleu_stats = metric_statistics("bleu", hyps, ref_streams, scoring);
   const MetricStatistics chrf_stats = metric_statistics("chrf", hyps, ref_streams, scoring);
   BleuScore bleu = bleu_from_statistics(bleu_stats.sums(), 1, scoring.bleu);
-  out["translation"] = {{"beam", opt.decode.beam},
-                        {"length_penalty", opt.decode.length_penalty},
-                        {"early_stop", opt.decode.early_stop},
-                        {"min_len", opt.decode.min_len},
-                        {"no_repeat_ngram_size", opt.decode.no_repeat_ngram_size},
-                        {"int8", opt.decode.int8},
-                        {"shortlist", opt.decode.shortlist},
-                        {"lm", opt.decode.lm},
-                        {"lm_weight", opt.decode.lm.empty() ? nlohmann::json() : nlohmann::json(opt.decode.lm_weight)},
-                        {"sentences_per_s", static_cast<double>(n) / secs},
-                        {"seconds", secs},
-                        {"reference", opt.reference.empty() ? "corpus targets, detokenized" : opt.reference}};
+  out["translation"] = search_settings_json(opt.decode);
+  out["translation"].update({{"beam", opt.decode.beam},
+                             {"length_penalty", opt.decode.length_penalty},
+                             {"min_len", opt.decode.min_len},
+                             {"no_repeat_ngram_size", opt.decode.no_repeat_ngram_size},
+                             {"sentences_per_s", static_cast<double>(n) / secs},
+                             {"seconds", secs},
+                             {"reference", opt.reference.empty() ? kCorpusTargetsReference : opt.reference}});
   out["bleu"] = {
       {"score", bleu.score}, {"signature", bleu.signature}, {"text", bleu.format()},  {"precisions", bleu.precisions},
       {"bp", bleu.bp},       {"sys_len", bleu.sys_len},     {"ref_len", bleu.ref_len}};
@@ -476,6 +472,14 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   logf("{} ({}), {} = {:.2f}{}, on {} sentences, beam {}: {:.1f} sentences/s", bleu.format(), bleu.signature, chrf.name,
        chrf.score, ci_text, n, opt.decode.beam, static_cast<double>(n) / secs);
   return out;
+}
+
+nlohmann::json search_settings_json(const DecodeOptions& decode) {
+  return {{"early_stop", decode.early_stop},
+          {"int8", decode.int8},
+          {"shortlist", decode.shortlist},
+          {"lm", decode.lm},
+          {"lm_weight", decode.lm.empty() ? nlohmann::json() : nlohmann::json(decode.lm_weight)}};
 }
 
 std::vector<std::string> scored_references(const std::vector<std::string>& parts, const std::string& split, int64_t n,

@@ -64,6 +64,13 @@ struct EvaluateOptions {
   void validate() const;  // throws ConfigError
 };
 
+// What an evaluation's JSON records as its "reference" when it scored against the corpus targets (no --ref).
+inline constexpr const char* kCorpusTargetsReference = "corpus targets, detokenized";
+
+// The search settings a result records (evaluate's "translation" block, bench translate's rows): early_stop, int8,
+// shortlist, lm, and lm_weight (null without an lm).
+nlohmann::json search_settings_json(const DecodeOptions& decode);
+
 nlohmann::json evaluate(const EvaluateOptions& opt);
 // The references an evaluation of `split` of the corpus `parts` scored its first `n` translations against: the lines
 // of `reference_file` at the split's input line numbers (as --ref is read), or with "" the corpus's targets,

@@ -5,10 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
-#include <sstream>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -639,6 +637,7 @@ struct ComparedEval {
   std::string skip;  // why it takes no part in the paired tests ("" : it does)
   std::string split, tokenize, refs_key;
   std::vector<std::string> hyps, refs;
+  MetricStatistics bleu;  // of hyps against refs (with `tokenize`): checked against the JSON, then resampled
 };
 
 std::string tokenizer_of(const std::string& signature) {
@@ -650,7 +649,7 @@ std::string tokenizer_of(const std::string& signature) {
 // its references (the --ref file aligned to the split, or the corpus targets). It takes part in the paired tests only
 // if they give the BLEU it recorded (the files have not changed since).
 ComparedEval compared_eval(size_t run, const json& e) {
-  ComparedEval c{run, e, "", e.value("split", ""), "", "", {}, {}};
+  ComparedEval c{run, e, "", e.value("split", ""), "", "", {}, {}, {}};
   auto skipped = [&](std::string why) {
     c.skip = std::move(why);
     return c;
@@ -667,14 +666,15 @@ ComparedEval compared_eval(size_t run, const json& e) {
                                                : std::vector<std::string>{e.value("corpus", std::string())};
     const std::string ref = e["translation"].value("reference", std::string());
     c.hyps = read_utf8_file(hyp_file, "hypotheses file");
-    c.refs = scored_references(parts, c.split, e.value("sentences", int64_t{0}),
-                               ref == "corpus targets, detokenized" ? "" : ref);
+    c.refs =
+        scored_references(parts, c.split, e.value("sentences", int64_t{0}), ref == kCorpusTargetsReference ? "" : ref);
     c.tokenize = tokenizer_of(e["bleu"]["signature"].get<std::string>());
     if (c.hyps.size() != c.refs.size())
       return skipped(fmt::format("{} has {} lines for {} sentences", hyp_file, c.hyps.size(), c.refs.size()));
     ScoreOptions scoring;
     scoring.bleu.tokenize = c.tokenize;
-    const double bleu = metric_statistics("bleu", c.hyps, {c.refs}, scoring).corpus_score();
+    c.bleu = metric_statistics("bleu", c.hyps, {c.refs}, scoring);
+    const double bleu = c.bleu.corpus_score();
     if (std::abs(bleu - e["bleu"]["score"].get<double>()) > 1e-6)
       return skipped(fmt::format("{} and its references give BLEU {:.4f}, not the {:.4f} recorded: changed since",
                                  hyp_file, bleu, e["bleu"]["score"].get<double>()));
@@ -699,14 +699,10 @@ json paired_tests(const std::vector<ComparedRun>& runs, const std::vector<Compar
     }
   json out = json::array();
   for (const auto& key : order) {
-    const auto& g = groups[key];
-    if (g.size() < 2) continue;
-    ScoreOptions scoring;
-    scoring.bleu.tokenize = g[0]->tokenize;
+    const auto& g = groups[key];  // two or more: compare_runs set aside the evaluations alone on their references
+    const ScoreOptions chrf;      // the default chrF2, as evaluate scores it
     std::vector<std::vector<MetricStatistics>> systems;
-    for (const auto* c : g)
-      systems.push_back({metric_statistics("bleu", c->hyps, {c->refs}, scoring),
-                         metric_statistics("chrf", c->hyps, {c->refs}, scoring)});
+    for (const auto* c : g) systems.push_back({c->bleu, metric_statistics("chrf", c->hyps, {c->refs}, chrf)});
     const auto results = paired_test(systems, PairedTest::kBootstrap, 1000, 12345);
     json group = {{"split", g[0]->split},
                   {"sentences", g[0]->refs.size()},
