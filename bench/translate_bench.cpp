@@ -40,7 +40,7 @@ nlohmann::json bench_translate(const TranslateBenchOptions& opt) {
       to.limit = opt.limit;
       const CorpusTranslation tr = translate_corpus(*im.model, data, *im.tgt, to);
       const auto n = static_cast<double>(tr.hypotheses.size());
-      nlohmann::json row = search_settings_json(opt.decode);
+      nlohmann::json row = search_settings_json(search);
       row.update({{"beam", beam},
                   {"batch", batch},
                   {"sentences", tr.hypotheses.size()},
@@ -60,9 +60,10 @@ nlohmann::json bench_translate(const TranslateBenchOptions& opt) {
 
 std::string translate_bench_table(const nlohmann::json& rows, const TranslateBenchOptions& opt) {
   std::string out = fmt::format(
-      "{} on {} ({} split, {} sentences), {} {}, {} thread(s){}{}{}{}\n", opt.checkpoint, fmt::join(opt.corpus, ","),
+      "{} on {} ({} split, {} sentences), {} {}, {} thread(s){}{}{}{}{}\n", opt.checkpoint, fmt::join(opt.corpus, ","),
       opt.split, rows[0]["sentences"].get<int64_t>(), rows[0]["device"].get<std::string>(),
       rows[0]["precision"].get<std::string>(), rows[0]["threads"].get<int>(),
+      rows[0]["cpu_gemm"].is_string() ? ", " + rows[0]["cpu_gemm"].get<std::string>() + " products" : "",
       opt.decode.early_stop ? ", --early-stop" : "", opt.decode.int8 ? ", --int8" : "",
       opt.decode.shortlist.empty() ? "" : ", --shortlist " + opt.decode.shortlist,
       opt.decode.lm.empty() ? "" : fmt::format(", --lm {} --lm-weight {}", opt.decode.lm, opt.decode.lm_weight));

@@ -128,6 +128,10 @@ void add_search_flags(CLI::App* c, DecodeOptions& d) {
   c->add_flag("--int8", d.int8,
               "CPU search with int8 output-layer products (faster; logits move by about 1e-2, so translations can "
               "differ slightly from fp32)");
+  add_choice<CpuGemm>(c, "--cpu-gemm", d.cpu_gemm,
+                      "The library of the CPU search's fp32 matrix products: auto is onednn on x86 CPUs that are not "
+                      "Intel's (where MKL takes a slower path), else blas (LibTorch's: MKL on x86); results differ in "
+                      "rounding only");
   c->add_option("--shortlist", d.shortlist,
                 "A lexical shortlist from `tern shortlist` (as Marian's): each batch scores only the target tokens it "
                 "lists for the batch's source tokens (faster; translations can differ slightly)")

@@ -33,7 +33,15 @@ DecodeOptions prepare_decoding(InferenceModel& im, const DecodeOptions& decode, 
     if (im.precision != Precision::kFp32)
       throw ConfigError("--int8 replaces the fp32 products of the CPU search: it cannot be combined with --precision " +
                         precision_name(im.precision) + " (pass --precision fp32)");
-    im.model->set_int8_decoding(true);
+  }
+  if (!im.device.is_cpu() && d.cpu_gemm != CpuGemm::kAuto)
+    throw ConfigError("--cpu-gemm " + d.cpu_gemm.name() + " is for decoding on the CPU (the device is " +
+                      im.device.str() + ")");
+  CpuKernels kernels;
+  if (im.device.is_cpu()) {
+    d.cpu_gemm = kernels.gemm = resolve_cpu_gemm(d.cpu_gemm);
+    kernels.int8 = d.int8;
+    im.model->set_cpu_kernels(kernels);
   }
   if (!d.shortlist.empty()) {
     if (!im.src)
@@ -58,6 +66,7 @@ DecodeOptions prepare_decoding(InferenceModel& im, const DecodeOptions& decode, 
           "--lm {}: its vocabulary ({} pieces) is not the target vocabulary of {} ({} pieces); HINT: prepare the "
           "language model's text with `tern prepare --train-text ... --vocab-from` the translation model's corpus",
           d.lm, lm.tgt->vocab_size(), checkpoint, im.tgt->vocab_size()));
+    lm.model->set_cpu_kernels({kernels.gemm, /*int8=*/false});  // the language model's products in fp32
     d.lm_model = lm.model;
   }
   return d;
@@ -434,7 +443,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   const MetricStatistics bleu_stats = metric_statistics("bleu", hyps, ref_streams, scoring);
   const MetricStatistics chrf_stats = metric_statistics("chrf", hyps, ref_streams, scoring);
   BleuScore bleu = bleu_from_statistics(bleu_stats.sums(), 1, scoring.bleu);
-  out["translation"] = search_settings_json(opt.decode);
+  out["translation"] = search_settings_json(search);
   out["translation"].update({{"beam", opt.decode.beam},
                              {"length_penalty", opt.decode.length_penalty},
                              {"min_len", opt.decode.min_len},
@@ -477,6 +486,7 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
 nlohmann::json search_settings_json(const DecodeOptions& decode) {
   return {{"early_stop", decode.early_stop},
           {"int8", decode.int8},
+          {"cpu_gemm", decode.cpu_gemm == CpuGemm::kAuto ? nlohmann::json() : nlohmann::json(decode.cpu_gemm.name())},
           {"shortlist", decode.shortlist},
           {"lm", decode.lm},
           {"lm_weight", decode.lm.empty() ? nlohmann::json() : nlohmann::json(decode.lm_weight)}};

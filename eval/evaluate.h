@@ -68,7 +68,7 @@ struct EvaluateOptions {
 inline constexpr const char* kCorpusTargetsReference = "corpus targets, detokenized";
 
 // The search settings a result records (evaluate's "translation" block, bench translate's rows): early_stop, int8,
-// shortlist, lm, and lm_weight (null without an lm).
+// cpu_gemm (as prepare_decoding resolved it; null on a GPU), shortlist, lm, and lm_weight (null without an lm).
 nlohmann::json search_settings_json(const DecodeOptions& decode);
 
 nlohmann::json evaluate(const EvaluateOptions& opt);

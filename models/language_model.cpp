@@ -35,10 +35,11 @@ torch::Tensor LanguageModelImpl::forward_stream(const torch::Tensor& tgt_in, Dec
 }
 
 std::shared_ptr<const DecodeWeights> LanguageModelImpl::decode_weights() {
-  return cache_->get(*this, /*int8=*/false, [&] {
+  return cache_->get(*this, kernels_, [&] {
     auto w = std::make_shared<DecodeWeights>();
-    for (int64_t l = 0; l < cfg_.layers; ++l) add_decode_layer(*w, l, emb_->weight, rnn_->layer_params(l));
-    set_decode_output(*w, *out_, /*int8=*/false);
+    for (int64_t l = 0; l < cfg_.layers; ++l)
+      add_decode_layer(*w, l, emb_->weight, rnn_->layer_params(l), kernels_.gemm);
+    set_decode_output(*w, *out_, kernels_);
     return w;
   });
 }
@@ -114,8 +115,11 @@ torch::Tensor SequenceModelImpl::step(const torch::Tensor&, DecoderState&) {
   throw ConfigError("model.type " + cfg_.type.name() + " does not support incremental decoding");
 }
 
-void SequenceModelImpl::set_int8_decoding(bool on) {
-  if (on) throw ConfigError("--int8 applies to the search of seq2seq models (model.type is " + cfg_.type.name() + ")");
+void SequenceModelImpl::set_cpu_kernels(const CpuKernels& kernels) {
+  if (kernels.int8 && cfg_.is_lm())
+    throw ConfigError("--int8 applies to the search of seq2seq models (model.type is " + cfg_.type.name() + ")");
+  if (kernels.int8) require_int8_kernels();
+  kernels_ = kernels;
 }
 
 DecoderState DecoderState::select(const torch::Tensor& rows, const torch::Tensor& sources) const {
@@ -157,8 +161,8 @@ torch::Tensor EnsembleImpl::forward(const torch::Tensor&, const torch::Tensor&, 
   throw ConfigError("an ensemble decodes only (translate); evaluate perplexity with one checkpoint");
 }
 
-void EnsembleImpl::set_int8_decoding(bool on) {
-  for (auto& m : members) m->set_int8_decoding(on);
+void EnsembleImpl::set_cpu_kernels(const CpuKernels& kernels) {
+  for (auto& m : members) m->set_cpu_kernels(kernels);
 }
 
 void EnsembleImpl::restrict_output(DecoderState& state, const torch::Tensor& ids) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "models/config.h"
+#include "models/cpu_linear.h"
 
 namespace tern {
 
@@ -44,9 +45,10 @@ struct SequenceModelImpl : torch::nn::Module {
   virtual DecoderState encode(const torch::Tensor& src, const torch::Tensor& src_len);
   // prev (B) previous tokens -> log-probabilities (B, V_tgt); updates `state`.
   virtual torch::Tensor step(const torch::Tensor& prev, DecoderState& state);
-  // Steps on the CPU take the output layer's product in int8 (translate --int8): faster, logits within about 1e-2.
-  // Set before decoding starts; seq2seq only (ConfigError otherwise, or when this CPU has no int8 kernels).
-  virtual void set_int8_decoding(bool on);
+  // How steps on the CPU take their products (models/cpu_linear.h): the fp32 library (translate --cpu-gemm), and the
+  // output layer in int8 (translate --int8: faster, logits within about 1e-2). Set before decoding starts; int8 is for
+  // seq2seq models only (ConfigError otherwise, or when this CPU has no int8 kernels).
+  virtual void set_cpu_kernels(const CpuKernels& kernels);
   // A lexical shortlist (translate --shortlist): the steps of `state` score only the target ids `ids` (V', sorted,
   // on the model's device), returning log-probabilities (B, V') normalised over them (a language model's too: --lm).
   virtual void restrict_output(DecoderState& state, const torch::Tensor& ids) = 0;
@@ -54,6 +56,7 @@ struct SequenceModelImpl : torch::nn::Module {
 
  protected:
   ModelConfig cfg_;
+  CpuKernels kernels_;
 };
 using SequenceModel = std::shared_ptr<SequenceModelImpl>;
 
@@ -68,7 +71,7 @@ struct EnsembleImpl : SequenceModelImpl {
   torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in) override;
   DecoderState encode(const torch::Tensor& src, const torch::Tensor& src_len) override;
   torch::Tensor step(const torch::Tensor& prev, DecoderState& state) override;  // (B) -> (B, V) mean log-probs
-  void set_int8_decoding(bool on) override;
+  void set_cpu_kernels(const CpuKernels& kernels) override;
   void restrict_output(DecoderState& state, const torch::Tensor& ids) override;  // each member's
   std::vector<SequenceModel> members;
   std::vector<double> weights;  // empty: the plain mean; else summing to 1

@@ -157,9 +157,10 @@ torch::Tensor Seq2SeqImpl::cell_step(const torch::Tensor& emb, DecoderState& s) 
 }
 
 std::pair<torch::Tensor, torch::Tensor> Seq2SeqImpl::attend(const torch::Tensor& h, const DecoderState& s,
-                                                            torch::Tensor* htilde) {
+                                                            torch::Tensor* htilde, bool fast) {
   auto [context, weights] = attention_(h, s.keys, s.memory, s.mask);  // (B, T, H), (B, T, S)
-  *htilde = torch::tanh(combine_(torch::cat({context, h}, -1)));      // (B, T, H)
+  torch::Tensor joined = torch::cat({context, h}, -1);                // (B, T, 2H)
+  *htilde = torch::tanh(fast ? s.weights->combine(joined.flatten(0, 1)).view_as(h) : combine_(joined));
   return {*htilde, weights};
 }
 
@@ -193,25 +194,26 @@ std::array<torch::Tensor, 4> RnnStackImpl::layer_params(int64_t l) {
   return {p[n + "weight_ih" + k], p[n + "weight_hh" + k], p[n + "bias_ih" + k], p[n + "bias_hh" + k]};
 }
 
-void add_decode_layer(DecodeWeights& w, int64_t l, const torch::Tensor& emb, const std::array<torch::Tensor, 4>& p) {
+void add_decode_layer(DecodeWeights& w, int64_t l, const torch::Tensor& emb, const std::array<torch::Tensor, 4>& p,
+                      CpuGemm gemm) {
   const auto& [w_ih, w_hh, b_ih, b_hh] = p;
   const int64_t E = emb.size(1);
   DecodeWeights::Layer layer;
-  layer.hh_t = w_hh.t().contiguous(), layer.b_hh = b_hh;
+  layer.hh = DenseLinear(w_hh, b_hh, gemm);
   if (l == 0) {
-    w.token_gates = torch::addmm(b_ih, emb, w_ih.narrow(1, 0, E).t());                        // (V, G)
-    if (w_ih.size(1) > E) layer.in_t = w_ih.narrow(1, E, w_ih.size(1) - E).t().contiguous();  // input feeding
+    w.token_gates = torch::addmm(b_ih, emb, w_ih.narrow(1, 0, E).t());                            // (V, G)
+    if (w_ih.size(1) > E) layer.in = DenseLinear(w_ih.narrow(1, E, w_ih.size(1) - E), {}, gemm);  // input feeding
   } else {
-    layer.in_t = w_ih.t().contiguous(), layer.b_in = b_ih;
+    layer.in = DenseLinear(w_ih, b_ih, gemm);
   }
   w.layers.push_back(std::move(layer));
 }
 
-void set_decode_output(DecodeWeights& w, const OutputLayerImpl& out, bool int8) {
-  if (int8)
+void set_decode_output(DecodeWeights& w, const OutputLayerImpl& out, const CpuKernels& kernels) {
+  if (kernels.int8)
     w.out_int8 = std::make_shared<Int8Linear>(out.weight, out.bias);
   else
-    w.out_t = out.weight.t().contiguous(), w.out_b = out.bias;
+    w.out = DenseLinear(out.weight, out.bias, kernels.gemm);
 }
 
 std::shared_ptr<const DecodeWeights> restrict_decode_output(const DecodeWeights& w, const OutputLayerImpl& out,
@@ -221,13 +223,11 @@ std::shared_ptr<const DecodeWeights> restrict_decode_output(const DecodeWeights&
   if (cut->out_int8)                              // rows quantized one by one: the same int8 rows as the whole layer's
     cut->out_int8 = std::make_shared<Int8Linear>(out.weight.index_select(0, ids), out.bias.index_select(0, ids));
   else
-    cut->out_t = cut->out_t.index_select(1, ids), cut->out_b = cut->out_b.index_select(0, ids);  // (H, V'), (V')
+    cut->out = cut->out.rows(ids);  // (V') outputs
   return cut;
 }
 
-torch::Tensor DecodeWeights::logits(const torch::Tensor& h) const {
-  return out_int8 ? (*out_int8)(h) : torch::addmm(out_b, h, out_t);
-}
+torch::Tensor DecodeWeights::logits(const torch::Tensor& h) const { return out_int8 ? (*out_int8)(h) : out(h); }
 
 bool fast_steps(const torch::nn::Module& m, const torch::Device& device) {
   return !m.is_training() && !torch::GradMode::is_enabled() && device.is_cpu() &&
@@ -235,19 +235,20 @@ bool fast_steps(const torch::nn::Module& m, const torch::Device& device) {
 }
 
 std::shared_ptr<const DecodeWeights> DecodeWeightsCache::get(
-    torch::nn::Module& m, bool int8, const std::function<std::shared_ptr<DecodeWeights>()>& build) {
+    torch::nn::Module& m, const CpuKernels& kernels, const std::function<std::shared_ptr<DecodeWeights>()>& build) {
   torch::NoGradGuard ng;
   std::vector<std::pair<const void*, int64_t>> key;
   for (const auto& p : m.parameters()) key.emplace_back(p.data_ptr(), p._version());
   std::lock_guard<std::mutex> lock(mutex_);
-  if (weights_ && key_ == key && static_cast<bool>(weights_->out_int8) == int8) return weights_;
+  if (weights_ && key_ == key && kernels_ == kernels) return weights_;
   weights_ = build();
   key_ = std::move(key);
+  kernels_ = kernels;
   return weights_;
 }
 
 std::shared_ptr<const DecodeWeights> Seq2SeqImpl::decode_weights() {
-  return cache_->get(*this, int8_, [&] {
+  return cache_->get(*this, kernels_, [&] {
     auto w = std::make_shared<DecodeWeights>();
     const auto cell = [](const auto& c) -> std::array<torch::Tensor, 4> {  // an LSTMCell's or a GRUCell's
       return {c->weight_ih, c->weight_hh, c->bias_ih, c->bias_hh};
@@ -257,9 +258,11 @@ std::shared_ptr<const DecodeWeights> Seq2SeqImpl::decode_weights() {
       add_decode_layer(*w, l, tgt_emb_->weight,
                        !lstm_cells_.empty()  ? cell(lstm_cells_[k])
                        : !gru_cells_.empty() ? cell(gru_cells_[k])
-                                             : decoder_->layer_params(l));
+                                             : decoder_->layer_params(l),
+                       kernels_.gemm);
     }
-    set_decode_output(*w, *out_, int8_);
+    w->combine = DenseLinear(combine_->weight, {}, kernels_.gemm);
+    set_decode_output(*w, *out_, kernels_);
     return w;
   });
 }
@@ -273,11 +276,11 @@ torch::Tensor fast_cell_step(bool lstm, const torch::Tensor& prev, const DecodeW
     torch::Tensor gi;                                // (N, G) input gates
     if (l == 0) {
       gi = w.token_gates.index_select(0, prev);
-      if (p.in_t.defined()) gi = gi.addmm(s.feed, p.in_t);
+      if (p.in.defined()) gi = p.in(s.feed, gi);
     } else {
-      gi = torch::addmm(p.b_in, x, p.in_t);
+      gi = p.in(x);
     }
-    torch::Tensor gh = torch::addmm(p.b_hh, h, p.hh_t);  // (N, G)
+    torch::Tensor gh = p.hh(h);  // (N, G)
     if (lstm) {
       auto g = (gi + gh).chunk(4, 1);  // input, forget, cell, output
       torch::Tensor c = torch::sigmoid(g[1]) * s.c[static_cast<int64_t>(l)] + torch::sigmoid(g[0]) * torch::tanh(g[2]);
@@ -296,11 +299,6 @@ torch::Tensor fast_cell_step(bool lstm, const torch::Tensor& prev, const DecodeW
   return x;
 }
 
-void Seq2SeqImpl::set_int8_decoding(bool on) {
-  if (on) require_int8_kernels();
-  int8_ = on;
-}
-
 void Seq2SeqImpl::restrict_output(DecoderState& s, const torch::Tensor& ids) {
   if (!s.weights) return out_->restrict_to(s, ids);
   s.weights = restrict_decode_output(*s.weights, *out_, ids);
@@ -317,7 +315,7 @@ torch::Tensor Seq2SeqImpl::step(const torch::Tensor& prev, DecoderState& s) {
     s.h = h, s.c = c, top = out;
   }
   torch::Tensor ht;
-  auto [unused, weights] = attend(top, s, &ht);
+  auto [unused, weights] = attend(top, s, &ht, /*fast=*/s.weights != nullptr);
   s.feed = ht.squeeze(1);
   s.attn = weights.squeeze(1);  // (B, S)
   torch::Tensor logits;         // (B, V), or (B, V') over a shortlist's ids

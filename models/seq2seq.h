@@ -2,7 +2,7 @@
 // additive attention, optional input feeding, tied target embeddings.
 #pragma once
 #include "models/attention.h"
-#include "models/int8_linear.h"
+#include "models/cpu_linear.h"
 #include "models/model.h"
 
 #include <array>
@@ -46,28 +46,27 @@ struct OutputLayerImpl : torch::nn::Module {
 TORCH_MODULE(OutputLayer);
 
 // The decoder's parameters rearranged for inference steps on the CPU, computed once from the current weights (about
-// 25% less time a step than the modules': layer 0's input gates of every target token are a table, and the recurrent
-// and output projections are stored transposed for the matrix product). G gates: 4H (LSTM) or 3H (GRU).
+// 25% less time a step than the modules': layer 0's input gates of every target token are a table, and the products
+// keep their weights prepared for the CPU kernels, models/cpu_linear.h). G gates: 4H (LSTM) or 3H (GRU).
 struct DecodeWeights {
   struct Layer {
-    torch::Tensor in_t;  // (I, G) input weights transposed; layer 0: the input-feeding part only (else undefined)
-    torch::Tensor hh_t;  // (H, G) recurrent weights transposed
-    torch::Tensor b_in;  // (G) input bias (layers > 0)
-    torch::Tensor b_hh;  // (G) recurrent bias
+    DenseLinear in;  // (I) -> (G) input gates; layer 0: the input-feeding part only, no bias (else undefined)
+    DenseLinear hh;  // (H) -> (G) recurrent gates, with their bias
   };
   torch::Tensor token_gates;  // (V, G) layer 0: W_ih[:, :E] emb(v) + b_ih for every target token v
   std::vector<Layer> layers;
-  torch::Tensor out_t;                                 // (H, V) fp32 output layer (undefined with out_int8)
-  torch::Tensor out_b;                                 // (V)
-  std::shared_ptr<const Int8Linear> out_int8;          // set_int8_decoding(true): the output layer in int8 instead
+  DenseLinear combine;                                 // seq2seq: W_c (2H) -> (H), no bias (a language model: none)
+  DenseLinear out;                                     // (H) -> (V) fp32 output layer (undefined with out_int8)
+  std::shared_ptr<const Int8Linear> out_int8;          // CpuKernels::int8: the output layer in int8 instead
   torch::Tensor logits(const torch::Tensor& h) const;  // the output layer: (N, H) -> (N, V)
 };
 
 // Building DecodeWeights for a decoder stack (the seq2seq decoder's, a language model's): layer l from its gate
 // parameters, layer 0's input gates of every token from the embedding `emb` (V, E) (w_ih's columns past E: input
 // feeding), and the output layer (int8: as Int8Linear).
-void add_decode_layer(DecodeWeights& w, int64_t l, const torch::Tensor& emb, const std::array<torch::Tensor, 4>& p);
-void set_decode_output(DecodeWeights& w, const OutputLayerImpl& out, bool int8);
+void add_decode_layer(DecodeWeights& w, int64_t l, const torch::Tensor& emb, const std::array<torch::Tensor, 4>& p,
+                      CpuGemm gemm);
+void set_decode_output(DecodeWeights& w, const OutputLayerImpl& out, const CpuKernels& kernels);
 // `w` with the output layer cut to the rows `ids` (V'): a shortlist (restrict_output).
 std::shared_ptr<const DecodeWeights> restrict_decode_output(const DecodeWeights& w, const OutputLayerImpl& out,
                                                             const torch::Tensor& ids);
@@ -78,15 +77,16 @@ torch::Tensor fast_cell_step(bool lstm, const torch::Tensor& prev, const DecodeW
 bool fast_steps(const torch::nn::Module& m, const torch::Device& device);
 
 // The DecodeWeights of a module's parameters as they are now: built at the first call and again after any parameter
-// changed (its storage or version counter) or int8 was switched; thread-safe.
+// changed (its storage or version counter) or the kernels changed; thread-safe.
 class DecodeWeightsCache {
  public:
-  std::shared_ptr<const DecodeWeights> get(torch::nn::Module& m, bool int8,
+  std::shared_ptr<const DecodeWeights> get(torch::nn::Module& m, const CpuKernels& kernels,
                                            const std::function<std::shared_ptr<DecodeWeights>()>& build);
 
  private:
   std::mutex mutex_;
   std::vector<std::pair<const void*, int64_t>> key_;  // per parameter: storage and version it was built from
+  CpuKernels kernels_;                                // and the kernels
   std::shared_ptr<const DecodeWeights> weights_;
 };
 
@@ -95,14 +95,15 @@ struct Seq2SeqImpl : SequenceModelImpl {
   torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in) override;
   DecoderState encode(const torch::Tensor& src, const torch::Tensor& src_len) override;
   torch::Tensor step(const torch::Tensor& prev, DecoderState& state) override;
-  void set_int8_decoding(bool on) override;
   void restrict_output(DecoderState& state, const torch::Tensor& ids) override;
 
  private:
   // Decoder cells, one per layer, for the input-feeding step loop.
   torch::Tensor cell_step(const torch::Tensor& x, DecoderState& s);
-  // h~ = tanh(W_c [context; h]) then dropout and the output layer. h (B, T, H) -> logits (B, T, V), weights (B, T, S)
-  std::pair<torch::Tensor, torch::Tensor> attend(const torch::Tensor& h, const DecoderState& s, torch::Tensor* htilde);
+  // h (B, T, H) -> h~ = tanh(W_c [context; h]) (B, T, H) into *htilde, and the attention weights (B, T, S); `fast`:
+  // W_c from s.weights (a step on the CPU).
+  std::pair<torch::Tensor, torch::Tensor> attend(const torch::Tensor& h, const DecoderState& s, torch::Tensor* htilde,
+                                                 bool fast = false);
   torch::Tensor project(const torch::Tensor& htilde);     // (B, T, H) -> (B, T, V)
   std::shared_ptr<const DecodeWeights> decode_weights();  // the decoder's, from cache_
 
@@ -115,7 +116,6 @@ struct Seq2SeqImpl : SequenceModelImpl {
   torch::nn::Linear combine_{nullptr};  // W_c (H, 2H)
   OutputLayer out_{nullptr};            // (V_tgt, H), weight shared with tgt_emb_ when tied
   torch::nn::Dropout drop_{nullptr};
-  bool int8_ = false;
   std::shared_ptr<DecodeWeightsCache> cache_ = std::make_shared<DecodeWeightsCache>();
 };
 

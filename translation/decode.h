@@ -35,8 +35,11 @@ struct DecodeOptions {
   // instead of when `beam` hypotheses have ended (fairseq): fewer steps, a slightly narrower search.
   bool early_stop = false;
   // The CPU search takes the output layer's product in int8 (per-row int8 weights, activations quantized per step:
-  // Marian's and CTranslate2's CPU int8); applied when the model is loaded (eval/evaluate.h set_int8_decoding).
+  // Marian's and CTranslate2's CPU int8); applied when the model is loaded (eval/evaluate.h prepare_decoding).
   bool int8 = false;
+  // The library of the CPU search's fp32 products (models/cpu_linear.h): auto (oneDNN on x86 CPUs that are not
+  // Intel's, else BLAS), blas or onednn; prepare_decoding resolves auto on a CPU and applies it.
+  Choice<CpuGemm> cpu_gemm = CpuGemm::kAuto;
   // Hypothesis::alignment is filled: per token, the source position with the largest attention weight when the token
   // was chosen (hard alignment: fairseq --print-alignment, Marian --alignment hard, OpenNMT-py -report_align).
   bool alignment = false;

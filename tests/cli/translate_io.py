@@ -156,6 +156,19 @@ r8 = json.load(open(f"{d}/bench8.json"))[0]
 check(r8["int8"] and not rows[1]["int8"] and r8["sentences"] == rows[1]["sentences"], "bench translate --int8 row")
 p = run(["translate", "--checkpoint", ckpt, "--int8", "--precision", "bf16", "-i", f"{d}/in.txt"], expect=2)
 check("--precision" in p.stderr, f"--int8 with --precision bf16 refused ({p.stderr.strip()[-140:]})")
+# --cpu-gemm: either library translates the same lines (a tiny model: rounding changes no choice), the rows record the
+# library (auto resolved), and an unknown name is refused.
+check(rows[0]["cpu_gemm"] in ("blas", "onednn"), f"bench translate records the resolved library ({rows[0]['cpu_gemm']})")
+outs = {}
+for lib in ("blas", "onednn"):
+    outs[lib] = run(["translate", "--checkpoint", ckpt, "--cpu-gemm", lib, "-i", f"{d}/in.txt"]).stdout
+    run(["bench", "translate", "--checkpoint", ckpt, "--data", corpus, "--beams", "3", "--batches", "8",
+         "--cpu-gemm", lib, "--json", f"{d}/bench_{lib}.json"])
+    r = json.load(open(f"{d}/bench_{lib}.json"))[0]
+    check(r["cpu_gemm"] == lib and r["bleu"] == rows[1]["bleu"], f"bench translate --cpu-gemm {lib}: recorded, same BLEU")
+check(outs["blas"] == outs["onednn"] and len(outs["blas"].splitlines()) == 3, "--cpu-gemm blas and onednn agree")
+p = run(["translate", "--checkpoint", ckpt, "--cpu-gemm", "mkl", "-i", f"{d}/in.txt"], expect=2)
+check("--cpu-gemm: must be auto, blas or onednn (got mkl)" in p.stderr, f"--cpu-gemm mkl refused ({p.stderr.strip()[-100:]})")
 p = run(["bench", "translate", "--checkpoint", ckpt, "--data", corpus2], expect=4)
 check("its vocabularies differ" in p.stderr, "bench translate on another corpus's vocabularies refused")
 finish()

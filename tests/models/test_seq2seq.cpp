@@ -3,7 +3,7 @@
 #include "core/errors.h"
 #include "data/tokenizer.h"
 #include "models/attention.h"
-#include "models/int8_linear.h"
+#include "models/cpu_linear.h"
 #include "models/language_model.h"
 #include "models/loss.h"
 #include "models/seq2seq.h"
@@ -13,6 +13,12 @@
 namespace tern {
 
 namespace {
+CpuKernels int8_kernels() {
+  CpuKernels k;
+  k.int8 = true;
+  return k;
+}
+
 ModelConfig tiny(const std::string& cell, const std::string& attention, bool feed) {
   ModelConfig c;
   c.cell = cell, c.attention = attention, c.input_feeding = feed;
@@ -111,7 +117,7 @@ TEST(Seq2Seq, Int8StepsStayCloseToFp32) {
   auto prev = torch::tensor({2, 2});
   DecoderState fp32 = model->encode(src, len);
   const auto ref = model->step(prev, fp32);  // (2, V)
-  model->set_int8_decoding(true);
+  model->set_cpu_kernels(int8_kernels());
   DecoderState int8 = model->encode(src, len);
   ASSERT_TRUE(int8.weights && int8.weights->out_int8);
   const float diff = (model->step(prev, int8) - ref).abs().max().item<float>();
@@ -125,13 +131,62 @@ TEST(Seq2Seq, Int8StepsStayCloseToFp32) {
       (w.abs().amax(1) / 127 * 0.5 * x.abs().sum(1, true).t().max() + w.abs().sum(1) * (2.0 / 127 * 0.5 + 1e-4))
           .unsqueeze(0);  // (1, Out)
   EXPECT_TRUE(((q - exact).abs() <= bound).all().item<bool>()) << (q - exact).abs().max().item<float>();
-  model->set_int8_decoding(false);
+  model->set_cpu_kernels({});
   DecoderState back = model->encode(src, len);
   EXPECT_FALSE(back.weights->out_int8);
   EXPECT_TRUE(torch::equal(model->step(prev, back), ref));
   ModelConfig lm = c;
   lm.type = "lm";
-  EXPECT_THROW(build_model(lm)->set_int8_decoding(true), ConfigError);
+  EXPECT_THROW(build_model(lm)->set_cpu_kernels(int8_kernels()), ConfigError);
+}
+
+// The fp32 products of CPU steps through either library: x W^T + b (+ add) to fp32 rounding, a shortlist's rows the
+// same products as the whole layer's; the model's steps with either library agree to rounding, and switching
+// rebuilds the decode weights.
+TEST(Seq2Seq, CpuGemmLibrariesAgree) {
+  torch::manual_seed(5);
+  EXPECT_NE(resolve_cpu_gemm(CpuGemm::kAuto), CpuGemm::kAuto);
+  EXPECT_EQ(resolve_cpu_gemm(CpuGemm::kBlas), CpuGemm::kBlas);
+  std::vector<CpuGemm> libraries{CpuGemm::kBlas};
+  if (at::hasMKLDNN()) libraries.push_back(CpuGemm::kOnednn);
+  auto w = torch::randn({300, 64}), b = torch::randn({300}), x = torch::randn({7, 64}), add = torch::randn({7, 300});
+  const auto exact = torch::addmm(b.to(torch::kDouble), x.to(torch::kDouble), w.t().to(torch::kDouble));
+  const auto ids = torch::tensor({3, 17, 299}, torch::kLong);
+  for (CpuGemm g : libraries) {
+    const DenseLinear lin(w, b, g), plain(w, {}, g);
+    EXPECT_TRUE(torch::allclose(lin(x).to(torch::kDouble), exact, 1e-5, 1e-4)) << choice_name(g);
+    EXPECT_TRUE(torch::allclose(lin(x, add).to(torch::kDouble), exact + add, 1e-5, 1e-4)) << choice_name(g);
+    EXPECT_TRUE(torch::allclose(plain(x).to(torch::kDouble), exact - b, 1e-5, 1e-4)) << choice_name(g);
+    const auto cut = lin.rows(ids)(x);  // (7, 3)
+    EXPECT_TRUE(torch::allclose(cut, lin(x).index_select(1, ids), 1e-6, 1e-5)) << choice_name(g);
+  }
+  ModelConfig c = tiny("lstm", "general", true);
+  c.layers = 2, c.embedding = c.hidden = 32, c.tgt_vocab = 200;
+  auto model = build_model(c);
+  model->eval();
+  torch::NoGradGuard ng;
+  auto src = torch::tensor({{4, 5, 6, 7, 8}, {8, 9, 0, 0, 0}});
+  auto len = torch::tensor({5, 2});
+  auto prev = torch::tensor({2, 2});
+  std::vector<torch::Tensor> steps;
+  for (CpuGemm g : libraries) {
+    CpuKernels k;
+    k.gemm = g;
+    model->set_cpu_kernels(k);
+    DecoderState s = model->encode(src, len);
+    ASSERT_TRUE(s.weights);
+    model->step(prev, s);
+    steps.push_back(model->step(torch::tensor({5, 6}), s));  // (2, V), the second step: input feeding too
+  }
+  {
+    torch::AutoGradMode grad(true);  // steps with autograd take the modules' path: the reference for both
+    DecoderState s = model->encode(src, len);
+    ASSERT_FALSE(s.weights);
+    model->step(prev, s);
+    const auto ref = model->step(torch::tensor({5, 6}), s).detach();
+    for (size_t i = 0; i < steps.size(); ++i)
+      EXPECT_TRUE(torch::allclose(steps[i], ref, 1e-5, 1e-4)) << choice_name(libraries[i]);
+  }
 }
 
 TEST(Seq2Seq, TinyModelOverfitsAndGreedyReproducesTargets) {
@@ -167,9 +222,9 @@ TEST(Seq2Seq, TinyModelOverfitsAndGreedyReproducesTargets) {
       EXPECT_EQ(bhyps[b][0].tokens, tgt[b]) << attention << " sentence " << b;
     }
     if (cpu_supports_int8()) {  // --int8 search finds the same translations
-      model->set_int8_decoding(true);
+      model->set_cpu_kernels(int8_kernels());
       auto qhyps = decode(*model, src, len, beam);
-      model->set_int8_decoding(false);
+      model->set_cpu_kernels({});
       for (int b = 0; b < 4; ++b) EXPECT_EQ(qhyps[b][0].tokens, tgt[b]) << attention << " int8, sentence " << b;
     }
   }
