@@ -37,8 +37,11 @@ DecodeOptions prepare_decoding(InferenceModel& im, const DecodeOptions& decode, 
   if (!im.device.is_cpu() && d.cpu_gemm != CpuGemm::kAuto)
     throw ConfigError("--cpu-gemm " + d.cpu_gemm.name() + " is for decoding on the CPU (the device is " +
                       im.device.str() + ")");
+  if (im.precision != Precision::kFp32 && d.cpu_gemm != CpuGemm::kAuto)
+    throw ConfigError("--cpu-gemm " + d.cpu_gemm.name() + " chooses the library of the fp32 CPU search: at precision " +
+                      precision_name(im.precision) + " the products run under autocast (pass --precision fp32)");
   CpuKernels kernels;
-  if (im.device.is_cpu()) {
+  if (im.device.is_cpu() && im.precision == Precision::kFp32) {
     d.cpu_gemm = kernels.gemm = resolve_cpu_gemm(d.cpu_gemm);
     kernels.int8 = d.int8;
     im.model->set_cpu_kernels(kernels);

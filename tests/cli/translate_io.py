@@ -169,6 +169,9 @@ for lib in ("blas", "onednn"):
 check(outs["blas"] == outs["onednn"] and len(outs["blas"].splitlines()) == 3, "--cpu-gemm blas and onednn agree")
 p = run(["translate", "--checkpoint", ckpt, "--cpu-gemm", "mkl", "-i", f"{d}/in.txt"], expect=2)
 check("--cpu-gemm: must be auto, blas or onednn (got mkl)" in p.stderr, f"--cpu-gemm mkl refused ({p.stderr.strip()[-100:]})")
+p = run(["translate", "--checkpoint", ckpt, "--cpu-gemm", "onednn", "--precision", "bf16", "-i", f"{d}/in.txt"], expect=2)
+check("chooses the library of the fp32 CPU search: at precision bf16" in p.stderr or "bf16 is not available" in p.stderr,
+      f"--cpu-gemm with --precision bf16 refused ({p.stderr.strip()[-140:]})")
 p = run(["bench", "translate", "--checkpoint", ckpt, "--data", corpus2], expect=4)
 check("its vocabularies differ" in p.stderr, "bench translate on another corpus's vocabularies refused")
 finish()

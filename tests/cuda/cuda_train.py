@@ -92,6 +92,8 @@ fused = {dev: run(["translate", "--checkpoint", ckpt, "--device", dev, "--beam",
                    f"{d}/src.txt"]).stdout.splitlines() for dev in ("cpu", "cuda")}
 same = sum(a == b for a, b in zip(fused["cpu"], fused["cuda"]))
 check(len(fused["cuda"]) == 8 and same >= 6, f"translate --lm --shortlist on the GPU ({same}/8 translations as on the CPU)")
+p = run(["translate", "--checkpoint", ckpt, "--device", "cuda", "--cpu-gemm", "onednn", "-i", f"{d}/src.txt"], expect=2)
+check("--cpu-gemm onednn is for decoding on the CPU" in p.stderr, f"--cpu-gemm on the GPU refused ({p.stderr[-120:]})")
 
 # Fine-tuning on the GPU: one step at a negligible learning rate from a checkpoint keeps its perplexity.
 p = subprocess.run(["mpirun", "-np", "1", TERN, "train", cfg, "--set", f"train.run_dir={d}/ft", "--set",
