@@ -55,11 +55,11 @@ std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
 
 namespace {
 
-// Writes all of `content` to `fd`; returns 0 or the errno of the failed write.
-int write_all(int fd, const std::string& content) {
+// Writes all `size` bytes of `data` to `fd`; returns 0 or the errno of the failed write.
+int write_all(int fd, const char* data, size_t size) {
   size_t off = 0;
-  while (off < content.size()) {
-    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+  while (off < size) {
+    ssize_t n = ::write(fd, data + off, size - off);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno;
     off += static_cast<size_t>(n);
@@ -76,40 +76,80 @@ bool is_special(const std::string& path) {
 
 }  // namespace
 
-void write_file_atomic(const std::string& path, const std::string& content) {
+AtomicFile::AtomicFile(const std::string& path) : path_(path) {
+  setp(buf_, buf_ + sizeof(buf_));
   if (is_special(path)) {
-    int fd = ::open(path.c_str(), O_WRONLY);
-    if (fd < 0) throw IoError(path + ": cannot write (" + std::strerror(errno) + ")");
-    const int err = write_all(fd, content);
-    ::close(fd);
-    if (err != 0) throw IoError(path + ": write failed (" + std::strerror(err) + ")");
+    fd_ = ::open(path.c_str(), O_WRONLY);
+    if (fd_ < 0) throw IoError(path + ": cannot write (" + std::strerror(errno) + ")");
     return;
   }
   // Through a symbolic link the file it names is replaced and the link stays.
   std::error_code link_ec;
   fs::path p = fs::is_symlink(path, link_ec) ? fs::weakly_canonical(path, link_ec) : fs::path(path);
   if (link_ec || p.empty()) p = path;
-  const std::string tmp = temporary_name(p.string());
-  const std::string kept = fs::exists(p, link_ec) ? "; the previous file is intact" : "; nothing was written";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw IoError(path + ": cannot write (" + std::strerror(errno) + ")" + kept);
-  if (const int err = write_all(fd, content); err != 0) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw IoError(path + ": write failed (" + std::strerror(err) + ")" + kept);
+  target_ = p.string(), tmp_ = temporary_name(target_);
+  kept_ = fs::exists(p, link_ec) ? "; the previous file is intact" : "; nothing was written";
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd_ < 0) throw IoError(path + ": cannot write (" + std::strerror(errno) + ")" + kept_);
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_ && !tmp_.empty()) ::unlink(tmp_.c_str());
+}
+
+bool AtomicFile::drain() {
+  if (error_ == 0 && pptr() > pbase()) error_ = write_all(fd_, pbase(), static_cast<size_t>(pptr() - pbase()));
+  setp(buf_, buf_ + sizeof(buf_));
+  return error_ == 0;
+}
+
+AtomicFile::int_type AtomicFile::overflow(int_type c) {
+  if (!drain()) return traits_type::eof();
+  if (!traits_type::eq_int_type(c, traits_type::eof())) {
+    *pptr() = traits_type::to_char_type(c);
+    pbump(1);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    throw IoError(path + ": flush failed (" + std::strerror(err) + ")" + kept);
+  return traits_type::not_eof(c);
+}
+
+std::streamsize AtomicFile::xsputn(const char* s, std::streamsize n) {
+  if (n <= epptr() - pptr()) {
+    std::memcpy(pptr(), s, static_cast<size_t>(n));
+    pbump(static_cast<int>(n));
+    return n;
   }
+  if (!drain()) return 0;
+  error_ = write_all(fd_, s, static_cast<size_t>(n));
+  return error_ == 0 ? n : 0;
+}
+
+int AtomicFile::sync() { return drain() ? 0 : -1; }
+
+void AtomicFile::commit() {
+  drain();
+  if (error_ != 0) throw IoError(path_ + ": write failed (" + std::strerror(error_) + ")" + kept_);
+  if (tmp_.empty()) {  // a device or pipe: written in place
+    committed_ = true;
+    return;
+  }
+  if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
+    fd_ = -1;
+    throw IoError(path_ + ": flush failed (" + std::strerror(errno) + ")" + kept_);
+  }
+  fd_ = -1;
   std::error_code ec;
-  fs::rename(tmp, p, ec);
-  if (ec) {
-    ::unlink(tmp.c_str());
-    throw IoError(path + ": cannot replace it (" + ec.message() + ")" + kept);
-  }
-  fsync_dir(p.parent_path().empty() ? fs::path(".") : p.parent_path());
+  fs::rename(tmp_, target_, ec);
+  if (ec) throw IoError(path_ + ": cannot replace it (" + ec.message() + ")" + kept_);
+  committed_ = true;
+  const fs::path dir = fs::path(target_).parent_path();
+  fsync_dir(dir.empty() ? fs::path(".") : dir);
+}
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+  AtomicFile file(path);
+  file.sputn(content.data(), static_cast<std::streamsize>(content.size()));
+  file.commit();
 }
 
 uint64_t regular_file_size(const std::string& path, const std::string& what) {

@@ -11,8 +11,33 @@
 
 namespace tern {
 
-// Writes `content` to `path` atomically (PATH.tmp-PID, fsync, rename). On failure throws IoError naming the file;
-// any previous file at `path` is intact.
+// A file written as a stream and replaced atomically: bytes go to PATH.tmp-PID (through a symbolic link, next to the
+// file it names), and commit() fsyncs it and renames it over PATH. Until then any previous file at PATH is intact;
+// destroyed without commit() (an exception), the temporary is removed. A device or pipe (/dev/stdout, /dev/null) is
+// written in place. Write errors are kept and thrown by commit() as IoError naming PATH.
+class AtomicFile : public std::streambuf {
+ public:
+  explicit AtomicFile(const std::string& path);  // throws IoError when the temporary cannot be created
+  ~AtomicFile() override;
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  void commit();
+
+ protected:
+  int_type overflow(int_type c) override;
+  std::streamsize xsputn(const char* s, std::streamsize n) override;
+  int sync() override;
+
+ private:
+  bool drain();  // writes the buffer out; false after a failed write (its errno kept in error_)
+  std::string path_, target_, tmp_, kept_;
+  int fd_ = -1;
+  int error_ = 0;
+  bool committed_ = false;
+  char buf_[1 << 16];
+};
+// Writes `content` to `path` atomically (an AtomicFile). On failure throws IoError naming the file; any previous file
+// at `path` is intact.
 void write_file_atomic(const std::string& path, const std::string& content);
 // Removes the temporary files that interrupted write_file_atomic calls left in `dir`; returns their paths.
 std::vector<std::string> remove_stale_temporaries(const std::string& dir);

@@ -166,39 +166,104 @@ std::unique_ptr<TextFile> open_text_file(const std::string& path, const std::str
   return std::make_unique<TextFile>(path, what);
 }
 
-std::string gzip_compress(const std::string& text, size_t chunk) {
+namespace {
+
+// A gzip stream (deflate level 6, no name or time in the header, so the same text gives the same bytes).
+z_stream gzip_deflater() {
   z_stream z{};
   if (deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)  // 16 +: a gzip wrapper
     throw std::runtime_error("zlib: deflateInit2 failed");
-  // zlib counts in 32-bit uInt: feed and drain in chunks so that texts over 4 GiB (an ARPA model) are whole.
-  const size_t kChunk = std::clamp<size_t>(chunk, 1, size_t{1} << 30);
-  std::string out;
-  std::vector<char> buf(size_t{1} << 20);
-  size_t done = 0;
+  return z;
+}
+
+// Compresses `n` bytes (at most 1 GiB: zlib counts in 32 bits) through `z`, Z_FINISH when `last`, passing the output
+// to `sink` as it comes.
+template <typename Sink>
+void deflate_chunk(z_stream& z, const char* data, size_t n, bool last, Sink&& sink) {
+  std::array<char, size_t{1} << 16> buf{};
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
+  z.avail_in = static_cast<uInt>(n);
   int rc = Z_OK;
-  while (rc != Z_STREAM_END) {
-    if (z.avail_in == 0 && done < text.size()) {
-      const size_t n = std::min(kChunk, text.size() - done);
-      z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data() + done));
-      z.avail_in = static_cast<uInt>(n);
-      done += n;
-    }
+  do {
     z.next_out = reinterpret_cast<Bytef*>(buf.data());
     z.avail_out = static_cast<uInt>(buf.size());
-    rc = deflate(&z, done == text.size() ? Z_FINISH : Z_NO_FLUSH);
-    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-      deflateEnd(&z);
+    rc = deflate(&z, last ? Z_FINISH : Z_NO_FLUSH);
+    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
       throw std::runtime_error(fmt::format("zlib: deflate failed ({})", rc));
-    }
-    out.append(buf.data(), buf.size() - z.avail_out);
+    sink(buf.data(), buf.size() - z.avail_out);
+  } while (last ? rc != Z_STREAM_END : (z.avail_in > 0 || z.avail_out == 0));
+}
+
+}  // namespace
+
+std::string gzip_compress(const std::string& text, size_t chunk) {
+  z_stream z = gzip_deflater();
+  const size_t kChunk = std::clamp<size_t>(chunk, 1, size_t{1} << 30);  // texts over 4 GiB (an ARPA model) whole
+  std::string out;
+  const auto append = [&](const char* p, size_t n) { out.append(p, n); };
+  try {
+    size_t done = 0;
+    do {
+      const size_t n = std::min(kChunk, text.size() - done);
+      deflate_chunk(z, text.data() + done, n, done + n == text.size(), append);
+      done += n;
+    } while (done < text.size());
+  } catch (...) {
+    deflateEnd(&z);
+    throw;
   }
   deflateEnd(&z);
   return out;
 }
 
+// The gzip stream of a TextWriter: text gathered 1 MiB at a time, compressed into the file.
+class TextWriter::GzSink : public std::streambuf {
+ public:
+  explicit GzSink(AtomicFile& file) : file_(file), z_(gzip_deflater()), in_(size_t{1} << 20) {
+    setp(in_.data(), in_.data() + in_.size());
+  }
+  ~GzSink() override { deflateEnd(&z_); }
+  GzSink(const GzSink&) = delete;
+  GzSink& operator=(const GzSink&) = delete;
+  void finish() { compress(true); }
+
+ protected:
+  int_type overflow(int_type c) override {
+    compress(false);
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(c);
+      pbump(1);
+    }
+    return traits_type::not_eof(c);
+  }
+
+ private:
+  void compress(bool last) {
+    deflate_chunk(z_, pbase(), static_cast<size_t>(pptr() - pbase()), last,
+                  [&](const char* p, size_t n) { file_.sputn(p, static_cast<std::streamsize>(n)); });
+    setp(in_.data(), in_.data() + in_.size());
+  }
+  AtomicFile& file_;
+  z_stream z_;
+  std::vector<char> in_;
+};
+
+TextWriter::TextWriter(const std::string& path) : std::ostream(nullptr), file_(std::make_unique<AtomicFile>(path)) {
+  if (path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0) gz_ = std::make_unique<GzSink>(*file_);
+  rdbuf(gz_ ? static_cast<std::streambuf*>(gz_.get()) : file_.get());
+}
+
+TextWriter::~TextWriter() = default;
+
+void TextWriter::commit() {
+  if (gz_) gz_->finish();
+  file_->commit();
+}
+
 void write_text_file(const std::string& path, const std::string& text) {
-  const bool gz = path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0;
-  write_file_atomic(path, gz ? gzip_compress(text) : text);
+  TextWriter out(path);
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  out.commit();
 }
 
 std::vector<std::string> read_utf8_file(const std::string& path, const std::string& what) {

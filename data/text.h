@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/files.h"
+
 namespace tern {
 
 // Byte offset of the first invalid UTF-8 sequence, or -1 when `s` is valid.
@@ -52,8 +54,23 @@ std::unique_ptr<TextFile> open_text_file(const std::string& path, const std::str
 // `text` gzip-compressed (deflate level 6; no name or time in the header, so the same text gives the same bytes),
 // fed to zlib `chunk` bytes at a time (at most 1 GiB: zlib counts in 32 bits).
 std::string gzip_compress(const std::string& text, size_t chunk = size_t{1} << 30);
-// Writes a text output atomically (core's write_file_atomic), gzip-compressed when `path` ends in ".gz" (as Marian
-// writes such outputs), so that zcat and other tools read what the name says.
+// A text output written as a stream and replaced atomically (core's AtomicFile): nothing is at `path` (or the previous
+// file stays) until commit(); gzip-compressed as gzip_compress does when `path` ends in ".gz" (as Marian writes such
+// outputs), so that zcat and other tools read what the name says. Destroyed without commit(), nothing is written.
+class TextWriter : public std::ostream {
+ public:
+  explicit TextWriter(const std::string& path);  // throws IoError when the file cannot be created
+  ~TextWriter() override;
+  TextWriter(const TextWriter&) = delete;
+  TextWriter& operator=(const TextWriter&) = delete;
+  void commit();  // throws IoError naming the file (a full disk, ...)
+
+ private:
+  class GzSink;
+  std::unique_ptr<AtomicFile> file_;
+  std::unique_ptr<GzSink> gz_;
+};
+// Writes a whole text output at once (a TextWriter).
 void write_text_file(const std::string& path, const std::string& text);
 // Every line of the text file `path` (open_text_file, then read_utf8_lines).
 std::vector<std::string> read_utf8_file(const std::string& path, const std::string& what);

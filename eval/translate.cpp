@@ -7,7 +7,6 @@
 #include <istream>
 #include <numeric>
 #include <ostream>
-#include <sstream>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -92,7 +91,7 @@ std::string word_scores(const std::vector<int32_t>& tgt_words, const std::vector
 }  // namespace
 
 TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, const std::string& in_name,
-                                std::ostream& out, std::ostream& log, int wait_fd) {
+                                std::ostream& out, const std::string& out_name, std::ostream& log, int wait_fd) {
   opt.validate();
   InferenceModel im = load_ensemble(opt);
   const DecodeOptions search = prepare_decoding(im, opt.decode, opt.checkpoints[0]);
@@ -139,7 +138,7 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
       if (hyps.empty()) out << (opt.decode.alignment ? " ||| " : "") << (opt.decode.token_scores ? " ||| " : "");
       out << "\n";
     }
-    flush_checked(out, "standard output");  // a full disk stops the job here, not after the whole input
+    flush_checked(out, out_name);  // a full disk stops the job here, not after the whole input
     written += static_cast<int64_t>(ids.size());
     progress.update(static_cast<uint64_t>(written));
     ids.clear(), words.clear();
@@ -182,10 +181,10 @@ TranslateStats translate_files(const TranslateOptions& opt, const std::string& i
   std::istream& source = from_stdin ? stdin_stream : *file;
   const std::string name = from_stdin ? "stdin" : input;
   const int wait_fd = from_stdin ? STDIN_FILENO : -1;
-  if (output.empty()) return translate_stream(opt, source, name, out, log, wait_fd);
-  std::ostringstream text;
-  TranslateStats stats = translate_stream(opt, source, name, text, log, wait_fd);
-  write_text_file(output, text.str());
+  if (output.empty()) return translate_stream(opt, source, name, out, "standard output", log, wait_fd);
+  TextWriter file_out(output);  // written as the translations come, in place of `output` once all are
+  TranslateStats stats = translate_stream(opt, source, name, file_out, output, log, wait_fd);
+  file_out.commit();
   return stats;
 }
 

@@ -33,17 +33,17 @@ struct TranslateStats {
   int64_t lines = 0, truncated = 0;
 };
 
-// Reads UTF-8 lines from `in` (named `in_name` in messages), writes translations to `out` (n-best: tab-separated with
-// scores; decode.alignment: each translation followed by " ||| " and "i-j" links of source and translation words, as
-// Python's split() splits them; decode.token_scores: then " ||| " and each such word's log-probability, </s>'s
-// last) and one warning per truncated line to `log`. Lines are gathered into batches; with
+// Reads UTF-8 lines from `in` (named `in_name` in messages), writes translations to `out` (`out_name`; n-best:
+// tab-separated with scores; decode.alignment: each translation followed by " ||| " and "i-j" links of source and
+// translation words, as Python's split() splits them; decode.token_scores: then " ||| " and each such word's
+// log-probability, </s>'s last) and one warning per truncated line to `log`. Lines are gathered into batches; with
 // `wait_fd` (the descriptor `in` reads), the lines gathered are translated as soon as the input pauses (nothing
 // buffered, nothing to read), so that a program that writes a line and waits for its translation gets it.
 TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, const std::string& in_name,
-                                std::ostream& out, std::ostream& log, int wait_fd = -1);
+                                std::ostream& out, const std::string& out_name, std::ostream& log, int wait_fd = -1);
 // `tern translate -i INPUT -o OUTPUT`: INPUT "" or "-" reads standard input (answering each pause, as above); OUTPUT
-// "" writes to `out`, else the file is written atomically once every line is translated (a failure leaves any
-// previous file intact).
+// "" writes to `out`, else the translations stream into a temporary file that replaces OUTPUT once every line is
+// translated (a failure leaves any previous file intact; memory stays bounded by a chunk of lines).
 TranslateStats translate_files(const TranslateOptions& opt, const std::string& input, const std::string& output,
                                std::ostream& out, std::ostream& log);
 

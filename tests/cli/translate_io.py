@@ -7,6 +7,7 @@ import json
 import os
 import select
 import subprocess
+import time
 
 from common import *  # noqa: F403
 
@@ -51,6 +52,35 @@ check(open(f"{d}/old.txt").read() == piped, "--overwrite replaces it")
 os.symlink(f"{d}/out.txt", f"{d}/link.txt")
 run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", f"{d}/link.txt", "--overwrite"])
 check(os.path.islink(f"{d}/link.txt") and open(f"{d}/out.txt").read() == piped, "-o LINK writes the file it names")
+# -o streams into a temporary that replaces the file at the end: a bad line after several chunks were written (batch
+# 1, one worker: chunks of 4 lines) stops the job with the old file intact and no temporary left.
+lines = src.splitlines() * 5
+with open(f"{d}/late_bad.txt", "wb") as f:
+    f.write(("\n".join(lines) + "\n").encode() + b"bad \xff byte\n")
+p = run(["translate", "--checkpoint", ckpt, "--batch", "1", "-i", f"{d}/late_bad.txt", "-o", f"{d}/old.txt",
+         "--overwrite"], expect=4, env={"OMP_NUM_THREADS": "1"})
+check("late_bad.txt:16: invalid UTF-8" in p.stderr and open(f"{d}/old.txt").read() == piped
+      and not [n for n in os.listdir(d) if ".tmp-" in n],
+      f"a failure after chunks were written keeps the old -o file, no temporary left ({p.stderr.strip()[-120:]})")
+run(["translate", "--checkpoint", ckpt, "--batch", "1", "-i", f"{d}/late_bad.txt", "-o", f"{d}/many.txt.gz"], expect=4,
+    env={"OMP_NUM_THREADS": "1"})
+check(not os.path.exists(f"{d}/many.txt.gz") and not [n for n in os.listdir(d) if ".tmp-" in n],
+      "nor a new .gz output")
+# ... and what is translated is on disk as it comes (memory stays bounded): with lines from a pipe that pauses, the
+# temporary holds their translations before the input ends.
+live = subprocess.Popen([TERN, "translate", "--checkpoint", ckpt, "-o", f"{d}/live.txt"], stdin=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL, text=True)
+live.stdin.write("\n".join(src.splitlines()[:2]) + "\n")
+live.stdin.flush()
+streamed, deadline = False, time.time() + 120 * TIMEOUT_SCALE
+while not streamed and time.time() < deadline and live.poll() is None:
+    tmp = [n for n in os.listdir(d) if n.startswith("live.txt.tmp-")]
+    streamed = bool(tmp) and open(f"{d}/{tmp[0]}").read().count("\n") == 2
+    time.sleep(0.1)
+live.stdin.close()
+live.wait(timeout=300)
+check(streamed and live.returncode == 0 and open(f"{d}/live.txt").read() == "".join(piped.splitlines(True)[:2]),
+      "-o FILE: translations reach the temporary as they come, the file at the end")
 p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/missing.txt"], expect=4)
 check("missing.txt" in p.stderr, f"missing input named ({p.stderr.strip()[-120:]})")
 p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", f"{d}/nodir/out.txt"], expect=7)

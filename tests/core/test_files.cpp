@@ -1,5 +1,6 @@
 // check_outputs: an output that is an input (by any name), another output, a directory, or in a missing directory
-// is refused before any work; write_file_atomic writes devices and pipes in place and keeps symbolic links.
+// is refused before any work; write_file_atomic writes devices and pipes in place and keeps symbolic links; an
+// AtomicFile replaces its path only on commit().
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -107,4 +108,40 @@ TEST(Files, AFailedWriteSaysWhetherAPreviousFileIsIntact) {
   const std::string fresh = test::error_of([&] { write_file_atomic(d.file("missing") + "/a.txt", "x"); });
   EXPECT_NE(fresh.find("nothing was written"), std::string::npos) << fresh;
   EXPECT_EQ(fresh.find("previous file"), std::string::npos) << fresh;
+}
+
+// AtomicFile streams into a temporary: nothing at the path (or the previous file, intact) until commit(); without
+// commit() (an exception on the way) the temporary is removed and the previous file stays.
+TEST(Files, AtomicFileReplacesThePathOnlyOnCommit) {
+  test::TempDir d;
+  const std::string path = touch(d.file("out.txt"));  // "x\n", the previous file
+  std::string big(200000, 'a');                       // beyond the 64 KiB buffer: written out before commit()
+  {
+    AtomicFile f(path);
+    std::ostream out(&f);
+    out << big << "\n";
+    out.flush();
+    EXPECT_EQ(test::read_lines(path), std::vector<std::string>{"x"});
+    EXPECT_EQ(fs::file_size(temporary_name(path)), big.size() + 1);
+  }  // destroyed without commit()
+  EXPECT_EQ(test::read_lines(path), std::vector<std::string>{"x"});
+  EXPECT_FALSE(fs::exists(temporary_name(path)));
+  {
+    AtomicFile f(path);
+    std::ostream out(&f);
+    out << "a\n" << big << "\n";
+    f.commit();
+  }
+  EXPECT_EQ(test::read_lines(path), (std::vector<std::string>{"a", big}));
+  EXPECT_FALSE(fs::exists(temporary_name(path)));
+  // A device is written in place; a full one fails at commit(), naming the file.
+  AtomicFile null("/dev/null");
+  null.sputn("rows\n", 5);
+  EXPECT_NO_THROW(null.commit());
+  if (fs::exists("/dev/full")) {
+    AtomicFile full("/dev/full");
+    full.sputn(big.data(), static_cast<std::streamsize>(big.size()));
+    const std::string e = test::error_of([&] { full.commit(); });
+    EXPECT_NE(e.find("/dev/full: write failed"), std::string::npos) << e;
+  }
 }

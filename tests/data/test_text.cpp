@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "core/errors.h"
 
@@ -67,6 +68,17 @@ TEST(Text, GzipInputsReadAsTheirText) {
   EXPECT_EQ(gzip_compress(text), gzip_compress(text));
   // Fed in small pieces (as a text over zlib's 4 GiB counters is), the stream decompresses to the same text.
   EXPECT_EQ(read_utf8_file(write_bytes(dir, "chunks.gz", gzip_compress(text, 1000)), "test file"), lines);
+  // TextWriter streams the same bytes as gzip_compress, written 1 MiB of text at a time (here ~30 times over).
+  std::string many;
+  for (int i = 0; i < 30; ++i) many += text;
+  {
+    TextWriter w(dir.file("stream.gz"));
+    for (int i = 0; i < 30; ++i) w << text;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("stream.gz")));  // until commit()
+    w.commit();
+  }
+  std::ifstream in(dir.file("stream.gz"), std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), gzip_compress(many));
   write_text_file(dir.file("out.txt"), "a\n");
   EXPECT_EQ(std::filesystem::file_size(dir.file("out.txt")), 2u);
   // A plain file named .gz reads as plain text.
