@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -144,6 +146,46 @@ void AtomicFile::commit() {
   committed_ = true;
   const fs::path dir = fs::path(target_).parent_path();
   fsync_dir(dir.empty() ? fs::path(".") : dir);
+}
+
+namespace {
+constexpr int kGuardSlots = 4;
+char g_guarded[kGuardSlots][4096];                     // the paths to remove, written before their slot is marked used
+volatile std::sig_atomic_t g_guard_used[kGuardSlots];  // NOLINT: read by the signal handler
+constexpr std::array<int, 3> kTerminating{SIGINT, SIGTERM, SIGHUP};
+std::array<void (*)(int), 3> g_previous{};
+
+extern "C" void remove_guarded_and_die(int sig) {
+  for (int i = 0; i < kGuardSlots; ++i)
+    if (g_guard_used[i]) ::unlink(g_guarded[i]);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+int guards_in_use() {
+  int n = 0;
+  for (int i = 0; i < kGuardSlots; ++i) n += g_guard_used[i] ? 1 : 0;
+  return n;
+}
+}  // namespace
+
+RemoveOnSignal::RemoveOnSignal(const std::string& path) {
+  if (path.empty() || path.size() >= sizeof(g_guarded[0])) return;
+  for (int i = 0; i < kGuardSlots && slot_ < 0; ++i)
+    if (!g_guard_used[i]) slot_ = i;
+  if (slot_ < 0) return;
+  std::snprintf(g_guarded[slot_], sizeof(g_guarded[slot_]), "%s", path.c_str());
+  if (guards_in_use() == 0)
+    for (size_t k = 0; k < kTerminating.size(); ++k)
+      g_previous[k] = std::signal(kTerminating[k], remove_guarded_and_die);
+  g_guard_used[slot_] = 1;
+}
+
+RemoveOnSignal::~RemoveOnSignal() {
+  if (slot_ < 0) return;
+  g_guard_used[slot_] = 0;
+  if (guards_in_use() == 0)
+    for (size_t k = 0; k < kTerminating.size(); ++k) std::signal(kTerminating[k], g_previous[k]);
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {

@@ -22,6 +22,7 @@ class AtomicFile : public std::streambuf {
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
   void commit();
+  const std::string& temporary() const { return tmp_; }  // "" for a device or pipe (written in place)
 
  protected:
   int_type overflow(int_type c) override;
@@ -35,6 +36,20 @@ class AtomicFile : public std::streambuf {
   int error_ = 0;
   bool committed_ = false;
   char buf_[1 << 16];
+};
+// While alive, a terminating signal (SIGINT, SIGTERM, SIGHUP) removes `path` before the process dies of it (the
+// default action, raised again), so that a long write (tern prepare's output, translate -o's temporary) leaves no
+// partial file behind; the signals' previous handlers come back when the last guard goes. At most 4 at a time (more
+// are not guarded). Not for a process that handles these signals itself (training's pre-emption).
+class RemoveOnSignal {
+ public:
+  explicit RemoveOnSignal(const std::string& path);
+  ~RemoveOnSignal();
+  RemoveOnSignal(const RemoveOnSignal&) = delete;
+  RemoveOnSignal& operator=(const RemoveOnSignal&) = delete;
+
+ private:
+  int slot_ = -1;
 };
 // Writes `content` to `path` atomically (an AtomicFile). On failure throws IoError naming the file; any previous file
 // at `path` is intact.

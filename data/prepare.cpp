@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -117,31 +116,17 @@ class TrainLines : public LineSource {
   std::unique_ptr<TextFile> in_;
 };
 
-// The temporary output of the running prepare: removed by a terminating signal, so that none is left behind.
-char g_temporary[4096] = {0};
-extern "C" void remove_temporary_and_die(int sig) {
-  if (g_temporary[0]) ::unlink(g_temporary);
-  std::signal(sig, SIG_DFL);
-  std::raise(sig);
-}
-
+// The temporary output of the running prepare: removed when prepare ends without renaming it, and by a terminating
+// signal, so that none is left behind.
 class TemporaryOutput {
  public:
-  explicit TemporaryOutput(const std::string& path) : path_(path) {
-    std::snprintf(g_temporary, sizeof g_temporary, "%s", path.c_str());
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) previous_.push_back(std::signal(sig, remove_temporary_and_die));
-  }
-  ~TemporaryOutput() {
-    std::remove(path_.c_str());
-    int k = 0;
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, previous_[k++]);
-    g_temporary[0] = 0;
-  }
+  explicit TemporaryOutput(const std::string& path) : path_(path), guard_(path) {}
+  ~TemporaryOutput() { std::remove(path_.c_str()); }
   const std::string& path() const { return path_; }
 
  private:
   std::string path_;
-  std::vector<void (*)(int)> previous_;
+  RemoveOnSignal guard_;
 };
 
 // The output must be a new file or, with --overwrite, a file that is none of the inputs.

@@ -64,6 +64,7 @@ class TextWriter : public std::ostream {
   TextWriter(const TextWriter&) = delete;
   TextWriter& operator=(const TextWriter&) = delete;
   void commit();  // throws IoError naming the file (a full disk, ...)
+  const std::string& temporary() const { return file_->temporary(); }  // AtomicFile's
 
  private:
   class GzSink;

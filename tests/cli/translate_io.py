@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import select
+import signal
 import subprocess
 import time
 
@@ -81,6 +82,19 @@ live.stdin.close()
 live.wait(timeout=300)
 check(streamed and live.returncode == 0 and open(f"{d}/live.txt").read() == "".join(piped.splitlines(True)[:2]),
       "-o FILE: translations reach the temporary as they come, the file at the end")
+# Stopped by SIGTERM (a batch system) or SIGINT (Ctrl-C) midway, it leaves neither the output nor its temporary.
+for sig in (signal.SIGTERM, signal.SIGINT):
+    stop = subprocess.Popen([TERN, "translate", "--checkpoint", ckpt, "-o", f"{d}/stopped.txt"], stdin=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    stop.stdin.write(src)
+    stop.stdin.flush()
+    deadline = time.time() + 120 * TIMEOUT_SCALE
+    while time.time() < deadline and not [n for n in os.listdir(d) if n.startswith("stopped.txt.tmp-")]:
+        time.sleep(0.1)
+    stop.send_signal(sig)
+    stop.wait(timeout=300)
+    check(stop.returncode == -sig and not [n for n in os.listdir(d) if n.startswith("stopped.txt")],
+          f"translate -o stopped by {sig.name}: no output, no temporary (exit {stop.returncode})")
 p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/missing.txt"], expect=4)
 check("missing.txt" in p.stderr, f"missing input named ({p.stderr.strip()[-120:]})")
 p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", f"{d}/nodir/out.txt"], expect=7)
