@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -386,9 +387,14 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
                     " was trained with; HINT: evaluate on a corpus prepared with the same SentencePiece models");
   ShardData data(corpus, opt.split);
   int64_t n = opt.limit > 0 ? std::min(opt.limit, data.size()) : data.size();
-  nlohmann::json out = {{"checkpoint", opt.checkpoint},  {"step", im.step},    {"weights", im.ema ? "ema" : "trained"},
-                        {"corpus", corpus.path()},       {"split", opt.split}, {"sentences", n},
-                        {"corpus_parts", corpus.paths()}};
+  nlohmann::json out = {{"checkpoint", opt.checkpoint},
+                        {"step", im.step},
+                        {"weights", im.ema ? "ema" : "trained"},
+                        {"corpus", corpus.path()},
+                        {"split", opt.split},
+                        {"sentences", n},
+                        {"corpus_parts", corpus.paths()},
+                        {"working_dir", std::filesystem::current_path().string()}};  // for the paths above, as given
   // Held-out sentences that also occur in train make every score optimistic: said, and kept with the result.
   if (const nlohmann::json seen = overlap_with_train(corpus, opt.split); !seen.is_null()) {
     out["overlap_with_train"] = seen;

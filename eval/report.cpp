@@ -227,12 +227,24 @@ struct RunData {
   json corpus = json::object();     // the training corpus: paths and prepare's filter statistics, or why not
 };
 
-// The corpus of the run's config, as prepare recorded it (filtering, and held-out sentences also in train).
-json read_corpus(const std::string& config_text, const std::string& config_path) {
+// A path a result recorded as it was given, from where that command ran (its `working_dir`, when recorded): relative
+// paths are found from there, or else from here (a run directory moved with its files).
+std::string recorded_path(const std::string& path, const std::string& working_dir) {
+  if (path.empty() || working_dir.empty() || fs::path(path).is_absolute()) return path;
+  std::error_code ec;
+  const fs::path there = fs::path(working_dir) / path;
+  return fs::exists(there, ec) ? there.string() : path;
+}
+
+// The corpus of the run's config, as prepare recorded it (filtering, and held-out sentences also in train); the
+// config's relative paths start from `working_dir` (environment.json's).
+json read_corpus(const std::string& config_text, const std::string& config_path, const std::string& working_dir) {
   try {
     const Config cfg = parse_config(config_text, config_path);
-    const CorpusReader corpus(cfg.data.corpus);  // the parts agree
-    json parts = json::array();  // each part's own statistics (its held-out overlap is with its own train only)
+    std::vector<std::string> paths;
+    for (const auto& p : cfg.data.corpus) paths.push_back(recorded_path(p, working_dir));
+    const CorpusReader corpus(paths);  // the parts agree
+    json parts = json::array();        // each part's own statistics (its held-out overlap is with its own train only)
     for (const auto& text : corpus.part_attrs("filter_stats"))
       parts.push_back(json::parse(text, nullptr, /*allow_exceptions=*/false));
     if (parts.size() == 1) return {{"paths", cfg.data.corpus}, {"filter_stats", parts[0]}};
@@ -281,7 +293,7 @@ std::string evaluation_problem(const json& j) {
   if (!has(j, "checkpoint", &json::is_string)) return "checkpoint is not a string";
   if (!has(j, "perplexity", &json::is_object) || !has(j["perplexity"], "ppl_per_token", &json::is_number))
     return "perplexity.ppl_per_token is not a number";
-  for (const char* key : {"split", "hypotheses_file", "corpus"})
+  for (const char* key : {"split", "hypotheses_file", "corpus", "working_dir"})
     if (j.contains(key) && !j[key].is_string()) return fmt::format("{} is not a string", key);
   if (j.contains("sentences") && !(j["sentences"].is_number_integer() && j["sentences"].get<int64_t>() >= 0))
     return "sentences is not a count";
@@ -373,7 +385,11 @@ RunData read_run(const fs::path& dir) {
     log_line(fmt::format("report: {}: skipping a truncated last line", (dir / "metrics.jsonl").string()));
   r.metrics = std::move(mf.rows);
   r.ckpts = read_checkpoints(dir, r.metrics);
-  if (!r.config.empty()) r.corpus = read_corpus(r.config, (dir / "config.yaml").string());
+  if (!r.config.empty())
+    r.corpus = read_corpus(r.config, (dir / "config.yaml").string(),
+                           r.env.contains("working_dir") && r.env["working_dir"].is_string()
+                               ? r.env["working_dir"].get<std::string>()
+                               : std::string());
   read_results(dir, r.evals, r.baselines);
   double best_valid = 1e300, best_bleu = -1;
   for (const auto& m : r.metrics) {
@@ -656,15 +672,18 @@ ComparedEval compared_eval(size_t run, const json& e) {
   };
   try {
     if (!e.contains("hypotheses_file")) return skipped("no translations kept (evaluate without --hyp-out)");
-    const std::string hyp_file = e["hypotheses_file"].get<std::string>();
+    const std::string from = e.value("working_dir", std::string());  // evaluate's; older results: none
+    const std::string hyp_file = recorded_path(e["hypotheses_file"].get<std::string>(), from);
     if (!fs::exists(hyp_file))
-      return skipped(hyp_file +
-                     ": not found from here (evaluate recorded the path as it was given: run tern report "
-                     "from the directory evaluate ran in)");
-    const std::vector<std::string> parts = e.contains("corpus_parts")
-                                               ? e["corpus_parts"].get<std::vector<std::string>>()
-                                               : std::vector<std::string>{e.value("corpus", std::string())};
-    const std::string ref = e["translation"].value("reference", std::string());
+      return skipped(hyp_file + (from.empty() ? ": not found from here (evaluate recorded the path as it was given: "
+                                                "run tern report from the directory evaluate ran in)"
+                                              : ": not found, from here or from " + from + " where evaluate ran"));
+    std::vector<std::string> parts = e.contains("corpus_parts")
+                                         ? e["corpus_parts"].get<std::vector<std::string>>()
+                                         : std::vector<std::string>{e.value("corpus", std::string())};
+    for (auto& p : parts) p = recorded_path(p, from);
+    std::string ref = e["translation"].value("reference", std::string());
+    if (ref != kCorpusTargetsReference) ref = recorded_path(ref, from);
     c.hyps = read_utf8_file(hyp_file, "hypotheses file");
     c.refs =
         scored_references(parts, c.split, e.value("sentences", int64_t{0}), ref == kCorpusTargetsReference ? "" : ref);

@@ -69,6 +69,7 @@ nlohmann::json environment(const torch::Device& device, const Communicator& comm
   return {{"tern_version", TERN_VERSION},
           {"torch_version", TORCH_VERSION},
           {"host", host_name()},
+          {"working_dir", std::filesystem::current_path().string()},  // what relative paths of the config start from
           {"device", device.str()},
           {"gpus", gpus},
           {"world_size", comm.world()},

@@ -106,4 +106,20 @@ run(["report", f"{d}/base", f"{d}/wide", "--out", f"{d}/cmp"])  # an earlier com
 shutil.copytree(f"{d}/base", f"{d}/other/base")
 data = json.loads(open(run(["report", f"{d}/base", f"{d}/other/base", "--out", f"{d}/cmp4"]).stdout.split()[1]).read())
 check([r["run"] for r in data["runs"]] == [f"{d}/base", f"{d}/other/base"], "runs of one name: labelled by path")
+# Runs trained and evaluated with relative paths (from d), compared from elsewhere: the paths evaluate and train
+# recorded are found from where they ran (their working_dir).
+rel_corpus = os.path.relpath(corpus, d)
+for name, seed in (("rel_a", "3"), ("rel_b", "7")):
+    run(["train", tiny_config(d, corpus, f"{d}/{name}", name=f"{name}.yaml"), "--no-progress", "--set",
+         "train.max_steps=10", "--set", f"data.corpus={rel_corpus}", "--set", f"train.run_dir={name}", "--set",
+         f"train.seed={seed}"], cwd=d)
+    run(["evaluate", "--checkpoint", f"{name}/best.tern", "--data", rel_corpus, "--beam", "1", "--hyp-out",
+         f"{name}/test.hyp", "--json", f"{name}/test_eval.json"], cwd=d)
+out = run(["report", f"{d}/rel_a", f"{d}/rel_b", "--out", f"{d}/cmp_rel"], cwd="/").stdout.split()[1]
+data = json.load(open(out))
+check(len(data["paired_tests"]) == 1 and not data["not_compared"],
+      f"relative paths found from where evaluate ran ({data['not_compared']})")
+one = json.load(open([f for f in run(["report", f"{d}/rel_a", "--out", f"{d}/rel_report"], cwd="/").stdout.split()
+                      if f.endswith(".json")][0]))
+check("filter_stats" in one["corpus"], f"the run's corpus found from where train ran ({one['corpus']})")
 finish()
