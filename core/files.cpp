@@ -176,8 +176,10 @@ RemoveOnSignal::RemoveOnSignal(const std::string& path) {
   if (slot_ < 0) return;
   std::snprintf(g_guarded[slot_], sizeof(g_guarded[slot_]), "%s", path.c_str());
   if (guards_in_use() == 0)
-    for (size_t k = 0; k < kTerminating.size(); ++k)
+    for (size_t k = 0; k < kTerminating.size(); ++k) {
       g_previous[k] = std::signal(kTerminating[k], remove_guarded_and_die);
+      if (g_previous[k] == SIG_IGN) std::signal(kTerminating[k], SIG_IGN);  // ignored (nohup, a background job): stays
+    }
   g_guard_used[slot_] = 1;
 }
 

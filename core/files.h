@@ -39,8 +39,9 @@ class AtomicFile : public std::streambuf {
 };
 // While alive, a terminating signal (SIGINT, SIGTERM, SIGHUP) removes `path` before the process dies of it (the
 // default action, raised again), so that a long write (tern prepare's output, translate -o's temporary) leaves no
-// partial file behind; the signals' previous handlers come back when the last guard goes. At most 4 at a time (more
-// are not guarded). Not for a process that handles these signals itself (training's pre-emption).
+// partial file behind (a signal the process ignores, as under nohup, stays ignored); the signals' previous handlers
+// come back when the last guard goes. At most 4 at a time (more are not guarded). Not for a process that handles
+// these signals itself (training's pre-emption).
 class RemoveOnSignal {
  public:
   explicit RemoveOnSignal(const std::string& path);
