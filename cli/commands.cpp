@@ -564,6 +564,8 @@ void add_shortlist(CLI::App& app, CommandContext&, std::function<void()>& run) {
                 "Pairs read at most, evenly spread over the split (default 1000000)")
       ->check(kInteger);
   c->add_option("--split", a->opt.split, "The corpus split it learns from (default train)");
+  c->add_option("--threads", a->opt.threads, "Threads of the EM iterations (0: every core; the same shortlist)")
+      ->check(kInteger);
   c->add_flag("--overwrite", a->overwrite, kOverwriteHelp);
   c->callback([a, &run] {
     run = [a] {

@@ -11,8 +11,10 @@
 #include "core/files.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "core/parallel.h"
 #include "core/progress.h"
 #include "data/tokenizer.h"
+#include "translation/translate_corpus.h"
 
 namespace tern {
 
@@ -138,6 +140,8 @@ class Reader {
 void ShortlistOptions::validate() const {
   if (first < 0 || first > 10000000) throw ConfigError(fmt::format("--first must be in [0, 10000000] (got {})", first));
   if (best < 1 || best > 10000000) throw ConfigError(fmt::format("--best must be in [1, 10000000] (got {})", best));
+  if (threads < 0 || threads > 4096)
+    throw ConfigError(fmt::format("--threads must be in [0, 4096] (got {}; 0 is every core)", threads));
   if (iterations < 1 || iterations > 100)
     throw ConfigError(fmt::format("--iters must be in [1, 100] (got {})", iterations));
   if (max_sentences < 1) throw ConfigError(fmt::format("--max-sentences must be >= 1 (got {})", max_sentences));
@@ -170,35 +174,52 @@ Shortlist build_shortlist(const CorpusReader& corpus, const ShortlistOptions& op
     }
   std::vector<float> prob(table.capacity(), 1.0f);
   std::vector<double> count(table.capacity()), total(static_cast<size_t>(s.src_vocab + 1));
-  std::vector<size_t> slots;
-  std::vector<int64_t> words;
+  // The E-step in threads without locks: target words are split into kBuckets by id, a thread takes whole buckets,
+  // and each bucket sums its own totals t(. | e) in pair order, added up bucket by bucket. A slot (e, f) belongs to
+  // f's bucket alone, so every count and total is summed in the same order whatever the number of threads: the same
+  // shortlist from 1 thread or 16.
+  constexpr int64_t kBuckets = 64;
+  const int64_t threads = std::min<int64_t>(resolve_threads(static_cast<int>(opt.threads)), kBuckets);
+  const auto row = static_cast<size_t>(s.src_vocab + 1);
+  std::vector<double> bucket_total(static_cast<size_t>(kBuckets) * row);  // (kBuckets, V_src + 1)
   Progress progress("shortlist: IBM Model 1", static_cast<uint64_t>(opt.iterations) * pairs.size(), "pairs", 10.0,
                     opt.progress);
   for (int64_t it = 0; it < opt.iterations; ++it) {
     std::fill(count.begin(), count.end(), 0.0);
-    std::fill(total.begin(), total.end(), 0.0);
-    for (size_t i = 0; i < pairs.size(); ++i) {
-      // The source words of pair i, the empty word first: slots[k] is t(f | words[k]) for the target word f.
-      words.assign(1, null_word);
-      for (int64_t k = pairs.src_off[i]; k < pairs.src_off[i + 1]; ++k)
-        words.push_back(pairs.src[static_cast<size_t>(k)]);
-      for (int64_t j = pairs.tgt_off[i]; j < pairs.tgt_off[i + 1]; ++j) {
-        const int32_t f = pairs.tgt[static_cast<size_t>(j)];
-        slots.clear();
-        double denom = 0;
-        for (int64_t e : words) {
-          slots.push_back(table.find(PairTable::pack(e, f)));
-          denom += prob[slots.back()];
+    std::fill(bucket_total.begin(), bucket_total.end(), 0.0);
+    run_batches(threads, threads, [&](int64_t t) {
+      std::vector<size_t> slots;
+      std::vector<int64_t> words;
+      for (size_t i = 0; i < pairs.size(); ++i) {
+        words.clear();  // the source words of pair i, the empty word first, read when a target word needs them
+        for (int64_t j = pairs.tgt_off[i]; j < pairs.tgt_off[i + 1]; ++j) {
+          const int32_t f = pairs.tgt[static_cast<size_t>(j)];
+          if (f % kBuckets % threads != t) continue;
+          if (words.empty()) {
+            words.push_back(null_word);
+            for (int64_t k = pairs.src_off[i]; k < pairs.src_off[i + 1]; ++k)
+              words.push_back(pairs.src[static_cast<size_t>(k)]);
+          }
+          slots.clear();  // slots[k] is t(f | words[k])
+          double denom = 0;
+          for (int64_t e : words) {
+            slots.push_back(table.find(PairTable::pack(e, f)));
+            denom += prob[slots.back()];
+          }
+          if (!(denom > 0)) continue;  // every t(f | e) of the pair underflowed: nothing to share out
+          double* totals = &bucket_total[static_cast<size_t>(f % kBuckets) * row];
+          for (size_t k = 0; k < slots.size(); ++k) {
+            const double c = prob[slots[k]] / denom;
+            count[slots[k]] += c;
+            totals[words[k]] += c;
+          }
         }
-        if (!(denom > 0)) continue;  // every t(f | e) of the pair underflowed: nothing to share out
-        for (size_t k = 0; k < slots.size(); ++k) {
-          const double c = prob[slots[k]] / denom;
-          count[slots[k]] += c;
-          total[static_cast<size_t>(words[k])] += c;
-        }
+        if (t == 0 && i % 4096 == 0) progress.update(static_cast<uint64_t>(it) * pairs.size() + i);
       }
-      if (i % 4096 == 0) progress.update(static_cast<uint64_t>(it) * pairs.size() + i);
-    }
+    });
+    std::fill(total.begin(), total.end(), 0.0);
+    for (int64_t b = 0; b < kBuckets; ++b)
+      for (size_t e = 0; e < row; ++e) total[e] += bucket_total[static_cast<size_t>(b) * row + e];
     for (size_t slot = 0; slot < table.capacity(); ++slot)
       if (const uint64_t k = table.key(slot); k != PairTable::kEmpty)
         prob[slot] = total[k >> 32] > 0 ? static_cast<float>(count[slot] / total[k >> 32]) : 0.0f;

@@ -23,6 +23,7 @@ struct ShortlistOptions {
   int64_t iterations = 5;           // EM iterations of IBM Model 1 (>= 1)
   int64_t max_sentences = 1000000;  // training pairs read, evenly spread over the split when it holds more (>= 1)
   std::string split = "train";
+  int64_t threads = 0;    // threads of the EM iterations (0: every usable core); the same shortlist from any number
   bool progress = false;  // a bar (terminal) or periodic log lines
   void validate() const;  // throws ConfigError naming the option
 };

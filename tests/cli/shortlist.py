@@ -18,6 +18,14 @@ covered = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "--shortl
 check(len(covered.splitlines()) == len(src), "a shortlist of every seen token decodes")
 
 run(["shortlist", "--data", corpus, "--out", f"{d}/lex.bin", "--first", "5", "--best", "3", "--iters", "3"])
+# Its EM iterations in threads give the same file as one thread (each count summed in the same order).
+for threads in ("1", "3"):
+    run(["shortlist", "--data", corpus, "--out", f"{d}/lex{threads}.bin", "--first", "5", "--best", "3", "--iters", "3",
+         "--threads", threads])
+check(open(f"{d}/lex1.bin", "rb").read() == open(f"{d}/lex3.bin", "rb").read() == open(f"{d}/lex.bin", "rb").read(),
+      "shortlist --threads 1 and 3 (and every core) write the same file")
+p = run(["shortlist", "--data", corpus, "--out", f"{d}/lexbad.bin", "--threads", "-1"], expect=2)
+check("--threads must be in [0, 4096] (got -1" in p.stderr, f"--threads -1 refused ({p.stderr.strip()[-100:]})")
 small = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "--shortlist", f"{d}/lex.bin"]).stdout
 check(len(small.splitlines()) == len(src), f"a small shortlist decodes every line ({small!r})")
 twice = run(["translate", "--checkpoint", ckpt, ckpt, "-i", f"{d}/in.txt", "--shortlist", f"{d}/lex.bin"]).stdout
