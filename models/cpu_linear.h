@@ -2,7 +2,8 @@
 // - DenseLinear: fp32, through LibTorch's BLAS (MKL on x86: addmm with the weight stored transposed) or oneDNN (its
 //   inner product with the weight reordered once into oneDNN's blocked layout). Both accumulate in fp32; results
 //   differ in rounding only (about 1e-6 relative). MKL takes a generic path on CPUs that are not Intel's: on an AMD
-//   EPYC (Zen 4) oneDNN's products of a decoding step ran 1.3-3x faster, so `auto` picks oneDNN there.
+//   EPYC (Zen 4) a decoding step's products ran 1.3-3x faster through oneDNN and the beam search 1.10x, so `auto`
+//   picks oneDNN there (docs/benchmarks.md).
 // - Int8Linear (translate --int8): weights quantized once per output row (symmetric, scale = max |w| / 127),
 //   activations quantized per call to 7-bit unsigned values (LibTorch's dynamic quantized linear, fbgemm or oneDNN
 //   kernels, with int32 accumulation), output in fp32. Logits move by about 1e-2 against the fp32 product; Marian's
@@ -47,7 +48,7 @@ class DenseLinear {
 
  private:
   CpuGemm gemm_ = CpuGemm::kBlas;
-  torch::Tensor weight_;  // (Out, In) as given, for rows()
+  torch::Tensor weight_;  // (Out, In) as given (a parameter's storage, not a copy), for rows()
   torch::Tensor packed_;  // blas: (In, Out) the weight transposed, contiguous; onednn: oneDNN's layout of (Out, In)
   torch::Tensor bias_;    // (Out) or undefined
 };
