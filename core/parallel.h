@@ -3,6 +3,7 @@
 #pragma once
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <exception>
 #include <functional>
@@ -18,6 +19,10 @@ namespace tern {
 int usable_cores();
 // The number of threads `requested` means: 0 is every usable core.
 int resolve_threads(int requested);
+
+// Calls work(i) for every i in [0, n) on `threads` threads that take the next i as they finish (1 thread, or n <= 1:
+// in order in this thread). The first exception stops the others taking more and is rethrown here.
+void parallel_for(int64_t n, int64_t threads, const std::function<void(int64_t)>& work);
 
 // Calls `work` on every item `next` produces, in `threads` worker threads (1: in this thread), and hands the results
 // to `sink` in this thread, in the order the items came. At most 2 * threads + 2 items are in flight (bounded memory).

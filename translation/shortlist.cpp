@@ -14,7 +14,6 @@
 #include "core/parallel.h"
 #include "core/progress.h"
 #include "data/tokenizer.h"
-#include "translation/translate_corpus.h"
 
 namespace tern {
 
@@ -187,7 +186,7 @@ Shortlist build_shortlist(const CorpusReader& corpus, const ShortlistOptions& op
   for (int64_t it = 0; it < opt.iterations; ++it) {
     std::fill(count.begin(), count.end(), 0.0);
     std::fill(bucket_total.begin(), bucket_total.end(), 0.0);
-    run_batches(threads, threads, [&](int64_t t) {
+    parallel_for(threads, threads, [&](int64_t t) {
       std::vector<size_t> slots;
       std::vector<int64_t> words;
       for (size_t i = 0; i < pairs.size(); ++i) {

@@ -2,11 +2,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <exception>
 #include <mutex>
-#include <thread>
 
 #include "core/errors.h"
+#include "core/parallel.h"
 #include "core/progress.h"
 
 namespace tern {
@@ -16,29 +15,13 @@ int64_t decode_workers(const torch::Device& device, int64_t requested) {
 }
 
 void run_batches(int64_t n, int64_t workers, const std::function<void(int64_t)>& decode_batch) {
-  if (workers <= 1 || n <= 1) {
-    for (int64_t i = 0; i < n; ++i) decode_batch(i);
-    return;
-  }
-  std::atomic<int64_t> next{0};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  std::vector<std::thread> pool;
+  if (workers <= 1 || n <= 1) return parallel_for(n, 1, decode_batch);
   const bool grad = torch::GradMode::is_enabled();
-  for (int64_t w = 0; w < std::min(workers, n); ++w)
-    pool.emplace_back([&] {
-      at::set_num_threads(1);  // this thread's OpenMP and MKL threads
-      torch::AutoGradMode mode(grad);
-      try {
-        for (int64_t i = next++; i < n; i = next++) decode_batch(i);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = std::current_exception();
-        next = n;
-      }
-    });
-  for (auto& t : pool) t.join();
-  if (error) std::rethrow_exception(error);
+  parallel_for(n, workers, [&](int64_t i) {
+    at::set_num_threads(1);  // this thread's OpenMP and MKL threads
+    torch::AutoGradMode mode(grad);
+    decode_batch(i);
+  });
 }
 
 CorpusTranslation translate_corpus(SequenceModelImpl& model, const ShardData& data, const Tokenizer& tgt,
