@@ -168,12 +168,12 @@ std::unique_ptr<TextFile> open_text_file(const std::string& path, const std::str
 
 namespace {
 
-// A gzip stream (deflate level 6, no name or time in the header, so the same text gives the same bytes).
-z_stream gzip_deflater() {
-  z_stream z{};
+// Starts a gzip stream in `z` (deflate level 6, no name or time in the header, so the same text gives the same bytes).
+// In place: zlib's state points back at its z_stream, so an initialised stream must not be copied or moved.
+void start_gzip(z_stream& z) {
+  z = z_stream{};
   if (deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)  // 16 +: a gzip wrapper
     throw std::runtime_error("zlib: deflateInit2 failed");
-  return z;
 }
 
 // Compresses `n` bytes (at most 1 GiB: zlib counts in 32 bits) through `z`, Z_FINISH when `last`, passing the output
@@ -197,7 +197,8 @@ void deflate_chunk(z_stream& z, const char* data, size_t n, bool last, Sink&& si
 }  // namespace
 
 std::string gzip_compress(const std::string& text, size_t chunk) {
-  z_stream z = gzip_deflater();
+  z_stream z;
+  start_gzip(z);
   const size_t kChunk = std::clamp<size_t>(chunk, 1, size_t{1} << 30);  // texts over 4 GiB (an ARPA model) whole
   std::string out;
   const auto append = [&](const char* p, size_t n) { out.append(p, n); };
@@ -219,7 +220,8 @@ std::string gzip_compress(const std::string& text, size_t chunk) {
 // The gzip stream of a TextWriter: text gathered 1 MiB at a time, compressed into the file.
 class TextWriter::GzSink : public std::streambuf {
  public:
-  explicit GzSink(AtomicFile& file) : file_(file), z_(gzip_deflater()), in_(size_t{1} << 20) {
+  explicit GzSink(AtomicFile& file) : file_(file), in_(size_t{1} << 20) {
+    start_gzip(z_);
     setp(in_.data(), in_.data() + in_.size());
   }
   ~GzSink() override { deflateEnd(&z_); }
@@ -244,7 +246,7 @@ class TextWriter::GzSink : public std::streambuf {
     setp(in_.data(), in_.data() + in_.size());
   }
   AtomicFile& file_;
-  z_stream z_;
+  z_stream z_{};
   std::vector<char> in_;
 };
 

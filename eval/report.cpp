@@ -387,9 +387,7 @@ RunData read_run(const fs::path& dir) {
   r.ckpts = read_checkpoints(dir, r.metrics);
   if (!r.config.empty())
     r.corpus = read_corpus(r.config, (dir / "config.yaml").string(),
-                           r.env.contains("working_dir") && r.env["working_dir"].is_string()
-                               ? r.env["working_dir"].get<std::string>()
-                               : std::string());
+                           has(r.env, "working_dir", &json::is_string) ? r.env["working_dir"].get<std::string>() : "");
   read_results(dir, r.evals, r.baselines);
   double best_valid = 1e300, best_bleu = -1;
   for (const auto& m : r.metrics) {

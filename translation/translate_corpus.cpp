@@ -15,7 +15,7 @@ int64_t decode_workers(const torch::Device& device, int64_t requested) {
 }
 
 void run_batches(int64_t n, int64_t workers, const std::function<void(int64_t)>& decode_batch) {
-  if (workers <= 1 || n <= 1) return parallel_for(n, 1, decode_batch);
+  if (workers <= 1 || n <= 1) return parallel_for(n, 1, decode_batch);  // this thread, its thread count untouched
   const bool grad = torch::GradMode::is_enabled();
   parallel_for(n, workers, [&](int64_t i) {
     at::set_num_threads(1);  // this thread's OpenMP and MKL threads
