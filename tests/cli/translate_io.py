@@ -95,6 +95,9 @@ for sig in (signal.SIGTERM, signal.SIGINT):
     stop.wait(timeout=300)
     check(stop.returncode == -sig and not [n for n in os.listdir(d) if n.startswith("stopped.txt")],
           f"translate -o stopped by {sig.name}: no output, no temporary (exit {stop.returncode})")
+if os.path.exists("/dev/full"):  # a full disk: a file error naming the output, exit 7
+    p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", "/dev/full"], expect=7)
+    check("/dev/full: write failed" in p.stderr, f"-o on a full device refused ({p.stderr.strip()[-120:]})")
 p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/missing.txt"], expect=4)
 check("missing.txt" in p.stderr, f"missing input named ({p.stderr.strip()[-120:]})")
 p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", f"{d}/nodir/out.txt"], expect=7)
