@@ -2,7 +2,7 @@
 """Eager PyTorch (Python) implementation of tern's models, trained on the same synthetic batches as
 `tern bench train`: the reference a C++ trainer has to beat. The layers mirror models/seq2seq.cpp and
 models/language_model.cpp (bidirectional packed encoder, Luong dot/general or Bahdanau additive attention,
-input feeding as a loop of cells or one fused decoder, tied embeddings), with Adam, gradient clipping, autocast per
+input feeding as a loop of cells or one fused decoder, tied embeddings, residual layers, word dropout), with Adam, gradient clipping, autocast per
 precision and a GradScaler for fp16. Prints one JSON row per precision.
 
     python3 bench/eager_reference.py configs/bench_seq2seq.yaml --precisions fp32 bf16 --batch 64
@@ -40,10 +40,51 @@ class Attention(nn.Module):
         return torch.bmm(weights.to(memory.dtype), memory), weights
 
 
-def rnn(cell, inp, hidden, layers, dropout, bidirectional=False):
-    cls = nn.LSTM if cell == "lstm" else nn.GRU
-    return cls(inp, hidden, num_layers=layers, dropout=dropout if layers > 1 else 0.0, bidirectional=bidirectional,
-               batch_first=True)
+class Stack(nn.Module):
+    """tern's RnnStack: one fused LSTM/GRU, or with model.residual a module a layer, y_l = y_(l-1) +
+    layer_l(dropout(y_(l-1))) from layer 1 on. x: (B, T, I) or packed."""
+
+    def __init__(self, cell, inp, hidden, layers, dropout, bidirectional=False, residual=False):
+        super().__init__()
+        cls = nn.LSTM if cell == "lstm" else nn.GRU
+        dirs, split = 2 if bidirectional else 1, residual and layers > 1
+        self.lstm, self.dropout = cell == "lstm", dropout
+        self.layers = nn.ModuleList(
+            [cls(inp if l == 0 else hidden * dirs, hidden, num_layers=1 if split else layers,
+                 dropout=dropout if layers > 1 and not split else 0.0, bidirectional=bidirectional, batch_first=True)
+             for l in range(layers if split else 1)])
+
+    def forward(self, x, state=None):
+        if len(self.layers) == 1:
+            return self.layers[0](x, state)
+        packed = isinstance(x, nn.utils.rnn.PackedSequence)
+        y, hs, cs = x, [], []
+        for l, layer in enumerate(self.layers):
+            n = layer.num_layers * (2 if layer.bidirectional else 1)
+            part = None if state is None else (tuple(s[l * n:(l + 1) * n] for s in state) if self.lstm
+                                               else state[l * n:(l + 1) * n])
+            values = y.data if packed else y
+            inp = y if l == 0 else (y._replace(data=F.dropout(values, self.dropout, self.training)) if packed
+                                    else F.dropout(values, self.dropout, self.training))
+            out, st = layer(inp, part)
+            if l > 0:
+                out = out._replace(data=out.data + values) if packed else out + values
+            y = out
+            hs.append(st[0] if self.lstm else st)
+            if self.lstm:
+                cs.append(st[1])
+        return y, ((torch.cat(hs), torch.cat(cs)) if self.lstm else torch.cat(hs))
+
+
+def drop_words(emb, p, training):
+    """tern's model.dropout_src / dropout_tgt: each token's whole embedding zeroed with probability p in training."""
+    if not training or p == 0:
+        return emb
+    return emb * F.dropout(torch.ones(*emb.shape[:-1], 1, device=emb.device, dtype=emb.dtype), p, True)
+
+
+def rnn(cell, inp, hidden, layers, dropout, bidirectional=False, residual=False):
+    return Stack(cell, inp, hidden, layers, dropout, bidirectional, residual)
 
 
 class Seq2Seq(nn.Module):
@@ -53,12 +94,13 @@ class Seq2Seq(nn.Module):
         self.m, self.L, self.H = m, L, H
         self.src_emb = nn.Embedding(V_src, E, padding_idx=0)
         self.tgt_emb = nn.Embedding(V_tgt, E, padding_idx=0)
-        self.encoder = rnn(m["cell"], E, H // 2 if m["bidirectional"] else H, L, m["dropout"], m["bidirectional"])
+        self.encoder = rnn(m["cell"], E, H // 2 if m["bidirectional"] else H, L, m["dropout"], m["bidirectional"],
+                           m["residual"])
         if m["input_feeding"]:
             Cell = nn.LSTMCell if m["cell"] == "lstm" else nn.GRUCell
             self.cells = nn.ModuleList([Cell(E + H if l == 0 else H, H) for l in range(L)])
         else:
-            self.decoder = rnn(m["cell"], E, H, L, m["dropout"])
+            self.decoder = rnn(m["cell"], E, H, L, m["dropout"], residual=m["residual"])
         self.attention = Attention(m["attention"], H)
         self.combine = nn.Linear(2 * H, H, bias=False)
         self.out = nn.Linear(H, V_tgt)
@@ -68,7 +110,7 @@ class Seq2Seq(nn.Module):
 
     def forward(self, src, src_len, tgt_in):
         B, S = src.shape
-        emb = self.drop(self.src_emb(src))
+        emb = drop_words(self.drop(self.src_emb(src)), self.m["dropout_src"], self.training)
         packed = nn.utils.rnn.pack_padded_sequence(emb, src_len.cpu(), batch_first=True, enforce_sorted=False)
         out, state = self.encoder(packed)
         memory, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=S)
@@ -84,7 +126,7 @@ class Seq2Seq(nn.Module):
         h, c = merge(h), merge(c)
         mask = torch.arange(S, device=src.device).unsqueeze(0) < src_len.unsqueeze(1)
         keys = self.attention.keys(memory)
-        temb = self.drop(self.tgt_emb(tgt_in))
+        temb = drop_words(self.drop(self.tgt_emb(tgt_in)), self.m["dropout_tgt"], self.training)
         if self.m["input_feeding"]:
             feed = torch.zeros(B, self.H, device=src.device, dtype=memory.dtype)
             hs, cs = list(h.unbind(0)), list(c.unbind(0)) if lstm else None
@@ -92,13 +134,12 @@ class Seq2Seq(nn.Module):
             for t in range(tgt_in.size(1)):
                 x = torch.cat([temb[:, t], feed.to(temb.dtype)], -1)
                 for l, cell in enumerate(self.cells):
-                    if l > 0:
-                        x = self.drop(x)
+                    inp = self.drop(x) if l > 0 else x
                     if lstm:
-                        hs[l], cs[l] = cell(x, (hs[l], cs[l]))
+                        hs[l], cs[l] = cell(inp, (hs[l], cs[l]))
                     else:
-                        hs[l] = cell(x, hs[l])
-                    x = hs[l]
+                        hs[l] = cell(inp, hs[l])
+                    x = hs[l] + x if self.m["residual"] and l > 0 else hs[l]
                 context, _ = self.attention(x.unsqueeze(1), keys, memory, mask)
                 feed = torch.tanh(self.combine(torch.cat([context, x.unsqueeze(1).to(context.dtype)], -1))).squeeze(1)
                 steps.append(feed)
@@ -114,19 +155,23 @@ class LanguageModel(nn.Module):
     def __init__(self, m, V):
         super().__init__()
         self.emb = nn.Embedding(V, m["embedding"], padding_idx=0)
-        self.rnn = rnn(m["cell"], m["embedding"], m["hidden"], m["layers"], m["dropout"])
+        self.rnn = rnn(m["cell"], m["embedding"], m["hidden"], m["layers"], m["dropout"], residual=m["residual"])
+        self.p_words = m["dropout_tgt"]
         self.out = nn.Linear(m["hidden"], V)
         if m["tie_embeddings"]:
             self.out.weight = self.emb.weight
         self.drop = nn.Dropout(m["dropout"])
 
     def forward(self, src, src_len, tgt_in):
-        out, _ = self.rnn(self.drop(self.emb(tgt_in)))
+        out, _ = self.rnn(drop_words(self.drop(self.emb(tgt_in)), self.p_words, self.training))
         return self.out(self.drop(out))
 
 
 DEFAULTS = {"type": "seq2seq", "cell": "lstm", "layers": 1, "embedding": 256, "hidden": 512, "bidirectional": True,
-            "attention": "general", "input_feeding": True, "dropout": 0.1, "tie_embeddings": False}
+            "attention": "general", "input_feeding": True, "dropout": 0.1, "tie_embeddings": False, "residual": False,
+            "dropout_src": 0.0, "dropout_tgt": 0.0}
+# What this file mirrors: another value would train a different model than tern's, so it is refused.
+MIRRORED = {"type": ("seq2seq", "lm"), "attention": ("dot", "general", "additive"), "share_embeddings": (False,)}
 
 
 def main():
@@ -144,6 +189,10 @@ def main():
     a = ap.parse_args()
     cfg = yaml.safe_load(open(a.config))
     m = {**DEFAULTS, **(cfg.get("model") or {})}
+    for key, values in MIRRORED.items():
+        if m.get(key, values[0]) not in values:
+            raise SystemExit(f"bench/eager_reference.py: {a.config}: model.{key} {m[key]!r} is not mirrored here "
+                             f"(it mirrors {', '.join(map(str, values))}): the comparison would be with another model")
     lr = (cfg.get("optim") or {}).get("lr", 1e-3)
     dev = torch.device("cuda" if torch.cuda.is_available() and (cfg.get("train") or {}).get("device", "auto") != "cpu"
                        else "cpu")

@@ -10,7 +10,7 @@
 namespace tern {
 
 struct AttentionImpl : torch::nn::Module {
-  AttentionImpl(const ModelConfig& cfg);
+  explicit AttentionImpl(const ModelConfig& cfg);
   // Projects encoder states once per sentence. memory (B, S, H) -> keys (B, S, H); multihead: keys and values side by
   // side, (B, S, 2H)
   torch::Tensor keys(const torch::Tensor& memory);

@@ -14,6 +14,14 @@ void ModelConfig::validate() const {
   cell.check("model.cell");
   attention.check("model.attention");
   if (layers < 1 || layers > 16) bad("layers", "must be in [1, 16]", std::to_string(layers));
+  if (residual && type == ModelType::kFfnnLm)
+    bad("residual", "is for recurrent layers (model.type seq2seq or lm; ffnn_lm has one tanh layer)", "true");
+  if (residual && layers < 2)
+    bad("residual",
+        fmt::format("adds each layer's input to its output from the second layer on: it needs "
+                    "model.layers >= 2 (model.layers is {})",
+                    layers),
+        "true");
   if (embedding < 1 || embedding > 65536) bad("embedding", "must be in [1, 65536]", std::to_string(embedding));
   if (hidden < 2 || hidden > 65536) bad("hidden", "must be in [2, 65536]", std::to_string(hidden));
   if (type == ModelType::kSeq2seq && bidirectional && hidden % 2 != 0)
@@ -27,6 +35,13 @@ void ModelConfig::validate() const {
     bad("attention_heads", fmt::format("must divide model.hidden ({}) with multihead attention", hidden),
         std::to_string(attention_heads));
   if (!(dropout >= 0.0 && dropout < 1.0)) bad("dropout", "must be in [0, 1)", fmt::format("{}", dropout));
+  if (!(dropout_src >= 0.0 && dropout_src < 1.0))
+    bad("dropout_src", "must be in [0, 1)", fmt::format("{}", dropout_src));
+  if (!(dropout_tgt >= 0.0 && dropout_tgt < 1.0))
+    bad("dropout_tgt", "must be in [0, 1)", fmt::format("{}", dropout_tgt));
+  if (dropout_src > 0 && type != ModelType::kSeq2seq)
+    bad("dropout_src", "drops source words: a language model has none (model.dropout_tgt drops the words it reads)",
+        fmt::format("{}", dropout_src));
   if (share_embeddings && type != ModelType::kSeq2seq)
     bad("share_embeddings", "is for seq2seq models (a language model has one embedding)", "true");
   if (share_embeddings && src_vocab != tgt_vocab)

@@ -43,9 +43,13 @@ struct ModelConfig {
   Choice<ModelType> type = ModelType::kSeq2seq;
   Choice<Cell> cell = Cell::kLstm;  // lstm | gru
   int64_t layers = 1;               // Recurrent layers in the encoder and in the decoder (>= 1).
-  int64_t embedding = 256;          // Embedding size E.
-  int64_t hidden = 512;             // Hidden size H (a bidirectional encoder uses H/2 per direction).
-  bool bidirectional = true;        // Bidirectional encoder (seq2seq only).
+  // Residual connections between the stacked recurrent layers (GNMT; Marian --skip, fairseq's LSTM residuals): from
+  // the second layer on, each layer's output is its input plus what the layer computes from it (dropout applied to
+  // the layer's input only). Needs layers >= 2 and a recurrent model (seq2seq or lm).
+  bool residual = false;
+  int64_t embedding = 256;    // Embedding size E.
+  int64_t hidden = 512;       // Hidden size H (a bidirectional encoder uses H/2 per direction).
+  bool bidirectional = true;  // Bidirectional encoder (seq2seq only).
   // dot | general (Luong) | additive (Bahdanau) | local (Luong local-p: general scores in a window of
   // attention_window positions either side of a predicted position, times a Gaussian) | multihead (attention_heads
   // scaled dot-product heads over projected queries, keys and values, then an output projection)
@@ -54,7 +58,12 @@ struct ModelConfig {
   int64_t attention_heads = 4;    // multihead: heads; model.hidden must be a multiple
   bool input_feeding = true;      // Feed the previous attentional state into the decoder (Luong et al.).
   double dropout = 0.1;           // Dropout on embeddings, between layers and before the output layer.
-  bool tie_embeddings = false;    // Share the target embedding with the output projection (needs E == H).
+  // Word dropout (Marian --dropout-src / --dropout-trg; Sennrich et al. 2016): in training, each token's whole
+  // embedding is zeroed with this probability (the kept ones scaled by 1 / (1 - p)). dropout_src: the source tokens
+  // (seq2seq); dropout_tgt: the tokens the decoder or language model reads. In [0, 1).
+  double dropout_src = 0.0;
+  double dropout_tgt = 0.0;
+  bool tie_embeddings = false;  // Share the target embedding with the output projection (needs E == H).
   // seq2seq: one embedding for source and target tokens (needs a corpus with one vocabulary for both sides: prepare
   // --joint-vocab). With tie_embeddings the output layer shares it too: three ways, as fairseq
   // --share-all-embeddings, Marian --tied-embeddings-all, OpenNMT-py -share_embeddings with -share_decoder_embeddings.

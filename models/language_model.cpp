@@ -17,19 +17,22 @@ constexpr int64_t kSentenceStart = 2;  // <s> (data/tokenizer.h's kBosId; models
 LanguageModelImpl::LanguageModelImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
   emb_ = register_module(
       "emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.tgt_vocab, cfg.embedding).padding_idx(0)));
-  rnn_ = register_module("rnn", RnnStack(cfg.cell, cfg.embedding, cfg.hidden, cfg.layers, cfg.dropout, false));
+  rnn_ = register_module("rnn",
+                         RnnStack(cfg.cell, cfg.embedding, cfg.hidden, cfg.layers, cfg.dropout, false, cfg.residual));
   out_ = register_module("out",
                          OutputLayer(cfg.hidden, cfg.tgt_vocab, cfg.tie_embeddings ? emb_->weight : torch::Tensor()));
   drop_ = register_module("drop", torch::nn::Dropout(cfg.dropout));
 }
 
 torch::Tensor LanguageModelImpl::forward(const torch::Tensor&, const torch::Tensor&, const torch::Tensor& tgt_in) {
-  auto [out, h, c] = rnn_(drop_(emb_(tgt_in)), torch::Tensor(), torch::Tensor());  // (B, T, H)
-  return out_(drop_(out));                                                         // (B, T, V)
+  auto [out, h, c] =
+      rnn_(drop_words(drop_(emb_(tgt_in)), cfg_.dropout_tgt, is_training()), torch::Tensor(), torch::Tensor());
+  return out_(drop_(out));  // (B, T, V)
 }
 
 torch::Tensor LanguageModelImpl::forward_stream(const torch::Tensor& tgt_in, DecoderState& state) {
-  auto [out, h, c] = rnn_(drop_(emb_(tgt_in)), state.h, state.c);  // (B, W, H)
+  auto [out, h, c] =
+      rnn_(drop_words(drop_(emb_(tgt_in)), cfg_.dropout_tgt, is_training()), state.h, state.c);  // (B, W, H)
   state.h = h.detach(), state.c = c.defined() ? c.detach() : c;
   return out_(drop_(out));  // (B, W, V)
 }
@@ -39,6 +42,7 @@ std::shared_ptr<const DecodeWeights> LanguageModelImpl::decode_weights() {
     auto w = std::make_shared<DecodeWeights>();
     for (int64_t l = 0; l < cfg_.layers; ++l)
       add_decode_layer(*w, l, emb_->weight, rnn_->layer_params(l), kernels_.gemm);
+    w->residual = cfg_.residual;
     set_decode_output(*w, *out_, kernels_);
     return w;
   });
@@ -77,8 +81,8 @@ FfnnLanguageModelImpl::FfnnLanguageModelImpl(const ModelConfig& cfg) : SequenceM
 }
 
 torch::Tensor FfnnLanguageModelImpl::hidden_of(const torch::Tensor& window) {
-  auto e = drop_(emb_(window));                                              // (..., C, E)
-  return drop_(torch::tanh(hidden_(e.flatten(/*start_dim=*/e.dim() - 2))));  // (..., H)
+  auto e = drop_words(drop_(emb_(window)), cfg_.dropout_tgt, is_training());  // (..., C, E)
+  return drop_(torch::tanh(hidden_(e.flatten(/*start_dim=*/e.dim() - 2))));   // (..., H)
 }
 
 torch::Tensor FfnnLanguageModelImpl::forward(const torch::Tensor&, const torch::Tensor&, const torch::Tensor& tgt_in) {
@@ -100,6 +104,13 @@ torch::Tensor FfnnLanguageModelImpl::step(const torch::Tensor& prev, DecoderStat
 
 void FfnnLanguageModelImpl::restrict_output(DecoderState& state, const torch::Tensor& ids) {
   out_->restrict_to(state, ids);
+}
+
+torch::Tensor drop_words(const torch::Tensor& emb, double p, bool training) {
+  if (!training || p == 0) return emb;
+  auto shape = emb.sizes().vec();
+  shape.back() = 1;
+  return emb * torch::dropout(torch::ones(shape, emb.options()), p, /*train=*/true);  // (..., T, 1) a token
 }
 
 DecoderState SequenceModelImpl::encode(const torch::Tensor&, const torch::Tensor&) {

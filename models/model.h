@@ -60,6 +60,10 @@ struct SequenceModelImpl : torch::nn::Module {
 };
 using SequenceModel = std::shared_ptr<SequenceModelImpl>;
 
+// Word dropout (model.dropout_src / dropout_tgt): in training, emb (..., T, E) with each token's whole embedding zeroed
+// with probability p and the others scaled by 1 / (1 - p); emb itself otherwise (evaluation, or p = 0).
+torch::Tensor drop_words(const torch::Tensor& emb, double p, bool training);
+
 // Builds the model described by `cfg` (validated first).
 SequenceModel build_model(const ModelConfig& cfg);
 

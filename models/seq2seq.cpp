@@ -10,43 +10,100 @@ namespace rnn = torch::nn::utils::rnn;
 // ---------------------------------------------------------------------------------------------- RnnStack
 
 RnnStackImpl::RnnStackImpl(Choice<Cell> cell, int64_t input, int64_t hidden, int64_t layers, double dropout,
-                           bool bidirectional) {
-  double between = layers > 1 ? dropout : 0.0;
-  if (cell == Cell::kLstm) {
-    lstm_ = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(input, hidden)
-                                                        .num_layers(layers)
-                                                        .dropout(between)
-                                                        .bidirectional(bidirectional)
-                                                        .batch_first(true)));
-  } else {
-    gru_ = register_module("gru", torch::nn::GRU(torch::nn::GRUOptions(input, hidden)
-                                                     .num_layers(layers)
-                                                     .dropout(between)
-                                                     .bidirectional(bidirectional)
-                                                     .batch_first(true)));
+                           bool bidirectional, bool residual)
+    : lstm_(cell == Cell::kLstm), dropout_(dropout), dirs_(bidirectional ? 2 : 1) {
+  const bool split = residual && layers > 1;  // a module a layer
+  const double between = layers > 1 && !split ? dropout : 0.0;
+  for (int64_t l = 0; l < (split ? layers : 1); ++l) {
+    const int64_t in = l == 0 ? input : hidden * dirs_, n = split ? 1 : layers;
+    const std::string name = split ? "layer" + std::to_string(l) : lstm_ ? "lstm" : "gru";
+    if (lstm_)
+      lstm_modules_.push_back(register_module(name, torch::nn::LSTM(torch::nn::LSTMOptions(in, hidden)
+                                                                        .num_layers(n)
+                                                                        .dropout(between)
+                                                                        .bidirectional(bidirectional)
+                                                                        .batch_first(true))));
+    else
+      gru_modules_.push_back(register_module(name, torch::nn::GRU(torch::nn::GRUOptions(in, hidden)
+                                                                      .num_layers(n)
+                                                                      .dropout(between)
+                                                                      .bidirectional(bidirectional)
+                                                                      .batch_first(true))));
   }
+}
+
+template <typename X>
+X RnnStackImpl::run(size_t i, const X& x, torch::Tensor& h, torch::Tensor& c) {
+  constexpr bool packed = std::is_same_v<X, rnn::PackedSequence>;
+  if (lstm_) {
+    auto& m = lstm_modules_[i];
+    std::optional<std::tuple<torch::Tensor, torch::Tensor>> hc;
+    if (h.defined()) hc = std::make_tuple(h, c);
+    auto [out, state] = [&] {
+      if constexpr (packed)
+        return m->forward_with_packed_input(x, hc);
+      else
+        return m->forward(x, hc);
+    }();
+    h = std::get<0>(state), c = std::get<1>(state);
+    return out;
+  }
+  auto& m = gru_modules_[i];
+  auto [out, hn] = [&] {
+    if constexpr (packed)
+      return m->forward_with_packed_input(x, h);
+    else
+      return m->forward(x, h);
+  }();
+  h = hn;
+  return out;
+}
+
+namespace {
+// A packed sequence's values (N, D), in the same order at every layer, and a packed sequence of other values.
+const torch::Tensor& values(const torch::Tensor& x) { return x; }
+const torch::Tensor& values(const rnn::PackedSequence& x) { return x.data(); }
+torch::Tensor with_values(const torch::Tensor&, torch::Tensor v) { return v; }
+rnn::PackedSequence with_values(const rnn::PackedSequence& x, torch::Tensor v) {
+  return rnn::PackedSequence(std::move(v), x.batch_sizes(), x.sorted_indices(), x.unsorted_indices());
+}
+}  // namespace
+
+template <typename X>
+X RnnStackImpl::stack(const X& x, torch::Tensor& h, torch::Tensor& c) {
+  const auto modules = static_cast<int64_t>(std::max(lstm_modules_.size(), gru_modules_.size()));
+  if (modules == 1) return run(0, x, h, c);  // the fused stack
+  X y = x;
+  std::vector<torch::Tensor> hs, cs;  // per layer (dirs, B, Hd)
+  for (int64_t l = 0; l < modules; ++l) {
+    torch::Tensor hl = h.defined() ? h.narrow(0, l * dirs_, dirs_) : torch::Tensor();
+    torch::Tensor cl = c.defined() ? c.narrow(0, l * dirs_, dirs_) : torch::Tensor();
+    const auto i = static_cast<size_t>(l);
+    if (l == 0) {
+      y = run(i, y, hl, cl);
+    } else {
+      const torch::Tensor in = values(y);
+      y = with_values(y, values(run(i, with_values(y, torch::dropout(in, dropout_, is_training())), hl, cl)) + in);
+    }
+    hs.push_back(hl);
+    if (cl.defined()) cs.push_back(cl);
+  }
+  h = torch::cat(hs);
+  c = cs.empty() ? torch::Tensor() : torch::cat(cs);
+  return y;
 }
 
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> RnnStackImpl::forward(const torch::Tensor& x,
-                                                                              const torch::Tensor& h,
-                                                                              const torch::Tensor& c) {
-  if (lstm()) {
-    auto [out, hc] = h.defined() ? lstm_->forward(x, std::make_tuple(h, c)) : lstm_->forward(x);
-    return {out, std::get<0>(hc), std::get<1>(hc)};
-  }
-  auto [out, hn] = gru_->forward(x, h);
-  return {out, hn, torch::Tensor()};
+                                                                              const torch::Tensor& h0,
+                                                                              const torch::Tensor& c0) {
+  torch::Tensor h = h0, c = c0;
+  torch::Tensor out = stack(x, h, c);
+  return {out, h, c};
 }
 
 rnn::PackedSequence RnnStackImpl::forward_packed(const rnn::PackedSequence& x, torch::Tensor& h, torch::Tensor& c) {
-  if (lstm()) {
-    auto [out, hc] = lstm_->forward_with_packed_input(x);
-    h = std::get<0>(hc), c = std::get<1>(hc);
-    return out;
-  }
-  auto [out, hn] = gru_->forward_with_packed_input(x);
-  h = hn;
-  return out;
+  h = c = torch::Tensor();  // from zeros
+  return stack(x, h, c);
 }
 
 // ---------------------------------------------------------------------------------------------- OutputLayer
@@ -94,8 +151,8 @@ Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
   tgt_emb_ =
       register_module("tgt_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.tgt_vocab, E).padding_idx(0)));
   if (cfg.share_embeddings) src_emb_ = tgt_emb_;  // registered once: the optimizer and checkpoints hold it once
-  encoder_ = register_module("encoder",
-                             RnnStack(cfg.cell, E, cfg.bidirectional ? H / 2 : H, L, cfg.dropout, cfg.bidirectional));
+  encoder_ = register_module(
+      "encoder", RnnStack(cfg.cell, E, cfg.bidirectional ? H / 2 : H, L, cfg.dropout, cfg.bidirectional, cfg.residual));
   if (cfg.input_feeding) {
     for (int64_t l = 0; l < L; ++l) {
       int64_t in = l == 0 ? E + H : H;
@@ -105,7 +162,7 @@ Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
         gru_cells_.push_back(register_module("dec_cell" + std::to_string(l), torch::nn::GRUCell(in, H)));
     }
   } else {
-    decoder_ = register_module("decoder", RnnStack(cfg.cell, E, H, L, cfg.dropout, false));
+    decoder_ = register_module("decoder", RnnStack(cfg.cell, E, H, L, cfg.dropout, false, cfg.residual));
   }
   attention_ = register_module("attention", Attention(cfg));
   combine_ = register_module("combine", torch::nn::Linear(torch::nn::LinearOptions(2 * H, H).bias(false)));
@@ -115,7 +172,7 @@ Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
 
 DecoderState Seq2SeqImpl::encode(const torch::Tensor& src, const torch::Tensor& src_len) {
   const int64_t B = src.size(0), S = src.size(1), L = cfg_.layers, H = cfg_.hidden;
-  torch::Tensor emb = drop_(src_emb_(src));                                               // (B, S, E)
+  torch::Tensor emb = drop_words(drop_(src_emb_(src)), cfg_.dropout_src, is_training());  // (B, S, E)
   auto packed = pack_by_length(emb, src_len.to(torch::kCPU, torch::kLong).clamp_min(1));  // no copy when on the CPU
   DecoderState s;
   torch::Tensor h, c;  // (L*dirs, B, Hd)
@@ -141,15 +198,15 @@ torch::Tensor Seq2SeqImpl::cell_step(const torch::Tensor& emb, DecoderState& s) 
   std::vector<torch::Tensor> hs, cs;
   const int64_t L = cfg_.layers;
   for (int64_t l = 0; l < L; ++l) {
-    if (l > 0) x = drop_(x);
+    torch::Tensor y;  // (B, H) the layer's state h
     if (!lstm_cells_.empty()) {
-      auto [h, c] = lstm_cells_[l]->forward(x, std::make_tuple(s.h[l], s.c[l]));
-      hs.push_back(h), cs.push_back(c);
-      x = h;
+      auto [h, c] = lstm_cells_[l]->forward(l > 0 ? drop_(x) : x, std::make_tuple(s.h[l], s.c[l]));
+      y = h, cs.push_back(c);
     } else {
-      x = gru_cells_[l]->forward(x, s.h[l]);
-      hs.push_back(x);
+      y = gru_cells_[l]->forward(l > 0 ? drop_(x) : x, s.h[l]);
     }
+    hs.push_back(y);
+    x = cfg_.residual && l > 0 ? y + x : y;
   }
   s.h = torch::stack(hs);
   if (!cs.empty()) s.c = torch::stack(cs);
@@ -169,8 +226,8 @@ torch::Tensor Seq2SeqImpl::project(const torch::Tensor& htilde) { return out_(dr
 torch::Tensor Seq2SeqImpl::forward(const torch::Tensor& src, const torch::Tensor& src_len,
                                    const torch::Tensor& tgt_in) {
   DecoderState s = encode(src, src_len);
-  torch::Tensor emb = drop_(tgt_emb_(tgt_in));  // (B, T, E)
-  torch::Tensor htilde;                         // (B, T, H)
+  torch::Tensor emb = drop_words(drop_(tgt_emb_(tgt_in)), cfg_.dropout_tgt, is_training());  // (B, T, E)
+  torch::Tensor htilde;                                                                      // (B, T, H)
   if (cfg_.input_feeding) {
     std::vector<torch::Tensor> steps;
     for (int64_t t = 0; t < tgt_in.size(1); ++t) {
@@ -189,9 +246,12 @@ torch::Tensor Seq2SeqImpl::forward(const torch::Tensor& src, const torch::Tensor
 }
 
 std::array<torch::Tensor, 4> RnnStackImpl::layer_params(int64_t l) {
-  auto p = named_parameters(/*recurse=*/true);
-  const std::string n = std::string(lstm() ? "lstm" : "gru") + ".", k = "_l" + std::to_string(l);
-  return {p[n + "weight_ih" + k], p[n + "weight_hh" + k], p[n + "bias_ih" + k], p[n + "bias_hh" + k]};
+  const bool split = std::max(lstm_modules_.size(), gru_modules_.size()) > 1;
+  torch::nn::Module& m = lstm_ ? static_cast<torch::nn::Module&>(*lstm_modules_[split ? l : 0])
+                               : static_cast<torch::nn::Module&>(*gru_modules_[split ? l : 0]);
+  auto p = m.named_parameters(/*recurse=*/false);
+  const std::string k = "_l" + std::to_string(split ? 0 : l);
+  return {p["weight_ih" + k], p["weight_hh" + k], p["bias_ih" + k], p["bias_hh" + k]};
 }
 
 void add_decode_layer(DecodeWeights& w, int64_t l, const torch::Tensor& emb, const std::array<torch::Tensor, 4>& p,
@@ -262,6 +322,7 @@ std::shared_ptr<const DecodeWeights> Seq2SeqImpl::decode_weights() {
                        kernels_.gemm);
     }
     w->combine = DenseLinear(combine_->weight, {}, kernels_.gemm);
+    w->residual = cfg_.residual;
     set_decode_output(*w, *out_, kernels_);
     return w;
   });
@@ -281,18 +342,20 @@ torch::Tensor fast_cell_step(bool lstm, const torch::Tensor& prev, const DecodeW
       gi = p.in(x);
     }
     torch::Tensor gh = p.hh(h);  // (N, G)
+    torch::Tensor y;             // (N, H) the layer's new h
     if (lstm) {
       auto g = (gi + gh).chunk(4, 1);  // input, forget, cell, output
       torch::Tensor c = torch::sigmoid(g[1]) * s.c[static_cast<int64_t>(l)] + torch::sigmoid(g[0]) * torch::tanh(g[2]);
-      x = torch::sigmoid(g[3]) * torch::tanh(c);
+      y = torch::sigmoid(g[3]) * torch::tanh(c);
       cs.push_back(c);
     } else {
       auto i = gi.chunk(3, 1), r = gh.chunk(3, 1);  // reset, update, new
       torch::Tensor reset = torch::sigmoid(i[0] + r[0]), update = torch::sigmoid(i[1] + r[1]);
       torch::Tensor n = torch::tanh(i[2] + reset * r[2]);
-      x = n + update * (h - n);  // (1 - z) n + z h
+      y = n + update * (h - n);  // (1 - z) n + z h
     }
-    hs.push_back(x);
+    hs.push_back(y);
+    x = w.residual && l > 0 ? y + x : y;
   }
   s.h = torch::stack(hs);
   if (lstm) s.c = torch::stack(cs);

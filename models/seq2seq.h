@@ -14,19 +14,34 @@
 
 namespace tern {
 
-// A stack of LSTM or GRU layers, fused over time (cuDNN on GPU) or stepped one token at a time.
+// A stack of LSTM or GRU layers, fused over time (cuDNN on GPU) or stepped one token at a time. Residual (GNMT): from
+// layer 1 on, y_l = y_{l-1} + layer_l(dropout(y_{l-1})); each layer is then a module of its own
+// ("layer1.weight_ih_l0"), else the stack is one module ("lstm.weight_ih_l1").
 struct RnnStackImpl : torch::nn::Module {
-  RnnStackImpl(Choice<Cell> cell, int64_t input, int64_t hidden, int64_t layers, double dropout, bool bidirectional);
+  RnnStackImpl(Choice<Cell> cell, int64_t input, int64_t hidden, int64_t layers, double dropout, bool bidirectional,
+               bool residual);
   // x (B, T, I) or packed; state h/c (L*dirs, B, Hd) -> output (B, T, dirs*Hd), state
   std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& h,
                                                                   const torch::Tensor& c);
   torch::nn::utils::rnn::PackedSequence forward_packed(const torch::nn::utils::rnn::PackedSequence& x, torch::Tensor& h,
                                                        torch::Tensor& c);
-  bool lstm() const { return !lstm_.is_empty(); }
+  bool lstm() const { return lstm_; }
   // Layer l's parameters (unidirectional stacks): w_ih (G, I), w_hh (G, H), b_ih (G), b_hh (G).
   std::array<torch::Tensor, 4> layer_params(int64_t l);
-  torch::nn::LSTM lstm_{nullptr};
-  torch::nn::GRU gru_{nullptr};
+
+ private:
+  // Runs module i (the whole stack, or residual layer i) over x with state h/c (undefined: zeros), setting them.
+  template <typename X>
+  X run(size_t i, const X& x, torch::Tensor& h, torch::Tensor& c);
+  // The stack over x (a tensor or packed) from h/c (L*dirs, B, Hd; undefined: zeros), setting them.
+  template <typename X>
+  X stack(const X& x, torch::Tensor& h, torch::Tensor& c);
+
+  bool lstm_;
+  double dropout_;                             // between layers (residual stacks apply it themselves)
+  int64_t dirs_;                               // 2 bidirectional, else 1
+  std::vector<torch::nn::LSTM> lstm_modules_;  // one fused stack, or one a layer (residual)
+  std::vector<torch::nn::GRU> gru_modules_;
 };
 TORCH_MODULE(RnnStack);
 
@@ -55,6 +70,7 @@ struct DecodeWeights {
   };
   torch::Tensor token_gates;  // (V, G) layer 0: W_ih[:, :E] emb(v) + b_ih for every target token v
   std::vector<Layer> layers;
+  bool residual = false;                               // model.residual: layer l >= 1 adds its input to its output
   DenseLinear combine;                                 // seq2seq: W_c (2H) -> (H), no bias (a language model: none)
   DenseLinear out;                                     // (H) -> (V) fp32 output layer (undefined with out_int8)
   std::shared_ptr<const Int8Linear> out_int8;          // CpuKernels::int8: the output layer in int8 instead

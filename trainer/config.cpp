@@ -26,9 +26,11 @@ class Schema {
   explicit Schema(Config& c) {
     auto& m = c.model;
     bind("model.type", m.type), bind("model.cell", m.cell), bind("model.layers", m.layers);
+    bind("model.residual", m.residual);
     bind("model.embedding", m.embedding), bind("model.hidden", m.hidden), bind("model.bidirectional", m.bidirectional);
     bind("model.attention", m.attention), bind("model.input_feeding", m.input_feeding),
         bind("model.dropout", m.dropout);
+    bind("model.dropout_src", m.dropout_src), bind("model.dropout_tgt", m.dropout_tgt);
     bind("model.tie_embeddings", m.tie_embeddings), bind("model.share_embeddings", m.share_embeddings);
     bind("model.context", m.context);
     bind("model.attention_window", m.attention_window), bind("model.attention_heads", m.attention_heads);

@@ -537,9 +537,13 @@ void Trainer::initialize_from(const std::string& path) {
     CheckpointData d = read_checkpoint(path);
     const CheckpointMeta m = checkpoint_meta(d.meta, path);
     check_compatible(
-        m, path, [](const std::string& key) { return key.rfind("model.", 0) != 0 || key == "model.dropout"; },
+        m, path,
+        [](const std::string& key) {
+          return key.rfind("model.", 0) != 0 || key == "model.dropout" || key == "model.dropout_src" ||
+                 key == "model.dropout_tgt";
+        },
         "train.init_from needs the model it was trained with",
-        "give this run the model section of its config.yaml (model.dropout may differ)",
+        "give this run the model section of its config.yaml (model.dropout, dropout_src and dropout_tgt may differ)",
         "prepare the new data with `tern prepare --vocab-from CORPUS`, CORPUS the corpus it was trained on");
     torch::serialize::InputArchive ar, model_ar;
     std::istringstream in(d.archive);

@@ -1,5 +1,6 @@
 """Local (Luong local-p) and multi-head attention through the CLI: training, validation BLEU, beam search and greedy
-translation, evaluate; the keys' rules. model.share_embeddings on a joint-vocabulary corpus: one embedding fewer,
+translation, evaluate; the keys' rules. Residual layers (model.residual): train, resume, translate, average, ensemble. Word dropout
+(model.dropout_src / dropout_tgt). model.share_embeddings on a joint-vocabulary corpus: one embedding fewer,
 training, translation and averaging work; refused on a corpus with two vocabularies. (Gradients and incremental
 decoding are checked in the gtests.)"""
 import json
@@ -35,6 +36,54 @@ check("model.attention_heads must divide model.hidden (32) with multihead attent
       "heads that do not divide hidden are refused")
 p = run(["train", cfg, "--set", "model.attention=local", "--set", "model.attention_window=0"], expect=2)
 check("model.attention_window must be in [1, 10000] (got 0)" in p.stderr, "window out of range")
+
+# model.residual (GNMT / Marian --skip): two layers each side, bidirectional encoder and fused decoder, then input
+# feeding; the same parameters as without (a module a layer: other names), so nothing is added; resumes exactly (with
+# word dropout too), translates, evaluates and averages; refused with one layer, naming the key and the rule.
+text = TINY_CONFIG.replace("layers: 1", "layers: 2")
+check(text != TINY_CONFIG, "the tiny config names model.layers")
+counts = {}
+drop = ["model.dropout=0.1", "model.dropout_src=0.2", "model.dropout_tgt=0.2"]  # random streams across the resume
+for name, sets in (("plain", []), ("residual", ["model.residual=true"]),
+                   ("residual_feed", ["model.residual=true", "model.input_feeding=true", "model.cell=gru"] + drop)):
+    cfg = tiny_config(d, corpus, f"{d}/{name}", text=text, name=f"{name}.yaml")
+    args = ["--no-progress", "--set", "train.log_every=1"] + [x for s in sets for x in ("--set", s)]
+    log = run(["train", cfg, "--set", "train.max_steps=10"] + args).stderr
+    counts[name] = int(log.split(" parameters;")[0].split()[-1].replace(",", ""))
+    run(["train", cfg, "--resume", "--set", "train.max_steps=20"] + args)
+    if name == "residual_feed":  # the resumed run equals an uninterrupted one, bitwise
+        run(["train", cfg, "--set", f"train.run_dir={d}/straight", "--set", "train.max_steps=20"] + args)
+        check_same_training(f"{d}/{name}", f"{d}/straight", 20, tol=0)
+    out = run(["translate", "--checkpoint", f"{d}/{name}/best.tern", "--beam", "3", "-i", f"{d}/in.txt"]).stdout
+    check(len(out.splitlines()) == 5, f"{name}: beam 3 translates every line")
+    check(("residual: true" in open(f"{d}/{name}/config.yaml").read()) == bool(sets), f"{name}: the resolved config")
+check(counts["plain"] == counts["residual"], f"residual layers add no parameters ({counts})")
+run(["average", "--last", "2", f"{d}/residual", "--out", f"{d}/residual_avg.tern"])
+p = run(["evaluate", "--checkpoint", f"{d}/residual_avg.tern", "--data", corpus, "--split", "test", "--beam", "2"])
+check(json.loads(p.stdout)["perplexity"]["ppl_per_token"] > 1, "a residual model's checkpoints average and evaluate")
+p = run(["translate", "--checkpoint", f"{d}/residual/best.tern", f"{d}/plain/best.tern", "-i", f"{d}/in.txt"])
+check(len(p.stdout.splitlines()) == 5, "a residual model ensembles with a plain one")
+p = run(["train", tiny_config(d, corpus, f"{d}/one", name="one.yaml"), "--set", "model.residual=true"], expect=2)
+check("model.residual adds each layer's input to its output from the second layer on: it needs model.layers >= 2 "
+      "(model.layers is 1) (got true)" in p.stderr, f"one layer refused ({p.stderr.strip()[-200:]})")
+
+# Word dropout (model.dropout_src / dropout_tgt, Marian --dropout-src/--dropout-trg): training with it takes other
+# losses than without (same seed), evaluation is untouched by it, and a run may fine-tune from a checkpoint trained
+# with another word dropout (model.dropout may differ likewise); a language model has no source words to drop.
+losses = {}
+for name, sets in (("nodrop", []), ("worddrop", ["model.dropout_src=0.3", "model.dropout_tgt=0.2"])):
+    cfg = tiny_config(d, corpus, f"{d}/{name}", name=f"{name}.yaml")
+    run(["train", cfg, "--set", "train.max_steps=10", "--no-progress"] + [x for s in sets for x in ("--set", s)])
+    losses[name] = [x["train_loss"] for x in metrics(f"{d}/{name}") if "train_loss" in x]
+    check(("dropout_src: 0.3" in open(f"{d}/{name}/config.yaml").read()) == bool(sets), f"{name}: the resolved config")
+check(losses["nodrop"][0] != losses["worddrop"][0], f"word dropout changes the training loss ({losses})")
+ckpt = f"{d}/worddrop/ckpt_step00000010.tern"
+ev = [json.loads(run(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--split", "test", "--no-translate"]).stdout)
+      ["perplexity"]["ppl_per_token"] for _ in range(2)]
+check(ev[0] == ev[1], f"evaluation is deterministic with word dropout in the model ({ev})")
+run(["train", tiny_config(d, corpus, f"{d}/ft", name="ft.yaml"), "--set", f"train.init_from={ckpt}", "--set",
+     "train.max_steps=2", "--no-progress"])
+check(os.path.exists(f"{d}/ft/ckpt_step00000002.tern"), "fine-tuning without word dropout from a run with it")
 
 # Shared source/target embeddings (three-way with tie_embeddings) need one vocabulary.
 os.makedirs(f"{d}/joint")

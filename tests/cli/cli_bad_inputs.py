@@ -22,6 +22,11 @@ def bad_config(text, code, needle, name):
 bad_config(TINY_CONFIG.replace("layers: 1", "layrs: 1"), 2, "unknown key 'model.layrs' (did you mean 'model.layers'?)", "unknown_key")
 bad_config(TINY_CONFIG.replace("layers: 1", "layers: one"), 2, "model.layers must be an integer (got 'one')", "wrong_type")
 bad_config(TINY_CONFIG.replace("dropout: 0.0", "dropout: 1.5"), 2, "model.dropout must be in [0, 1) (got 1.5)", "out_of_range")
+bad_config(TINY_CONFIG.replace("dropout: 0.0", "dropout: 0.0, dropout_src: -0.1"), 2,
+           "model.dropout_src must be in [0, 1) (got -0.1)", "word_dropout_range")
+bad_config(TINY_CONFIG.replace("dropout: 0.0", "dropout: 0.0, residual: true"), 2,
+           "model.residual adds each layer's input to its output from the second layer on: it needs model.layers >= 2",
+           "residual_one_layer")
 bad_config(TINY_CONFIG + "\n  bad: [\n", 2, "YAML does not parse", "yaml_syntax")
 bad_config(TINY_CONFIG.replace("CORPUS", f"{d}/missing.h5"), 4, "missing.h5: corpus file does not exist", "missing_corpus")
 

@@ -31,12 +31,61 @@ TEST(ReferenceLstm, SingleStepGates) {
 }
 
 TEST(Gradients, LstmStackMatchesFiniteDifferences) {
-  torch::manual_seed(1);
-  RnnStack rnn("lstm", 4, 3, 2, 0.0, true);
-  rnn->to(torch::kFloat64);
-  auto x = torch::randn({2, 5, 4}, torch::kFloat64);
-  auto loss = [&] { return std::get<0>(rnn(x, torch::Tensor(), torch::Tensor())).pow(2).sum(); };
-  EXPECT_LT(test::gradient_error(*rnn, loss), 1e-5);
+  for (bool residual : {false, true}) {
+    torch::manual_seed(1);
+    RnnStack rnn("lstm", 4, 3, 2, 0.0, true, residual);
+    rnn->to(torch::kFloat64);
+    auto x = torch::randn({2, 5, 4}, torch::kFloat64);
+    auto loss = [&] { return std::get<0>(rnn(x, torch::Tensor(), torch::Tensor())).pow(2).sum(); };
+    EXPECT_LT(test::gradient_error(*rnn, loss), 1e-5) << residual;
+  }
+}
+
+// model.residual: with the fused stack's weights, a residual stack (a module a layer) outputs layer 0's output plus
+// the fused stack's (y1 = y0 + layer1(y0)), and the same final states, laid out alike (L*dirs, B, Hd); from a given
+// state too, and packed as padded.
+TEST(RnnStack, ResidualAddsEachLayersInput) {
+  for (const char* cell : {"lstm", "gru"})
+    for (bool bi : {false, true}) {
+      torch::manual_seed(1);
+      RnnStack fused(cell, 4, 3, 2, 0.0, bi, false), res(cell, 4, 3, 2, 0.0, bi, true);
+      RnnStack first(cell, 4, 3, 1, 0.0, bi, false);
+      EXPECT_EQ(res->layer_params(1)[0].sizes(), fused->layer_params(1)[0].sizes());
+      torch::NoGradGuard ng;
+      auto fp = fused->named_parameters();
+      for (auto& p : res->named_parameters()) {  // layer<l>.weight_ih_l0[_reverse] <- <cell>.weight_ih_l<l>[_reverse]
+        const std::string layer = p.key().substr(5, 1);
+        std::string name = p.key().substr(7);
+        name.replace(name.find("_l0"), 3, "_l" + layer);
+        p.value().copy_(fp[std::string(cell) + "." + name]);
+      }
+      for (auto& p : first->named_parameters()) p.value().copy_(fp[p.key()]);
+      const auto x = torch::randn({2, 5, 4});
+      const int64_t dirs = bi ? 2 : 1;
+      for (bool from_state : {false, true}) {
+        torch::Tensor h = from_state ? torch::randn({2 * dirs, 2, 3}) : torch::Tensor();
+        torch::Tensor c = from_state && std::string(cell) == "lstm" ? torch::randn({2 * dirs, 2, 3}) : torch::Tensor();
+        const auto narrow = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, 0, dirs) : t; };
+        auto [y0, h0, c0] = first(x, narrow(h), narrow(c));
+        auto [yf, hf, cf] = fused(x, h, c);
+        auto [yr, hr, cr] = res(x, h, c);
+        const std::string what = std::string(cell) + (bi ? " bidirectional" : "") + (from_state ? " from a state" : "");
+        EXPECT_TRUE(torch::allclose(yr, yf + y0, 1e-5, 1e-6)) << what;
+        EXPECT_TRUE(torch::allclose(hr, hf, 1e-5, 1e-6)) << what;
+        EXPECT_EQ(cr.defined(), cf.defined()) << what;
+        if (cf.defined()) EXPECT_TRUE(torch::allclose(cr, cf, 1e-5, 1e-6)) << what;
+      }
+      const auto lengths = torch::tensor({5, 3});
+      torch::Tensor hp, cp;
+      const auto packed =
+          res->forward_packed(torch::nn::utils::rnn::pack_padded_sequence(x, lengths, /*batch_first=*/true), hp, cp);
+      const auto padded = std::get<0>(torch::nn::utils::rnn::pad_packed_sequence(packed, true));  // (2, 5, dirs*3)
+      auto [alone, ha, ca] =
+          res(x.narrow(0, 1, 1).narrow(1, 0, 3), torch::Tensor(), torch::Tensor());  // the short one alone
+      EXPECT_TRUE(torch::allclose(padded[1].narrow(0, 0, 3), alone[0], 1e-5, 1e-6)) << cell << bi;
+      EXPECT_TRUE(torch::allclose(hp.select(1, 1), ha.select(1, 0), 1e-5, 1e-6)) << cell << bi;
+      EXPECT_EQ(padded[1].narrow(0, 3, 2).abs().max().item<float>(), 0.0F) << "padding stays zero";
+    }
 }
 
 class AttentionGradients : public ::testing::TestWithParam<std::string> {};

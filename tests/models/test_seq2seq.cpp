@@ -19,9 +19,9 @@ CpuKernels int8_kernels() {
   return k;
 }
 
-ModelConfig tiny(const std::string& cell, const std::string& attention, bool feed) {
+ModelConfig tiny(const std::string& cell, const std::string& attention, bool feed, bool residual = false) {
   ModelConfig c;
-  c.cell = cell, c.attention = attention, c.input_feeding = feed;
+  c.cell = cell, c.attention = attention, c.input_feeding = feed, c.residual = residual;
   c.layers = 2, c.embedding = 8, c.hidden = 8, c.dropout = 0.0;
   c.src_vocab = 12, c.tgt_vocab = 11;
   c.attention_window = 1, c.attention_heads = 2;  // local: a window narrower than the sources
@@ -29,12 +29,13 @@ ModelConfig tiny(const std::string& cell, const std::string& attention, bool fee
 }
 }  // namespace
 
-class Seq2SeqVariants : public ::testing::TestWithParam<std::tuple<std::string, std::string, bool>> {};
+// (cell, attention, input feeding, residual layers)
+class Seq2SeqVariants : public ::testing::TestWithParam<std::tuple<std::string, std::string, bool, bool>> {};
 
 TEST_P(Seq2SeqVariants, GradientsMatchFiniteDifferences) {
-  auto [cell, att, feed] = GetParam();
+  auto [cell, att, feed, residual] = GetParam();
   torch::manual_seed(3);
-  auto model = build_model(tiny(cell, att, feed));
+  auto model = build_model(tiny(cell, att, feed, residual));
   model->to(torch::kFloat64);
   auto src = torch::tensor({{4, 5, 6, 7}, {8, 9, 0, 0}});
   auto len = torch::tensor({4, 2});
@@ -44,9 +45,9 @@ TEST_P(Seq2SeqVariants, GradientsMatchFiniteDifferences) {
 }
 
 TEST_P(Seq2SeqVariants, PaddingDoesNotChangeOutputs) {
-  auto [cell, att, feed] = GetParam();
+  auto [cell, att, feed, residual] = GetParam();
   torch::manual_seed(4);
-  auto model = build_model(tiny(cell, att, feed));
+  auto model = build_model(tiny(cell, att, feed, residual));
   model->eval();
   auto one = model->forward(torch::tensor({{4, 5}}), torch::tensor({2}), torch::tensor({{2, 7}}));
   auto padded = model->forward(torch::tensor({{4, 5, 0, 0}, {6, 7, 8, 9}}), torch::tensor({2, 4}),
@@ -57,17 +58,20 @@ TEST_P(Seq2SeqVariants, PaddingDoesNotChangeOutputs) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cells, Seq2SeqVariants,
-    ::testing::Values(std::make_tuple("lstm", "general", true), std::make_tuple("lstm", "additive", false),
-                      std::make_tuple("gru", "dot", true), std::make_tuple("gru", "general", false),
-                      std::make_tuple("lstm", "local", true), std::make_tuple("gru", "local", false),
-                      std::make_tuple("lstm", "multihead", true), std::make_tuple("gru", "multihead", false)));
+    ::testing::Values(std::make_tuple("lstm", "general", true, false),
+                      std::make_tuple("lstm", "additive", false, false), std::make_tuple("gru", "dot", true, false),
+                      std::make_tuple("gru", "general", false, false), std::make_tuple("lstm", "local", true, false),
+                      std::make_tuple("gru", "local", false, false), std::make_tuple("lstm", "multihead", true, false),
+                      std::make_tuple("gru", "multihead", false, false), std::make_tuple("lstm", "general", true, true),
+                      std::make_tuple("lstm", "general", false, true), std::make_tuple("gru", "dot", true, true),
+                      std::make_tuple("gru", "additive", false, true)));
 
 // Incremental decoding as beam search runs it (G hypothesis rows per source, grouped, the encoder states once per
 // source) gives the log-probabilities of teacher forcing, for every attention.
 TEST_P(Seq2SeqVariants, GroupedStepsEqualTeacherForcing) {
-  auto [cell, att, feed] = GetParam();
+  auto [cell, att, feed, residual] = GetParam();
   torch::manual_seed(6);
-  auto model = build_model(tiny(cell, att, feed));
+  auto model = build_model(tiny(cell, att, feed, residual));
   model->eval();
   torch::NoGradGuard ng;
   auto src = torch::tensor({{4, 5, 6, 7, 8}, {8, 9, 0, 0, 0}});
@@ -373,6 +377,49 @@ TEST(Seq2Seq, SharedEmbeddings) {
             std::string::npos);
 }
 
+// Word dropout (model.dropout_src / dropout_tgt): each token's embedding is either zeroed or scaled by 1 / (1 - p),
+// about p of them zeroed; nothing changes in evaluation. In a model it changes the training forward only, on its
+// side: with every other dropout 0, a seq2seq model's training forward equals its evaluation forward without it.
+TEST(WordDropout, DropsWholeTokensInTrainingOnly) {
+  torch::manual_seed(5);
+  const auto emb = torch::rand({4, 250, 6}) + 0.5;  // no zero entry of its own
+  const auto out = drop_words(emb, 0.3, /*training=*/true);
+  const auto zeroed = (out == 0).all(-1);                                   // (4, 250)
+  const auto scaled = std::get<0>((out - emb / 0.7).abs().max(-1)) < 1e-6;  // (4, 250)
+  EXPECT_TRUE((zeroed ^ scaled).all().item<bool>()) << "a token is dropped or kept whole";
+  const double rate = zeroed.to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(rate, 0.3, 0.05);
+  EXPECT_TRUE(drop_words(emb, 0.3, /*training=*/false).equal(emb));
+  EXPECT_TRUE(drop_words(emb, 0.0, /*training=*/true).equal(emb));
+
+  const auto src = torch::tensor({{4, 5, 6, 7}, {8, 9, 10, 0}}), len = torch::tensor({4, 3});
+  const auto tin = torch::tensor({{2, 4, 5}, {2, 6, 7}});
+  for (const char* side : {"none", "src", "tgt"}) {
+    ModelConfig c = tiny("lstm", "general", true);
+    c.dropout_src = std::string(side) == "src" ? 0.5 : 0.0;
+    c.dropout_tgt = std::string(side) == "tgt" ? 0.5 : 0.0;
+    torch::manual_seed(6);
+    auto model = build_model(c);
+    model->eval();
+    const auto ref = model->forward(src, len, tin);
+    model->train();
+    bool differs = false;
+    for (int i = 0; i < 5; ++i) differs = differs || !torch::allclose(model->forward(src, len, tin), ref, 1e-6, 1e-6);
+    EXPECT_EQ(differs, std::string(side) != "none") << side;
+    model->eval();
+    EXPECT_TRUE(torch::allclose(model->forward(src, len, tin), ref)) << side;
+  }
+  ModelConfig lm;
+  lm.type = "lm", lm.layers = 1, lm.embedding = lm.hidden = 8, lm.tgt_vocab = 20, lm.dropout = 0, lm.dropout_tgt = 0.5;
+  auto m = build_model(lm);
+  m->eval();
+  const auto lm_ref = m->forward({}, {}, tin);
+  m->train();
+  bool differs = false;
+  for (int i = 0; i < 5; ++i) differs = differs || !torch::allclose(m->forward({}, {}, tin), lm_ref, 1e-6, 1e-6);
+  EXPECT_TRUE(differs) << "a language model's words are dropped in training";
+}
+
 TEST(ModelConfig, RulesNameTheKey) {
   ModelConfig c;
   c.src_vocab = c.tgt_vocab = 20;
@@ -385,6 +432,25 @@ TEST(ModelConfig, RulesNameTheKey) {
     EXPECT_NE(std::string(e.what()).find("model.tie_embeddings needs model.embedding == model.hidden"),
               std::string::npos);
   }
+  ModelConfig r;
+  r.src_vocab = r.tgt_vocab = 20, r.residual = true;
+  EXPECT_NE(test::error_of([&] { build_model(r); })
+                .find("model.residual adds each layer's input to its output from "
+                      "the second layer on: it needs model.layers >= 2 "
+                      "(model.layers is 1) (got true)"),
+            std::string::npos);
+  r.layers = 2, r.type = "ffnn_lm";
+  EXPECT_NE(test::error_of([&] { build_model(r); }).find("model.residual is for recurrent layers"), std::string::npos);
+  r.type = "lm";
+  EXPECT_NO_THROW(build_model(r));
+  r.dropout_src = 0.1;
+  EXPECT_NE(test::error_of([&] { build_model(r); })
+                .find("model.dropout_src drops source words: a language model has none (model.dropout_tgt drops the "
+                      "words it reads) (got 0.1)"),
+            std::string::npos);
+  r.type = "seq2seq", r.dropout_tgt = 1;
+  EXPECT_NE(test::error_of([&] { build_model(r); }).find("model.dropout_tgt must be in [0, 1) (got 1)"),
+            std::string::npos);
 }
 
 }  // namespace tern
