@@ -1,5 +1,6 @@
-// Encoder-decoder with attention: LSTM or GRU, optional bidirectional encoder, Luong dot/general or Bahdanau
-// additive attention, optional input feeding, tied target embeddings.
+// Encoder-decoder with attention: LSTM or GRU stacks (optionally residual), optional bidirectional encoder, Luong
+// dot/general/local-p, Bahdanau additive or multi-head attention, optional input feeding, tied or shared embeddings,
+// word dropout.
 #pragma once
 #include "models/attention.h"
 #include "models/cpu_linear.h"
