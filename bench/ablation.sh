@@ -26,10 +26,13 @@ while [ $# -gt 0 ]; do
   for kv in $2; do sets+=(--set "$kv"); done
   shift 2
   run="$OUT/$name"
+  rc=0
   "$TERN" train configs/bible.yaml --set data.corpus="$WORK/bible.h5" --set train.run_dir="$run" \
-    --set train.max_steps="$STEPS" "${sets[@]}" --no-progress 2> "$OUT/$name.train.log"
+    --set train.max_steps="$STEPS" "${sets[@]}" --no-progress 2> "$OUT/$name.train.log" || rc=$?
+  [ $rc = 0 ] || { tail -3 "$OUT/$name.train.log" >&2; echo "bench/ablation.sh: $name: training failed" >&2; exit $rc; }
   "$TERN" evaluate --checkpoint "$run/best.tern" --data "$WORK/bible.h5" --split test --beam 5 --ref "$WORK/test.es" \
-    --hyp-out "$run/test.hyp.es" --json "$run/test_eval.json" > /dev/null 2> "$OUT/$name.eval.log"
+    --hyp-out "$run/test.hyp.es" --json "$run/test_eval.json" > /dev/null 2> "$OUT/$name.eval.log" || rc=$?
+  [ $rc = 0 ] || { tail -3 "$OUT/$name.eval.log" >&2; echo "bench/ablation.sh: $name: evaluation failed" >&2; exit $rc; }
   python3 - "$run/test_eval.json" "$name" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
