@@ -71,15 +71,14 @@ rnn::PackedSequence with_values(const rnn::PackedSequence& x, torch::Tensor v) {
 
 template <typename X>
 X RnnStackImpl::stack(const X& x, torch::Tensor& h, torch::Tensor& c) {
-  const auto modules = static_cast<int64_t>(std::max(lstm_modules_.size(), gru_modules_.size()));
-  if (modules == 1) return run(0, x, h, c);  // the fused stack
+  if (modules() == 1) return run(0, x, h, c);  // the fused stack
   X y = x;
   std::vector<torch::Tensor> hs, cs;  // per layer (dirs, B, Hd)
-  for (int64_t l = 0; l < modules; ++l) {
+  for (size_t i = 0; i < modules(); ++i) {
+    const auto l = static_cast<int64_t>(i);
     torch::Tensor hl = h.defined() ? h.narrow(0, l * dirs_, dirs_) : torch::Tensor();
     torch::Tensor cl = c.defined() ? c.narrow(0, l * dirs_, dirs_) : torch::Tensor();
-    const auto i = static_cast<size_t>(l);
-    if (l == 0) {
+    if (i == 0) {
       y = run(i, y, hl, cl);
     } else {
       const torch::Tensor in = values(y);
@@ -246,10 +245,8 @@ torch::Tensor Seq2SeqImpl::forward(const torch::Tensor& src, const torch::Tensor
 }
 
 std::array<torch::Tensor, 4> RnnStackImpl::layer_params(int64_t l) {
-  const bool split = std::max(lstm_modules_.size(), gru_modules_.size()) > 1;
-  torch::nn::Module& m = lstm_ ? static_cast<torch::nn::Module&>(*lstm_modules_[split ? l : 0])
-                               : static_cast<torch::nn::Module&>(*gru_modules_[split ? l : 0]);
-  auto p = m.named_parameters(/*recurse=*/false);
+  const bool split = modules() > 1;
+  auto p = module(split ? static_cast<size_t>(l) : 0).named_parameters(/*recurse=*/false);
   const std::string k = "_l" + std::to_string(split ? 0 : l);
   return {p["weight_ih" + k], p["weight_hh" + k], p["bias_ih" + k], p["bias_hh" + k]};
 }

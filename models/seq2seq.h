@@ -37,6 +37,12 @@ struct RnnStackImpl : torch::nn::Module {
   // The stack over x (a tensor or packed) from h/c (L*dirs, B, Hd; undefined: zeros), setting them.
   template <typename X>
   X stack(const X& x, torch::Tensor& h, torch::Tensor& c);
+  // Its modules: 1 (the fused stack) or one a layer (residual), and module i as a plain module.
+  size_t modules() const { return lstm_ ? lstm_modules_.size() : gru_modules_.size(); }
+  torch::nn::Module& module(size_t i) {
+    return lstm_ ? static_cast<torch::nn::Module&>(*lstm_modules_[i])
+                 : static_cast<torch::nn::Module&>(*gru_modules_[i]);
+  }
 
   bool lstm_;
   double dropout_;                             // between layers (residual stacks apply it themselves)
