@@ -2,7 +2,8 @@
 """Eager PyTorch (Python) implementation of tern's models, trained on the same synthetic batches as
 `tern bench train`: the reference a C++ trainer has to beat. The layers mirror models/seq2seq.cpp and
 models/language_model.cpp (bidirectional packed encoder, Luong dot/general or Bahdanau additive attention,
-input feeding as a loop of cells or one fused decoder, tied embeddings, residual layers, word dropout), with Adam, gradient clipping, autocast per
+input feeding as a loop of cells or one fused decoder, tied embeddings, residual layers, unequal encoder and
+decoder depths, word dropout), with Adam, gradient clipping, autocast per
 precision and a GradScaler for fp16. Prints one JSON row per precision.
 
     python3 bench/eager_reference.py configs/bench_seq2seq.yaml --precisions fp32 bf16 --batch 64
@@ -90,11 +91,12 @@ def rnn(cell, inp, hidden, layers, dropout, bidirectional=False, residual=False)
 class Seq2Seq(nn.Module):
     def __init__(self, m, V_src, V_tgt):
         super().__init__()
-        E, H, L = m["embedding"], m["hidden"], m["layers"]
-        self.m, self.L, self.H = m, L, H
+        E, H = m["embedding"], m["hidden"]
+        Le, L = m["enc_layers"] or m["layers"], m["dec_layers"] or m["layers"]  # 0: model.layers
+        self.m, self.Le, self.L, self.H = m, Le, L, H
         self.src_emb = nn.Embedding(V_src, E, padding_idx=0)
         self.tgt_emb = nn.Embedding(V_tgt, E, padding_idx=0)
-        self.encoder = rnn(m["cell"], E, H // 2 if m["bidirectional"] else H, L, m["dropout"], m["bidirectional"],
+        self.encoder = rnn(m["cell"], E, H // 2 if m["bidirectional"] else H, Le, m["dropout"], m["bidirectional"],
                            m["residual"])
         if m["input_feeding"]:
             Cell = nn.LSTMCell if m["cell"] == "lstm" else nn.GRUCell
@@ -117,13 +119,17 @@ class Seq2Seq(nn.Module):
         lstm = self.m["cell"] == "lstm"
         h, c = state if lstm else (state, None)
 
-        def merge(t):
-            if t is None or not self.m["bidirectional"]:
+        def initial(t):  # the decoder's (L, B, H): the encoder's final states, top layer to top layer
+            if t is None:
                 return t
-            v = t.view(self.L, 2, B, self.H // 2)
-            return torch.cat([v[:, 0], v[:, 1]], -1)
+            if self.m["bidirectional"]:
+                v = t.view(self.Le, 2, B, self.H // 2)
+                t = torch.cat([v[:, 0], v[:, 1]], -1)
+            if self.Le > self.L:
+                return t[self.Le - self.L:]
+            return torch.cat([t.new_zeros(self.L - self.Le, B, self.H), t]) if self.Le < self.L else t
 
-        h, c = merge(h), merge(c)
+        h, c = initial(h), initial(c)
         mask = torch.arange(S, device=src.device).unsqueeze(0) < src_len.unsqueeze(1)
         keys = self.attention.keys(memory)
         temb = drop_words(self.drop(self.tgt_emb(tgt_in)), self.m["dropout_tgt"], self.training)
@@ -169,7 +175,7 @@ class LanguageModel(nn.Module):
 
 DEFAULTS = {"type": "seq2seq", "cell": "lstm", "layers": 1, "embedding": 256, "hidden": 512, "bidirectional": True,
             "attention": "general", "input_feeding": True, "dropout": 0.1, "tie_embeddings": False, "residual": False,
-            "dropout_src": 0.0, "dropout_tgt": 0.0}
+            "dropout_src": 0.0, "dropout_tgt": 0.0, "enc_layers": 0, "dec_layers": 0}
 # What this file mirrors: another value would train a different model than tern's, so it is refused.
 MIRRORED = {"type": ("seq2seq", "lm"), "attention": ("dot", "general", "additive"), "share_embeddings": (False,)}
 

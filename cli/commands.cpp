@@ -113,6 +113,11 @@ CLI::Option* add_choice(CLI::App* c, const std::string& name, Target& target, co
 // The beam search's flags (translate, evaluate, bench translate).
 void add_search_flags(CLI::App* c, DecodeOptions& d) {
   c->add_option("--length-penalty", d.length_penalty, "GNMT length penalty alpha")->check(kFiniteNumber);
+  c->add_option(
+       "--coverage-penalty", d.coverage_penalty,
+       "GNMT coverage penalty beta (OpenNMT-py -coverage_penalty wu -beta): ended hypotheses that leave source "
+       "words unattended rank lower (0: off)")
+      ->check(kFiniteNumber);
   c->add_option("--max-len-ratio", d.max_len_ratio, "Hypotheses stop at this ratio times the source length")
       ->check(kFiniteNumber);
   c->add_flag("--no-unk", d.no_unk, "Never emit <unk>");

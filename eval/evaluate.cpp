@@ -493,7 +493,8 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
 }
 
 nlohmann::json search_settings_json(const DecodeOptions& decode) {
-  return {{"early_stop", decode.early_stop},
+  return {{"coverage_penalty", decode.coverage_penalty},
+          {"early_stop", decode.early_stop},
           {"int8", decode.int8},
           {"cpu_gemm", decode.cpu_gemm == CpuGemm::kAuto ? nlohmann::json() : nlohmann::json(decode.cpu_gemm.name())},
           {"shortlist", decode.shortlist},

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <utility>
+
 #include "core/errors.h"
 
 namespace tern {
@@ -16,11 +19,20 @@ void ModelConfig::validate() const {
   if (layers < 1 || layers > 16) bad("layers", "must be in [1, 16]", std::to_string(layers));
   if (residual && type == ModelType::kFfnnLm)
     bad("residual", "is for recurrent layers (model.type seq2seq or lm; ffnn_lm has one tanh layer)", "true");
-  if (residual && layers < 2)
+  for (const auto& [key, n] : {std::pair<const char*, int64_t>{"enc_layers", enc_layers}, {"dec_layers", dec_layers}}) {
+    if (n < 0 || n > 16) bad(key, "must be 0 (model.layers) or in [1, 16]", std::to_string(n));
+    if (n > 0 && type != ModelType::kSeq2seq)
+      bad(key, "sets one side of a seq2seq model: a language model has one stack (model.layers)", std::to_string(n));
+  }
+  if (residual && std::max(encoder_layers(), decoder_layers()) < 2)
     bad("residual",
-        fmt::format("adds each layer's input to its output from the second layer on: it needs "
-                    "model.layers >= 2 (model.layers is {})",
-                    layers),
+        enc_layers == 0 && dec_layers == 0
+            ? fmt::format("adds each layer's input to its output from the second layer on: it needs "
+                          "model.layers >= 2 (model.layers is {})",
+                          layers)
+            : fmt::format("adds each layer's input to its output from the second layer on: it needs a stack of >= 2 "
+                          "layers (the encoder has {}, the decoder {})",
+                          encoder_layers(), decoder_layers()),
         "true");
   if (embedding < 1 || embedding > 65536) bad("embedding", "must be in [1, 65536]", std::to_string(embedding));
   if (hidden < 2 || hidden > 65536) bad("hidden", "must be in [2, 65536]", std::to_string(hidden));

@@ -43,6 +43,12 @@ struct ModelConfig {
   Choice<ModelType> type = ModelType::kSeq2seq;
   Choice<Cell> cell = Cell::kLstm;  // lstm | gru
   int64_t layers = 1;               // Recurrent layers in the encoder and in the decoder (>= 1).
+  // seq2seq: the encoder's and the decoder's depths when they differ (OpenNMT-py enc_layers / dec_layers, fairseq
+  // --encoder-layers / --decoder-layers, Marian --enc-depth / --dec-depth); 0: model.layers. With unequal depths the
+  // decoder's layers start from the encoder's final states top-aligned: its top layer from the encoder's top layer,
+  // the one below from the one below, and layers below the encoder's bottom from zeros.
+  int64_t enc_layers = 0;
+  int64_t dec_layers = 0;
   // Residual connections between the stacked recurrent layers (GNMT; Marian --skip, fairseq's LSTM residuals): from
   // the second layer on, each layer's output is its input plus what the layer computes from it (dropout applied to
   // the layer's input only). Needs layers >= 2 and a recurrent model (seq2seq or lm).
@@ -74,7 +80,9 @@ struct ModelConfig {
   int64_t src_vocab = 0, tgt_vocab = 0;
 
   bool is_lm() const { return type != ModelType::kSeq2seq; }  // a language model: lm or ffnn_lm
-  void validate() const;                                      // throws ConfigError with the key and value
+  int64_t encoder_layers() const { return enc_layers > 0 ? enc_layers : layers; }
+  int64_t decoder_layers() const { return dec_layers > 0 ? dec_layers : layers; }  // a language model's: layers
+  void validate() const;  // throws ConfigError with the key and value
 };
 
 }  // namespace tern

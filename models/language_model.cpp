@@ -206,21 +206,25 @@ SequenceModel build_model(const ModelConfig& cfg) {
   cfg.validate();
   if (cfg.tgt_vocab <= 4 || (!cfg.is_lm() && cfg.src_vocab <= 4))
     throw ConfigError("model vocabulary sizes are not set (they come from the corpus)");
+  auto too_large = [&](const std::string& why) {
+    const std::string depth =
+        cfg.encoder_layers() == cfg.decoder_layers()
+            ? fmt::format("model.layers={}", cfg.layers)
+            : fmt::format("model.enc_layers={}, model.dec_layers={}", cfg.encoder_layers(), cfg.decoder_layers());
+    return ConfigError(fmt::format(
+        "the model cannot be built with {}, model.embedding={}, model.hidden={}, vocabularies {}/{}: {}; HINT: make "
+        "the model smaller",
+        depth, cfg.embedding, cfg.hidden, cfg.src_vocab, cfg.tgt_vocab, why));
+  };
   try {
     if (cfg.type == ModelType::kFfnnLm) return std::make_shared<FfnnLanguageModelImpl>(cfg);
     if (cfg.is_lm()) return std::make_shared<LanguageModelImpl>(cfg);
     return std::make_shared<Seq2SeqImpl>(cfg);
   } catch (const c10::Error& e) {  // an allocation refused for a model far too large
     const std::string msg = e.what_without_backtrace();
-    throw ConfigError(fmt::format(
-        "the model cannot be built with model.layers={}, model.embedding={}, model.hidden={}, "
-        "vocabularies {}/{}: {}; HINT: make the model smaller",
-        cfg.layers, cfg.embedding, cfg.hidden, cfg.src_vocab, cfg.tgt_vocab, msg.substr(0, msg.find('\n'))));
+    throw too_large(msg.substr(0, msg.find('\n')));
   } catch (const std::bad_alloc&) {
-    throw ConfigError(
-        fmt::format("the model cannot be built with model.layers={}, model.embedding={}, model.hidden={}, "
-                    "vocabularies {}/{}: out of memory; HINT: make the model smaller",
-                    cfg.layers, cfg.embedding, cfg.hidden, cfg.src_vocab, cfg.tgt_vocab));
+    throw too_large("out of memory");
   }
 }
 

@@ -143,15 +143,15 @@ rnn::PackedSequence pack_by_length(const torch::Tensor& x, const torch::Tensor& 
 }  // namespace
 
 Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
-  const int64_t E = cfg.embedding, H = cfg.hidden, L = cfg.layers;
+  const int64_t E = cfg.embedding, H = cfg.hidden, L = cfg.decoder_layers();
   if (!cfg.share_embeddings)
     src_emb_ =
         register_module("src_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.src_vocab, E).padding_idx(0)));
   tgt_emb_ =
       register_module("tgt_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.tgt_vocab, E).padding_idx(0)));
   if (cfg.share_embeddings) src_emb_ = tgt_emb_;  // registered once: the optimizer and checkpoints hold it once
-  encoder_ = register_module(
-      "encoder", RnnStack(cfg.cell, E, cfg.bidirectional ? H / 2 : H, L, cfg.dropout, cfg.bidirectional, cfg.residual));
+  encoder_ = register_module("encoder", RnnStack(cfg.cell, E, cfg.bidirectional ? H / 2 : H, cfg.encoder_layers(),
+                                                 cfg.dropout, cfg.bidirectional, cfg.residual));
   if (cfg.input_feeding) {
     for (int64_t l = 0; l < L; ++l) {
       int64_t in = l == 0 ? E + H : H;
@@ -170,20 +170,29 @@ Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
 }
 
 DecoderState Seq2SeqImpl::encode(const torch::Tensor& src, const torch::Tensor& src_len) {
-  const int64_t B = src.size(0), S = src.size(1), L = cfg_.layers, H = cfg_.hidden;
+  const int64_t B = src.size(0), S = src.size(1), H = cfg_.hidden;
+  const int64_t Le = cfg_.encoder_layers(), Ld = cfg_.decoder_layers();
   torch::Tensor emb = drop_words(drop_(src_emb_(src)), cfg_.dropout_src, is_training());  // (B, S, E)
   auto packed = pack_by_length(emb, src_len.to(torch::kCPU, torch::kLong).clamp_min(1));  // no copy when on the CPU
   DecoderState s;
   torch::Tensor h, c;  // (L*dirs, B, Hd)
   auto out = encoder_->forward_packed(packed, h, c);
   s.memory = std::get<0>(rnn::pad_packed_sequence(out, /*batch_first=*/true, /*padding_value=*/0.0, S));  // (B, S, H)
-  auto merge = [&](const torch::Tensor& t) {  // (L*dirs, B, Hd) -> (L, B, H)
-    if (!t.defined() || !cfg_.bidirectional) return t;
-    auto v = t.view({L, 2, B, H / 2});
-    return torch::cat({v.select(1, 0), v.select(1, 1)}, -1);
+  // The decoder's initial state (Ld, B, H): the encoder's final states (Le*dirs, B, Hd), directions side by side, top
+  // layer to top layer; decoder layers below the encoder's bottom start from zeros.
+  auto initial = [&](const torch::Tensor& t) {
+    if (!t.defined()) return t;
+    torch::Tensor v = t;  // (Le, B, H)
+    if (cfg_.bidirectional) {
+      auto d = t.view({Le, 2, B, H / 2});
+      v = torch::cat({d.select(1, 0), d.select(1, 1)}, -1);
+    }
+    if (Le > Ld) return v.narrow(0, Le - Ld, Ld);
+    if (Le < Ld) return torch::cat({torch::zeros({Ld - Le, B, H}, v.options()), v});
+    return v;
   };
-  s.h = merge(h);
-  s.c = merge(c);
+  s.h = initial(h);
+  s.c = initial(c);
   s.mask = torch::arange(S, src.options()).unsqueeze(0) < src_len.to(src.device(), true).unsqueeze(1);  // (B, S)
   s.keys = attention_->keys(s.memory);                                                                  // (B, S, H)
   s.feed = torch::zeros({B, H}, s.memory.options());                                                    // (B, H)
@@ -195,7 +204,7 @@ torch::Tensor Seq2SeqImpl::cell_step(const torch::Tensor& emb, DecoderState& s) 
   // emb (B, E) -> top hidden (B, H); updates s.h / s.c
   torch::Tensor x = torch::cat({emb, s.feed}, -1);  // (B, E + H)
   std::vector<torch::Tensor> hs, cs;
-  const int64_t L = cfg_.layers;
+  const int64_t L = cfg_.decoder_layers();
   for (int64_t l = 0; l < L; ++l) {
     torch::Tensor y;  // (B, H) the layer's state h
     if (!lstm_cells_.empty()) {
@@ -310,7 +319,7 @@ std::shared_ptr<const DecodeWeights> Seq2SeqImpl::decode_weights() {
     const auto cell = [](const auto& c) -> std::array<torch::Tensor, 4> {  // an LSTMCell's or a GRUCell's
       return {c->weight_ih, c->weight_hh, c->bias_ih, c->bias_hh};
     };
-    for (int64_t l = 0; l < cfg_.layers; ++l) {
+    for (int64_t l = 0; l < cfg_.decoder_layers(); ++l) {
       const auto k = static_cast<size_t>(l);
       add_decode_layer(*w, l, tgt_emb_->weight,
                        !lstm_cells_.empty()  ? cell(lstm_cells_[k])

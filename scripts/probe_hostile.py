@@ -59,8 +59,8 @@ n = 0
 bases = {
  "prepare": (["prepare", "--train-src", f"{d}/s.en", "--train-tgt", f"{d}/s.es", "--vocab-size", "40", "--out", "OUT"],
              ["--valid-fraction", "--test-fraction", "--seed", "--vocab-size", "--spm-type", "--character-coverage", "--spm-sample", "--max-tokens", "--long-policy", "--empty-policy", "--vocab-side", "--user-symbols"]),
- "evaluate": (["evaluate", "--checkpoint", ckpt, "--data", corpus], ["--split", "--precision", "--beam", "--length-penalty", "--max-len-ratio", "--batch", "--limit", "--attention-samples"]),
- "translate": (["translate", "--checkpoint", ckpt], ["--weights", "--beam", "--length-penalty", "--max-len-ratio", "--nbest", "--batch", "--max-src-tokens", "--precision", "--cpu-gemm"]),
+ "evaluate": (["evaluate", "--checkpoint", ckpt, "--data", corpus], ["--split", "--precision", "--beam", "--length-penalty", "--coverage-penalty", "--max-len-ratio", "--batch", "--limit", "--attention-samples"]),
+ "translate": (["translate", "--checkpoint", ckpt], ["--weights", "--beam", "--length-penalty", "--coverage-penalty", "--max-len-ratio", "--nbest", "--batch", "--max-src-tokens", "--precision", "--cpu-gemm"]),
  "score": (["score", f"{d}/ref", "-i", f"{d}/hyp"], ["-m", "--tokenize", "-s", "--smooth-value", "--chrf-char-order", "--chrf-word-order", "--chrf-beta", "-w", "-f", "--confidence-n", "--paired-bs-n", "--paired-ar-n", "--seed", "--num-refs", "-l", "-e", "-j", "-t"]),
  "ngram": (["ngram", "--smoothing", "interpolated", "--order", "2", "--train", f"{d}/s.es", "--test", f"{d}/s.es"], ["--order", "--smoothing", "--k", "-f"]),
  "shortlist": (["shortlist", "--data", corpus, "--out", "OUT"], ["--first", "--best", "--iters", "--max-sentences", "--split", "--threads"]),

@@ -26,7 +26,7 @@ class Schema {
   explicit Schema(Config& c) {
     auto& m = c.model;
     bind("model.type", m.type), bind("model.cell", m.cell), bind("model.layers", m.layers);
-    bind("model.residual", m.residual);
+    bind("model.enc_layers", m.enc_layers), bind("model.dec_layers", m.dec_layers), bind("model.residual", m.residual);
     bind("model.embedding", m.embedding), bind("model.hidden", m.hidden), bind("model.bidirectional", m.bidirectional);
     bind("model.attention", m.attention), bind("model.input_feeding", m.input_feeding),
         bind("model.dropout", m.dropout);

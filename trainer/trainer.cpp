@@ -708,9 +708,12 @@ void Trainer::open_run() {
         "model {} ({} {}x{}, E={}), {} parameters; device {}, {}; {} rank(s), backend {} (overlap {}, {} bucket(s)), "
         "{} "
         "thread(s) per rank",
-        cfg_.model.type, cfg_.model.cell, cfg_.model.layers, cfg_.model.hidden, cfg_.model.embedding, n, device_.str(),
-        t.precision, comm_.world(), comm_.backend(), reducer_->overlapping() ? "on" : "off", reducer_->buckets().size(),
-        torch::get_num_threads());
+        cfg_.model.type, cfg_.model.cell,
+        cfg_.model.encoder_layers() == cfg_.model.decoder_layers()
+            ? std::to_string(cfg_.model.layers)
+            : fmt::format("{}+{}", cfg_.model.encoder_layers(), cfg_.model.decoder_layers()),
+        cfg_.model.hidden, cfg_.model.embedding, n, device_.str(), t.precision, comm_.world(), comm_.backend(),
+        reducer_->overlapping() ? "on" : "off", reducer_->buckets().size(), torch::get_num_threads());
     logf("corpus {}: {} train sentences in {} shard(s), {} valid", corpus_.path(),
          corpus_.num_sentences(cfg_.data.train_split), num_shards_,
          cfg_.data.valid_split.empty() ? 0 : corpus_.num_sentences(cfg_.data.valid_split));

@@ -22,6 +22,12 @@ void DecodeOptions::validate() const {
     throw ConfigError(fmt::format("--nbest must be in [1, beam={}] (got {})", beam, nbest));
   if (!(length_penalty >= 0 && length_penalty <= 100))
     throw ConfigError(fmt::format("--length-penalty must be in [0, 100] (got {})", length_penalty));
+  if (!(coverage_penalty >= 0 && coverage_penalty <= 100))
+    throw ConfigError(fmt::format("--coverage-penalty must be in [0, 100] (got {})", coverage_penalty));
+  if (coverage_penalty > 0 && sampling)
+    throw ConfigError(fmt::format(
+        "--coverage-penalty re-ranks a beam's ended hypotheses: --sampling draws one (got --coverage-penalty {})",
+        coverage_penalty));
   if (!(max_len_ratio > 0 && max_len_ratio <= 100))
     throw ConfigError(fmt::format("--max-len-ratio must be in (0, 100] (got {})", max_len_ratio));
   if (max_len_extra < 0 || max_len_extra > 100000)
@@ -180,6 +186,12 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
   std::vector<std::vector<int32_t>> aligns(static_cast<size_t>(B));
   std::vector<std::vector<float>> steps(static_cast<size_t>(B));
   std::vector<double> scores(static_cast<size_t>(B), 0.0);
+  // opt.coverage_penalty: per row, the attention each source token has received so far (A*R, S), on the device;
+  // padding starts at 1, where log min(c, 1) adds nothing
+  const bool cover = opt.coverage_penalty > 0;
+  torch::Tensor coverage;
+  if (cover)
+    coverage = (torch::arange(src.size(1), dev).unsqueeze(0) >= src_len.to(dev).unsqueeze(1)).to(torch::kFloat32);
   std::vector<std::vector<Hypothesis>> finished(static_cast<size_t>(B));
   torch::Tensor prev = torch::full({B}, kBosId, torch::TensorOptions().dtype(torch::kInt64).device(dev));
   // Sampling: each sentence draws from a generator of its own, seeded by the seed and its source tokens, so that a
@@ -201,6 +213,16 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
     const torch::Tensor attended =
         opt.alignment ? state.attn.argmax(1).to(torch::kCPU, torch::kInt32) : torch::Tensor();
     const int32_t* att = opt.alignment ? attended.data_ptr<int32_t>() : nullptr;
+    // (A*R) on the host: each row's coverage penalty if it ended now (beta sum_i log min(c_i, 1) over its source)
+    torch::Tensor penalty;
+    if (cover) {
+      if (!state.attn.defined())
+        throw ConfigError("--coverage-penalty needs a model with attention (a seq2seq model; this one has none)");
+      coverage = coverage + state.attn.to(torch::kFloat32);
+      penalty = coverage.clamp(kCoverageFloor, 1.0).log().sum(1).mul(opt.coverage_penalty);
+      penalty = penalty.to(torch::kCPU, torch::kFloat64);
+    }
+    const double* cov_pen = cover ? penalty.data_ptr<double>() : nullptr;
     if (opt.no_unk) lp.select(1, kUnkId).fill_(-std::numeric_limits<float>::infinity());
     if (t < opt.min_len || opt.no_repeat_ngram_size > 0) {
       const torch::Tensor eos = lp.select(1, kEosId).clone();                                    // (rows)
@@ -256,7 +278,7 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
               h.alignment.pop_back();  // </s> has no word to align; its score stays (the last)
             }
             h.logprob = s;
-            h.score = normalise(s, h.tokens.size() + 1, opt.length_penalty);
+            h.score = normalise(s, h.tokens.size() + 1, opt.length_penalty) + (cover ? cov_pen[from] : 0.0);
             finished[b].push_back(std::move(h));
           }
           continue;
@@ -286,6 +308,7 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
     scores = std::move(next_scores);
     const torch::Tensor from_rows = on_dev(rows);
     if (opt.lm_model) lm_state = lm_state.select(from_rows);
+    if (cover) coverage = coverage.index_select(0, from_rows);
     if (static_cast<int64_t>(kept.size()) < A) {
       state = state.select(from_rows, on_dev(kept));
       std::vector<int64_t> still;

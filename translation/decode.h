@@ -1,4 +1,4 @@
-// Batched greedy and beam search for seq2seq models (GNMT length penalty, max length ratio, n-best).
+// Batched greedy and beam search for seq2seq models (GNMT length and coverage penalties, max length ratio, n-best).
 #pragma once
 #include <torch/torch.h>
 
@@ -11,10 +11,19 @@
 
 namespace tern {
 
+// A source token's coverage below this counts as this (its log would be -inf for a token never attended: softmax
+// attention underflows on long sources, local attention gives 0 outside its window).
+constexpr double kCoverageFloor = 1e-4;
+
 struct DecodeOptions {
   int64_t beam = 5;             // 1 = greedy
   double length_penalty = 0.6;  // GNMT alpha: score = logprob / ((5 + len) / 6)^alpha (0 disables)
-  double max_len_ratio = 2.0;   // Hypotheses stop at max_len_ratio * source length + max_len_extra tokens.
+  // GNMT coverage penalty beta (Wu et al. 2016; OpenNMT-py -coverage_penalty wu -beta): an ended hypothesis's score
+  // gains beta * sum over its source tokens i of log(min(c_i, 1)), c_i the attention token i received over the
+  // hypothesis's steps (</s>'s included), floored at kCoverageFloor: hypotheses that leave source words unattended
+  // rank lower. It re-ranks ended hypotheses; the search's own scores stay log-probabilities. 0 disables.
+  double coverage_penalty = 0.0;
+  double max_len_ratio = 2.0;  // Hypotheses stop at max_len_ratio * source length + max_len_extra tokens.
   int64_t max_len_extra = 10;
   int64_t nbest = 1;    // Hypotheses returned per sentence (<= beam).
   bool no_unk = false;  // Never emit <unk> (its log-probability is set to -inf at every step).
@@ -63,7 +72,7 @@ struct DecodeOptions {
 struct Hypothesis {
   std::vector<int32_t> tokens;      // without bos/eos
   double logprob = 0;               // sum of token log-probabilities, eos included (with an lm_model: fused scores)
-  double score = 0;                 // length-normalised logprob
+  double score = 0;                 // length-normalised logprob, plus the coverage penalty when there is one
   std::vector<int32_t> alignment;   // DecodeOptions::alignment: per token, its source position (see there)
   std::vector<float> token_scores;  // DecodeOptions::token_scores: per token and </s>, its log-probability
 };

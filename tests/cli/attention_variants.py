@@ -1,5 +1,6 @@
 """Local (Luong local-p) and multi-head attention through the CLI: training, validation BLEU, beam search and greedy
-translation, evaluate; the keys' rules. Residual layers (model.residual): train, resume, translate, average, ensemble. Word dropout
+translation, evaluate; the keys' rules. Residual layers (model.residual) and unequal encoder and decoder depths
+(model.enc_layers / dec_layers): train, resume, translate, average, ensemble. Word dropout
 (model.dropout_src / dropout_tgt). model.share_embeddings on a joint-vocabulary corpus: one embedding fewer,
 training, translation and averaging work; refused on a corpus with two vocabularies. (Gradients and incremental
 decoding are checked in the gtests.)"""
@@ -66,6 +67,39 @@ check(len(p.stdout.splitlines()) == 5, "a residual model ensembles with a plain 
 p = run(["train", tiny_config(d, corpus, f"{d}/one", name="one.yaml"), "--set", "model.residual=true"], expect=2)
 check("model.residual adds each layer's input to its output from the second layer on: it needs model.layers >= 2 "
       "(model.layers is 1) (got true)" in p.stderr, f"one layer refused ({p.stderr.strip()[-200:]})")
+
+# Unequal depths (model.enc_layers / dec_layers, OpenNMT-py's enc_layers / dec_layers): a residual 3-layer
+# bidirectional encoder under a 1-layer fused decoder holds exactly the 1-layer model's parameters and two encoder
+# layers' more (less the input-feeding columns it has not), resumes bitwise, translates, averages, evaluates and ensembles with a 1-layer model; a 2-layer input-
+# feeding decoder over a 1-layer encoder translates too. The log names both depths.
+one = tiny_config(d, corpus, f"{d}/depth1", name="depth1.yaml")
+log = run(["train", one, "--set", "train.max_steps=10", "--no-progress"]).stderr
+base = int(log.split(" parameters;")[0].split()[-1].replace(",", ""))
+per_layer = 2 * (4 * 16 * (32 + 16) + 2 * 4 * 16)  # a bidirectional encoder layer above the first: 16 a direction
+for name, sets, extra in (("deep_enc", ["model.enc_layers=3", "model.dec_layers=1", "model.residual=true",
+                                        "model.input_feeding=false"], 2 * per_layer - 4 * 32 * 32),
+                          ("deep_dec", ["model.enc_layers=1", "model.dec_layers=2"], 4 * 32 * (32 + 32) + 2 * 4 * 32)):
+    cfg = tiny_config(d, corpus, f"{d}/{name}", name=f"{name}.yaml")
+    args = ["--no-progress", "--set", "train.log_every=1"] + [x for s in sets for x in ("--set", s)]
+    log = run(["train", cfg, "--set", "train.max_steps=10"] + args).stderr
+    n = int(log.split(" parameters;")[0].split()[-1].replace(",", ""))
+    check(n - base == extra, f"{name}: {n} parameters, {n - base} more than one layer each side (expected {extra})")
+    depths = sets[0][-1] + "+" + sets[1][-1]
+    check(f"(lstm {depths}x32," in log, f"{name}: the log names both depths ({log.splitlines()[0][:160]})")
+    run(["train", cfg, "--resume", "--set", "train.max_steps=20"] + args)
+    run(["train", cfg, "--set", f"train.run_dir={d}/{name}_straight", "--set", "train.max_steps=20"] + args)
+    check_same_training(f"{d}/{name}", f"{d}/{name}_straight", 20, tol=0)
+    out = run(["translate", "--checkpoint", f"{d}/{name}/best.tern", "--beam", "3", "-i", f"{d}/in.txt"]).stdout
+    check(len(out.splitlines()) == 5, f"{name}: beam 3 translates every line")
+    run(["average", "--last", "2", f"{d}/{name}", "--out", f"{d}/{name}_avg.tern"])
+    p = run(["evaluate", "--checkpoint", f"{d}/{name}_avg.tern", "--data", corpus, "--split", "test", "--beam", "2"])
+    check(json.loads(p.stdout)["perplexity"]["ppl_per_token"] > 1, f"{name}: checkpoints average and evaluate")
+    p = run(["translate", "--checkpoint", f"{d}/{name}/best.tern", f"{d}/depth1/best.tern", "-i", f"{d}/in.txt"])
+    check(len(p.stdout.splitlines()) == 5, f"{name}: ensembles with a one-layer model")
+p = run(["train", one, "--set", "model.enc_layers=2", "--set", f"train.init_from={d}/depth1/best.tern", "--set",
+         f"train.run_dir={d}/depth2"], expect=5)
+check("train.init_from needs the model it was trained with: model.enc_layers is 0 there and 2 here" in p.stderr,
+      f"fine-tuning a 1-layer checkpoint as a 2-layer encoder is refused ({p.stderr[-300:]})")
 
 # Word dropout (model.dropout_src / dropout_tgt, Marian --dropout-src/--dropout-trg): training with it takes other
 # losses than without (same seed), evaluation is untouched by it, and a run may fine-tune from a checkpoint trained

@@ -27,6 +27,12 @@ bad_config(TINY_CONFIG.replace("dropout: 0.0", "dropout: 0.0, dropout_src: -0.1"
 bad_config(TINY_CONFIG.replace("dropout: 0.0", "dropout: 0.0, residual: true"), 2,
            "model.residual adds each layer's input to its output from the second layer on: it needs model.layers >= 2",
            "residual_one_layer")
+bad_config(TINY_CONFIG.replace("layers: 1", "layers: 1, enc_layers: 17"), 2,
+           "model.enc_layers must be 0 (model.layers) or in [1, 16] (got 17)", "enc_layers_range")
+bad_config(TINY_CONFIG.replace("layers: 1", "layers: 1, dec_layers: two"), 2,
+           "model.dec_layers must be an integer (got 'two')", "dec_layers_type")
+bad_config(TINY_CONFIG.replace("layers: 1", "layers: 3, enc_layers: 1, dec_layers: 1, residual: true"), 2,
+           "it needs a stack of >= 2 layers (the encoder has 1, the decoder 1)", "residual_sides_one_layer")
 bad_config(TINY_CONFIG + "\n  bad: [\n", 2, "YAML does not parse", "yaml_syntax")
 bad_config(TINY_CONFIG.replace("CORPUS", f"{d}/missing.h5"), 4, "missing.h5: corpus file does not exist", "missing_corpus")
 

@@ -1,6 +1,6 @@
 """tern translate -i FILE -o FILE gives what stdin/stdout gives; a missing input or an unwritable output is refused
 with its exit code and leaves no partial file; --no-unk decodes; --checkpoint A B decodes as an ensemble; tern bench
-translate reports per setting, --alignment links words, --word-scores scores them, decodes the same with several workers, and refuses bad values and foreign
+translate reports per setting, --alignment links words, --word-scores scores them, --coverage-penalty re-ranks, decodes the same with several workers, and refuses bad values and foreign
 vocabularies; --int8 decodes and is refused with another precision."""
 import gzip
 import json
@@ -147,6 +147,26 @@ for line in scored[:len(src.splitlines())]:
         ok = ok and len(values) in (len(text.split()), len(text.split()) + 1) and all(v <= 0 for v in values)
         ok = ok and abs(sum(values) - float(total)) < 1e-3 * len(values)
 check(ok, f"--word-scores: a log-probability a word and </s>, summing to the score ({scored[:1]})")
+# --coverage-penalty (GNMT's beta): the n-best scores gain beta * sum log min(coverage, 1) <= 0, so with it no score is
+# above the same hypothesis's score without it; --sampling refuses it; evaluate records it.
+# Sources of 30+ words and hypotheses cut at 10 tokens (--max-len-ratio 0.01): some source words stay under 1.
+write(f"{d}/long.txt", [" ".join([line] * 5) for line in src.splitlines()[:2]])
+
+
+def nbest_scores(extra):
+    out = run(["translate", "--checkpoint", ckpt, "--nbest", "3", "--beam", "3", "--max-len-ratio", "0.01", "-i",
+               f"{d}/long.txt"] + extra).stdout
+    return [dict(zip(f[::2], map(float, f[1::2]))) for f in (line.split("\t") for line in out.splitlines())]
+without, with_cov = nbest_scores([]), nbest_scores(["--coverage-penalty", "0.5"])
+shared = [(a[h], b[h]) for a, b in zip(without, with_cov) for h in a if h in b]
+check(shared and all(c <= w + 1e-6 for w, c in shared) and any(c < w - 1e-6 for w, c in shared),
+      f"--coverage-penalty lowers scores, never raises them ({shared[:4]})")
+p = run(["translate", "--checkpoint", ckpt, "--sampling", "--beam", "1", "--coverage-penalty", "0.2", "-i",
+         f"{d}/in.txt"], expect=2)
+check("--coverage-penalty re-ranks a beam's ended hypotheses: --sampling draws one" in p.stderr, "sampling refuses it")
+ev = json.loads(run(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--split", "test", "--limit", "5",
+                     "--coverage-penalty", "0.3"]).stdout)
+check(ev["translation"]["coverage_penalty"] == 0.3, f"evaluate records it ({ev['translation']})")
 one = run(["translate", "--checkpoint", ckpt, "--word-scores", "-i", f"{d}/in.txt"]).stdout.splitlines()
 check(all(l.split(" ||| ")[0] == t for l, t in zip(one, piped.splitlines())), "the same translations with --word-scores")
 

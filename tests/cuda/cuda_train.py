@@ -1,7 +1,7 @@
 """The GPU path end to end, through the CLI (label cuda; skipped with the reason where no GPU is visible):
 `mpirun -np 1 tern train` on CUDA through the NCCL backend, in fp32, fp16 (dynamic loss scaling) and bf16; an exact
 resume on the GPU (a run of 2N steps equals N steps, stopped, resumed for N more: per-step losses and parameters);
-residual layers in bf16;
+residual layers of unequal depths in bf16;
 the checkpoint trained on the GPU evaluates on the CPU; translate --alignment, translate --lm --shortlist and
 train.init_from on the GPU;
 `tern bench allreduce` runs NCCL with one rank."""
@@ -73,18 +73,21 @@ gpu = json.loads(run(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--dev
 pc, pg = cpu["perplexity"]["ppl_per_token"], gpu["perplexity"]["ppl_per_token"]
 check(abs(pc - pg) / pc < 1e-4, f"GPU checkpoint: CPU and GPU perplexity agree ({pc:.5f} vs {pg:.5f})")
 
-# Residual layers (model.residual: a cuDNN module a layer) in bf16 on the GPU: they train, and their checkpoint has the
-# same perplexity on the GPU as on the CPU.
-p = train(f"{d}/residual", N, "bf16", sets=("model.layers=2", "model.residual=true"))
+# Residual layers (model.residual: a cuDNN module a layer) in bf16 on the GPU, three in the encoder and two in the
+# decoder (model.enc_layers / dec_layers): they train, and their checkpoint has the same perplexity on the GPU as on the
+# CPU.
+p = train(f"{d}/residual", N, "bf16", sets=("model.enc_layers=3", "model.dec_layers=2", "model.residual=true"))
 rc = f"{d}/residual/ckpt_step{N:08d}.tern"
 rp = {dev: json.loads(run(["evaluate", "--checkpoint", rc, "--data", corpus, "--device", dev, "--no-translate"])
                       .stdout)["perplexity"]["ppl_per_token"] if p.returncode == 0 else 0 for dev in ("cpu", "cuda")}
 check(p.returncode == 0 and abs(rp["cpu"] - rp["cuda"]) / rp["cpu"] < 1e-4,
       f"residual layers train in bf16 on the GPU; CPU and GPU perplexity agree ({rp})")
 
-# Word alignment on the GPU: every line gets its links; the translations are the CPU's (greedy, a trained model).
+# Word alignment on the GPU (with the coverage penalty computed there): every line gets its links; the translations
+# are the CPU's (greedy, a trained model).
 write(f"{d}/src.txt", [l.rstrip("\n") for l in open(f"{d}/train.en")][:8])
-al = {dev: run(["translate", "--checkpoint", ckpt, "--device", dev, "--beam", "1", "--alignment", "-i", f"{d}/src.txt"])
+al = {dev: run(["translate", "--checkpoint", ckpt, "--device", dev, "--beam", "1", "--alignment", "--coverage-penalty",
+               "0.2", "-i", f"{d}/src.txt"])
       .stdout.splitlines() for dev in ("cpu", "cuda")}
 same = sum(a.split(" ||| ")[0] == b.split(" ||| ")[0] for a, b in zip(al["cpu"], al["cuda"]))
 check(len(al["cuda"]) == 8 and all(" ||| " in l for l in al["cuda"]) and same >= 6,

@@ -27,15 +27,24 @@ ModelConfig tiny(const std::string& cell, const std::string& attention, bool fee
   c.attention_window = 1, c.attention_heads = 2;  // local: a window narrower than the sources
   return c;
 }
+// (cell, attention, input feeding, residual layers, encoder and decoder layers: 0 is model.layers, 2)
+using Variant = std::tuple<std::string, std::string, bool, bool, int64_t, int64_t>;
+ModelConfig variant(const Variant& v) {
+  const auto& [cell, att, feed, residual, enc, dec] = v;
+  ModelConfig c = tiny(cell, att, feed, residual);
+  c.enc_layers = enc, c.dec_layers = dec;
+  return c;
+}
+Variant plain(const std::string& cell, const std::string& att, bool feed, bool residual) {
+  return {cell, att, feed, residual, 0, 0};
+}
 }  // namespace
 
-// (cell, attention, input feeding, residual layers)
-class Seq2SeqVariants : public ::testing::TestWithParam<std::tuple<std::string, std::string, bool, bool>> {};
+class Seq2SeqVariants : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(Seq2SeqVariants, GradientsMatchFiniteDifferences) {
-  auto [cell, att, feed, residual] = GetParam();
   torch::manual_seed(3);
-  auto model = build_model(tiny(cell, att, feed, residual));
+  auto model = build_model(variant(GetParam()));
   model->to(torch::kFloat64);
   auto src = torch::tensor({{4, 5, 6, 7}, {8, 9, 0, 0}});
   auto len = torch::tensor({4, 2});
@@ -45,9 +54,8 @@ TEST_P(Seq2SeqVariants, GradientsMatchFiniteDifferences) {
 }
 
 TEST_P(Seq2SeqVariants, PaddingDoesNotChangeOutputs) {
-  auto [cell, att, feed, residual] = GetParam();
   torch::manual_seed(4);
-  auto model = build_model(tiny(cell, att, feed, residual));
+  auto model = build_model(variant(GetParam()));
   model->eval();
   auto one = model->forward(torch::tensor({{4, 5}}), torch::tensor({2}), torch::tensor({{2, 7}}));
   auto padded = model->forward(torch::tensor({{4, 5, 0, 0}, {6, 7, 8, 9}}), torch::tensor({2, 4}),
@@ -58,20 +66,23 @@ TEST_P(Seq2SeqVariants, PaddingDoesNotChangeOutputs) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cells, Seq2SeqVariants,
-    ::testing::Values(std::make_tuple("lstm", "general", true, false),
-                      std::make_tuple("lstm", "additive", false, false), std::make_tuple("gru", "dot", true, false),
-                      std::make_tuple("gru", "general", false, false), std::make_tuple("lstm", "local", true, false),
-                      std::make_tuple("gru", "local", false, false), std::make_tuple("lstm", "multihead", true, false),
-                      std::make_tuple("gru", "multihead", false, false), std::make_tuple("lstm", "general", true, true),
-                      std::make_tuple("lstm", "general", false, true), std::make_tuple("gru", "dot", true, true),
-                      std::make_tuple("gru", "additive", false, true)));
+    ::testing::Values(plain("lstm", "general", true, false), plain("lstm", "additive", false, false),
+                      plain("gru", "dot", true, false), plain("gru", "general", false, false),
+                      plain("lstm", "local", true, false), plain("gru", "local", false, false),
+                      plain("lstm", "multihead", true, false), plain("gru", "multihead", false, false),
+                      plain("lstm", "general", true, true), plain("lstm", "general", false, true),
+                      plain("gru", "dot", true, true), plain("gru", "additive", false, true),
+                      // unequal depths: a deeper encoder (decoder from its top layers), a deeper decoder (its
+                      // bottom layers from zeros)
+                      Variant{"lstm", "general", true, false, 3, 1}, Variant{"lstm", "dot", false, true, 3, 2},
+                      Variant{"gru", "additive", true, true, 1, 3}, Variant{"gru", "general", false, false, 1, 2}));
 
 // Incremental decoding as beam search runs it (G hypothesis rows per source, grouped, the encoder states once per
 // source) gives the log-probabilities of teacher forcing, for every attention.
 TEST_P(Seq2SeqVariants, GroupedStepsEqualTeacherForcing) {
-  auto [cell, att, feed, residual] = GetParam();
+  const std::string att = std::get<1>(GetParam());
   torch::manual_seed(6);
-  auto model = build_model(tiny(cell, att, feed, residual));
+  auto model = build_model(variant(GetParam()));
   model->eval();
   torch::NoGradGuard ng;
   auto src = torch::tensor({{4, 5, 6, 7, 8}, {8, 9, 0, 0, 0}});
@@ -451,6 +462,66 @@ TEST(ModelConfig, RulesNameTheKey) {
   r.type = "seq2seq", r.dropout_tgt = 1;
   EXPECT_NE(test::error_of([&] { build_model(r); }).find("model.dropout_tgt must be in [0, 1) (got 1)"),
             std::string::npos);
+  // model.enc_layers / dec_layers: a seq2seq model's sides, in range, residual where a side has two layers
+  ModelConfig d;
+  d.src_vocab = d.tgt_vocab = 20, d.enc_layers = 17;
+  EXPECT_NE(
+      test::error_of([&] { build_model(d); }).find("model.enc_layers must be 0 (model.layers) or in [1, 16] (got 17)"),
+      std::string::npos);
+  d.enc_layers = 0, d.dec_layers = -1;
+  EXPECT_NE(
+      test::error_of([&] { build_model(d); }).find("model.dec_layers must be 0 (model.layers) or in [1, 16] (got -1)"),
+      std::string::npos);
+  d.dec_layers = 1, d.enc_layers = 1, d.residual = true;
+  EXPECT_NE(test::error_of([&] { build_model(d); })
+                .find("model.residual adds each layer's input to its output from the second layer on: it needs a stack "
+                      "of >= 2 layers (the encoder has 1, the decoder 1) (got true)"),
+            std::string::npos);
+  d.layers = 4;  // the sides set override model.layers
+  EXPECT_NE(test::error_of([&] { build_model(d); }).find("the encoder has 1, the decoder 1"), std::string::npos);
+  d.enc_layers = 2;
+  EXPECT_NO_THROW(build_model(d));
+  d.type = "lm";
+  EXPECT_NE(test::error_of([&] { build_model(d); })
+                .find("model.enc_layers sets one side of a seq2seq model: a language model has one stack "
+                      "(model.layers) (got 2)"),
+            std::string::npos);
+}
+
+// Unequal depths: the decoder starts from the encoder's final states top layer to top layer. With the encoder's
+// weights copied in, a 3-layer encoder's 1-layer decoder starts from the state a 3-layer decoder's top layer starts
+// from; a 3-layer decoder above a 1-layer encoder starts its top layer from the encoder's and the two below from zeros.
+TEST(Seq2Seq, UnequalDepthsStartTheDecoderTopAligned) {
+  for (const std::string cell : {"lstm", "gru"}) {
+    auto initial = [&](int64_t enc, int64_t dec, SequenceModel* from) {
+      ModelConfig c = tiny(cell, "general", true);
+      c.enc_layers = enc, c.dec_layers = dec;
+      torch::manual_seed(9);
+      auto m = build_model(c);
+      if (from) {
+        torch::NoGradGuard ng;
+        auto theirs = (*from)->named_parameters();
+        for (auto& p : m->named_parameters())
+          if (p.key().rfind("encoder.", 0) == 0 || p.key() == "src_emb.weight") p.value().copy_(theirs[p.key()]);
+      }
+      m->eval();
+      torch::NoGradGuard ng;
+      DecoderState s = m->encode(torch::tensor({{4, 5, 6}, {7, 0, 0}}), torch::tensor({3, 1}));
+      return std::make_pair(m, s);
+    };
+    auto [deep, equal] = initial(3, 3, nullptr);
+    auto [unused, top] = initial(3, 1, &deep);
+    ASSERT_EQ(top.h.sizes(), (std::vector<int64_t>{1, 2, 8})) << cell;
+    EXPECT_TRUE(torch::equal(top.h, equal.h.narrow(0, 2, 1))) << cell;
+    EXPECT_FALSE(torch::equal(top.h, equal.h.narrow(0, 0, 1))) << cell << ": not the bottom layer's";
+    if (cell == "lstm") EXPECT_TRUE(torch::equal(top.c, equal.c.narrow(0, 2, 1)));
+    auto [shallow, one] = initial(1, 1, nullptr);
+    auto [unused2, below] = initial(1, 3, &shallow);
+    ASSERT_EQ(below.h.sizes(), (std::vector<int64_t>{3, 2, 8})) << cell;
+    EXPECT_TRUE(torch::equal(below.h[2], one.h[0])) << cell;
+    EXPECT_EQ(below.h.narrow(0, 0, 2).abs().max().item<float>(), 0.0F) << cell;
+    if (cell == "lstm") EXPECT_EQ(below.c.narrow(0, 0, 2).abs().max().item<float>(), 0.0F);
+  }
 }
 
 }  // namespace tern

@@ -7,6 +7,7 @@
 #include "core/errors.h"
 #include "data/tokenizer.h"
 #include "models/model.h"
+#include "test_util.h"
 #include "translation/decode.h"
 
 namespace tern {
@@ -286,6 +287,69 @@ TEST(Decode, AlignmentIsTheAttentionArgmaxOfEachToken) {
   }
   o.alignment = false;
   EXPECT_TRUE(decode(*m, src, len, o)[0][0].alignment.empty());
+}
+
+// --coverage-penalty: each ended hypothesis's score is its length-normalised logprob plus beta times the sum over its
+// real source tokens of log(min(coverage, 1)), coverage floored at kCoverageFloor and summed from the attention of
+// each of its steps (</s> included) as stepping the model (or an ensemble) along it alone gives, through beam
+// reordering and sentences leaving the batch; the n best are sorted by it; a large beta changes some choices; 0 is the
+// search without it.
+TEST(Decode, CoveragePenaltyRanksByTheAttentionsSum) {
+  auto m = biased_seq2seq({{kEosId, 1.5F}});  // some hypotheses end early, leaving source tokens unattended
+  torch::manual_seed(5);
+  auto other = build_model(tiny_seq2seq());
+  other->eval();
+  auto src = torch::tensor({{4, 5, 6, 7, 8, 9}, {9, 10, 0, 0, 0, 0}, {11, 4, 9, 5, 0, 0}, {6, 0, 0, 0, 0, 0}});
+  auto len = torch::tensor({6, 2, 4, 1});
+  DecodeOptions o;
+  o.beam = 3, o.nbest = 3, o.max_len_ratio = 0.5, o.max_len_extra = 2, o.length_penalty = 0.6;
+  o.coverage_penalty = 0.4;
+  EnsembleImpl pair({m, other});
+  int64_t penalised = 0;  // hypotheses that left some source token under 1
+  for (SequenceModelImpl* model : {static_cast<SequenceModelImpl*>(m.get()), static_cast<SequenceModelImpl*>(&pair)}) {
+    const auto res = decode(*model, src, len, o);
+    torch::NoGradGuard ng;
+    for (int64_t b = 0; b < 4; ++b) {
+      const int64_t S = len[b].item<int64_t>();
+      const auto& hyps = res[static_cast<size_t>(b)];
+      for (size_t k = 0; k + 1 < hyps.size(); ++k) EXPECT_GE(hyps[k].score, hyps[k + 1].score);
+      for (const auto& h : hyps) {
+        const bool ended = static_cast<int64_t>(h.tokens.size()) < S / 2 + 2;
+        DecoderState s = model->encode(src.narrow(0, b, 1).narrow(1, 0, S), len.narrow(0, b, 1));
+        torch::Tensor cover = torch::zeros({S}, torch::kFloat64);
+        int64_t prev = kBosId;
+        for (size_t i = 0; i < h.tokens.size() + (ended ? 1 : 0); ++i) {
+          model->step(torch::tensor({prev}), s);
+          cover += s.attn[0].to(torch::kFloat64);
+          prev = i < h.tokens.size() ? h.tokens[i] : kEosId;
+        }
+        const double lp = std::pow((5.0 + static_cast<double>(h.tokens.size() + 1)) / 6.0, 0.6);
+        const double cp = 0.4 * cover.clamp(kCoverageFloor, 1.0).log().sum().item<double>();
+        penalised += cp < 0;
+        EXPECT_NEAR(h.score, h.logprob / lp + cp, 1e-4) << "sentence " << b;
+      }
+    }
+  }
+  EXPECT_GT(penalised, 4);
+  DecodeOptions none = o;
+  none.coverage_penalty = 0;
+  const auto plain = decode(*m, src, len, none);
+  DecodeOptions strong = o;
+  strong.coverage_penalty = 20;
+  const auto covered = decode(*m, src, len, strong);
+  int64_t changed = 0;
+  for (size_t b = 0; b < 4; ++b) {
+    for (const auto& h : plain[b]) EXPECT_NEAR(h.score, h.logprob / std::pow((6.0 + h.tokens.size()) / 6.0, 0.6), 1e-9);
+    changed += plain[b][0].tokens != covered[b][0].tokens;
+  }
+  EXPECT_GT(changed, 0) << "a large beta re-ranks some sentence's hypotheses";
+  DecodeOptions bad = o;
+  bad.coverage_penalty = -1;
+  EXPECT_NE(test::error_of([&] { bad.validate(); }).find("--coverage-penalty must be in [0, 100] (got -1)"),
+            std::string::npos);
+  bad.coverage_penalty = 0.2, bad.sampling = true, bad.beam = 1, bad.nbest = 1;
+  EXPECT_NE(test::error_of([&] { bad.validate(); }).find("--coverage-penalty re-ranks a beam's ended hypotheses"),
+            std::string::npos);
 }
 
 // token_scores: each token's log-probability, </s> included when the hypothesis ended with it, as stepping the model
