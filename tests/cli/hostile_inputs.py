@@ -152,6 +152,10 @@ check(run(["--help"]).returncode == 0, "--help exits 0")
 refused(["train", cfg, "--set", "model.hidden=100000"], EXIT_CONFIG, "model.hidden must be in [2, 65536]", "huge hidden")
 refused(["train", cfg, "--set", "model.hidden=60000", "--set", "model.embedding=60000", "--set", f"train.run_dir={d}/big"],
         EXIT_CONFIG, ["the model cannot be built", "model.hidden=60000"], "a model too large to allocate")
+refused(["train", cfg, "--set", "model.hidden=60000", "--set", "model.embedding=60000", "--set", "model.enc_layers=3",
+         "--set", f"train.run_dir={d}/big"], EXIT_CONFIG,
+        ["the model cannot be built with model.enc_layers=3, model.dec_layers=1,", "model.hidden=60000"],
+        "a model too large to allocate names both depths")
 refused(["train", cfg, "--set", "train.threads=2147483648"], EXIT_CONFIG, "train.threads must be in [0, 4096]",
         "threads 2^31")
 refused(["train", cfg, "--set", "train.threads=4294967297"], EXIT_CONFIG, "train.threads must be in [0, 4096]",
