@@ -339,6 +339,10 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--seed", o->decode.seed, "With --sampling: the same seed and line give the same translation")
       ->check(kNonNegativeInteger);
   c->add_option("-i,--input", *input, "Source text, one sentence per line (default: stdin)");
+  c->add_option("--prefix", o->prefix,
+                "Target prefixes, a line for each input line (as fairseq --prefix-size, OpenNMT-py -tgt_prefix): each "
+                "translation starts with its line's prefix, encoded as whole target pieces (an empty line: none)")
+      ->check(kFileName);
   c->add_option("-o,--output", *output, "Translations (default: stdout; a file is written when all are done)");
   c->add_flag("--overwrite", o->overwrite, kOverwriteHelp);
   c->add_option("--batch", o->batch, "Lines translated together")->check(kInteger);

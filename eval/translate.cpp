@@ -99,8 +99,11 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
                       : im.max_src_tokens > 0 ? im.max_src_tokens
                                               : kDefaultMaxSrcTokens;
   TranslateStats stats;
-  std::vector<std::vector<int32_t>> ids;    // this batch's sources, in input order
-  std::vector<std::vector<int32_t>> words;  // --alignment: per source token, its word in the line
+  std::unique_ptr<TextFile> prefix_file;  // opt.prefix, read a line per input line
+  if (!opt.prefix.empty()) prefix_file = open_text_file(opt.prefix, "--prefix");
+  std::vector<std::vector<int32_t>> prefixes;  // with opt.prefix: each source's target prefix, in input order
+  std::vector<std::vector<int32_t>> ids;       // this batch's sources, in input order
+  std::vector<std::vector<int32_t>> words;     // --alignment: per source token, its word in the line
   // Lines are read in chunks of several batches (one per decoding worker, a few each), sorted by length within the
   // chunk (less padding), decoded side by side and written in input order.
   const int64_t workers = decode_workers(im.device, 0);
@@ -118,11 +121,14 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
     run_batches(batches, workers, [&](int64_t k) {
       const size_t begin = static_cast<size_t>(k * opt.batch);
       const size_t end = std::min(order.size(), begin + static_cast<size_t>(opt.batch));
-      std::vector<std::vector<int32_t>> rows;
-      for (size_t j = begin; j < end; ++j) rows.push_back(ids[order[j]]);
+      std::vector<std::vector<int32_t>> rows, starts;  // sources, and their prefixes when there are
+      for (size_t j = begin; j < end; ++j) {
+        rows.push_back(ids[order[j]]);
+        if (prefix_file) starts.push_back(prefixes[order[j]]);
+      }
       auto [src, len] = pad_rows(rows);  // (B, S), (B)
       AutocastScope autocast(im.precision, im.device);
-      auto decoded = decode(*im.model, src.to(im.device), len.to(im.device), search);
+      auto decoded = decode(*im.model, src.to(im.device), len.to(im.device), search, starts);
       for (size_t j = begin; j < end; ++j) res[order[j]] = std::move(decoded[j - begin]);
     });
     for (size_t i = 0; i < res.size(); ++i) {
@@ -141,8 +147,10 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
     flush_checked(out, out_name);  // a full disk stops the job here, not after the whole input
     written += static_cast<int64_t>(ids.size());
     progress.update(static_cast<uint64_t>(written));
-    ids.clear(), words.clear();
+    ids.clear(), words.clear(), prefixes.clear();
   };
+  std::string prefix_line;
+  const std::string prefix_rule = "--prefix must hold one line, a target prefix, for each input line";
   std::string line;
   while (true) {
     if (wait_fd >= 0 && !ids.empty() && in.rdbuf()->in_avail() <= 0 && !fd_readable(wait_fd)) flush();  // a pause
@@ -150,6 +158,14 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
     ++stats.lines;
     if (const int64_t bad = invalid_utf8_at(line); bad >= 0)
       throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", in_name, stats.lines, bad + 1));
+    if (prefix_file) {
+      if (!read_line(*prefix_file, prefix_line, opt.prefix))
+        throw DataError(fmt::format("{}: ends after {} line(s), but {} has a line {}: {}", opt.prefix, stats.lines - 1,
+                                    in_name, stats.lines, prefix_rule));
+      if (const int64_t bad = invalid_utf8_at(prefix_line); bad >= 0)
+        throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", opt.prefix, stats.lines, bad + 1));
+      prefixes.push_back(im.tgt->encode(squeeze_spaces(prefix_line)));
+    }
     words.emplace_back();
     ids.push_back(opt.decode.alignment ? im.src->encode(squeeze_spaces(line), words.back())
                                        : im.src->encode(squeeze_spaces(line)));
@@ -162,6 +178,9 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
     if (static_cast<int64_t>(ids.size()) >= chunk) flush();
   }
   flush();
+  if (prefix_file && read_line(*prefix_file, prefix_line, opt.prefix))
+    throw DataError(
+        fmt::format("{}: has more lines than the {} line(s) of {}: {}", opt.prefix, stats.lines, in_name, prefix_rule));
   if (progress.elapsed_s() >= 10) progress.finish();  // a summary of long work only (a quick pipe stays quiet)
   return stats;
 }
@@ -172,6 +191,7 @@ TranslateStats translate_files(const TranslateOptions& opt, const std::string& i
   for (const std::string& c : opt.checkpoints) inputs.push_back({"--checkpoint", c});
   inputs.push_back({"--shortlist", opt.decode.shortlist});
   inputs.push_back({"--lm", opt.decode.lm});
+  inputs.push_back({"--prefix", opt.prefix});
   check_outputs({{"-o", output}}, inputs, opt.overwrite);
   std::unique_ptr<TextFile> file;
   const bool from_stdin = input.empty() || input == "-";

@@ -19,6 +19,10 @@ struct TranslateOptions {
   std::optional<Precision> precision;  // none: the checkpoint's train.precision
   bool use_ema = true;                 // the averaged weights of a train.ema_decay checkpoint (--no-ema: the weights)
   DecodeOptions decode;
+  // A file of target prefixes, line-aligned with the input (fairseq --prefix-size, OpenNMT-py -tgt_prefix, Marian
+  // --force-decode): each translation starts with its line's prefix, encoded as whole target pieces, and goes on from
+  // there; an empty line is no prefix. "": none.
+  std::string prefix;
   int64_t batch = 32;          // Lines decoded together (>= 1).
   bool overwrite = false;      // Replace an existing -o file (else refused before any work).
   int64_t max_src_tokens = 0;  // Longer sources are truncated to this many subword tokens (0: the training corpus's
@@ -36,7 +40,8 @@ struct TranslateStats {
 // Reads UTF-8 lines from `in` (named `in_name` in messages), writes translations to `out` (`out_name`; n-best:
 // tab-separated with scores; decode.alignment: each translation followed by " ||| " and "i-j" links of source and
 // translation words, as Python's split() splits them; decode.token_scores: then " ||| " and each such word's
-// log-probability, </s>'s last) and one warning per truncated line to `log`. Lines are gathered into batches; with
+// log-probability, </s>'s last) and one warning per truncated line to `log`. With opt.prefix, each translation starts
+// with the prefix file's line. Lines are gathered into batches; with
 // `wait_fd` (the descriptor `in` reads), the lines gathered are translated as soon as the input pauses (nothing
 // buffered, nothing to read), so that a program that writes a line and waits for its translation gets it.
 TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, const std::string& in_name,

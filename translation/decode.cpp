@@ -152,17 +152,31 @@ torch::Tensor sample_tokens(const torch::Tensor& lp, double temperature, int64_t
 }
 
 std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torch::Tensor& src,
-                                            const torch::Tensor& src_len, const DecodeOptions& opt) {
+                                            const torch::Tensor& src_len, const DecodeOptions& opt,
+                                            const std::vector<std::vector<int32_t>>& prefixes) {
   opt.validate();
+  if (!prefixes.empty() && static_cast<int64_t>(prefixes.size()) != src.size(0))
+    throw std::invalid_argument(
+        fmt::format("decode: {} prefixes for a batch of {} sentences", prefixes.size(), src.size(0)));
+  for (const auto& p : prefixes)
+    for (const int32_t tok : p)
+      if (tok < 0 || tok == kPadId || tok == kBosId || tok == kEosId)
+        throw std::invalid_argument(fmt::format("decode: a prefix holds the token id {}", tok));
   torch::NoGradGuard ng;
   const int64_t B = src.size(0), K = opt.beam;
   const auto dev = src.device();
   const auto on_dev = [&](const std::vector<int64_t>& v) { return torch::tensor(v, torch::kInt64).to(dev); };
   auto lens = src_len.to(torch::kCPU);
   std::vector<int64_t> max_len(static_cast<size_t>(B));
-  for (int64_t b = 0; b < B; ++b)
+  int64_t forced_steps = 0;  // the longest prefix
+  for (int64_t b = 0; b < B; ++b) {
     max_len[b] =
         static_cast<int64_t>(opt.max_len_ratio * static_cast<double>(lens[b].item<int64_t>())) + opt.max_len_extra;
+    if (prefixes.empty()) continue;
+    const auto n = static_cast<int64_t>(prefixes[static_cast<size_t>(b)].size());
+    max_len[b] = std::max(max_len[b], n + opt.max_len_extra);
+    forced_steps = std::max(forced_steps, n);
+  }
   const int64_t longest = std::max<int64_t>(1, *std::max_element(max_len.begin(), max_len.end()));
 
   // The sentences still searching (`active`, A of them) own R rows each: row a*R + k is hypothesis k of sentence
@@ -176,7 +190,10 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
   if (opt.shortlist_table) {
     const torch::Tensor ids = opt.shortlist_table->candidates(src);  // ids 0..3 included: specials keep their columns
     vocab.assign(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
-    const torch::Tensor columns = ids.to(dev);
+    for (const auto& p : prefixes) vocab.insert(vocab.end(), p.begin(), p.end());  // a prefix's tokens are candidates
+    std::sort(vocab.begin(), vocab.end());
+    vocab.erase(std::unique(vocab.begin(), vocab.end()), vocab.end());
+    const torch::Tensor columns = torch::tensor(vocab, torch::kInt64).to(dev);
     model.restrict_output(state, columns);
     if (opt.lm_model) opt.lm_model->restrict_output(lm_state, columns);
   }
@@ -223,6 +240,21 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
       penalty = penalty.to(torch::kCPU, torch::kFloat64);
     }
     const double* cov_pen = cover ? penalty.data_ptr<double>() : nullptr;
+    // A prefix's token at this step: the rows of the sentences still in their prefix, its column and its
+    // log-probability before any rule below blocks tokens (the prefix is given, not searched).
+    std::vector<int64_t> forced_rows, forced_cols;
+    if (t < forced_steps) {
+      for (int64_t a = 0; a < A; ++a) {
+        const auto& p = prefixes[static_cast<size_t>(active[static_cast<size_t>(a)])];
+        if (t >= static_cast<int64_t>(p.size())) continue;
+        const int64_t tok = p[static_cast<size_t>(t)];
+        const int64_t col = vocab.empty() ? tok : std::lower_bound(vocab.begin(), vocab.end(), tok) - vocab.begin();
+        for (int64_t r = 0; r < R; ++r) forced_rows.push_back(a * R + r), forced_cols.push_back(col);
+      }
+    }
+    const torch::Tensor forced_r = forced_rows.empty() ? torch::Tensor() : on_dev(forced_rows);
+    const torch::Tensor forced_c = forced_rows.empty() ? torch::Tensor() : on_dev(forced_cols);
+    const torch::Tensor forced_lp = forced_rows.empty() ? torch::Tensor() : lp.index({forced_r, forced_c});
     if (opt.no_unk) lp.select(1, kUnkId).fill_(-std::numeric_limits<float>::infinity());
     if (t < opt.min_len || opt.no_repeat_ngram_size > 0) {
       const torch::Tensor eos = lp.select(1, kEosId).clone();                                    // (rows)
@@ -231,6 +263,10 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
       // A row whose every token is now blocked (a vocabulary used up before --min-len) ends: </s> is allowed again.
       const torch::Tensor blocked = std::get<0>(lp.max(1)) == -std::numeric_limits<float>::infinity();
       lp.select(1, kEosId).copy_(torch::where(blocked, eos, lp.select(1, kEosId)));
+    }
+    if (forced_r.defined()) {  // only the prefix's token remains for those rows
+      lp.index_fill_(0, forced_r, -std::numeric_limits<float>::infinity());
+      lp.index_put_({forced_r, forced_c}, forced_lp);
     }
     const int64_t V = lp.size(1);
     torch::Tensor top_val, top_idx;  // (A, 2K) on the host: each sentence's best continuations, or one drawn

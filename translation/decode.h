@@ -88,8 +88,12 @@ std::pair<torch::Tensor, torch::Tensor> best_continuations(const torch::Tensor& 
 torch::Tensor sample_tokens(const torch::Tensor& lp, double temperature, int64_t top_k, double top_p,
                             at::Generator& gen);
 
-// src (B, S), src_len (B) on the model's device -> per sentence, `nbest` hypotheses, best first.
+// src (B, S), src_len (B) on the model's device -> per sentence, `nbest` hypotheses, best first. `prefixes` (empty,
+// or one a sentence; fairseq --prefix-size, OpenNMT-py -tgt_prefix, Marian --force-decode): every hypothesis of
+// sentence b starts with the target tokens prefixes[b] (no </s> inside), each taking its log-probability, then the
+// search goes on; the length limit is at least the prefix and max_len_extra tokens.
 std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torch::Tensor& src,
-                                            const torch::Tensor& src_len, const DecodeOptions& opt);
+                                            const torch::Tensor& src_len, const DecodeOptions& opt,
+                                            const std::vector<std::vector<int32_t>>& prefixes = {});
 
 }  // namespace tern

@@ -1,5 +1,5 @@
 """tern shortlist and --shortlist (Marian's lexical shortlist): a shortlist decodes in translate (with every other
-search option), evaluate and bench translate and is recorded in their JSON; the same options give the same file; an
+search option and --prefix), evaluate and bench translate and is recorded in their JSON; the same options give the same file; an
 ensemble of one model twice equals that model; bad files, foreign vocabularies, language models, evaluate --text and
 bad options are refused with their exit codes, and no output is replaced."""
 import json
@@ -38,6 +38,14 @@ for extra in (["--int8"], ["--early-stop", "--no-repeat-ngram-size", "2"], ["--s
             continue  # this CPU has no int8 kernels (cli_bad_inputs checks the message)
     out = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "--shortlist", f"{d}/lex.bin", *extra]).stdout
     check(len(out.splitlines()) == len(src), f"--shortlist with {' '.join(extra)} decodes")
+# A prefix's tokens join the candidates: with the smallest shortlist (no frequent tokens, one translation a source
+# token) every translation still starts with its prefix.
+run(["shortlist", "--data", corpus, "--out", f"{d}/tiny.bin", "--first", "0", "--best", "1", "--iters", "1"])
+write(f"{d}/prefix.txt", ["el_watero el_cityo"] * len(src))
+out = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "--shortlist", f"{d}/tiny.bin", "--prefix",
+           f"{d}/prefix.txt", "--beam", "3"]).stdout.splitlines()
+check(len(out) == len(src) and all(line.startswith("el_watero el_cityo") for line in out),
+      f"--prefix with a shortlist that lacks its tokens ({out})")
 ev = json.loads(run(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--split", "test", "--shortlist",
                      f"{d}/lex.bin"]).stdout)
 check(ev["translation"]["shortlist"] == f"{d}/lex.bin" and ev["bleu"]["score"] >= 0, "evaluate records the shortlist")

@@ -1,6 +1,6 @@
 """tern translate -i FILE -o FILE gives what stdin/stdout gives; a missing input or an unwritable output is refused
 with its exit code and leaves no partial file; --no-unk decodes; --checkpoint A B decodes as an ensemble; tern bench
-translate reports per setting, --alignment links words, --word-scores scores them, --coverage-penalty re-ranks, decodes the same with several workers, and refuses bad values and foreign
+translate reports per setting, --alignment links words, --word-scores scores them, --coverage-penalty re-ranks, --prefix starts translations, decodes the same with several workers, and refuses bad values and foreign
 vocabularies; --int8 decodes and is refused with another precision."""
 import gzip
 import json
@@ -167,6 +167,34 @@ check("--coverage-penalty re-ranks a beam's ended hypotheses: --sampling draws o
 ev = json.loads(run(["evaluate", "--checkpoint", ckpt, "--data", corpus, "--split", "test", "--limit", "5",
                      "--coverage-penalty", "0.3"]).stdout)
 check(ev["translation"]["coverage_penalty"] == 0.3, f"evaluate records it ({ev['translation']})")
+# --prefix FILE: each translation starts with its line's prefix (an empty line: none), with any search; the file must
+# have a line for each input line, from a file or stdin; -o may not replace it.
+write(f"{d}/prefix.txt", ["el_cityo el_kingo", "", "el_lighto"])
+for extra in ([], ["--beam", "1"], ["--nbest", "2", "--beam", "3", "--alignment"], ["--sampling", "--beam", "1"]):
+    free = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt"] + extra).stdout.splitlines()
+    pre = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "--prefix", f"{d}/prefix.txt"] + extra)
+    pre = pre.stdout.splitlines()
+    starts = len(pre) == 3 and pre[1] == free[1]
+    for line, prefix in ((pre[0], "el_cityo el_kingo"), (pre[2], "el_lighto")):
+        starts = starts and all(h.startswith(prefix) for h in line.split("\t")[::2])
+    check(starts, f"--prefix {' '.join(extra)}: every translation starts with its prefix ({pre})")
+p = run(["translate", "--checkpoint", ckpt, "--prefix", f"{d}/prefix.txt"], stdin=src)
+check(p.stdout.splitlines()[0].startswith("el_cityo el_kingo"), "--prefix with the input on stdin")
+write(f"{d}/prefix2.txt", ["el_cityo", ""])
+p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "--prefix", f"{d}/prefix2.txt"], expect=4)
+check(f"{d}/prefix2.txt: ends after 2 line(s), but {d}/in.txt has a line 3: --prefix must hold one line, a target "
+      "prefix, for each input line" in p.stderr, f"a short prefix file ({p.stderr.strip()[-200:]})")
+write(f"{d}/prefix4.txt", ["a", "b", "c", "d"])
+p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "--prefix", f"{d}/prefix4.txt", "-o",
+         f"{d}/never.txt"], expect=4)
+check("prefix4.txt: has more lines than the 3 line(s) of" in p.stderr and not os.path.exists(f"{d}/never.txt"),
+      f"a long prefix file, no output left ({p.stderr.strip()[-200:]})")
+p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "--prefix", f"{d}/prefix.txt", "-o",
+         f"{d}/prefix.txt", "--overwrite"], expect=7)
+check(open(f"{d}/prefix.txt").read().startswith("el_cityo el_kingo\n"), f"-o may not be the prefix file ({p.stderr.strip()[-160:]})")
+p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "--prefix", f"{d}/missing.txt"], expect=4)
+check("missing.txt: cannot open --prefix (No such file or directory)" in p.stderr,
+      f"a missing prefix file ({p.stderr.strip()[-160:]})")
 one = run(["translate", "--checkpoint", ckpt, "--word-scores", "-i", f"{d}/in.txt"]).stdout.splitlines()
 check(all(l.split(" ||| ")[0] == t for l, t in zip(one, piped.splitlines())), "the same translations with --word-scores")
 

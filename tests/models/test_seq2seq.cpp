@@ -514,13 +514,17 @@ TEST(Seq2Seq, UnequalDepthsStartTheDecoderTopAligned) {
     ASSERT_EQ(top.h.sizes(), (std::vector<int64_t>{1, 2, 8})) << cell;
     EXPECT_TRUE(torch::equal(top.h, equal.h.narrow(0, 2, 1))) << cell;
     EXPECT_FALSE(torch::equal(top.h, equal.h.narrow(0, 0, 1))) << cell << ": not the bottom layer's";
-    if (cell == "lstm") EXPECT_TRUE(torch::equal(top.c, equal.c.narrow(0, 2, 1)));
+    if (cell == "lstm") {
+      EXPECT_TRUE(torch::equal(top.c, equal.c.narrow(0, 2, 1)));
+    }
     auto [shallow, one] = initial(1, 1, nullptr);
     auto [unused2, below] = initial(1, 3, &shallow);
     ASSERT_EQ(below.h.sizes(), (std::vector<int64_t>{3, 2, 8})) << cell;
     EXPECT_TRUE(torch::equal(below.h[2], one.h[0])) << cell;
     EXPECT_EQ(below.h.narrow(0, 0, 2).abs().max().item<float>(), 0.0F) << cell;
-    if (cell == "lstm") EXPECT_EQ(below.c.narrow(0, 0, 2).abs().max().item<float>(), 0.0F);
+    if (cell == "lstm") {
+      EXPECT_EQ(below.c.narrow(0, 0, 2).abs().max().item<float>(), 0.0F);
+    }
   }
 }
 

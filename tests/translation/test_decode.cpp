@@ -352,6 +352,56 @@ TEST(Decode, CoveragePenaltyRanksByTheAttentionsSum) {
             std::string::npos);
 }
 
+// Prefixes (translate --prefix): every hypothesis starts with its sentence's prefix, each forced token taking its
+// log-probability (the scores are those of stepping the model along the hypothesis alone); a prefix that is the start
+// of the greedy translation continues into that translation; an empty prefix changes nothing; a prefix is forced past
+// --no-repeat-ngram-size (the rule still holds after it) and --no-unk; a prefix longer than the length limit fits.
+TEST(Decode, PrefixStartsEveryHypothesis) {
+  auto m = build_model(tiny_seq2seq());
+  m->eval();
+  auto src = torch::tensor({{4, 5, 6, 7}, {9, 10, 0, 0}, {11, 4, 9, 0}});
+  auto len = torch::tensor({4, 2, 3});
+  DecodeOptions greedy;
+  greedy.beam = 1, greedy.max_len_ratio = 1.0, greedy.max_len_extra = 3, greedy.length_penalty = 0;
+  const auto free = decode(*m, src, len, greedy);
+  ASSERT_GE(free[0][0].tokens.size(), 2U);
+  const std::vector<int32_t> start(free[0][0].tokens.begin(), free[0][0].tokens.begin() + 2);
+  const std::vector<int32_t> forced{5, 5, kUnkId, 7, 8, 9, 10, 11, 4, 5};  // longer than 1.0 * 3 + 3 tokens
+  const std::vector<std::vector<int32_t>> prefixes{start, {}, forced};
+  const auto cont = decode(*m, src, len, greedy, prefixes);
+  EXPECT_EQ(cont[0][0].tokens, free[0][0].tokens) << "the greedy translation's start continues into it";
+  EXPECT_EQ(cont[1][0].tokens, free[1][0].tokens) << "no prefix";
+  DecodeOptions o;
+  o.beam = 3, o.nbest = 3, o.max_len_ratio = 1.0, o.max_len_extra = 3, o.length_penalty = 0, o.token_scores = true;
+  o.no_repeat_ngram_size = 1, o.no_unk = true;
+  const auto res = decode(*m, src, len, o, prefixes);
+  torch::NoGradGuard ng;
+  for (int64_t b = 0; b < 3; ++b) {
+    const auto& p = prefixes[static_cast<size_t>(b)];
+    for (const auto& h : res[static_cast<size_t>(b)]) {
+      ASSERT_GE(h.tokens.size(), p.size());
+      EXPECT_TRUE(std::equal(p.begin(), p.end(), h.tokens.begin())) << "sentence " << b;
+      EXPECT_LE(h.tokens.size(), p.size() + 3 + (b == 2 ? 0 : 4));
+      std::set<int32_t> after(h.tokens.begin() + static_cast<int64_t>(p.size()), h.tokens.end());
+      EXPECT_EQ(after.size(), h.tokens.size() - p.size()) << "no token twice after the prefix";
+      for (int32_t t : p) EXPECT_EQ(after.count(t), 0U) << "nor one of the prefix again";
+      DecoderState s = m->encode(src.narrow(0, b, 1).narrow(1, 0, len[b].item<int64_t>()), len.narrow(0, b, 1));
+      int64_t prev = kBosId;
+      double sum = 0;
+      for (size_t i = 0; i < h.token_scores.size(); ++i) {
+        const int64_t tok = i < h.tokens.size() ? h.tokens[i] : kEosId;
+        const double want = m->step(torch::tensor({prev}), s)[0][tok].item<double>();
+        EXPECT_NEAR(h.token_scores[i], want, 1e-4) << "sentence " << b << " token " << i;
+        sum += want;
+        prev = tok;
+      }
+      EXPECT_NEAR(h.logprob, sum, 1e-4);
+    }
+  }
+  EXPECT_THROW(decode(*m, src, len, o, {{5}, {}}), std::invalid_argument) << "one prefix a sentence";
+  EXPECT_THROW(decode(*m, src, len, o, {{5}, {kEosId}, {}}), std::invalid_argument) << "no </s> inside";
+}
+
 // token_scores: each token's log-probability, </s> included when the hypothesis ended with it, as stepping the model
 // (or an ensemble, or the model fused with a language model) along the hypothesis alone gives; they sum to logprob;
 // alignments stay one a token beside them.
