@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <numeric>
 #include <set>
 
 #include "core/errors.h"
@@ -81,6 +82,29 @@ SequenceModel biased_seq2seq(const std::map<int64_t, float>& bias) {
   torch::NoGradGuard ng;
   for (const auto& [token, value] : bias) m->named_parameters()["out.bias"][token].fill_(value);
   return m;
+}
+
+// Stepping `model` alone along sentence b's hypothesis `h` (then </s> when `ended`): each step's log-probability of
+// the token taken (N) and the attention of the step (N, S_b).
+struct Walk {
+  std::vector<double> lp;
+  torch::Tensor attn;
+};
+Walk walk(SequenceModelImpl& model, const torch::Tensor& src, const torch::Tensor& len, int64_t b, const Hypothesis& h,
+          bool ended) {
+  torch::NoGradGuard ng;
+  DecoderState s = model.encode(src.narrow(0, b, 1).narrow(1, 0, len[b].item<int64_t>()), len.narrow(0, b, 1));
+  Walk w;
+  std::vector<torch::Tensor> attn;
+  int64_t prev = kBosId;
+  for (size_t i = 0; i < h.tokens.size() + (ended ? 1 : 0); ++i) {
+    const int64_t tok = i < h.tokens.size() ? h.tokens[i] : kEosId;
+    w.lp.push_back(model.step(torch::tensor({prev}), s)[0][tok].item<double>());
+    attn.push_back(s.attn[0].to(torch::kFloat64));
+    prev = tok;
+  }
+  w.attn = attn.empty() ? torch::zeros({0, len[b].item<int64_t>()}, torch::kFloat64) : torch::stack(attn);
+  return w;
 }
 }  // namespace
 
@@ -275,13 +299,11 @@ TEST(Decode, AlignmentIsTheAttentionArgmaxOfEachToken) {
     for (int64_t b = 0; b < 3; ++b)
       for (const auto& h : res[static_cast<size_t>(b)]) {
         ASSERT_EQ(h.alignment.size(), h.tokens.size());
-        DecoderState s = model->encode(src.narrow(0, b, 1).narrow(1, 0, len[b].item<int64_t>()), len.narrow(0, b, 1));
-        int64_t prev = kBosId;
+        const torch::Tensor attended = walk(*model, src, len, b, h, /*ended=*/false).attn.argmax(1);  // (N)
         for (size_t i = 0; i < h.tokens.size(); ++i) {
-          model->step(torch::tensor({prev}), s);
-          EXPECT_EQ(h.alignment[i], s.attn.argmax(1).item<int64_t>()) << "sentence " << b << " token " << i;
+          EXPECT_EQ(h.alignment[i], attended[static_cast<int64_t>(i)].item<int64_t>())
+              << "sentence " << b << " token " << i;
           EXPECT_LT(h.alignment[i], len[b].item<int64_t>());
-          prev = h.tokens[i];
         }
       }
   }
@@ -314,15 +336,8 @@ TEST(Decode, CoveragePenaltyRanksByTheAttentionsSum) {
       const auto& hyps = res[static_cast<size_t>(b)];
       for (size_t k = 0; k + 1 < hyps.size(); ++k) EXPECT_GE(hyps[k].score, hyps[k + 1].score);
       for (const auto& h : hyps) {
-        const bool ended = static_cast<int64_t>(h.tokens.size()) < S / 2 + 2;
-        DecoderState s = model->encode(src.narrow(0, b, 1).narrow(1, 0, S), len.narrow(0, b, 1));
-        torch::Tensor cover = torch::zeros({S}, torch::kFloat64);
-        int64_t prev = kBosId;
-        for (size_t i = 0; i < h.tokens.size() + (ended ? 1 : 0); ++i) {
-          model->step(torch::tensor({prev}), s);
-          cover += s.attn[0].to(torch::kFloat64);
-          prev = i < h.tokens.size() ? h.tokens[i] : kEosId;
-        }
+        const torch::Tensor cover =
+            walk(*model, src, len, b, h, static_cast<int64_t>(h.tokens.size()) < S / 2 + 2).attn.sum(0);  // (S)
         const double lp = std::pow((5.0 + static_cast<double>(h.tokens.size() + 1)) / 6.0, 0.6);
         const double cp = 0.4 * cover.clamp(kCoverageFloor, 1.0).log().sum().item<double>();
         penalised += cp < 0;
@@ -385,17 +400,11 @@ TEST(Decode, PrefixStartsEveryHypothesis) {
       std::set<int32_t> after(h.tokens.begin() + static_cast<int64_t>(p.size()), h.tokens.end());
       EXPECT_EQ(after.size(), h.tokens.size() - p.size()) << "no token twice after the prefix";
       for (int32_t t : p) EXPECT_EQ(after.count(t), 0U) << "nor one of the prefix again";
-      DecoderState s = m->encode(src.narrow(0, b, 1).narrow(1, 0, len[b].item<int64_t>()), len.narrow(0, b, 1));
-      int64_t prev = kBosId;
-      double sum = 0;
-      for (size_t i = 0; i < h.token_scores.size(); ++i) {
-        const int64_t tok = i < h.tokens.size() ? h.tokens[i] : kEosId;
-        const double want = m->step(torch::tensor({prev}), s)[0][tok].item<double>();
-        EXPECT_NEAR(h.token_scores[i], want, 1e-4) << "sentence " << b << " token " << i;
-        sum += want;
-        prev = tok;
-      }
-      EXPECT_NEAR(h.logprob, sum, 1e-4);
+      const Walk w = walk(*m, src, len, b, h, h.token_scores.size() > h.tokens.size());
+      ASSERT_EQ(w.lp.size(), h.token_scores.size());
+      for (size_t i = 0; i < w.lp.size(); ++i)
+        EXPECT_NEAR(h.token_scores[i], w.lp[i], 1e-4) << "sentence " << b << " token " << i;
+      EXPECT_NEAR(h.logprob, std::accumulate(w.lp.begin(), w.lp.end(), 0.0), 1e-4);
     }
   }
   EXPECT_THROW(decode(*m, src, len, o, {{5}, {}}), std::invalid_argument) << "one prefix a sentence";
