@@ -343,6 +343,11 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
                 "Target prefixes, a line for each input line (as fairseq --prefix-size, OpenNMT-py -tgt_prefix): each "
                 "translation starts with its line's prefix, encoded as whole target pieces (an empty line: none)")
       ->check(kFileName);
+  c->add_option("--score-target", o->score_target,
+                "Given translations, a line for each input line, scored instead of searched (as fairseq "
+                "--score-reference, marian-scorer): each output line is its log-probability (</s> included), then "
+                "--alignment's links and --word-scores' scores of it; --beam does not apply")
+      ->check(kFileName);
   c->add_option("-o,--output", *output, "Translations (default: stdout; a file is written when all are done)");
   c->add_flag("--overwrite", o->overwrite, kOverwriteHelp);
   c->add_option("--batch", o->batch, "Lines translated together")->check(kInteger);

@@ -24,6 +24,12 @@ void TranslateOptions::validate() const {
   if (checkpoints.empty()) throw ConfigError("translate: --checkpoint is required");
   ensemble_weights(weights, checkpoints.size());  // checked before any checkpoint is read
   if (batch < 1 || batch > 100000) throw ConfigError(fmt::format("--batch must be in [1, 100000] (got {})", batch));
+  if (!prefix.empty() && !score_target.empty())
+    throw ConfigError(
+        "--prefix starts translations that are searched; --score-target scores whole given ones: not both");
+  if (!score_target.empty() && (decode.nbest > 1 || decode.sampling))
+    throw ConfigError(fmt::format("--score-target scores one given translation a line: {} does not apply",
+                                  decode.sampling ? "--sampling" : "--nbest " + std::to_string(decode.nbest)));
   if (max_src_tokens < 0 || max_src_tokens > 1000000)
     throw ConfigError(fmt::format("--max-src-tokens must be in [0, 1000000] (0: the training corpus's limit; got {})",
                                   max_src_tokens));
@@ -94,14 +100,19 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
                                 std::ostream& out, const std::string& out_name, std::ostream& log, int wait_fd) {
   opt.validate();
   InferenceModel im = load_ensemble(opt);
-  const DecodeOptions search = prepare_decoding(im, opt.decode, opt.checkpoints[0]);
+  DecodeOptions search = prepare_decoding(im, opt.decode, opt.checkpoints[0]);
+  const bool scoring = !opt.score_target.empty();  // given translations, not searched ones
+  if (scoring) search.beam = 1, search.prefix_ends = true;
   const int64_t cap = opt.max_src_tokens > 0  ? opt.max_src_tokens
                       : im.max_src_tokens > 0 ? im.max_src_tokens
                                               : kDefaultMaxSrcTokens;
   TranslateStats stats;
-  std::unique_ptr<TextFile> prefix_file;  // opt.prefix, read a line per input line
-  if (!opt.prefix.empty()) prefix_file = open_text_file(opt.prefix, "--prefix");
-  std::vector<std::vector<int32_t>> prefixes;  // with opt.prefix: each source's target prefix, in input order
+  // opt.prefix or opt.score_target, read a line per input line: each source's target prefix or whole translation
+  const std::string& given = scoring ? opt.score_target : opt.prefix;
+  const std::string given_flag = scoring ? "--score-target" : "--prefix";
+  std::unique_ptr<TextFile> prefix_file;
+  if (!given.empty()) prefix_file = open_text_file(given, given_flag);
+  std::vector<std::vector<int32_t>> prefixes;  // its lines encoded, in input order
   std::vector<std::vector<int32_t>> ids;       // this batch's sources, in input order
   std::vector<std::vector<int32_t>> words;     // --alignment: per source token, its word in the line
   // Lines are read in chunks of several batches (one per decoding worker, a few each), sorted by length within the
@@ -136,7 +147,8 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
       for (size_t k = 0; k < hyps.size(); ++k) {
         std::vector<int32_t> tgt_words;
         const bool by_word = opt.decode.alignment || opt.decode.token_scores;
-        out << (by_word ? im.tgt->decode(hyps[k].tokens, tgt_words) : im.tgt->decode(hyps[k].tokens));
+        const std::string text = by_word ? im.tgt->decode(hyps[k].tokens, tgt_words) : im.tgt->decode(hyps[k].tokens);
+        out << (scoring ? fmt::format("{:.6f}", hyps[k].logprob) : text);
         if (opt.decode.alignment) out << " ||| " << word_alignment(words[i], tgt_words, hyps[k].alignment);
         if (opt.decode.token_scores) out << " ||| " << word_scores(tgt_words, hyps[k].token_scores);
         if (opt.decode.nbest > 1) out << "\t" << hyps[k].score << (k + 1 < hyps.size() ? "\t" : "");
@@ -150,7 +162,8 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
     ids.clear(), words.clear(), prefixes.clear();
   };
   std::string prefix_line;
-  const std::string prefix_rule = "--prefix must hold one line, a target prefix, for each input line";
+  const std::string prefix_rule =
+      given_flag + " must hold one line, a target " + (scoring ? "translation" : "prefix") + ", for each input line";
   std::string line;
   while (true) {
     if (wait_fd >= 0 && !ids.empty() && in.rdbuf()->in_avail() <= 0 && !fd_readable(wait_fd)) flush();  // a pause
@@ -159,11 +172,14 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
     if (const int64_t bad = invalid_utf8_at(line); bad >= 0)
       throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", in_name, stats.lines, bad + 1));
     if (prefix_file) {
-      if (!read_line(*prefix_file, prefix_line, opt.prefix))
-        throw DataError(fmt::format("{}: ends after {} line(s), but {} has a line {}: {}", opt.prefix, stats.lines - 1,
+      if (!read_line(*prefix_file, prefix_line, given))
+        throw DataError(fmt::format("{}: ends after {} line(s), but {} has a line {}: {}", given, stats.lines - 1,
                                     in_name, stats.lines, prefix_rule));
       if (const int64_t bad = invalid_utf8_at(prefix_line); bad >= 0)
-        throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", opt.prefix, stats.lines, bad + 1));
+        throw DataError(fmt::format("{}:{}: invalid UTF-8 at byte {}", given, stats.lines, bad + 1));
+      if (scoring && squeeze_spaces(line).empty())
+        throw DataError(fmt::format("{}:{}: the source line is blank: there is nothing to score its translation from",
+                                    in_name, stats.lines));
       prefixes.push_back(im.tgt->encode(squeeze_spaces(prefix_line)));
     }
     words.emplace_back();
@@ -178,9 +194,9 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
     if (static_cast<int64_t>(ids.size()) >= chunk) flush();
   }
   flush();
-  if (prefix_file && read_line(*prefix_file, prefix_line, opt.prefix))
+  if (prefix_file && read_line(*prefix_file, prefix_line, given))
     throw DataError(
-        fmt::format("{}: has more lines than the {} line(s) of {}: {}", opt.prefix, stats.lines, in_name, prefix_rule));
+        fmt::format("{}: has more lines than the {} line(s) of {}: {}", given, stats.lines, in_name, prefix_rule));
   if (progress.elapsed_s() >= 10) progress.finish();  // a summary of long work only (a quick pipe stays quiet)
   return stats;
 }
@@ -192,6 +208,7 @@ TranslateStats translate_files(const TranslateOptions& opt, const std::string& i
   inputs.push_back({"--shortlist", opt.decode.shortlist});
   inputs.push_back({"--lm", opt.decode.lm});
   inputs.push_back({"--prefix", opt.prefix});
+  inputs.push_back({"--score-target", opt.score_target});
   check_outputs({{"-o", output}}, inputs, opt.overwrite);
   std::unique_ptr<TextFile> file;
   const bool from_stdin = input.empty() || input == "-";

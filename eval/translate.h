@@ -23,6 +23,11 @@ struct TranslateOptions {
   // --force-decode): each translation starts with its line's prefix, encoded as whole target pieces, and goes on from
   // there; an empty line is no prefix. "": none.
   std::string prefix;
+  // Given translations, line-aligned with the input, scored instead of searched (forced decoding: fairseq
+  // --score-reference, marian-scorer): each output line is the translation's log-probability under the model (or the
+  // ensemble, with --lm fused), </s> included, then with decode.alignment / token_scores " ||| " and those of the given
+  // translation. One path, so decode.beam does not apply; nbest and sampling are refused. "": none.
+  std::string score_target;
   int64_t batch = 32;          // Lines decoded together (>= 1).
   bool overwrite = false;      // Replace an existing -o file (else refused before any work).
   int64_t max_src_tokens = 0;  // Longer sources are truncated to this many subword tokens (0: the training corpus's

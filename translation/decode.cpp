@@ -45,6 +45,9 @@ void DecodeOptions::validate() const {
   if (no_repeat_ngram_size < 0 || no_repeat_ngram_size > 1000)
     throw ConfigError(
         fmt::format("--no-repeat-ngram-size must be in [0, 1000] (got {}; 0 is off)", no_repeat_ngram_size));
+  if (prefix_ends && (beam != 1 || sampling))
+    throw ConfigError(fmt::format("forced decoding (given translations) takes one path: it needs --beam 1 (got {}){}",
+                                  beam, sampling ? " and no --sampling" : ""));
   if (!(lm_weight >= 0 && lm_weight <= 10))
     throw ConfigError(fmt::format("--lm-weight must be in [0, 10] (got {})", lm_weight));
 }
@@ -175,7 +178,7 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
     if (prefixes.empty()) continue;
     const auto n = static_cast<int64_t>(prefixes[static_cast<size_t>(b)].size());
     max_len[b] = std::max(max_len[b], n + opt.max_len_extra);
-    forced_steps = std::max(forced_steps, n);
+    forced_steps = std::max(forced_steps, n + (opt.prefix_ends ? 1 : 0));
   }
   const int64_t longest = std::max<int64_t>(1, *std::max_element(max_len.begin(), max_len.end()));
 
@@ -246,8 +249,9 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
     if (t < forced_steps) {
       for (int64_t a = 0; a < A; ++a) {
         const auto& p = prefixes[static_cast<size_t>(active[static_cast<size_t>(a)])];
-        if (t >= static_cast<int64_t>(p.size())) continue;
-        const int64_t tok = p[static_cast<size_t>(t)];
+        const auto n = static_cast<int64_t>(p.size());
+        if (t > n || (t == n && !opt.prefix_ends)) continue;
+        const int64_t tok = t < n ? p[static_cast<size_t>(t)] : kEosId;
         const int64_t col = vocab.empty() ? tok : std::lower_bound(vocab.begin(), vocab.end(), tok) - vocab.begin();
         for (int64_t r = 0; r < R; ++r) forced_rows.push_back(a * R + r), forced_cols.push_back(col);
       }

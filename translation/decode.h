@@ -55,6 +55,9 @@ struct DecodeOptions {
   // Hypothesis::token_scores is filled: each token's log-probability, </s> included (Marian --word-scores, fairseq's
   // positional scores): where the model was unsure. With an lm_model, the fused scores.
   bool token_scores = false;
+  // The prefixes given to decode() are whole translations: </s> is forced after each (forced decoding: scoring given
+  // translations, as fairseq --score-reference and marian-scorer; with alignment and token_scores). Needs beam 1.
+  bool prefix_ends = false;
   // A lexical shortlist file (`tern shortlist`; Marian's --shortlist): each batch scores only the target tokens it
   // lists for the batch's source tokens (eval/evaluate.h prepare_decoding loads it into `shortlist_table`).
   std::string shortlist;
@@ -91,7 +94,7 @@ torch::Tensor sample_tokens(const torch::Tensor& lp, double temperature, int64_t
 // src (B, S), src_len (B) on the model's device -> per sentence, `nbest` hypotheses, best first. `prefixes` (empty,
 // or one a sentence; fairseq --prefix-size, OpenNMT-py -tgt_prefix, Marian --force-decode): every hypothesis of
 // sentence b starts with the target tokens prefixes[b] (no </s> inside), each taking its log-probability, then the
-// search goes on; the length limit is at least the prefix and max_len_extra tokens.
+// search goes on (opt.prefix_ends: </s> follows); the length limit is at least the prefix and max_len_extra tokens.
 std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torch::Tensor& src,
                                             const torch::Tensor& src_len, const DecodeOptions& opt,
                                             const std::vector<std::vector<int32_t>>& prefixes = {});

@@ -1,9 +1,10 @@
 """tern translate -i FILE -o FILE gives what stdin/stdout gives; a missing input or an unwritable output is refused
 with its exit code and leaves no partial file; --no-unk decodes; --checkpoint A B decodes as an ensemble; tern bench
-translate reports per setting, --alignment links words, --word-scores scores them, --coverage-penalty re-ranks, --prefix starts translations, decodes the same with several workers, and refuses bad values and foreign
+translate reports per setting, --alignment links words, --word-scores scores them, --coverage-penalty re-ranks, --prefix starts translations, --score-target scores given ones, decodes the same with several workers, and refuses bad values and foreign
 vocabularies; --int8 decodes and is refused with another precision."""
 import gzip
 import json
+import math
 import os
 import select
 import signal
@@ -195,6 +196,40 @@ check(open(f"{d}/prefix.txt").read().startswith("el_cityo el_kingo\n"), f"-o may
 p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "--prefix", f"{d}/missing.txt"], expect=4)
 check("missing.txt: cannot open --prefix (No such file or directory)" in p.stderr,
       f"a missing prefix file ({p.stderr.strip()[-160:]})")
+# --score-target FILE (forced decoding, as fairseq --score-reference): each line's log-probability of the given
+# translation equals evaluate --text --source --sentence-scores' (log10) times ln 10; with --alignment and --word-scores
+# their sections follow, the word scores summing to it; an ensemble scores too; refusals.
+write(f"{d}/given.txt", ["el_cityo el_kingo .", "el_o", "el_lighto ."])
+forced = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "--score-target", f"{d}/given.txt"]).stdout
+p = run(["evaluate", "--checkpoint", ckpt, "--text", f"{d}/given.txt", "--source", f"{d}/in.txt", "--sentence-scores"])
+log10 = [float(line.split("\t")[0]) for line in p.stdout.splitlines()]
+nats = [float(x) for x in forced.splitlines()]
+check(len(nats) == 3 and all(abs(a - b * math.log(10)) < 1e-3 for a, b in zip(nats, log10)),
+      f"--score-target equals evaluate's sentence scores ({nats} vs {log10})")
+full = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "--score-target", f"{d}/given.txt", "--alignment",
+            "--word-scores", "--beam", "5"]).stdout.splitlines()
+ok = len(full) == 3
+for line, total, given in zip(full, nats, ["el_cityo el_kingo .", "el_o", "el_lighto ."]):
+    score, links, words = line.split(" ||| ")
+    ok = ok and float(score) == total and len(words.split()) == len(given.split()) + 1
+    ok = ok and abs(sum(map(float, words.split())) - total) < 1e-3 * len(words.split())
+    ok = ok and all(int(pair.split("-")[1]) < len(given.split()) for pair in links.split())
+check(ok, f"--score-target with --alignment and --word-scores (--beam does not apply) ({full})")
+pair = run(["translate", "--checkpoint", ckpt, ckpt, "-i", f"{d}/in.txt", "--score-target", f"{d}/given.txt"]).stdout
+check([round(float(x), 4) for x in pair.splitlines()] == [round(x, 4) for x in nats],
+      "an ensemble of the model twice scores as the model")
+for extra, needle in ((["--nbest", "2"], "--score-target scores one given translation a line: --nbest 2 does not apply"),
+                      (["--sampling", "--beam", "1"], "--sampling does not apply"),
+                      (["--prefix", f"{d}/prefix.txt"], "not both")):
+    p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "--score-target", f"{d}/given.txt"] + extra,
+            expect=2)
+    check(needle in p.stderr, f"--score-target with {extra[0]} refused ({p.stderr.strip()[-160:]})")
+write(f"{d}/blank.txt", ["the king said unto him .", "", "light"])
+p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/blank.txt", "--score-target", f"{d}/given.txt"], expect=4)
+check(f"{d}/blank.txt:2: the source line is blank" in p.stderr, f"a blank source refused ({p.stderr.strip()[-160:]})")
+p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "--score-target", f"{d}/prefix2.txt"], expect=4)
+check("--score-target must hold one line, a target translation, for each input line" in p.stderr,
+      f"a short translation file ({p.stderr.strip()[-160:]})")
 one = run(["translate", "--checkpoint", ckpt, "--word-scores", "-i", f"{d}/in.txt"]).stdout.splitlines()
 check(all(l.split(" ||| ")[0] == t for l, t in zip(one, piped.splitlines())), "the same translations with --word-scores")
 

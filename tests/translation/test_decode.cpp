@@ -407,6 +407,23 @@ TEST(Decode, PrefixStartsEveryHypothesis) {
       EXPECT_NEAR(h.logprob, std::accumulate(w.lp.begin(), w.lp.end(), 0.0), 1e-4);
     }
   }
+  // Whole given translations (prefix_ends: forced decoding): each hypothesis is its prefix and </s>, scored and
+  // aligned as stepping the model along it gives.
+  DecodeOptions whole = greedy;
+  whole.prefix_ends = true, whole.alignment = true, whole.min_len = 30;  // </s> forced past --min-len too
+  const auto scored = decode(*m, src, len, whole, prefixes);
+  for (int64_t b = 0; b < 3; ++b) {
+    const auto& h = scored[static_cast<size_t>(b)][0];
+    EXPECT_EQ(h.tokens, prefixes[static_cast<size_t>(b)]) << "sentence " << b;
+    const Walk w = walk(*m, src, len, b, h, /*ended=*/true);
+    EXPECT_NEAR(h.logprob, std::accumulate(w.lp.begin(), w.lp.end(), 0.0), 1e-4) << "sentence " << b;
+    const torch::Tensor attended = w.attn.argmax(1);
+    for (size_t i = 0; i < h.alignment.size(); ++i)
+      EXPECT_EQ(h.alignment[i], attended[static_cast<int64_t>(i)].item<int64_t>());
+  }
+  whole.beam = 2;
+  EXPECT_NE(test::error_of([&] { whole.validate(); }).find("forced decoding (given translations) takes one path"),
+            std::string::npos);
   EXPECT_THROW(decode(*m, src, len, o, {{5}, {}}), std::invalid_argument) << "one prefix a sentence";
   EXPECT_THROW(decode(*m, src, len, o, {{5}, {kEosId}, {}}), std::invalid_argument) << "no </s> inside";
 }
