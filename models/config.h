@@ -82,6 +82,14 @@ struct ModelConfig {
   bool is_lm() const { return type != ModelType::kSeq2seq; }  // a language model: lm or ffnn_lm
   int64_t encoder_layers() const { return enc_layers > 0 ? enc_layers : layers; }
   int64_t decoder_layers() const { return dec_layers > 0 ? dec_layers : layers; }  // a language model's: layers
+  // The same model however its depths are spelled (`layers: 2`, or `enc_layers: 2, dec_layers: 2`): both sides' depths
+  // written out, and `layers` theirs when they are equal. What checkpoints of one model are compared by.
+  ModelConfig with_depths_resolved() const {
+    ModelConfig m = *this;
+    m.enc_layers = encoder_layers(), m.dec_layers = decoder_layers();
+    if (m.enc_layers == m.dec_layers) m.layers = m.enc_layers;
+    return m;
+  }
   void validate() const;  // throws ConfigError with the key and value
 };
 

@@ -35,8 +35,9 @@ Config stored_config(const CheckpointMeta& m, const std::string& path) {
   }
 }
 
-// The model.* keys of a config, for the same-model check.
-std::vector<std::pair<std::string, std::string>> model_keys(const Config& c) {
+// The model.* keys of a config (its depths resolved: one model however spelled), for the same-model check.
+std::vector<std::pair<std::string, std::string>> model_keys(Config c) {
+  c.model = c.model.with_depths_resolved();
   std::vector<std::pair<std::string, std::string>> out;
   for (auto& kv : config_values(c))
     if (kv.first.rfind("model.", 0) == 0) out.push_back(std::move(kv));
@@ -80,7 +81,8 @@ AverageResult average_checkpoints(const AverageOptions& opt) {
   torch::serialize::OutputArchive out;
   for (size_t i = 0; i < res.inputs.size(); ++i) {
     const std::string& path = res.inputs[i];
-    CheckpointData d = i == 0 ? std::move(first) : read_checkpoint(path);
+    CheckpointData d =
+        i == 0 ? std::move(first) : read_checkpoint(path);  // NOLINT(bugprone-use-after-move): i == 0 once
     CheckpointMeta m = checkpoint_meta(d.meta, path);
     const auto keys = model_keys(stored_config(m, path));
     for (size_t k = 0; k < keys.size(); ++k)

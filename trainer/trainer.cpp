@@ -520,7 +520,9 @@ Config Trainer::check_compatible(const CheckpointMeta& m, const std::string& pat
   } catch (const ConfigError& e) {
     throw CheckpointError(path + ": its stored config does not parse: " + e.what());
   }
-  const auto mine = config_values(cfg_), theirs = config_values(saved);
+  Config here = cfg_, there = saved;  // compared with their depths resolved: one model, however spelled
+  here.model = here.model.with_depths_resolved(), there.model = there.model.with_depths_resolved();
+  const auto mine = config_values(here), theirs = config_values(there);
   for (size_t i = 0; i < mine.size(); ++i)
     if (mine[i] != theirs[i] && !may_differ(mine[i].first))
       throw CheckpointError(fmt::format("{}: {}: {} is {} there and {} here; HINT: {}", path, why, mine[i].first,

@@ -98,8 +98,17 @@ for name, sets, extra in (("deep_enc", ["model.enc_layers=3", "model.dec_layers=
     check(len(p.stdout.splitlines()) == 5, f"{name}: ensembles with a one-layer model")
 p = run(["train", one, "--set", "model.enc_layers=2", "--set", f"train.init_from={d}/depth1/best.tern", "--set",
          f"train.run_dir={d}/depth2"], expect=5)
-check("train.init_from needs the model it was trained with: model.enc_layers is 0 there and 2 here" in p.stderr,
+check("train.init_from needs the model it was trained with: model.enc_layers is 1 there and 2 here" in p.stderr,
       f"fine-tuning a 1-layer checkpoint as a 2-layer encoder is refused ({p.stderr[-300:]})")
+# The same model spelled with both sides' depths: fine-tuning from it is allowed, and so is resuming with the spelling
+# changed.
+run(["train", one, "--set", "model.enc_layers=1", "--set", "model.dec_layers=1", "--set", "model.layers=3", "--set",
+     f"train.init_from={d}/depth1/best.tern", "--set", f"train.run_dir={d}/depth1b", "--set", "train.max_steps=2",
+     "--no-progress"])
+run(["train", one, "--resume", "--set", "model.enc_layers=1", "--set", "model.dec_layers=1", "--set",
+     "train.max_steps=12", "--no-progress"])
+check(os.path.exists(f"{d}/depth1b/ckpt_step00000002.tern") and os.path.exists(f"{d}/depth1/ckpt_step00000012.tern"),
+      "model.layers=1 and enc_layers=dec_layers=1 are one model for init_from and resume")
 
 # Word dropout (model.dropout_src / dropout_tgt, Marian --dropout-src/--dropout-trg): training with it takes other
 # losses than without (same seed), evaluation is untouched by it, and a run may fine-tune from a checkpoint trained
