@@ -207,8 +207,8 @@ SequenceModel build_model(const ModelConfig& cfg) {
   if (cfg.tgt_vocab <= 4 || (!cfg.is_lm() && cfg.src_vocab <= 4))
     throw ConfigError("model vocabulary sizes are not set (they come from the corpus)");
   auto too_large = [&](const std::string& why) {
-    const std::string depth =
-        cfg.encoder_layers() == cfg.decoder_layers()
+    const std::string depth =  // the keys the config gave
+        cfg.enc_layers == 0 && cfg.dec_layers == 0
             ? fmt::format("model.layers={}", cfg.layers)
             : fmt::format("model.enc_layers={}, model.dec_layers={}", cfg.encoder_layers(), cfg.decoder_layers());
     return ConfigError(fmt::format(

@@ -712,7 +712,7 @@ void Trainer::open_run() {
         "thread(s) per rank",
         cfg_.model.type, cfg_.model.cell,
         cfg_.model.encoder_layers() == cfg_.model.decoder_layers()
-            ? std::to_string(cfg_.model.layers)
+            ? std::to_string(cfg_.model.encoder_layers())
             : fmt::format("{}+{}", cfg_.model.encoder_layers(), cfg_.model.decoder_layers()),
         cfg_.model.hidden, cfg_.model.embedding, n, device_.str(), t.precision, comm_.world(), comm_.backend(),
         reducer_->overlapping() ? "on" : "off", reducer_->buckets().size(), torch::get_num_threads());

@@ -102,9 +102,10 @@ check("train.init_from needs the model it was trained with: model.enc_layers is 
       f"fine-tuning a 1-layer checkpoint as a 2-layer encoder is refused ({p.stderr[-300:]})")
 # The same model spelled with both sides' depths: fine-tuning from it is allowed, and so is resuming with the spelling
 # changed.
-run(["train", one, "--set", "model.enc_layers=1", "--set", "model.dec_layers=1", "--set", "model.layers=3", "--set",
-     f"train.init_from={d}/depth1/best.tern", "--set", f"train.run_dir={d}/depth1b", "--set", "train.max_steps=2",
-     "--no-progress"])
+log = run(["train", one, "--set", "model.enc_layers=1", "--set", "model.dec_layers=1", "--set", "model.layers=3",
+           "--set", f"train.init_from={d}/depth1/best.tern", "--set", f"train.run_dir={d}/depth1b", "--set",
+           "train.max_steps=2", "--no-progress"]).stderr
+check("(lstm 1x32," in log, f"the log names the depth built, not model.layers ({log.splitlines()[0][:120]})")
 run(["train", one, "--resume", "--set", "model.enc_layers=1", "--set", "model.dec_layers=1", "--set",
      "train.max_steps=12", "--no-progress"])
 check(os.path.exists(f"{d}/depth1b/ckpt_step00000002.tern") and os.path.exists(f"{d}/depth1/ckpt_step00000012.tern"),

@@ -156,6 +156,10 @@ refused(["train", cfg, "--set", "model.hidden=60000", "--set", "model.embedding=
          "--set", f"train.run_dir={d}/big"], EXIT_CONFIG,
         ["the model cannot be built with model.enc_layers=3, model.dec_layers=1,", "model.hidden=60000"],
         "a model too large to allocate names both depths")
+refused(["train", cfg, "--set", "model.hidden=60000", "--set", "model.embedding=60000", "--set", "model.enc_layers=2",
+         "--set", "model.dec_layers=2", "--set", f"train.run_dir={d}/big"], EXIT_CONFIG,
+        ["the model cannot be built with model.enc_layers=2, model.dec_layers=2,"],
+        "a model too large to allocate names the depths given, not model.layers")
 refused(["train", cfg, "--set", "train.threads=2147483648"], EXIT_CONFIG, "train.threads must be in [0, 4096]",
         "threads 2^31")
 refused(["train", cfg, "--set", "train.threads=4294967297"], EXIT_CONFIG, "train.threads must be in [0, 4096]",
