@@ -84,9 +84,6 @@ def drop_words(emb, p, training):
     return emb * F.dropout(torch.ones(*emb.shape[:-1], 1, device=emb.device, dtype=emb.dtype), p, True)
 
 
-def rnn(cell, inp, hidden, layers, dropout, bidirectional=False, residual=False):
-    return Stack(cell, inp, hidden, layers, dropout, bidirectional, residual)
-
 
 class Seq2Seq(nn.Module):
     def __init__(self, m, V_src, V_tgt):
@@ -96,13 +93,13 @@ class Seq2Seq(nn.Module):
         self.m, self.Le, self.L, self.H = m, Le, L, H
         self.src_emb = nn.Embedding(V_src, E, padding_idx=0)
         self.tgt_emb = nn.Embedding(V_tgt, E, padding_idx=0)
-        self.encoder = rnn(m["cell"], E, H // 2 if m["bidirectional"] else H, Le, m["dropout"], m["bidirectional"],
+        self.encoder = Stack(m["cell"], E, H // 2 if m["bidirectional"] else H, Le, m["dropout"], m["bidirectional"],
                            m["residual"])
         if m["input_feeding"]:
             Cell = nn.LSTMCell if m["cell"] == "lstm" else nn.GRUCell
             self.cells = nn.ModuleList([Cell(E + H if l == 0 else H, H) for l in range(L)])
         else:
-            self.decoder = rnn(m["cell"], E, H, L, m["dropout"], residual=m["residual"])
+            self.decoder = Stack(m["cell"], E, H, L, m["dropout"], residual=m["residual"])
         self.attention = Attention(m["attention"], H)
         self.combine = nn.Linear(2 * H, H, bias=False)
         self.out = nn.Linear(H, V_tgt)
@@ -161,7 +158,7 @@ class LanguageModel(nn.Module):
     def __init__(self, m, V):
         super().__init__()
         self.emb = nn.Embedding(V, m["embedding"], padding_idx=0)
-        self.rnn = rnn(m["cell"], m["embedding"], m["hidden"], m["layers"], m["dropout"], residual=m["residual"])
+        self.rnn = Stack(m["cell"], m["embedding"], m["hidden"], m["layers"], m["dropout"], residual=m["residual"])
         self.p_words = m["dropout_tgt"]
         self.out = nn.Linear(m["hidden"], V)
         if m["tie_embeddings"]:

@@ -26,13 +26,11 @@ void ModelConfig::validate() const {
   }
   if (residual && std::max(encoder_layers(), decoder_layers()) < 2)
     bad("residual",
-        enc_layers == 0 && dec_layers == 0
-            ? fmt::format("adds each layer's input to its output from the second layer on: it needs "
-                          "model.layers >= 2 (model.layers is {})",
-                          layers)
-            : fmt::format("adds each layer's input to its output from the second layer on: it needs a stack of >= 2 "
-                          "layers (the encoder has {}, the decoder {})",
-                          encoder_layers(), decoder_layers()),
+        "adds each layer's input to its output from the second layer on: it needs " +
+            (enc_layers == 0 && dec_layers == 0
+                 ? fmt::format("model.layers >= 2 (model.layers is {})", layers)
+                 : fmt::format("a stack of >= 2 layers (the encoder has {}, the decoder {})", encoder_layers(),
+                               decoder_layers())),
         "true");
   if (embedding < 1 || embedding > 65536) bad("embedding", "must be in [1, 65536]", std::to_string(embedding));
   if (hidden < 2 || hidden > 65536) bad("hidden", "must be in [2, 65536]", std::to_string(hidden));
