@@ -19,6 +19,8 @@ void ModelConfig::validate() const {
   if (layers < 1 || layers > 16) bad("layers", "must be in [1, 16]", std::to_string(layers));
   if (residual && type == ModelType::kFfnnLm)
     bad("residual", "is for recurrent layers (model.type seq2seq or lm; ffnn_lm has one tanh layer)", "true");
+  if (layer_norm && type == ModelType::kFfnnLm)
+    bad("layer_norm", "normalizes recurrent cells (model.type seq2seq or lm; ffnn_lm has none)", "true");
   for (const auto& [key, n] : {std::pair<const char*, int64_t>{"enc_layers", enc_layers}, {"dec_layers", dec_layers}}) {
     if (n < 0 || n > 16) bad(key, "must be 0 (model.layers) or in [1, 16]", std::to_string(n));
     if (n > 0 && type != ModelType::kSeq2seq)

@@ -53,6 +53,10 @@ struct ModelConfig {
   // the second layer on, each layer's output is its input plus what the layer computes from it (dropout applied to
   // the layer's input only). Needs layers >= 2 and a recurrent model (seq2seq or lm).
   bool residual = false;
+  // Layer normalization inside the recurrent cells (Ba et al. 2016; Marian --layer-normalization): each cell's input
+  // and recurrent gate products normalized apart over their gates, with learned gains (models/seq2seq.h norm_gates).
+  // The cells then step one token at a time (no fused cuDNN kernel). A recurrent model's (seq2seq or lm).
+  bool layer_norm = false;
   int64_t embedding = 256;    // Embedding size E.
   int64_t hidden = 512;       // Hidden size H (a bidirectional encoder uses H/2 per direction).
   bool bidirectional = true;  // Bidirectional encoder (seq2seq only).

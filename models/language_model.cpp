@@ -17,8 +17,8 @@ constexpr int64_t kSentenceStart = 2;  // <s> (data/tokenizer.h's kBosId; models
 LanguageModelImpl::LanguageModelImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
   emb_ = register_module(
       "emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.tgt_vocab, cfg.embedding).padding_idx(0)));
-  rnn_ = register_module("rnn",
-                         RnnStack(cfg.cell, cfg.embedding, cfg.hidden, cfg.layers, cfg.dropout, false, cfg.residual));
+  rnn_ = register_module("rnn", RnnStack(cfg.cell, cfg.embedding, cfg.hidden, cfg.layers, cfg.dropout, false,
+                                         cfg.residual, cfg.layer_norm));
   out_ = register_module("out",
                          OutputLayer(cfg.hidden, cfg.tgt_vocab, cfg.tie_embeddings ? emb_->weight : torch::Tensor()));
   drop_ = register_module("drop", torch::nn::Dropout(cfg.dropout));

@@ -2,16 +2,86 @@
 
 #include <ATen/autocast_mode.h>
 
+#include <cmath>
+
 #include "models/loss.h"
 
 namespace tern {
 namespace rnn = torch::nn::utils::rnn;
 
+// ---------------------------------------------------------------------------------------------- NormCell
+
+torch::Tensor norm_gates(const torch::Tensor& g, const torch::Tensor& gain, const torch::Tensor& bias) {
+  return torch::layer_norm(g, {g.size(-1)}, gain, bias, /*eps=*/1e-5);
+}
+
+std::pair<torch::Tensor, torch::Tensor> cell_update(bool lstm, const torch::Tensor& gi, const torch::Tensor& gh,
+                                                    const torch::Tensor& h, const torch::Tensor& c) {
+  if (lstm) {
+    auto g = (gi + gh).chunk(4, 1);  // input, forget, cell, output
+    torch::Tensor c_new = torch::sigmoid(g[1]) * c + torch::sigmoid(g[0]) * torch::tanh(g[2]);
+    return {torch::sigmoid(g[3]) * torch::tanh(c_new), c_new};
+  }
+  auto i = gi.chunk(3, 1), r = gh.chunk(3, 1);  // reset, update, new
+  torch::Tensor reset = torch::sigmoid(i[0] + r[0]), update = torch::sigmoid(i[1] + r[1]);
+  torch::Tensor n = torch::tanh(i[2] + reset * r[2]);
+  return {n + update * (h - n), torch::Tensor()};  // (1 - z) n + z h
+}
+
+NormCellImpl::NormCellImpl(bool lstm_cell, int64_t input, int64_t hidden) : lstm(lstm_cell) {
+  const int64_t G = (lstm ? 4 : 3) * hidden;
+  const double k = 1.0 / std::sqrt(static_cast<double>(hidden));  // LibTorch's LSTM/GRU initialisation
+  weight_ih = register_parameter("weight_ih", torch::empty({G, input}).uniform_(-k, k));
+  weight_hh = register_parameter("weight_hh", torch::empty({G, hidden}).uniform_(-k, k));
+  bias = register_parameter("bias", torch::empty({G}).uniform_(-k, k));
+  gain_ih = register_parameter("gain_ih", torch::ones({G}));
+  gain_hh = register_parameter("gain_hh", torch::ones({G}));
+}
+
+torch::Tensor NormCellImpl::input_gates(const torch::Tensor& x) {
+  return norm_gates(torch::nn::functional::linear(x, weight_ih), gain_ih, bias);
+}
+
+std::pair<torch::Tensor, torch::Tensor> NormCellImpl::step(const torch::Tensor& xg, const torch::Tensor& h,
+                                                           const torch::Tensor& c) {
+  return cell_update(lstm, xg, norm_gates(torch::nn::functional::linear(h, weight_hh), gain_hh), h, c);
+}
+
+torch::Tensor NormCellImpl::run(const torch::Tensor& x, const torch::Tensor& mask, bool reverse, torch::Tensor& h,
+                                torch::Tensor& c) {
+  const int64_t T = x.size(1);
+  const torch::Tensor xg = input_gates(x);  // (B, T, G): every position's input gates in one product
+  std::vector<torch::Tensor> out(static_cast<size_t>(T));
+  for (int64_t i = 0; i < T; ++i) {
+    const int64_t t = reverse ? T - 1 - i : i;
+    auto [h_new, c_new] = step(xg.select(1, t), h, c);            // (B, H)
+    if (mask.defined()) {                                         // padding keeps the state and outputs zeros
+      const torch::Tensor real = mask.select(1, t).unsqueeze(1);  // (B, 1)
+      h = torch::where(real, h_new, h);
+      if (lstm) c = torch::where(real, c_new, c);
+      out[static_cast<size_t>(t)] = h_new.masked_fill(real.logical_not(), 0.0);
+    } else {
+      h = h_new, c = c_new;
+      out[static_cast<size_t>(t)] = h_new;
+    }
+  }
+  return torch::stack(out, 1);  // (B, T, H)
+}
+
+CellParams NormCellImpl::params() const { return {weight_ih, weight_hh, bias, torch::Tensor(), gain_ih, gain_hh}; }
+
 // ---------------------------------------------------------------------------------------------- RnnStack
 
 RnnStackImpl::RnnStackImpl(Choice<Cell> cell, int64_t input, int64_t hidden, int64_t layers, double dropout,
-                           bool bidirectional, bool residual)
-    : lstm_(cell == Cell::kLstm), dropout_(dropout), dirs_(bidirectional ? 2 : 1) {
+                           bool bidirectional, bool residual, bool layer_norm)
+    : lstm_(cell == Cell::kLstm), dropout_(dropout), dirs_(bidirectional ? 2 : 1), residual_(residual) {
+  if (layer_norm) {
+    for (int64_t l = 0; l < layers; ++l)
+      for (int64_t d = 0; d < dirs_; ++d)
+        norm_cells_.push_back(register_module("norm" + std::to_string(l) + (d == 1 ? "_reverse" : ""),
+                                              NormCell(lstm_, l == 0 ? input : hidden * dirs_, hidden)));
+    return;
+  }
   const bool split = residual && layers > 1;  // a module a layer
   const double between = layers > 1 && !split ? dropout : 0.0;
   for (int64_t l = 0; l < (split ? layers : 1); ++l) {
@@ -92,17 +162,50 @@ X RnnStackImpl::stack(const X& x, torch::Tensor& h, torch::Tensor& c) {
   return y;
 }
 
+torch::Tensor RnnStackImpl::run_norm(const torch::Tensor& x, const torch::Tensor& mask, torch::Tensor& h,
+                                     torch::Tensor& c) {
+  const auto L = static_cast<int64_t>(norm_cells_.size()) / dirs_;
+  torch::Tensor y = x;                // (B, T, I), then (B, T, dirs * Hd)
+  std::vector<torch::Tensor> hs, cs;  // per layer and direction (B, Hd)
+  for (int64_t l = 0; l < L; ++l) {
+    const torch::Tensor in = l == 0 ? y : torch::dropout(y, dropout_, is_training());
+    std::vector<torch::Tensor> outs;  // per direction (B, T, Hd)
+    for (int64_t d = 0; d < dirs_; ++d) {
+      NormCellImpl& cell = *norm_cells_[static_cast<size_t>(l * dirs_ + d)];
+      const int64_t Hd = cell.weight_hh.size(1);
+      torch::Tensor hk = h.defined() ? h[l * dirs_ + d] : torch::zeros({x.size(0), Hd}, y.options());
+      torch::Tensor ck = !lstm_ ? torch::Tensor() : c.defined() ? c[l * dirs_ + d] : torch::zeros_like(hk);
+      outs.push_back(cell.run(in, mask, /*reverse=*/d == 1, hk, ck));
+      hs.push_back(hk);
+      if (lstm_) cs.push_back(ck);
+    }
+    torch::Tensor out = dirs_ == 2 ? torch::cat(outs, -1) : outs[0];
+    y = residual_ && l > 0 ? out + y : out;
+  }
+  h = torch::stack(hs);
+  c = lstm_ ? torch::stack(cs) : torch::Tensor();
+  return y;
+}
+
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> RnnStackImpl::forward(const torch::Tensor& x,
                                                                               const torch::Tensor& h0,
                                                                               const torch::Tensor& c0) {
   torch::Tensor h = h0, c = c0;
-  torch::Tensor out = stack(x, h, c);
+  torch::Tensor out = normalized() ? run_norm(x, torch::Tensor(), h, c) : stack(x, h, c);
   return {out, h, c};
 }
 
 rnn::PackedSequence RnnStackImpl::forward_packed(const rnn::PackedSequence& x, torch::Tensor& h, torch::Tensor& c) {
+  TORCH_CHECK(!normalized(), "a layer-normalized stack takes padded input: forward_masked");
   h = c = torch::Tensor();  // from zeros
   return stack(x, h, c);
+}
+
+torch::Tensor RnnStackImpl::forward_masked(const torch::Tensor& x, const torch::Tensor& mask, torch::Tensor& h,
+                                           torch::Tensor& c) {
+  TORCH_CHECK(normalized(), "forward_masked is for layer-normalized stacks");
+  h = c = torch::Tensor();  // from zeros
+  return run_norm(x, mask, h, c);
 }
 
 // ---------------------------------------------------------------------------------------------- OutputLayer
@@ -151,17 +254,21 @@ Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
       register_module("tgt_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.tgt_vocab, E).padding_idx(0)));
   if (cfg.share_embeddings) src_emb_ = tgt_emb_;  // registered once: the optimizer and checkpoints hold it once
   encoder_ = register_module("encoder", RnnStack(cfg.cell, E, cfg.bidirectional ? H / 2 : H, cfg.encoder_layers(),
-                                                 cfg.dropout, cfg.bidirectional, cfg.residual));
+                                                 cfg.dropout, cfg.bidirectional, cfg.residual, cfg.layer_norm));
   if (cfg.input_feeding) {
     for (int64_t l = 0; l < L; ++l) {
       int64_t in = l == 0 ? E + H : H;
-      if (cfg.cell == Cell::kLstm)
+      if (cfg.layer_norm)
+        norm_cells_.push_back(
+            register_module("dec_cell" + std::to_string(l), NormCell(cfg.cell == Cell::kLstm, in, H)));
+      else if (cfg.cell == Cell::kLstm)
         lstm_cells_.push_back(register_module("dec_cell" + std::to_string(l), torch::nn::LSTMCell(in, H)));
       else
         gru_cells_.push_back(register_module("dec_cell" + std::to_string(l), torch::nn::GRUCell(in, H)));
     }
   } else {
-    decoder_ = register_module("decoder", RnnStack(cfg.cell, E, H, L, cfg.dropout, false, cfg.residual));
+    decoder_ =
+        register_module("decoder", RnnStack(cfg.cell, E, H, L, cfg.dropout, false, cfg.residual, cfg.layer_norm));
   }
   attention_ = register_module("attention", Attention(cfg));
   combine_ = register_module("combine", torch::nn::Linear(torch::nn::LinearOptions(2 * H, H).bias(false)));
@@ -173,11 +280,16 @@ DecoderState Seq2SeqImpl::encode(const torch::Tensor& src, const torch::Tensor& 
   const int64_t B = src.size(0), S = src.size(1), H = cfg_.hidden;
   const int64_t Le = cfg_.encoder_layers(), Ld = cfg_.decoder_layers();
   torch::Tensor emb = drop_words(drop_(src_emb_(src)), cfg_.dropout_src, is_training());  // (B, S, E)
-  auto packed = pack_by_length(emb, src_len.to(torch::kCPU, torch::kLong).clamp_min(1));  // no copy when on the CPU
   DecoderState s;
+  s.mask = torch::arange(S, src.options()).unsqueeze(0) < src_len.to(src.device(), true).unsqueeze(1);  // (B, S)
   torch::Tensor h, c;  // (L*dirs, B, Hd)
-  auto out = encoder_->forward_packed(packed, h, c);
-  s.memory = std::get<0>(rnn::pad_packed_sequence(out, /*batch_first=*/true, /*padding_value=*/0.0, S));  // (B, S, H)
+  if (encoder_->normalized()) {
+    s.memory = encoder_->forward_masked(emb, s.mask, h, c);  // (B, S, H)
+  } else {
+    auto packed = pack_by_length(emb, src_len.to(torch::kCPU, torch::kLong).clamp_min(1));  // no copy on the CPU
+    auto out = encoder_->forward_packed(packed, h, c);
+    s.memory = std::get<0>(rnn::pad_packed_sequence(out, /*batch_first=*/true, /*padding_value=*/0.0, S));
+  }
   // The decoder's initial state (Ld, B, H): the encoder's final states (Le*dirs, B, Hd), directions side by side, top
   // layer to top layer; decoder layers below the encoder's bottom start from zeros.
   auto initial = [&](const torch::Tensor& t) {
@@ -193,9 +305,8 @@ DecoderState Seq2SeqImpl::encode(const torch::Tensor& src, const torch::Tensor& 
   };
   s.h = initial(h);
   s.c = initial(c);
-  s.mask = torch::arange(S, src.options()).unsqueeze(0) < src_len.to(src.device(), true).unsqueeze(1);  // (B, S)
-  s.keys = attention_->keys(s.memory);                                                                  // (B, S, H)
-  s.feed = torch::zeros({B, H}, s.memory.options());                                                    // (B, H)
+  s.keys = attention_->keys(s.memory);                // (B, S, H)
+  s.feed = torch::zeros({B, H}, s.memory.options());  // (B, H)
   if (fast_steps(*this, src.device())) s.weights = decode_weights();
   return s;
 }
@@ -207,7 +318,12 @@ torch::Tensor Seq2SeqImpl::cell_step(const torch::Tensor& emb, DecoderState& s) 
   const int64_t L = cfg_.decoder_layers();
   for (int64_t l = 0; l < L; ++l) {
     torch::Tensor y;  // (B, H) the layer's state h
-    if (!lstm_cells_.empty()) {
+    if (!norm_cells_.empty()) {
+      auto& cell = *norm_cells_[static_cast<size_t>(l)];
+      auto [h, c] = cell.step(cell.input_gates(l > 0 ? drop_(x) : x), s.h[l], s.c.defined() ? s.c[l] : s.c);
+      y = h;
+      if (c.defined()) cs.push_back(c);
+    } else if (!lstm_cells_.empty()) {
       auto [h, c] = lstm_cells_[l]->forward(l > 0 ? drop_(x) : x, std::make_tuple(s.h[l], s.c[l]));
       y = h, cs.push_back(c);
     } else {
@@ -253,24 +369,27 @@ torch::Tensor Seq2SeqImpl::forward(const torch::Tensor& src, const torch::Tensor
   return project(htilde);  // (B, T, V)
 }
 
-std::array<torch::Tensor, 4> RnnStackImpl::layer_params(int64_t l) {
+CellParams RnnStackImpl::layer_params(int64_t l) {
+  if (normalized()) return norm_cells_[static_cast<size_t>(l)]->params();
   const bool split = modules() > 1;
   auto p = module(split ? static_cast<size_t>(l) : 0).named_parameters(/*recurse=*/false);
   const std::string k = "_l" + std::to_string(split ? 0 : l);
-  return {p["weight_ih" + k], p["weight_hh" + k], p["bias_ih" + k], p["bias_hh" + k]};
+  return {p["weight_ih" + k], p["weight_hh" + k], p["bias_ih" + k], p["bias_hh" + k], {}, {}};
 }
 
-void add_decode_layer(DecodeWeights& w, int64_t l, const torch::Tensor& emb, const std::array<torch::Tensor, 4>& p,
-                      CpuGemm gemm) {
-  const auto& [w_ih, w_hh, b_ih, b_hh] = p;
-  const int64_t E = emb.size(1);
+void add_decode_layer(DecodeWeights& w, int64_t l, const torch::Tensor& emb, const CellParams& p, CpuGemm gemm) {
+  const int64_t E = emb.size(1), I = p.w_ih.size(1);
+  const bool norm = p.gain_ih.defined();  // the bias comes after the input gates' normalization
+  const torch::Tensor in_bias = norm ? torch::Tensor() : p.b_ih;
   DecodeWeights::Layer layer;
-  layer.hh = DenseLinear(w_hh, b_hh, gemm);
+  layer.hh = DenseLinear(p.w_hh, p.b_hh, gemm);
+  if (norm) layer.gain_ih = p.gain_ih, layer.gain_hh = p.gain_hh, layer.bias = p.b_ih;
   if (l == 0) {
-    w.token_gates = torch::addmm(b_ih, emb, w_ih.narrow(1, 0, E).t());                            // (V, G)
-    if (w_ih.size(1) > E) layer.in = DenseLinear(w_ih.narrow(1, E, w_ih.size(1) - E), {}, gemm);  // input feeding
+    const torch::Tensor w_emb = p.w_ih.narrow(1, 0, E).t();
+    w.token_gates = norm ? torch::mm(emb, w_emb) : torch::addmm(in_bias, emb, w_emb);  // (V, G)
+    if (I > E) layer.in = DenseLinear(p.w_ih.narrow(1, E, I - E), {}, gemm);           // input feeding
   } else {
-    layer.in = DenseLinear(w_ih, b_ih, gemm);
+    layer.in = DenseLinear(p.w_ih, in_bias, gemm);
   }
   w.layers.push_back(std::move(layer));
 }
@@ -316,15 +435,16 @@ std::shared_ptr<const DecodeWeights> DecodeWeightsCache::get(
 std::shared_ptr<const DecodeWeights> Seq2SeqImpl::decode_weights() {
   return cache_->get(*this, kernels_, [&] {
     auto w = std::make_shared<DecodeWeights>();
-    const auto cell = [](const auto& c) -> std::array<torch::Tensor, 4> {  // an LSTMCell's or a GRUCell's
-      return {c->weight_ih, c->weight_hh, c->bias_ih, c->bias_hh};
+    const auto cell = [](const auto& c) -> CellParams {  // an LSTMCell's or a GRUCell's
+      return {c->weight_ih, c->weight_hh, c->bias_ih, c->bias_hh, {}, {}};
     };
     for (int64_t l = 0; l < cfg_.decoder_layers(); ++l) {
       const auto k = static_cast<size_t>(l);
       add_decode_layer(*w, l, tgt_emb_->weight,
-                       !lstm_cells_.empty()  ? cell(lstm_cells_[k])
-                       : !gru_cells_.empty() ? cell(gru_cells_[k])
-                                             : decoder_->layer_params(l),
+                       !norm_cells_.empty()   ? norm_cells_[k]->params()
+                       : !lstm_cells_.empty() ? cell(lstm_cells_[k])
+                       : !gru_cells_.empty()  ? cell(gru_cells_[k])
+                                              : decoder_->layer_params(l),
                        kernels_.gemm);
     }
     w->combine = DenseLinear(combine_->weight, {}, kernels_.gemm);
@@ -348,18 +468,9 @@ torch::Tensor fast_cell_step(bool lstm, const torch::Tensor& prev, const DecodeW
       gi = p.in(x);
     }
     torch::Tensor gh = p.hh(h);  // (N, G)
-    torch::Tensor y;             // (N, H) the layer's new h
-    if (lstm) {
-      auto g = (gi + gh).chunk(4, 1);  // input, forget, cell, output
-      torch::Tensor c = torch::sigmoid(g[1]) * s.c[static_cast<int64_t>(l)] + torch::sigmoid(g[0]) * torch::tanh(g[2]);
-      y = torch::sigmoid(g[3]) * torch::tanh(c);
-      cs.push_back(c);
-    } else {
-      auto i = gi.chunk(3, 1), r = gh.chunk(3, 1);  // reset, update, new
-      torch::Tensor reset = torch::sigmoid(i[0] + r[0]), update = torch::sigmoid(i[1] + r[1]);
-      torch::Tensor n = torch::tanh(i[2] + reset * r[2]);
-      y = n + update * (h - n);  // (1 - z) n + z h
-    }
+    if (p.gain_ih.defined()) gi = norm_gates(gi, p.gain_ih, p.bias), gh = norm_gates(gh, p.gain_hh);
+    auto [y, c] = cell_update(lstm, gi, gh, h, lstm ? s.c[static_cast<int64_t>(l)] : torch::Tensor());  // (N, H)
+    if (lstm) cs.push_back(c);
     hs.push_back(y);
     x = w.residual && l > 0 ? y + x : y;
   }

@@ -1,6 +1,6 @@
-// Encoder-decoder with attention: LSTM or GRU stacks (optionally residual), optional bidirectional encoder, Luong
-// dot/general/local-p, Bahdanau additive or multi-head attention, optional input feeding, tied or shared embeddings,
-// word dropout.
+// Encoder-decoder with attention: LSTM or GRU stacks (optionally residual, layer-normalized), optional bidirectional
+// encoder, Luong dot/general/local-p, Bahdanau additive or multi-head attention, optional input feeding, tied or shared
+// embeddings, word dropout.
 #pragma once
 #include "models/attention.h"
 #include "models/cpu_linear.h"
@@ -15,20 +15,61 @@
 
 namespace tern {
 
+// A recurrent layer's parameters as the CPU fast steps take them (G gates: 4H for an LSTM, 3H for a GRU, in LibTorch's
+// order: input, forget, cell, output; reset, update, new).
+struct CellParams {
+  torch::Tensor w_ih, w_hh;        // (G, I), (G, H)
+  torch::Tensor b_ih, b_hh;        // (G) each; a layer-normalized cell: its one bias b_ih, b_hh undefined
+  torch::Tensor gain_ih, gain_hh;  // (G) each, a layer-normalized cell's gains (else undefined)
+};
+
+// The gate pre-activations of a layer-normalized cell (Ba et al. 2016, as Marian's --layer-normalization): its input
+// and its recurrent products normalized apart over the G gates of a row (zero mean, unit variance), each times gains of
+// its own, the bias after the input's: gi = g_ih * norm(W_ih x) + b, gh = g_hh * norm(W_hh h). (..., G) -> (..., G)
+torch::Tensor norm_gates(const torch::Tensor& g, const torch::Tensor& gain, const torch::Tensor& bias = {});
+// An LSTM's or a GRU's step from its input gates gi (N, G) and recurrent gates gh (N, G) (biases included), h and c
+// (N, H; c undefined for a GRU) -> new h, new c. The GRU's new gate takes reset * gh's part, as LibTorch's.
+std::pair<torch::Tensor, torch::Tensor> cell_update(bool lstm, const torch::Tensor& gi, const torch::Tensor& gh,
+                                                    const torch::Tensor& h, const torch::Tensor& c);
+
+// One layer and direction of a layer-normalized LSTM or GRU (model.layer_norm): gates from norm_gates, stepped one
+// token at a time (never fused: no cuDNN kernel normalizes inside the recurrence). Parameters: weight_ih (G, I),
+// weight_hh (G, H), bias (G), gain_ih and gain_hh (G, ones at first).
+struct NormCellImpl : torch::nn::Module {
+  NormCellImpl(bool lstm, int64_t input, int64_t hidden);
+  torch::Tensor input_gates(const torch::Tensor& x);  // (..., I) -> (..., G): g_ih * norm(W_ih x) + b
+  // xg (N, G) from input_gates, state h/c (N, H) -> new h, new c (undefined for a GRU)
+  std::pair<torch::Tensor, torch::Tensor> step(const torch::Tensor& xg, const torch::Tensor& h, const torch::Tensor& c);
+  // x (B, T, I) from state h/c (B, H) -> outputs (B, T, H), leaving in h/c the state after each row's last real token.
+  // mask (B, T) bool, true on real tokens (padding at the end; undefined: all real): the state passes padding
+  // unchanged and its outputs are zeros, as a packed sequence's. reverse: from position T-1 down to 0.
+  torch::Tensor run(const torch::Tensor& x, const torch::Tensor& mask, bool reverse, torch::Tensor& h,
+                    torch::Tensor& c);
+  CellParams params() const;
+
+  bool lstm;
+  torch::Tensor weight_ih, weight_hh, bias, gain_ih, gain_hh;
+};
+TORCH_MODULE(NormCell);
+
 // A stack of LSTM or GRU layers, fused over time (cuDNN on GPU) or stepped one token at a time. Residual (GNMT): from
 // layer 1 on, y_l = y_{l-1} + layer_l(dropout(y_{l-1})); each layer is then a module of its own
-// ("layer1.weight_ih_l0"), else the stack is one module ("lstm.weight_ih_l1").
+// ("layer1.weight_ih_l0"), else the stack is one module ("lstm.weight_ih_l1"). Layer-normalized (model.layer_norm): a
+// NormCell a layer and direction ("norm1_reverse.weight_ih"), residual or not.
 struct RnnStackImpl : torch::nn::Module {
   RnnStackImpl(Choice<Cell> cell, int64_t input, int64_t hidden, int64_t layers, double dropout, bool bidirectional,
-               bool residual);
-  // x (B, T, I) or packed; state h/c (L*dirs, B, Hd) -> output (B, T, dirs*Hd), state
+               bool residual, bool layer_norm = false);
+  // x (B, T, I); state h/c (L*dirs, B, Hd) -> output (B, T, dirs*Hd), state
   std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& h,
                                                                   const torch::Tensor& c);
   torch::nn::utils::rnn::PackedSequence forward_packed(const torch::nn::utils::rnn::PackedSequence& x, torch::Tensor& h,
                                                        torch::Tensor& c);
+  // A layer-normalized stack over x (B, T, I) with mask (B, T) (NormCellImpl::run) from zeros, setting h/c.
+  torch::Tensor forward_masked(const torch::Tensor& x, const torch::Tensor& mask, torch::Tensor& h, torch::Tensor& c);
   bool lstm() const { return lstm_; }
-  // Layer l's parameters (unidirectional stacks): w_ih (G, I), w_hh (G, H), b_ih (G), b_hh (G).
-  std::array<torch::Tensor, 4> layer_params(int64_t l);
+  bool normalized() const { return !norm_cells_.empty(); }
+  // Layer l's parameters (unidirectional stacks).
+  CellParams layer_params(int64_t l);
 
  private:
   // Runs module i (the whole stack, or residual layer i) over x with state h/c (undefined: zeros), setting them.
@@ -44,11 +85,16 @@ struct RnnStackImpl : torch::nn::Module {
                  : static_cast<torch::nn::Module&>(*gru_modules_[i]);
   }
 
+  // The layer-normalized stack over x with mask from h/c (undefined: zeros), setting them.
+  torch::Tensor run_norm(const torch::Tensor& x, const torch::Tensor& mask, torch::Tensor& h, torch::Tensor& c);
+
   bool lstm_;
   double dropout_;                             // between layers (residual stacks apply it themselves)
   int64_t dirs_;                               // 2 bidirectional, else 1
+  bool residual_;                              // (a NormCell stack adds the residuals itself)
   std::vector<torch::nn::LSTM> lstm_modules_;  // one fused stack, or one a layer (residual)
   std::vector<torch::nn::GRU> gru_modules_;
+  std::vector<NormCell> norm_cells_;  // layer_norm: layer l, direction d at l * dirs + d (no fused modules then)
 };
 TORCH_MODULE(RnnStack);
 
@@ -74,8 +120,12 @@ struct DecodeWeights {
   struct Layer {
     DenseLinear in;  // (I) -> (G) input gates; layer 0: the input-feeding part only, no bias (else undefined)
     DenseLinear hh;  // (H) -> (G) recurrent gates, with their bias
+    // A layer-normalized cell's gains and bias (CellParams; else undefined): `in` and `hh` then have no bias, and the
+    // input and recurrent gates are normalized (norm_gates) after their products
+    torch::Tensor gain_ih, gain_hh, bias;
   };
-  torch::Tensor token_gates;  // (V, G) layer 0: W_ih[:, :E] emb(v) + b_ih for every target token v
+  // (V, G) layer 0: W_ih[:, :E] emb(v) + b_ih for every target token v (a layer-normalized cell: W_ih[:, :E] emb(v))
+  torch::Tensor token_gates;
   std::vector<Layer> layers;
   bool residual = false;                               // model.residual: layer l >= 1 adds its input to its output
   DenseLinear combine;                                 // seq2seq: W_c (2H) -> (H), no bias (a language model: none)
@@ -87,8 +137,7 @@ struct DecodeWeights {
 // Building DecodeWeights for a decoder stack (the seq2seq decoder's, a language model's): layer l from its gate
 // parameters, layer 0's input gates of every token from the embedding `emb` (V, E) (w_ih's columns past E: input
 // feeding), and the output layer (int8: as Int8Linear).
-void add_decode_layer(DecodeWeights& w, int64_t l, const torch::Tensor& emb, const std::array<torch::Tensor, 4>& p,
-                      CpuGemm gemm);
+void add_decode_layer(DecodeWeights& w, int64_t l, const torch::Tensor& emb, const CellParams& p, CpuGemm gemm);
 void set_decode_output(DecodeWeights& w, const OutputLayerImpl& out, const CpuKernels& kernels);
 // `w` with the output layer cut to the rows `ids` (V'): a shortlist (restrict_output).
 std::shared_ptr<const DecodeWeights> restrict_decode_output(const DecodeWeights& w, const OutputLayerImpl& out,
@@ -135,6 +184,7 @@ struct Seq2SeqImpl : SequenceModelImpl {
   RnnStack decoder_{nullptr};                    // fused decoder (no input feeding)
   std::vector<torch::nn::LSTMCell> lstm_cells_;  // input feeding: layer 0 takes E + H
   std::vector<torch::nn::GRUCell> gru_cells_;
+  std::vector<NormCell> norm_cells_;  // input feeding with model.layer_norm instead
   Attention attention_{nullptr};
   torch::nn::Linear combine_{nullptr};  // W_c (H, 2H)
   OutputLayer out_{nullptr};            // (V_tgt, H), weight shared with tgt_emb_ when tied

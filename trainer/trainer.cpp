@@ -707,15 +707,16 @@ void Trainer::open_run() {
     int64_t n = 0;
     for (auto& p : params_) n += p.numel();
     logf(
-        "model {} ({} {}x{}, E={}), {} parameters; device {}, {}; {} rank(s), backend {} (overlap {}, {} bucket(s)), "
+        "model {} ({} {}x{}, E={}{}), {} parameters; device {}, {}; {} rank(s), backend {} (overlap {}, {} bucket(s)), "
         "{} "
         "thread(s) per rank",
         cfg_.model.type, cfg_.model.cell,
         cfg_.model.encoder_layers() == cfg_.model.decoder_layers()
             ? std::to_string(cfg_.model.encoder_layers())
             : fmt::format("{}+{}", cfg_.model.encoder_layers(), cfg_.model.decoder_layers()),
-        cfg_.model.hidden, cfg_.model.embedding, n, device_.str(), t.precision, comm_.world(), comm_.backend(),
-        reducer_->overlapping() ? "on" : "off", reducer_->buckets().size(), torch::get_num_threads());
+        cfg_.model.hidden, cfg_.model.embedding, cfg_.model.layer_norm ? ", layer-normalized" : "", n, device_.str(),
+        t.precision, comm_.world(), comm_.backend(), reducer_->overlapping() ? "on" : "off", reducer_->buckets().size(),
+        torch::get_num_threads());
     logf("corpus {}: {} train sentences in {} shard(s), {} valid", corpus_.path(),
          corpus_.num_sentences(cfg_.data.train_split), num_shards_,
          cfg_.data.valid_split.empty() ? 0 : corpus_.num_sentences(cfg_.data.valid_split));

@@ -1,7 +1,7 @@
 """The GPU path end to end, through the CLI (label cuda; skipped with the reason where no GPU is visible):
 `mpirun -np 1 tern train` on CUDA through the NCCL backend, in fp32, fp16 (dynamic loss scaling) and bf16; an exact
 resume on the GPU (a run of 2N steps equals N steps, stopped, resumed for N more: per-step losses and parameters);
-residual layers of unequal depths in bf16;
+residual layers of unequal depths in bf16; layer-normalized cells in bf16;
 the checkpoint trained on the GPU evaluates on the CPU; translate --alignment, translate --lm --shortlist and
 train.init_from on the GPU;
 `tern bench allreduce` runs NCCL with one rank."""
@@ -82,6 +82,18 @@ rp = {dev: json.loads(run(["evaluate", "--checkpoint", rc, "--data", corpus, "--
                       .stdout)["perplexity"]["ppl_per_token"] if p.returncode == 0 else 0 for dev in ("cpu", "cuda")}
 check(p.returncode == 0 and abs(rp["cpu"] - rp["cuda"]) / rp["cpu"] < 1e-4,
       f"residual layers train in bf16 on the GPU; CPU and GPU perplexity agree ({rp})")
+
+# Layer-normalized cells (model.layer_norm: stepped, not cuDNN) in bf16 on the GPU, GRU with input feeding and an LSTM
+# stack: they train, and the checkpoints have the same perplexity on the GPU as on the CPU.
+for cell, feed in (("gru", "true"), ("lstm", "false")):
+    name = f"{d}/norm_{cell}"
+    p = train(name, N, "bf16", sets=("model.layer_norm=true", f"model.cell={cell}", f"model.input_feeding={feed}",
+                                     "model.layers=2", "model.residual=true"))
+    nc = f"{name}/ckpt_step{N:08d}.tern"
+    npp = {dev: json.loads(run(["evaluate", "--checkpoint", nc, "--data", corpus, "--device", dev, "--no-translate"])
+                           .stdout)["perplexity"]["ppl_per_token"] if p.returncode == 0 else 0 for dev in ("cpu", "cuda")}
+    check(p.returncode == 0 and abs(npp["cpu"] - npp["cuda"]) / npp["cpu"] < 1e-4,
+          f"layer-normalized {cell} cells train in bf16 on the GPU; CPU and GPU perplexity agree ({npp})")
 
 # Word alignment on the GPU (with the coverage penalty computed there): every line gets its links; the translations
 # are the CPU's (greedy, a trained model).

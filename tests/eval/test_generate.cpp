@@ -11,11 +11,11 @@
 namespace tern {
 namespace {
 
-SequenceModel tiny_lm(const char* cell, bool residual = false) {
+SequenceModel tiny_lm(const char* cell, bool residual = false, bool layer_norm = false) {
   torch::manual_seed(11);
   ModelConfig c;
   c.type = "lm", c.cell = cell, c.layers = 2, c.embedding = 12, c.hidden = 16, c.tgt_vocab = 40, c.dropout = 0;
-  c.residual = residual;
+  c.residual = residual, c.layer_norm = layer_norm;
   auto m = build_model(c);
   m->eval();
   return m;
@@ -44,23 +44,24 @@ GenerateOptions options(int64_t beam, int64_t num = 1) {
 
 }  // namespace
 
-// step() one token at a time gives the log-probabilities of forward() (LSTM and GRU, 2 layers, residual or not),
-// on the CPU's fast path and through the modules (with autograd on).
+// step() one token at a time gives the log-probabilities of forward() (LSTM and GRU, 2 layers, residual or not,
+// layer-normalized or not), on the CPU's fast path and through the modules (with autograd on).
 TEST(Generate, StepEqualsForward) {
   for (const char* cell : {"lstm", "gru"})
     for (bool residual : {false, true})
-      for (bool modules : {false, true}) {
-        auto m = tiny_lm(cell, residual);
-        torch::NoGradGuard ng;
-        torch::AutoGradMode grad(modules);
-        const auto seq = torch::randint(4, 40, {3, 9}, torch::kLong);
-        const auto full = torch::log_softmax(m->forward({}, {}, seq), -1);  // (3, 9, V)
-        DecoderState s;
-        for (int64_t t = 0; t < 9; ++t)
-          EXPECT_LT((m->step(seq.select(1, t), s) - full.select(1, t)).abs().max().item<double>(), 1e-5)
-              << cell << residual << modules << t;
-        EXPECT_EQ(s.weights != nullptr, !modules);
-      }
+      for (bool modules : {false, true})
+        for (bool norm : {false, true}) {
+          auto m = tiny_lm(cell, residual, norm);
+          torch::NoGradGuard ng;
+          torch::AutoGradMode grad(modules);
+          const auto seq = torch::randint(4, 40, {3, 9}, torch::kLong);
+          const auto full = torch::log_softmax(m->forward({}, {}, seq), -1);  // (3, 9, V)
+          DecoderState s;
+          for (int64_t t = 0; t < 9; ++t)
+            EXPECT_LT((m->step(seq.select(1, t), s) - full.select(1, t)).abs().max().item<double>(), 1e-5)
+                << cell << residual << modules << norm << t;
+          EXPECT_EQ(s.weights != nullptr, !modules);
+        }
 }
 
 // Every generated sequence's reported log-probability is its log-probability under forward(); sampling is

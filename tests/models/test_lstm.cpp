@@ -50,7 +50,7 @@ TEST(RnnStack, ResidualAddsEachLayersInput) {
       torch::manual_seed(1);
       RnnStack fused(cell, 4, 3, 2, 0.0, bi, false), res(cell, 4, 3, 2, 0.0, bi, true);
       RnnStack first(cell, 4, 3, 1, 0.0, bi, false);
-      EXPECT_EQ(res->layer_params(1)[0].sizes(), fused->layer_params(1)[0].sizes());
+      EXPECT_EQ(res->layer_params(1).w_ih.sizes(), fused->layer_params(1).w_ih.sizes());
       torch::NoGradGuard ng;
       auto fp = fused->named_parameters();
       for (auto& p : res->named_parameters()) {  // layer<l>.weight_ih_l0[_reverse] <- <cell>.weight_ih_l<l>[_reverse]
@@ -85,6 +85,69 @@ TEST(RnnStack, ResidualAddsEachLayersInput) {
       EXPECT_TRUE(torch::allclose(padded[1].narrow(0, 0, 3), alone[0], 1e-5, 1e-6)) << cell << bi;
       EXPECT_TRUE(torch::allclose(hp.select(1, 1), ha.select(1, 0), 1e-5, 1e-6)) << cell << bi;
       EXPECT_EQ(padded[1].narrow(0, 3, 2).abs().max().item<float>(), 0.0F) << "padding stays zero";
+    }
+}
+
+// model.layer_norm: a NormCell's input gates are g_ih * (W_ih x - mean) / sqrt(var + 1e-5) + b over each row's gates;
+// scaling either product's weights leaves its step unchanged (what normalization promises), while the same weights
+// without normalization give another step.
+TEST(NormCell, GatesAreNormalizedApart) {
+  for (bool lstm : {true, false}) {
+    torch::manual_seed(5);
+    NormCell cell(lstm, 4, 3);
+    cell->to(torch::kFloat64);
+    torch::NoGradGuard ng;
+    cell->gain_ih.uniform_(0.5, 1.5), cell->gain_hh.uniform_(0.5, 1.5);
+    const auto x = torch::randn({2, 4}, torch::kFloat64), h = torch::randn({2, 3}, torch::kFloat64);
+    const auto c = lstm ? torch::randn({2, 3}, torch::kFloat64) : torch::Tensor();
+    const auto z = torch::mm(x, cell->weight_ih.t());  // (2, G)
+    const auto mean = z.mean(-1, true), var = (z - mean).pow(2).mean(-1, true);
+    const auto want = (z - mean) / torch::sqrt(var + 1e-5) * cell->gain_ih + cell->bias;
+    EXPECT_LT((cell->input_gates(x) - want).abs().max().item<double>(), 1e-12) << lstm;
+    auto [h1, c1] = cell->step(cell->input_gates(x), h, c);
+    EXPECT_EQ(c1.defined(), lstm);
+    const auto plain = cell_update(lstm, z + cell->bias, torch::mm(h, cell->weight_hh.t()), h, c).first;
+    EXPECT_GT((h1 - plain).abs().max().item<double>(), 0.05) << "normalization changes the step";
+    cell->weight_ih.mul_(3.0), cell->weight_hh.mul_(4.0);
+    auto [h2, c2] = cell->step(cell->input_gates(x), h, c);
+    EXPECT_LT((h2 - h1).abs().max().item<double>(), 1e-3) << lstm;
+  }
+}
+
+// A layer-normalized stack over a padded batch with its mask (the encoder's path): each sentence's outputs and final
+// states are those of the sentence alone, padding outputs zeros, in both directions, residual or not; its gradients
+// match finite differences.
+TEST(RnnStack, NormStackMasksPadding) {
+  for (const char* cell : {"lstm", "gru"})
+    for (bool residual : {false, true}) {
+      torch::manual_seed(2);
+      RnnStack rnn(cell, 4, 3, 2, 0.0, /*bidirectional=*/true, residual, /*layer_norm=*/true);
+      ASSERT_TRUE(rnn->normalized());
+      rnn->to(torch::kFloat64);
+      const auto x = torch::randn({2, 5, 4}, torch::kFloat64);
+      const auto mask = torch::tensor({{1, 1, 1, 1, 1}, {1, 1, 1, 0, 0}}).to(torch::kBool);
+      const std::string what = std::string(cell) + (residual ? " residual" : "");
+      {
+        torch::NoGradGuard ng;
+        torch::Tensor h, c, ha, ca;
+        const auto y = rnn->forward_masked(x, mask, h, c);  // (2, 5, 6)
+        const auto alone =
+            rnn->forward_masked(x.narrow(0, 1, 1).narrow(1, 0, 3), mask.narrow(0, 1, 1).narrow(1, 0, 3), ha, ca);
+        EXPECT_LT((y[1].narrow(0, 0, 3) - alone[0]).abs().max().item<double>(), 1e-12) << what;
+        EXPECT_EQ(y[1].narrow(0, 3, 2).abs().max().item<double>(), 0.0) << what << ": padding outputs zeros";
+        EXPECT_EQ(h.sizes(), (std::vector<int64_t>{4, 2, 3}));
+        EXPECT_LT((h.select(1, 1) - ha.select(1, 0)).abs().max().item<double>(), 1e-12) << what;
+        EXPECT_EQ(c.defined(), std::string(cell) == "lstm");
+        if (c.defined()) EXPECT_LT((c.select(1, 1) - ca.select(1, 0)).abs().max().item<double>(), 1e-12) << what;
+        auto [unmasked, hu, cu] = rnn(x, torch::Tensor(), torch::Tensor());  // no mask: every position real
+        EXPECT_LT((unmasked[0] - y[0]).abs().max().item<double>(), 1e-12) << what;
+      }
+      auto loss = [&] {
+        torch::Tensor h, c;
+        const auto y = rnn->forward_masked(x, mask, h, c);
+        return y.pow(2).sum() + h.sum();
+      };
+      EXPECT_LT(test::gradient_error(*rnn, loss), 1e-5) << what;
     }
 }
 

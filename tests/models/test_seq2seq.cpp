@@ -27,16 +27,16 @@ ModelConfig tiny(const std::string& cell, const std::string& attention, bool fee
   c.attention_window = 1, c.attention_heads = 2;  // local: a window narrower than the sources
   return c;
 }
-// (cell, attention, input feeding, residual layers, encoder and decoder layers: 0 is model.layers, 2)
-using Variant = std::tuple<std::string, std::string, bool, bool, int64_t, int64_t>;
+// (cell, attention, input feeding, residual layers, encoder and decoder layers: 0 is model.layers, 2; layer_norm)
+using Variant = std::tuple<std::string, std::string, bool, bool, int64_t, int64_t, bool>;
 ModelConfig variant(const Variant& v) {
-  const auto& [cell, att, feed, residual, enc, dec] = v;
+  const auto& [cell, att, feed, residual, enc, dec, norm] = v;
   ModelConfig c = tiny(cell, att, feed, residual);
-  c.enc_layers = enc, c.dec_layers = dec;
+  c.enc_layers = enc, c.dec_layers = dec, c.layer_norm = norm;
   return c;
 }
 Variant plain(const std::string& cell, const std::string& att, bool feed, bool residual) {
-  return {cell, att, feed, residual, 0, 0};
+  return {cell, att, feed, residual, 0, 0, false};
 }
 }  // namespace
 
@@ -66,16 +66,20 @@ TEST_P(Seq2SeqVariants, PaddingDoesNotChangeOutputs) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cells, Seq2SeqVariants,
-    ::testing::Values(plain("lstm", "general", true, false), plain("lstm", "additive", false, false),
-                      plain("gru", "dot", true, false), plain("gru", "general", false, false),
-                      plain("lstm", "local", true, false), plain("gru", "local", false, false),
-                      plain("lstm", "multihead", true, false), plain("gru", "multihead", false, false),
-                      plain("lstm", "general", true, true), plain("lstm", "general", false, true),
-                      plain("gru", "dot", true, true), plain("gru", "additive", false, true),
-                      // unequal depths: a deeper encoder (decoder from its top layers), a deeper decoder (its
-                      // bottom layers from zeros)
-                      Variant{"lstm", "general", true, false, 3, 1}, Variant{"lstm", "dot", false, true, 3, 2},
-                      Variant{"gru", "additive", true, true, 1, 3}, Variant{"gru", "general", false, false, 1, 2}));
+    ::testing::Values(
+        plain("lstm", "general", true, false), plain("lstm", "additive", false, false),
+        plain("gru", "dot", true, false), plain("gru", "general", false, false), plain("lstm", "local", true, false),
+        plain("gru", "local", false, false), plain("lstm", "multihead", true, false),
+        plain("gru", "multihead", false, false), plain("lstm", "general", true, true),
+        plain("lstm", "general", false, true), plain("gru", "dot", true, true), plain("gru", "additive", false, true),
+        // unequal depths: a deeper encoder (decoder from its top layers), a deeper decoder (its
+        // bottom layers from zeros)
+        Variant{"lstm", "general", true, false, 3, 1, false}, Variant{"lstm", "dot", false, true, 3, 2, false},
+        Variant{"gru", "additive", true, true, 1, 3, false}, Variant{"gru", "general", false, false, 1, 2, false},
+        // layer-normalized cells (model.layer_norm): input feeding's cells, the stepped stack, residual,
+        // unequal depths
+        Variant{"lstm", "general", true, false, 0, 0, true}, Variant{"lstm", "additive", false, true, 0, 0, true},
+        Variant{"gru", "dot", true, true, 0, 0, true}, Variant{"gru", "general", false, false, 3, 1, true}));
 
 // Incremental decoding as beam search runs it (G hypothesis rows per source, grouped, the encoder states once per
 // source) gives the log-probabilities of teacher forcing, for every attention.
