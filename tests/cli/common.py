@@ -1,5 +1,6 @@
 """Shared helpers for tern's end-to-end tests: run the real binary on small synthetic corpora."""
 import json
+import math
 import os
 import random
 import re
@@ -249,3 +250,14 @@ def chromium_render(html_path, d):
     dom = subprocess.run(args + ["--dump-dom", f"file://{html_path}"], capture_output=True, text=True, timeout=120).stdout
     body = re.search(r"<body([^>]*)>", dom)
     return dict(re.findall(r'data-(\w+)="([^"]*)"', body.group(1))) if body else {}
+
+
+def check_forced_scores(ckpt, src_file, tgt_file, n, what=""):
+    """translate --score-target (forced decoding, the search's steps) gives each of the n lines of tgt_file the
+    log-probability teacher forcing gives it (evaluate --text --source --sentence-scores, log10, times ln 10)."""
+    forced = run(["translate", "--checkpoint", ckpt, "-i", src_file, "--score-target", tgt_file]).stdout
+    p = run(["evaluate", "--checkpoint", ckpt, "--text", tgt_file, "--source", src_file, "--sentence-scores"])
+    log10 = [float(line.split("\t")[0]) for line in p.stdout.splitlines()]
+    nats = [float(x) for x in forced.splitlines()]
+    check(len(nats) == n and all(abs(a - b * math.log(10)) < 1e-3 for a, b in zip(nats, log10)),
+          f"{what}--score-target equals evaluate's sentence scores ({nats} vs {log10})")

@@ -5,7 +5,6 @@ adds exactly its gates' worth of parameters (two gains, one bias instead of two)
 train; a recurrent language model trains, evaluates and generates; ffnn_lm refuses the key; a checkpoint of a plain
 model does not initialize a layer-normalized one. (The formula, padding and gradients are checked in the gtests.)"""
 import json
-import math
 import os
 import sys
 
@@ -58,12 +57,7 @@ check(r["perplexity"]["ppl_per_token"] > 1 and "score" in r["bleu"], "evaluate r
 # Forced decoding of the beam-3 translations (the CPU's fast steps) scores each as teacher forcing does (evaluate
 # --text --source --sentence-scores, log10): the two paths of the layer-normalized decoder agree.
 write(f"{d}/hyp.txt", [l.split(" ||| ")[0] for l in outs["3"].splitlines()])
-forced = run(["translate", "--checkpoint", best, "-i", f"{d}/in.txt", "--score-target", f"{d}/hyp.txt"]).stdout
-p = run(["evaluate", "--checkpoint", best, "--text", f"{d}/hyp.txt", "--source", f"{d}/in.txt", "--sentence-scores"])
-log10 = [float(line.split("\t")[0]) for line in p.stdout.splitlines()]
-nats = [float(x) for x in forced.splitlines()]
-check(len(nats) == 5 and all(abs(a - b * math.log(10)) < 1e-3 for a, b in zip(nats, log10)),
-      f"--score-target equals evaluate's sentence scores ({nats} vs {log10})")
+check_forced_scores(best, f"{d}/in.txt", f"{d}/hyp.txt", 5, "layer-normalized: ")
 run(["average", "--last", "2", f"{d}/norm", "--out", f"{d}/norm_avg.tern"])
 p = run(["evaluate", "--checkpoint", f"{d}/norm_avg.tern", "--data", corpus, "--split", "test", "--beam", "2"])
 check(json.loads(p.stdout)["perplexity"]["ppl_per_token"] > 1, "its checkpoints average and evaluate")
