@@ -16,6 +16,7 @@ void ModelConfig::validate() const {
   type.check("model.type");
   cell.check("model.cell");
   attention.check("model.attention");
+  embedding_init.check("model.embedding_init");
   if (layers < 1 || layers > 16) bad("layers", "must be in [1, 16]", std::to_string(layers));
   if (residual && type == ModelType::kFfnnLm)
     bad("residual", "is for recurrent layers (model.type seq2seq or lm; ffnn_lm has one tanh layer)", "true");

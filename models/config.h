@@ -10,6 +10,7 @@ namespace tern {
 enum class ModelType { kSeq2seq, kLm, kFfnnLm };
 enum class Cell { kLstm, kGru };
 enum class AttentionKind { kDot, kGeneral, kAdditive, kLocal, kMultihead };
+enum class EmbeddingInit { kNormal, kGlorot };
 // Autocast compute dtype (docs/precision.md) and the device a run asks for; models/precision.h and models/device.h
 // act on them.
 enum class Precision { kFp32, kFp16, kBf16 };
@@ -26,6 +27,10 @@ struct ChoiceNames<Cell> {
 template <>
 struct ChoiceNames<AttentionKind> {
   static constexpr std::array<const char*, 5> kNames{"dot", "general", "additive", "local", "multihead"};
+};
+template <>
+struct ChoiceNames<EmbeddingInit> {
+  static constexpr std::array<const char*, 2> kNames{"normal", "glorot"};
 };
 template <>
 struct ChoiceNames<Precision> {
@@ -74,6 +79,10 @@ struct ModelConfig {
   double dropout_src = 0.0;
   double dropout_tgt = 0.0;
   bool tie_embeddings = false;  // Share the target embedding with the output projection (needs E == H).
+  // The embeddings' initial values: normal (LibTorch's N(0, 1)) | glorot (uniform in +-sqrt(6 / (V + E)), Marian's).
+  // Tied to the output layer, N(0, 1) rows make large initial logits (a dot product with a vector of norm ~sqrt(E));
+  // glorot starts them small. The padding row stays zero.
+  Choice<EmbeddingInit> embedding_init = EmbeddingInit::kNormal;
   // seq2seq: one embedding for source and target tokens (needs a corpus with one vocabulary for both sides: prepare
   // --joint-vocab). With tie_embeddings the output layer shares it too: three ways, as fairseq
   // --share-all-embeddings, Marian --tied-embeddings-all, OpenNMT-py -share_embeddings with -share_decoder_embeddings.

@@ -248,10 +248,8 @@ rnn::PackedSequence pack_by_length(const torch::Tensor& x, const torch::Tensor& 
 Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
   const int64_t E = cfg.embedding, H = cfg.hidden, L = cfg.decoder_layers();
   if (!cfg.share_embeddings)
-    src_emb_ =
-        register_module("src_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.src_vocab, E).padding_idx(0)));
-  tgt_emb_ =
-      register_module("tgt_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.tgt_vocab, E).padding_idx(0)));
+    src_emb_ = register_module("src_emb", make_embedding(cfg.src_vocab, E, cfg.embedding_init));
+  tgt_emb_ = register_module("tgt_emb", make_embedding(cfg.tgt_vocab, E, cfg.embedding_init));
   if (cfg.share_embeddings) src_emb_ = tgt_emb_;  // registered once: the optimizer and checkpoints hold it once
   encoder_ = register_module("encoder", RnnStack(cfg.cell, E, cfg.bidirectional ? H / 2 : H, cfg.encoder_layers(),
                                                  cfg.dropout, cfg.bidirectional, cfg.residual, cfg.layer_norm));

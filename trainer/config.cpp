@@ -33,6 +33,7 @@ class Schema {
         bind("model.dropout", m.dropout);
     bind("model.dropout_src", m.dropout_src), bind("model.dropout_tgt", m.dropout_tgt);
     bind("model.tie_embeddings", m.tie_embeddings), bind("model.share_embeddings", m.share_embeddings);
+    bind("model.embedding_init", m.embedding_init);
     bind("model.context", m.context);
     bind("model.attention_window", m.attention_window), bind("model.attention_heads", m.attention_heads);
     auto& d = c.data;

@@ -542,10 +542,12 @@ void Trainer::initialize_from(const std::string& path) {
         m, path,
         [](const std::string& key) {
           return key.rfind("model.", 0) != 0 || key == "model.dropout" || key == "model.dropout_src" ||
-                 key == "model.dropout_tgt";
+                 key == "model.dropout_tgt" || key == "model.embedding_init";
         },
         "train.init_from needs the model it was trained with",
-        "give this run the model section of its config.yaml (model.dropout, dropout_src and dropout_tgt may differ)",
+        "give this run the model section of its config.yaml (model.dropout, dropout_src, dropout_tgt and "
+        "embedding_init may "
+        "differ)",
         "prepare the new data with `tern prepare --vocab-from CORPUS`, CORPUS the corpus it was trained on");
     torch::serialize::InputArchive ar, model_ar;
     std::istringstream in(d.archive);

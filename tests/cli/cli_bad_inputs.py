@@ -27,6 +27,8 @@ bad_config(TINY_CONFIG.replace("dropout: 0.0", "dropout: 0.0, dropout_src: -0.1"
 bad_config(TINY_CONFIG.replace("dropout: 0.0", "dropout: 0.0, residual: true"), 2,
            "model.residual adds each layer's input to its output from the second layer on: it needs model.layers >= 2",
            "residual_one_layer")
+bad_config(TINY_CONFIG.replace("layers: 1", "layers: 1, embedding_init: xavier"), 2,
+           "model.embedding_init must be normal or glorot (got xavier)", "embedding_init_name")
 bad_config(TINY_CONFIG.replace("layers: 1", "layers: 1, layer_norm: maybe"), 2,
            "model.layer_norm must be true or false (got 'maybe')", "layer_norm_type")
 bad_config(TINY_CONFIG.replace("layers: 1", "layers: 1, enc_layers: 17"), 2,

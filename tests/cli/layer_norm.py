@@ -3,7 +3,8 @@ trains, resumes bitwise (dropout and word dropout on), translates with beam sear
 the modules (--int8 changes the output layer only), evaluates, averages and ensembles with a plain model; each cell
 adds exactly its gates' worth of parameters (two gains, one bias instead of two); input feeding's cells and GRUs
 train; a recurrent language model trains, evaluates and generates; ffnn_lm refuses the key; a checkpoint of a plain
-model does not initialize a layer-normalized one. (The formula, padding and gradients are checked in the gtests.)"""
+model does not initialize a layer-normalized one. model.embedding_init glorot trains and translates, and may differ
+under init_from. (The formula, padding and gradients are checked in the gtests.)"""
 import json
 import os
 import sys
@@ -69,6 +70,17 @@ cfg = tiny_config(d, corpus, f"{d}/init", text=text, name="init.yaml")
 p = run(["train", cfg, "--no-progress", "--set", f"train.init_from={d}/plain/best.tern", "--set",
          "model.residual=true", "--set", "model.layer_norm=true"], expect=5)
 check("model.layer_norm" in p.stderr, f"init_from names model.layer_norm ({p.stderr.strip()[-300:]})")
+
+# model.embedding_init (glorot: Marian's small tied embeddings): a model trains with it and translates; a checkpoint
+# initializes a run whose embedding_init differs (it only decides where training starts); a bad name is refused.
+train("glorot", ["model.layer_norm=true", "model.residual=true", "model.embedding_init=glorot"])
+check("embedding_init: glorot" in open(f"{d}/glorot/config.yaml").read(), "the resolved config names the init")
+p = run(["translate", "--checkpoint", f"{d}/glorot/best.tern", "--beam", "3", "-i", f"{d}/in.txt"])
+check(len(p.stdout.splitlines()) == 5, "a model with glorot embeddings translates")
+cfg = tiny_config(d, corpus, f"{d}/from_glorot", text=text, name="from_glorot.yaml")
+run(["train", cfg, "--no-progress", "--set", f"train.init_from={d}/glorot/best.tern", "--set", "model.residual=true",
+     "--set", "model.layer_norm=true", "--set", "model.embedding_init=normal", "--set", "train.max_steps=2"])
+check(os.path.exists(f"{d}/from_glorot/best.tern"), "init_from accepts another embedding_init")
 
 # Input feeding's cells, GRU.
 train("gru_feed", ["model.layer_norm=true", "model.cell=gru", "model.input_feeding=true"])
