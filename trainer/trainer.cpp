@@ -545,9 +545,8 @@ void Trainer::initialize_from(const std::string& path) {
                  key == "model.dropout_tgt" || key == "model.embedding_init";
         },
         "train.init_from needs the model it was trained with",
-        "give this run the model section of its config.yaml (model.dropout, dropout_src, dropout_tgt and "
-        "embedding_init may "
-        "differ)",
+        "give this run the model section of its config.yaml "
+        "(model.dropout, dropout_src, dropout_tgt and embedding_init may differ)",
         "prepare the new data with `tern prepare --vocab-from CORPUS`, CORPUS the corpus it was trained on");
     torch::serialize::InputArchive ar, model_ar;
     std::istringstream in(d.archive);
