@@ -52,6 +52,11 @@ void ModelConfig::validate() const {
     bad("dropout_src", "must be in [0, 1)", fmt::format("{}", dropout_src));
   if (!(dropout_tgt >= 0.0 && dropout_tgt < 1.0))
     bad("dropout_tgt", "must be in [0, 1)", fmt::format("{}", dropout_tgt));
+  if (!(dropout_rnn >= 0.0 && dropout_rnn < 1.0))
+    bad("dropout_rnn", "must be in [0, 1)", fmt::format("{}", dropout_rnn));
+  if (dropout_rnn > 0 && type == ModelType::kFfnnLm)
+    bad("dropout_rnn", "drops recurrent units (model.type seq2seq or lm; ffnn_lm has none)",
+        fmt::format("{}", dropout_rnn));
   if (dropout_src > 0 && type != ModelType::kSeq2seq)
     bad("dropout_src", "drops source words: a language model has none (model.dropout_tgt drops the words it reads)",
         fmt::format("{}", dropout_src));

@@ -78,6 +78,11 @@ struct ModelConfig {
   // (seq2seq); dropout_tgt: the tokens the decoder or language model reads. In [0, 1).
   double dropout_src = 0.0;
   double dropout_tgt = 0.0;
+  // Variational (recurrent) dropout (Gal & Ghahramani 2016; Marian --dropout-rnn, which also masks the cell's input):
+  // in training, each recurrent layer and direction drops units of h from its recurrent product with one mask a
+  // sequence, the same at every step (model.dropout drops the layers' inputs). The layers are then stepped one token
+  // at a time in training (no fused kernel); evaluation and decoding are unchanged. A recurrent model's, in [0, 1).
+  double dropout_rnn = 0.0;
   bool tie_embeddings = false;  // Share the target embedding with the output projection (needs E == H).
   // The embeddings' initial values: normal (LibTorch's N(0, 1)) | glorot (uniform in +-sqrt(6 / (V + E)), Marian's).
   // Tied to the output layer, N(0, 1) rows make large initial logits (a dot product with a vector of norm ~sqrt(E));

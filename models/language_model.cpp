@@ -17,7 +17,7 @@ constexpr int64_t kSentenceStart = 2;  // <s> (data/tokenizer.h's kBosId; models
 LanguageModelImpl::LanguageModelImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
   emb_ = register_module("emb", make_embedding(cfg.tgt_vocab, cfg.embedding, cfg.embedding_init));
   rnn_ = register_module("rnn", RnnStack(cfg.cell, cfg.embedding, cfg.hidden, cfg.layers, cfg.dropout, false,
-                                         cfg.residual, cfg.layer_norm));
+                                         cfg.residual, cfg.layer_norm, cfg.dropout_rnn));
   out_ = register_module("out",
                          OutputLayer(cfg.hidden, cfg.tgt_vocab, cfg.tie_embeddings ? emb_->weight : torch::Tensor()));
   drop_ = register_module("drop", torch::nn::Dropout(cfg.dropout));

@@ -9,7 +9,7 @@
 namespace tern {
 namespace rnn = torch::nn::utils::rnn;
 
-// ---------------------------------------------------------------------------------------------- NormCell
+// ---------------------------------------------------------------------------------------------- stepped cells
 
 torch::Tensor norm_gates(const torch::Tensor& g, const torch::Tensor& gain, const torch::Tensor& bias) {
   return torch::layer_norm(g, {g.size(-1)}, gain, bias, /*eps=*/1e-5);
@@ -38,25 +38,30 @@ NormCellImpl::NormCellImpl(bool lstm_cell, int64_t input, int64_t hidden) : lstm
   gain_hh = register_parameter("gain_hh", torch::ones({G}));
 }
 
-torch::Tensor NormCellImpl::input_gates(const torch::Tensor& x) {
-  return norm_gates(torch::nn::functional::linear(x, weight_ih), gain_ih, bias);
+torch::Tensor cell_input_gates(const CellParams& p, const torch::Tensor& x) {
+  if (p.gain_ih.defined()) return norm_gates(torch::nn::functional::linear(x, p.w_ih), p.gain_ih, p.b_ih);
+  return torch::nn::functional::linear(x, p.w_ih, p.b_ih);
 }
 
-std::pair<torch::Tensor, torch::Tensor> NormCellImpl::step(const torch::Tensor& xg, const torch::Tensor& h,
-                                                           const torch::Tensor& c) {
-  return cell_update(lstm, xg, norm_gates(torch::nn::functional::linear(h, weight_hh), gain_hh), h, c);
+std::pair<torch::Tensor, torch::Tensor> step_cell(bool lstm, const CellParams& p, const torch::Tensor& xg,
+                                                  const torch::Tensor& h, const torch::Tensor& c,
+                                                  const torch::Tensor& h_drop) {
+  const torch::Tensor hin = h_drop.defined() ? h * h_drop : h;
+  const torch::Tensor gh = p.gain_hh.defined() ? norm_gates(torch::nn::functional::linear(hin, p.w_hh), p.gain_hh)
+                                               : torch::nn::functional::linear(hin, p.w_hh, p.b_hh);  // (N, G)
+  return cell_update(lstm, xg, gh, h, c);
 }
 
-torch::Tensor NormCellImpl::run(const torch::Tensor& x, const torch::Tensor& mask, bool reverse, torch::Tensor& h,
-                                torch::Tensor& c) {
+torch::Tensor run_cell(bool lstm, const CellParams& p, const torch::Tensor& x, const torch::Tensor& mask, bool reverse,
+                       torch::Tensor& h, torch::Tensor& c, const torch::Tensor& h_drop) {
   const int64_t T = x.size(1);
-  const torch::Tensor xg = input_gates(x);  // (B, T, G): every position's input gates in one product
+  const torch::Tensor xg = cell_input_gates(p, x);  // (B, T, G): every position's input gates in one product
   std::vector<torch::Tensor> out(static_cast<size_t>(T));
   for (int64_t i = 0; i < T; ++i) {
     const int64_t t = reverse ? T - 1 - i : i;
-    auto [h_new, c_new] = step(xg.select(1, t), h, c);            // (B, H)
-    if (mask.defined()) {                                         // padding keeps the state and outputs zeros
-      const torch::Tensor real = mask.select(1, t).unsqueeze(1);  // (B, 1)
+    auto [h_new, c_new] = step_cell(lstm, p, xg.select(1, t), h, c, h_drop);  // (B, H)
+    if (mask.defined()) {                                                     // padding keeps the state, outputs zeros
+      const torch::Tensor real = mask.select(1, t).unsqueeze(1);              // (B, 1)
       h = torch::where(real, h_new, h);
       if (lstm) c = torch::where(real, c_new, c);
       out[static_cast<size_t>(t)] = h_new.masked_fill(real.logical_not(), 0.0);
@@ -68,13 +73,22 @@ torch::Tensor NormCellImpl::run(const torch::Tensor& x, const torch::Tensor& mas
   return torch::stack(out, 1);  // (B, T, H)
 }
 
+torch::Tensor variational_mask(int64_t rows, int64_t units, double p, const torch::TensorOptions& options) {
+  return torch::dropout(torch::ones({rows, units}, options), p, /*train=*/true);
+}
+
 CellParams NormCellImpl::params() const { return {weight_ih, weight_hh, bias, torch::Tensor(), gain_ih, gain_hh}; }
 
 // ---------------------------------------------------------------------------------------------- RnnStack
 
 RnnStackImpl::RnnStackImpl(Choice<Cell> cell, int64_t input, int64_t hidden, int64_t layers, double dropout,
-                           bool bidirectional, bool residual, bool layer_norm)
-    : lstm_(cell == Cell::kLstm), dropout_(dropout), dirs_(bidirectional ? 2 : 1), residual_(residual) {
+                           bool bidirectional, bool residual, bool layer_norm, double dropout_rnn)
+    : lstm_(cell == Cell::kLstm),
+      dropout_(dropout),
+      dropout_rnn_(dropout_rnn),
+      layers_(layers),
+      dirs_(bidirectional ? 2 : 1),
+      residual_(residual) {
   if (layer_norm) {
     for (int64_t l = 0; l < layers; ++l)
       for (int64_t d = 0; d < dirs_; ++d)
@@ -162,20 +176,22 @@ X RnnStackImpl::stack(const X& x, torch::Tensor& h, torch::Tensor& c) {
   return y;
 }
 
-torch::Tensor RnnStackImpl::run_norm(const torch::Tensor& x, const torch::Tensor& mask, torch::Tensor& h,
-                                     torch::Tensor& c) {
-  const auto L = static_cast<int64_t>(norm_cells_.size()) / dirs_;
+torch::Tensor RnnStackImpl::run_stepped(const torch::Tensor& x, const torch::Tensor& mask, torch::Tensor& h,
+                                        torch::Tensor& c) {
+  const int64_t B = x.size(0);
+  const bool drop_h = is_training() && dropout_rnn_ > 0;
   torch::Tensor y = x;                // (B, T, I), then (B, T, dirs * Hd)
   std::vector<torch::Tensor> hs, cs;  // per layer and direction (B, Hd)
-  for (int64_t l = 0; l < L; ++l) {
+  for (int64_t l = 0; l < layers_; ++l) {
     const torch::Tensor in = l == 0 ? y : torch::dropout(y, dropout_, is_training());
     std::vector<torch::Tensor> outs;  // per direction (B, T, Hd)
     for (int64_t d = 0; d < dirs_; ++d) {
-      NormCellImpl& cell = *norm_cells_[static_cast<size_t>(l * dirs_ + d)];
-      const int64_t Hd = cell.weight_hh.size(1);
-      torch::Tensor hk = h.defined() ? h[l * dirs_ + d] : torch::zeros({x.size(0), Hd}, y.options());
+      const CellParams p = layer_params(l, d);
+      const int64_t Hd = p.w_hh.size(1);
+      torch::Tensor hk = h.defined() ? h[l * dirs_ + d] : torch::zeros({B, Hd}, y.options());
       torch::Tensor ck = !lstm_ ? torch::Tensor() : c.defined() ? c[l * dirs_ + d] : torch::zeros_like(hk);
-      outs.push_back(cell.run(in, mask, /*reverse=*/d == 1, hk, ck));
+      const torch::Tensor h_drop = drop_h ? variational_mask(B, Hd, dropout_rnn_, y.options()) : torch::Tensor();
+      outs.push_back(run_cell(lstm_, p, in, mask, /*reverse=*/d == 1, hk, ck, h_drop));
       hs.push_back(hk);
       if (lstm_) cs.push_back(ck);
     }
@@ -191,21 +207,21 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> RnnStackImpl::forward(co
                                                                               const torch::Tensor& h0,
                                                                               const torch::Tensor& c0) {
   torch::Tensor h = h0, c = c0;
-  torch::Tensor out = normalized() ? run_norm(x, torch::Tensor(), h, c) : stack(x, h, c);
+  torch::Tensor out = stepped() ? run_stepped(x, torch::Tensor(), h, c) : stack(x, h, c);
   return {out, h, c};
 }
 
 rnn::PackedSequence RnnStackImpl::forward_packed(const rnn::PackedSequence& x, torch::Tensor& h, torch::Tensor& c) {
-  TORCH_CHECK(!normalized(), "a layer-normalized stack takes padded input: forward_masked");
+  TORCH_CHECK(!stepped(), "a stepped stack takes padded input: forward_masked");
   h = c = torch::Tensor();  // from zeros
   return stack(x, h, c);
 }
 
 torch::Tensor RnnStackImpl::forward_masked(const torch::Tensor& x, const torch::Tensor& mask, torch::Tensor& h,
                                            torch::Tensor& c) {
-  TORCH_CHECK(normalized(), "forward_masked is for layer-normalized stacks");
+  TORCH_CHECK(stepped(), "forward_masked is for stepped stacks");
   h = c = torch::Tensor();  // from zeros
-  return run_norm(x, mask, h, c);
+  return run_stepped(x, mask, h, c);
 }
 
 // ---------------------------------------------------------------------------------------------- OutputLayer
@@ -251,8 +267,9 @@ Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
     src_emb_ = register_module("src_emb", make_embedding(cfg.src_vocab, E, cfg.embedding_init));
   tgt_emb_ = register_module("tgt_emb", make_embedding(cfg.tgt_vocab, E, cfg.embedding_init));
   if (cfg.share_embeddings) src_emb_ = tgt_emb_;  // registered once: the optimizer and checkpoints hold it once
-  encoder_ = register_module("encoder", RnnStack(cfg.cell, E, cfg.bidirectional ? H / 2 : H, cfg.encoder_layers(),
-                                                 cfg.dropout, cfg.bidirectional, cfg.residual, cfg.layer_norm));
+  encoder_ =
+      register_module("encoder", RnnStack(cfg.cell, E, cfg.bidirectional ? H / 2 : H, cfg.encoder_layers(), cfg.dropout,
+                                          cfg.bidirectional, cfg.residual, cfg.layer_norm, cfg.dropout_rnn));
   if (cfg.input_feeding) {
     for (int64_t l = 0; l < L; ++l) {
       int64_t in = l == 0 ? E + H : H;
@@ -265,8 +282,8 @@ Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
         gru_cells_.push_back(register_module("dec_cell" + std::to_string(l), torch::nn::GRUCell(in, H)));
     }
   } else {
-    decoder_ =
-        register_module("decoder", RnnStack(cfg.cell, E, H, L, cfg.dropout, false, cfg.residual, cfg.layer_norm));
+    decoder_ = register_module(
+        "decoder", RnnStack(cfg.cell, E, H, L, cfg.dropout, false, cfg.residual, cfg.layer_norm, cfg.dropout_rnn));
   }
   attention_ = register_module("attention", Attention(cfg));
   combine_ = register_module("combine", torch::nn::Linear(torch::nn::LinearOptions(2 * H, H).bias(false)));
@@ -281,7 +298,7 @@ DecoderState Seq2SeqImpl::encode(const torch::Tensor& src, const torch::Tensor& 
   DecoderState s;
   s.mask = torch::arange(S, src.options()).unsqueeze(0) < src_len.to(src.device(), true).unsqueeze(1);  // (B, S)
   torch::Tensor h, c;  // (L*dirs, B, Hd)
-  if (encoder_->normalized()) {
+  if (encoder_->stepped()) {
     s.memory = encoder_->forward_masked(emb, s.mask, h, c);  // (B, S, H)
   } else {
     auto packed = pack_by_length(emb, src_len.to(torch::kCPU, torch::kLong).clamp_min(1));  // no copy on the CPU
@@ -309,23 +326,36 @@ DecoderState Seq2SeqImpl::encode(const torch::Tensor& src, const torch::Tensor& 
   return s;
 }
 
-torch::Tensor Seq2SeqImpl::cell_step(const torch::Tensor& emb, DecoderState& s) {
+CellParams Seq2SeqImpl::dec_cell_params(size_t l) const {
+  const auto cell = [](const auto& c) -> CellParams {  // an LSTMCell's or a GRUCell's
+    return {c->weight_ih, c->weight_hh, c->bias_ih, c->bias_hh, {}, {}};
+  };
+  return !norm_cells_.empty()   ? norm_cells_[l]->params()
+         : !lstm_cells_.empty() ? cell(lstm_cells_[l])
+                                : cell(gru_cells_[l]);
+}
+
+torch::Tensor Seq2SeqImpl::cell_step(const torch::Tensor& emb, DecoderState& s,
+                                     const std::vector<torch::Tensor>& h_drop) {
   // emb (B, E) -> top hidden (B, H); updates s.h / s.c
   torch::Tensor x = torch::cat({emb, s.feed}, -1);  // (B, E + H)
   std::vector<torch::Tensor> hs, cs;
   const int64_t L = cfg_.decoder_layers();
   for (int64_t l = 0; l < L; ++l) {
+    const auto k = static_cast<size_t>(l);
+    const torch::Tensor in = l > 0 ? drop_(x) : x;
     torch::Tensor y;  // (B, H) the layer's state h
-    if (!norm_cells_.empty()) {
-      auto& cell = *norm_cells_[static_cast<size_t>(l)];
-      auto [h, c] = cell.step(cell.input_gates(l > 0 ? drop_(x) : x), s.h[l], s.c.defined() ? s.c[l] : s.c);
+    if (!norm_cells_.empty() || !h_drop.empty()) {
+      const CellParams p = dec_cell_params(k);
+      auto [h, c] = step_cell(cfg_.cell == Cell::kLstm, p, cell_input_gates(p, in), s.h[l],
+                              s.c.defined() ? s.c[l] : s.c, h_drop.empty() ? torch::Tensor() : h_drop[k]);
       y = h;
       if (c.defined()) cs.push_back(c);
     } else if (!lstm_cells_.empty()) {
-      auto [h, c] = lstm_cells_[l]->forward(l > 0 ? drop_(x) : x, std::make_tuple(s.h[l], s.c[l]));
+      auto [h, c] = lstm_cells_[k]->forward(in, std::make_tuple(s.h[l], s.c[l]));
       y = h, cs.push_back(c);
     } else {
-      y = gru_cells_[l]->forward(l > 0 ? drop_(x) : x, s.h[l]);
+      y = gru_cells_[k]->forward(in, s.h[l]);
     }
     hs.push_back(y);
     x = cfg_.residual && l > 0 ? y + x : y;
@@ -351,9 +381,13 @@ torch::Tensor Seq2SeqImpl::forward(const torch::Tensor& src, const torch::Tensor
   torch::Tensor emb = drop_words(drop_(tgt_emb_(tgt_in)), cfg_.dropout_tgt, is_training());  // (B, T, E)
   torch::Tensor htilde;                                                                      // (B, T, H)
   if (cfg_.input_feeding) {
+    std::vector<torch::Tensor> h_drop;  // model.dropout_rnn: a mask a layer, the same at every step
+    if (is_training() && cfg_.dropout_rnn > 0)
+      for (int64_t l = 0; l < cfg_.decoder_layers(); ++l)
+        h_drop.push_back(variational_mask(emb.size(0), cfg_.hidden, cfg_.dropout_rnn, emb.options()));
     std::vector<torch::Tensor> steps;
     for (int64_t t = 0; t < tgt_in.size(1); ++t) {
-      torch::Tensor top = cell_step(emb.select(1, t), s);  // (B, H)
+      torch::Tensor top = cell_step(emb.select(1, t), s, h_drop);  // (B, H)
       torch::Tensor ht;
       attend(top.unsqueeze(1), s, &ht);
       s.feed = ht.squeeze(1);
@@ -367,11 +401,11 @@ torch::Tensor Seq2SeqImpl::forward(const torch::Tensor& src, const torch::Tensor
   return project(htilde);  // (B, T, V)
 }
 
-CellParams RnnStackImpl::layer_params(int64_t l) {
-  if (normalized()) return norm_cells_[static_cast<size_t>(l)]->params();
+CellParams RnnStackImpl::layer_params(int64_t l, int64_t d) {
+  if (normalized()) return norm_cells_[static_cast<size_t>(l * dirs_ + d)]->params();
   const bool split = modules() > 1;
   auto p = module(split ? static_cast<size_t>(l) : 0).named_parameters(/*recurse=*/false);
-  const std::string k = "_l" + std::to_string(split ? 0 : l);
+  const std::string k = "_l" + std::to_string(split ? 0 : l) + (d == 1 ? "_reverse" : "");
   return {p["weight_ih" + k], p["weight_hh" + k], p["bias_ih" + k], p["bias_hh" + k], {}, {}};
 }
 
@@ -433,18 +467,10 @@ std::shared_ptr<const DecodeWeights> DecodeWeightsCache::get(
 std::shared_ptr<const DecodeWeights> Seq2SeqImpl::decode_weights() {
   return cache_->get(*this, kernels_, [&] {
     auto w = std::make_shared<DecodeWeights>();
-    const auto cell = [](const auto& c) -> CellParams {  // an LSTMCell's or a GRUCell's
-      return {c->weight_ih, c->weight_hh, c->bias_ih, c->bias_hh, {}, {}};
-    };
-    for (int64_t l = 0; l < cfg_.decoder_layers(); ++l) {
-      const auto k = static_cast<size_t>(l);
+    for (int64_t l = 0; l < cfg_.decoder_layers(); ++l)
       add_decode_layer(*w, l, tgt_emb_->weight,
-                       !norm_cells_.empty()   ? norm_cells_[k]->params()
-                       : !lstm_cells_.empty() ? cell(lstm_cells_[k])
-                       : !gru_cells_.empty()  ? cell(gru_cells_[k])
-                                              : decoder_->layer_params(l),
+                       cfg_.input_feeding ? dec_cell_params(static_cast<size_t>(l)) : decoder_->layer_params(l),
                        kernels_.gemm);
-    }
     w->combine = DenseLinear(combine_->weight, {}, kernels_.gemm);
     w->residual = cfg_.residual;
     set_decode_output(*w, *out_, kernels_);

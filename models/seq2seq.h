@@ -32,19 +32,29 @@ torch::Tensor norm_gates(const torch::Tensor& g, const torch::Tensor& gain, cons
 std::pair<torch::Tensor, torch::Tensor> cell_update(bool lstm, const torch::Tensor& gi, const torch::Tensor& gh,
                                                     const torch::Tensor& h, const torch::Tensor& c);
 
-// One layer and direction of a layer-normalized LSTM or GRU (model.layer_norm): gates from norm_gates, stepped one
-// token at a time (never fused: no cuDNN kernel normalizes inside the recurrence). Parameters: weight_ih (G, I),
-// weight_hh (G, H), bias (G), gain_ih and gain_hh (G, ones at first).
+// A recurrent layer's input gates for every position: x (..., I) -> (..., G), W_ih x + b_ih, or layer-normalized
+// (p.gain_ih defined) g_ih * norm(W_ih x) + b.
+torch::Tensor cell_input_gates(const CellParams& p, const torch::Tensor& x);
+// One step of a recurrent layer: input gates xg (N, G) from cell_input_gates, state h/c (N, H; c undefined for a GRU)
+// -> new h, new c. h_drop (N, H) (undefined: none): variational dropout (model.dropout_rnn), h's units scaled by it in
+// the recurrent product only (a GRU's update still mixes in h itself).
+std::pair<torch::Tensor, torch::Tensor> step_cell(bool lstm, const CellParams& p, const torch::Tensor& xg,
+                                                  const torch::Tensor& h, const torch::Tensor& c,
+                                                  const torch::Tensor& h_drop = {});
+// A recurrent layer and direction stepped over x (B, T, I) from state h/c (B, H) -> outputs (B, T, H), leaving in h/c
+// the state after each row's last real token. mask (B, T) bool, true on real tokens (padding at the end; undefined:
+// all real): the state passes padding unchanged and its outputs are zeros, as a packed sequence's. reverse: from
+// position T-1 down to 0. h_drop: as step_cell's, the same at every step.
+torch::Tensor run_cell(bool lstm, const CellParams& p, const torch::Tensor& x, const torch::Tensor& mask, bool reverse,
+                       torch::Tensor& h, torch::Tensor& c, const torch::Tensor& h_drop = {});
+// A variational dropout mask (Gal & Ghahramani 2016): (rows, units) of 0 with probability p, else 1 / (1 - p).
+torch::Tensor variational_mask(int64_t rows, int64_t units, double p, const torch::TensorOptions& options);
+
+// One layer and direction of a layer-normalized LSTM or GRU (model.layer_norm), stepped with run_cell / step_cell
+// (never fused: no cuDNN kernel normalizes inside the recurrence). Parameters: weight_ih (G, I), weight_hh (G, H),
+// bias (G), gain_ih and gain_hh (G, ones at first).
 struct NormCellImpl : torch::nn::Module {
   NormCellImpl(bool lstm, int64_t input, int64_t hidden);
-  torch::Tensor input_gates(const torch::Tensor& x);  // (..., I) -> (..., G): g_ih * norm(W_ih x) + b
-  // xg (N, G) from input_gates, state h/c (N, H) -> new h, new c (undefined for a GRU)
-  std::pair<torch::Tensor, torch::Tensor> step(const torch::Tensor& xg, const torch::Tensor& h, const torch::Tensor& c);
-  // x (B, T, I) from state h/c (B, H) -> outputs (B, T, H), leaving in h/c the state after each row's last real token.
-  // mask (B, T) bool, true on real tokens (padding at the end; undefined: all real): the state passes padding
-  // unchanged and its outputs are zeros, as a packed sequence's. reverse: from position T-1 down to 0.
-  torch::Tensor run(const torch::Tensor& x, const torch::Tensor& mask, bool reverse, torch::Tensor& h,
-                    torch::Tensor& c);
   CellParams params() const;
 
   bool lstm;
@@ -55,21 +65,26 @@ TORCH_MODULE(NormCell);
 // A stack of LSTM or GRU layers, fused over time (cuDNN on GPU) or stepped one token at a time. Residual (GNMT): from
 // layer 1 on, y_l = y_{l-1} + layer_l(dropout(y_{l-1})); each layer is then a module of its own
 // ("layer1.weight_ih_l0"), else the stack is one module ("lstm.weight_ih_l1"). Layer-normalized (model.layer_norm): a
-// NormCell a layer and direction ("norm1_reverse.weight_ih"), residual or not.
+// NormCell a layer and direction ("norm1_reverse.weight_ih"), residual or not. dropout_rnn (model.dropout_rnn): in
+// training, each layer and direction drops the same units of h from its recurrent product at every step of a
+// sequence (a mask a row); the layers are then stepped (run_cell), with the same parameters.
 struct RnnStackImpl : torch::nn::Module {
   RnnStackImpl(Choice<Cell> cell, int64_t input, int64_t hidden, int64_t layers, double dropout, bool bidirectional,
-               bool residual, bool layer_norm = false);
+               bool residual, bool layer_norm = false, double dropout_rnn = 0.0);
   // x (B, T, I); state h/c (L*dirs, B, Hd) -> output (B, T, dirs*Hd), state
   std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& h,
                                                                   const torch::Tensor& c);
   torch::nn::utils::rnn::PackedSequence forward_packed(const torch::nn::utils::rnn::PackedSequence& x, torch::Tensor& h,
                                                        torch::Tensor& c);
-  // A layer-normalized stack over x (B, T, I) with mask (B, T) (NormCellImpl::run) from zeros, setting h/c.
+  // A stepped() stack over x (B, T, I) with mask (B, T) (run_cell) from zeros, setting h/c.
   torch::Tensor forward_masked(const torch::Tensor& x, const torch::Tensor& mask, torch::Tensor& h, torch::Tensor& c);
   bool lstm() const { return lstm_; }
   bool normalized() const { return !norm_cells_.empty(); }
-  // Layer l's parameters (unidirectional stacks).
-  CellParams layer_params(int64_t l);
+  // Whether forward steps the layers (layer-normalized, or training with dropout_rnn): the encoder then passes its
+  // padded batch with a mask (forward_masked), not packed.
+  bool stepped() const { return normalized() || (is_training() && dropout_rnn_ > 0); }
+  // Layer l's parameters, direction d (1: the reverse one).
+  CellParams layer_params(int64_t l, int64_t d = 0);
 
  private:
   // Runs module i (the whole stack, or residual layer i) over x with state h/c (undefined: zeros), setting them.
@@ -85,11 +100,13 @@ struct RnnStackImpl : torch::nn::Module {
                  : static_cast<torch::nn::Module&>(*gru_modules_[i]);
   }
 
-  // The layer-normalized stack over x with mask from h/c (undefined: zeros), setting them.
-  torch::Tensor run_norm(const torch::Tensor& x, const torch::Tensor& mask, torch::Tensor& h, torch::Tensor& c);
+  // The stack stepped over x with mask from h/c (undefined: zeros), setting them.
+  torch::Tensor run_stepped(const torch::Tensor& x, const torch::Tensor& mask, torch::Tensor& h, torch::Tensor& c);
 
   bool lstm_;
   double dropout_;                             // between layers (residual stacks apply it themselves)
+  double dropout_rnn_;                         // variational, on h in the recurrent products (training)
+  int64_t layers_;                             // L
   int64_t dirs_;                               // 2 bidirectional, else 1
   bool residual_;                              // (a NormCell stack adds the residuals itself)
   std::vector<torch::nn::LSTM> lstm_modules_;  // one fused stack, or one a layer (residual)
@@ -170,8 +187,10 @@ struct Seq2SeqImpl : SequenceModelImpl {
   void restrict_output(DecoderState& state, const torch::Tensor& ids) override;
 
  private:
-  // Decoder cells, one per layer, for the input-feeding step loop.
-  torch::Tensor cell_step(const torch::Tensor& x, DecoderState& s);
+  // Decoder cells, one per layer, for the input-feeding step loop. h_drop: per layer (B, H), model.dropout_rnn's masks
+  // in training (empty: none).
+  torch::Tensor cell_step(const torch::Tensor& x, DecoderState& s, const std::vector<torch::Tensor>& h_drop = {});
+  CellParams dec_cell_params(size_t l) const;  // input feeding's layer l
   // h (B, T, H) -> h~ = tanh(W_c [context; h]) (B, T, H) into *htilde, and the attention weights (B, T, S); `fast`:
   // W_c from s.weights (a step on the CPU).
   std::pair<torch::Tensor, torch::Tensor> attend(const torch::Tensor& h, const DecoderState& s, torch::Tensor* htilde,

@@ -32,6 +32,7 @@ class Schema {
     bind("model.attention", m.attention), bind("model.input_feeding", m.input_feeding),
         bind("model.dropout", m.dropout);
     bind("model.dropout_src", m.dropout_src), bind("model.dropout_tgt", m.dropout_tgt);
+    bind("model.dropout_rnn", m.dropout_rnn);
     bind("model.tie_embeddings", m.tie_embeddings), bind("model.share_embeddings", m.share_embeddings);
     bind("model.embedding_init", m.embedding_init);
     bind("model.context", m.context);
@@ -58,7 +59,9 @@ class Schema {
     bind("train.save_every", t.save_every), bind("train.keep_last", t.keep_last);
     bind("train.ema_decay", t.ema_decay), bind("train.early_stopping", t.early_stopping), bind("train.seed", t.seed),
         bind("train.valid_metric", t.valid_metric), bind("train.valid_beam", t.valid_beam),
-        bind("train.valid_tokenize", t.valid_tokenize), bind("train.device", t.device);
+        bind("train.valid_length_penalty", t.valid_length_penalty),
+        bind("train.valid_max_len_ratio", t.valid_max_len_ratio), bind("train.valid_tokenize", t.valid_tokenize),
+        bind("train.device", t.device);
     bind("train.precision", t.precision), bind("train.threads", t.threads),
         bind("train.max_bad_steps", t.max_bad_steps);
     bind("train.check_sync_every", t.check_sync_every), bind("train.loss_scaling", t.loss_scaling);
@@ -344,6 +347,10 @@ void TrainLoopConfig::validate() const {
   valid_metric.check("train.valid_metric");
   if (valid_beam < 1 || valid_beam > 64)
     fail("valid_beam", "must be in [1, 64] (1: greedy)", std::to_string(valid_beam));
+  if (!(valid_length_penalty >= 0 && valid_length_penalty <= 100))
+    fail("valid_length_penalty", "must be in [0, 100] (0: none)", fmt::format("{}", valid_length_penalty));
+  if (!(valid_max_len_ratio > 0 && valid_max_len_ratio <= 100))
+    fail("valid_max_len_ratio", "must be in (0, 100]", fmt::format("{}", valid_max_len_ratio));
   if (threads < 0 || threads > 4096) fail("threads", "must be in [0, 4096]", std::to_string(threads));
   if (max_bad_steps < 0) fail("max_bad_steps", "must be >= 0", std::to_string(max_bad_steps));
   if (check_sync_every < 0) fail("check_sync_every", "must be >= 0", std::to_string(check_sync_every));

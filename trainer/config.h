@@ -106,6 +106,11 @@ struct TrainLoopConfig {
   // higher is better). auto: bleu for seq2seq, loss for language models (resolved when the config is read).
   Choice<ValidMetric> valid_metric = ValidMetric::kAuto;
   int64_t valid_beam = 1;  // Beam size of that translation (1: greedy).
+  // That search's GNMT length penalty alpha and length limit (hypotheses stop at this ratio times the source length
+  // plus 10 tokens), as `tern translate --length-penalty` / `--max-len-ratio` (fairseq --eval-bleu-args, Marian's
+  // --normalize in validation): best.tern is then chosen by the search that will translate.
+  double valid_length_penalty = 0.6;
+  double valid_max_len_ratio = 2.0;
   // BLEU's tokenizer in validation, as `tern score --tokenize` (zh for a Chinese target): 13a | intl | char | zh |
   // none.
   std::string valid_tokenize = "13a";

@@ -344,6 +344,8 @@ Trainer::Validation Trainer::validate_current() {
 void Trainer::score_translation(Validation& v) {
   CorpusTranslateOptions to;
   to.decode.beam = cfg_.train.valid_beam;
+  to.decode.length_penalty = cfg_.train.valid_length_penalty;
+  to.decode.max_len_ratio = cfg_.train.valid_max_len_ratio;
   to.device = device_, to.precision = precision_;
   to.stop = [] { return g_signal.load() != 0; };
   std::string hyps, refs;  // this rank's shards, a line per sentence
@@ -395,8 +397,9 @@ void Trainer::log_validation(const Validation& v, int64_t epoch, std::optional<d
   if (!is_root()) return;
   std::string scores;
   if (v.bleu)
-    scores = fmt::format(", BLEU {:.2f}, {} {:.2f} (beam {})", v.bleu->score, v.chrf->name, v.chrf->score,
-                         cfg_.train.valid_beam);
+    scores = fmt::format(
+        ", BLEU {:.2f}, {} {:.2f} (beam {}{})", v.bleu->score, v.chrf->name, v.chrf->score, cfg_.train.valid_beam,
+        cfg_.train.valid_beam > 1 ? fmt::format(", length penalty {}", cfg_.train.valid_length_penalty) : "");
   logf("validation at step {}: loss {:.4f} nats/token, ppl {:.2f}{}{}", step_, v.loss, std::exp(v.loss), scores,
        is_best ? fmt::format(" (best {})", cfg_.train.valid_metric.name()) : "");
 }
@@ -542,11 +545,11 @@ void Trainer::initialize_from(const std::string& path) {
         m, path,
         [](const std::string& key) {
           return key.rfind("model.", 0) != 0 || key == "model.dropout" || key == "model.dropout_src" ||
-                 key == "model.dropout_tgt" || key == "model.embedding_init";
+                 key == "model.dropout_tgt" || key == "model.dropout_rnn" || key == "model.embedding_init";
         },
         "train.init_from needs the model it was trained with",
         "give this run the model section of its config.yaml "
-        "(model.dropout, dropout_src, dropout_tgt and embedding_init may differ)",
+        "(model.dropout, dropout_src, dropout_tgt, dropout_rnn and embedding_init may differ)",
         "prepare the new data with `tern prepare --vocab-from CORPUS`, CORPUS the corpus it was trained on");
     torch::serialize::InputArchive ar, model_ar;
     std::istringstream in(d.archive);
@@ -708,16 +711,16 @@ void Trainer::open_run() {
     int64_t n = 0;
     for (auto& p : params_) n += p.numel();
     logf(
-        "model {} ({} {}x{}, E={}{}), {} parameters; device {}, {}; {} rank(s), backend {} (overlap {}, {} bucket(s)), "
-        "{} "
-        "thread(s) per rank",
+        "model {} ({} {}x{}, E={}{}{}), {} parameters; device {}, {}; {} rank(s), backend {} (overlap {}, {} "
+        "bucket(s)), {} thread(s) per rank",
         cfg_.model.type, cfg_.model.cell,
         cfg_.model.encoder_layers() == cfg_.model.decoder_layers()
             ? std::to_string(cfg_.model.encoder_layers())
             : fmt::format("{}+{}", cfg_.model.encoder_layers(), cfg_.model.decoder_layers()),
-        cfg_.model.hidden, cfg_.model.embedding, cfg_.model.layer_norm ? ", layer-normalized" : "", n, device_.str(),
-        t.precision, comm_.world(), comm_.backend(), reducer_->overlapping() ? "on" : "off", reducer_->buckets().size(),
-        torch::get_num_threads());
+        cfg_.model.hidden, cfg_.model.embedding, cfg_.model.layer_norm ? ", layer-normalized" : "",
+        cfg_.model.dropout_rnn > 0 ? fmt::format(", recurrent dropout {}", cfg_.model.dropout_rnn) : "", n,
+        device_.str(), t.precision, comm_.world(), comm_.backend(), reducer_->overlapping() ? "on" : "off",
+        reducer_->buckets().size(), torch::get_num_threads());
     logf("corpus {}: {} train sentences in {} shard(s), {} valid", corpus_.path(),
          corpus_.num_sentences(cfg_.data.train_split), num_shards_,
          cfg_.data.valid_split.empty() ? 0 : corpus_.num_sentences(cfg_.data.valid_split));
@@ -1036,8 +1039,7 @@ RunSettings resolve_run_settings(const Config& cfg) {
   try {  // here, not in config.cpp: the tokenizers live in translation/, above the config loader
     check_bleu_tokenizer(cfg.train.valid_tokenize);
   } catch (const ConfigError& e) {
-    throw ConfigError(fmt::format("{}: train.valid_tokenize is not a tokenizer tern has: {} (got '{}')", cfg.source,
-                                  e.what(), cfg.train.valid_tokenize));
+    throw ConfigError(fmt::format("{}: train.valid_tokenize is not a tokenizer tern has: {}", cfg.source, e.what()));
   }
   return s;
 }

@@ -84,16 +84,18 @@ check(p.returncode == 0 and abs(rp["cpu"] - rp["cuda"]) / rp["cpu"] < 1e-4,
       f"residual layers train in bf16 on the GPU; CPU and GPU perplexity agree ({rp})")
 
 # Layer-normalized cells (model.layer_norm: stepped, not cuDNN) in bf16 on the GPU, GRU with input feeding and an LSTM
-# stack: they train, and the checkpoints have the same perplexity on the GPU as on the CPU.
-for cell, feed in (("gru", "true"), ("lstm", "false")):
-    name = f"{d}/norm_{cell}"
-    p = train(name, N, "bf16", sets=("model.layer_norm=true", f"model.cell={cell}", f"model.input_feeding={feed}",
+# stack, and a plain LSTM stack stepped in training for recurrent dropout (model.dropout_rnn): they train, and the
+# checkpoints have the same perplexity on the GPU as on the CPU.
+for cell, feed, extra in (("gru", "true", "model.layer_norm=true"), ("lstm", "false", "model.layer_norm=true"),
+                          ("lstm", "false", "model.dropout_rnn=0.2")):
+    name = f"{d}/norm_{cell}" if "layer_norm" in extra else f"{d}/rnn_drop_{cell}"
+    p = train(name, N, "bf16", sets=(extra, f"model.cell={cell}", f"model.input_feeding={feed}",
                                      "model.layers=2", "model.residual=true"))
     nc = f"{name}/ckpt_step{N:08d}.tern"
     npp = {dev: json.loads(run(["evaluate", "--checkpoint", nc, "--data", corpus, "--device", dev, "--no-translate"])
                            .stdout)["perplexity"]["ppl_per_token"] if p.returncode == 0 else 0 for dev in ("cpu", "cuda")}
     check(p.returncode == 0 and abs(npp["cpu"] - npp["cuda"]) / npp["cpu"] < 1e-4,
-          f"layer-normalized {cell} cells train in bf16 on the GPU; CPU and GPU perplexity agree ({npp})")
+          f"{extra}: {cell} cells train in bf16 on the GPU; CPU and GPU perplexity agree ({npp})")
 
 # Word alignment on the GPU (with the coverage penalty computed there): every line gets its links; the translations
 # are the CPU's (greedy, a trained model).

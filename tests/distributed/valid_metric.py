@@ -57,6 +57,19 @@ check(beam_rows[-1]["valid_loss"] == greedy_rows[-1]["valid_loss"] and
       f"valid_beam 4: same weights, beam-search BLEU {beam_rows[-1]['valid_bleu']:.3f} vs greedy "
       f"{greedy_rows[-1]['valid_bleu']:.3f}")
 
+# The search's length penalty and length limit: valid.hyp is what evaluate's search with the same options gives for
+# the last step's weights; a limit of 0.5 times the source length shortens the hypotheses.
+rd = f"{d}/search"
+p = run(["train", cfg, "--set", f"train.run_dir={rd}", "--set", "train.valid_beam=4", "--set", "train.max_steps=10",
+         "--set", "train.valid_length_penalty=0", "--set", "train.valid_max_len_ratio=0.5", "--no-progress"])
+check("(beam 4, length penalty 0)" in p.stderr, "the validation log names the length penalty")
+run(["evaluate", "--checkpoint", f"{rd}/ckpt_step00000010.tern", "--data", corpus, "--split", "valid", "--beam", "4",
+     "--length-penalty", "0", "--max-len-ratio", "0.5", "--hyp-out", f"{d}/search.hyp"])
+check(open(f"{d}/search.hyp").read() == open(f"{rd}/valid.hyp").read(),
+      "valid_length_penalty / valid_max_len_ratio: valid.hyp equals evaluate --length-penalty 0 --max-len-ratio 0.5")
+words = {n: sum(len(l.split()) for l in open(f"{d}/{n}/valid.hyp")) for n in ("search", "beam")}
+check(words["search"] < words["beam"], f"the shorter limit gives shorter translations ({words})")
+
 # train.valid_tokenize: BLEU's tokenizer in validation, as tern score's --tokenize (char: a different score, signed).
 rd = f"{d}/char"
 run(["train", cfg, "--set", f"train.run_dir={rd}", "--set", "train.valid_tokenize=char", "--set", "train.max_steps=10",
@@ -67,7 +80,8 @@ check("tok:char" in last["valid_bleu_signature"] and abs(s["score"] - last["vali
       f"valid_tokenize char: valid_bleu {last['valid_bleu']:.6f} equals tern score -tok char {s['score']:.6f} "
       f"({last['valid_bleu_signature']})")
 p = run(["train", cfg, "--set", f"train.run_dir={d}/never", "--set", "train.valid_tokenize=mecab"], expect=2)
-check("train.valid_tokenize is not a tokenizer tern has" in p.stderr and "(got 'mecab')" in p.stderr,
+check("train.valid_tokenize is not a tokenizer tern has: BLEU tokenizer must be 13a, intl, char, zh or none "
+      "(got mecab)\n" in p.stderr,
       f"an unknown valid_tokenize is refused: {p.stderr.strip()[-160:]}")
 
 # Two ranks translate a shard each: the same scores as one rank (the same weights: overlap off, same global batch).
@@ -97,6 +111,11 @@ p = run(["train", cfg, "--set", "train.valid_metric=bleu4", "--set", f"train.run
 check("train.valid_metric must be auto, loss, bleu or chrf (got bleu4)" in p.stderr, "an unknown metric is refused")
 p = run(["train", cfg, "--set", "train.valid_beam=0", "--set", f"train.run_dir={d}/bad"], expect=2)
 check("train.valid_beam must be in [1, 64] (1: greedy) (got 0)" in p.stderr, "valid_beam 0 is refused")
+for key, value, needle in [("valid_length_penalty", "-1", "train.valid_length_penalty must be in [0, 100] (0: none) (got -1)"),
+                           ("valid_max_len_ratio", "0", "train.valid_max_len_ratio must be in (0, 100] (got 0)"),
+                           ("valid_max_len_ratio", "inf", "train.valid_max_len_ratio")]:
+    p = run(["train", cfg, "--set", f"train.{key}={value}", "--set", f"train.run_dir={d}/bad"], expect=2)
+    check(needle in p.stderr and not os.path.exists(f"{d}/bad"), f"{key} {value} is refused ({p.stderr.strip()[-160:]})")
 lm = tiny_config(d, corpus, f"{d}/lm", text=text.replace("model: {", "model: {type: lm, "), name="lm.yaml")
 p = run(["train", lm, "--set", "train.valid_metric=bleu"], expect=2)
 check("train.valid_metric bleu translates the valid split: it needs model.type seq2seq (got lm)" in p.stderr,

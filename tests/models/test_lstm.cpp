@@ -103,13 +103,14 @@ TEST(NormCell, GatesAreNormalizedApart) {
     const auto z = torch::mm(x, cell->weight_ih.t());  // (2, G)
     const auto mean = z.mean(-1, true), var = (z - mean).pow(2).mean(-1, true);
     const auto want = (z - mean) / torch::sqrt(var + 1e-5) * cell->gain_ih + cell->bias;
-    EXPECT_LT((cell->input_gates(x) - want).abs().max().item<double>(), 1e-12) << lstm;
-    auto [h1, c1] = cell->step(cell->input_gates(x), h, c);
+    const CellParams p = cell->params();
+    EXPECT_LT((cell_input_gates(p, x) - want).abs().max().item<double>(), 1e-12) << lstm;
+    auto [h1, c1] = step_cell(lstm, p, cell_input_gates(p, x), h, c);
     EXPECT_EQ(c1.defined(), lstm);
     const auto plain = cell_update(lstm, z + cell->bias, torch::mm(h, cell->weight_hh.t()), h, c).first;
     EXPECT_GT((h1 - plain).abs().max().item<double>(), 0.05) << "normalization changes the step";
     cell->weight_ih.mul_(3.0), cell->weight_hh.mul_(4.0);
-    auto [h2, c2] = cell->step(cell->input_gates(x), h, c);
+    auto [h2, c2] = step_cell(lstm, p, cell_input_gates(p, x), h, c);
     EXPECT_LT((h2 - h1).abs().max().item<double>(), 1e-3) << lstm;
   }
 }
@@ -149,6 +150,89 @@ TEST(RnnStack, NormStackMasksPadding) {
       };
       EXPECT_LT(test::gradient_error(*rnn, loss), 1e-5) << what;
     }
+}
+
+// model.dropout_rnn (variational dropout): a stack in training steps its layers with the fused modules' parameters;
+// with the masks all ones (p -> 0) it gives the fused stack's outputs and states (packed and masked alike), and with
+// p > 0 each sentence's recurrent products see h times one mask a layer and direction, the same at every step: the
+// stepped stack equals run_cell given those masks. Evaluation ignores it (the fused stack).
+TEST(RnnStack, VariationalDropoutKeepsOneMaskASentence) {
+  for (const char* cell : {"lstm", "gru"})
+    for (bool residual : {false, true})
+      for (bool norm : {false, true}) {
+        const bool lstm = std::string(cell) == "lstm";
+        const std::string what = std::string(cell) + (residual ? " residual" : "") + (norm ? " layer-normalized" : "");
+        torch::manual_seed(3);
+        RnnStack plain(cell, 4, 3, 2, 0.0, /*bidirectional=*/true, residual, norm);
+        RnnStack dropped(cell, 4, 3, 2, 0.0, /*bidirectional=*/true, residual, norm, /*dropout_rnn=*/0.5);
+        plain->to(torch::kFloat64), dropped->to(torch::kFloat64);
+        {
+          torch::NoGradGuard ng;
+          auto pp = plain->named_parameters();
+          for (auto& q : dropped->named_parameters()) q.value().copy_(pp[q.key()]);
+        }
+        const auto x = torch::randn({2, 5, 4}, torch::kFloat64);
+        const auto mask = torch::tensor({{1, 1, 1, 1, 1}, {1, 1, 1, 0, 0}}).to(torch::kBool);
+        dropped->eval();
+        EXPECT_FALSE(dropped->stepped() && !norm) << what << ": evaluation runs the fused stack";
+        torch::NoGradGuard ng;
+        auto [ye, he, ce] = dropped(x, torch::Tensor(), torch::Tensor());
+        auto [yp, hp, cp] = plain(x, torch::Tensor(), torch::Tensor());
+        EXPECT_LT((ye - yp).abs().max().item<double>(), 1e-12) << what;
+        dropped->train();
+        ASSERT_TRUE(dropped->stepped()) << what;
+        // The masks drawn with a seed, then the same draws by hand: layer l, direction d in that order.
+        torch::manual_seed(11);
+        torch::Tensor h, c;
+        const auto y = dropped->forward_masked(x, mask, h, c);  // (2, 5, 6)
+        torch::manual_seed(11);
+        torch::Tensor want = x;
+        for (int64_t l = 0; l < 2; ++l) {
+          std::vector<torch::Tensor> outs;
+          for (int64_t d = 0; d < 2; ++d) {
+            const auto m = variational_mask(2, 3, 0.5, x.options());
+            EXPECT_GT((m - 1).abs().max().item<double>(), 0.5) << what << ": some units dropped";
+            torch::Tensor hk = torch::zeros({2, 3}, x.options()), ck = lstm ? torch::zeros_like(hk) : torch::Tensor();
+            outs.push_back(run_cell(lstm, dropped->layer_params(l, d), want, mask, d == 1, hk, ck, m));
+            EXPECT_LT((h[l * 2 + d] - hk).abs().max().item<double>(), 1e-12) << what;
+          }
+          const auto out = torch::cat(outs, -1);
+          want = residual && l > 0 ? out + want : out;
+        }
+        EXPECT_LT((y - want).abs().max().item<double>(), 1e-12) << what;
+        EXPECT_GT((y.narrow(0, 0, 1) - ye.narrow(0, 0, 1)).abs().max().item<double>(), 1e-3) << what;
+        // Masks of ones: the stepped stack is the fused one over the padded batch (each sentence as alone).
+        const CellParams p0 = dropped->layer_params(0, 0);
+        torch::Tensor h1 = torch::zeros({2, 3}, x.options()), c1 = lstm ? torch::zeros_like(h1) : torch::Tensor();
+        torch::Tensor h2 = h1.clone(), c2 = lstm ? c1.clone() : torch::Tensor();
+        const auto ones = run_cell(lstm, p0, x, mask, false, h1, c1, torch::ones({2, 3}, x.options()));
+        const auto none = run_cell(lstm, p0, x, mask, false, h2, c2);
+        EXPECT_LT((ones - none).abs().max().item<double>(), 1e-12) << what;
+        // A step: the mask scales h in the recurrent product only (a GRU's update still mixes in h itself).
+        const auto hh = torch::randn({2, 3}, x.options()),
+                   cc = lstm ? torch::randn({2, 3}, x.options()) : torch::Tensor();
+        const auto m = variational_mask(2, 3, 0.5, x.options());
+        const auto xg = cell_input_gates(p0, x.select(1, 0));
+        const auto prod = torch::nn::functional::linear(hh * m, p0.w_hh);
+        const auto gh = norm ? norm_gates(prod, p0.gain_hh) : prod + p0.b_hh;
+        EXPECT_LT((step_cell(lstm, p0, xg, hh, cc, m).first - cell_update(lstm, xg, gh, hh, cc).first)
+                      .abs()
+                      .max()
+                      .item<double>(),
+                  1e-12)
+            << what;
+        if (!norm) {
+          RnnStack one(cell, 4, 3, 1, 0.0, false, false);
+          one->to(torch::kFloat64);
+          {
+            torch::NoGradGuard g2;
+            const auto q = one->layer_params(0);
+            q.w_ih.copy_(p0.w_ih), q.w_hh.copy_(p0.w_hh), q.b_ih.copy_(p0.b_ih), q.b_hh.copy_(p0.b_hh);
+          }
+          auto [yf, hf, cf] = one(x, torch::Tensor(), torch::Tensor());
+          EXPECT_LT((yf[0] - none[0]).abs().max().item<double>(), 1e-12) << what << ": stepping equals the fused cell";
+        }
+      }
 }
 
 class AttentionGradients : public ::testing::TestWithParam<std::string> {};

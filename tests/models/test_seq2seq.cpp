@@ -348,122 +348,14 @@ TEST(LanguageModel, CarriedStateEqualsALongerWindow) {
         << "a window from zeros is the sentence-mode forward";
   }
   ModelConfig f;
-  f.type = "ffnn_lm", f.tgt_vocab = 30;
-  DecoderState s;
-  EXPECT_NE(test::error_of([&] {
-              build_model(f)->forward_stream(torch::ones({1, 2}, torch::kInt64), s);
-            }).find("data.lm_mode stream needs model.type lm"),
+  f.type = "ffnn_lm", f.tgt_vocab = 20, f.dropout_rnn = 0.2;
+  const std::string ffnn = test::error_of([&] { build_model(f); });
+  EXPECT_NE(ffnn.find("model.dropout_rnn drops recurrent units (model.type seq2seq or lm; ffnn_lm has none) (got 0.2)"),
+            std::string::npos)
+      << ffnn;
+  f.type = "lm", f.dropout_rnn = 1;
+  EXPECT_NE(test::error_of([&] { build_model(f); }).find("model.dropout_rnn must be in [0, 1) (got 1)"),
             std::string::npos);
-}
-
-// Local attention (Luong local-p): no weight outside D of the predicted position, which lies in [0, S_b]; weights are
-// the window's softmax times the Gaussian. Multihead: each row's weights (the heads' mean) sum to one.
-TEST(Attention, LocalWindowAndMultiheadWeights) {
-  ModelConfig c = tiny("lstm", "local", true);
-  c.attention_window = 2;
-  Attention local(c);
-  torch::manual_seed(8);
-  auto memory = torch::randn({2, 9, 8}), query = torch::randn({2, 4, 8});
-  auto mask = torch::arange(9).unsqueeze(0) < torch::tensor({9, 6}).unsqueeze(1);  // (B, S)
-  auto [context, w] = local(query, local->keys(memory), memory, mask);             // (B, T, S)
-  EXPECT_EQ(context.sizes(), (std::vector<int64_t>{2, 4, 8}));
-  for (int64_t b = 0; b < 2; ++b)
-    for (int64_t t = 0; t < 4; ++t) {
-      auto nz = w[b][t].nonzero().flatten();
-      ASSERT_GT(nz.numel(), 0);
-      EXPECT_LE(nz.max().item<int64_t>() - nz.min().item<int64_t>(), 4) << "at most 2D + 1 positions";
-      EXPECT_LT(nz.max().item<int64_t>(), b == 0 ? 9 : 6) << "no weight on padding";
-      EXPECT_LE(w[b][t].sum().item<float>(), 1.0 + 1e-6);
-    }
-  c.attention = "multihead", c.attention_heads = 4;
-  Attention mh(c);
-  auto [mc, mw] = mh(query, mh->keys(memory), memory, mask);
-  EXPECT_EQ(mh->keys(memory).sizes(), (std::vector<int64_t>{2, 9, 16}));
-  EXPECT_TRUE(torch::allclose(mw.sum(-1), torch::ones({2, 4}), 1e-5, 1e-5));
-  EXPECT_LT(mw.index({1, torch::indexing::Slice(), torch::indexing::Slice(6, 9)}).abs().max().item<float>(), 1e-12);
-  c.hidden = 10;
-  EXPECT_NE(test::error_of([&] { c.validate(); }).find("model.attention_heads must divide model.hidden (10)"),
-            std::string::npos);
-  c.attention = "local", c.attention_window = 0;
-  EXPECT_NE(test::error_of([&] { c.validate(); }).find("model.attention_window must be in [1, 10000] (got 0)"),
-            std::string::npos);
-}
-
-// model.share_embeddings: the source and target embeddings are one parameter (held once), which both sides train;
-// with tie_embeddings the output layer is that parameter too; different vocabulary sizes or a language model refused.
-TEST(Seq2Seq, SharedEmbeddings) {
-  torch::manual_seed(0);
-  ModelConfig c;
-  c.embedding = c.hidden = 8, c.src_vocab = c.tgt_vocab = 20, c.dropout = 0;
-  const auto count = [](const SequenceModel& m) {
-    int64_t n = 0;
-    for (const auto& p : m->parameters()) n += p.numel();
-    return n;
-  };
-  const int64_t separate = count(build_model(c));
-  c.share_embeddings = true;
-  auto m = build_model(c);
-  EXPECT_EQ(count(m), separate - 20 * 8);
-  auto named = m->named_parameters();
-  EXPECT_FALSE(named.contains("src_emb.weight"));
-  c.tie_embeddings = true;
-  EXPECT_EQ(count(build_model(c)), separate - 2 * 20 * 8);
-  // Token 7 only in the source, token 9 only in the target: both rows of the one embedding get gradients.
-  auto src = torch::tensor({{7, 7, 5}}), tgt_in = torch::tensor({{kBosId, 9}}), tgt_out = torch::tensor({{9, kEosId}});
-  auto logits = m->forward(src, torch::tensor({3}), tgt_in);
-  torch::nn::functional::cross_entropy(logits.view({-1, 20}), tgt_out.view({-1})).backward();
-  const torch::Tensor g = named["tgt_emb.weight"].grad();
-  EXPECT_GT(g[7].abs().sum().item<double>(), 0);
-  EXPECT_GT(g[9].abs().sum().item<double>(), 0);
-  c.tgt_vocab = 21;
-  EXPECT_NE(test::error_of([&] { build_model(c); }).find("model.share_embeddings needs one vocabulary for both sides"),
-            std::string::npos);
-  c.tgt_vocab = 20, c.type = "lm";
-  EXPECT_NE(test::error_of([&] { c.validate(); }).find("model.share_embeddings is for seq2seq models"),
-            std::string::npos);
-}
-
-// Word dropout (model.dropout_src / dropout_tgt): each token's embedding is either zeroed or scaled by 1 / (1 - p),
-// about p of them zeroed; nothing changes in evaluation. In a model it changes the training forward only, on its
-// side: with every other dropout 0, a seq2seq model's training forward equals its evaluation forward without it.
-TEST(WordDropout, DropsWholeTokensInTrainingOnly) {
-  torch::manual_seed(5);
-  const auto emb = torch::rand({4, 250, 6}) + 0.5;  // no zero entry of its own
-  const auto out = drop_words(emb, 0.3, /*training=*/true);
-  const auto zeroed = (out == 0).all(-1);                                   // (4, 250)
-  const auto scaled = std::get<0>((out - emb / 0.7).abs().max(-1)) < 1e-6;  // (4, 250)
-  EXPECT_TRUE((zeroed ^ scaled).all().item<bool>()) << "a token is dropped or kept whole";
-  const double rate = zeroed.to(torch::kFloat64).mean().item<double>();
-  EXPECT_NEAR(rate, 0.3, 0.05);
-  EXPECT_TRUE(drop_words(emb, 0.3, /*training=*/false).equal(emb));
-  EXPECT_TRUE(drop_words(emb, 0.0, /*training=*/true).equal(emb));
-
-  const auto src = torch::tensor({{4, 5, 6, 7}, {8, 9, 10, 0}}), len = torch::tensor({4, 3});
-  const auto tin = torch::tensor({{2, 4, 5}, {2, 6, 7}});
-  for (const char* side : {"none", "src", "tgt"}) {
-    ModelConfig c = tiny("lstm", "general", true);
-    c.dropout_src = std::string(side) == "src" ? 0.5 : 0.0;
-    c.dropout_tgt = std::string(side) == "tgt" ? 0.5 : 0.0;
-    torch::manual_seed(6);
-    auto model = build_model(c);
-    model->eval();
-    const auto ref = model->forward(src, len, tin);
-    model->train();
-    bool differs = false;
-    for (int i = 0; i < 5; ++i) differs = differs || !torch::allclose(model->forward(src, len, tin), ref, 1e-6, 1e-6);
-    EXPECT_EQ(differs, std::string(side) != "none") << side;
-    model->eval();
-    EXPECT_TRUE(torch::allclose(model->forward(src, len, tin), ref)) << side;
-  }
-  ModelConfig lm;
-  lm.type = "lm", lm.layers = 1, lm.embedding = lm.hidden = 8, lm.tgt_vocab = 20, lm.dropout = 0, lm.dropout_tgt = 0.5;
-  auto m = build_model(lm);
-  m->eval();
-  const auto lm_ref = m->forward({}, {}, tin);
-  m->train();
-  bool differs = false;
-  for (int i = 0; i < 5; ++i) differs = differs || !torch::allclose(m->forward({}, {}, tin), lm_ref, 1e-6, 1e-6);
-  EXPECT_TRUE(differs) << "a language model's words are dropped in training";
 }
 
 TEST(ModelConfig, RulesNameTheKey) {
