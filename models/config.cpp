@@ -27,6 +27,11 @@ void ModelConfig::validate() const {
     if (n > 0 && type != ModelType::kSeq2seq)
       bad(key, "sets one side of a seq2seq model: a language model has one stack (model.layers)", std::to_string(n));
   }
+  if (enc_cell_depth < 1 || enc_cell_depth > 8)
+    bad("enc_cell_depth", "must be in [1, 8] (1: one cell a step)", std::to_string(enc_cell_depth));
+  if (enc_cell_depth > 1 && type != ModelType::kSeq2seq)
+    bad("enc_cell_depth", "deepens a seq2seq model's encoder cells: a language model has no encoder",
+        std::to_string(enc_cell_depth));
   if (residual && std::max(encoder_layers(), decoder_layers()) < 2)
     bad("residual",
         "adds each layer's input to its output from the second layer on: it needs " +

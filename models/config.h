@@ -54,6 +54,11 @@ struct ModelConfig {
   // the one below from the one below, and layers below the encoder's bottom from zeros.
   int64_t enc_layers = 0;
   int64_t dec_layers = 0;
+  // Deep transition in the encoder (Pascanu et al. 2014; Miceli Barone et al. 2017; Marian --enc-cell-depth): cells a
+  // step in each encoder layer and direction, the first reading the layer's input, the others only the state (a
+  // TransitionCell: gates = bias + W_hh h). 1: plain cells; in [1, 8], seq2seq only. The encoder is then stepped one
+  // token at a time (no fused kernel); the decoder is unchanged.
+  int64_t enc_cell_depth = 1;
   // Residual connections between the stacked recurrent layers (GNMT; Marian --skip, fairseq's LSTM residuals): from
   // the second layer on, each layer's output is its input plus what the layer computes from it (dropout applied to
   // the layer's input only). Needs layers >= 2 and a recurrent model (seq2seq or lm).

@@ -2,7 +2,10 @@
 
 #include <ATen/autocast_mode.h>
 
+#include <fmt/format.h>
+
 #include <cmath>
+#include <tuple>
 
 #include "models/loss.h"
 
@@ -38,6 +41,16 @@ NormCellImpl::NormCellImpl(bool lstm_cell, int64_t input, int64_t hidden) : lstm
   gain_hh = register_parameter("gain_hh", torch::ones({G}));
 }
 
+TransitionCellImpl::TransitionCellImpl(bool lstm, int64_t hidden, bool layer_norm) {
+  const int64_t G = (lstm ? 4 : 3) * hidden;
+  const double k = 1.0 / std::sqrt(static_cast<double>(hidden));  // LibTorch's LSTM/GRU initialisation
+  weight_hh = register_parameter("weight_hh", torch::empty({G, hidden}).uniform_(-k, k));
+  bias = register_parameter("bias", torch::empty({G}).uniform_(-k, k));
+  if (layer_norm) gain_hh = register_parameter("gain_hh", torch::ones({G}));
+}
+
+CellParams TransitionCellImpl::params() const { return {{}, weight_hh, bias, {}, {}, gain_hh}; }
+
 torch::Tensor cell_input_gates(const CellParams& p, const torch::Tensor& x) {
   if (p.gain_ih.defined()) return norm_gates(torch::nn::functional::linear(x, p.w_ih), p.gain_ih, p.b_ih);
   return torch::nn::functional::linear(x, p.w_ih, p.b_ih);
@@ -53,15 +66,18 @@ std::pair<torch::Tensor, torch::Tensor> step_cell(bool lstm, const CellParams& p
 }
 
 torch::Tensor run_cell(bool lstm, const CellParams& p, const torch::Tensor& x, const torch::Tensor& mask, bool reverse,
-                       torch::Tensor& h, torch::Tensor& c, const torch::Tensor& h_drop) {
+                       torch::Tensor& h, torch::Tensor& c, const torch::Tensor& h_drop,
+                       const std::vector<CellParams>& transitions) {
   const int64_t T = x.size(1);
   const torch::Tensor xg = cell_input_gates(p, x);  // (B, T, G): every position's input gates in one product
   std::vector<torch::Tensor> out(static_cast<size_t>(T));
   for (int64_t i = 0; i < T; ++i) {
     const int64_t t = reverse ? T - 1 - i : i;
     auto [h_new, c_new] = step_cell(lstm, p, xg.select(1, t), h, c, h_drop);  // (B, H)
-    if (mask.defined()) {                                                     // padding keeps the state, outputs zeros
-      const torch::Tensor real = mask.select(1, t).unsqueeze(1);              // (B, 1)
+    for (const CellParams& tp : transitions)  // no input: the input gates are the bias (1, G)
+      std::tie(h_new, c_new) = step_cell(lstm, tp, tp.b_ih.unsqueeze(0), h_new, c_new);
+    if (mask.defined()) {                                         // padding keeps the state, outputs zeros
+      const torch::Tensor real = mask.select(1, t).unsqueeze(1);  // (B, 1)
       h = torch::where(real, h_new, h);
       if (lstm) c = torch::where(real, c_new, c);
       out[static_cast<size_t>(t)] = h_new.masked_fill(real.logical_not(), 0.0);
@@ -82,13 +98,18 @@ CellParams NormCellImpl::params() const { return {weight_ih, weight_hh, bias, to
 // ---------------------------------------------------------------------------------------------- RnnStack
 
 RnnStackImpl::RnnStackImpl(Choice<Cell> cell, int64_t input, int64_t hidden, int64_t layers, double dropout,
-                           bool bidirectional, bool residual, bool layer_norm, double dropout_rnn)
+                           bool bidirectional, bool residual, bool layer_norm, double dropout_rnn, int64_t cell_depth)
     : lstm_(cell == Cell::kLstm),
       dropout_(dropout),
       dropout_rnn_(dropout_rnn),
       layers_(layers),
       dirs_(bidirectional ? 2 : 1),
       residual_(residual) {
+  for (int64_t l = 0; l < layers; ++l)
+    for (int64_t d = 0; d < dirs_; ++d)
+      for (int64_t k = 1; k < cell_depth; ++k)
+        transitions_.push_back(register_module(fmt::format("trans{}_{}{}", l, k, d == 1 ? "_reverse" : ""),
+                                               TransitionCell(lstm_, hidden, layer_norm)));
   if (layer_norm) {
     for (int64_t l = 0; l < layers; ++l)
       for (int64_t d = 0; d < dirs_; ++d)
@@ -191,7 +212,7 @@ torch::Tensor RnnStackImpl::run_stepped(const torch::Tensor& x, const torch::Ten
       torch::Tensor hk = h.defined() ? h[l * dirs_ + d] : torch::zeros({B, Hd}, y.options());
       torch::Tensor ck = !lstm_ ? torch::Tensor() : c.defined() ? c[l * dirs_ + d] : torch::zeros_like(hk);
       const torch::Tensor h_drop = drop_h ? variational_mask(B, Hd, dropout_rnn_, y.options()) : torch::Tensor();
-      outs.push_back(run_cell(lstm_, p, in, mask, /*reverse=*/d == 1, hk, ck, h_drop));
+      outs.push_back(run_cell(lstm_, p, in, mask, /*reverse=*/d == 1, hk, ck, h_drop, transition_params(l, d)));
       hs.push_back(hk);
       if (lstm_) cs.push_back(ck);
     }
@@ -267,9 +288,9 @@ Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
     src_emb_ = register_module("src_emb", make_embedding(cfg.src_vocab, E, cfg.embedding_init));
   tgt_emb_ = register_module("tgt_emb", make_embedding(cfg.tgt_vocab, E, cfg.embedding_init));
   if (cfg.share_embeddings) src_emb_ = tgt_emb_;  // registered once: the optimizer and checkpoints hold it once
-  encoder_ =
-      register_module("encoder", RnnStack(cfg.cell, E, cfg.bidirectional ? H / 2 : H, cfg.encoder_layers(), cfg.dropout,
-                                          cfg.bidirectional, cfg.residual, cfg.layer_norm, cfg.dropout_rnn));
+  encoder_ = register_module(
+      "encoder", RnnStack(cfg.cell, E, cfg.bidirectional ? H / 2 : H, cfg.encoder_layers(), cfg.dropout,
+                          cfg.bidirectional, cfg.residual, cfg.layer_norm, cfg.dropout_rnn, cfg.enc_cell_depth));
   if (cfg.input_feeding) {
     for (int64_t l = 0; l < L; ++l) {
       int64_t in = l == 0 ? E + H : H;
@@ -399,6 +420,14 @@ torch::Tensor Seq2SeqImpl::forward(const torch::Tensor& src, const torch::Tensor
     attend(out, s, &htilde);
   }
   return project(htilde);  // (B, T, V)
+}
+
+std::vector<CellParams> RnnStackImpl::transition_params(int64_t l, int64_t d) const {
+  const size_t n = transitions_.size() / static_cast<size_t>(layers_ * dirs_),
+               first = static_cast<size_t>(l * dirs_ + d) * n;
+  std::vector<CellParams> out;
+  for (size_t k = 0; k < n; ++k) out.push_back(transitions_[first + k]->params());
+  return out;
 }
 
 CellParams RnnStackImpl::layer_params(int64_t l, int64_t d) {

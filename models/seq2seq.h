@@ -45,8 +45,20 @@ std::pair<torch::Tensor, torch::Tensor> step_cell(bool lstm, const CellParams& p
 // the state after each row's last real token. mask (B, T) bool, true on real tokens (padding at the end; undefined:
 // all real): the state passes padding unchanged and its outputs are zeros, as a packed sequence's. reverse: from
 // position T-1 down to 0. h_drop: as step_cell's, the same at every step.
+// transitions: a deep transition's cells (TransitionCell), stepped in order after p's at every position.
 torch::Tensor run_cell(bool lstm, const CellParams& p, const torch::Tensor& x, const torch::Tensor& mask, bool reverse,
-                       torch::Tensor& h, torch::Tensor& c, const torch::Tensor& h_drop = {});
+                       torch::Tensor& h, torch::Tensor& c, const torch::Tensor& h_drop = {},
+                       const std::vector<CellParams>& transitions = {});
+// A deep transition's cell (model.enc_cell_depth; Pascanu et al. 2014, Marian --enc-cell-depth): a cell after a
+// layer's first one in the same step, reading no input, only the state: gates = bias + W_hh h (layer-normalized: bias +
+// g_hh * norm(W_hh h)). Parameters: weight_hh (G, H), bias (G), gain_hh (G, layer-normalized only).
+struct TransitionCellImpl : torch::nn::Module {
+  TransitionCellImpl(bool lstm, int64_t hidden, bool layer_norm);
+  CellParams params() const;  // b_ih: the bias, the input gates of a cell without input
+  torch::Tensor weight_hh, bias, gain_hh;
+};
+TORCH_MODULE(TransitionCell);
+
 // A variational dropout mask (Gal & Ghahramani 2016): (rows, units) of 0 with probability p, else 1 / (1 - p).
 torch::Tensor variational_mask(int64_t rows, int64_t units, double p, const torch::TensorOptions& options);
 
@@ -67,10 +79,12 @@ TORCH_MODULE(NormCell);
 // ("layer1.weight_ih_l0"), else the stack is one module ("lstm.weight_ih_l1"). Layer-normalized (model.layer_norm): a
 // NormCell a layer and direction ("norm1_reverse.weight_ih"), residual or not. dropout_rnn (model.dropout_rnn): in
 // training, each layer and direction drops the same units of h from its recurrent product at every step of a
-// sequence (a mask a row); the layers are then stepped (run_cell), with the same parameters.
+// sequence (a mask a row); the layers are then stepped (run_cell), with the same parameters. cell_depth > 1 (deep
+// transition, model.enc_cell_depth): each layer and direction steps cell_depth - 1 TransitionCells after its cell
+// ("trans1_2_reverse": layer 1, the second transition, backward), always stepped.
 struct RnnStackImpl : torch::nn::Module {
   RnnStackImpl(Choice<Cell> cell, int64_t input, int64_t hidden, int64_t layers, double dropout, bool bidirectional,
-               bool residual, bool layer_norm = false, double dropout_rnn = 0.0);
+               bool residual, bool layer_norm = false, double dropout_rnn = 0.0, int64_t cell_depth = 1);
   // x (B, T, I); state h/c (L*dirs, B, Hd) -> output (B, T, dirs*Hd), state
   std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& h,
                                                                   const torch::Tensor& c);
@@ -82,7 +96,7 @@ struct RnnStackImpl : torch::nn::Module {
   bool normalized() const { return !norm_cells_.empty(); }
   // Whether forward steps the layers (layer-normalized, or training with dropout_rnn): the encoder then passes its
   // padded batch with a mask (forward_masked), not packed.
-  bool stepped() const { return normalized() || (is_training() && dropout_rnn_ > 0); }
+  bool stepped() const { return normalized() || !transitions_.empty() || (is_training() && dropout_rnn_ > 0); }
   // Layer l's parameters, direction d (1: the reverse one).
   CellParams layer_params(int64_t l, int64_t d = 0);
 
@@ -112,6 +126,10 @@ struct RnnStackImpl : torch::nn::Module {
   std::vector<torch::nn::LSTM> lstm_modules_;  // one fused stack, or one a layer (residual)
   std::vector<torch::nn::GRU> gru_modules_;
   std::vector<NormCell> norm_cells_;  // layer_norm: layer l, direction d at l * dirs + d (no fused modules then)
+  std::vector<TransitionCell>
+      transitions_;  // cell_depth - 1 a layer and direction, at (l * dirs + d) * (depth - 1) + k
+  // Layer l's transitions, direction d.
+  std::vector<CellParams> transition_params(int64_t l, int64_t d) const;
 };
 TORCH_MODULE(RnnStack);
 

@@ -27,7 +27,7 @@ class Schema {
     auto& m = c.model;
     bind("model.type", m.type), bind("model.cell", m.cell), bind("model.layers", m.layers);
     bind("model.enc_layers", m.enc_layers), bind("model.dec_layers", m.dec_layers), bind("model.residual", m.residual);
-    bind("model.layer_norm", m.layer_norm);
+    bind("model.layer_norm", m.layer_norm), bind("model.enc_cell_depth", m.enc_cell_depth);
     bind("model.embedding", m.embedding), bind("model.hidden", m.hidden), bind("model.bidirectional", m.bidirectional);
     bind("model.attention", m.attention), bind("model.input_feeding", m.input_feeding),
         bind("model.dropout", m.dropout);

@@ -717,7 +717,9 @@ void Trainer::open_run() {
         cfg_.model.encoder_layers() == cfg_.model.decoder_layers()
             ? std::to_string(cfg_.model.encoder_layers())
             : fmt::format("{}+{}", cfg_.model.encoder_layers(), cfg_.model.decoder_layers()),
-        cfg_.model.hidden, cfg_.model.embedding, cfg_.model.layer_norm ? ", layer-normalized" : "",
+        cfg_.model.hidden, cfg_.model.embedding,
+        std::string(cfg_.model.layer_norm ? ", layer-normalized" : "") +
+            (cfg_.model.enc_cell_depth > 1 ? fmt::format(", encoder cell depth {}", cfg_.model.enc_cell_depth) : ""),
         cfg_.model.dropout_rnn > 0 ? fmt::format(", recurrent dropout {}", cfg_.model.dropout_rnn) : "", n,
         device_.str(), t.precision, comm_.world(), comm_.backend(), reducer_->overlapping() ? "on" : "off",
         reducer_->buckets().size(), torch::get_num_threads());

@@ -83,12 +83,12 @@ rp = {dev: json.loads(run(["evaluate", "--checkpoint", rc, "--data", corpus, "--
 check(p.returncode == 0 and abs(rp["cpu"] - rp["cuda"]) / rp["cpu"] < 1e-4,
       f"residual layers train in bf16 on the GPU; CPU and GPU perplexity agree ({rp})")
 
-# Layer-normalized cells (model.layer_norm: stepped, not cuDNN) in bf16 on the GPU, GRU with input feeding and an LSTM
-# stack, and a plain LSTM stack stepped in training for recurrent dropout (model.dropout_rnn): they train, and the
-# checkpoints have the same perplexity on the GPU as on the CPU.
+# The stepped cells (not cuDNN) in bf16 on the GPU: layer-normalized (model.layer_norm), GRU with input feeding and an
+# LSTM stack; a plain LSTM stack with recurrent dropout (model.dropout_rnn); a GRU encoder with deep transition
+# (model.enc_cell_depth). They train, and the checkpoints have the same perplexity on the GPU as on the CPU.
 for cell, feed, extra in (("gru", "true", "model.layer_norm=true"), ("lstm", "false", "model.layer_norm=true"),
-                          ("lstm", "false", "model.dropout_rnn=0.2")):
-    name = f"{d}/norm_{cell}" if "layer_norm" in extra else f"{d}/rnn_drop_{cell}"
+                          ("lstm", "false", "model.dropout_rnn=0.2"), ("gru", "false", "model.enc_cell_depth=2")):
+    name = f"{d}/{extra.split('=')[0].split('.')[1]}_{cell}"
     p = train(name, N, "bf16", sets=(extra, f"model.cell={cell}", f"model.input_feeding={feed}",
                                      "model.layers=2", "model.residual=true"))
     nc = f"{name}/ckpt_step{N:08d}.tern"

@@ -235,6 +235,76 @@ TEST(RnnStack, VariationalDropoutKeepsOneMaskASentence) {
       }
 }
 
+// model.enc_cell_depth (deep transition): each step runs the layer's cell, then its transition cells in order, each
+// from the state alone (gates = bias + W_hh h, normalized when layer_norm); stepped in training and evaluation, masks
+// and both directions as the plain stepped stack; gradients match finite differences.
+TEST(RnnStack, DeepTransitionStepsCellsInOrder) {
+  for (const char* cell : {"lstm", "gru"})
+    for (bool norm : {false, true}) {
+      const bool lstm = std::string(cell) == "lstm";
+      const std::string what = std::string(cell) + (norm ? " layer-normalized" : "");
+      torch::manual_seed(4);
+      RnnStack rnn(cell, 4, 3, 2, 0.0, /*bidirectional=*/true, /*residual=*/false, norm, 0.0, /*cell_depth=*/3);
+      rnn->to(torch::kFloat64);
+      auto names = rnn->named_parameters();
+      EXPECT_TRUE(names.contains("trans1_2_reverse.weight_hh") && names.contains("trans0_1.bias")) << what;
+      EXPECT_EQ(names.contains("trans0_1.gain_hh"), norm) << what;
+      rnn->eval();
+      EXPECT_TRUE(rnn->stepped()) << what;
+      const auto x = torch::randn({2, 5, 4}, torch::kFloat64);
+      const auto mask = torch::tensor({{1, 1, 1, 1, 1}, {1, 1, 1, 0, 0}}).to(torch::kBool);
+      {
+        torch::NoGradGuard ng;
+        torch::Tensor h, c;
+        const auto y = rnn->forward_masked(x, mask, h, c);  // (2, 5, 6)
+        // The forward direction of a one-layer stack with layer 0's parameters, row 0 (all real), by hand.
+        RnnStack first(cell, 4, 3, 1, 0.0, true, false, norm, 0.0, 3);
+        first->to(torch::kFloat64);
+        for (auto& q : first->named_parameters()) q.value().copy_(names[q.key()]);
+        first->eval();
+        torch::Tensor h1, c1;
+        const auto y0 = first->forward_masked(x, mask, h1, c1);  // (2, 5, 6)
+        const CellParams p = rnn->layer_params(0, 0);
+        const auto n = [&](const torch::Tensor& g, const torch::Tensor& gain) {
+          return norm ? norm_gates(g, gain) : g;
+        };
+        torch::Tensor hk = torch::zeros({1, 3}, x.options()), ck = torch::zeros({1, 3}, x.options());
+        for (int64_t t = 0; t < 5; ++t) {
+          const auto xt = x[0][t].unsqueeze(0);
+          const auto gi =
+              norm ? norm_gates(torch::mm(xt, p.w_ih.t()), p.gain_ih, p.b_ih) : torch::mm(xt, p.w_ih.t()) + p.b_ih;
+          const auto gh = norm ? n(torch::mm(hk, p.w_hh.t()), p.gain_hh) : torch::mm(hk, p.w_hh.t()) + p.b_hh;
+          std::tie(hk, ck) = cell_update(lstm, gi, gh, hk, lstm ? ck : torch::Tensor());
+          for (const char* k : {"trans0_1", "trans0_2"}) {
+            const auto w = names[std::string(k) + ".weight_hh"], b = names[std::string(k) + ".bias"];
+            const auto th = torch::mm(hk, w.t());
+            std::tie(hk, ck) = cell_update(lstm, b.unsqueeze(0), norm ? n(th, names[std::string(k) + ".gain_hh"]) : th,
+                                           hk, lstm ? ck : torch::Tensor());
+          }
+          EXPECT_LT((y0[0][t].narrow(0, 0, 3) - hk[0]).abs().max().item<double>(), 1e-12) << what << " t " << t;
+        }
+        torch::Tensor ha, ca;
+        const auto alone =
+            rnn->forward_masked(x.narrow(0, 1, 1).narrow(1, 0, 3), mask.narrow(0, 1, 1).narrow(1, 0, 3), ha, ca);
+        EXPECT_LT((y[1].narrow(0, 0, 3) - alone[0]).abs().max().item<double>(), 1e-12) << what << ": padding";
+        EXPECT_LT((h.select(1, 1) - ha.select(1, 0)).abs().max().item<double>(), 1e-12) << what;
+        RnnStack shallow(cell, 4, 3, 2, 0.0, true, false, norm);
+        shallow->to(torch::kFloat64);
+        for (auto& q : shallow->named_parameters()) q.value().copy_(names[q.key()]);
+        auto [ys, hs, cs] = shallow(x, torch::Tensor(), torch::Tensor());
+        auto [yd, hd, cd] = rnn(x, torch::Tensor(), torch::Tensor());
+        EXPECT_GT((ys - yd).abs().max().item<double>(), 1e-3) << what << ": the transitions change the outputs";
+      }
+      rnn->train();
+      auto loss = [&] {
+        torch::Tensor h, c;
+        const auto y = rnn->forward_masked(x, mask, h, c);
+        return y.pow(2).sum() + h.sum();
+      };
+      EXPECT_LT(test::gradient_error(*rnn, loss), 1e-5) << what;
+    }
+}
+
 class AttentionGradients : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(AttentionGradients, MatchFiniteDifferences) {

@@ -358,6 +358,47 @@ TEST(LanguageModel, CarriedStateEqualsALongerWindow) {
             std::string::npos);
 }
 
+// model.enc_cell_depth: a seq2seq model with a deep-transition encoder has gradients that match finite differences,
+// the same outputs for a sentence alone and padded in a batch, and steps (beam search's path) that equal teacher
+// forcing; a language model and depths out of [1, 8] are refused.
+TEST(DeepTransition, EncoderCellsStepTogether) {
+  const auto src = torch::tensor({{4, 5, 6, 7}, {8, 9, 0, 0}}), len = torch::tensor({4, 2});
+  const auto tin = torch::tensor({{2, 4, 5}, {2, 6, 0}}), tout = torch::tensor({{4, 5, 3}, {6, 3, 0}});
+  for (bool feed : {false, true}) {
+    ModelConfig c = tiny("gru", "general", feed);
+    c.enc_cell_depth = 2;
+    torch::manual_seed(12);
+    auto model = build_model(c);
+    model->to(torch::kFloat64);
+    auto loss = [&] { return sequence_loss(model->forward(src, len, tin), tout, 0.1).loss; };
+    EXPECT_LT(test::gradient_error(*model, loss, 3), 1e-5) << feed;
+    model->eval();
+    model->to(torch::kFloat32);  // the CPU's decoding steps take fp32
+    torch::NoGradGuard ng;
+    const auto batch = model->forward(src, len, tin);  // (2, 3, V)
+    const auto one = model->forward(src.narrow(0, 1, 1).narrow(1, 0, 2), len.narrow(0, 1, 1), tin.narrow(0, 1, 1));
+    EXPECT_LT((batch[1] - one[0]).abs().max().item<double>(), 1e-5) << feed << ": padding";
+    DecoderState s = model->encode(src, len);
+    for (int64_t t = 0; t < 3; ++t) {
+      const auto lp = model->step(tin.select(1, t), s);  // (2, V)
+      EXPECT_LT((lp[0] - torch::log_softmax(batch[0][t], -1)).abs().max().item<double>(), 1e-5) << feed << " " << t;
+    }
+  }
+  ModelConfig lm;
+  lm.type = "lm", lm.tgt_vocab = 20, lm.enc_cell_depth = 2;
+  const std::string e = test::error_of([&] { build_model(lm); });
+  EXPECT_NE(e.find("model.enc_cell_depth deepens a seq2seq model's encoder cells: a language model has no encoder (got "
+                   "2)"),
+            std::string::npos)
+      << e;
+  ModelConfig deep;
+  deep.src_vocab = deep.tgt_vocab = 20, deep.enc_cell_depth = 9;
+  EXPECT_NE(test::error_of([&] {
+              build_model(deep);
+            }).find("model.enc_cell_depth must be in [1, 8] (1: one cell a step) (got 9)"),
+            std::string::npos);
+}
+
 TEST(ModelConfig, RulesNameTheKey) {
   ModelConfig c;
   c.src_vocab = c.tgt_vocab = 20;
