@@ -109,6 +109,35 @@ def tiny_config(d, corpus, run_dir, text=TINY_CONFIG, name="tiny.yaml"):
     return path
 
 
+def two_layer_fixture(n=400):
+    """A temp dir, a corpus of n pairs, in.txt (its first 5 source lines) and the tiny config with two layers."""
+    d = tempdir()
+    corpus = make_corpus(d, n=n)
+    write(f"{d}/in.txt", [l.rstrip("\n") for l in open(f"{d}/train.en")][:5])
+    text = TINY_CONFIG.replace("layers: 1", "layers: 2")
+    check(text != TINY_CONFIG, "the tiny config names model.layers")
+    return d, corpus, text
+
+
+def train_variant(d, corpus, text, name, sets, steps=10):
+    """`tern train` of the config `text` into d/name for `steps` steps with `--set` of each of `sets`, logging every
+    step: the config's path, the arguments (to resume with) and the log."""
+    cfg = tiny_config(d, corpus, f"{d}/{name}", text=text, name=f"{name}.yaml")
+    args = ["--no-progress", "--set", "train.log_every=1"] + [x for s in sets for x in ("--set", s)]
+    p = run(["train", cfg, "--set", f"train.max_steps={steps}"] + args)
+    return cfg, args, p.stderr
+
+
+def check_resumes_bitwise(d, corpus, text, name, sets):
+    """train_variant `name` for 10 steps, resumed to 20, equals 20 steps straight (losses and parameters, bitwise);
+    the first run's log."""
+    cfg, args, log = train_variant(d, corpus, text, name, sets)
+    run(["train", cfg, "--resume", "--set", "train.max_steps=20"] + args)
+    train_variant(d, corpus, text, f"{name}_straight", sets, steps=20)
+    check_same_training(f"{d}/{name}", f"{d}/{name}_straight", 20, tol=0)
+    return log
+
+
 def metrics(run_dir):
     with open(f"{run_dir}/metrics.jsonl") as f:
         return [json.loads(l) for l in f if l.strip()]

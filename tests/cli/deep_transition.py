@@ -11,27 +11,17 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 from common import *  # noqa: E402,F403
 
-d = tempdir()
-corpus = make_corpus(d, n=400)
-write(f"{d}/in.txt", [l.rstrip("\n") for l in open(f"{d}/train.en")][:5])
-text = TINY_CONFIG.replace("layers: 1", "layers: 2")
-check(text != TINY_CONFIG, "the tiny config names model.layers")
+d, corpus, text = two_layer_fixture()
 
 
-def train(name, sets, steps=10, extra=()):
-    cfg = tiny_config(d, corpus, f"{d}/{name}", text=text, name=f"{name}.yaml")
-    args = ["--no-progress", "--set", "train.log_every=1", *extra] + [x for s in sets for x in ("--set", s)]
-    p = run(["train", cfg, "--set", f"train.max_steps={steps}"] + args)
-    return cfg, args, p.stderr
+def train(name, sets, steps=10):
+    return train_variant(d, corpus, text, name, sets, steps)
 
 
 deep = ["model.enc_cell_depth=2", "model.dropout=0.1"]
-cfg, args, log = train("deep", deep)
+log = check_resumes_bitwise(d, corpus, text, "deep", deep)
 check("encoder cell depth 2" in log, "the training log names the encoder's cell depth")
 check("enc_cell_depth: 2" in open(f"{d}/deep/config.yaml").read(), "the resolved config names it")
-run(["train", cfg, "--resume", "--set", "train.max_steps=20"] + args)
-train("straight", deep, steps=20, extra=["--set", f"train.run_dir={d}/straight"])
-check_same_training(f"{d}/deep", f"{d}/straight", 20, tol=0)
 
 best = f"{d}/deep/best.tern"
 p = run(["translate", "--checkpoint", best, "--beam", "3", "-i", f"{d}/in.txt"])

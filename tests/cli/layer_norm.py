@@ -12,26 +12,16 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 from common import *  # noqa: E402,F403
 
-d = tempdir()
-corpus = make_corpus(d, n=400)
-write(f"{d}/in.txt", [l.rstrip("\n") for l in open(f"{d}/train.en")][:5])
-text = TINY_CONFIG.replace("layers: 1", "layers: 2")
-check(text != TINY_CONFIG, "the tiny config names model.layers")
+d, corpus, text = two_layer_fixture()
 drop = ["model.dropout=0.1", "model.dropout_src=0.2", "model.dropout_tgt=0.2"]  # random streams across the resume
 
 
-def train(name, sets, steps=10, extra=()):
-    cfg = tiny_config(d, corpus, f"{d}/{name}", text=text, name=f"{name}.yaml")
-    args = ["--no-progress", "--set", "train.log_every=1", *extra] + [x for s in sets for x in ("--set", s)]
-    p = run(["train", cfg, "--set", f"train.max_steps={steps}"] + args)
-    return cfg, args, p.stderr
+def train(name, sets, steps=10):
+    return train_variant(d, corpus, text, name, sets, steps)
 
 
 norm = ["model.layer_norm=true", "model.residual=true"] + drop
-cfg, args, log = train("norm", norm)
-run(["train", cfg, "--resume", "--set", "train.max_steps=20"] + args)
-train("straight", norm, steps=20, extra=["--set", f"train.run_dir={d}/straight"])
-check_same_training(f"{d}/norm", f"{d}/straight", 20, tol=0)
+log = check_resumes_bitwise(d, corpus, text, "norm", norm)
 check("layer_norm: true" in open(f"{d}/norm/config.yaml").read(), "the resolved config names it")
 check("layer-normalized" in log, "the training log says the cells are layer-normalized")
 
