@@ -175,8 +175,7 @@ DEFAULTS = {"type": "seq2seq", "cell": "lstm", "layers": 1, "embedding": 256, "h
             "dropout_src": 0.0, "dropout_tgt": 0.0, "enc_layers": 0, "dec_layers": 0}
 # What this file mirrors: another value would train a different model than tern's, so it is refused.
 MIRRORED = {"type": ("seq2seq", "lm"), "attention": ("dot", "general", "additive"), "share_embeddings": (False,),
-            "layer_norm": (False,), "dropout_rnn": (0, 0.0),
-            "enc_cell_depth": (1,)}
+            "layer_norm": (False,), "dropout_rnn": (0,), "enc_cell_depth": (1,)}
 
 
 def main():

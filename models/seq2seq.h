@@ -94,8 +94,8 @@ struct RnnStackImpl : torch::nn::Module {
   torch::Tensor forward_masked(const torch::Tensor& x, const torch::Tensor& mask, torch::Tensor& h, torch::Tensor& c);
   bool lstm() const { return lstm_; }
   bool normalized() const { return !norm_cells_.empty(); }
-  // Whether forward steps the layers (layer-normalized, or training with dropout_rnn): the encoder then passes its
-  // padded batch with a mask (forward_masked), not packed.
+  // Whether forward steps the layers (layer-normalized, deep transition, or training with dropout_rnn): the encoder
+  // then passes its padded batch with a mask (forward_masked), not packed.
   bool stepped() const { return normalized() || !transitions_.empty() || (is_training() && dropout_rnn_ > 0); }
   // Layer l's parameters, direction d (1: the reverse one).
   CellParams layer_params(int64_t l, int64_t d = 0);
@@ -126,8 +126,9 @@ struct RnnStackImpl : torch::nn::Module {
   std::vector<torch::nn::LSTM> lstm_modules_;  // one fused stack, or one a layer (residual)
   std::vector<torch::nn::GRU> gru_modules_;
   std::vector<NormCell> norm_cells_;  // layer_norm: layer l, direction d at l * dirs + d (no fused modules then)
-  std::vector<TransitionCell>
-      transitions_;  // cell_depth - 1 a layer and direction, at (l * dirs + d) * (depth - 1) + k
+  // Deep transition: cell_depth - 1 a layer and direction, transition k of layer l, direction d at
+  // (l * dirs + d) * (cell_depth - 1) + k - 1.
+  std::vector<TransitionCell> transitions_;
   // Layer l's transitions, direction d.
   std::vector<CellParams> transition_params(int64_t l, int64_t d) const;
 };
