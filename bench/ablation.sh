@@ -10,13 +10,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TERN=${TERN:-build/cli/tern}
 WORK=work/bible
+CORPUS=${CORPUS:-$WORK/bible.h5}  # another corpus of the same test pairs (bench/guided_alignment.sh: with alignments)
 STEPS=${STEPS:-800}
 OUT=${OUT:-runs/ablation-$(date +%Y%m%d-%H%M%S)}
 if [ $# -lt 2 ] || [ $(($# % 2)) -ne 0 ]; then
   echo "usage: bench/ablation.sh NAME \"KEY=VALUE ...\" [NAME \"KEY=VALUE ...\" ...]" >&2
   exit 2
 fi
-[ -f "$WORK/bible.h5" ] || { echo "bench/ablation.sh: $WORK/bible.h5 is missing: run scripts/run_bible.sh first" >&2; exit 4; }
+[ -f "$CORPUS" ] || { echo "bench/ablation.sh: $CORPUS is missing: run scripts/run_bible.sh first" >&2; exit 4; }
 [ ! -e "$OUT" ] || { echo "bench/ablation.sh: $OUT exists: give another OUT" >&2; exit 7; }
 mkdir -p "$OUT"
 
@@ -27,10 +28,10 @@ while [ $# -gt 0 ]; do
   shift 2
   run="$OUT/$name"
   rc=0
-  "$TERN" train configs/bible.yaml --set data.corpus="$WORK/bible.h5" --set train.run_dir="$run" \
+  "$TERN" train configs/bible.yaml --set data.corpus="$CORPUS" --set train.run_dir="$run" \
     --set train.max_steps="$STEPS" "${sets[@]}" --no-progress 2> "$OUT/$name.train.log" || rc=$?
   [ $rc = 0 ] || { tail -3 "$OUT/$name.train.log" >&2; echo "bench/ablation.sh: $name: training failed" >&2; exit $rc; }
-  "$TERN" evaluate --checkpoint "$run/best.tern" --data "$WORK/bible.h5" --split test --beam 5 --ref "$WORK/test.es" \
+  "$TERN" evaluate --checkpoint "$run/best.tern" --data "$CORPUS" --split test --beam 5 --ref "$WORK/test.es" \
     --hyp-out "$run/test.hyp.es" --json "$run/test_eval.json" > /dev/null 2> "$OUT/$name.eval.log" || rc=$?
   [ $rc = 0 ] || { tail -3 "$OUT/$name.eval.log" >&2; echo "bench/ablation.sh: $name: evaluation failed" >&2; exit $rc; }
   python3 - "$run/test_eval.json" "$name" <<'PY'

@@ -163,6 +163,10 @@ void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
                 "Training source text, one sentence per line (several files: read one after the other)");
   c->add_option("--train-tgt", o->train_tgt, "Training target text, line-aligned with --train-src (file by file)");
   c->add_option("--train-text", o->train_text, "Monolingual training text (language model), one or more files");
+  c->add_option("--train-align", o->train_align,
+                "Word alignments of the training pairs, a file for each --train-src file, line-aligned: Pharaoh links "
+                "'i-j' (source word i, target word j, from 0; words split at whitespace), as fast_align and eflomal "
+                "write them; for guided alignment (train.guided_alignment_weight)");
   c->add_option("--valid-src", o->valid_src);
   c->add_option("--valid-tgt", o->valid_tgt);
   c->add_option("--valid-text", o->valid_text);

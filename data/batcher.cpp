@@ -17,8 +17,11 @@ std::pair<int64_t, int64_t> shard_range(int64_t n, int64_t shard, int64_t num_sh
 }
 
 ShardData::ShardData(const CorpusReader& corpus, const std::string& split, int64_t shard, int64_t num_shards,
-                     const std::vector<int64_t>& part_weights)
+                     const std::vector<int64_t>& part_weights, bool alignments)
     : corpus_(corpus), split_(split) {
+  if (alignments && !corpus.has_alignments())
+    throw DataError(
+        fmt::format("{}: the corpus has no word alignments; HINT: prepare it with --train-align", corpus.path()));
   // The split as segments [first, first + n) of real sentences, in the order of the (weighted) sequence.
   std::vector<std::pair<int64_t, int64_t>> sequence;  // (first sentence, count)
   if (part_weights.empty()) {
@@ -63,6 +66,7 @@ ShardData::ShardData(const CorpusReader& corpus, const std::string& split, int64
         if (corpus.kind() == "parallel") {
           append(src_, "src");
           append(tgt_, "tgt");
+          if (alignments) append(align_, kAlignSide);
         } else {
           append(tgt_, "text");
         }
@@ -245,6 +249,31 @@ std::pair<torch::Tensor, torch::Tensor> pad_rows(const std::vector<std::vector<i
   return {x, len};
 }
 
+void ShardData::put_alignments(Batch& b, const std::vector<int64_t>& ids) const {
+  const std::vector<int32_t> links = read(kAlignSide, align_, ids);
+  b.align = torch::zeros({b.src.size(0), b.tgt_out.size(1), b.src.size(1)});  // (B, T, S)
+  auto a = b.align.accessor<float, 3>();
+  const int32_t* l = links.data();
+  for (size_t r = 0; r < ids.size(); ++r) {
+    const int64_t i = ids[r], n = length(align_, i), m = length(src_, i), t_len = length(tgt_, i);
+    if (n % 2 != 0)
+      throw DataError(
+          fmt::format("{}: /{}/{} of sentence {} holds {} numbers: links are pairs; HINT: recreate it with "
+                      "`tern prepare`",
+                      corpus_.path(), split_, kAlignSide, sentence_id(i), n));
+    for (int64_t k = 0; k < n; k += 2, l += 2) {
+      if (l[0] >= m || l[1] >= t_len)
+        throw DataError(fmt::format(
+            "{}: /{}/{} of sentence {} links source token {} to target token {}, past its {} source and {} target "
+            "tokens; HINT: recreate it with `tern prepare`",
+            corpus_.path(), split_, kAlignSide, sentence_id(i), l[0], l[1], m, t_len));
+      a[static_cast<int64_t>(r)][l[1]][l[0]] = 1.0f;
+    }
+  }
+  const torch::Tensor sums = b.align.sum(-1, /*keepdim=*/true);  // (B, T, 1)
+  b.align.div_(sums.clamp_min(1.0f));
+}
+
 Batch ShardData::collate(const std::vector<int64_t>& ids) const {
   Batch b;
   const bool parallel = this->parallel();
@@ -262,6 +291,7 @@ Batch ShardData::collate(const std::vector<int64_t>& ids) const {
   auto tin = b.tgt_in.accessor<int64_t, 2>(), tout = b.tgt_out.accessor<int64_t, 2>();
   auto slen = b.src_len.accessor<int64_t, 1>();
   if (parallel) b.src = torch::full({B, std::max<int64_t>(S, 1)}, kPadId, opts);  // (B, S)
+  if (!align_.empty()) put_alignments(b, ids);
   const int32_t* y = ys.data();
   const int32_t* x = xs.data();
   for (int64_t r = 0; r < B; ++r) {

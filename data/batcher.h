@@ -15,10 +15,13 @@ namespace tern {
 
 // One batch; sentences are padded with kPadId on the right.
 struct Batch {
-  torch::Tensor src;          // (B, S) int64, parallel corpora only
-  torch::Tensor src_len;      // (B) int64
-  torch::Tensor tgt_in;       // (B, T) int64: bos y1 .. yn
-  torch::Tensor tgt_out;      // (B, T) int64: y1 .. yn eos
+  torch::Tensor src;      // (B, S) int64, parallel corpora only
+  torch::Tensor src_len;  // (B) int64
+  torch::Tensor tgt_in;   // (B, T) int64: bos y1 .. yn
+  torch::Tensor tgt_out;  // (B, T) int64: y1 .. yn eos
+  // ShardData with alignments: the reference attention, (B, T, S) fp32: row (b, t) spreads 1 evenly over the source
+  // tokens linked to target token t (the token tgt_out[b][t]); zero where none is (padding, </s>, unaligned tokens).
+  torch::Tensor align;
   int64_t target_tokens = 0;  // non-pad entries of tgt_out (the loss is averaged over these)
   int64_t source_tokens = 0;
   std::vector<int64_t> sentence_ids;  // index of each row in the split (stream mode: of its first sentence)
@@ -44,9 +47,10 @@ class ShardData {
   // The index of shard `shard` of `num_shards` (contiguous, near-equal sentence ranges) of `split`. `corpus` must
   // outlive the shard. With `part_weights` (data.weights: one whole number >= 1 a corpus part), the split is the
   // parts' sentences each repeated its part's weight times (part 1 w1 times, then part 2 w2 times, ...), and the
-  // shards are contiguous near-equal ranges of that sequence: a shard may hold a sentence several times.
+  // shards are contiguous near-equal ranges of that sequence: a shard may hold a sentence several times. With
+  // `alignments` (a corpus that has them), collate fills Batch::align.
   ShardData(const CorpusReader& corpus, const std::string& split, int64_t shard = 0, int64_t num_shards = 1,
-            const std::vector<int64_t>& part_weights = {});
+            const std::vector<int64_t>& part_weights = {}, bool alignments = false);
   int64_t size() const { return size_; }
   // The sentence ranges [begin, end) of the split this shard reads, in order (one unless weighted).
   std::vector<std::pair<int64_t, int64_t>> ranges() const;
@@ -79,6 +83,8 @@ class ShardData {
     const size_t s = segment(i);
     return seg_first_[s] + i - seg_local_[s];
   }
+  // Batch::align of the sentences `ids` (b.src and b.tgt_out shaped); links are checked against the lengths.
+  void put_alignments(Batch& b, const std::vector<int64_t>& ids) const;
   // The tokens of the sentences `ids`, one after the other.
   std::vector<int32_t> read(const std::string& side, const std::vector<int64_t>& offsets,
                             const std::vector<int64_t>& ids) const;
@@ -87,9 +93,10 @@ class ShardData {
   int64_t size_ = 0;
   // Segments: contiguous sentence ranges of the split; segment s starts at local index seg_local_[s] and split index
   // seg_first_[s], and its n_s + 1 offsets in the split's token stream start at src_ / tgt_[seg_offsets_[s]]. A
-  // range repeated by data.weights shares the offsets of its first segment; src_ empty: a language model.
+  // range repeated by data.weights shares the offsets of its first segment; src_ empty: a language model; align_
+  // empty: no alignments read.
   std::vector<int64_t> seg_local_, seg_first_, seg_offsets_;
-  std::vector<int64_t> src_, tgt_;
+  std::vector<int64_t> src_, tgt_, align_;
 };
 
 // A language model's batch of token rows: tgt_in (<s> y), tgt_out (y </s>) and target_tokens (src undefined).

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <list>
 #include <map>
 #include <mutex>
@@ -188,8 +189,12 @@ struct CorpusWriter::Impl {
   }
 };
 
-CorpusWriter::CorpusWriter(const std::string& path, const std::string& kind)
+CorpusWriter::CorpusWriter(const std::string& path, const std::string& kind, bool alignments)
     : impl_(std::make_unique<Impl>()), sides_(sides_of(kind)) {
+  if (alignments) {
+    if (kind != "parallel") throw DataError("word alignments need a parallel corpus");
+    sides_.emplace_back(kAlignSide);
+  }
   impl_->path = path;
   impl_->file = H(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
   if (impl_->file < 0) throw IoError(path + ": cannot create corpus file (" + h5_error() + ")");
@@ -197,6 +202,7 @@ CorpusWriter::CorpusWriter(const std::string& path, const std::string& kind)
   write_i64_attr(impl_->file, "format_version", kCorpusFormatVersion);
   write_str_attr(impl_->file, "kind", kind);
   write_str_attr(impl_->file, "producer", std::string("tern ") + TERN_VERSION);
+  if (alignments) write_i64_attr(impl_->file, "alignments", 1);
 }
 
 CorpusWriter::~CorpusWriter() {
@@ -648,6 +654,19 @@ void CorpusReader::open_part(const std::string& path) {
         fmt::format("{}: this part of the corpus is {} but {} is {}: parts of one corpus must be of one kind", path,
                     kind, impl_->parts[0].path, kind_));
   }
+  int64_t alignments = 0;
+  read_i64_attr(part.file, "alignments", alignments);
+  if (alignments != 0 && (kind != "parallel" || alignments != 1))
+    throw DataError(fmt::format("{}: attribute 'alignments' is {} (1 is the only value, in a parallel corpus); {}",
+                                path, alignments, kHint));
+  if (first) {
+    alignments_ = alignments == 1;
+  } else if (alignments_ != (alignments == 1)) {
+    throw DataError(fmt::format(
+        "{}: this part of the corpus {} word alignments but {} {}: parts of one corpus must all have them (tern "
+        "prepare --train-align) or none",
+        path, alignments ? "has" : "has no", impl_->parts[0].path, alignments_ ? "has" : "has none"));
+  }
   H vg = open_group(part.file, "vocab", false);
   if (vg < 0) throw DataError(fmt::format("{}: group /vocab is missing; {}", path, kHint));
   for (size_t k = 0; k < sides_.size(); ++k) {
@@ -674,8 +693,10 @@ void CorpusReader::open_part(const std::string& path) {
             "twice on one text?)",
             path, key.substr(a + 1, b - a - 1), key.substr(0, a), earlier.path, it->second, file, key.substr(b + 1)));
       }
+  std::vector<std::string> stored = sides_;
+  if (alignments_) stored.emplace_back(kAlignSide);
   for (const char* split : {"train", "valid", "test"})
-    if (H5Lexists(part.file, split, H5P_DEFAULT) > 0) part.splits[split] = open_split(part, split, sides_);
+    if (H5Lexists(part.file, split, H5P_DEFAULT) > 0) part.splits[split] = open_split(part, split, stored);
   impl_->parts.push_back(std::move(part));
 }
 
@@ -732,8 +753,10 @@ std::vector<CorpusReader::Piece> CorpusReader::pieces(const std::string& split, 
                           "--{0}-fraction of the training lines",
                           split)
             : ""));
-  if (!side.empty() && std::find(sides_.begin(), sides_.end(), side) == sides_.end())
-    throw DataError(path_ + ": corpus has no side '" + side + "' (it is " + kind_ + ")");
+  if (!side.empty() && std::find(sides_.begin(), sides_.end(), side) == sides_.end() &&
+      !(alignments_ && side == kAlignSide))
+    throw DataError(path_ + ": corpus has no side '" + side + "' (it is " + kind_ +
+                    (side == kAlignSide ? "; HINT: tern prepare --train-align stores word alignments)" : ")"));
   return out;
 }
 
@@ -833,7 +856,9 @@ std::vector<int32_t> CorpusReader::gather(const std::string& split, const std::s
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(), [&](size_t x, size_t y) { return ranges[x] < ranges[y]; });
   std::vector<int32_t> out(static_cast<size_t>(at.back()));
-  const int64_t vocab_size = vocab(side).size;
+  // Token ids lie in the vocabulary; alignment positions are not negative (the batcher checks them against the
+  // sentence lengths).
+  const int64_t vocab_size = side == kAlignSide ? std::numeric_limits<int32_t>::max() : vocab(side).size;
   std::lock_guard<std::mutex> lock(impl_->mutex);
   size_t k = 0;
   for (const auto& p : parts) {
@@ -861,8 +886,12 @@ std::vector<int32_t> CorpusReader::gather(const std::string& split, const std::s
                                     p.part->path, split, side, error, kHint));
       for (int64_t i = 0; i < b - a; ++i)
         if (to[i] < 0 || to[i] >= vocab_size)
-          throw DataError(fmt::format("{}: token id {} at /{}/{}/tokens[{}] is outside the vocabulary [0, {}); {}",
-                                      p.part->path, to[i], split, side, a - p.first_token + i, vocab_size, kHint));
+          throw DataError(
+              side == kAlignSide
+                  ? fmt::format("{}: alignment position {} at /{}/{}/tokens[{}] is negative; {}", p.part->path, to[i],
+                                split, side, a - p.first_token + i, kHint)
+                  : fmt::format("{}: token id {} at /{}/{}/tokens[{}] is outside the vocabulary [0, {}); {}",
+                                p.part->path, to[i], split, side, a - p.first_token + i, vocab_size, kHint));
       last = r;
     }
   }
@@ -887,6 +916,7 @@ TokenBlock CorpusReader::read(const std::string& split, const std::string& side,
 std::string CorpusReader::identity() const {
   std::string id = kind_;
   for (const auto& v : vocabs_) id += "|" + v.side + ":" + v.hash;
+  if (alignments_) id += std::string("|") + kAlignSide;
   for (const auto& s : splits()) id += fmt::format("|{}:{}", s, num_sentences(s));
   return id;
 }

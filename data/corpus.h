@@ -11,6 +11,9 @@ namespace tern {
 
 constexpr int kCorpusFormatVersion = 2;  // 2: /<split>/lines, the input line number of every sentence
 constexpr const char* kCorpusFormat = "tern-corpus";
+// The optional side of a parallel corpus that holds word alignments (tern prepare --train-align): per sentence, its
+// links as flat pairs (source token, target token), positions in the sentence's subword tokens from 0.
+constexpr const char* kAlignSide = "align";
 
 // Sentences [begin, end) of one side of one split: flat ids plus offsets rebased to 0.
 struct TokenBlock {
@@ -38,8 +41,9 @@ struct TokenSpan {
 
 class CorpusWriter {
  public:
-  // Creates `path` (fails if it exists). kind: "parallel" (sides src,tgt) or "monolingual" (side text).
-  CorpusWriter(const std::string& path, const std::string& kind);
+  // Creates `path` (fails if it exists). kind: "parallel" (sides src,tgt, and with `alignments` kAlignSide) or
+  // "monolingual" (side text).
+  CorpusWriter(const std::string& path, const std::string& kind, bool alignments = false);
   ~CorpusWriter();
   void set_vocab(const VocabInfo& v);
   // Appends one sentence to every side of `split`, in sides() order. `line` is its 1-based line number in the input
@@ -73,7 +77,9 @@ class CorpusReader {
   const std::string& path() const { return path_; }  // the parts' paths, joined by ','
   const std::vector<std::string>& paths() const { return paths_; }
   const std::string& kind() const { return kind_; }
-  const std::vector<std::string>& sides() const { return sides_; }
+  const std::vector<std::string>& sides() const { return sides_; }  // the sides with a vocabulary
+  // Whether every part holds word alignments (side kAlignSide, read like a side through offsets/gather/read).
+  bool has_alignments() const { return alignments_; }
   std::vector<std::string> splits() const;
   bool has_split(const std::string& split) const;
   const VocabInfo& vocab(const std::string& side) const;
@@ -111,6 +117,7 @@ class CorpusReader {
   std::string path_, kind_;
   std::vector<std::string> sides_;
   std::vector<VocabInfo> vocabs_;
+  bool alignments_ = false;
 };
 
 }  // namespace tern

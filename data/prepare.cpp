@@ -10,6 +10,7 @@
 #include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string_view>
 #include <tuple>
 
@@ -137,8 +138,8 @@ void check_output(const PrepareOptions& o) {
   if (!fs::exists(o.out, ec)) return;
   if (!o.overwrite) throw IoError(o.out + ": output exists; pass --overwrite to replace it (nothing was written)");
   std::vector<std::string> inputs{o.spm_src, o.spm_tgt, o.spm_model, o.vocab_from};
-  for (const auto* files : {&o.train_src, &o.train_tgt, &o.train_text, &o.valid_src, &o.valid_tgt, &o.valid_text,
-                            &o.test_src, &o.test_tgt, &o.test_text})
+  for (const auto* files : {&o.train_src, &o.train_tgt, &o.train_text, &o.train_align, &o.valid_src, &o.valid_tgt,
+                            &o.valid_text, &o.test_src, &o.test_tgt, &o.test_text})
     inputs.insert(inputs.end(), files->begin(), files->end());
   for (const auto& in : inputs)
     if (!in.empty() && same_file(in, o.out))
@@ -179,11 +180,16 @@ void PrepareOptions::validate() const {
            fmt::format("--{0}-src has {1} file(s) but --{0}-tgt has {2}: file k of the source pairs with file k of "
                        "the target",
                        split, src->size(), tgt->size()));
+    need(train_align.empty() || train_align.size() == train_src.size(),
+         fmt::format("--train-align has {} file(s) but --train-src has {}: alignment file k holds the links of the "
+                     "pairs of --train-src file k",
+                     train_align.size(), train_src.size()));
     need(spm_src.empty() == spm_tgt.empty(), "--spm-src and --spm-tgt must be given together");
     need(!(joint_vocab && !spm_src.empty()), "--joint-vocab takes one model: use --spm-model, not --spm-src/--spm-tgt");
   } else {
     need(train_src.empty() && train_tgt.empty() && valid_src.empty() && test_src.empty(),
          "--train-text (monolingual) cannot be combined with --*-src/--*-tgt files");
+    need(train_align.empty(), "--train-align links the words of parallel pairs; --train-text is monolingual");
     need(spm_src.empty() && spm_tgt.empty(), "monolingual corpora take one model: --spm-model");
   }
   need(vocab_side == "src" || vocab_side == "tgt",
@@ -211,8 +217,8 @@ void PrepareOptions::validate() const {
   empty_policy.check("--empty-policy");
   need(!out.empty(), "--out is required");
   need(threads >= 0 && threads <= 1024, fmt::format("--threads must be in [0, 1024] (0: every core; got {})", threads));
-  for (const auto* files :
-       {&train_src, &train_tgt, &train_text, &valid_src, &valid_tgt, &valid_text, &test_src, &test_tgt, &test_text})
+  for (const auto* files : {&train_src, &train_tgt, &train_text, &train_align, &valid_src, &valid_tgt, &valid_text,
+                            &test_src, &test_tgt, &test_text})
     for (const auto& f : *files) need(!f.empty(), "an input file name is empty");
   tokenizer.validate();
 }
@@ -231,6 +237,7 @@ std::vector<SplitInput> collect_inputs(const PrepareOptions& o, int threads, Pre
           {split, par ? std::vector<std::vector<std::string>>{a, b} : std::vector<std::vector<std::string>>{a}, {}});
   };
   add("train", par ? o.train_src : o.train_text, o.train_tgt);
+  if (!o.train_align.empty()) inputs[0].files.push_back(o.train_align);  // a third side, read in step
   add("valid", par ? o.valid_src : o.valid_text, o.valid_tgt);
   add("test", par ? o.test_src : o.test_text, o.test_tgt);
   struct File {
@@ -246,7 +253,7 @@ std::vector<SplitInput> collect_inputs(const PrepareOptions& o, int threads, Pre
       threads, [&](size_t& i) { return (i = next++) < files.size(); },
       [&](size_t& i) { return scan_file(inputs[files[i].input].files[files[i].side][files[i].k]); },
       [&](FileScan& scan) { files[done++].scan = std::move(scan); });
-  const char* side_names[] = {"src", "tgt"};
+  const char* side_names[] = {"src", "tgt", kAlignSide};
   for (size_t i = 0; i < files.size(); ++i) {
     const File& f = files[i];
     SplitInput& in = inputs[f.input];
@@ -258,14 +265,15 @@ std::vector<SplitInput> collect_inputs(const PrepareOptions& o, int threads, Pre
                            {"lines", f.scan.lines},
                            {"xxh64", f.scan.xxh64}});
     if (f.scan.lines == 0) throw DataError(path + ": input file is empty");
-    if (f.scan.blank == f.scan.lines)
+    if (f.scan.blank == f.scan.lines && f.side < 2)  // an alignment line may be empty (no links), not every text line
       throw DataError(fmt::format("{}: all {} lines are blank: there is no text to tokenize", path, f.scan.lines));
     if (f.side == 0) {
       in.lines.push_back(f.scan.lines);
     } else if (f.scan.lines != in.lines[f.k]) {
       throw DataError(
-          fmt::format("{} has {} lines but {} has {} lines: parallel files must have one line per sentence pair",
-                      in.files[0][f.k], in.lines[f.k], path, f.scan.lines));
+          fmt::format("{} has {} lines but {} has {} lines: parallel files{} must have one line per sentence pair",
+                      in.files[0][f.k], in.lines[f.k], path, f.scan.lines,
+                      f.side == 2 ? " and their alignments (--train-align)" : ""));
     }
   }
   return inputs;
@@ -320,8 +328,8 @@ std::vector<std::unique_ptr<Tokenizer>> make_tokenizers(const PrepareOptions& o,
     logf("training a {} SentencePiece {} model, vocab {} on the training split (at most {} sentences){}",
          par ? "joint" : "monolingual", o.tokenizer.model_type, o.tokenizer.vocab_size, o.tokenizer.sample_sentences,
          symbols_note(o.tokenizer));
-    const std::string proto =
-        train_in_thread(o.tokenizer, std::make_unique<TrainLines>(o, train.files, by_fraction)).get();
+    const std::vector<std::vector<std::string>> text(train.files.begin(), train.files.begin() + (par ? 2 : 1));
+    const std::string proto = train_in_thread(o.tokenizer, std::make_unique<TrainLines>(o, text, by_fraction)).get();
     for (size_t k = 0; k < (par ? 2u : 1u); ++k) toks.push_back(std::make_unique<Tokenizer>(proto, "trained model"));
   } else {
     logf("training the src and tgt SentencePiece {} models, vocab {} on {} sentences at most each{}{}",
@@ -353,9 +361,11 @@ std::vector<std::unique_ptr<Tokenizer>> make_tokenizers(const PrepareOptions& o,
 // Encodes one line of each side into `ids` and applies the empty, long and (training pairs: `train`) length-ratio
 // policies. Returns whether the sentence is kept; counts what happened in `st`. `line_no` (1-based) and `files` name
 // the line in errors.
+// `words` (when given): per side, each token's word in its line (Tokenizer::encode), before any truncation.
 bool encode_sentence(const PrepareOptions& o, const std::vector<std::unique_ptr<Tokenizer>>& toks,
                      std::vector<std::string>& lines, std::vector<std::vector<int32_t>>& ids,
-                     const std::vector<std::string>& files, int64_t line_no, bool train, SplitStats& st) {
+                     const std::vector<std::string>& files, int64_t line_no, bool train, SplitStats& st,
+                     std::vector<std::vector<int32_t>>* words = nullptr) {
   bool empty = false, too_long = false;
   for (auto& l : lines) {
     l = squeeze_spaces(l);
@@ -369,7 +379,7 @@ bool encode_sentence(const PrepareOptions& o, const std::vector<std::unique_ptr<
     return false;
   }
   for (size_t k = 0; k < lines.size(); ++k) {
-    ids[k] = toks[k]->encode(lines[k]);
+    ids[k] = words ? toks[k]->encode(lines[k], (*words)[k]) : toks[k]->encode(lines[k]);
     too_long = too_long || static_cast<int64_t>(ids[k].size()) > o.max_tokens;
   }
   if (train && o.max_ratio > 0 && ids.size() == 2) {
@@ -403,6 +413,67 @@ bool encode_sentence(const PrepareOptions& o, const std::vector<std::unique_ptr<
   return true;
 }
 
+// Whitespace-separated words of a line (as str.split() counts them).
+int64_t count_words(const std::string& line) {
+  int64_t n = 0;
+  bool in_word = false;
+  for (char c : line) {
+    const bool space = c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v' || c == '\n';
+    n += !space && !in_word;
+    in_word = !space;
+  }
+  return n;
+}
+
+// The Pharaoh links "i-j ..." of one line of `file` (line `line_no`), checked against the pair's word counts.
+std::vector<std::pair<int32_t, int32_t>> parse_links(const std::string& text, int64_t src_words, int64_t tgt_words,
+                                                     const std::string& file, int64_t line_no) {
+  std::vector<std::pair<int32_t, int32_t>> links;
+  std::istringstream in(text);
+  for (std::string link; in >> link;) {
+    const size_t dash = link.find('-');
+    auto number = [&](const std::string& digits, int64_t words, const char* side) -> int32_t {
+      if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos)
+        throw DataError(
+            fmt::format("{}:{}: alignment link '{}' is not of the form i-j (source word i, target word j, both from 0)",
+                        file, line_no, link));
+      const int64_t w = std::stoll(digits);
+      if (w >= words)
+        throw DataError(
+            fmt::format("{}:{}: alignment link '{}' names {} word {}, but the {} line has {} word(s) (from "
+                        "0, split at whitespace): is the file line-aligned with the pair, source first?",
+                        file, line_no, link, side, w, side, words));
+      return static_cast<int32_t>(w);
+    };
+    if (dash == std::string::npos) number("", 0, "");
+    const int32_t i = number(link.substr(0, dash), src_words, "source");
+    links.emplace_back(i, number(link.substr(dash + 1), tgt_words, "target"));
+  }
+  return links;
+}
+
+// Word links as subword links: every token of source word i with every token of target word j, tokens past a
+// truncated side left out; flat (source position, target position) pairs in target then source order.
+std::vector<int32_t> subword_links(const std::vector<std::pair<int32_t, int32_t>>& word_links,
+                                   const std::vector<std::vector<int32_t>>& words,
+                                   const std::vector<std::vector<int32_t>>& ids) {
+  std::vector<std::pair<int32_t, int32_t>> links;  // (target, source)
+  auto tokens_of = [&](size_t side, int32_t word) {
+    std::vector<int32_t> out;
+    for (size_t k = 0; k < ids[side].size() && k < words[side].size(); ++k)
+      if (words[side][k] == word) out.push_back(static_cast<int32_t>(k));
+    return out;
+  };
+  for (const auto& [i, j] : word_links)
+    for (int32_t s : tokens_of(0, i))
+      for (int32_t t : tokens_of(1, j)) links.emplace_back(t, s);
+  std::sort(links.begin(), links.end());
+  links.erase(std::unique(links.begin(), links.end()), links.end());
+  std::vector<int32_t> flat;
+  for (const auto& [t, s] : links) flat.insert(flat.end(), {s, t});
+  return flat;
+}
+
 // Up to kBlockLines consecutive lines of one file pair of a split: the unit the encoding threads take.
 constexpr int64_t kBlockLines = 4096;
 struct Block {
@@ -417,7 +488,7 @@ struct EncodedBlock {
   std::vector<const char*> split;             // of each kept sentence
   std::vector<int64_t> line;                  // its 1-based line in the split's input
   std::vector<uint64_t> src_hash, pair_hash;  // of its ids: the source (or text) side, and every side
-  std::vector<std::vector<int32_t>> ids;      // [side]: the sentences' ids one after another
+  std::vector<std::vector<int32_t>> ids;      // [side]: the sentences' ids (kAlignSide: links) one after another
   std::vector<std::vector<size_t>> ends;      // [side]: where each sentence's ids end
   std::map<std::string, SplitStats> stats;
   int64_t lines = 0, bytes = 0;
@@ -509,8 +580,11 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
   const std::vector<SplitInput> inputs = collect_inputs(o, threads, result, inputs_json);
   const bool by_fraction = o.valid_fraction > 0 || o.test_fraction > 0;
   const auto toks = make_tokenizers(o, inputs[0], by_fraction, threads);
-  const std::vector<std::string> sides =
+  const bool aligned = !o.train_align.empty();
+  std::vector<std::string> sides =
       o.parallel() ? std::vector<std::string>{"src", "tgt"} : std::vector<std::string>{"text"};
+  const size_t text_sides = sides.size();
+  if (aligned) sides.emplace_back(kAlignSide);
 
   // Encode (in `threads` threads) and write (in this one, in input order), under a temporary name renamed at the end.
   remove_orphaned_temporaries(o.out);
@@ -518,8 +592,8 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
   const std::string& tmp = temporary.path();
   std::remove(tmp.c_str());
   {
-    CorpusWriter w(tmp, o.parallel() ? "parallel" : "monolingual");
-    for (size_t k = 0; k < sides.size(); ++k)
+    CorpusWriter w(tmp, o.parallel() ? "parallel" : "monolingual", aligned);
+    for (size_t k = 0; k < text_sides; ++k)
       w.set_vocab({sides[k], toks[k]->vocab_size(), toks[k]->hash(), toks[k]->model_proto()});
     int64_t total_lines = 0;
     for (const auto& in : inputs) {
@@ -541,25 +615,34 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
       e.bytes = b.bytes;
       e.ids.resize(sides.size());
       e.ends.resize(sides.size());
-      std::vector<std::vector<int32_t>> ids(sides.size());
+      std::vector<std::vector<int32_t>> ids(text_sides), words(text_sides);
+      std::vector<std::pair<int32_t, int32_t>> word_links;
       for (size_t j = 0; j < b.lines.size(); ++j) {
-        const int64_t i = b.first + static_cast<int64_t>(j);
+        const int64_t i = b.first + static_cast<int64_t>(j), line_no = b.first_in_file + static_cast<int64_t>(j) + 1;
         const char* split = in.split == "train" && by_fraction ? assign_split_name(o, i) : split_name(in.split);
         SplitStats& st = e.stats[split];
         ++st.lines;
-        if (!encode_sentence(o, toks, b.lines[j], ids, files, b.first_in_file + static_cast<int64_t>(j) + 1,
-                             std::string_view(split) == "train", st))
+        std::vector<std::string>& row = b.lines[j];
+        word_links.clear();
+        if (row.size() > text_sides) {  // the alignment line (every line is checked, dropped pairs' too)
+          word_links = parse_links(row.back(), count_words(row[0]), count_words(row[1]), files.back(), line_no);
+          row.pop_back();
+        }
+        if (!encode_sentence(o, toks, row, ids, files, line_no, std::string_view(split) == "train", st,
+                             aligned ? &words : nullptr))
           continue;
+        if (aligned) ids.push_back(subword_links(word_links, words, ids));
         e.split.push_back(split);
         e.line.push_back(i + 1);
         uint64_t h = hash_bytes(ids[0].data(), ids[0].size() * sizeof(int32_t));
         e.src_hash.push_back(h);
-        for (size_t k = 1; k < sides.size(); ++k) h = hash_bytes(ids[k].data(), ids[k].size() * sizeof(int32_t), h);
+        for (size_t k = 1; k < text_sides; ++k) h = hash_bytes(ids[k].data(), ids[k].size() * sizeof(int32_t), h);
         e.pair_hash.push_back(h);
         for (size_t k = 0; k < sides.size(); ++k) {
           e.ids[k].insert(e.ids[k].end(), ids[k].begin(), ids[k].end());
           e.ends[k].push_back(e.ids[k].size());
         }
+        ids.resize(text_sides);
       }
       return e;
     };

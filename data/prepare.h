@@ -27,6 +27,11 @@ struct PrepareOptions {
   std::vector<std::string> train_src, train_tgt, train_text;
   std::vector<std::string> valid_src, valid_tgt, valid_text;
   std::vector<std::string> test_src, test_tgt, test_text;
+  // Word alignments of the training pairs (parallel only), a file for each --train-src file, line by line: Pharaoh
+  // links "i-j" (source word i, target word j, from 0; words as str.split() splits the lines), as fast_align and
+  // eflomal write them. Each word link links every subword token of the two words; the corpus stores them for
+  // guided alignment (train.guided_alignment_weight).
+  std::vector<std::string> train_align;
   // Without valid/test files, this share of training lines goes to each split, chosen by `seed` (0 disables).
   double valid_fraction = 0.0;
   double test_fraction = 0.0;

@@ -130,6 +130,11 @@ torch::Tensor SequenceModelImpl::forward_stream(const torch::Tensor&, DecoderSta
                     " carries no recurrent state across windows: data.lm_mode stream needs model.type lm");
 }
 
+std::pair<torch::Tensor, torch::Tensor> SequenceModelImpl::forward_attention(const torch::Tensor&, const torch::Tensor&,
+                                                                             const torch::Tensor&) {
+  throw ConfigError("model.type " + cfg_.type.name() + " has no attention to guide: guided alignment needs seq2seq");
+}
+
 torch::Tensor SequenceModelImpl::step(const torch::Tensor&, DecoderState&) {
   throw ConfigError("model.type " + cfg_.type.name() + " does not support incremental decoding");
 }

@@ -16,4 +16,11 @@ LossSums sequence_loss(const torch::Tensor& logits, const torch::Tensor& target,
   return {(per_token * mask).sum(), (nll * mask).sum().detach()};
 }
 
+torch::Tensor alignment_loss(const torch::Tensor& attention, const torch::Tensor& reference, AlignmentCost cost) {
+  const torch::Tensor att = at_least_fp32(attention);  // (B, T, S)
+  if (cost == AlignmentCost::kCe) return -(reference * torch::log(att + 1e-6)).sum();
+  const torch::Tensor linked = reference.sum(-1, /*keepdim=*/true).gt(0).to(att.scalar_type());  // (B, T, 1)
+  return 0.5 * ((att - reference).square() * linked).sum();
+}
+
 }  // namespace tern

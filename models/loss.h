@@ -3,7 +3,17 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "core/choice.h"
+
 namespace tern {
+
+// Guided alignment's cost (Marian --guided-alignment-cost): ce (cross-entropy of the attention against the reference
+// rows) | mse (half the squared distance).
+enum class AlignmentCost { kCe, kMse };
+template <>
+struct ChoiceNames<AlignmentCost> {
+  static constexpr std::array<const char*, 2> kNames{"ce", "mse"};
+};
 
 struct LossSums {
   torch::Tensor loss;  // scalar: label-smoothed loss summed over non-pad targets (what is minimised)
@@ -16,5 +26,11 @@ torch::Tensor at_least_fp32(const torch::Tensor& t);
 // logits (B, T, V), target (B, T) with pad id 0. The softmax runs in fp32.
 // loss = (1 - eps) * nll + eps * mean_v(-log p_v), the definition torch's CrossEntropyLoss uses.
 LossSums sequence_loss(const torch::Tensor& logits, const torch::Tensor& target, double label_smoothing);
+
+// Guided alignment (Garg et al. 2019; Marian --guided-alignment): attention (B, T, S) against the reference rows
+// `reference` (B, T, S), each summing to 1 over the source tokens linked to target token t, or all 0 (no link: the
+// row is left out), summed over the rows with links. ce: -sum_s ref * log(att + 1e-6); mse: sum_s (att - ref)^2 / 2.
+// In fp32; a scalar.
+torch::Tensor alignment_loss(const torch::Tensor& attention, const torch::Tensor& reference, AlignmentCost cost);
 
 }  // namespace tern

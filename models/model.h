@@ -38,6 +38,11 @@ struct SequenceModelImpl : torch::nn::Module {
   // encoder input needs the lengths on the host, so lengths on a GPU cost a synchronisation.
   virtual torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len,
                                 const torch::Tensor& tgt_in) = 0;
+  // The same, and the attention weights of each target position over the source, (B, T, S) (guided alignment);
+  // ConfigError for a model without attention.
+  virtual std::pair<torch::Tensor, torch::Tensor> forward_attention(const torch::Tensor& src,
+                                                                    const torch::Tensor& src_len,
+                                                                    const torch::Tensor& tgt_in);
   // Stream mode (recurrent language models): tgt_in (B, W) -> logits (B, W, V), starting from state.h / state.c
   // (undefined: zeros) and leaving there the final state, detached (truncated backpropagation through time).
   virtual torch::Tensor forward_stream(const torch::Tensor& tgt_in, DecoderState& state);

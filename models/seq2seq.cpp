@@ -398,6 +398,19 @@ torch::Tensor Seq2SeqImpl::project(const torch::Tensor& htilde) { return out_(dr
 
 torch::Tensor Seq2SeqImpl::forward(const torch::Tensor& src, const torch::Tensor& src_len,
                                    const torch::Tensor& tgt_in) {
+  return teacher_forced(src, src_len, tgt_in, nullptr);
+}
+
+std::pair<torch::Tensor, torch::Tensor> Seq2SeqImpl::forward_attention(const torch::Tensor& src,
+                                                                       const torch::Tensor& src_len,
+                                                                       const torch::Tensor& tgt_in) {
+  torch::Tensor attention;
+  torch::Tensor logits = teacher_forced(src, src_len, tgt_in, &attention);
+  return {logits, attention};
+}
+
+torch::Tensor Seq2SeqImpl::teacher_forced(const torch::Tensor& src, const torch::Tensor& src_len,
+                                          const torch::Tensor& tgt_in, torch::Tensor* attention) {
   DecoderState s = encode(src, src_len);
   torch::Tensor emb = drop_words(drop_(tgt_emb_(tgt_in)), cfg_.dropout_tgt, is_training());  // (B, T, E)
   torch::Tensor htilde;                                                                      // (B, T, H)
@@ -406,18 +419,21 @@ torch::Tensor Seq2SeqImpl::forward(const torch::Tensor& src, const torch::Tensor
     if (is_training() && cfg_.dropout_rnn > 0)
       for (int64_t l = 0; l < cfg_.decoder_layers(); ++l)
         h_drop.push_back(variational_mask(emb.size(0), cfg_.hidden, cfg_.dropout_rnn, emb.options()));
-    std::vector<torch::Tensor> steps;
+    std::vector<torch::Tensor> steps, weights;  // (B, H), (B, 1, S) a step
     for (int64_t t = 0; t < tgt_in.size(1); ++t) {
       torch::Tensor top = cell_step(emb.select(1, t), s, h_drop);  // (B, H)
       torch::Tensor ht;
-      attend(top.unsqueeze(1), s, &ht);
+      torch::Tensor w = attend(top.unsqueeze(1), s, &ht).second;
+      if (attention) weights.push_back(w);
       s.feed = ht.squeeze(1);
       steps.push_back(s.feed);
     }
     htilde = torch::stack(steps, 1);
+    if (attention) *attention = torch::cat(weights, 1);  // (B, T, S)
   } else {
     auto [out, h, c] = decoder_(emb, s.h, s.c);  // (B, T, H)
-    attend(out, s, &htilde);
+    torch::Tensor w = attend(out, s, &htilde).second;
+    if (attention) *attention = w;
   }
   return project(htilde);  // (B, T, V)
 }

@@ -201,6 +201,8 @@ class DecodeWeightsCache {
 struct Seq2SeqImpl : SequenceModelImpl {
   explicit Seq2SeqImpl(const ModelConfig& cfg);
   torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in) override;
+  std::pair<torch::Tensor, torch::Tensor> forward_attention(const torch::Tensor& src, const torch::Tensor& src_len,
+                                                            const torch::Tensor& tgt_in) override;
   DecoderState encode(const torch::Tensor& src, const torch::Tensor& src_len) override;
   torch::Tensor step(const torch::Tensor& prev, DecoderState& state) override;
   void restrict_output(DecoderState& state, const torch::Tensor& ids) override;
@@ -210,6 +212,9 @@ struct Seq2SeqImpl : SequenceModelImpl {
   // in training (empty: none).
   torch::Tensor cell_step(const torch::Tensor& x, DecoderState& s, const std::vector<torch::Tensor>& h_drop = {});
   CellParams dec_cell_params(size_t l) const;  // input feeding's layer l
+  // Teacher forcing: logits (B, T, V), and into *attention (when given) the weights (B, T, S).
+  torch::Tensor teacher_forced(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in,
+                               torch::Tensor* attention);
   // h (B, T, H) -> h~ = tanh(W_c [context; h]) (B, T, H) into *htilde, and the attention weights (B, T, S); `fast`:
   // W_c from s.weights (a step on the CPU).
   std::pair<torch::Tensor, torch::Tensor> attend(const torch::Tensor& h, const DecoderState& s, torch::Tensor* htilde,

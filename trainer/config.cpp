@@ -61,7 +61,8 @@ class Schema {
         bind("train.valid_metric", t.valid_metric), bind("train.valid_beam", t.valid_beam),
         bind("train.valid_length_penalty", t.valid_length_penalty),
         bind("train.valid_max_len_ratio", t.valid_max_len_ratio), bind("train.valid_tokenize", t.valid_tokenize),
-        bind("train.device", t.device);
+        bind("train.guided_alignment_weight", t.guided_alignment_weight),
+        bind("train.guided_alignment_cost", t.guided_alignment_cost), bind("train.device", t.device);
     bind("train.precision", t.precision), bind("train.threads", t.threads),
         bind("train.max_bad_steps", t.max_bad_steps);
     bind("train.check_sync_every", t.check_sync_every), bind("train.loss_scaling", t.loss_scaling);
@@ -351,6 +352,9 @@ void TrainLoopConfig::validate() const {
     fail("valid_length_penalty", "must be in [0, 100] (0: none)", fmt::format("{}", valid_length_penalty));
   if (!(valid_max_len_ratio > 0 && valid_max_len_ratio <= 100))
     fail("valid_max_len_ratio", "must be in (0, 100]", fmt::format("{}", valid_max_len_ratio));
+  if (!(guided_alignment_weight >= 0 && guided_alignment_weight <= 100))
+    fail("guided_alignment_weight", "must be in [0, 100] (0: off)", fmt::format("{}", guided_alignment_weight));
+  guided_alignment_cost.check("train.guided_alignment_cost");
   if (threads < 0 || threads > 4096) fail("threads", "must be in [0, 4096]", std::to_string(threads));
   if (max_bad_steps < 0) fail("max_bad_steps", "must be >= 0", std::to_string(max_bad_steps));
   if (check_sync_every < 0) fail("check_sync_every", "must be >= 0", std::to_string(check_sync_every));
@@ -379,6 +383,11 @@ void Config::validate(const std::vector<std::string>& overridden) const {
           fmt::format("train.valid_metric {} translates the valid split: it needs model.type seq2seq "
                       "(got {}); a language model validates by loss",
                       train.valid_metric.name(), model.type.name()));
+    if (train.guided_alignment_weight > 0 && model.is_lm())
+      throw ConfigError(fmt::format(
+          "train.guided_alignment_weight guides the attention of a translation model: it needs model.type seq2seq "
+          "(got {})",
+          model.type.name()));
     if (data.lm_mode == LmMode::kStream && model.type != ModelType::kLm)
       throw ConfigError(fmt::format("data.lm_mode stream carries a recurrent state: it needs model.type lm (got {})",
                                     model.type.name()));

@@ -10,6 +10,7 @@
 #include "data/batch_options.h"
 #include "distributed/config.h"
 #include "models/config.h"
+#include "models/loss.h"
 #include "trainer/loss_scaler.h"
 
 namespace tern {
@@ -114,8 +115,14 @@ struct TrainLoopConfig {
   // BLEU's tokenizer in validation, as `tern score --tokenize` (zh for a Chinese target): 13a | intl | char | zh |
   // none.
   std::string valid_tokenize = "13a";
-  uint64_t seed = 1;                                    // Parameters, dropout and data order.
-  Choice<DeviceRequest> device = DeviceRequest::kAuto;  // auto | cpu | cuda
+  // Guided alignment (Marian --guided-alignment-weight / -cost): this weight times the attention's alignment cost
+  // against the corpus's word alignments (tern prepare --train-align) is added to each target token's loss, summed
+  // over the target tokens with links and averaged over all target tokens as the translation loss is (0: off;
+  // Marian's recipes use 0.1). It needs a seq2seq model and a corpus with alignments.
+  double guided_alignment_weight = 0;
+  Choice<AlignmentCost> guided_alignment_cost = AlignmentCost::kCe;  // ce | mse
+  uint64_t seed = 1;                                                 // Parameters, dropout and data order.
+  Choice<DeviceRequest> device = DeviceRequest::kAuto;               // auto | cpu | cuda
   Choice<Precision> precision =
       Precision::kFp32;  // fp32 | fp16 (CUDA only) | bf16: autocast compute dtype (docs/precision.md)
   Choice<LossScaling> loss_scaling = LossScaling::kAuto;  // auto (dynamic for fp16, none otherwise) | dynamic | none

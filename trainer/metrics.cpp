@@ -42,7 +42,7 @@ nlohmann::json to_json(const MetricsRow& r) {
                       {"epoch", r.epoch}};
   put(j, "train_loss", r.train_loss), put(j, "train_ppl", r.train_ppl), put(j, "lr", r.lr);
   put(j, "grad_norm", r.grad_norm), put(j, "loss_scale", r.loss_scale), put(j, "skipped_steps", r.skipped_steps);
-  put(j, "tokens_per_s", r.tokens_per_s);
+  put(j, "tokens_per_s", r.tokens_per_s), put(j, "train_align", r.train_align);
   if (const auto& b = r.step_ms)
     j["step_ms"] = {{"data", b->data},
                     {"forward", b->forward},
@@ -76,7 +76,7 @@ MetricsRow metrics_row(const nlohmann::json& j, const std::string& where) {
   r.train_loss = get<double>(j, "train_loss", where), r.train_ppl = get<double>(j, "train_ppl", where);
   r.lr = get<double>(j, "lr", where), r.grad_norm = get<double>(j, "grad_norm", where);
   r.loss_scale = get<double>(j, "loss_scale", where), r.skipped_steps = get<int64_t>(j, "skipped_steps", where);
-  r.tokens_per_s = get<double>(j, "tokens_per_s", where);
+  r.tokens_per_s = get<double>(j, "tokens_per_s", where), r.train_align = get<double>(j, "train_align", where);
   if (j.contains("step_ms")) {
     const auto& b = j["step_ms"];
     if (!b.is_object())

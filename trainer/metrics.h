@@ -28,7 +28,8 @@ struct MetricsRow {
   std::optional<double> train_loss, train_ppl, grad_norm, loss_scale, tokens_per_s;
   std::optional<StepBreakdown> step_ms;
   std::optional<int64_t> skipped_steps;
-  std::optional<double> lr;  // train rows, and validations during training
+  std::optional<double> train_align;  // guided alignment: the alignment cost per target token (unweighted)
+  std::optional<double> lr;           // train rows, and validations during training
   // valid rows: the loss always; BLEU and chrF (sacreBLEU-exact, with their signatures) when validation translates
   // (train.valid_metric bleu or chrf)
   std::optional<double> valid_loss, valid_ppl, valid_bleu, valid_chrf;

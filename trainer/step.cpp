@@ -58,10 +58,12 @@ StepRunner::Sums StepRunner::forward_backward(std::vector<Batch>& batches, doubl
                                               int64_t step, PhaseTimes& times) {
   const torch::Device dev = parts_.device;
   Communicator& comm = *parts_.comm;
-  torch::Tensor nll = torch::zeros({}, torch::dtype(torch::kFloat64).device(dev));  // summed on the device
+  auto zero = [&] { return torch::zeros({}, torch::dtype(torch::kFloat64).device(dev)); };
+  torch::Tensor nll = zero(), align = zero();  // summed on the device
   for (size_t k = 0; k < batches.size(); ++k) {
     auto& b = batches[k];
     LossSums ls;
+    torch::Tensor guided;  // the alignment cost (guided alignment)
     comm.set_activity(step, "forward");
     {
       std::optional<ShardRng::Scope> stream;
@@ -73,17 +75,24 @@ StepRunner::Sums StepRunner::forward_backward(std::vector<Batch>& batches, doubl
         if (carried_.size() <= shard) carried_.resize(shard + 1);
         if (b.stream_start) carried_[shard] = DecoderState{};
         logits = parts_.model->forward_stream(b.tgt_in.to(dev, /*non_blocking=*/true), carried_[shard]);
+      } else if (parts_.align_weight > 0) {
+        torch::Tensor attention;  // (B, T, S)
+        std::tie(logits, attention) = parts_.model->forward_attention(b.src.to(dev, /*non_blocking=*/true), b.src_len,
+                                                                      b.tgt_in.to(dev, /*non_blocking=*/true));
+        guided = alignment_loss(attention, b.align.to(dev, /*non_blocking=*/true), parts_.align_cost);
       } else {
         logits = parts_.model->forward(b.src.defined() ? b.src.to(dev, /*non_blocking=*/true) : b.src, b.src_len,
                                        b.tgt_in.to(dev, /*non_blocking=*/true));
       }
       ls = sequence_loss(logits, b.tgt_out.to(dev, /*non_blocking=*/true), parts_.label_smoothing);
+      if (guided.defined()) ls.loss = ls.loss + parts_.align_weight * guided;
     }
     times.lap(PhaseTimes::kForward);
     comm.set_activity(step, "backward");
     if (k + 1 == batches.size()) parts_.reducer->prepare_for_backward();  // its buckets start during this backward
     (loss_scale != 1.0 ? ls.loss * loss_scale : ls.loss).backward();
     nll += ls.nll.to(torch::kFloat64);
+    if (guided.defined()) align += guided.detach().to(torch::kFloat64);
     times.lap(PhaseTimes::kBackward);
   }
   comm.set_activity(step, "gradient all-reduce");
@@ -94,8 +103,8 @@ StepRunner::Sums StepRunner::forward_backward(std::vector<Batch>& batches, doubl
   // The skip decision needs both on the host. On a GPU this waits for the all-reduce too, so the watchdog times it
   // out like a collective.
   auto wait = comm.waiting("device wait for the gradient all-reduce");
-  const auto read = torch::stack({nll, norm.to(dev, torch::kFloat64)}).to(torch::kCPU);  // (2)
-  return {read[0].item<double>(), read[1].item<double>()};
+  const auto read = torch::stack({nll, norm.to(dev, torch::kFloat64), align}).to(torch::kCPU);  // (3)
+  return {read[0].item<double>(), read[1].item<double>(), read[2].item<double>()};
 }
 
 void StepRunner::update(double lr) {

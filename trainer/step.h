@@ -48,6 +48,9 @@ struct StepParts {
   Precision precision = Precision::kFp32;
   double label_smoothing = 0;
   double clip_norm = 0;  // 0: the norm is measured, nothing is clipped
+  // Guided alignment (train.guided_alignment_weight; 0: off): batches carry Batch::align.
+  double align_weight = 0;
+  AlignmentCost align_cost = AlignmentCost::kCe;
 };
 
 class StepRunner {
@@ -56,6 +59,7 @@ class StepRunner {
   struct Sums {
     double nll = 0;        // this rank's summed token NLL
     double grad_norm = 0;  // the global gradient norm before clipping (the same on every rank)
+    double align = 0;      // this rank's summed alignment cost (unweighted; 0 without guided alignment)
   };
   // Forward and backward of each batch (one per shard of this rank; losses and gradients summed over tokens), the
   // gradient all-reduce divided by `global_tokens` * `loss_scale`, and clipping. Both sums are read from the device

@@ -100,11 +100,12 @@ class Trainer {
   struct StepResult {
     bool applied = false;  // false: skipped (overflow or a non-finite loss)
     double nll = 0, tokens = 0, all_tokens = 0, grad_norm = 0, minutes = 0;  // summed over ranks; rank 0's clock
-    bool preempt = false;                                                    // a pre-emption signal on any rank
-    int signal = 0;                                                          // this rank's
+    double align = 0;      // the alignment cost summed over ranks (guided alignment)
+    bool preempt = false;  // a pre-emption signal on any rank
+    int signal = 0;        // this rank's
   };
   struct Interval {  // the logging interval's sums
-    double nll = 0, tokens = 0, all_tokens = 0;
+    double nll = 0, tokens = 0, all_tokens = 0, align = 0;
     int64_t steps = 0;
     PhaseTimes times;
     Clock::time_point start = Clock::now();
@@ -235,10 +236,16 @@ void Trainer::setup() {
     throw ConfigError(fmt::format("{}: data.shards ({}) must be a multiple of the number of ranks ({})", c.source,
                                   num_shards_, comm_.world()));
   const int64_t per_rank = num_shards_ / comm_.world();
+  const bool guided = t.guided_alignment_weight > 0;
+  if (guided && !corpus_.has_alignments())
+    throw ConfigError(fmt::format(
+        "{}: train.guided_alignment_weight {} needs word alignments, but data.corpus {} has none; HINT: prepare it "
+        "with --train-align (Pharaoh i-j links, e.g. from fast_align or eflomal), or set the weight to 0",
+        c.source, t.guided_alignment_weight, corpus_.path()));
   for (int64_t k = 0; k < per_rank; ++k) {
     int64_t shard = comm_.rank() * per_rank + k;
     train_shards_.push_back(
-        std::make_unique<ShardData>(corpus_, c.data.train_split, shard, num_shards_, c.data.weights));
+        std::make_unique<ShardData>(corpus_, c.data.train_split, shard, num_shards_, c.data.weights, guided));
     const auto& sd = *train_shards_.back();
     if (comm_.world() > 1) {  // every rank says what it holds (tests check the shards are disjoint and cover the split)
       std::vector<std::string> ranges;
@@ -265,7 +272,8 @@ void Trainer::setup() {
   reducer_ = std::make_unique<GradientReducer>(comm_, params_, c.distributed.bucket_mb, c.distributed.overlap);
   // After the broadcast below every rank holds rank 0's parameters; the average starts from them (reset there).
   runner_ = std::make_unique<StepRunner>(StepParts{model_, optim_.get(), reducer_.get(), &comm_, device_, precision_,
-                                                   c.optim.label_smoothing, c.optim.clip_norm});
+                                                   c.optim.label_smoothing, c.optim.clip_norm,
+                                                   t.guided_alignment_weight, t.guided_alignment_cost});
   // Dropout draws from one stream per shard (whichever rank holds it); the initial parameters come from rank 0.
   std::vector<int64_t> shards;
   for (int64_t k = 0; k < per_rank; ++k) shards.push_back(comm_.rank() * per_rank + k);
@@ -414,7 +422,8 @@ void Trainer::log_metrics(const MetricsRow& row) {
       {"train/lr", train ? &row.lr : nullptr},   {"train/grad_norm", &row.grad_norm},
       {"train/tokens_per_s", &row.tokens_per_s}, {"train/loss_scale", &row.loss_scale},
       {"valid/loss", &row.valid_loss},           {"valid/ppl", &row.valid_ppl},
-      {"valid/bleu", &row.valid_bleu},           {"valid/chrf", &row.valid_chrf}};
+      {"valid/bleu", &row.valid_bleu},           {"valid/chrf", &row.valid_chrf},
+      {"train/align", &row.train_align}};
   try {
     for (const auto& [tag, value] : scalars)
       if (value && value->has_value()) events_->scalar(tag, row.step, **value);
@@ -726,6 +735,9 @@ void Trainer::open_run() {
     logf("corpus {}: {} train sentences in {} shard(s), {} valid", corpus_.path(),
          corpus_.num_sentences(cfg_.data.train_split), num_shards_,
          cfg_.data.valid_split.empty() ? 0 : corpus_.num_sentences(cfg_.data.valid_split));
+    if (t.guided_alignment_weight > 0)
+      logf("guided alignment: weight {}, cost {}, against the corpus's word alignments", t.guided_alignment_weight,
+           t.guided_alignment_cost);
     if (!cfg_.data.weights.empty()) {
       const std::vector<int64_t> n = corpus_.part_sentences(cfg_.data.train_split);
       std::vector<std::string> parts;
@@ -779,6 +791,7 @@ std::vector<Batch> Trainer::collate_step(const EpochPlan& plan, int64_t i) const
         Batch& b = out.back();
         if (b.src.defined()) b.src = b.src.pin_memory(), b.src_len = b.src_len.pin_memory();
         b.tgt_in = b.tgt_in.pin_memory(), b.tgt_out = b.tgt_out.pin_memory();
+        if (b.align.defined()) b.align = b.align.pin_memory();
       }
       loader_tokens_ += out.back().source_tokens + out.back().target_tokens;
     }
@@ -802,10 +815,13 @@ Trainer::StepResult Trainer::train_step(std::vector<Batch>& batches) {
   r.tokens = tok_sums[0], r.all_tokens = tok_sums[1];
   interval_.times.lap(PhaseTimes::kCommunication);
   const double loss_scale = scaler_.scale();
-  const auto [local_nll, gnorm] = runner_->forward_backward(batches, r.tokens, loss_scale, step_ + 1, interval_.times);
+  const auto sums = runner_->forward_backward(batches, r.tokens, loss_scale, step_ + 1, interval_.times);
+  const double gnorm = sums.grad_norm;
   r.signal = g_signal.load();
-  const auto step_sums = sum_over_ranks({local_nll, r.signal != 0 ? 1.0 : 0.0, is_root() ? since(start_) / 60.0 : 0.0});
+  const auto step_sums =
+      sum_over_ranks({sums.nll, r.signal != 0 ? 1.0 : 0.0, is_root() ? since(start_) / 60.0 : 0.0, sums.align});
   r.nll = step_sums[0], r.preempt = step_sums[1] > 0, r.minutes = step_sums[2], r.grad_norm = gnorm;
+  r.align = step_sums[3];
   interval_.times.lap(PhaseTimes::kCommunication);
   const bool finite = std::isfinite(r.nll) && std::isfinite(gnorm);
   if (scaler_.enabled()) {
@@ -842,7 +858,7 @@ Trainer::StepResult Trainer::train_step(std::vector<Batch>& batches) {
 // Adds an applied step to the logging interval; every train.log_every steps writes a metrics row and a log line.
 void Trainer::record_step(const StepResult& r, Progress& bar) {
   Interval& in = interval_;
-  in.nll += r.nll, in.tokens += r.tokens, in.all_tokens += r.all_tokens, ++in.steps;
+  in.nll += r.nll, in.tokens += r.tokens, in.all_tokens += r.all_tokens, in.align += r.align, ++in.steps;
   total_tokens_ += r.all_tokens;
   bar.update(static_cast<uint64_t>(step_), fmt::format("loss {:.3f}", in.nll / in.tokens));
   if (step_ % cfg_.train.log_every != 0) return;
@@ -852,10 +868,14 @@ void Trainer::record_step(const StepResult& r, Progress& bar) {
   row.train_loss = in.nll / in.tokens, row.train_ppl = std::exp(in.nll / in.tokens), row.lr = sched_.lr(step_);
   row.grad_norm = r.grad_norm, row.loss_scale = scaler_.scale(), row.skipped_steps = scaler_.skipped_steps();
   row.tokens_per_s = in.all_tokens / std::max(1e-9, el), row.step_ms = in.times.per_step_ms(in.steps);
+  const bool guided = cfg_.train.guided_alignment_weight > 0;
+  if (guided) row.train_align = in.align / in.tokens;
   log_metrics(row);
   if (is_root() && !(opt_.progress && isatty(2)))
-    logf("step {} epoch {} train_loss {:.4f} ppl {:.2f} lr {:.3g} {:.0f} tok/s", step_, epoch_ + 1, in.nll / in.tokens,
-         std::exp(in.nll / in.tokens), sched_.lr(step_), in.all_tokens / std::max(1e-9, el));
+    logf("step {} epoch {} train_loss {:.4f} ppl {:.2f}{} lr {:.3g} {:.0f} tok/s", step_, epoch_ + 1,
+         in.nll / in.tokens, std::exp(in.nll / in.tokens),
+         guided ? fmt::format(" align {:.4f}", in.align / in.tokens) : "", sched_.lr(step_),
+         in.all_tokens / std::max(1e-9, el));
   in = Interval{};
 }
 

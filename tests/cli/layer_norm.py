@@ -94,3 +94,4 @@ p = run(["train", tiny_config(d, f"{d}/lm.h5", f"{d}/ffnn", text=ffnn, name="ffn
 check("model.layer_norm normalizes recurrent cells (model.type seq2seq or lm; ffnn_lm has none) (got true)" in p.stderr,
       f"ffnn_lm refuses it ({p.stderr.strip()[-200:]})")
 print("layer_norm: ok")
+finish()

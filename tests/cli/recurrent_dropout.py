@@ -67,3 +67,4 @@ for name, model_text, needle in [
     check(needle in p.stderr, f"{name}: the refusal says {needle!r} ({p.stderr.strip()[-200:]})")
     check(not os.path.exists(f"{d}/never_{name}"), f"{name}: nothing written")
 print("recurrent_dropout: ok")
+finish()

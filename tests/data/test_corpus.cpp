@@ -6,6 +6,7 @@
 #include <random>
 
 #include "core/hash.h"
+#include "data/batcher.h"
 #include "data/corpus.h"
 #include "data/tokenizer.h"
 #include "test_util.h"
@@ -384,6 +385,48 @@ TEST(Corpus, LineNumbersRoundTrip) {
   set_i64_attr(d.file("c.h5"), "test", "source_lines", 5);
   CorpusReader r2(d.file("c.h5"));
   EXPECT_NE(test::error_of([&] { r2.line_numbers("test"); }).find("/test/lines[2] is 7"), std::string::npos);
+}
+
+// Word alignments (side kAlignSide): stored as flat (source, target) token pairs, read back as Batch::align rows
+// that spread 1 over each target token's linked source tokens (zero for unlinked tokens, </s> and padding); a link
+// past a sentence's tokens is a data error naming the sentence; a part without alignments does not join one with.
+TEST(Corpus, AlignmentsBecomeReferenceAttentionRows) {
+  test::TempDir d;
+  auto write = [&](const std::string& path, const std::vector<int32_t>& bad_links) {
+    CorpusWriter w(path, "parallel", /*alignments=*/true);
+    w.set_vocab(fake_vocab("src", 50));
+    w.set_vocab(fake_vocab("tgt", 50));
+    w.append("train", {{5, 6, 7}, {8, 9}, {0, 0, 2, 0, 1, 1}});  // target 0 <- sources 0 and 2; target 1 <- source 1
+    w.append("train", {{5, 6}, {8, 9, 10}, bad_links});
+    w.close();
+  };
+  write(d.file("a.h5"), {1, 2});  // target 2 <- source 1
+  CorpusReader r(d.file("a.h5"));
+  ASSERT_TRUE(r.has_alignments());
+  EXPECT_EQ(r.sides(), (std::vector<std::string>{"src", "tgt"}));
+  EXPECT_EQ(r.num_tokens("train", kAlignSide), 8);
+  Batch b = ShardData(r, "train", 0, 1, {}, /*alignments=*/true).collate({0, 1});
+  ASSERT_EQ(b.align.sizes(), (std::vector<int64_t>{2, 4, 3}));  // (B, T = 3 targets + </s>, S)
+  const torch::Tensor want = torch::tensor({0.5f, 0.0f, 0.5f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,  //
+                                            0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f})
+                                 .view({2, 4, 3});
+  EXPECT_TRUE(torch::equal(b.align, want)) << b.align;
+  EXPECT_FALSE(ShardData(r, "train").collate({0}).align.defined());
+
+  write(d.file("bad.h5"), {0, 3});  // target token 3 of a sentence of 3
+  CorpusReader bad(d.file("bad.h5"));
+  EXPECT_NE(test::error_of([&] {
+              ShardData(bad, "train", 0, 1, {}, true).collate({1});
+            }).find("of sentence 1 links source token 0 to target token 3, past its 2 source and 3 target tokens"),
+            std::string::npos);
+  write_small(d.file("plain.h5"), 20);
+  CorpusReader plain(d.file("plain.h5"));
+  EXPECT_NE(test::error_of([&] { ShardData(plain, "train", 0, 1, {}, true); }).find("has no word alignments"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] {
+              CorpusReader({d.file("a.h5"), d.file("plain.h5")});
+            }).find("parts of one corpus must all have them"),
+            std::string::npos);
 }
 
 }  // namespace tern

@@ -64,6 +64,31 @@ TEST_P(Seq2SeqVariants, PaddingDoesNotChangeOutputs) {
   EXPECT_LT((one[0] - padded.index({0, Slice(0, 2)})).abs().max().item<float>(), 1e-5);
 }
 
+// Guided alignment's forward: the logits of forward, and attention weights (B, T, S) that sum to 1 over a row's real
+// source tokens (at most 1 for local attention's Gaussian-weighted window), 0 on padding; the alignment cost's
+// gradients reach the encoder, for every attention and decoder.
+TEST_P(Seq2SeqVariants, ForwardAttentionIsForwardAndItsWeights) {
+  const bool local = std::get<1>(GetParam()) == "local";
+  torch::manual_seed(5);
+  auto model = build_model(variant(GetParam()));
+  model->eval();
+  auto src = torch::tensor({{4, 5, 6, 7}, {8, 9, 0, 0}});
+  auto len = torch::tensor({4, 2});
+  auto tin = torch::tensor({{2, 4, 5}, {2, 6, 0}});
+  auto [logits, att] = model->forward_attention(src, len, tin);
+  EXPECT_TRUE(torch::equal(logits, model->forward(src, len, tin)));
+  ASSERT_EQ(att.sizes(), (std::vector<int64_t>{2, 3, 4}));
+  const torch::Tensor sums = att.sum(-1);  // (B, T)
+  EXPECT_LT(local ? (sums - 1).clamp_min(0).max().item<float>() : (sums - 1).abs().max().item<float>(), 1e-5);
+  EXPECT_EQ(att.index({1, torch::indexing::Slice(), torch::indexing::Slice(2)}).abs().max().item<float>(), 0.0f);
+  alignment_loss(att, torch::full_like(att, 0.25), AlignmentCost::kCe).backward();
+  float encoder_grad = 0;
+  for (const auto& p : model->named_parameters())
+    if (p.key().rfind("encoder", 0) == 0 && p.value().grad().defined())
+      encoder_grad += p.value().grad().abs().sum().item<float>();
+  EXPECT_GT(encoder_grad, 0.0f);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Cells, Seq2SeqVariants,
     ::testing::Values(

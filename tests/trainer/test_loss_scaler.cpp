@@ -200,4 +200,19 @@ TEST(Precision, Fp16WithLossScalingOnCuda) {
   }
 }
 
+// Guided alignment's costs on a hand-computed case: rows without links count for nothing; ce is the cross-entropy of
+// the reference row against the attention, mse half the squared distance; gradients reach the attention.
+TEST(AlignmentLoss, CeAndMseOfLinkedRowsOnly) {
+  const torch::Tensor att = torch::tensor({0.5f, 0.25f, 0.25f, 0.1f, 0.8f, 0.1f}).view({1, 2, 3}).requires_grad_();
+  const torch::Tensor ref = torch::tensor({1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f}).view({1, 2, 3});  // row 1: no link
+  const torch::Tensor ce = alignment_loss(att, ref, AlignmentCost::kCe);
+  EXPECT_NEAR(ce.item<double>(), -std::log(0.5 + 1e-6), 1e-6);
+  EXPECT_NEAR(alignment_loss(att, ref, AlignmentCost::kMse).item<double>(), 0.5 * (0.25 + 0.0625 + 0.0625), 1e-6);
+  ce.backward();
+  EXPECT_NEAR(att.grad()[0][0][0].item<double>(), -1.0 / (0.5 + 1e-6), 1e-4);
+  EXPECT_EQ(att.grad()[0][1].abs().sum().item<double>(), 0.0);
+  // bf16 attention is scored in fp32.
+  EXPECT_EQ(alignment_loss(att.detach().to(torch::kBFloat16), ref, AlignmentCost::kCe).scalar_type(), torch::kFloat32);
+}
+
 }  // namespace tern
