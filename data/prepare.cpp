@@ -433,7 +433,7 @@ std::vector<std::pair<int32_t, int32_t>> parse_links(const std::string& text, in
   for (std::string link; in >> link;) {
     const size_t dash = link.find('-');
     auto number = [&](const std::string& digits, int64_t words, const char* side) -> int32_t {
-      if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos)
+      if (digits.empty() || digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string::npos)
         throw DataError(
             fmt::format("{}:{}: alignment link '{}' is not of the form i-j (source word i, target word j, both from 0)",
                         file, line_no, link));

@@ -100,7 +100,8 @@ check_same_training(f"{d}/two", f"{d}/one", 6, tol=1e-5)
 bad = {"count": [f"{d}/train.al", f"{d}/train.al"]}
 lines = open(f"{d}/train.al").read().splitlines()
 for name, content in [("short", lines[:-1]), ("syntax", ["0:1"] + lines[1:]), ("source", ["40-0"] + lines[1:]),
-                      ("target", ["0-40"] + lines[1:]), ("negative", ["-1-0"] + lines[1:])]:
+                      ("target", ["0-40"] + lines[1:]), ("negative", ["-1-0"] + lines[1:]),
+                      ("huge", ["12345678901234-0"] + lines[1:])]:
     write(f"{d}/{name}.al", content)
     bad[name] = [f"{d}/{name}.al"]
 for name, needle, code in [
@@ -109,10 +110,17 @@ for name, needle, code in [
         ("syntax", f"{d}/syntax.al:1: alignment link '0:1' is not of the form i-j", 4),
         ("source", f"{d}/source.al:1: alignment link '40-0' names source word 40, but the source line has", 4),
         ("target", f"{d}/target.al:1: alignment link '0-40' names target word 40, but the target line has", 4),
-        ("negative", f"{d}/negative.al:1: alignment link '-1-0' is not of the form i-j", 4)]:
+        ("negative", f"{d}/negative.al:1: alignment link '-1-0' is not of the form i-j", 4),
+        ("huge", f"{d}/huge.al:1: alignment link '12345678901234-0' names source word 12345678901234", 4)]:
     p = run(prep + ["--train-align", *bad[name], "--out", f"{d}/never_{name}.h5"], expect=code)
     check(needle in p.stderr, f"{name}: the refusal says {needle!r} ({p.stderr.strip()[-300:]})")
     check(not os.path.exists(f"{d}/never_{name}.h5"), f"{name}: no corpus written")
+# Windows line ends and repeated links are read as fast_align's output: the same corpus.
+with open(f"{d}/crlf.al", "w", newline="") as f:
+    f.write("".join(f"{l} {l.split()[0]}\r\n" for l in lines))
+run(prep + ["--train-align", f"{d}/crlf.al", "--out", f"{d}/crlf.h5"])
+with h5py.File(f"{d}/c.h5") as a, h5py.File(f"{d}/crlf.h5") as b:
+    check((a["train/align/tokens"][:] == b["train/align/tokens"][:]).all(), "CRLF and repeated links: the same links")
 write(f"{d}/text.txt", src)
 p = run(["prepare", "--train-text", f"{d}/text.txt", "--train-align", f"{d}/train.al", "--out", f"{d}/never.h5"],
         expect=2)

@@ -2,7 +2,7 @@
 `mpirun -np 1 tern train` on CUDA through the NCCL backend, in fp32, fp16 (dynamic loss scaling) and bf16; an exact
 resume on the GPU (a run of 2N steps equals N steps, stopped, resumed for N more: per-step losses and parameters);
 residual layers of unequal depths in bf16; layer-normalized cells in bf16;
-the checkpoint trained on the GPU evaluates on the CPU; translate --alignment, translate --lm --shortlist and
+the checkpoint trained on the GPU evaluates on the CPU; guided alignment in fp16; translate --alignment, translate --lm --shortlist and
 train.init_from on the GPU;
 `tern bench allreduce` runs NCCL with one rank."""
 import json
@@ -96,6 +96,18 @@ for cell, feed, extra in (("gru", "true", "model.layer_norm=true"), ("lstm", "fa
                            .stdout)["perplexity"]["ppl_per_token"] if p.returncode == 0 else 0 for dev in ("cpu", "cuda")}
     check(p.returncode == 0 and abs(npp["cpu"] - npp["cuda"]) / npp["cpu"] < 1e-4,
           f"{extra}: {cell} cells train in bf16 on the GPU; CPU and GPU perplexity agree ({npp})")
+
+# Guided alignment on the GPU in fp16 (the attention's cost in fp32 under autocast, with dynamic loss scaling): it
+# trains, its cost is finite and the loss falls.
+src_lines = [l.rstrip("\n") for l in open(f"{d}/train.en")]
+write(f"{d}/train.al", [" ".join(f"{i}-{len(s.split()) - 2 - i}" for i in range(len(s.split()) - 1)) for s in src_lines])
+run(["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--train-align", f"{d}/train.al",
+     "--valid-fraction", "0.1", "--vocab-size", "60", "--out", f"{d}/aligned.h5"])
+p = train(f"{d}/guided", 3 * N, "fp16", sets=(f"data.corpus={d}/aligned.h5", "train.guided_alignment_weight=1.0"))
+rows = [r for r in metrics(f"{d}/guided") if "train_align" in r] if p.returncode == 0 else []
+cost = [r["train_align"] for r in rows]
+check(len(cost) == 3 * N and all(0 < c < 1e9 for c in cost) and rows[-1]["train_loss"] < rows[0]["train_loss"],
+      f"guided alignment trains in fp16 on the GPU (finite cost {[round(c, 3) for c in cost]}, the loss falls)")
 
 # Word alignment on the GPU (with the coverage penalty computed there): every line gets its links; the translations
 # are the CPU's (greedy, a trained model).
