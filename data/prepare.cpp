@@ -457,16 +457,21 @@ std::vector<std::pair<int32_t, int32_t>> parse_links(const std::string& text, in
 std::vector<int32_t> subword_links(const std::vector<std::pair<int32_t, int32_t>>& word_links,
                                    const std::vector<std::vector<int32_t>>& words,
                                    const std::vector<std::vector<int32_t>>& ids) {
-  std::vector<std::pair<int32_t, int32_t>> links;  // (target, source)
-  auto tokens_of = [&](size_t side, int32_t word) {
-    std::vector<int32_t> out;
+  std::vector<std::pair<int32_t, int32_t>> links;            // (target, source)
+  std::vector<std::vector<std::vector<int32_t>>> tokens(2);  // [side][word]: its tokens (those kept)
+  for (size_t side = 0; side < 2; ++side)
     for (size_t k = 0; k < ids[side].size() && k < words[side].size(); ++k)
-      if (words[side][k] == word) out.push_back(static_cast<int32_t>(k));
-    return out;
+      if (const int32_t w = words[side][k]; w >= 0) {
+        if (static_cast<size_t>(w) >= tokens[side].size()) tokens[side].resize(static_cast<size_t>(w) + 1);
+        tokens[side][static_cast<size_t>(w)].push_back(static_cast<int32_t>(k));
+      }
+  auto of = [&](size_t side, int32_t word) -> const std::vector<int32_t>& {
+    static const std::vector<int32_t> none;
+    return static_cast<size_t>(word) < tokens[side].size() ? tokens[side][static_cast<size_t>(word)] : none;
   };
   for (const auto& [i, j] : word_links)
-    for (int32_t s : tokens_of(0, i))
-      for (int32_t t : tokens_of(1, j)) links.emplace_back(t, s);
+    for (int32_t s : of(0, i))
+      for (int32_t t : of(1, j)) links.emplace_back(t, s);
   std::sort(links.begin(), links.end());
   links.erase(std::unique(links.begin(), links.end()), links.end());
   std::vector<int32_t> flat;
