@@ -84,6 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   str_attr(f, "format", flags & 1 ? "tern-corpus" : "other");
   i64_attr(f, "format_version", flags & 2 ? tern::kCorpusFormatVersion : in.small(4));
   str_attr(f, "kind", flags & 4 ? "parallel" : (flags & 8 ? "monolingual" : "weird"));
+  if (flags & 16) i64_attr(f, "alignments", flags & 32 ? 1 : in.small(4) - 1);  // word alignments (side "align")
   const char* sides[2] = {"src", "tgt"};
   hid_t vg = H5Gcreate2(f, "vocab", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   for (const char* side : {"src", "tgt", "text"}) {
@@ -110,7 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (auto& l : lines) l = at += in.small(3) - (in.byte() % 16 == 0 ? 2 : 0);
     dataset(g, "lines", H5T_STD_I64LE, H5T_NATIVE_INT64, lines);
   }
-  for (const char* side : {"src", "tgt", "text"}) {
+  for (const char* side : {"src", "tgt", "text", tern::kAlignSide}) {
     hid_t sg = H5Gcreate2(g, side, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     std::vector<int64_t> off(static_cast<size_t>(in.small(10)));
     for (auto& o : off) o = in.small(12) - 1;
@@ -132,6 +133,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       r.read("train", side, std::min(b, total), std::min(e, total));
       r.read("train", side, 0, total);
     }
+    if (r.has_alignments()) r.read("train", tern::kAlignSide, 0, r.num_sentences("train"));
     r.line_numbers("train");
   } catch (const tern::Error&) {
   }

@@ -15,6 +15,9 @@ enum class EmbeddingInit { kNormal, kGlorot };
 // act on them.
 enum class Precision { kFp32, kFp16, kBf16 };
 enum class DeviceRequest { kAuto, kCpu, kCuda };
+// Guided alignment's cost (train.guided_alignment_cost, Marian --guided-alignment-cost; models/loss.h computes it): ce
+// (cross-entropy of the attention against the reference rows) | mse (half the squared distance).
+enum class AlignmentCost { kCe, kMse };
 
 template <>
 struct ChoiceNames<ModelType> {
@@ -39,6 +42,10 @@ struct ChoiceNames<Precision> {
 template <>
 struct ChoiceNames<DeviceRequest> {
   static constexpr std::array<const char*, 3> kNames{"auto", "cpu", "cuda"};
+};
+template <>
+struct ChoiceNames<AlignmentCost> {
+  static constexpr std::array<const char*, 2> kNames{"ce", "mse"};
 };
 
 struct ModelConfig {

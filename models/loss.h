@@ -3,17 +3,9 @@
 #pragma once
 #include <torch/torch.h>
 
-#include "core/choice.h"
+#include "models/config.h"
 
 namespace tern {
-
-// Guided alignment's cost (Marian --guided-alignment-cost): ce (cross-entropy of the attention against the reference
-// rows) | mse (half the squared distance).
-enum class AlignmentCost { kCe, kMse };
-template <>
-struct ChoiceNames<AlignmentCost> {
-  static constexpr std::array<const char*, 2> kNames{"ce", "mse"};
-};
 
 struct LossSums {
   torch::Tensor loss;  // scalar: label-smoothed loss summed over non-pad targets (what is minimised)

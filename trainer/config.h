@@ -10,7 +10,6 @@
 #include "data/batch_options.h"
 #include "distributed/config.h"
 #include "models/config.h"
-#include "models/loss.h"
 #include "trainer/loss_scaler.h"
 
 namespace tern {
