@@ -226,6 +226,10 @@ void add_prepare(CLI::App& app, CommandContext&, std::function<void()>& run) {
              o->max_ratio > 0 && split == "train" ? fmt::format(", {} over --max-ratio dropped", s.dropped_ratio) : "",
              s.tokens_src, s.tokens_tgt);
       for (const auto& [split, s] : r.splits)
+        if (!o->train_align.empty() && (s.links > 0 || split == "train"))
+          logf("{}: {} subword links from --train-align; {} of {} pairs without any", split, s.links, s.unlinked,
+               s.kept);
+      for (const auto& [split, s] : r.splits)
         if (s.in_train_src > 0)
           logf("{}: {} of its {} sentences also occur in train{}: held-out scores on them are optimistic", split,
                s.in_train_src, s.kept,

@@ -554,6 +554,7 @@ void write_provenance(CorpusWriter& w, const PrepareOptions& o, const PrepareRes
                     {"truncated", st.truncated},
                     {"tokens_src", st.tokens_src},
                     {"tokens_tgt", st.tokens_tgt}};
+    if (!o.train_align.empty()) stats[split].update({{"links", st.links}, {"unlinked", st.unlinked}});
     if (split != "train") stats[split].update({{"in_train_src", st.in_train_src}, {"in_train_pair", st.in_train_pair}});
   }
   w.set_attr("inputs", inputs_json.dump());
@@ -636,7 +637,11 @@ PrepareResult prepare_corpus(const PrepareOptions& o) {
         if (!encode_sentence(o, toks, row, ids, files, line_no, std::string_view(split) == "train", st,
                              aligned ? &words : nullptr))
           continue;
-        if (aligned) ids.push_back(subword_links(word_links, words, ids));
+        if (aligned) {
+          ids.push_back(subword_links(word_links, words, ids));
+          st.links += static_cast<int64_t>(ids.back().size() / 2);
+          st.unlinked += ids.back().empty();
+        }
         e.split.push_back(split);
         e.line.push_back(i + 1);
         uint64_t h = hash_bytes(ids[0].data(), ids[0].size() * sizeof(int32_t));

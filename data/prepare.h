@@ -68,6 +68,8 @@ struct PrepareOptions {
 struct SplitStats {
   int64_t lines = 0, kept = 0, dropped_empty = 0, dropped_long = 0, dropped_ratio = 0, truncated = 0;
   int64_t tokens_src = 0, tokens_tgt = 0;
+  // --train-align: the kept pairs' subword links, and the kept pairs without any
+  int64_t links = 0, unlinked = 0;
   // valid and test: kept sentences whose source (the text of a monolingual corpus) is also a training sentence's, and
   // those whose pair is also a training pair (the overlap that makes held-out scores optimistic).
   int64_t in_train_src = 0, in_train_pair = 0;
@@ -75,6 +77,7 @@ struct SplitStats {
     lines += o.lines, kept += o.kept, dropped_empty += o.dropped_empty, dropped_long += o.dropped_long;
     dropped_ratio += o.dropped_ratio;
     truncated += o.truncated, tokens_src += o.tokens_src, tokens_tgt += o.tokens_tgt;
+    links += o.links, unlinked += o.unlinked;
     in_train_src += o.in_train_src, in_train_pair += o.in_train_pair;
     return *this;
   }

@@ -34,7 +34,9 @@ write(f"{d}/train.es", tgt)
 write(f"{d}/train.al", [reference_links(s) for s in src])
 prep = ["prepare", "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es", "--valid-fraction", "0.1",
         "--vocab-size", "60"]
-run(prep + ["--train-align", f"{d}/train.al", "--out", f"{d}/c.h5"])
+p = run(prep + ["--train-align", f"{d}/train.al", "--out", f"{d}/c.h5"])
+check(re.search(r"train: \d+ subword links from --train-align; 0 of \d+ pairs without any", p.stderr) is not None,
+      f"prepare reports the links it stored ({p.stderr[-400:]})")
 run(prep + ["--out", f"{d}/plain.h5"])
 # The corpus: the same pieces as without alignments, and each pair's links (a held-out pair's too: --valid-fraction
 # moves whole records) within its lengths, every target token of a word linked.
