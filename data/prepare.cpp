@@ -449,6 +449,8 @@ std::vector<std::pair<int32_t, int32_t>> parse_links(const std::string& text, in
     const int32_t i = number(link.substr(0, dash), src_words, "source");
     links.emplace_back(i, number(link.substr(dash + 1), tgt_words, "target"));
   }
+  std::sort(links.begin(), links.end());  // repeated links once: at most the pair's words squared
+  links.erase(std::unique(links.begin(), links.end()), links.end());
   return links;
 }
 
