@@ -413,18 +413,6 @@ bool encode_sentence(const PrepareOptions& o, const std::vector<std::unique_ptr<
   return true;
 }
 
-// Whitespace-separated words of a line (as str.split() counts them).
-int64_t count_words(const std::string& line) {
-  int64_t n = 0;
-  bool in_word = false;
-  for (char c : line) {
-    const bool space = c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v' || c == '\n';
-    n += !space && !in_word;
-    in_word = !space;
-  }
-  return n;
-}
-
 // The Pharaoh links "i-j ..." of one line of `file` (line `line_no`), checked against the pair's word counts.
 std::vector<std::pair<int32_t, int32_t>> parse_links(const std::string& text, int64_t src_words, int64_t tgt_words,
                                                      const std::string& file, int64_t line_no) {

@@ -104,12 +104,16 @@ std::string utf8_encode(const std::u32string& s) {
   return out;
 }
 
+namespace {
+bool ascii_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
+}  // namespace
+
 std::string squeeze_spaces(const std::string& s) {
   std::string out;
   out.reserve(s.size());
   bool space = false;
   for (char c : s) {
-    if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f') {
+    if (ascii_space(c)) {
       space = !out.empty();
     } else {
       if (space) out += ' ';
@@ -118,6 +122,16 @@ std::string squeeze_spaces(const std::string& s) {
     }
   }
   return out;
+}
+
+int64_t count_words(const std::string& s) {
+  int64_t n = 0;
+  bool in_word = false;
+  for (char c : s) {
+    n += !ascii_space(c) && !in_word;
+    in_word = !ascii_space(c);
+  }
+  return n;
 }
 
 class TextFile::GzBuffer : public std::streambuf {

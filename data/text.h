@@ -30,6 +30,8 @@ bool py_space(char32_t c);
 std::string utf8_encode(const std::u32string& s);
 // ASCII whitespace trim and collapse of inner runs to one space.
 std::string squeeze_spaces(const std::string& s);
+// The words of `s` separated by that ASCII whitespace (as an istream's >> reads them).
+int64_t count_words(const std::string& s);
 // getline that also strips a trailing '\r'. A line over kMaxLineBytes is a DataError naming `name` (a binary file
 // or a device such as /dev/zero would otherwise grow one line without bound).
 constexpr size_t kMaxLineBytes = size_t{64} << 20;

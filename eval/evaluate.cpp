@@ -177,13 +177,6 @@ std::vector<std::string> aligned_references(const std::string& path, const Corpu
   return out;
 }
 
-size_t count_words(const std::string& s) {
-  std::istringstream in(s);
-  size_t n = 0;
-  std::string w;
-  while (in >> w) ++n;
-  return n;
-}
 }  // namespace
 
 void EvaluateOptions::validate() const {

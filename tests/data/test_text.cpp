@@ -34,6 +34,16 @@ TEST(Text, SqueezeSpaces) {
   EXPECT_EQ(squeeze_spaces("   "), "");
 }
 
+// The words squeeze_spaces keeps apart (ASCII whitespace only: a no-break space is part of a word), as an istream's
+// >> reads them: evaluate's per-word perplexity and prepare --train-align's word numbers.
+TEST(Text, CountWords) {
+  EXPECT_EQ(count_words("  a \t b  c \r\n"), 3);
+  EXPECT_EQ(count_words("   "), 0);
+  EXPECT_EQ(count_words(""), 0);
+  EXPECT_EQ(count_words("a\xc2\xa0b c"), 2);
+  EXPECT_EQ(count_words(squeeze_spaces(" x\vy\fz ")), 3);
+}
+
 namespace {
 std::string write_bytes(const test::TempDir& dir, const std::string& name, const std::string& bytes) {
   const std::string path = dir.file(name);
