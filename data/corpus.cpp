@@ -733,6 +733,11 @@ std::vector<std::string> CorpusReader::part_attrs(const std::string& name) const
 // The parts that hold `split`, in order, with the sentences, tokens of `side` ("" for none) and input lines before
 // each.
 std::vector<CorpusReader::Piece> CorpusReader::pieces(const std::string& split, const std::string& side) const {
+  // Before the parts' token counts are looked up by side.
+  if (!side.empty() && std::find(sides_.begin(), sides_.end(), side) == sides_.end() &&
+      !(alignments_ && side == kAlignSide))
+    throw DataError(path_ + ": corpus has no side '" + side + "' (it is " + kind_ +
+                    (side == kAlignSide ? "; HINT: tern prepare --train-align stores word alignments)" : ")"));
   std::vector<Piece> out;
   Piece next;
   for (const auto& p : impl_->parts) {
@@ -753,10 +758,6 @@ std::vector<CorpusReader::Piece> CorpusReader::pieces(const std::string& split, 
                           "--{0}-fraction of the training lines",
                           split)
             : ""));
-  if (!side.empty() && std::find(sides_.begin(), sides_.end(), side) == sides_.end() &&
-      !(alignments_ && side == kAlignSide))
-    throw DataError(path_ + ": corpus has no side '" + side + "' (it is " + kind_ +
-                    (side == kAlignSide ? "; HINT: tern prepare --train-align stores word alignments)" : ")"));
   return out;
 }
 

@@ -427,6 +427,30 @@ TEST(Corpus, AlignmentsBecomeReferenceAttentionRows) {
               CorpusReader({d.file("a.h5"), d.file("plain.h5")});
             }).find("parts of one corpus must all have them"),
             std::string::npos);
+  EXPECT_NE(test::error_of([&] { plain.read("train", kAlignSide, 0, 1); })
+                .find("corpus has no side 'align' (it is parallel; HINT: tern prepare --train-align stores word "
+                      "alignments)"),
+            std::string::npos);
+  EXPECT_NE(
+      test::error_of([&] { plain.read("train", "text", 0, 1); }).find("corpus has no side 'text' (it is parallel)"),
+      std::string::npos);
+  // Damaged: links that are not pairs, an alignments attribute of another value; a monolingual corpus has none.
+  write(d.file("odd.h5"), {0, 1, 2});
+  CorpusReader odd(d.file("odd.h5"));
+  EXPECT_NE(test::error_of([&] {
+              ShardData(odd, "train", 0, 1, {}, true).collate({1});
+            }).find("/train/align of sentence 1 holds 3 numbers: links are pairs"),
+            std::string::npos);
+  write(d.file("attr.h5"), {1, 2});
+  set_i64_attr(d.file("attr.h5"), "/", "alignments", 2);
+  EXPECT_NE(test::error_of([&] {
+              CorpusReader r2(d.file("attr.h5"));
+            }).find("attribute 'alignments' is 2 (1 is the only value, in a parallel corpus)"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] {
+              CorpusWriter w(d.file("mono.h5"), "monolingual", true);
+            }).find("word alignments need a parallel corpus"),
+            std::string::npos);
 }
 
 }  // namespace tern
