@@ -356,6 +356,14 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
                 "--score-reference, marian-scorer): each output line is its log-probability (</s> included), then "
                 "--alignment's links and --word-scores' scores of it; --beam does not apply")
       ->check(kFileName);
+  c->add_option("--rescore", o->rescore,
+                "Rerank each line's beam of hypotheses with these checkpoints too (right-to-left models, "
+                "model.right_left; other translation or language models): by the sum of the search's score and "
+                "each model's log-probability of the text, length-normalized as the search's (--length-penalty)")
+      ->check(kFileName);
+  c->add_option("--rescore-weights", o->rescore_weights,
+                "With --rescore: a weight a model in that sum, the searching model's first (default: all 1)")
+      ->check(kFiniteNumber);
   c->add_option("-o,--output", *output, "Translations (default: stdout; a file is written when all are done)");
   c->add_flag("--overwrite", o->overwrite, kOverwriteHelp);
   c->add_option("--batch", o->batch, "Lines translated together")->check(kInteger);

@@ -277,6 +277,31 @@ EncodedText encode_text_file(const std::string& path, const char* option, const 
 }
 }  // namespace
 
+std::vector<double> sentence_logprobs(InferenceModel& im, const std::vector<std::vector<int32_t>>& targets,
+                                      const std::vector<std::vector<int32_t>>& sources, int64_t batch) {
+  if (im.src && sources.size() != targets.size())
+    throw std::invalid_argument(
+        fmt::format("sentence_logprobs: {} sources for {} targets", sources.size(), targets.size()));
+  torch::NoGradGuard ng;
+  std::vector<double> out;
+  const auto n = static_cast<int64_t>(targets.size());
+  for (int64_t b0 = 0; b0 < n; b0 += batch) {
+    const int64_t b1 = std::min(n, b0 + batch);
+    Batch rows = target_batch({targets.begin() + b0, targets.begin() + b1});  // (B, T): <s> y, y </s>
+    if (im.src) std::tie(rows.src, rows.src_len) = pad_rows({sources.begin() + b0, sources.begin() + b1});  // (B, S)
+    AutocastScope autocast(im.precision, im.device);
+    // src_len stays on the CPU (forward packs by it on the host), as in perplexity() above.
+    const torch::Tensor logits = im.model->forward(rows.src.defined() ? rows.src.to(im.device) : rows.src, rows.src_len,
+                                                   rows.tgt_in.to(im.device));
+    const torch::Tensor lp = torch::log_softmax(logits.to(torch::kFloat32), -1);
+    const torch::Tensor target = rows.tgt_out.to(im.device);
+    const torch::Tensor per_token = lp.gather(2, target.unsqueeze(2)).squeeze(2).masked_fill(target == kPadId, 0);
+    const torch::Tensor per_sentence = per_token.sum(1).to(torch::kCPU, torch::kFloat64).contiguous();  // (B) nats
+    out.insert(out.end(), per_sentence.data_ptr<double>(), per_sentence.data_ptr<double>() + per_sentence.numel());
+  }
+  return out;
+}
+
 nlohmann::json evaluate_text(const EvaluateOptions& opt, std::ostream* sentence_scores) {
   opt.validate();
   check_evaluate_outputs(opt);
@@ -302,28 +327,15 @@ nlohmann::json evaluate_text(const EvaluateOptions& opt, std::ostream* sentence_
         throw DataError(fmt::format("{}:{}: the source line is blank: there is nothing to translate its target from",
                                     opt.source, i + 1));
   }
-  torch::NoGradGuard ng;
   double nll = 0, tokens = 0, total_words = 0;
-  for (int64_t b0 = 0; b0 < n; b0 += opt.batch_sentences) {
-    const int64_t b1 = std::min(n, b0 + opt.batch_sentences);
-    Batch batch = target_batch({lines.begin() + b0, lines.begin() + b1});  // (B, T): <s> y, y </s>
-    if (im.src) std::tie(batch.src, batch.src_len) = pad_rows({sources.begin() + b0, sources.begin() + b1});  // (B, S)
-    AutocastScope autocast(im.precision, im.device);
-    // src_len stays on the CPU (forward packs by it on the host), as in perplexity() above.
-    const torch::Tensor logits = im.model->forward(batch.src.defined() ? batch.src.to(im.device) : batch.src,
-                                                   batch.src_len, batch.tgt_in.to(im.device));
-    const torch::Tensor lp = torch::log_softmax(logits.to(torch::kFloat32), -1);
-    const torch::Tensor target = batch.tgt_out.to(im.device);
-    const torch::Tensor per_token = lp.gather(2, target.unsqueeze(2)).squeeze(2).masked_fill(target == kPadId, 0);
-    const torch::Tensor per_sentence = per_token.sum(1).to(torch::kCPU, torch::kFloat64);  // (B) nats
-    for (int64_t i = b0; i < b1; ++i) {
-      const double lp_nats = per_sentence[i - b0].item<double>();
-      const auto len = static_cast<double>(lines[static_cast<size_t>(i)].size() + 1);
-      nll -= lp_nats, tokens += len, total_words += static_cast<double>(words[static_cast<size_t>(i)]);
-      if (sentence_scores)
-        *sentence_scores << fmt::format("{:.6f}\t{}\t{:.4f}\n", lp_nats / std::log(10.0), static_cast<int64_t>(len),
-                                        std::exp(-lp_nats / len));
-    }
+  const std::vector<double> scores = sentence_logprobs(im, lines, sources, opt.batch_sentences);
+  for (int64_t i = 0; i < n; ++i) {
+    const double lp_nats = scores[static_cast<size_t>(i)];
+    const auto len = static_cast<double>(lines[static_cast<size_t>(i)].size() + 1);
+    nll -= lp_nats, tokens += len, total_words += static_cast<double>(words[static_cast<size_t>(i)]);
+    if (sentence_scores)
+      *sentence_scores << fmt::format("{:.6f}\t{}\t{:.4f}\n", lp_nats / std::log(10.0), static_cast<int64_t>(len),
+                                      std::exp(-lp_nats / len));
   }
   nlohmann::json out = {{"checkpoint", opt.checkpoint},
                         {"step", im.step},

@@ -40,6 +40,12 @@ InferenceModel load_inference_model(const std::string& checkpoint, DeviceRequest
 // CheckpointError when its vocabulary is not im's target vocabulary).
 DecodeOptions prepare_decoding(InferenceModel& im, const DecodeOptions& decode, const std::string& checkpoint);
 
+// Each target's log-probability in nats under im's model by teacher forcing, </s> included (a seq2seq model's given
+// sources[i], line-aligned; a language model ignores them), `batch` sentences a forward. Targets and sources are
+// token ids without <s> and </s>; an empty target scores </s> alone.
+std::vector<double> sentence_logprobs(InferenceModel& im, const std::vector<std::vector<int32_t>>& targets,
+                                      const std::vector<std::vector<int32_t>>& sources, int64_t batch);
+
 struct EvaluateOptions {
   std::string checkpoint;
   std::vector<std::string> corpus;  // HDF5 corpus (or its parts); its vocabularies must match the checkpoint's

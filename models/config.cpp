@@ -65,6 +65,8 @@ void ModelConfig::validate() const {
   if (dropout_src > 0 && type != ModelType::kSeq2seq)
     bad("dropout_src", "drops source words: a language model has none (model.dropout_tgt drops the words it reads)",
         fmt::format("{}", dropout_src));
+  if (right_left && type != ModelType::kSeq2seq)
+    bad("right_left", "is for seq2seq models (a language model reads its text in one direction)", "true");
   if (share_embeddings && type != ModelType::kSeq2seq)
     bad("share_embeddings", "is for seq2seq models (a language model has one embedding)", "true");
   if (share_embeddings && src_vocab != tgt_vocab)

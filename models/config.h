@@ -105,6 +105,11 @@ struct ModelConfig {
   // --share-all-embeddings, Marian --tied-embeddings-all, OpenNMT-py -share_embeddings with -share_decoder_embeddings.
   bool share_embeddings = false;
   int64_t context = 4;  // ffnn_lm: previous tokens it sees (n - 1 of an n-gram model), in [1, 32].
+  // A right-to-left translation model (Marian --right-left; Sennrich et al. 2016's reranking of n-best lists): the
+  // decoder writes each translation from its last token to its first. Inside the model only: forward takes and returns
+  // targets in reading order (the batches, the loss, perplexity and scores are as for any model), the decoder steps
+  // from the end, and decode() turns its hypotheses back into reading order. seq2seq only.
+  bool right_left = false;
   // Not configuration: the vocabulary sizes a model is built with, set from the corpus (training) or the checkpoint
   // (inference) on a copy passed to build_model; never read from or written to YAML.
   int64_t src_vocab = 0, tgt_vocab = 0;

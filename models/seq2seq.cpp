@@ -409,8 +409,35 @@ std::pair<torch::Tensor, torch::Tensor> Seq2SeqImpl::forward_attention(const tor
   return {logits, attention};
 }
 
+namespace {
+
+// model.right_left: rows of tgt_in (B, T), each <s> y1 .. yn then padding (id 0, make_embedding's padding row) ->
+// where a right-to-left decoder reads and writes them: `in` (B, T) the positions of <s> yn .. y1 in tgt_in, `out`
+// (B, T) those of yn .. y1 </s> among the outputs in reading order (y1 .. yn </s>); padding stays in place. Both are
+// their own inverses.
+std::pair<torch::Tensor, torch::Tensor> right_left_positions(const torch::Tensor& tgt_in) {
+  const torch::Tensor n = tgt_in.ne(0).sum(1, /*keepdim=*/true) - 1;                     // (B, 1) target tokens
+  const torch::Tensor t = torch::arange(tgt_in.size(1), tgt_in.options()).unsqueeze(0);  // (1, T)
+  return {torch::where(t.ge(1).logical_and(t.le(n)), n + 1 - t, t), torch::where(t.lt(n), n - 1 - t, t)};
+}
+
+// x (B, T, ...) -> x with each row's positions taken in the order `positions` (B, T) gives.
+torch::Tensor take_positions(const torch::Tensor& x, const torch::Tensor& positions) {
+  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
+  shape[0] = positions.size(0), shape[1] = positions.size(1);
+  std::vector<int64_t> sizes = x.sizes().vec();
+  return x.gather(1, positions.view(shape).expand(sizes));
+}
+
+}  // namespace
+
 torch::Tensor Seq2SeqImpl::teacher_forced(const torch::Tensor& src, const torch::Tensor& src_len,
-                                          const torch::Tensor& tgt_in, torch::Tensor* attention) {
+                                          const torch::Tensor& tgt_in_order, torch::Tensor* attention) {
+  torch::Tensor tgt_in = tgt_in_order, out_positions;  // (B, T): model.right_left reads the targets from the end
+  if (cfg_.right_left) {
+    auto [in_positions, outs] = right_left_positions(tgt_in_order);
+    tgt_in = tgt_in_order.gather(1, in_positions), out_positions = outs;
+  }
   DecoderState s = encode(src, src_len);
   torch::Tensor emb = drop_words(drop_(tgt_emb_(tgt_in)), cfg_.dropout_tgt, is_training());  // (B, T, E)
   torch::Tensor htilde;                                                                      // (B, T, H)
@@ -434,6 +461,10 @@ torch::Tensor Seq2SeqImpl::teacher_forced(const torch::Tensor& src, const torch:
     auto [out, h, c] = decoder_(emb, s.h, s.c);  // (B, T, H)
     torch::Tensor w = attend(out, s, &htilde).second;
     if (attention) *attention = w;
+  }
+  if (out_positions.defined()) {  // back into reading order
+    htilde = take_positions(htilde, out_positions);
+    if (attention) *attention = take_positions(*attention, out_positions);
   }
   return project(htilde);  // (B, T, V)
 }

@@ -212,7 +212,8 @@ struct Seq2SeqImpl : SequenceModelImpl {
   // in training (empty: none).
   torch::Tensor cell_step(const torch::Tensor& x, DecoderState& s, const std::vector<torch::Tensor>& h_drop = {});
   CellParams dec_cell_params(size_t l) const;  // input feeding's layer l
-  // Teacher forcing: logits (B, T, V), and into *attention (when given) the weights (B, T, S).
+  // Teacher forcing: logits (B, T, V), and into *attention (when given) the weights (B, T, S), in reading order
+  // (model.right_left: the decoder reads tgt_in from the end, and its outputs are put back in reading order).
   torch::Tensor teacher_forced(const torch::Tensor& src, const torch::Tensor& src_len, const torch::Tensor& tgt_in,
                                torch::Tensor* attention);
   // h (B, T, H) -> h~ = tanh(W_c [context; h]) (B, T, H) into *htilde, and the attention weights (B, T, S); `fast`:

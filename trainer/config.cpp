@@ -35,7 +35,7 @@ class Schema {
     bind("model.dropout_rnn", m.dropout_rnn);
     bind("model.tie_embeddings", m.tie_embeddings), bind("model.share_embeddings", m.share_embeddings);
     bind("model.embedding_init", m.embedding_init);
-    bind("model.context", m.context);
+    bind("model.context", m.context), bind("model.right_left", m.right_left);
     bind("model.attention_window", m.attention_window), bind("model.attention_heads", m.attention_heads);
     auto& d = c.data;
     bind("data.corpus", d.corpus), bind("data.train_split", d.train_split), bind("data.valid_split", d.valid_split);

@@ -729,8 +729,9 @@ void Trainer::open_run() {
         cfg_.model.hidden, cfg_.model.embedding,
         std::string(cfg_.model.layer_norm ? ", layer-normalized" : "") +
             (cfg_.model.enc_cell_depth > 1 ? fmt::format(", encoder cell depth {}", cfg_.model.enc_cell_depth) : ""),
-        cfg_.model.dropout_rnn > 0 ? fmt::format(", recurrent dropout {}", cfg_.model.dropout_rnn) : "", n,
-        device_.str(), t.precision, comm_.world(), comm_.backend(), reducer_->overlapping() ? "on" : "off",
+        std::string(cfg_.model.dropout_rnn > 0 ? fmt::format(", recurrent dropout {}", cfg_.model.dropout_rnn) : "") +
+            (cfg_.model.right_left ? ", right to left" : ""),
+        n, device_.str(), t.precision, comm_.world(), comm_.backend(), reducer_->overlapping() ? "on" : "off",
         reducer_->buckets().size(), torch::get_num_threads());
     logf("corpus {}: {} train sentences in {} shard(s), {} valid", corpus_.path(),
          corpus_.num_sentences(cfg_.data.train_split), num_shards_,

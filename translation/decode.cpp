@@ -92,10 +92,11 @@ void block_repeated_ngrams(torch::Tensor& lp, const std::vector<std::vector<int3
   lp.index_put_({torch::tensor(rows).to(dev), torch::tensor(toks).to(dev)}, -std::numeric_limits<float>::infinity());
 }
 
-double normalise(double logprob, size_t len, double alpha) {
+}  // namespace
+
+double length_normalised(double logprob, size_t len, double alpha) {
   return alpha > 0 ? logprob / std::pow((5.0 + static_cast<double>(len)) / 6.0, alpha) : logprob;
 }
-}  // namespace
 
 std::pair<torch::Tensor, torch::Tensor> best_continuations(const torch::Tensor& lp, const std::vector<double>& scores,
                                                            int64_t R, int64_t n) {
@@ -154,10 +155,12 @@ torch::Tensor sample_tokens(const torch::Tensor& lp, double temperature, int64_t
   return torch::multinomial(logits.softmax(1), 1, /*replacement=*/false, gen).squeeze(1);
 }
 
-std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torch::Tensor& src,
+namespace {
+
+// decode() in the model's own order (model.right_left: from the end).
+std::vector<std::vector<Hypothesis>> search(SequenceModelImpl& model, const torch::Tensor& src,
                                             const torch::Tensor& src_len, const DecodeOptions& opt,
                                             const std::vector<std::vector<int32_t>>& prefixes) {
-  opt.validate();
   if (!prefixes.empty() && static_cast<int64_t>(prefixes.size()) != src.size(0))
     throw std::invalid_argument(
         fmt::format("decode: {} prefixes for a batch of {} sentences", prefixes.size(), src.size(0)));
@@ -318,7 +321,7 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
               h.alignment.pop_back();  // </s> has no word to align; its score stays (the last)
             }
             h.logprob = s;
-            h.score = normalise(s, h.tokens.size() + 1, opt.length_penalty) + (cover ? cov_pen[from] : 0.0);
+            h.score = length_normalised(s, h.tokens.size() + 1, opt.length_penalty) + (cover ? cov_pen[from] : 0.0);
             finished[b].push_back(std::move(h));
           }
           continue;
@@ -366,6 +369,39 @@ std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torc
     if (static_cast<int64_t>(f.size()) > opt.nbest) f.resize(static_cast<size_t>(opt.nbest));
   }
   return finished;
+}
+
+// The first n entries of v reversed (a right-to-left hypothesis's per-token values; </s>'s, past them, stays last).
+template <typename T>
+void reverse_first(std::vector<T>& v, size_t n) {
+  std::reverse(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(std::min(n, v.size())));
+}
+
+}  // namespace
+
+std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torch::Tensor& src,
+                                            const torch::Tensor& src_len, const DecodeOptions& opt,
+                                            const std::vector<std::vector<int32_t>>& prefixes) {
+  opt.validate();
+  if (!model.config().right_left) return search(model, src, src_len, opt, prefixes);
+  if (!prefixes.empty() && !opt.prefix_ends)
+    throw ConfigError(
+        "--prefix: this model writes translations from their end (model.right_left): it cannot start them with a "
+        "prefix (it can score whole given ones: --score-target)");
+  if (opt.lm_model)
+    throw ConfigError(
+        fmt::format("--lm {}: a language model reads left to right, and this model writes translations from their end "
+                    "(model.right_left): their steps cannot be fused",
+                    opt.lm));
+  std::vector<std::vector<int32_t>> from_end = prefixes;
+  for (auto& p : from_end) std::reverse(p.begin(), p.end());
+  std::vector<std::vector<Hypothesis>> out = search(model, src, src_len, opt, from_end);
+  for (auto& hyps : out)
+    for (Hypothesis& h : hyps) {  // back into reading order
+      const size_t n = h.tokens.size();
+      reverse_first(h.tokens, n), reverse_first(h.alignment, n), reverse_first(h.token_scores, n);
+    }
+  return out;
 }
 
 }  // namespace tern

@@ -80,6 +80,9 @@ struct Hypothesis {
   std::vector<float> token_scores;  // DecodeOptions::token_scores: per token and </s>, its log-probability
 };
 
+// GNMT's length normalization: logprob / ((5 + len) / 6)^alpha, len the tokens scored (</s> included); alpha 0: logprob.
+double length_normalised(double logprob, size_t len, double alpha);
+
 // Each sentence's n best continuations: lp (A*R, V) log-probabilities of A sentences' R rows each, scores (A*R) the
 // rows' scores so far -> values (A, n) of lp + score and indices r*V + token, best first, on the host (-inf past
 // the finite ones). On a GPU one topk; on the CPU one pass over lp.
@@ -95,6 +98,8 @@ torch::Tensor sample_tokens(const torch::Tensor& lp, double temperature, int64_t
 // or one a sentence; fairseq --prefix-size, OpenNMT-py -tgt_prefix, Marian --force-decode): every hypothesis of
 // sentence b starts with the target tokens prefixes[b] (no </s> inside), each taking its log-probability, then the
 // search goes on (opt.prefix_ends: </s> follows); the length limit is at least the prefix and max_len_extra tokens.
+// A right-to-left model (model.right_left) searches from the end and its hypotheses come back in reading order; it
+// takes whole translations (opt.prefix_ends) but no prefixes, and no lm_model (ConfigError).
 std::vector<std::vector<Hypothesis>> decode(SequenceModelImpl& model, const torch::Tensor& src,
                                             const torch::Tensor& src_len, const DecodeOptions& opt,
                                             const std::vector<std::vector<int32_t>>& prefixes = {});

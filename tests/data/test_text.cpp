@@ -40,7 +40,9 @@ TEST(Text, CountWords) {
   EXPECT_EQ(count_words("  a \t b  c \r\n"), 3);
   EXPECT_EQ(count_words("   "), 0);
   EXPECT_EQ(count_words(""), 0);
-  EXPECT_EQ(count_words("a\xc2\xa0b c"), 2);
+  EXPECT_EQ(count_words("a\xc2\xa0"
+                        "b c"),
+            2);
   EXPECT_EQ(count_words(squeeze_spaces(" x\vy\fz ")), 3);
 }
 

@@ -89,6 +89,38 @@ TEST_P(Seq2SeqVariants, ForwardAttentionIsForwardAndItsWeights) {
   EXPECT_GT(encoder_grad, 0.0f);
 }
 
+// model.right_left: forward takes and returns targets in reading order while the decoder reads them from the end: each
+// row's logits and attention equal those of the same weights' left-to-right model given the reversed row, put back
+// in reading order, padding or not.
+TEST_P(Seq2SeqVariants, RightLeftReadsTargetsFromTheEnd) {
+  ModelConfig cfg = variant(GetParam());
+  torch::manual_seed(8);
+  auto l2r = build_model(cfg);
+  cfg.right_left = true;
+  torch::manual_seed(8);
+  auto r2l = build_model(cfg);
+  l2r->eval(), r2l->eval();
+  auto src = torch::tensor({{4, 5, 6, 7}, {8, 9, 0, 0}, {5, 4, 0, 0}});
+  auto len = torch::tensor({4, 2, 2});
+  auto tin = torch::tensor({{2, 4, 5, 6, 7}, {2, 6, 0, 0, 0}, {2, 0, 0, 0, 0}});
+  auto [logits, att] = r2l->forward_attention(src, len, tin);  // (B, T, V), (B, T, S)
+  EXPECT_TRUE(torch::equal(logits, r2l->forward(src, len, tin)));
+  using torch::indexing::Slice;
+  for (int64_t b = 0; b < 3; ++b) {
+    const int64_t n = tin[b].ne(0).sum().item<int64_t>() - 1, m = len[b].item<int64_t>();
+    torch::Tensor reversed = tin.narrow(0, b, 1).narrow(1, 0, n + 1).clone();  // <s> yn .. y1
+    if (n > 1) reversed.narrow(1, 1, n).copy_(reversed.narrow(1, 1, n).flip(1));
+    auto [want, want_att] = l2r->forward_attention(src.narrow(0, b, 1).narrow(1, 0, m), len.narrow(0, b, 1), reversed);
+    for (int64_t t = 0; t <= n; ++t) {
+      const int64_t from = t < n ? n - 1 - t : n;  // the left-to-right run predicts yn first, </s> last
+      EXPECT_LT((logits[b][t] - want[0][from]).abs().max().item<float>(), 1e-5) << "row " << b << " position " << t;
+      EXPECT_LT((att[b][t].narrow(0, 0, m) - want_att[0][from]).abs().max().item<float>(), 1e-5);
+    }
+  }
+  EXPECT_GT((logits[0][0] - l2r->forward(src, len, tin)[0][0]).abs().max().item<float>(), 1e-4)
+      << "the first token is predicted from another context than left to right";
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Cells, Seq2SeqVariants,
     ::testing::Values(

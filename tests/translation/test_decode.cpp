@@ -476,6 +476,59 @@ TEST(Decode, TokenScoresAreEachTokensLogProbability) {
   EXPECT_TRUE(decode(*m, src, len, o)[0][0].token_scores.empty());
 }
 
+// model.right_left: the search steps from the end and returns hypotheses in reading order, each the reverse of the
+// same weights' left-to-right search (tokens, alignment, token scores with </s>'s last; the same logprob and score);
+// a given translation (prefix_ends) scores as teacher forcing does; prefixes and a language model are refused.
+TEST(Decode, RightLeftSearchesFromTheEnd) {
+  auto l2r = build_model(tiny_seq2seq());
+  ModelConfig c = tiny_seq2seq();
+  c.right_left = true;
+  auto r2l = build_model(c);
+  l2r->eval(), r2l->eval();
+  auto src = torch::tensor({{4, 5, 6, 7}, {9, 10, 0, 0}, {11, 4, 9, 0}});
+  auto len = torch::tensor({4, 2, 3});
+  DecodeOptions o;
+  o.beam = 3, o.nbest = 3, o.max_len_ratio = 1.0, o.max_len_extra = 3, o.token_scores = true, o.alignment = true;
+  const auto want = decode(*l2r, src, len, o), got = decode(*r2l, src, len, o);
+  for (size_t b = 0; b < 3; ++b) {
+    ASSERT_EQ(got[b].size(), want[b].size());
+    for (size_t k = 0; k < got[b].size(); ++k) {
+      Hypothesis w = want[b][k];
+      const size_t n = w.tokens.size();
+      std::reverse(w.tokens.begin(), w.tokens.end()), std::reverse(w.alignment.begin(), w.alignment.end());
+      std::reverse(w.token_scores.begin(), w.token_scores.begin() + static_cast<std::ptrdiff_t>(n));
+      EXPECT_EQ(got[b][k].tokens, w.tokens) << "sentence " << b << " hypothesis " << k;
+      EXPECT_EQ(got[b][k].alignment, w.alignment);
+      EXPECT_EQ(got[b][k].token_scores, w.token_scores);
+      EXPECT_EQ(got[b][k].logprob, w.logprob);
+      EXPECT_EQ(got[b][k].score, w.score);
+    }
+  }
+  // Forced decoding of given translations in reading order: teacher forcing's log-probabilities.
+  const std::vector<std::vector<int32_t>> given = {{4, 5, 6}, {7}, {8, 9, 10, 11}};
+  DecodeOptions forced;
+  forced.beam = 1, forced.prefix_ends = true;
+  const auto scored = decode(*r2l, src, len, forced, given);
+  auto tin = torch::tensor({{2, 4, 5, 6, 0}, {2, 7, 0, 0, 0}, {2, 8, 9, 10, 11}});
+  auto tout = torch::tensor({{4, 5, 6, 3, 0}, {7, 3, 0, 0, 0}, {8, 9, 10, 11, 3}});
+  torch::NoGradGuard ng;
+  const auto lp = torch::log_softmax(r2l->forward(src, len, tin), -1).gather(2, tout.unsqueeze(2)).squeeze(2);
+  for (size_t b = 0; b < 3; ++b) {
+    EXPECT_EQ(scored[b][0].tokens, given[b]);
+    EXPECT_NEAR(scored[b][0].logprob,
+                lp[static_cast<int64_t>(b)].masked_fill(tout[static_cast<int64_t>(b)] == 0, 0).sum().item<double>(),
+                1e-4);
+  }
+  EXPECT_NE(test::error_of([&] { decode(*r2l, src, len, DecodeOptions{}, given); }).find("model.right_left"),
+            std::string::npos);
+  ModelConfig lc = tiny_seq2seq();
+  lc.type = ModelType::kLm;
+  DecodeOptions fused;
+  fused.lm_model = build_model(lc), fused.lm_weight = 0.5, fused.lm = "lm.tern";
+  EXPECT_NE(test::error_of([&] { decode(*r2l, src, len, fused); }).find("--lm lm.tern: a language model reads left"),
+            std::string::npos);
+}
+
 // Shallow fusion (--lm): every hypothesis's logprob is the sum over its tokens (</s> included) of the translation
 // model's log-probability plus lm_weight times the language model's, as stepping both along it alone gives, through
 // beam reordering and finished sentences leaving the batch, for recurrent and feed-forward language models; weight 0
