@@ -153,6 +153,10 @@ nlohmann::json attention_samples(InferenceModel& im, ShardData& data, int64_t k)
       sample["attention"].push_back(row);
       if (id == kEosId) break;
     }
+    if (im.model->config().right_left) {  // written from the end: its tokens and their rows in reading order, </s> last
+      const auto n = static_cast<std::ptrdiff_t>(sample["output"].size()) - (sample["output"].back() == "</s>" ? 1 : 0);
+      for (const char* key : {"output", "attention"}) std::reverse(sample[key].begin(), sample[key].begin() + n);
+    }
     out.push_back(sample);
   }
   return out;

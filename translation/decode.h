@@ -80,7 +80,8 @@ struct Hypothesis {
   std::vector<float> token_scores;  // DecodeOptions::token_scores: per token and </s>, its log-probability
 };
 
-// GNMT's length normalization: logprob / ((5 + len) / 6)^alpha, len the tokens scored (</s> included); alpha 0: logprob.
+// GNMT's length normalization: logprob / ((5 + len) / 6)^alpha, len the tokens scored (</s> included); alpha 0:
+// logprob.
 double length_normalised(double logprob, size_t len, double alpha);
 
 // Each sentence's n best continuations: lp (A*R, V) log-probabilities of A sentences' R rows each, scores (A*R) the

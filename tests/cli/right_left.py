@@ -39,6 +39,12 @@ run(["translate", "--checkpoint", r2l, "-i", f"{d}/in.txt", "--beam", "1", "-o",
 for f in (f"{d}/r2l/valid.hyp", f"{d}/r2l.out"):  # (the left-to-right model's often stop at the length limit)
     hyp = [l.split() for l in open(f)]
     check(sum(h[-1:] == ["."] for h in hyp) >= 0.9 * len(hyp), f"{f}: translations end with '.'")
+run(["evaluate", "--checkpoint", r2l, "--data", corpus, "--split", "test", "--beam", "1", "--attention-samples", "4",
+     "--json", f"{d}/r2l.json"])
+samples = json.load(open(f"{d}/r2l.json"))["samples"]
+check(len(samples) == 4 and all(len(x["output"]) == len(x["attention"]) for x in samples) and
+      all("".join(p for p in x["output"] if p != "</s>").endswith("▁.") for x in samples),
+      f"evaluate's attention samples in reading order, '.' last ({[x['output'][-3:] for x in samples]})")
 out = [l.rstrip("\n") for l in open(f"{d}/r2l.out")]
 check_forced_scores(r2l, f"{d}/in.txt", f"{d}/r2l.out", 40, "right to left: ")
 p = run(["translate", "--checkpoint", r2l, "-i", f"{d}/in.txt", "--beam", "1", "--alignment", "--word-scores"])
