@@ -111,6 +111,18 @@ CLI::Option* add_choice(CLI::App* c, const std::string& name, Target& target, co
 }
 
 // The beam search's flags (translate, evaluate, bench translate).
+// --rescore and --rescore-weights (translate, evaluate): eval/rescore.h.
+void add_rescore_flags(CLI::App* c, RescoreOptions& r) {
+  c->add_option("--rescore", r.checkpoints,
+                "Rerank each sentence's beam of hypotheses with these checkpoints too (right-to-left models, "
+                "model.right_left; other translation or language models): by the sum of the search's score and "
+                "each model's log-probability of the text, length-normalized as the search's (--length-penalty)")
+      ->check(kFileName);
+  c->add_option("--rescore-weights", r.weights,
+                "With --rescore: a weight a model in that sum, the searching model's first (default: all 1)")
+      ->check(kFiniteNumber);
+}
+
 void add_search_flags(CLI::App* c, DecodeOptions& d) {
   c->add_option("--length-penalty", d.length_penalty, "GNMT length penalty alpha")->check(kFiniteNumber);
   c->add_option(
@@ -293,6 +305,7 @@ void add_evaluate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_flag("!--no-ema", o->use_ema, "The trained weights, not their average (train.ema_decay)");
   c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)")->check(kInteger);
   add_search_flags(c, o->decode);
+  add_rescore_flags(c, o->rescore);
   c->add_option("--batch", o->batch_sentences, "Sentences decoded together")->check(kInteger);
   c->add_option("--limit", o->limit, "Only the first N sentences")->check(kInteger);
   c->add_option("--ref", o->reference, "Raw reference file (default: corpus targets, detokenized)");
@@ -356,14 +369,7 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
                 "--score-reference, marian-scorer): each output line is its log-probability (</s> included), then "
                 "--alignment's links and --word-scores' scores of it; --beam does not apply")
       ->check(kFileName);
-  c->add_option("--rescore", o->rescore,
-                "Rerank each line's beam of hypotheses with these checkpoints too (right-to-left models, "
-                "model.right_left; other translation or language models): by the sum of the search's score and "
-                "each model's log-probability of the text, length-normalized as the search's (--length-penalty)")
-      ->check(kFileName);
-  c->add_option("--rescore-weights", o->rescore_weights,
-                "With --rescore: a weight a model in that sum, the searching model's first (default: all 1)")
-      ->check(kFiniteNumber);
+  add_rescore_flags(c, o->rescore);
   c->add_option("-o,--output", *output, "Translations (default: stdout; a file is written when all are done)");
   c->add_flag("--overwrite", o->overwrite, kOverwriteHelp);
   c->add_option("--batch", o->batch, "Lines translated together")->check(kInteger);

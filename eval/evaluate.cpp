@@ -4,6 +4,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <memory>
 #include <sstream>
 
 #include "core/errors.h"
@@ -13,6 +15,7 @@
 #include "data/batcher.h"
 #include "data/corpus.h"
 #include "data/text.h"
+#include "eval/rescore.h"
 #include "models/device.h"
 #include "models/loss.h"
 #include "trainer/checkpoint.h"
@@ -194,9 +197,11 @@ void EvaluateOptions::validate() const {
   if (!source.empty() && text.empty())
     throw ConfigError("evaluate: --source goes with --text (the target text it translates into)");
   // Options of the search alone, refused where nothing is searched.
+  const std::string rescorer = rescore.enabled() ? rescore.checkpoints[0] : std::string();
   for (const auto& [option, value, what] :
        {std::tuple<const char*, const std::string&, const char*>{"--shortlist", decode.shortlist, "narrows"},
-        {"--lm", decode.lm, "joins"}}) {
+        {"--lm", decode.lm, "joins"},
+        {"--rescore", rescorer, "reranks"}}) {
     if (value.empty()) continue;
     if (!text.empty())
       throw ConfigError(
@@ -205,6 +210,7 @@ void EvaluateOptions::validate() const {
     if (!translate)
       throw ConfigError(fmt::format("evaluate: {} {} the search, and --no-translate searches nothing", option, what));
   }
+  rescore.validate(decode);
   check_bleu_tokenizer(bleu_tokenize);
   if (attention_samples < 0 || attention_samples > 1000)
     throw ConfigError(fmt::format("--attention-samples must be in [0, 1000] (got {})", attention_samples));
@@ -250,6 +256,7 @@ void check_evaluate_outputs(const EvaluateOptions& opt) {
       {"--checkpoint", opt.checkpoint},      {"--ref", opt.reference}, {"--text", opt.text}, {"--source", opt.source},
       {"--shortlist", opt.decode.shortlist}, {"--lm", opt.decode.lm}};
   for (const std::string& part : opt.corpus) inputs.push_back({"--data", part});
+  for (const std::string& c : opt.rescore.checkpoints) inputs.push_back({"--rescore", c});
   check_outputs({{"--hyp-out", opt.hypotheses_out}, {"--json", opt.json_out}}, inputs, opt.overwrite);
 }
 
@@ -281,7 +288,7 @@ EncodedText encode_text_file(const std::string& path, const char* option, const 
 }
 }  // namespace
 
-std::vector<double> sentence_logprobs(InferenceModel& im, const std::vector<std::vector<int32_t>>& targets,
+std::vector<double> sentence_logprobs(const InferenceModel& im, const std::vector<std::vector<int32_t>>& targets,
                                       const std::vector<std::vector<int32_t>>& sources, int64_t batch) {
   if (im.src && sources.size() != targets.size())
     throw std::invalid_argument(
@@ -451,6 +458,21 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   CorpusTranslateOptions to;
   to.decode = search, to.batch_sentences = opt.batch_sentences, to.limit = n, to.device = im.device;
   to.precision = im.precision, to.progress = opt.progress;
+  std::unique_ptr<Reranker> reranker;
+  if (opt.rescore.enabled()) {  // each batch's beams reranked from the sources' text
+    reranker = std::make_unique<Reranker>(opt.rescore, *im.tgt, search, opt.device, opt.precision, opt.use_ema,
+                                          std::numeric_limits<int64_t>::max(), opt.batch_sentences);
+    to.decode.nbest = to.decode.beam;
+    to.rerank = [&](std::vector<std::vector<Hypothesis>>& hyps, const Batch& b) {
+      std::vector<std::string> sources;
+      for (int64_t r = 0; r < b.size(); ++r) {
+        const int64_t len = b.src_len[r].item<int64_t>();
+        const torch::Tensor ids = b.src[r].narrow(0, 0, len).to(torch::kInt32).contiguous();
+        sources.push_back(im.src->decode(std::vector<int32_t>(ids.data_ptr<int32_t>(), ids.data_ptr<int32_t>() + len)));
+      }
+      reranker->rerank(hyps, sources);
+    };
+  }
   const CorpusTranslation tr = translate_corpus(*im.model, data, *im.tgt, to);
   const std::vector<std::string>& hyps = tr.hypotheses;
   const double secs = tr.seconds;
@@ -462,6 +484,8 @@ nlohmann::json evaluate(const EvaluateOptions& opt) {
   const MetricStatistics chrf_stats = metric_statistics("chrf", hyps, ref_streams, scoring);
   BleuScore bleu = bleu_from_statistics(bleu_stats.sums(), 1, scoring.bleu);
   out["translation"] = search_settings_json(search);
+  out["translation"]["rescore"] = opt.rescore.checkpoints;
+  out["translation"]["rescore_weights"] = opt.rescore.weights;
   out["translation"].update({{"beam", opt.decode.beam},
                              {"length_penalty", opt.decode.length_penalty},
                              {"min_len", opt.decode.min_len},

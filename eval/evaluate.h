@@ -43,8 +43,22 @@ DecodeOptions prepare_decoding(InferenceModel& im, const DecodeOptions& decode, 
 // Each target's log-probability in nats under im's model by teacher forcing, </s> included (a seq2seq model's given
 // sources[i], line-aligned; a language model ignores them), `batch` sentences a forward. Targets and sources are
 // token ids without <s> and </s>; an empty target scores </s> alone.
-std::vector<double> sentence_logprobs(InferenceModel& im, const std::vector<std::vector<int32_t>>& targets,
+std::vector<double> sentence_logprobs(const InferenceModel& im, const std::vector<std::vector<int32_t>>& targets,
                                       const std::vector<std::vector<int32_t>>& sources, int64_t batch);
+
+// n-best reranking (translate and evaluate --rescore; eval/rescore.h's Reranker does it).
+struct RescoreOptions {
+  // Each scores every hypothesis's text as `evaluate --text --source` does: a translation model (right to left,
+  // model.right_left, or of other vocabularies) from the line's source text, a language model the text alone, each
+  // encoded with its own vocabularies. Empty: no reranking.
+  std::vector<std::string> checkpoints;
+  // One a model, the searching model's first (empty: all 1). A hypothesis's score is weights[0] times the search's
+  // score (its length-normalized log-probability) plus weights[m] times checkpoint m's log-probability of it (</s>
+  // included), length-normalized the same way (the search's length penalty over that model's own tokens).
+  std::vector<double> weights;
+  bool enabled() const { return !checkpoints.empty(); }
+  void validate(const DecodeOptions& decode) const;  // ConfigError: the weights' count and range; a beam search
+};
 
 struct EvaluateOptions {
   std::string checkpoint;
@@ -65,6 +79,7 @@ struct EvaluateOptions {
   std::string json_out;               // JSON result file ("" : not written)
   bool overwrite = false;             // Replace existing --hyp-out / --json files (else refused before any work)
   bool translate = true;              // Decode and score BLEU and chrF (seq2seq only)
+  RescoreOptions rescore;             // --rescore: the beam's hypotheses reranked by other checkpoints
   int64_t attention_samples = 3;      // Greedy translations with attention weights kept in the JSON (for reports)
   bool progress = true;
   void validate() const;  // throws ConfigError

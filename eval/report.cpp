@@ -267,7 +267,8 @@ std::string score_cell(const json& e, const char* metric) {
 }
 
 // How an evaluation searched, from its "translation" block: "beam 5, early-stop, int8, shortlist runs/lex.bin, lm
-// runs/lm/best.tern x 0.1" (the options that change translations, files as given; "–" when it did not translate).
+// runs/lm/best.tern x 0.1, reranked (1 + 1 x runs/r2l/best.tern)" (the options that change translations, files as
+// given; "–" when it did not translate).
 std::string search_cell(const json& e) {
   if (!e.contains("translation") || !e["translation"].is_object()) return "–";
   const json& t = e["translation"];
@@ -283,6 +284,16 @@ std::string search_cell(const json& e) {
   if (flag("int8")) s += ", int8";
   if (!file("shortlist").empty()) s += ", shortlist " + file("shortlist");
   if (!file("lm").empty()) s += fmt::format(", lm {} x {:g}", file("lm"), number("lm_weight"));
+  if (t.contains("rescore") && t["rescore"].is_array() && !t["rescore"].empty()) {  // weights: the searcher's first
+    const json none = json::array();
+    const json& w = t.contains("rescore_weights") && t["rescore_weights"].is_array() ? t["rescore_weights"] : none;
+    const auto weight = [&](size_t m) { return m < w.size() && w[m].is_number() ? w[m].get<double>() : 1.0; };
+    s += fmt::format(", reranked ({:g}", weight(0));
+    for (size_t m = 0; m < t["rescore"].size(); ++m)
+      s += fmt::format(" + {:g} x {}", weight(m + 1),
+                       t["rescore"][m].is_string() ? t["rescore"][m].get<std::string>() : "?");
+    s += ")";
+  }
   return s;
 }
 

@@ -14,6 +14,7 @@
 #include "data/batcher.h"
 #include "data/text.h"
 #include "eval/evaluate.h"
+#include "eval/rescore.h"
 #include "models/model.h"
 #include "translation/translate_corpus.h"
 
@@ -30,21 +31,9 @@ void TranslateOptions::validate() const {
   if (!score_target.empty() && (decode.nbest > 1 || decode.sampling))
     throw ConfigError(fmt::format("--score-target scores one given translation a line: {} does not apply",
                                   decode.sampling ? "--sampling" : "--nbest " + std::to_string(decode.nbest)));
-  if (!rescore_weights.empty() && rescore.empty())
-    throw ConfigError("--rescore-weights weighs the models of --rescore: give --rescore CHECKPOINT...");
-  if (!rescore_weights.empty() && rescore_weights.size() != rescore.size() + 1)
-    throw ConfigError(fmt::format(
-        "--rescore-weights needs one weight a model, the searching model's first, then each --rescore checkpoint's: "
-        "{} for {} model(s)",
-        rescore_weights.size(), rescore.size() + 1));
-  for (const double w : rescore_weights)
-    if (!std::isfinite(w) || std::fabs(w) > 1e6)
-      throw ConfigError(fmt::format("--rescore-weights must be finite, in [-1e6, 1e6] (got {})", w));
-  if (!rescore.empty() && (decode.beam < 2 || decode.sampling || !score_target.empty()))
-    throw ConfigError(fmt::format("--rescore reranks the hypotheses of a beam search: {}",
-                                  decode.sampling         ? "--sampling draws one"
-                                  : !score_target.empty() ? "--score-target scores given translations"
-                                                          : "it needs --beam 2 or more (got 1)"));
+  rescore.validate(decode);
+  if (rescore.enabled() && !score_target.empty())
+    throw ConfigError("--rescore reranks the hypotheses of a beam search: --score-target scores given translations");
   if (max_src_tokens < 0 || max_src_tokens > 1000000)
     throw ConfigError(fmt::format("--max-src-tokens must be in [0, 1000000] (0: the training corpus's limit; got {})",
                                   max_src_tokens));
@@ -81,53 +70,6 @@ InferenceModel load_ensemble(const TranslateOptions& opt) {
     ms[0].model->eval();
   }
   return std::move(ms[0]);
-}
-
-// The --rescore checkpoints.
-std::vector<InferenceModel> load_rescorers(const TranslateOptions& opt) {
-  std::vector<InferenceModel> out;
-  for (const auto& path : opt.rescore)
-    out.push_back(load_inference_model(path, opt.device, opt.precision, opt.use_ema));
-  return out;
-}
-
-// --rescore: each line's hypotheses (hyps[i], the search's) ranked by TranslateOptions::rescore's sum, which becomes
-// their score, and the best opt.decode.nbest kept. The searching model's term is the search's score; every rescorer
-// scores the texts as `evaluate --text --source` would: line i's source text texts[i] (cut to `cap` tokens) and the
-// hypothesis's text, each encoded with the rescorer's own vocabularies.
-void rerank(std::vector<std::vector<Hypothesis>>& hyps, const std::vector<std::string>& texts, int64_t cap,
-            const Tokenizer& searcher_tgt, std::vector<InferenceModel>& rescorers, const TranslateOptions& opt) {
-  const auto weight = [&](size_t m) { return opt.rescore_weights.empty() ? 1.0 : opt.rescore_weights[m]; };
-  std::vector<std::pair<size_t, size_t>> at;  // (line, hypothesis) of each row scored, shorter hypotheses first
-  for (size_t i = 0; i < hyps.size(); ++i)
-    for (size_t k = 0; k < hyps[i].size(); ++k) {
-      Hypothesis& h = hyps[i][k];
-      h.score *= weight(0);
-      at.emplace_back(i, k);
-    }
-  std::stable_sort(at.begin(), at.end(), [&](const auto& a, const auto& b) {
-    return hyps[a.first][a.second].tokens.size() < hyps[b.first][b.second].tokens.size();
-  });
-  std::vector<std::string> outputs;  // per row: the hypothesis's text
-  for (const auto& [i, k] : at) outputs.push_back(searcher_tgt.decode(hyps[i][k].tokens));
-  for (size_t m = 0; m < rescorers.size(); ++m) {
-    InferenceModel& r = rescorers[m];
-    std::vector<std::vector<int32_t>> src, tgt;  // per row
-    for (size_t j = 0; j < at.size(); ++j) {
-      tgt.push_back(r.tgt->encode(outputs[j]));
-      if (!r.src) continue;  // a language model scores the hypothesis alone
-      src.push_back(r.src->encode(texts[at[j].first]));
-      if (static_cast<int64_t>(src.back().size()) > cap) src.back().resize(static_cast<size_t>(cap));
-    }
-    const std::vector<double> lp = sentence_logprobs(r, tgt, src, opt.batch);
-    for (size_t j = 0; j < at.size(); ++j)
-      hyps[at[j].first][at[j].second].score +=
-          weight(m + 1) * length_normalised(lp[j], tgt[j].size() + 1, opt.decode.length_penalty);
-  }
-  for (auto& h : hyps) {
-    std::stable_sort(h.begin(), h.end(), [](const Hypothesis& x, const Hypothesis& y) { return x.score > y.score; });
-    if (static_cast<int64_t>(h.size()) > opt.decode.nbest) h.resize(static_cast<size_t>(opt.decode.nbest));
-  }
 }
 
 // Pharaoh "i-j" pairs, in target order then source order, of the words linked by a token: translation word j holds a
@@ -174,11 +116,15 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
   DecodeOptions search = prepare_decoding(im, opt.decode, opt.checkpoints[0]);
   const bool scoring = !opt.score_target.empty();  // given translations, not searched ones
   if (scoring) search.beam = 1, search.prefix_ends = true;
-  std::vector<InferenceModel> rescorers = load_rescorers(opt);
-  if (!rescorers.empty()) search.nbest = search.beam;  // every hypothesis of the beam is reranked
   const int64_t cap = opt.max_src_tokens > 0  ? opt.max_src_tokens
                       : im.max_src_tokens > 0 ? im.max_src_tokens
                                               : kDefaultMaxSrcTokens;
+  std::unique_ptr<Reranker> reranker;
+  if (opt.rescore.enabled()) {
+    reranker = std::make_unique<Reranker>(opt.rescore, *im.tgt, search, opt.device, opt.precision, opt.use_ema, cap,
+                                          opt.batch);
+    search.nbest = search.beam;  // every hypothesis of the beam is reranked
+  }
   TranslateStats stats;
   // opt.prefix or opt.score_target, read a line per input line: each source's target prefix or whole translation
   const std::string& given = scoring ? opt.score_target : opt.prefix;
@@ -216,7 +162,7 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
       auto decoded = decode(*im.model, src.to(im.device), len.to(im.device), search, starts);
       for (size_t j = begin; j < end; ++j) res[order[j]] = std::move(decoded[j - begin]);
     });
-    if (!rescorers.empty()) rerank(res, texts, cap, *im.tgt, rescorers, opt);
+    if (reranker) reranker->rerank(res, texts);
     for (size_t i = 0; i < res.size(); ++i) {
       const auto& hyps = res[i];
       for (size_t k = 0; k < hyps.size(); ++k) {
@@ -258,7 +204,7 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
       prefixes.push_back(im.tgt->encode(squeeze_spaces(prefix_line)));
     }
     words.emplace_back();
-    if (!rescorers.empty()) texts.push_back(squeeze_spaces(line));
+    if (reranker) texts.push_back(squeeze_spaces(line));
     ids.push_back(opt.decode.alignment ? im.src->encode(squeeze_spaces(line), words.back())
                                        : im.src->encode(squeeze_spaces(line)));
     if (static_cast<int64_t>(ids.back().size()) > cap) {
@@ -285,7 +231,7 @@ TranslateStats translate_files(const TranslateOptions& opt, const std::string& i
   inputs.push_back({"--lm", opt.decode.lm});
   inputs.push_back({"--prefix", opt.prefix});
   inputs.push_back({"--score-target", opt.score_target});
-  for (const std::string& c : opt.rescore) inputs.push_back({"--rescore", c});
+  for (const std::string& c : opt.rescore.checkpoints) inputs.push_back({"--rescore", c});
   check_outputs({{"-o", output}}, inputs, opt.overwrite);
   std::unique_ptr<TextFile> file;
   const bool from_stdin = input.empty() || input == "-";

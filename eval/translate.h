@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "eval/evaluate.h"
 #include "models/config.h"
 #include "translation/decode.h"
 
@@ -28,17 +29,9 @@ struct TranslateOptions {
   // ensemble, with --lm fused), </s> included, then with decode.alignment / token_scores " ||| " and those of the given
   // translation. One path, so decode.beam does not apply; nbest and sampling are refused. "": none.
   std::string score_target;
-  // n-best reranking (Sennrich et al. 2016 with right-to-left models, model.right_left; Marian's rescoring of n-best
-  // lists): the search keeps decode.beam hypotheses a line, every checkpoint here scores each hypothesis's text by
-  // teacher forcing as `evaluate --text --source` does (a translation model from the line's source text, a language
-  // model the text alone, each encoded with its own vocabularies), and the hypotheses are ranked by the weighted sum of
-  // the search's score (its length-normalized log-probability, as the search ranks them) and each rescorer's
-  // log-probability normalized the same way (decode.length_penalty over its own tokens, </s> included); the
-  // decode.nbest best are written, an n-best list's scores being those sums. Empty: none.
-  std::vector<std::string> rescore;
-  std::vector<double> rescore_weights;  // one a model, the searching model's first (empty: all 1)
-  int64_t batch = 32;                   // Lines decoded together (>= 1).
-  bool overwrite = false;               // Replace an existing -o file (else refused before any work).
+  RescoreOptions rescore;      // --rescore: the beam's hypotheses reranked by other checkpoints
+  int64_t batch = 32;          // Lines decoded together (>= 1).
+  bool overwrite = false;      // Replace an existing -o file (else refused before any work).
   int64_t max_src_tokens = 0;  // Longer sources are truncated to this many subword tokens (0: the training corpus's
                                // --max-tokens as recorded in the checkpoint, else kDefaultMaxSrcTokens).
   bool progress = true;        // Lines translated so far on stderr: a bar on a terminal, a log line every 10 s else.

@@ -62,6 +62,7 @@ CorpusTranslation translate_corpus(SequenceModelImpl& model, const ShardData& da
       AutocastScope autocast(opt.precision, opt.device);
       res = decode(model, b.src.to(opt.device), b.src_len, opt.decode);
     }
+    if (opt.rerank) opt.rerank(res, b);
     auto tout = b.tgt_out.accessor<int64_t, 2>();  // (B, T)
     int64_t hyp_tokens = 0;
     for (size_t r = 0; r < keep.size(); ++r) {

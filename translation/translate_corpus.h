@@ -26,6 +26,9 @@ struct CorpusTranslateOptions {
   // Asked before each batch: when it returns true, the batches not begun are skipped and the result is `stopped`
   // (training stops a validation this way when a pre-emption signal comes).
   std::function<bool()> stop;
+  // Called with each batch's hypotheses (decode.nbest a sentence, rows as the batch's) before the best of each is
+  // taken, from the decoding thread: reranking (evaluate --rescore) puts the one to keep first.
+  std::function<void(std::vector<std::vector<Hypothesis>>&, const Batch&)> rerank;
 };
 
 struct CorpusTranslation {

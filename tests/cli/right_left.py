@@ -125,6 +125,30 @@ twice = reranked([2.0, 0, 0, 0])
 check(all([h for h, _ in a] == [h for h, _ in b] and all(abs(x - 2 * y) < 1e-4 * abs(y) for (_, x), (_, y) in zip(a, b))
           for a, b in zip(twice, plain)), "weight 2: the same ranking, twice its scores")
 
+# evaluate --rescore: the same reranking of a corpus split (a corpus whose test split is in.txt, the same pieces):
+# the hypotheses translate --rescore gives, recorded in the JSON and the report; weight 0: the beam's own.
+run(["prepare", "--vocab-from", corpus, "--train-src", f"{d}/train.en", "--train-tgt", f"{d}/train.es",
+     "--valid-src", f"{d}/in.txt", "--valid-tgt", f"{d}/in.ref", "--test-src", f"{d}/in.txt", "--test-tgt",
+     f"{d}/in.ref", "--out", f"{d}/in.h5"])
+ev = ["evaluate", "--checkpoint", l2r, "--data", f"{d}/in.h5", "--split", "test", "--beam", str(beam),
+      "--length-penalty", str(alpha), "--attention-samples", "0"]
+resc = ["--rescore"] + models + ["--rescore-weights", "1", "0.5", "0.8", "0.3"]
+run(ev + resc + ["--hyp-out", f"{d}/ev_rerank.hyp", "--json", f"{d}/l2r/test_eval.json"])
+via_translate = run(base + resc).stdout.splitlines()
+check([l.rstrip("\n") for l in open(f"{d}/ev_rerank.hyp")] == via_translate,
+      "evaluate --rescore: translate --rescore's hypotheses")
+t = json.load(open(f"{d}/l2r/test_eval.json"))["translation"]
+check(t["rescore"] == models and t["rescore_weights"] == [1, 0.5, 0.8, 0.3], f"the JSON records the reranking ({t})")
+run(["report", f"{d}/l2r", "--out", f"{d}/report"])
+check(f"reranked (1 + 0.5 x {r2l} + 0.8 x {other} + 0.3 x {lm})" in open(f"{d}/report/report.md").read(),
+      "the report names the reranking")
+run(ev + ["--rescore", r2l, "--rescore-weights", "1", "0", "--hyp-out", f"{d}/ev_zero.hyp"])
+run(ev + ["--hyp-out", f"{d}/ev_plain.hyp"])
+check(open(f"{d}/ev_zero.hyp").read() == open(f"{d}/ev_plain.hyp").read() != open(f"{d}/ev_rerank.hyp").read(),
+      "evaluate --rescore with weight 0: the beam's own best")
+p = run(["evaluate", "--checkpoint", l2r, "--data", f"{d}/in.h5", "--no-translate", "--rescore", r2l], expect=2)
+check("evaluate: --rescore reranks the search, and --no-translate searches nothing" in p.stderr, p.stderr[-300:])
+
 # Bad rescoring options: named, with the rule and the value; nothing written.
 for args, msg in [
     (["--rescore", r2l, "--beam", "1"], "--rescore reranks the hypotheses of a beam search: it needs --beam 2 or more"),
