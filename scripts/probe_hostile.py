@@ -68,6 +68,10 @@ bases = {
  "translate --lm": (["translate", "--checkpoint", ckpt, "--lm-weight", "0.2"], ["--lm"]),
  "translate --lm-weight": (["translate", "--checkpoint", ckpt, "--lm", lm], ["--lm-weight"]),
  "evaluate --lm-weight": (["evaluate", "--checkpoint", ckpt, "--data", corpus, "--lm", lm], ["--lm-weight"]),
+ "translate --rescore": (["translate", "--checkpoint", ckpt], ["--rescore"]),
+ "translate --rescore-weights": (["translate", "--checkpoint", ckpt, "--rescore", lm, "--rescore-weights", "1"],
+                                 ["--rescore-weights"]),
+ "evaluate --rescore": (["evaluate", "--checkpoint", ckpt, "--data", corpus], ["--rescore"]),
  "bench allreduce": (["bench", "allreduce", "--sizes", "1024", "--iters", "2"], ["--sizes", "--iters"]),
  "bench train": (["bench", "train", cfg, "--steps", "1", "--warmup", "0", "--batch", "2"], ["--precisions", "--batch", "--src-len", "--tgt-len", "--src-vocab", "--tgt-vocab", "--warmup", "--steps"]),
 }
@@ -83,7 +87,8 @@ for name, (base, opts) in bases.items():
             except subprocess.TimeoutExpired:
                 print(f"TIMEOUT {name} {o} {v!r}"); continue
             err = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
-            codes = (0, 2, 4, 5) if name == "translate --lm" else (0, 2, 4)  # a missing --lm checkpoint: 5
+            # a missing --lm or --rescore checkpoint: 5
+            codes = (0, 2, 4, 5) if name in ("translate --lm", "translate --rescore", "evaluate --rescore") else (0, 2, 4)
             if p.returncode not in codes or "internal error" in p.stderr or "Exception raised" in p.stderr:
                 print(f"BAD {name} {o} {v!r}: exit {p.returncode} {err[-200:]}")
             elif p.returncode == 0 and v not in ("0", "-1", "1e30"):

@@ -2,8 +2,8 @@
 `mpirun -np 1 tern train` on CUDA through the NCCL backend, in fp32, fp16 (dynamic loss scaling) and bf16; an exact
 resume on the GPU (a run of 2N steps equals N steps, stopped, resumed for N more: per-step losses and parameters);
 residual layers of unequal depths in bf16; layer-normalized cells in bf16;
-the checkpoint trained on the GPU evaluates on the CPU; guided alignment in fp16; translate --alignment, translate --lm --shortlist and
-train.init_from on the GPU;
+the checkpoint trained on the GPU evaluates on the CPU; guided alignment in fp16; translate --alignment, translate --lm --shortlist,
+a right-to-left model in bf16 and translate --rescore, and train.init_from on the GPU;
 `tern bench allreduce` runs NCCL with one rank."""
 import json
 import os
@@ -133,6 +133,21 @@ same = sum(a == b for a, b in zip(fused["cpu"], fused["cuda"]))
 check(len(fused["cuda"]) == 8 and same >= 6, f"translate --lm --shortlist on the GPU ({same}/8 translations as on the CPU)")
 p = run(["translate", "--checkpoint", ckpt, "--device", "cuda", "--cpu-gemm", "onednn", "-i", f"{d}/src.txt"], expect=2)
 check("--cpu-gemm onednn is for decoding on the CPU" in p.stderr, f"--cpu-gemm on the GPU refused ({p.stderr[-120:]})")
+
+# A right-to-left model (model.right_left) in bf16 on the GPU: it trains, translates there as on the CPU (greedy), and
+# reranks the left-to-right model's beam there (--rescore) as on the CPU.
+p = train(f"{d}/r2l", 3 * N, "bf16", sets=("model.right_left=true",))
+r2l = f"{d}/r2l/ckpt_step{3 * N:08d}.tern"
+losses = [r["train_loss"] for r in metrics(f"{d}/r2l") if "train_loss" in r] if p.returncode == 0 else []
+check(len(losses) == 3 * N and losses[-1] < losses[0], f"right to left trains in bf16 on the GPU ({losses[-1:]})")
+outs = {dev: run(["translate", "--checkpoint", r2l, "--device", dev, "--precision", "fp32", "--beam", "1", "-i",
+                  f"{d}/src.txt"]).stdout.splitlines() for dev in ("cpu", "cuda")}
+same = sum(a == b for a, b in zip(outs["cpu"], outs["cuda"]))
+check(len(outs["cuda"]) == 8 and same >= 6, f"right to left translates on the GPU ({same}/8 as on the CPU)")
+rer = {dev: run(["translate", "--checkpoint", ckpt, "--device", dev, "--beam", "4", "--rescore", r2l, "--nbest", "4",
+                 "--precision", "fp32", "-i", f"{d}/src.txt"]).stdout.splitlines() for dev in ("cpu", "cuda")}
+same = sum(a.split("\t")[0] == b.split("\t")[0] for a, b in zip(rer["cpu"], rer["cuda"]))
+check(len(rer["cuda"]) == 8 and same >= 6, f"translate --rescore on the GPU ({same}/8 best as on the CPU)")
 
 # Fine-tuning on the GPU: one step at a negligible learning rate from a checkpoint keeps its perplexity.
 p = subprocess.run(["mpirun", "-np", "1", TERN, "train", cfg, "--set", f"train.run_dir={d}/ft", "--set",
