@@ -1,5 +1,5 @@
 """Right-to-left models (model.right_left, Marian --right-left) and n-best reranking (translate --rescore) through the
-CLI: a right-to-left model trains (logged), translates and evaluates in reading order, scores given translations as
+CLI: a right-to-left model trains (logged, resumed bitwise), translates and evaluates in reading order, scores given translations as
 teacher forcing does, and is refused where it cannot go (a prefix, an ensemble with a left-to-right model, a language
 model); --rescore ranks the beam's hypotheses by the weighted sum of the search's score and each model's
 log-probability, length-normalized as the search's, which evaluate's sentence scores reproduce for a right-to-left
@@ -21,6 +21,7 @@ run(["train", cfg] + steps)
 p = run(["train", cfg] + steps + ["--set", f"train.run_dir={d}/r2l", "--set", "model.right_left=true"])
 check(", right to left)" in p.stderr, f"the log names the direction ({p.stderr[:600]})")
 l2r, r2l = f"{d}/l2r/ckpt_step00000400.tern", f"{d}/r2l/ckpt_step00000400.tern"
+check_resumes_bitwise(d, corpus, text, "r2l_resume", ["model.right_left=true"])  # 10 + 10 steps = 20 straight
 
 # Reading order: the references score far higher than the same with their words reversed under the right-to-left
 # model (teacher forcing, forced decoding), and its translations (validation's, through the corpus translator, and
