@@ -340,6 +340,9 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->add_option("--beam", o->decode.beam, "Beam size (1: greedy)")->check(kInteger);
   add_search_flags(c, o->decode);
   c->add_option("--nbest", o->decode.nbest, "Print the N best, tab-separated with scores")->check(kInteger);
+  add_choice<NbestFormat>(c, "--nbest-format", o->nbest_format,
+                          "tabs: a line an input line, hypothesis and score tab-separated; marian: a line a "
+                          "hypothesis, 'i ||| translation ||| F0= search F1= --rescore model ... ||| score'");
   c->add_flag(
       "--alignment", o->decode.alignment,
       "Append ' ||| ' and the word alignment from the attention, 'i-j' pairs (source word i, translation word "

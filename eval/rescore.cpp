@@ -41,7 +41,9 @@ void Reranker::rerank(std::vector<std::vector<Hypothesis>>& hyps, const std::vec
   std::vector<std::pair<size_t, size_t>> at;  // (line, hypothesis) of each row scored, shorter hypotheses first
   for (size_t i = 0; i < hyps.size(); ++i)
     for (size_t k = 0; k < hyps[i].size(); ++k) {
-      hyps[i][k].score *= weight(0);
+      Hypothesis& h = hyps[i][k];
+      h.features = {h.score};
+      h.score *= weight(0);
       at.emplace_back(i, k);
     }
   std::stable_sort(at.begin(), at.end(), [&](const auto& a, const auto& b) {
@@ -59,9 +61,11 @@ void Reranker::rerank(std::vector<std::vector<Hypothesis>>& hyps, const std::vec
       if (static_cast<int64_t>(src.back().size()) > cap_) src.back().resize(static_cast<size_t>(cap_));
     }
     const std::vector<double> lp = sentence_logprobs(r, tgt, src, batch_);
-    for (size_t j = 0; j < at.size(); ++j)
-      hyps[at[j].first][at[j].second].score +=
-          weight(m + 1) * length_normalised(lp[j], tgt[j].size() + 1, length_penalty_);
+    for (size_t j = 0; j < at.size(); ++j) {
+      Hypothesis& h = hyps[at[j].first][at[j].second];
+      h.features.push_back(length_normalised(lp[j], tgt[j].size() + 1, length_penalty_));
+      h.score += weight(m + 1) * h.features.back();
+    }
   }
   for (auto& h : hyps) {
     std::stable_sort(h.begin(), h.end(), [](const Hypothesis& x, const Hypothesis& y) { return x.score > y.score; });

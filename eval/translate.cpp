@@ -32,6 +32,9 @@ void TranslateOptions::validate() const {
     throw ConfigError(fmt::format("--score-target scores one given translation a line: {} does not apply",
                                   decode.sampling ? "--sampling" : "--nbest " + std::to_string(decode.nbest)));
   rescore.validate(decode);
+  if (nbest_format == NbestFormat::kMarian && (!score_target.empty() || decode.sampling))
+    throw ConfigError(fmt::format("--nbest-format marian lists the hypotheses of a search: {} does not apply",
+                                  decode.sampling ? "--sampling" : "--score-target"));
   if (rescore.enabled() && !score_target.empty())
     throw ConfigError("--rescore reranks the hypotheses of a beam search: --score-target scores given translations");
   if (max_src_tokens < 0 || max_src_tokens > 1000000)
@@ -70,6 +73,14 @@ InferenceModel load_ensemble(const TranslateOptions& opt) {
     ms[0].model->eval();
   }
   return std::move(ms[0]);
+}
+
+// Marian's n-best features of a hypothesis: "F0= search F1= rescorer ..." (the search's score alone unless reranked).
+std::string marian_features(const Hypothesis& h) {
+  const std::vector<double> features = h.features.empty() ? std::vector<double>{h.score} : h.features;
+  std::string out;
+  for (size_t m = 0; m < features.size(); ++m) out += fmt::format("{}F{}= {:.6f}", m ? " " : "", m, features[m]);
+  return out;
 }
 
 // Pharaoh "i-j" pairs, in target order then source order, of the words linked by a token: translation word j holds a
@@ -114,7 +125,8 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
   opt.validate();
   InferenceModel im = load_ensemble(opt);
   DecodeOptions search = prepare_decoding(im, opt.decode, opt.checkpoints[0]);
-  const bool scoring = !opt.score_target.empty();  // given translations, not searched ones
+  const bool scoring = !opt.score_target.empty();                // given translations, not searched ones
+  const bool marian = opt.nbest_format == NbestFormat::kMarian;  // a line a hypothesis
   if (scoring) search.beam = 1, search.prefix_ends = true;
   const int64_t cap = opt.max_src_tokens > 0  ? opt.max_src_tokens
                       : im.max_src_tokens > 0 ? im.max_src_tokens
@@ -165,14 +177,25 @@ TranslateStats translate_stream(const TranslateOptions& opt, std::istream& in, c
     if (reranker) reranker->rerank(res, texts);
     for (size_t i = 0; i < res.size(); ++i) {
       const auto& hyps = res[i];
+      const int64_t line = written + static_cast<int64_t>(i);  // from 0
       for (size_t k = 0; k < hyps.size(); ++k) {
         std::vector<int32_t> tgt_words;
         const bool by_word = opt.decode.alignment || opt.decode.token_scores;
         const std::string text = by_word ? im.tgt->decode(hyps[k].tokens, tgt_words) : im.tgt->decode(hyps[k].tokens);
+        if (marian) out << line << " ||| ";
         out << (scoring ? fmt::format("{:.6f}", hyps[k].logprob) : text);
         if (opt.decode.alignment) out << " ||| " << word_alignment(words[i], tgt_words, hyps[k].alignment);
         if (opt.decode.token_scores) out << " ||| " << word_scores(tgt_words, hyps[k].token_scores);
-        if (opt.decode.nbest > 1) out << "\t" << hyps[k].score << (k + 1 < hyps.size() ? "\t" : "");
+        if (marian)
+          out << " ||| " << marian_features(hyps[k]) << fmt::format(" ||| {:.6f}\n", hyps[k].score);
+        else if (opt.decode.nbest > 1)
+          out << "\t" << hyps[k].score << (k + 1 < hyps.size() ? "\t" : "");
+      }
+      if (marian) {
+        if (hyps.empty())  // a blank input line: an empty translation of score 0
+          out << line << " ||| " << (opt.decode.alignment ? " ||| " : "") << (opt.decode.token_scores ? " ||| " : "")
+              << " ||| F0= 0 ||| 0\n";
+        continue;
       }
       if (hyps.empty()) out << (opt.decode.alignment ? " ||| " : "") << (opt.decode.token_scores ? " ||| " : "");
       out << "\n";

@@ -1,17 +1,28 @@
 // `tern translate`: a text stream through a seq2seq checkpoint. Lines are decoded in batches sorted by length and
 // written back in input order; sources longer than the cap are truncated, and each truncation is reported.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <iosfwd>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/choice.h"
 #include "eval/evaluate.h"
 #include "models/config.h"
 #include "translation/decode.h"
 
 namespace tern {
+
+// How --nbest lists are written: tabs (a line an input line: hypothesis, score, hypothesis, score, ...) or marian (a
+// line a hypothesis, Marian's and Moses': "i ||| translation ||| F0= search F1= rescorer ... ||| total", i the input
+// line from 0; --alignment's and --word-scores' fields after the translation).
+enum class NbestFormat { kTabs, kMarian };
+template <>
+struct ChoiceNames<NbestFormat> {
+  static constexpr std::array<const char*, 2> kNames{"tabs", "marian"};
+};
 
 struct TranslateOptions {
   std::vector<std::string> checkpoints;  // one, or several (an ensemble: the mean of their log-probabilities)
@@ -29,7 +40,8 @@ struct TranslateOptions {
   // ensemble, with --lm fused), </s> included, then with decode.alignment / token_scores " ||| " and those of the given
   // translation. One path, so decode.beam does not apply; nbest and sampling are refused. "": none.
   std::string score_target;
-  RescoreOptions rescore;      // --rescore: the beam's hypotheses reranked by other checkpoints
+  RescoreOptions rescore;  // --rescore: the beam's hypotheses reranked by other checkpoints
+  Choice<NbestFormat> nbest_format = NbestFormat::kTabs;
   int64_t batch = 32;          // Lines decoded together (>= 1).
   bool overwrite = false;      // Replace an existing -o file (else refused before any work).
   int64_t max_src_tokens = 0;  // Longer sources are truncated to this many subword tokens (0: the training corpus's

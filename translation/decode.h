@@ -78,6 +78,9 @@ struct Hypothesis {
   double score = 0;                 // length-normalised logprob, plus the coverage penalty when there is one
   std::vector<int32_t> alignment;   // DecodeOptions::alignment: per token, its source position (see there)
   std::vector<float> token_scores;  // DecodeOptions::token_scores: per token and </s>, its log-probability
+  // Reranked (translate/evaluate --rescore): the search's score, then each rescorer's length-normalized
+  // log-probability (score is their weighted sum); empty otherwise.
+  std::vector<double> features;
 };
 
 // GNMT's length normalization: logprob / ((5 + len) / 6)^alpha, len the tokens scored (</s> included); alpha 0:

@@ -1,10 +1,10 @@
-"""Right-to-left models (model.right_left, Marian --right-left) and n-best reranking (translate --rescore) through the
-CLI: a right-to-left model trains (logged, resumed bitwise), translates and evaluates in reading order, scores given translations as
-teacher forcing does, and is refused where it cannot go (a prefix, an ensemble with a left-to-right model, a language
-model); --rescore ranks the beam's hypotheses by the weighted sum of the search's score and each model's
-log-probability, length-normalized as the search's, which evaluate's sentence scores reproduce for a right-to-left
-model, one of other vocabularies and a language model; bad
-rescoring options are refused with the option, the rule and the value."""
+"""Right-to-left models (model.right_left, Marian --right-left) and n-best reranking (translate and evaluate
+--rescore) through the CLI: a right-to-left model trains (logged, resumed bitwise), translates and evaluates in reading
+order, scores given translations as teacher forcing does, and is refused where it cannot go (a prefix, an ensemble with
+a left-to-right model, a language model); --rescore ranks the beam's hypotheses by the weighted sum of the search's
+score and each model's log-probability, length-normalized as the search's, which evaluate's sentence scores reproduce
+for a right-to-left model, one of other vocabularies and a language model; --nbest-format marian lists the features;
+bad rescoring options are refused with the option, the rule and the value."""
 import math
 import os
 import sys
@@ -125,6 +125,24 @@ check(reranked([1.0, 0, 0, 0]) == plain, "--rescore-weights 1 0 0 0: the search'
 twice = reranked([2.0, 0, 0, 0])
 check(all([h for h, _ in a] == [h for h, _ in b] and all(abs(x - 2 * y) < 1e-4 * abs(y) for (_, x), (_, y) in zip(a, b))
           for a, b in zip(twice, plain)), "weight 2: the same ranking, twice its scores")
+# --nbest-format marian: a line a hypothesis, "i ||| text ||| F0= search F1= ... ||| total": the same hypotheses and
+# totals as the tab-separated list, F0 the search's score, the total the weighted sum of the features.
+args = ["--rescore"] + models + ["--rescore-weights"] + [str(w) for w in [1.0, 0.5, 0.8, 0.3]]
+tabs = reranked([1.0, 0.5, 0.8, 0.3])
+rows = [r.split(" ||| ") for r in run(base + args + ["--nbest", str(beam), "--nbest-format", "marian"]).stdout
+        .splitlines()]
+feats = [[float(x) for x in r[2].split()[1::2]] for r in rows]
+check(len(rows) == 40 * beam and [int(r[0]) for r in rows] == [i for i in range(40) for _ in range(beam)] and
+      [r[1] for r in rows] == [h for line in tabs for h, _ in line], "marian n-best: a line a hypothesis, in order")
+check(all(r[2].split()[0::2] == ["F0=", "F1=", "F2=", "F3="] for r in rows) and
+      all(abs(float(r[3]) - s) < 1e-4 for r, s in zip(rows, [s for line in tabs for _, s in line])) and
+      all(abs(float(r[3]) - (f[0] + 0.5 * f[1] + 0.8 * f[2] + 0.3 * f[3])) < 1e-5 for r, f in zip(rows, feats)),
+      "marian n-best: the total is the weighted sum of the features")
+own = {(i, h): sc for i, line in enumerate(plain) for h, sc in line}
+check(all(abs(f[0] - own[(int(r[0]), r[1])]) < 1e-4 for r, f in zip(rows, feats)), "F0 is the search's score")
+p = run(base + ["--nbest-format", "marian", "--nbest", "2"], stdin=None)
+check(p.stdout.splitlines()[0].startswith("0 ||| ") and p.stdout.count("\n") == 80 and " ||| F0= " in p.stdout,
+      "marian n-best without reranking: F0 alone")
 
 # evaluate --rescore: the same reranking of a corpus split (a corpus whose test split is in.txt, the same pieces):
 # the hypotheses translate --rescore gives, recorded in the JSON and the report; weight 0: the beam's own.
@@ -161,6 +179,9 @@ for args, msg in [
     (["--rescore", r2l, "--score-target", f"{d}/r2l.out"], "--score-target scores given translations"),
     (["--rescore", r2l, "--sampling"], "--sampling draws one"),
     (["--rescore", f"{d}/in.txt"], f"{d}/in.txt"),
+    (["--nbest-format", "marian", "--score-target", f"{d}/r2l.out"], "--nbest-format marian lists the hypotheses of "
+                                                                      "a search: --score-target does not apply"),
+    (["--nbest-format", "moses"], "--nbest-format: must be tabs or marian (got moses)"),
 ]:
     p = run(["translate", "--checkpoint", l2r, "-i", f"{d}/in.txt", "-o", f"{d}/bad.txt"] + args, expect=None)
     check(p.returncode in (2, 5) and msg in p.stderr and not os.path.exists(f"{d}/bad.txt"),
