@@ -67,10 +67,7 @@ void Reranker::rerank(std::vector<std::vector<Hypothesis>>& hyps, const std::vec
       h.score += weight(m + 1) * h.features.back();
     }
   }
-  for (auto& h : hyps) {
-    std::stable_sort(h.begin(), h.end(), [](const Hypothesis& x, const Hypothesis& y) { return x.score > y.score; });
-    if (static_cast<int64_t>(h.size()) > nbest_) h.resize(static_cast<size_t>(nbest_));
-  }
+  for (auto& h : hyps) keep_best(h, nbest_);
 }
 
 }  // namespace tern

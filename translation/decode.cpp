@@ -94,6 +94,12 @@ void block_repeated_ngrams(torch::Tensor& lp, const std::vector<std::vector<int3
 
 }  // namespace
 
+void keep_best(std::vector<Hypothesis>& hyps, int64_t n) {
+  std::stable_sort(hyps.begin(), hyps.end(),
+                   [](const Hypothesis& x, const Hypothesis& y) { return x.score > y.score; });
+  if (static_cast<int64_t>(hyps.size()) > n) hyps.resize(static_cast<size_t>(n));
+}
+
 double length_normalised(double logprob, size_t len, double alpha) {
   return alpha > 0 ? logprob / std::pow((5.0 + static_cast<double>(len)) / 6.0, alpha) : logprob;
 }
@@ -365,8 +371,7 @@ std::vector<std::vector<Hypothesis>> search(SequenceModelImpl& model, const torc
   for (int64_t b = 0; b < B; ++b) {
     auto& f = finished[b];
     if (f.empty()) f.push_back(Hypothesis{});  // degenerate: nothing finished
-    std::stable_sort(f.begin(), f.end(), [](const Hypothesis& x, const Hypothesis& y) { return x.score > y.score; });
-    if (static_cast<int64_t>(f.size()) > opt.nbest) f.resize(static_cast<size_t>(opt.nbest));
+    keep_best(f, opt.nbest);
   }
   return finished;
 }

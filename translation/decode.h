@@ -83,6 +83,9 @@ struct Hypothesis {
   std::vector<double> features;
 };
 
+// hyps sorted by score, best first (ties in their order), and the first n kept: how decode() and reranking end.
+void keep_best(std::vector<Hypothesis>& hyps, int64_t n);
+
 // GNMT's length normalization: logprob / ((5 + len) / 6)^alpha, len the tokens scored (</s> included); alpha 0:
 // logprob.
 double length_normalised(double logprob, size_t len, double alpha);
