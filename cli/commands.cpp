@@ -22,6 +22,7 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "core/parallel.h"
+#include "data/encode.h"
 #include "data/prepare.h"
 #include "data/text.h"
 #include "distributed/communicator.h"
@@ -627,6 +628,25 @@ void add_shortlist(CLI::App& app, CommandContext&, std::function<void()>& run) {
   });
 }
 
+void add_encode(CLI::App& app, CommandContext&, std::function<void()>& run) {
+  auto o = std::make_shared<EncodeOptions>();
+  auto* c = app.add_subcommand(
+      "encode", "Text in a corpus's SentencePiece pieces, a line a line (to train vectors for train.*_embeddings)");
+  c->add_option("--corpus", o->corpus, "HDF5 corpus whose vocabulary encodes (several files: its parts)")
+      ->required()
+      ->check(kFileName);
+  c->add_option("--side", o->side, "Its vocabulary: src or tgt (a parallel corpus), text (a monolingual one)");
+  c->add_option("-i,--input", o->input, "Text to encode (default: stdin; .gz read as such)");
+  c->add_option("-o,--output", o->output, "Where the pieces go (default: stdout; .gz written compressed)");
+  c->add_flag("--overwrite", o->overwrite, kOverwriteHelp);
+  c->callback([o, &run] {
+    run = [o] {
+      const int64_t lines = encode_text(*o, std::cout);
+      if (!o->output.empty()) logf("encode: {} lines into {}", lines, o->output);
+    };
+  });
+}
+
 void add_report(CLI::App& app, CommandContext&, std::function<void()>& run) {
   auto o = std::make_shared<ReportOptions>();
   auto* c = app.add_subcommand(
@@ -751,6 +771,7 @@ void register_commands(CLI::App& app, CommandContext& ctx, std::function<void()>
   add_report(app, ctx, run);
   add_average(app, ctx, run);
   add_shortlist(app, ctx, run);
+  add_encode(app, ctx, run);
   add_bench(app, ctx, run);
 }
 

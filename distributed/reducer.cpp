@@ -5,7 +5,9 @@
 namespace tern {
 
 GradientReducer::GradientReducer(Communicator& comm, std::vector<torch::Tensor> params, int64_t bucket_mb, bool overlap)
-    : comm_(comm), params_(std::move(params)), overlap_(overlap && comm.world() > 1) {
+    : comm_(comm), all_(std::move(params)), overlap_(overlap && comm.world() > 1) {
+  for (const auto& p : all_)
+    if (p.requires_grad()) params_.push_back(p);
   // Gradients become ready roughly in reverse order of registration during backward.
   const int64_t cap = bucket_mb << 20, first_cap = std::min<int64_t>(cap, 1 << 20);
   std::vector<size_t> cur;
@@ -131,7 +133,7 @@ void GradientReducer::reduce(double scale) {
 void GradientReducer::broadcast_parameters() {
   if (comm_.world() == 1) return;
   torch::NoGradGuard ng;
-  for (auto& p : params_) {
+  for (auto& p : all_) {
     torch::Tensor t = p.detach().contiguous();
     comm_.broadcast(t, 0);
     p.detach().copy_(t);
@@ -142,7 +144,7 @@ double GradientReducer::max_divergence() {
   if (comm_.world() == 1) return 0.0;
   torch::NoGradGuard ng;
   double worst = 0;
-  for (auto& p : params_) {
+  for (auto& p : all_) {
     torch::Tensor ref = p.detach().clone().contiguous();
     comm_.broadcast(ref, 0);
     worst = std::max(worst, (p.detach() - ref).abs().max().item<double>());

@@ -14,7 +14,8 @@ namespace tern {
 
 class GradientReducer {
  public:
-  // overlap: start bucket all-reduces from autograd hooks (only meaningful with several ranks).
+  // overlap: start bucket all-reduces from autograd hooks (only meaningful with several ranks). Parameters that take
+  // no gradient (requires_grad false: frozen) are broadcast and compared, never reduced.
   GradientReducer(Communicator& comm, std::vector<torch::Tensor> params, int64_t bucket_mb, bool overlap = false);
   // Call just before the backward of a step's last micro-batch: its gradient hooks then launch the buckets.
   void prepare_for_backward();
@@ -40,7 +41,8 @@ class GradientReducer {
   void launch_ready();
 
   Communicator& comm_;
-  std::vector<torch::Tensor> params_;
+  std::vector<torch::Tensor> all_;            // every parameter (broadcast, divergence)
+  std::vector<torch::Tensor> params_;         // those that take a gradient
   std::vector<std::vector<size_t>> buckets_;  // parameter indices, in reverse registration order
   bool overlap_;
   // Overlap state of the current backward.

@@ -14,6 +14,7 @@ struct LanguageModelImpl : SequenceModelImpl {
   // (a fresh state starts from zeros, as forward does).
   torch::Tensor step(const torch::Tensor& prev, DecoderState& state) override;
   void restrict_output(DecoderState& state, const torch::Tensor& ids) override;  // steps give (N, V') over ids
+  torch::Tensor embedding_table(bool source) override { return source ? torch::Tensor() : emb_->weight; }
 
   torch::nn::Embedding emb_{nullptr};  // (V, E)
   RnnStack rnn_{nullptr};
@@ -36,6 +37,7 @@ struct FfnnLanguageModelImpl : SequenceModelImpl {
   // The window of the last C tokens lives in state.h as (1, N, C) ids.
   torch::Tensor step(const torch::Tensor& prev, DecoderState& state) override;
   void restrict_output(DecoderState& state, const torch::Tensor& ids) override;  // steps give (N, V') over ids
+  torch::Tensor embedding_table(bool source) override { return source ? torch::Tensor() : emb_->weight; }
 
   torch::Tensor hidden_of(const torch::Tensor& window);  // (..., C) ids -> (..., H)
   torch::nn::Embedding emb_{nullptr};                    // (V, E)

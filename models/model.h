@@ -57,6 +57,10 @@ struct SequenceModelImpl : torch::nn::Module {
   // A lexical shortlist (translate --shortlist): the steps of `state` score only the target ids `ids` (V', sorted,
   // on the model's device), returning log-probabilities (B, V') normalised over them (a language model's too: --lm).
   virtual void restrict_output(DecoderState& state, const torch::Tensor& ids) = 0;
+  // The token embedding table (V, E) of the source side (`source`) or of the target side; a language model's one table
+  // is its target side, and with model.share_embeddings both sides are the same tensor. Undefined where there is none
+  // (a language model's source side, an ensemble).
+  virtual torch::Tensor embedding_table(bool source) { return {}; }
   const ModelConfig& config() const { return cfg_; }
 
  protected:

@@ -206,6 +206,7 @@ struct Seq2SeqImpl : SequenceModelImpl {
   DecoderState encode(const torch::Tensor& src, const torch::Tensor& src_len) override;
   torch::Tensor step(const torch::Tensor& prev, DecoderState& state) override;
   void restrict_output(DecoderState& state, const torch::Tensor& ids) override;
+  torch::Tensor embedding_table(bool source) override { return (source ? src_emb_ : tgt_emb_)->weight; }
 
  private:
   // Decoder cells, one per layer, for the input-feeding step loop. h_drop: per layer (B, H), model.dropout_rnn's masks

@@ -36,7 +36,7 @@ for sec, ks in sections.items():
                                text=True, timeout=120, cwd=d)  # relative paths (train.run_dir=text) land in d
             err = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
             # A file key names its value: a corpus that is not there is a data error, a checkpoint a checkpoint error.
-            file_code = {"data.corpus": 4, "train.init_from": 5}.get(key)
+            file_code = {"data.corpus": 4, "train.init_from": 5, "train.src_embeddings": 4, "train.tgt_embeddings": 4}.get(key)
             ok = (p.returncode == 2 and key in p.stderr) or p.returncode == 0 or (p.returncode == file_code and
                                                                                   v.strip("[]'") in p.stderr)
             if not ok or "internal error" in p.stderr or "Exception raised" in p.stderr:
@@ -64,6 +64,7 @@ bases = {
  "score": (["score", f"{d}/ref", "-i", f"{d}/hyp"], ["-m", "--tokenize", "-s", "--smooth-value", "--chrf-char-order", "--chrf-word-order", "--chrf-beta", "-w", "-f", "--confidence-n", "--paired-bs-n", "--paired-ar-n", "--seed", "--num-refs", "-l", "-e", "-j", "-t"]),
  "ngram": (["ngram", "--smoothing", "interpolated", "--order", "2", "--train", f"{d}/s.es", "--test", f"{d}/s.es"], ["--order", "--smoothing", "--k", "-f"]),
  "shortlist": (["shortlist", "--data", corpus, "--out", "OUT"], ["--first", "--best", "--iters", "--max-sentences", "--split", "--threads"]),
+ "encode": (["encode", "--corpus", corpus, "--side", "src"], ["--side", "-i"]),
  "translate --shortlist": (["translate", "--checkpoint", ckpt], ["--shortlist"]),
  "translate --lm": (["translate", "--checkpoint", ckpt, "--lm-weight", "0.2"], ["--lm"]),
  "translate --lm-weight": (["translate", "--checkpoint", ckpt, "--lm", lm], ["--lm-weight"]),

@@ -53,6 +53,8 @@ class Schema {
     bind("optim.min_lr", o.min_lr);
     auto& t = c.train;
     bind("train.run_dir", t.run_dir), bind("train.init_from", t.init_from), bind("train.max_steps", t.max_steps);
+    bind("train.src_embeddings", t.src_embeddings), bind("train.tgt_embeddings", t.tgt_embeddings),
+        bind("train.freeze_embeddings", t.freeze_embeddings);
     bind("train.max_epochs", t.max_epochs);
     bind("train.max_minutes", t.max_minutes), bind("train.log_every", t.log_every),
         bind("train.tensorboard", t.tensorboard), bind("train.valid_every", t.valid_every);
@@ -355,6 +357,11 @@ void TrainLoopConfig::validate() const {
   if (!(guided_alignment_weight >= 0 && guided_alignment_weight <= 100))
     fail("guided_alignment_weight", "must be in [0, 100] (0: off)", fmt::format("{}", guided_alignment_weight));
   guided_alignment_cost.check("train.guided_alignment_cost");
+  freeze_embeddings.check("train.freeze_embeddings");
+  if (!init_from.empty() && !(src_embeddings.empty() && tgt_embeddings.empty()))
+    fail(src_embeddings.empty() ? "tgt_embeddings" : "src_embeddings",
+         "starts the embeddings from vectors and train.init_from every parameter from a checkpoint: give one of them",
+         src_embeddings.empty() ? tgt_embeddings : src_embeddings);
   if (threads < 0 || threads > 4096) fail("threads", "must be in [0, 4096]", std::to_string(threads));
   if (max_bad_steps < 0) fail("max_bad_steps", "must be >= 0", std::to_string(max_bad_steps));
   if (check_sync_every < 0) fail("check_sync_every", "must be >= 0", std::to_string(check_sync_every));
@@ -388,6 +395,28 @@ void Config::validate(const std::vector<std::string>& overridden) const {
           "train.guided_alignment_weight guides the attention of a translation model: it needs model.type seq2seq "
           "(got {})",
           model.type.name()));
+    if (model.is_lm() && !train.src_embeddings.empty())
+      throw ConfigError(fmt::format(
+          "train.src_embeddings fills a translation model's source table; a language model ({}) has only the target "
+          "side's: give the vectors as train.tgt_embeddings (got {})",
+          model.type.name(), train.src_embeddings));
+    const FreezeEmbeddings freeze = train.freeze_embeddings;
+    if (model.is_lm() && freeze == FreezeEmbeddings::kSrc)
+      throw ConfigError(fmt::format(
+          "train.freeze_embeddings src freezes a translation model's source table; a language model ({}) has only the "
+          "target side's: freeze it with tgt (got src)",
+          model.type.name()));
+    if (!model.is_lm() && model.share_embeddings &&
+        (freeze == FreezeEmbeddings::kSrc || freeze == FreezeEmbeddings::kTgt))
+      throw ConfigError(fmt::format(
+          "train.freeze_embeddings {} cannot freeze one side: model.share_embeddings makes both sides one table; set "
+          "both or none",
+          train.freeze_embeddings.name()));
+    if (!model.is_lm() && model.share_embeddings && !train.src_embeddings.empty() && !train.tgt_embeddings.empty())
+      throw ConfigError(fmt::format(
+          "train.src_embeddings and train.tgt_embeddings both fill the one table of model.share_embeddings: give one "
+          "file of vectors for the joint vocabulary (got {} and {})",
+          train.src_embeddings, train.tgt_embeddings));
     if (data.lm_mode == LmMode::kStream && model.type != ModelType::kLm)
       throw ConfigError(fmt::format("data.lm_mode stream carries a recurrent state: it needs model.type lm (got {})",
                                     model.type.name()));
@@ -544,6 +573,8 @@ Config resolve_defaults(Config cfg) {
   for (auto& c : cfg.data.corpus) c = expand_home(c, "data.corpus");
   cfg.train.run_dir = expand_home(cfg.train.run_dir, "train.run_dir");
   cfg.train.init_from = expand_home(cfg.train.init_from, "train.init_from");
+  cfg.train.src_embeddings = expand_home(cfg.train.src_embeddings, "train.src_embeddings");
+  cfg.train.tgt_embeddings = expand_home(cfg.train.tgt_embeddings, "train.tgt_embeddings");
   if (cfg.train.valid_metric == ValidMetric::kAuto)
     cfg.train.valid_metric = cfg.model.is_lm() ? ValidMetric::kLoss : ValidMetric::kBleu;
   return cfg;

@@ -18,6 +18,7 @@ enum class OptimizerKind { kAdam, kAdamw, kSgd };
 enum class LrSchedule { kConstant, kInverseSqrt, kPlateau, kCosine };
 enum class LossScaling { kAuto, kDynamic, kNone };
 enum class ValidMetric { kAuto, kLoss, kBleu, kChrf };
+enum class FreezeEmbeddings { kNone, kSrc, kTgt, kBoth };
 template <>
 struct ChoiceNames<OptimizerKind> {
   static constexpr std::array<const char*, 3> kNames{"adam", "adamw", "sgd"};
@@ -29,6 +30,10 @@ struct ChoiceNames<LrSchedule> {
 template <>
 struct ChoiceNames<ValidMetric> {
   static constexpr std::array<const char*, 4> kNames{"auto", "loss", "bleu", "chrf"};
+};
+template <>
+struct ChoiceNames<FreezeEmbeddings> {
+  static constexpr std::array<const char*, 4> kNames{"none", "src", "tgt", "both"};
 };
 template <>
 struct ChoiceNames<LmMode> {
@@ -87,6 +92,15 @@ struct TrainLoopConfig {
   // --finetune-from-model, Marian --pretrained-model): the ones evaluate uses (its weight average when it has one);
   // optimizer, schedule, step and data position start anew. Same model and vocabularies; resuming ignores it.
   std::string init_from;
+  // Pretrained vectors for a fresh run's embedding tables (OpenNMT-py src_embeddings / tgt_embeddings, Marian
+  // --embedding-vectors): a word2vec or GloVe text file of vectors of model.embedding values for the corpus's pieces
+  // (data/embeddings.h; `tern encode` writes text in those pieces to train them on). Pieces it lacks keep their random
+  // start. A resume finds them in its checkpoint; not with init_from. A language model's table is its target side.
+  std::string src_embeddings, tgt_embeddings;
+  // Embedding tables training leaves as they are (OpenNMT-py freeze_word_vecs_enc / _dec, Marian --embedding-fix-src
+  // / -trg): none | src | tgt | both (a language model's table: tgt; with model.share_embeddings: both). With
+  // model.tie_embeddings the target table is the output layer's weight too. A resume must keep it.
+  Choice<FreezeEmbeddings> freeze_embeddings = FreezeEmbeddings::kNone;
   int64_t max_steps = 0;   // Stop after this many optimizer steps (0: no limit).
   int64_t max_epochs = 0;  // Stop after this many epochs (0: no limit).
   // Stop after this much wall time of this job, with a checkpoint (0: no limit); each resume gets it anew.
@@ -152,7 +166,8 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 Config parse_config(const std::string& yaml_text, const std::string& source,
                     const std::vector<std::string>& overrides = {});
 // Resolves the `auto` values that depend on other keys (train.valid_metric: bleu for seq2seq, loss for language
-// models) and a leading "~" of the paths (data.corpus, train.run_dir, train.init_from: the home directory, as in a
+// models) and a leading "~" of the paths (data.corpus, train.run_dir, train.init_from, train.src_embeddings and
+// tgt_embeddings: the home directory, as in a
 // shell); parse_config does it, and so does the trainer for a Config built in code.
 Config resolve_defaults(Config cfg);
 // The resolved config as YAML (every key, defaults included).

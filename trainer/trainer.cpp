@@ -29,6 +29,8 @@
 #include "core/progress.h"
 #include "data/batcher.h"
 #include "data/corpus.h"
+#include "data/embeddings.h"
+#include "data/tokenizer.h"
 #include "distributed/reducer.h"
 #include "models/loss.h"
 #include "models/model.h"
@@ -145,6 +147,12 @@ class Trainer {
   void save(bool is_best, int64_t next_epoch, int64_t next_batch);
   void restore(const std::string& path);
   void initialize_from(const std::string& path);  // train.init_from
+  void load_pretrained_embeddings();              // train.src_embeddings, tgt_embeddings (a fresh run)
+  // Whether train.freeze_embeddings freezes the source (`source`) or the target side's table.
+  bool frozen_side(bool source) const {
+    const FreezeEmbeddings f = cfg_.train.freeze_embeddings;
+    return f == FreezeEmbeddings::kBoth || f == (source ? FreezeEmbeddings::kSrc : FreezeEmbeddings::kTgt);
+  }
   // Checkpoint `path` (meta m) must agree with this run's config on every key but those `may_differ` accepts (else
   // CheckpointError "path: why: key is a there and b here; HINT: hint") and have been trained with the vocabularies
   // of this run's corpus (else CheckpointError, ending with `vocab_hint` when given). Returns the stored config.
@@ -268,7 +276,12 @@ void Trainer::setup() {
   model_ = build_model(sized);
   model_->to(device_);
   params_ = model_->parameters();
-  optim_ = make_optimizer(c.optim, params_);
+  std::vector<torch::Tensor> trainable;  // all but the tables of train.freeze_embeddings
+  for (const bool source : {true, false})
+    if (frozen_side(source)) model_->embedding_table(source).requires_grad_(false);
+  for (const auto& p : params_)
+    if (p.requires_grad()) trainable.push_back(p);
+  optim_ = make_optimizer(c.optim, trainable);
   reducer_ = std::make_unique<GradientReducer>(comm_, params_, c.distributed.bucket_mb, c.distributed.overlap);
   // After the broadcast below every rank holds rank 0's parameters; the average starts from them (reset there).
   runner_ = std::make_unique<StepRunner>(StepParts{model_, optim_.get(), reducer_.get(), &comm_, device_, precision_,
@@ -579,6 +592,40 @@ void Trainer::initialize_from(const std::string& path) {
   if (ema_) ema_ = std::make_unique<ParameterEma>(params_, cfg_.train.ema_decay);  // from the weights it starts at
 }
 
+void Trainer::load_pretrained_embeddings() {
+  if (is_root()) {
+    const bool lm = cfg_.model.is_lm();
+    for (const bool source : {true, false}) {
+      const std::string& path = source ? cfg_.train.src_embeddings : cfg_.train.tgt_embeddings;
+      if (path.empty()) continue;
+      const std::string key = source ? "train.src_embeddings" : "train.tgt_embeddings";
+      const std::string side = lm ? "text" : source ? "src" : "tgt";
+      const std::string which = lm ? "" : source ? "source " : "target ";
+      const Tokenizer tokenizer(corpus_.vocab(side).model_proto, corpus_.path() + " (" + side + " vocabulary)");
+      std::vector<std::string> pieces;
+      for (int64_t id = 0; id < tokenizer.vocab_size(); ++id)
+        pieces.push_back(tokenizer.piece(static_cast<int32_t>(id)));
+      torch::Tensor table = model_->embedding_table(source);  // (V, E)
+      const PretrainedVectors v = read_pretrained_vectors(path, key, pieces, cfg_.model.embedding,
+                                                          fmt::format("the {}vocabulary of {}", which, corpus_.path()));
+      torch::NoGradGuard ng;
+      const auto n = static_cast<int64_t>(pieces.size());
+      const torch::Tensor found = torch::from_blob(const_cast<uint8_t*>(v.found.data()), {n}, torch::kUInt8)
+                                      .to(torch::kBool)
+                                      .to(table.device());  // (V)
+      const torch::Tensor values = torch::from_blob(const_cast<float*>(v.values.data()), {n, v.dim}, torch::kFloat)
+                                       .to(table.device(), table.scalar_type());  // (V, E)
+      table.copy_(torch::where(found.unsqueeze(1), values, table));
+      logf("{} {}: vectors for {} of the {} {}pieces ({:.1f}%; {} vectors in the file), the rest start at random{}",
+           key, path, v.found_count, n - 1, which,
+           100.0 * static_cast<double>(v.found_count) / static_cast<double>(n - 1), v.vectors,
+           frozen_side(source) ? "; frozen (train.freeze_embeddings)" : "");
+    }
+  }
+  reducer_->broadcast_parameters();
+  if (ema_) ema_ = std::make_unique<ParameterEma>(params_, cfg_.train.ema_decay);  // from the weights it starts at
+}
+
 void Trainer::restore(const std::string& path) {
   CheckpointData d = read_checkpoint(path);
   const CheckpointMeta m = checkpoint_meta(d.meta, path);
@@ -594,7 +641,8 @@ void Trainer::restore(const std::string& path) {
   const Config saved = check_compatible(
       m, path,
       [](const std::string& key) {
-        return key.rfind("model.", 0) != 0 && key != "optim.optimizer" && key != "optim.accumulate";
+        return key.rfind("model.", 0) != 0 && key != "optim.optimizer" && key != "optim.accumulate" &&
+               key != "train.freeze_embeddings";  // the optimizer's state holds the parameters it trains
       },
       "was trained with a different model configuration", "resume with the config saved beside it (config.yaml)", "");
   // The same vocabularies but other sentences (a corpus prepared again with more data): allowed, since continuing on
@@ -705,6 +753,8 @@ void Trainer::open_run() {
     restore(resume);
   else if (!t.init_from.empty())
     initialize_from(t.init_from);
+  else if (!t.src_embeddings.empty() || !t.tgt_embeddings.empty())
+    load_pretrained_embeddings();
   if (is_root()) {
     // Temporary files of a save that was interrupted (killed job, full disk) are never loaded: remove them.
     for (const auto& f : remove_stale_temporaries(t.run_dir)) logf("removed {}, left by an interrupted save", f);

@@ -149,6 +149,24 @@ rer = {dev: run(["translate", "--checkpoint", ckpt, "--device", dev, "--beam", "
 same = sum(a.split("\t")[0] == b.split("\t")[0] for a, b in zip(rer["cpu"], rer["cuda"]))
 check(len(rer["cuda"]) == 8 and same >= 6, f"translate --rescore on the GPU ({same}/8 best as on the CPU)")
 
+# Pretrained target embeddings, frozen, in bf16 through NCCL with the overlapped all-reduce: the table keeps the file's
+# vectors (it is never reduced nor stepped) while the rest learns.
+run(["encode", "--corpus", corpus, "--side", "tgt", "-i", f"{d}/train.es", "-o", f"{d}/tgt.pieces"])
+toks = sorted({t for l in open(f"{d}/tgt.pieces", encoding="utf-8") for t in l.split()})
+vec = {t: [round(((i * 31 + k * 7) % 19 - 9) / 10, 1) for k in range(32)] for i, t in enumerate(toks)}
+write(f"{d}/tgt.vec", [t + " " + " ".join(map(str, v)) for t, v in vec.items()])
+p = train(f"{d}/frozen", 3 * N, "bf16", sets=(f"train.tgt_embeddings={d}/tgt.vec", "train.freeze_embeddings=tgt",
+                                             "distributed.overlap=true"))
+losses = [r["train_loss"] for r in metrics(f"{d}/frozen") if "train_loss" in r] if p.returncode == 0 else []
+rows = []
+if p.returncode == 0:
+    out = subprocess.run([os.environ.get("TERN_CKPT_DIFF", "build/tests/tern_ckpt_diff"), "--param",
+                          f"{d}/frozen/ckpt_step{3 * N:08d}.tern", "tgt_emb.weight"], capture_output=True, text=True)
+    rows = {tuple(round(float(x), 1) for x in l.split()) for l in out.stdout.splitlines()[1:]}
+kept = sum(tuple(v) in rows for v in vec.values())
+check(len(losses) == 3 * N and losses[-1] < losses[0] and kept == len(vec),
+      f"frozen pretrained embeddings on the GPU: {kept}/{len(vec)} vectors kept, loss {losses[:1]} -> {losses[-1:]}")
+
 # Fine-tuning on the GPU: one step at a negligible learning rate from a checkpoint keeps its perplexity.
 p = subprocess.run(["mpirun", "-np", "1", TERN, "train", cfg, "--set", f"train.run_dir={d}/ft", "--set",
                     "train.max_steps=1", "--set", "optim.lr=1e-9", "--set", f"train.init_from={ckpt}", "--set",
