@@ -167,8 +167,8 @@ Config parse_config(const std::string& yaml_text, const std::string& source,
                     const std::vector<std::string>& overrides = {});
 // Resolves the `auto` values that depend on other keys (train.valid_metric: bleu for seq2seq, loss for language
 // models) and a leading "~" of the paths (data.corpus, train.run_dir, train.init_from, train.src_embeddings and
-// tgt_embeddings: the home directory, as in a
-// shell); parse_config does it, and so does the trainer for a Config built in code.
+// tgt_embeddings: the home directory, as in a shell); parse_config does it, and so does the trainer for a Config
+// built in code.
 Config resolve_defaults(Config cfg);
 // The resolved config as YAML (every key, defaults included).
 std::string to_yaml(const Config& cfg);

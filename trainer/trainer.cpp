@@ -278,7 +278,8 @@ void Trainer::setup() {
   params_ = model_->parameters();
   std::vector<torch::Tensor> trainable;  // all but the tables of train.freeze_embeddings
   for (const bool source : {true, false})
-    if (frozen_side(source)) model_->embedding_table(source).requires_grad_(false);
+    if (torch::Tensor table = model_->embedding_table(source); table.defined() && frozen_side(source))
+      table.requires_grad_(false);  // a language model has no source table: `both` freezes its one table
   for (const auto& p : params_)
     if (p.requires_grad()) trainable.push_back(p);
   optim_ = make_optimizer(c.optim, trainable);

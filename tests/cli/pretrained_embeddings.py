@@ -118,12 +118,12 @@ p = tern_job(["train", tiny_config(d, corpus, f"{d}/two", text=text, name="two.y
 check(p.returncode == 0, f"mpirun -np 2 trains with frozen target embeddings (exit {p.returncode})")
 check_same_training(f"{d}/two", f"{d}/one", 6, tol=1e-5)
 
-# A language model: its one table is the target side's.
+# A language model: its one table is the target side's (`both` freezes it too).
 run(["prepare", "--train-text", f"{d}/train.es", "--valid-fraction", "0.1", "--vocab-from", corpus, "--out",
      f"{d}/lm.h5"])
 lm_text = text.replace("model: {", "model: {type: lm, ")
 _, _, log = train_variant(d, f"{d}/lm.h5", lm_text, "lm", [f"train.tgt_embeddings={d}/tgt.txt.gz",
-                                                          "train.freeze_embeddings=tgt"])
+                                                          "train.freeze_embeddings=both"])
 check(rows_from_file(table(f"{d}/lm/ckpt_step00000010.tern", "emb.weight"), "tgt") == n_tgt and
       f"vectors for {n_tgt} of the " in log, "a language model starts from (and keeps) the target vectors")
 
