@@ -39,7 +39,7 @@ int64_t encode_text(const EncodeOptions& o, std::ostream& out) {
   const std::string name = from_stdin ? "stdin" : o.input;
   std::unique_ptr<TextWriter> writer;
   std::unique_ptr<RemoveOnSignal> guard;
-  if (!o.output.empty()) {
+  if (!o.output.empty() && o.output != "-") {
     writer = std::make_unique<TextWriter>(o.output);  // in place of the output once every line is written
     guard = std::make_unique<RemoveOnSignal>(writer->temporary());
   }

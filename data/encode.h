@@ -14,7 +14,7 @@ struct EncodeOptions {
   std::vector<std::string> corpus;  // the HDF5 corpus (its parts share the vocabularies: the first one's)
   std::string side;                 // src | tgt | text; "" for a corpus of one side (monolingual)
   std::string input;                // "" or "-": stdin
-  std::string output;               // "": `out`
+  std::string output;               // "" or "-": `out`
   bool overwrite = false;
 };
 

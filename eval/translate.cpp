@@ -264,7 +264,7 @@ TranslateStats translate_files(const TranslateOptions& opt, const std::string& i
   std::istream& source = from_stdin ? stdin_stream : *file;
   const std::string name = from_stdin ? "stdin" : input;
   const int wait_fd = from_stdin ? STDIN_FILENO : -1;
-  if (output.empty()) return translate_stream(opt, source, name, out, "standard output", log, wait_fd);
+  if (output.empty() || output == "-") return translate_stream(opt, source, name, out, "standard output", log, wait_fd);
   TextWriter file_out(output);  // written as the translations come, in place of `output` once all are
   const RemoveOnSignal guard(file_out.temporary());  // Ctrl-C or a batch system's SIGTERM leaves no partial file
   TranslateStats stats = translate_stream(opt, source, name, file_out, output, log, wait_fd);

@@ -40,7 +40,8 @@ check(got == [pieces("src", l) for l in src_lines],
 tgt_got = gzip.open(f"{d}/tgt.pieces.gz", "rt", encoding="utf-8").read().splitlines()
 tgt_lines = open(f"{d}/train.es", encoding="utf-8").read().splitlines()
 check(tgt_got == [pieces("tgt", l) for l in tgt_lines], "-o NAME.gz writes gzip")
-p = run(["encode", "--corpus", corpus, "--side", "tgt"], stdin="el_kingo   said .\n\nx\n")
+p = run(["encode", "--corpus", corpus, "--side", "tgt", "-i", "-", "-o", "-"], stdin="el_kingo   said .\n\nx\n", cwd=d)
+check(not os.path.exists(f"{d}/-"), "-o - is stdout, not a file named -")
 check(p.stdout == pieces("tgt", "el_kingo said .") + "\n\n" + pieces("tgt", "x") + "\n" and "<unk>" in p.stdout,
       f"stdin to stdout, spaces squeezed, an unknown character as <unk> ({p.stdout!r})")
 for args, code, needle in [

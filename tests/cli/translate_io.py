@@ -31,6 +31,9 @@ check(gzip.open(f"{d}/out.txt.gz", "rt", encoding="utf-8").read() == piped, "-i 
 # A device is written through (not replaced by a file in /dev); a link to a file keeps being a link.
 p = run(["translate", "--checkpoint", ckpt, "-i", f"{d}/in.txt", "-o", "/dev/stdout"])
 check(p.stdout == piped and os.path.islink("/dev/stdout"), "-o /dev/stdout prints the translations")
+# "-" is standard input and output, as for most Unix tools (not a file named "-").
+p = run(["translate", "--checkpoint", ckpt, "-i", "-", "-o", "-"], stdin=src, cwd=d)
+check(p.stdout == piped and not os.path.exists(f"{d}/-"), "-i - -o - read stdin and print the translations")
 # A program that writes a line to tern's stdin and waits for its translation gets it (the lines gathered are
 # translated when the input pauses; before, tern waited for a batch of 128 lines or the end of the input).
 talk = subprocess.Popen([TERN, "translate", "--checkpoint", ckpt], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
