@@ -53,12 +53,16 @@ void Reranker::rerank(std::vector<std::vector<Hypothesis>>& hyps, const std::vec
   for (const auto& [i, k] : at) outputs.push_back(searcher_tgt_.decode(hyps[i][k].tokens));
   for (size_t m = 0; m < models_.size(); ++m) {
     const InferenceModel& r = models_[m];
+    std::vector<std::vector<int32_t>> line_src;  // per line: its source in this model's vocabulary, cut at cap_
+    if (r.src)                                   // (a language model scores the hypothesis alone)
+      for (const std::string& text : sources) {
+        line_src.push_back(r.src->encode(text));
+        if (static_cast<int64_t>(line_src.back().size()) > cap_) line_src.back().resize(static_cast<size_t>(cap_));
+      }
     std::vector<std::vector<int32_t>> src, tgt;  // per row
     for (size_t j = 0; j < at.size(); ++j) {
       tgt.push_back(r.tgt->encode(outputs[j]));
-      if (!r.src) continue;  // a language model scores the hypothesis alone
-      src.push_back(r.src->encode(sources[at[j].first]));
-      if (static_cast<int64_t>(src.back().size()) > cap_) src.back().resize(static_cast<size_t>(cap_));
+      if (r.src) src.push_back(line_src[at[j].first]);
     }
     const std::vector<double> lp = sentence_logprobs(r, tgt, src, batch_);
     for (size_t j = 0; j < at.size(); ++j) {
