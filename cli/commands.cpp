@@ -111,7 +111,6 @@ CLI::Option* add_choice(CLI::App* c, const std::string& name, Target& target, co
       ->check(names);
 }
 
-// The beam search's flags (translate, evaluate, bench translate).
 // --rescore and --rescore-weights (translate, evaluate): eval/rescore.h.
 void add_rescore_flags(CLI::App* c, RescoreOptions& r) {
   c->add_option("--rescore", r.checkpoints,
@@ -124,6 +123,7 @@ void add_rescore_flags(CLI::App* c, RescoreOptions& r) {
       ->check(kFiniteNumber);
 }
 
+// The beam search's flags (translate, evaluate, bench translate).
 void add_search_flags(CLI::App* c, DecodeOptions& d) {
   c->add_option("--length-penalty", d.length_penalty, "GNMT length penalty alpha")->check(kFiniteNumber);
   c->add_option(
