@@ -557,24 +557,31 @@ void add_average(CLI::App& app, CommandContext&, std::function<void()>& run) {
   };
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("average", "Average the parameters of checkpoints of one run (evaluate/translate it)");
-  c->add_option("inputs", a->inputs, "Checkpoint files, or with --last N the run directory")->required();
+  c->add_option("inputs", a->inputs, "Checkpoint files, or with --last N or --best N the run directory")->required();
   c->add_option("--last", a->avg.last, "Average the newest N step checkpoints of RUN_DIR")->check(kInteger);
+  c->add_option("--best", a->avg.best,
+                "Average the N best validated step checkpoints of RUN_DIR (those train.keep_best kept; fairseq's "
+                "--keep-best-checkpoints then averaging)")
+      ->check(kInteger);
   c->add_option("--out", a->avg.out, "The averaged checkpoint (.tern)")->required();
   c->add_flag("--overwrite", a->avg.overwrite, kOverwriteHelp);
   c->callback([a, c, &run] {
     run = [a, c] {
-      if (c->count("--last") && a->avg.last < 1)
-        throw ConfigError(fmt::format("average: --last must be >= 1 (got {})", a->avg.last));
-      if (a->avg.last != 0) {
+      for (const auto& [flag, n] : {std::pair<const char*, int64_t>{"--last", a->avg.last}, {"--best", a->avg.best}})
+        if (c->count(flag) && n < 1) throw ConfigError(fmt::format("average: {} must be >= 1 (got {})", flag, n));
+      if (a->avg.last != 0 || a->avg.best != 0) {
         if (a->inputs.size() != 1)
-          throw ConfigError(
-              fmt::format("average --last N takes one run directory (got {} arguments)", a->inputs.size()));
+          throw ConfigError(fmt::format("average {} N takes one run directory (got {} arguments)",
+                                        a->avg.last != 0 ? "--last" : "--best", a->inputs.size()));
         a->avg.run_dir = a->inputs[0];
       } else {
         a->avg.checkpoints = a->inputs;
       }
       AverageResult r = average_checkpoints(a->avg);
-      logf("averaged {} checkpoints (newest step {}) into {}", r.inputs.size(), r.step, a->avg.out);
+      std::string scores;  // --best: "; valid bleu 14.2, 13.9, 13.8"
+      for (size_t i = 0; i < r.scores.size(); ++i)
+        scores += fmt::format("{}{:.4g}", i == 0 ? fmt::format("; valid {} ", r.metric) : ", ", r.scores[i]);
+      logf("averaged {} checkpoints (newest step {}{}) into {}", r.inputs.size(), r.step, scores, a->avg.out);
     };
   });
 }

@@ -17,6 +17,12 @@ void ModelConfig::validate() const {
   cell.check("model.cell");
   attention.check("model.attention");
   embedding_init.check("model.embedding_init");
+  if (!(embedding_std > 0.0 && embedding_std <= 10.0))
+    bad("embedding_std", "must be in (0, 10]", fmt::format("{}", embedding_std));
+  if (embedding_init == EmbeddingInit::kGlorot && embedding_std != 1.0)
+    bad("embedding_std",
+        "is the standard deviation of model.embedding_init normal: glorot sets its own bound (drop one of the two)",
+        fmt::format("{}", embedding_std));
   if (layers < 1 || layers > 16) bad("layers", "must be in [1, 16]", std::to_string(layers));
   if (residual && type == ModelType::kFfnnLm)
     bad("residual", "is for recurrent layers (model.type seq2seq or lm; ffnn_lm has one tanh layer)", "true");

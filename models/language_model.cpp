@@ -15,7 +15,7 @@ constexpr int64_t kSentenceStart = 2;  // <s> (data/tokenizer.h's kBosId; models
 }  // namespace
 
 LanguageModelImpl::LanguageModelImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
-  emb_ = register_module("emb", make_embedding(cfg.tgt_vocab, cfg.embedding, cfg.embedding_init));
+  emb_ = register_module("emb", make_embedding(cfg.tgt_vocab, cfg.embedding, cfg.embedding_init, cfg.embedding_std));
   rnn_ = register_module("rnn", RnnStack(cfg.cell, cfg.embedding, cfg.hidden, cfg.layers, cfg.dropout, false,
                                          cfg.residual, cfg.layer_norm, cfg.dropout_rnn));
   out_ = register_module("out",
@@ -71,7 +71,7 @@ void LanguageModelImpl::restrict_output(DecoderState& state, const torch::Tensor
 }
 
 FfnnLanguageModelImpl::FfnnLanguageModelImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
-  emb_ = register_module("emb", make_embedding(cfg.tgt_vocab, cfg.embedding, cfg.embedding_init));
+  emb_ = register_module("emb", make_embedding(cfg.tgt_vocab, cfg.embedding, cfg.embedding_init, cfg.embedding_std));
   hidden_ = register_module("hidden", torch::nn::Linear(cfg.context * cfg.embedding, cfg.hidden));
   out_ = register_module("out",
                          OutputLayer(cfg.hidden, cfg.tgt_vocab, cfg.tie_embeddings ? emb_->weight : torch::Tensor()));
@@ -104,12 +104,14 @@ void FfnnLanguageModelImpl::restrict_output(DecoderState& state, const torch::Te
   out_->restrict_to(state, ids);
 }
 
-torch::nn::Embedding make_embedding(int64_t vocab, int64_t dim, Choice<EmbeddingInit> init) {
+torch::nn::Embedding make_embedding(int64_t vocab, int64_t dim, Choice<EmbeddingInit> init, double std) {
   torch::nn::Embedding e(torch::nn::EmbeddingOptions(vocab, dim).padding_idx(0));  // N(0, 1), row 0 zeros
+  torch::NoGradGuard ng;
   if (init == EmbeddingInit::kGlorot) {
-    torch::NoGradGuard ng;
     torch::nn::init::xavier_uniform_(e->weight);
     e->weight[0].zero_();
+  } else if (std != 1.0) {
+    e->weight.mul_(std);  // the same draws as N(0, 1), scaled
   }
   return e;
 }

@@ -69,8 +69,9 @@ struct SequenceModelImpl : torch::nn::Module {
 };
 using SequenceModel = std::shared_ptr<SequenceModelImpl>;
 
-// An embedding of `vocab` rows of `dim` with padding row 0 (zeros), initialized as model.embedding_init says.
-torch::nn::Embedding make_embedding(int64_t vocab, int64_t dim, Choice<EmbeddingInit> init);
+// An embedding of `vocab` rows of `dim` with padding row 0 (zeros), initialized as model.embedding_init says (normal:
+// N(0, std^2)).
+torch::nn::Embedding make_embedding(int64_t vocab, int64_t dim, Choice<EmbeddingInit> init, double std);
 
 // Word dropout (model.dropout_src / dropout_tgt): in training, emb (..., T, E) with each token's whole embedding zeroed
 // with probability p and the others scaled by 1 / (1 - p); emb itself otherwise (evaluation, or p = 0).

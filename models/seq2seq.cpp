@@ -285,8 +285,8 @@ rnn::PackedSequence pack_by_length(const torch::Tensor& x, const torch::Tensor& 
 Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& cfg) : SequenceModelImpl(cfg) {
   const int64_t E = cfg.embedding, H = cfg.hidden, L = cfg.decoder_layers();
   if (!cfg.share_embeddings)
-    src_emb_ = register_module("src_emb", make_embedding(cfg.src_vocab, E, cfg.embedding_init));
-  tgt_emb_ = register_module("tgt_emb", make_embedding(cfg.tgt_vocab, E, cfg.embedding_init));
+    src_emb_ = register_module("src_emb", make_embedding(cfg.src_vocab, E, cfg.embedding_init, cfg.embedding_std));
+  tgt_emb_ = register_module("tgt_emb", make_embedding(cfg.tgt_vocab, E, cfg.embedding_init, cfg.embedding_std));
   if (cfg.share_embeddings) src_emb_ = tgt_emb_;  // registered once: the optimizer and checkpoints hold it once
   encoder_ = register_module(
       "encoder", RnnStack(cfg.cell, E, cfg.bidirectional ? H / 2 : H, cfg.encoder_layers(), cfg.dropout,

@@ -65,6 +65,7 @@ bases = {
  "ngram": (["ngram", "--smoothing", "interpolated", "--order", "2", "--train", f"{d}/s.es", "--test", f"{d}/s.es"], ["--order", "--smoothing", "--k", "-f"]),
  "shortlist": (["shortlist", "--data", corpus, "--out", "OUT"], ["--first", "--best", "--iters", "--max-sentences", "--split", "--threads"]),
  "encode": (["encode", "--corpus", corpus, "--side", "src"], ["--side", "-i"]),
+ "average": (["average", f"{d}/base", "--out", "OUT"], ["--last", "--best"]),
  "translate --shortlist": (["translate", "--checkpoint", ckpt], ["--shortlist"]),
  "translate --lm": (["translate", "--checkpoint", ckpt, "--lm-weight", "0.2"], ["--lm"]),
  "translate --lm-weight": (["translate", "--checkpoint", ckpt, "--lm", lm], ["--lm-weight"]),
@@ -88,8 +89,9 @@ for name, (base, opts) in bases.items():
             except subprocess.TimeoutExpired:
                 print(f"TIMEOUT {name} {o} {v!r}"); continue
             err = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
-            # a missing --lm or --rescore checkpoint: 5
-            codes = (0, 2, 4, 5) if name in ("translate --lm", "translate --rescore", "evaluate --rescore") else (0, 2, 4)
+            # a missing --lm or --rescore checkpoint, or fewer checkpoints than average asks for: 5
+            codes = (0, 2, 4, 5) if name in ("translate --lm", "translate --rescore", "evaluate --rescore",
+                                             "average") else (0, 2, 4)
             if p.returncode not in codes or "internal error" in p.stderr or "Exception raised" in p.stderr:
                 print(f"BAD {name} {o} {v!r}: exit {p.returncode} {err[-200:]}")
             elif p.returncode == 0 and v not in ("0", "-1", "1e30"):

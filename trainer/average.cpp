@@ -18,9 +18,14 @@ namespace tern {
 
 void AverageOptions::validate() const {
   if (checkpoints.empty() == run_dir.empty())
-    throw ConfigError("average: give either checkpoint files or --last N RUN_DIR (got " +
+    throw ConfigError("average: give either checkpoint files or --last/--best N RUN_DIR (got " +
                       std::string(checkpoints.empty() ? "neither" : "both") + ")");
-  if (!run_dir.empty() && last < 1) throw ConfigError(fmt::format("average: --last must be >= 1 (got {})", last));
+  if (last < 0 || best < 0)
+    throw ConfigError(
+        fmt::format("average: --{} must be >= 1 (got {})", last < 0 ? "last" : "best", std::min(last, best)));
+  if (!run_dir.empty() && (last > 0) == (best > 0))
+    throw ConfigError(
+        fmt::format("average: a run directory takes --last N or --best N (got {})", last > 0 ? "both" : "neither"));
   if (checkpoints.size() == 1) throw ConfigError("average: give at least two checkpoints");
   if (out.empty()) throw ConfigError("average: --out is required");
 }
@@ -44,6 +49,38 @@ std::vector<std::pair<std::string, std::string>> model_keys(Config c) {
   return out;
 }
 
+// --best N: the N best of train.keep_best's list in the run's newest checkpoint (`latest`, else the newest step
+// checkpoint), each of which must still be there.
+std::vector<std::string> kept_best(const AverageOptions& opt, AverageResult& res) {
+  std::string newest = latest_checkpoint(opt.run_dir);
+  if (newest.empty() || !fs::exists(newest)) newest = step_checkpoints(opt.run_dir).back();
+  const CheckpointMeta m = checkpoint_meta(read_checkpoint(newest).meta, newest);
+  const Config cfg = stored_config(m, newest);
+  const auto listed = static_cast<int64_t>(m.best_checkpoints.size());
+  if (listed < opt.best)
+    throw CheckpointError(
+        listed == 0 && cfg.train.keep_best == 0
+            ? fmt::format("{}: its run kept no best checkpoints (train.keep_best is 0 in {}); HINT: train with "
+                          "train.keep_best N to keep the N best validated checkpoints, or average the newest with "
+                          "--last N",
+                          opt.run_dir, newest)
+            : fmt::format("{}: the run keeps {} best validated checkpoint(s) so far (train.keep_best {}, in {}); "
+                          "--best {} needs {}",
+                          opt.run_dir, listed, cfg.train.keep_best, newest, opt.best, opt.best));
+  std::vector<std::string> out;
+  res.metric = m.schedule.value("valid_metric", "loss");
+  for (int64_t i = 0; i < opt.best; ++i) {
+    const auto& k = m.best_checkpoints[static_cast<size_t>(i)];
+    out.push_back((fs::path(opt.run_dir) / step_checkpoint_name(k.step)).string());
+    if (!fs::exists(out.back()))
+      throw CheckpointError(
+          fmt::format("{}: the checkpoint of step {} (valid {} {}, one of the {} best listed in {}) is missing",
+                      out.back(), k.step, res.metric, k.score, opt.best, newest));
+    res.scores.push_back(k.score);
+  }
+  return out;
+}
+
 }  // namespace
 
 AverageResult average_checkpoints(const AverageOptions& opt) {
@@ -53,10 +90,12 @@ AverageResult average_checkpoints(const AverageOptions& opt) {
   if (!opt.run_dir.empty()) {
     if (!fs::is_directory(opt.run_dir)) throw IoError(opt.run_dir + ": not a directory");
     auto steps = step_checkpoints(opt.run_dir);
-    if (static_cast<int64_t>(steps.size()) < std::max<int64_t>(2, opt.last))
-      throw CheckpointError(fmt::format("{} holds {} step checkpoint(s); --last {} needs at least {}", opt.run_dir,
-                                        steps.size(), opt.last, std::max<int64_t>(2, opt.last)));
-    res.inputs.assign(steps.end() - opt.last, steps.end());
+    const int64_t need = opt.last > 0 ? std::max<int64_t>(2, opt.last) : 1;
+    if (static_cast<int64_t>(steps.size()) < need)
+      throw CheckpointError(fmt::format("{} holds {} step checkpoint(s); --{} {} needs at least {}", opt.run_dir,
+                                        steps.size(), opt.last > 0 ? "last" : "best",
+                                        opt.last > 0 ? opt.last : opt.best, need));
+    res.inputs = opt.last > 0 ? std::vector<std::string>(steps.end() - opt.last, steps.end()) : kept_best(opt, res);
   }
   std::vector<NamedPath> inputs;
   for (const std::string& in : res.inputs) inputs.push_back({"checkpoint", in});

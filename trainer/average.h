@@ -10,8 +10,9 @@ namespace tern {
 
 struct AverageOptions {
   std::vector<std::string> checkpoints;  // the files to average, or
-  std::string run_dir;                   // with `last`: the newest `last` step checkpoints of this run directory
-  int64_t last = 0;
+  std::string run_dir;                   // with `last`: the newest `last` step checkpoints of this run directory;
+  int64_t last = 0;                      // with `best`: the `best` best validated ones that train.keep_best kept
+  int64_t best = 0;
   std::string out;  // the averaged checkpoint; an existing file is refused unless `overwrite`
   bool overwrite = false;
   void validate() const;  // throws ConfigError
@@ -19,7 +20,9 @@ struct AverageOptions {
 
 struct AverageResult {
   std::vector<std::string> inputs;
-  int64_t step = 0;  // the newest input's step
+  std::vector<double> scores;  // with `best`: each input's validation score (train.valid_metric's)
+  std::string metric;          // and that metric's name
+  int64_t step = 0;            // the newest input's step
 };
 
 // Throws CheckpointError naming the file whose model configuration or vocabulary differs from the first's.

@@ -159,6 +159,11 @@ nlohmann::json to_json(const CheckpointMeta& m) {
   if (!m.run_id.empty()) j["run_id"] = m.run_id;
   if (!m.initialized_from.empty()) j["initialized_from"] = m.initialized_from;
   if (!m.validation_pending.empty()) j["validation_pending"] = m.validation_pending;
+  if (m.valid_score) j["valid_score"] = *m.valid_score;
+  if (!m.best_checkpoints.empty()) {
+    j["best_checkpoints"] = nlohmann::json::array();
+    for (const auto& b : m.best_checkpoints) j["best_checkpoints"].push_back({{"step", b.step}, {"score", b.score}});
+  }
   j.update(m.schedule);
   return j;
 }
@@ -202,6 +207,20 @@ CheckpointMeta checkpoint_meta(const nlohmann::json& j, const std::string& path)
     text("validation_pending", m.validation_pending);
     if (m.validation_pending != "step" && m.validation_pending != "final")
       fail("validation_pending", "must be step or final (got '" + m.validation_pending + "')");
+  }
+  if (j.contains("valid_score")) {
+    if (!j["valid_score"].is_number()) fail("valid_score", "must be a number (got " + j["valid_score"].dump() + ")");
+    m.valid_score = j["valid_score"].get<double>();
+  }
+  if (j.contains("best_checkpoints")) {
+    const auto& list = j["best_checkpoints"];
+    auto entry_ok = [](const nlohmann::json& b) {
+      return b.is_object() && b.contains("step") && b["step"].is_number_integer() && b["step"].get<int64_t>() >= 1 &&
+             b.contains("score") && b["score"].is_number();
+    };
+    if (!list.is_array() || !std::all_of(list.begin(), list.end(), entry_ok))
+      fail("best_checkpoints", "must be a list of {step >= 1, score} (got " + list.dump() + ")");
+    for (const auto& b : list) m.best_checkpoints.push_back({b["step"].get<int64_t>(), b["score"].get<double>()});
   }
   if (j.contains("loss_scaler")) m.loss_scaler = j["loss_scaler"];
   if (j.contains("averaged_from")) {

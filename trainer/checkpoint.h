@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,15 @@ struct CheckpointMeta {
   // a resume runs it first, so that the schedule, best.tern and early stopping are those of an uninterrupted run.
   // "step": the validation of a training step; "final": the one at the end of training; "": none.
   std::string validation_pending;
+  // The score of the validation at this checkpoint's step (train.valid_metric's), when one ran there.
+  std::optional<double> valid_score;
+  // train.keep_best: the run's best validated step checkpoints when this one was written, the best first (their
+  // steps and scores; `tern average --best N` reads the newest checkpoint's). Empty without keep_best.
+  struct Scored {
+    int64_t step = 0;
+    double score = 0;
+  };
+  std::vector<Scored> best_checkpoints;
 };
 nlohmann::json to_json(const CheckpointMeta& m);
 // Reads the metadata of checkpoint `path`; a missing or mistyped key is a CheckpointError naming it.

@@ -34,7 +34,7 @@ class Schema {
     bind("model.dropout_src", m.dropout_src), bind("model.dropout_tgt", m.dropout_tgt);
     bind("model.dropout_rnn", m.dropout_rnn);
     bind("model.tie_embeddings", m.tie_embeddings), bind("model.share_embeddings", m.share_embeddings);
-    bind("model.embedding_init", m.embedding_init);
+    bind("model.embedding_init", m.embedding_init), bind("model.embedding_std", m.embedding_std);
     bind("model.context", m.context), bind("model.right_left", m.right_left);
     bind("model.attention_window", m.attention_window), bind("model.attention_heads", m.attention_heads);
     auto& d = c.data;
@@ -59,6 +59,7 @@ class Schema {
     bind("train.max_minutes", t.max_minutes), bind("train.log_every", t.log_every),
         bind("train.tensorboard", t.tensorboard), bind("train.valid_every", t.valid_every);
     bind("train.save_every", t.save_every), bind("train.keep_last", t.keep_last);
+    bind("train.keep_best", t.keep_best);
     bind("train.ema_decay", t.ema_decay), bind("train.early_stopping", t.early_stopping), bind("train.seed", t.seed),
         bind("train.valid_metric", t.valid_metric), bind("train.valid_beam", t.valid_beam),
         bind("train.valid_length_penalty", t.valid_length_penalty),
@@ -342,6 +343,7 @@ void TrainLoopConfig::validate() const {
   if (valid_every < 0) fail("valid_every", "must be >= 0", std::to_string(valid_every));
   if (save_every < 0) fail("save_every", "must be >= 0", std::to_string(save_every));
   if (keep_last < 1) fail("keep_last", "must be >= 1", std::to_string(keep_last));
+  if (keep_best < 0 || keep_best > 100) fail("keep_best", "must be in [0, 100] (0: none)", std::to_string(keep_best));
   if (early_stopping < 0) fail("early_stopping", "must be >= 0", std::to_string(early_stopping));
   if (!(ema_decay >= 0 && ema_decay < 1))
     fail("ema_decay", "must be in [0, 1) (0 disables)", fmt::format("{}", ema_decay));

@@ -109,9 +109,13 @@ struct TrainLoopConfig {
   // Also write the metrics as TensorBoard scalars (train/loss, valid/bleu, ...) to run_dir/tensorboard, a file per
   // job: `tensorboard --logdir runs` shows every run, live.
   bool tensorboard = false;
-  int64_t valid_every = 500;   // Steps between validations (0: only at the end).
-  int64_t save_every = 1000;   // Steps between checkpoints (0: only at the end).
-  int64_t keep_last = 3;       // Step checkpoints kept (>= 1); best.tern is kept apart.
+  int64_t valid_every = 500;  // Steps between validations (0: only at the end).
+  int64_t save_every = 1000;  // Steps between checkpoints (0: only at the end).
+  int64_t keep_last = 3;      // Step checkpoints kept (>= 1); best.tern is kept apart.
+  // Also keep the step checkpoints of the N best validations (train.valid_metric's; fairseq
+  // --keep-best-checkpoints), for `tern average --best N RUN_DIR` (0: none; at most 100). A validation that enters
+  // them saves a checkpoint even between train.save_every.
+  int64_t keep_best = 0;
   double ema_decay = 0;        // Exponential moving average of the weights (0 disables; e.g. 0.999): what
                                // validation, best.tern, evaluate and translate use (--no-ema: the weights).
   int64_t early_stopping = 0;  // Stop after this many validations without improvement (0 disables).

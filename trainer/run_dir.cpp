@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -149,16 +150,21 @@ std::string RunDirectory::resume_target(const std::string& requested, std::strin
   return "";
 }
 
-void RunDirectory::prune(int64_t keep_last, const std::string& newest) const {
+void RunDirectory::prune(int64_t keep_last, const std::string& newest, const std::vector<int64_t>& kept) const {
   auto steps = step_checkpoints(path_);
-  int64_t excess = static_cast<int64_t>(steps.size()) - keep_last;
+  std::reverse(steps.begin(), steps.end());  // newest step first
   const fs::path keep = fs::path(newest).filename();
+  int64_t others = keep_last - 1;  // kept besides `newest`: the files of the highest steps
   for (const auto& s : steps) {
-    if (excess <= 0) break;
-    if (fs::path(s).filename() == keep) continue;
+    const fs::path file = fs::path(s).filename();
+    if (file == keep) continue;
+    if (others > 0) {
+      --others;
+      continue;
+    }
+    if (std::find(kept.begin(), kept.end(), step_of_checkpoint_name(file.string())) != kept.end()) continue;
     std::error_code ec;
     fs::remove(s, ec);
-    --excess;
   }
 }
 

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "trainer/metrics.h"
 
@@ -32,9 +33,9 @@ class RunDirectory {
   // (comments, other keys); or a directory no run has used (no lock file before this job) holds a file a run writes
   // (valid.ref beside a corpus, metrics.jsonl, ...). Releases and removes the lock it took in such a directory first.
   void check_fresh_start(const std::string& config_file, const std::string& resolved_yaml);
-  // Removes the oldest step checkpoints so that at most `keep_last` remain, never `newest` (the one just written,
-  // which `latest` names).
-  void prune(int64_t keep_last, const std::string& newest) const;
+  // Keeps `newest` (the one just written, which `latest` names), the keep_last - 1 other step checkpoints of the
+  // highest steps and those of the steps `kept` (train.keep_best's); removes the rest.
+  void prune(int64_t keep_last, const std::string& newest, const std::vector<int64_t>& kept = {}) const;
   // Opens metrics.jsonl for appending after dropping the rows of steps after `resumed_step` and a cut last line
   // (a killed job's); returns how many lines were dropped.
   int64_t open_metrics(int64_t resumed_step);

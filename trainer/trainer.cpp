@@ -145,6 +145,9 @@ class Trainer {
   // the log (`epoch` as the log numbers it); whether it is the best so far.
   bool record_validation(const Validation& v, bool final, int64_t epoch, TrainResult& res);
   void save(bool is_best, int64_t next_epoch, int64_t next_batch);
+  // Whether this step validated and its score enters train.keep_best's checkpoints (its checkpoint must then be
+  // saved).
+  bool enters_kept_best() const;
   void restore(const std::string& path);
   void initialize_from(const std::string& path);  // train.init_from
   void load_pretrained_embeddings();              // train.src_embeddings, tgt_embeddings (a fresh run)
@@ -205,6 +208,10 @@ class Trainer {
   int64_t saved_step_ = -1;         // the step of the newest checkpoint saved or resumed from
   std::string validation_pending_;  // CheckpointMeta::validation_pending of the checkpoint resumed from or saving
   std::string last_ckpt_, best_ckpt_;
+  // train.keep_best: the kept checkpoints' steps and scores, the best first (CheckpointMeta::best_checkpoints), and
+  // the score of the newest validation with its step (the checkpoint of that step records it).
+  std::vector<CheckpointMeta::Scored> kept_best_;
+  std::optional<CheckpointMeta::Scored> scored_;
   std::string run_id_;            // the run's identity (CheckpointMeta::run_id): made at a fresh start, kept by resumes
   std::string initialized_from_;  // CheckpointMeta::initialized_from: set by train.init_from, kept by resumes
   std::unique_ptr<RunDirectory> run_dir_;  // rank 0 only
@@ -466,6 +473,16 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   last_ckpt_ = (dir / name).string();  // on every rank: all agree on what was saved last
   saved_step_ = step_;
   if (is_best) best_ckpt_ = (dir / "best.tern").string();
+  const bool scored = scored_ && scored_->step == step_, entered = enters_kept_best();
+  if (entered) {  // after the entries at least as good: an equal score keeps the older one
+    const bool higher = sched_.higher_is_better();
+    const auto at = std::find_if(kept_best_.begin(), kept_best_.end(), [&](const CheckpointMeta::Scored& k) {
+      return higher ? scored_->score > k.score : scored_->score < k.score;
+    });
+    kept_best_.insert(at, *scored_);
+    if (static_cast<int64_t>(kept_best_.size()) > cfg_.train.keep_best)
+      kept_best_.resize(static_cast<size_t>(cfg_.train.keep_best));
+  }
   if (!is_root()) {
     comm_.barrier();
     return;
@@ -493,6 +510,8 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   meta.world_size = comm_.world(), meta.num_shards = num_shards_, meta.config_yaml = to_yaml(cfg_);
   meta.corpus_identity = corpus_.identity(), meta.corpus_kind = corpus_.kind(), meta.run_id = run_id_;
   meta.initialized_from = initialized_from_, meta.validation_pending = validation_pending_;
+  if (scored) meta.valid_score = scored_->score;
+  meta.best_checkpoints = kept_best_;
   meta.corpus_max_tokens = corpus_max_tokens_, meta.loss_scaler = scaler_.state(), meta.torch_version = TORCH_VERSION;
   for (const auto& side : corpus_.sides()) meta.vocab[side] = {corpus_.vocab(side).size, corpus_.vocab(side).hash};
   sched_.save(meta.schedule);
@@ -509,8 +528,13 @@ void Trainer::save(bool is_best, int64_t next_epoch, int64_t next_batch) {
   }
   write_latest(cfg_.train.run_dir, name);
   if (is_best) write_checkpoint(best_ckpt_, d);
-  run_dir_->prune(cfg_.train.keep_last, last_ckpt_);
-  logf("saved checkpoint {}{}", last_ckpt_, is_best ? " (best so far)" : "");
+  std::vector<int64_t> kept;
+  for (const auto& k : kept_best_) kept.push_back(k.step);
+  run_dir_->prune(cfg_.train.keep_last, last_ckpt_, kept);
+  logf("saved checkpoint {}{}", last_ckpt_,
+       is_best   ? " (best so far)"
+       : entered ? fmt::format(" (one of the {} best: train.keep_best)", cfg_.train.keep_best)
+                 : "");
   comm_.barrier();
 }
 
@@ -568,11 +592,12 @@ void Trainer::initialize_from(const std::string& path) {
         m, path,
         [](const std::string& key) {
           return key.rfind("model.", 0) != 0 || key == "model.dropout" || key == "model.dropout_src" ||
-                 key == "model.dropout_tgt" || key == "model.dropout_rnn" || key == "model.embedding_init";
+                 key == "model.dropout_tgt" || key == "model.dropout_rnn" || key == "model.embedding_init" ||
+                 key == "model.embedding_std";
         },
         "train.init_from needs the model it was trained with",
         "give this run the model section of its config.yaml "
-        "(model.dropout, dropout_src, dropout_tgt, dropout_rnn and embedding_init may differ)",
+        "(model.dropout, dropout_src, dropout_tgt, dropout_rnn, embedding_init and embedding_std may differ)",
         "prepare the new data with `tern prepare --vocab-from CORPUS`, CORPUS the corpus it was trained on");
     torch::serialize::InputArchive ar, model_ar;
     std::istringstream in(d.archive);
@@ -714,11 +739,17 @@ void Trainer::restore(const std::string& path) {
   initialized_from_ = m.initialized_from;
   validation_pending_ = m.validation_pending;
   try {
-    if (!sched_.load(m.schedule) && is_root())
+    const bool same_metric = sched_.load(m.schedule);
+    if (!same_metric && is_root())
       logf(
-          "train.valid_metric is {} now, not {} as in {}: the best score and early stopping start over (best.tern "
+          "train.valid_metric is {} now, not {} as in {}: the best score{} and early stopping start over (best.tern "
           "is replaced at the next validation)",
-          cfg_.train.valid_metric.name(), m.schedule.value("valid_metric", "loss"), path);
+          cfg_.train.valid_metric.name(), m.schedule.value("valid_metric", "loss"), path,
+          m.best_checkpoints.empty() ? "" : ", train.keep_best's checkpoints");
+    // train.keep_best's list goes on (a smaller keep_best drops the worst; the next save removes their files).
+    if (same_metric) kept_best_ = m.best_checkpoints;
+    if (static_cast<int64_t>(kept_best_.size()) > cfg_.train.keep_best)
+      kept_best_.resize(static_cast<size_t>(cfg_.train.keep_best));
     if (!m.loss_scaler.is_null()) scaler_.load(m.loss_scaler);
   } catch (const nlohmann::json::exception& e) {
     throw CheckpointError(path + ": its metadata lacks the schedule or loss-scaler state (" + e.what() + ")");
@@ -963,7 +994,7 @@ bool Trainer::after_step(const StepResult& r, int64_t steps_in_epoch, TrainResul
       done = true;
     }
   }
-  if (act.save || is_best || done || r.preempt) {
+  if (act.save || is_best || done || r.preempt || enters_kept_best()) {
     comm_.set_activity(step_, "checkpoint");
     save(is_best, next_epoch, next_batch);
   }
@@ -1005,9 +1036,20 @@ void Trainer::finish(TrainResult& res) {
   set_log_file("");
 }
 
+bool Trainer::enters_kept_best() const {
+  const int64_t n = cfg_.train.keep_best;
+  if (n == 0 || !scored_ || scored_->step != step_) return false;
+  for (const auto& k : kept_best_)
+    if (k.step == step_) return false;  // already among them
+  if (static_cast<int64_t>(kept_best_.size()) < n) return true;
+  const double worst = kept_best_.back().score;
+  return sched_.higher_is_better() ? scored_->score > worst : scored_->score < worst;
+}
+
 bool Trainer::record_validation(const Validation& v, bool final, int64_t epoch, TrainResult& res) {
   res.last_valid_loss = v.loss;
   const bool is_best = final ? sched_.record_final_validation(v.score) : sched_.record_validation(v.score);
+  scored_ = CheckpointMeta::Scored{step_, v.score};
   log_validation(v, epoch, final ? std::nullopt : std::optional<double>(sched_.lr(step_)), is_best);
   return is_best;
 }

@@ -1,5 +1,6 @@
 """tern average: the mean of the parameters of checkpoints of one run, loadable by evaluate and translate; --last N
-RUN_DIR; refusals (mixed models or vocabularies, one file, an existing --out, resuming from an average)."""
+RUN_DIR; train.keep_best's checkpoints (kept, restored by a resume) and --best N RUN_DIR; refusals (mixed models or
+vocabularies, one file, an existing --out, resuming from an average, --best beyond what the run kept)."""
 import json
 import os
 import shutil
@@ -66,4 +67,47 @@ shutil.copy(f"{d}/avg.tern", f"{d}/run/ckpt_step00000040.tern")
 open(f"{d}/run/latest", "w").write("ckpt_step00000040.tern\n")
 p = run(["train", cfg, "--resume", "--no-progress", "--set", "train.max_steps=50"], expect=5)
 check("holds no optimizer state" in p.stderr, f"resuming from an average refused ({p.stderr.strip()[-200:]})")
+
+# train.keep_best 3: the step checkpoints of the three best validations (chrF, higher is better; ties: the older) stay
+# beside the newest (keep_last 1), whatever train.save_every says; a resume goes on with the same list.
+def kept_run(name, steps, sets=(), resume=False):
+    args = ["train", cfg, "--no-progress", "--set", f"train.run_dir={d}/{name}", "--set", f"train.max_steps={steps}",
+            "--set", "train.valid_every=2", "--set", "train.save_every=0", "--set", "train.keep_last=1", "--set",
+            "train.keep_best=3", "--set", "train.valid_metric=chrf", "--set", "optim.lr=0.03"]
+    return run(args + [x for s in sets for x in ("--set", s)] + (["--resume"] if resume else []))
+
+
+def on_disk(name):
+    return sorted(int(f[9:17]) for f in os.listdir(f"{d}/{name}") if f.startswith("ckpt_step"))
+
+
+kept_run("kb", 20)
+scores = [(r["step"], r["valid_chrf"]) for r in metrics(f"{d}/kb") if "valid_chrf" in r]
+best3 = sorted(sorted(scores, key=lambda x: (-x[1], x[0]))[:3])
+best3_steps = [s for s, _ in best3]
+check(len(scores) == 10 and on_disk("kb") == sorted(set(best3_steps) | {20}),
+      f"keep_best 3 keeps the three best validated checkpoints and the newest ({on_disk('kb')}; best {best3})")
+kept_run("kb_resumed", 10)
+kept_run("kb_resumed", 20, resume=True)
+check(on_disk("kb_resumed") == on_disk("kb"), f"a resume keeps the same ones ({on_disk('kb_resumed')})")
+p = run(["average", "--best", "3", f"{d}/kb", "--out", f"{d}/best3.tern"])
+diff = subprocess.run([CKPT_DIFF, "--mean", f"{d}/best3.tern"] + [f"{d}/kb/ckpt_step{s:08d}.tern" for s in best3_steps],
+                      capture_output=True, text=True)
+check(diff.returncode == 0 and float(diff.stdout) < 1e-6, f"--best 3 RUN_DIR averages them ({diff.stdout.strip()})")
+check("valid chrf" in p.stderr, f"and says their scores ({p.stderr.strip()[-160:]})")
+p = run(["average", "--best", "4", f"{d}/kb", "--out", f"{d}/best4.tern"], expect=5)
+check("keeps 3 best validated checkpoint(s) so far (train.keep_best 3" in p.stderr and "--best 4 needs 4" in p.stderr,
+      f"--best beyond the kept ones refused ({p.stderr.strip()[-200:]})")
+p = run(["average", "--best", "2", f"{d}/run", "--out", f"{d}/best_none.tern"], expect=5)
+check("kept no best checkpoints (train.keep_best is 0" in p.stderr, f"a run without keep_best refused ({p.stderr.strip()[-200:]})")
+p = run(["average", "--best", "2", "--last", "2", f"{d}/kb", "--out", f"{d}/both.tern"], expect=2)
+check("takes --last N or --best N (got both)" in p.stderr, f"--best with --last refused ({p.stderr.strip()})")
+# A smaller keep_best on resume drops the worst of them at the next save; a bad value is refused.
+kept_run("kb_resumed", 22, sets=["train.keep_best=1"], resume=True)
+best1 = sorted(sorted([(r["step"], r["valid_chrf"]) for r in metrics(f"{d}/kb_resumed") if "valid_chrf" in r],
+                      key=lambda x: (-x[1], x[0]))[:1])
+check(on_disk("kb_resumed") == sorted({best1[0][0], 22}), f"keep_best 1 on resume keeps the best one ({on_disk('kb_resumed')}; {best1})")
+p = run(["train", cfg, "--no-progress", "--set", f"train.run_dir={d}/kb_bad", "--set", "train.keep_best=101"], expect=2)
+check("train.keep_best must be in [0, 100] (0: none) (got 101)" in p.stderr and not os.path.exists(f"{d}/kb_bad"),
+      f"keep_best out of range refused ({p.stderr.strip()})")
 finish()

@@ -29,6 +29,13 @@ bad_config(TINY_CONFIG.replace("dropout: 0.0", "dropout: 0.0, residual: true"), 
            "residual_one_layer")
 bad_config(TINY_CONFIG.replace("layers: 1", "layers: 1, embedding_init: xavier"), 2,
            "model.embedding_init must be normal or glorot (got xavier)", "embedding_init_name")
+for std, rule in [("0", "must be in (0, 10] (got 0)"), ("-0.5", "must be in (0, 10] (got -0.5)"),
+                  ("11", "must be in (0, 10] (got 11)"), (".nan", "must be a finite number (got '.nan')")]:
+    bad_config(TINY_CONFIG.replace("layers: 1", f"layers: 1, embedding_std: {std}"), 2, f"model.embedding_std {rule}",
+               f"embedding_std_{std}")
+bad_config(TINY_CONFIG.replace("layers: 1", "layers: 1, embedding_init: glorot, embedding_std: 0.5"), 2,
+           "model.embedding_std is the standard deviation of model.embedding_init normal: glorot sets its own bound",
+           "embedding_std_glorot")
 bad_config(TINY_CONFIG.replace("layers: 1", "layers: 1, layer_norm: maybe"), 2,
            "model.layer_norm must be true or false (got 'maybe')", "layer_norm_type")
 bad_config(TINY_CONFIG.replace("layers: 1", "layers: 1, enc_layers: 17"), 2,

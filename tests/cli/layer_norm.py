@@ -69,8 +69,9 @@ p = run(["translate", "--checkpoint", f"{d}/glorot/best.tern", "--beam", "3", "-
 check(len(p.stdout.splitlines()) == 5, "a model with glorot embeddings translates")
 cfg = tiny_config(d, corpus, f"{d}/from_glorot", text=text, name="from_glorot.yaml")
 run(["train", cfg, "--no-progress", "--set", f"train.init_from={d}/glorot/best.tern", "--set", "model.residual=true",
-     "--set", "model.layer_norm=true", "--set", "model.embedding_init=normal", "--set", "train.max_steps=2"])
-check(os.path.exists(f"{d}/from_glorot/best.tern"), "init_from accepts another embedding_init")
+     "--set", "model.layer_norm=true", "--set", "model.embedding_init=normal", "--set", "model.embedding_std=0.5",
+     "--set", "train.max_steps=2"])
+check(os.path.exists(f"{d}/from_glorot/best.tern"), "init_from accepts another embedding_init and embedding_std")
 
 # Input feeding's cells, GRU.
 train("gru_feed", ["model.layer_norm=true", "model.cell=gru", "model.input_feeding=true"])

@@ -84,15 +84,21 @@ check("train.valid_tokenize is not a tokenizer tern has: BLEU tokenizer must be 
       "(got mecab)\n" in p.stderr,
       f"an unknown valid_tokenize is refused: {p.stderr.strip()[-160:]}")
 
-# Two ranks translate a shard each: the same scores as one rank (the same weights: overlap off, same global batch).
+# Two ranks translate a shard each: the same scores as one rank (the same weights: overlap off, same global batch),
+# and train.keep_best keeps the same checkpoint (every rank decides to save it; rank 0 prunes).
 rd2, rd1 = f"{d}/two", f"{d}/one"
+kept = ["--set", "train.keep_best=1", "--set", "train.keep_last=1", "--set", "train.valid_every=3"]
 mp = subprocess.run(["mpirun", "-np", "2", TERN, "train", cfg, "--set", f"train.run_dir={rd2}",
-                     "--set", "train.max_steps=10", "--set", "data.shards=2", "--no-progress"],
+                     "--set", "train.max_steps=10", "--set", "data.shards=2", "--no-progress"] + kept,
                     capture_output=True, text=True, timeout=300 * TIMEOUT_SCALE)
 if mp.returncode != 0:
     print(mp.stderr[-2000:])
 run(["train", cfg, "--set", f"train.run_dir={rd1}", "--set", "train.max_steps=10", "--set", "data.shards=2",
-     "--no-progress"])
+     "--no-progress"] + kept)
+on_disk = {rd: sorted(f for f in os.listdir(rd) if f.startswith("ckpt_step")) for rd in (rd1, rd2)}
+best = max((r for r in metrics(rd1) if r["kind"] == "valid"), key=lambda r: (r["valid_bleu"], -r["step"]))["step"]
+check(on_disk[rd2] == on_disk[rd1] == sorted({f"ckpt_step{best:08d}.tern", "ckpt_step00000010.tern"}),
+      f"2 ranks: keep_best 1 keeps the best validated checkpoint (step {best}) as 1 rank does ({on_disk[rd2]})")
 r2 = [r["valid_bleu"] for r in metrics(rd2) if r["kind"] == "valid"]
 r1 = [r["valid_bleu"] for r in metrics(rd1) if r["kind"] == "valid"]
 check(mp.returncode == 0 and r2 == r1 and open(f"{rd2}/valid.hyp").read() == open(f"{rd1}/valid.hyp").read(),

@@ -179,28 +179,38 @@ TEST_P(Seq2SeqVariants, GroupedStepsEqualTeacherForcing) {
 }
 
 // model.embedding_init: glorot draws every embedding (source, target, shared, a language model's) uniformly within
-// +-sqrt(6 / (V + E)) with the padding row zero; normal (the default) is LibTorch's N(0, 1).
+// +-sqrt(6 / (V + E)) with the padding row zero; normal (the default) is LibTorch's N(0, 1), and with
+// model.embedding_std s the same draws times s.
 TEST(Seq2Seq, EmbeddingInitGlorotStartsSmall) {
-  for (const char* init : {"normal", "glorot"})
+  for (const char* init : {"normal", "glorot", "std0.25"})
     for (const char* type : {"seq2seq", "lm"})
       for (bool shared : {false, true}) {
         if (shared && std::string(type) == "lm") continue;
         ModelConfig c = tiny("lstm", "general", false);
-        c.type = type, c.embedding_init = init, c.embedding = c.hidden = 64, c.src_vocab = c.tgt_vocab = 300;
-        c.share_embeddings = shared;
+        const bool scaled = std::string(init) == "std0.25";
+        c.type = type, c.embedding_init = scaled ? "normal" : init, c.embedding = c.hidden = 64;
+        c.src_vocab = c.tgt_vocab = 300, c.share_embeddings = shared;
         torch::manual_seed(7);
         auto model = build_model(c);
+        torch::OrderedDict<std::string, torch::Tensor> small_params;  // the same seed with embedding_std 0.25
+        if (scaled) {
+          c.embedding_std = 0.25;
+          torch::manual_seed(7);
+          small_params = build_model(c)->named_parameters();
+        }
         int64_t n = 0;
         for (const auto& p : model->named_parameters()) {
           if (p.key().find("emb.weight") == std::string::npos) continue;
           ++n;
-          const auto& w = p.value();
+          const auto& w = scaled ? small_params[p.key()] : p.value();
           const double bound = std::sqrt(6.0 / (300 + 64)), std = w.narrow(0, 1, 299).std().item<double>();
           const std::string what = std::string(init) + " " + type + (shared ? " shared " : " ") + p.key();
           EXPECT_EQ(w[0].abs().max().item<float>(), 0.0F) << what << ": the padding row";
           if (std::string(init) == "glorot") {
             EXPECT_LE(w.abs().max().item<double>(), bound + 1e-6) << what;
             EXPECT_NEAR(std, bound / std::sqrt(3.0), 0.01) << what;  // a uniform's standard deviation
+          } else if (scaled) {
+            EXPECT_TRUE(torch::equal(w, p.value() * 0.25)) << what << ": N(0, 1)'s draws, scaled";
           } else {
             EXPECT_NEAR(std, 1.0, 0.05) << what;
           }

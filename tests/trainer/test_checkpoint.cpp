@@ -47,6 +47,37 @@ TEST(Checkpoint, MetadataRoundTripsAndNamesBadKeys) {
   EXPECT_EQ(test::error_of([&] { checkpoint_meta(bad, "c.tern"); }), "c.tern: metadata key 'step' is missing");
 }
 
+// train.keep_best's keys: the step's validation score and the kept list (the best first) round-trip; written only when
+// there is something to write; a malformed list is named.
+TEST(Checkpoint, KeptBestRoundTripsAndNamesBadLists) {
+  CheckpointMeta m;
+  m.step = 30, m.config_yaml = "model: {}\n", m.vocab["tgt"] = {60, "abc"};
+  EXPECT_FALSE(to_json(m).contains("valid_score"));
+  EXPECT_FALSE(to_json(m).contains("best_checkpoints"));
+  m.valid_score = 12.5, m.best_checkpoints = {{20, 14.0}, {30, 12.5}};
+  const nlohmann::json j = to_json(m);
+  const CheckpointMeta back = checkpoint_meta(j, "c.tern");
+  ASSERT_TRUE(back.valid_score.has_value());
+  EXPECT_EQ(*back.valid_score, 12.5);
+  ASSERT_EQ(back.best_checkpoints.size(), 2U);
+  EXPECT_EQ(back.best_checkpoints[0].step, 20);
+  EXPECT_EQ(back.best_checkpoints[0].score, 14.0);
+  EXPECT_EQ(back.best_checkpoints[1].step, 30);
+  for (const char* list : {R"([{"step": 0, "score": 1.0}])", R"([{"step": 20}])", R"({"step": 20, "score": 1})",
+                           R"([{"step": "20", "score": 1.0}])"}) {
+    nlohmann::json bad = j;
+    bad["best_checkpoints"] = nlohmann::json::parse(list);
+    EXPECT_EQ(test::error_of([&] { checkpoint_meta(bad, "c.tern"); }),
+              "c.tern: metadata key 'best_checkpoints' must be a list of {step >= 1, score} (got " +
+                  bad["best_checkpoints"].dump() + ")")
+        << list;
+  }
+  nlohmann::json bad = j;
+  bad["valid_score"] = "high";
+  EXPECT_EQ(test::error_of([&] { checkpoint_meta(bad, "c.tern"); }),
+            "c.tern: metadata key 'valid_score' must be a number (got \"high\")");
+}
+
 TEST(Checkpoint, TruncatedAndCorruptedAreRejected) {
   test::TempDir d;
   write_checkpoint(d.file("a.tern"), sample());
