@@ -176,6 +176,8 @@ AverageResult average_checkpoints(const AverageOptions& opt) {
   meta.step = res.step;
   meta.averaged_from = res.inputs;
   meta.validation_pending.clear();  // an average is not resumed from: no validation waits in it
+  meta.valid_score.reset();         // nor was it validated, nor does it keep train.keep_best's list
+  meta.best_checkpoints.clear();
   meta.torch_version = TORCH_VERSION;
   write_checkpoint(opt.out, {to_json(meta), blob.str()});
   return res;

@@ -95,6 +95,17 @@ diff = subprocess.run([CKPT_DIFF, "--mean", f"{d}/best3.tern"] + [f"{d}/kb/ckpt_
                       capture_output=True, text=True)
 check(diff.returncode == 0 and float(diff.stdout) < 1e-6, f"--best 3 RUN_DIR averages them ({diff.stdout.strip()})")
 check("valid chrf" in p.stderr, f"and says their scores ({p.stderr.strip()[-160:]})")
+def meta(path):  # docs/checkpoint_format.md: magic (8), version (4), then the JSON metadata's length (8) and bytes
+    with open(path, "rb") as f:
+        head = f.read(20)
+        return json.loads(f.read(int.from_bytes(head[12:20], "little")))
+
+
+m = meta(f"{d}/best3.tern")
+check("valid_score" in meta(f"{d}/kb/ckpt_step{best3_steps[0]:08d}.tern") and "best_checkpoints" in meta(
+      f"{d}/kb/ckpt_step00000020.tern"), "a validated step checkpoint records its score and the kept list")
+check(len(m["averaged_from"]) == 3 and "best_checkpoints" not in m and "valid_score" not in m,
+      f"the average keeps neither the first input's kept list nor its validation score ({sorted(m)})")
 p = run(["average", "--best", "4", f"{d}/kb", "--out", f"{d}/best4.tern"], expect=5)
 check("keeps 3 best validated checkpoint(s) so far (train.keep_best 3" in p.stderr and "--best 4 needs 4" in p.stderr,
       f"--best beyond the kept ones refused ({p.stderr.strip()[-200:]})")
