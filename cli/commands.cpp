@@ -392,8 +392,8 @@ void add_translate(CLI::App& app, CommandContext&, std::function<void()>& run) {
       if (!unused.empty()) throw ConfigError(fmt::format("translate: {} needs --sampling", unused));
       set_threads(0);
       // Progress goes to stderr, except where it would mix with a conversation on a terminal.
-      const bool from_terminal = (input->empty() || *input == "-") && isatty(STDIN_FILENO) != 0;
-      o->progress = !from_terminal && !((output->empty() || *output == "-") && isatty(STDOUT_FILENO) != 0);
+      const bool from_terminal = is_standard_stream(*input) && isatty(STDIN_FILENO) != 0;
+      o->progress = !from_terminal && !(is_standard_stream(*output) && isatty(STDOUT_FILENO) != 0);
       translate_files(*o, *input, *output, std::cout, std::cerr);
     };
   });
@@ -649,7 +649,7 @@ void add_encode(CLI::App& app, CommandContext&, std::function<void()>& run) {
   c->callback([o, &run] {
     run = [o] {
       const int64_t lines = encode_text(*o, std::cout);
-      if (!o->output.empty() && o->output != "-") logf("encode: {} lines into {}", lines, o->output);
+      if (!is_standard_stream(o->output)) logf("encode: {} lines into {}", lines, o->output);
     };
   });
 }

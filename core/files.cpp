@@ -210,7 +210,7 @@ uint64_t regular_file_size(const std::string& path, const std::string& what) {
 
 namespace {
 
-bool named(const NamedPath& p) { return !p.path.empty() && p.path != "-"; }
+bool named(const NamedPath& p) { return !is_standard_stream(p.path); }
 
 }  // namespace
 

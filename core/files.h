@@ -96,6 +96,9 @@ bool fd_readable(int fd);
 // disk, a closed descriptor): without the check a command's output could vanish while it exits 0.
 void flush_checked(std::ostream& out, const std::string& what);
 
+// Whether a command's input or output path means its standard stream: "" (not given) or "-".
+inline bool is_standard_stream(const std::string& path) { return path.empty() || path == "-"; }
+
 // A file a command reads or writes, with the option that named it (for messages).
 struct NamedPath {
   std::string option;  // "--hyp-out", "-i", ...

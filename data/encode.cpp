@@ -31,7 +31,7 @@ int64_t encode_text(const EncodeOptions& o, std::ostream& out) {
         fmt::format("encode --side {}: {} has vocabularies for {} only", side, corpus.path(), fmt::join(sides, ", ")));
   const Tokenizer tok(corpus.vocab(side).model_proto, corpus.path() + " (" + side + " vocabulary)");
   std::unique_ptr<TextFile> file;
-  const bool from_stdin = o.input.empty() || o.input == "-";
+  const bool from_stdin = is_standard_stream(o.input);
   if (!from_stdin) file = open_text_file(o.input, "-i");
   FdStreambuf stdin_buf(STDIN_FILENO);
   std::istream stdin_stream(&stdin_buf);
@@ -39,7 +39,7 @@ int64_t encode_text(const EncodeOptions& o, std::ostream& out) {
   const std::string name = from_stdin ? "stdin" : o.input;
   std::unique_ptr<TextWriter> writer;
   std::unique_ptr<RemoveOnSignal> guard;
-  if (!o.output.empty() && o.output != "-") {
+  if (!is_standard_stream(o.output)) {
     writer = std::make_unique<TextWriter>(o.output);  // in place of the output once every line is written
     guard = std::make_unique<RemoveOnSignal>(writer->temporary());
   }

@@ -257,14 +257,14 @@ TranslateStats translate_files(const TranslateOptions& opt, const std::string& i
   for (const std::string& c : opt.rescore.checkpoints) inputs.push_back({"--rescore", c});
   check_outputs({{"-o", output}}, inputs, opt.overwrite);
   std::unique_ptr<TextFile> file;
-  const bool from_stdin = input.empty() || input == "-";
+  const bool from_stdin = is_standard_stream(input);
   if (!from_stdin) file = open_text_file(input, "input");
   FdStreambuf stdin_buf(STDIN_FILENO);
   std::istream stdin_stream(&stdin_buf);
   std::istream& source = from_stdin ? stdin_stream : *file;
   const std::string name = from_stdin ? "stdin" : input;
   const int wait_fd = from_stdin ? STDIN_FILENO : -1;
-  if (output.empty() || output == "-") return translate_stream(opt, source, name, out, "standard output", log, wait_fd);
+  if (is_standard_stream(output)) return translate_stream(opt, source, name, out, "standard output", log, wait_fd);
   TextWriter file_out(output);  // written as the translations come, in place of `output` once all are
   const RemoveOnSignal guard(file_out.temporary());  // Ctrl-C or a batch system's SIGTERM leaves no partial file
   TranslateStats stats = translate_stream(opt, source, name, file_out, output, log, wait_fd);
